@@ -1,0 +1,30 @@
+/* The normot command-line tool: one file per subcommand, shared helpers here. */
+#ifndef NORMOT_CLI_H
+#define NORMOT_CLI_H
+
+#include "normot/normot.h"
+
+/* Each subcommand takes argv after the subcommand's name (argv[0] is the subcommand) and
+ * returns the process exit code: 0 on success, 1 on bad input or failure, 2 on bad usage. */
+int normot_cmd_info(int argc, char **argv);
+int normot_cmd_demo(int argc, char **argv);
+int normot_cmd_normalize(int argc, char **argv);
+int normot_cmd_emd(int argc, char **argv);
+
+/* Prints "normot: <message>" as one line on stderr. Returns 1 (the exit code for failure). */
+int cli_error(const char *format, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+
+/* Parses "auto", "cpu" or "cuda". Returns 0 on success. */
+int cli_parse_backend(const char *text, normot_backend *backend);
+/* Parses a whole decimal integer / floating number. Returns 0 on success. */
+int cli_parse_int64(const char *text, long long *value);
+int cli_parse_double(const char *text, double *value);
+
+/* Creates a context for --backend/--threads, printing the failure. Returns NULL on failure. */
+normot_context *cli_context(normot_backend backend, int threads);
+
+#endif

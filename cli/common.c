@@ -1,0 +1,61 @@
+/* Helpers shared by the subcommands. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+int cli_error(const char *format, ...) {
+  va_list args;
+  va_start(args, format);
+  fputs("normot: ", stderr);
+  vfprintf(stderr, format, args);
+  fputc('\n', stderr);
+  va_end(args);
+  return 1;
+}
+
+int cli_parse_backend(const char *text, normot_backend *backend) {
+  if (strcmp(text, "auto") == 0) *backend = NORMOT_BACKEND_AUTO;
+  else if (strcmp(text, "cpu") == 0) *backend = NORMOT_BACKEND_CPU;
+  else if (strcmp(text, "cuda") == 0) *backend = NORMOT_BACKEND_CUDA;
+  else return -1;
+  return 0;
+}
+
+int cli_parse_int64(const char *text, long long *value) {
+  char *end = NULL;
+  errno = 0;
+  long long parsed = strtoll(text, &end, 10);
+  if (errno != 0 || end == text || *end != '\0') return -1;
+  *value = parsed;
+  return 0;
+}
+
+int cli_parse_double(const char *text, double *value) {
+  char *end = NULL;
+  errno = 0;
+  double parsed = strtod(text, &end);
+  if (errno != 0 || end == text || *end != '\0' || !isfinite(parsed)) return -1;
+  *value = parsed;
+  return 0;
+}
+
+normot_context *cli_context(normot_backend backend, int threads) {
+  normot_context *context = NULL;
+  normot_status status = normot_context_create(&context, backend, 0);
+  if (status != NORMOT_SUCCESS) {
+    cli_error("cannot use the %s backend: %s", normot_backend_name(backend),
+              normot_status_string(status));
+    return NULL;
+  }
+  if (normot_context_set_threads(context, threads) != NORMOT_SUCCESS) {
+    cli_error("%s", normot_context_last_error(context));
+    normot_context_destroy(context);
+    return NULL;
+  }
+  return context;
+}

@@ -1,0 +1,390 @@
+/*
+ * normot.h — the whole public C API of normot, and its manual.
+ *
+ * normot does two kernels exactly and fast, on the CPU (OpenMP) or on an NVIDIA GPU (CUDA):
+ *
+ *   1. normot_normalize_total(): per-cell library-size normalization of a cells x genes count
+ *      matrix (CSR, CSC or dense), bitwise identical to Scanpy's sc.pp.normalize_total.
+ *   2. normot_emd(): a batch of exact earth mover's distance / optimal transport problems,
+ *      with the results of POT's ot.emd / ot.emd2 for each problem.
+ *
+ * Conventions that hold for every function below:
+ *   - Every entry point returns a normot_status; NORMOT_SUCCESS is 0. Nothing aborts or prints.
+ *     After a failure, normot_context_last_error() holds a sentence naming the problem.
+ *   - Inputs are validated before anything is written: a call that fails leaves every output
+ *     buffer exactly as it was.
+ *   - Sizes are int64_t. Index arrays may be 32- or 64-bit.
+ *   - Data views are non-owning: normot never frees or keeps a pointer you pass it.
+ *   - One context per thread; two contexts share nothing mutable, so they can run concurrently.
+ *   - No CUDA header is needed: a CUDA stream travels as a void pointer.
+ *
+ * Minimal use (see README.md for a complete program):
+ *
+ *   normot_context *ctx;
+ *   if (normot_context_create(&ctx, NORMOT_BACKEND_AUTO, 0) != NORMOT_SUCCESS) ...
+ *   normot_matrix X = normot_matrix_csr(n_cells, n_genes, nnz, indptr, indices,
+ *                                       NORMOT_INDEX_INT32, data, NORMOT_FLOAT32);
+ *   normot_normalize_params params;
+ *   normot_normalize_params_init(&params);
+ *   normot_normalize_output out = {0};        // values == NULL: normalize in place
+ *   if (normot_normalize_total(ctx, &X, &params, &out) != NORMOT_SUCCESS)
+ *       fprintf(stderr, "%s\n", normot_context_last_error(ctx));
+ *   normot_context_destroy(ctx);
+ */
+#ifndef NORMOT_NORMOT_H
+#define NORMOT_NORMOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32) && defined(NORMOT_BUILDING_SHARED)
+#define NORMOT_API __declspec(dllexport)
+#elif defined(__GNUC__)
+#define NORMOT_API __attribute__((visibility("default")))
+#else
+#define NORMOT_API
+#endif
+
+/* ---------------------------------------------------------------------------------------------
+ * Version
+ * ------------------------------------------------------------------------------------------- */
+
+#define NORMOT_VERSION_MAJOR 0
+#define NORMOT_VERSION_MINOR 1
+#define NORMOT_VERSION_PATCH 0
+/* MAJOR*10000 + MINOR*100 + PATCH, comparable with normot_version_number(). */
+#define NORMOT_VERSION_NUMBER \
+  (NORMOT_VERSION_MAJOR * 10000 + NORMOT_VERSION_MINOR * 100 + NORMOT_VERSION_PATCH)
+
+/* The version of the library actually linked, as "MAJOR.MINOR.PATCH". Never NULL. */
+NORMOT_API const char *normot_version_string(void);
+/* The version of the library actually linked, as NORMOT_VERSION_NUMBER. */
+NORMOT_API unsigned normot_version_number(void);
+
+/* ---------------------------------------------------------------------------------------------
+ * Status codes. The values are part of the ABI and never change.
+ * ------------------------------------------------------------------------------------------- */
+
+typedef enum normot_status {
+  NORMOT_SUCCESS = 0,
+  NORMOT_ERROR_NULL_POINTER = 1,          /* a required pointer argument is NULL */
+  NORMOT_ERROR_INVALID_SIZE = 2,          /* a negative size, or sizes whose product overflows */
+  NORMOT_ERROR_INVALID_INDPTR = 3,        /* indptr[0] != 0, not monotone, or last != nnz */
+  NORMOT_ERROR_INDEX_OUT_OF_RANGE = 4,    /* a row/column index < 0 or >= the dimension */
+  NORMOT_ERROR_NONFINITE_VALUE = 5,       /* NaN or +-Inf among the input values */
+  NORMOT_ERROR_INVALID_MAX_FRACTION = 6,  /* max_fraction outside [0, 1] (or NaN) */
+  NORMOT_ERROR_INVALID_TARGET_SUM = 7,    /* target_sum given but not finite and > 0 */
+  NORMOT_ERROR_INVALID_LOG_BASE = 8,      /* log_base given but not finite, > 0 and != 1 */
+  NORMOT_ERROR_UNSUPPORTED_TYPE = 9,      /* this combination of types/layout is not supported */
+  NORMOT_ERROR_BACKEND_UNAVAILABLE = 10,  /* asked for CUDA where it is not compiled or no device */
+  NORMOT_ERROR_NO_POSITIVE_TOTAL = 11,    /* median target asked for, but no cell has total > 0 */
+  NORMOT_ERROR_OUT_OF_MEMORY = 12,        /* host or device allocation failed */
+  NORMOT_ERROR_NOT_IMPLEMENTED = 13,      /* the chosen backend does not implement this yet */
+  NORMOT_ERROR_CUDA = 14,                 /* a CUDA runtime/library call failed (message has it) */
+  NORMOT_ERROR_INVALID_MEMORY = 15,       /* memory tag not usable by this backend / pointer kind */
+  NORMOT_ERROR_INVALID_ARGUMENT = 16,     /* an enum value out of range, threads < 0, ... */
+  NORMOT_ERROR_NEGATIVE_WEIGHT = 17,      /* EMD: a negative entry in a or b */
+  NORMOT_ERROR_UNBALANCED = 18,           /* EMD: |sum a - sum b| > tol * max(sum a, sum b) */
+  NORMOT_ERROR_ZERO_MASS = 19,            /* EMD: a or b sums to zero */
+  NORMOT_ERROR_INTERNAL = 99              /* a bug in normot: please report it */
+} normot_status;
+
+/* A short constant English description of a status ("success", "null pointer", ...).
+ * Never NULL; an unknown value gives "unknown status". */
+NORMOT_API const char *normot_status_string(normot_status status);
+
+/* ---------------------------------------------------------------------------------------------
+ * Context: the backend, its threads or CUDA stream, cached scratch memory, the last error.
+ * ------------------------------------------------------------------------------------------- */
+
+typedef enum normot_backend {
+  NORMOT_BACKEND_AUTO = 0, /* CUDA if compiled in and a device exists, else CPU */
+  NORMOT_BACKEND_CPU = 1,  /* OpenMP; the reference every other backend is tested against */
+  NORMOT_BACKEND_CUDA = 2
+} normot_backend;
+
+typedef struct normot_context normot_context;
+
+/* 1 if `backend` can be used on this machine now (AUTO and CPU: always 1; CUDA: compiled in and
+ * at least one device visible), else 0. */
+NORMOT_API int normot_backend_available(normot_backend backend);
+
+/* Number of visible CUDA devices; 0 when CUDA is not compiled in or none is visible. */
+NORMOT_API int normot_cuda_device_count(void);
+
+/* A constant name for a backend: "auto", "cpu" or "cuda". */
+NORMOT_API const char *normot_backend_name(normot_backend backend);
+
+/* Creates a context on `backend`. device_id selects the CUDA device (ignored by the CPU backend).
+ * On success *out_context is a new context; on failure it is set to NULL.
+ * Returns NORMOT_SUCCESS, NORMOT_ERROR_NULL_POINTER (out_context NULL),
+ * NORMOT_ERROR_INVALID_ARGUMENT (unknown backend, device_id < 0),
+ * NORMOT_ERROR_BACKEND_UNAVAILABLE (CUDA asked for, not compiled in, no such device),
+ * NORMOT_ERROR_OUT_OF_MEMORY. */
+NORMOT_API normot_status normot_context_create(normot_context **out_context,
+                                               normot_backend backend, int device_id);
+
+/* Frees a context and its cached scratch memory. NULL is accepted and does nothing. */
+NORMOT_API void normot_context_destroy(normot_context *context);
+
+/* The backend this context runs on: CPU or CUDA, never AUTO. */
+NORMOT_API normot_backend normot_context_backend(const normot_context *context);
+
+/* CPU threads used by this context. 0 means all cores (OpenMP's default), which is the initial
+ * value. Results never depend on the thread count.
+ * Returns NORMOT_SUCCESS, NORMOT_ERROR_NULL_POINTER, NORMOT_ERROR_INVALID_ARGUMENT (n < 0). */
+NORMOT_API normot_status normot_context_set_threads(normot_context *context, int n_threads);
+/* The thread count a call would use now (resolves 0 to the number of cores). */
+NORMOT_API int normot_context_threads(const normot_context *context);
+
+/* The CUDA stream (a cudaStream_t passed as void*) that the CUDA backend orders its work on;
+ * NULL (the default) is the legacy default stream. Calls return after the work is complete.
+ * Returns NORMOT_SUCCESS, NORMOT_ERROR_NULL_POINTER (context NULL). The CPU backend keeps the
+ * value and ignores it. */
+NORMOT_API normot_status normot_context_set_stream(normot_context *context, void *cuda_stream);
+NORMOT_API void *normot_context_stream(const normot_context *context);
+
+/* The message of the last failed call on this context ("" if none yet). The pointer stays
+ * valid until the next call on the context. Never NULL for a non-NULL context. */
+NORMOT_API const char *normot_context_last_error(const normot_context *context);
+
+/* ---------------------------------------------------------------------------------------------
+ * Data views
+ * ------------------------------------------------------------------------------------------- */
+
+/* Where the bytes live. Numbered like DLPack's DLDeviceType (kDLCPU = 1, kDLCUDA = 2,
+ * kDLCUDAHost = 3, kDLCUDAManaged = 13), so that a DLPack adapter is a cast. */
+typedef enum normot_memory {
+  NORMOT_MEMORY_AUTO = 0,         /* ask the CUDA driver (host if CUDA is not compiled in) */
+  NORMOT_MEMORY_HOST = 1,         /* ordinary host memory */
+  NORMOT_MEMORY_CUDA = 2,         /* device memory on the context's device */
+  NORMOT_MEMORY_CUDA_HOST = 3,    /* pinned host memory (cudaMallocHost) */
+  NORMOT_MEMORY_CUDA_MANAGED = 13 /* managed memory (cudaMallocManaged) */
+} normot_memory;
+
+typedef enum normot_value_type {
+  NORMOT_FLOAT32 = 0,
+  NORMOT_FLOAT64 = 1,
+  NORMOT_INT32 = 2,
+  NORMOT_INT64 = 3,
+  NORMOT_UINT16 = 4,
+  NORMOT_UINT32 = 5
+} normot_value_type;
+
+typedef enum normot_index_type { NORMOT_INDEX_INT32 = 0, NORMOT_INDEX_INT64 = 1 } normot_index_type;
+
+typedef enum normot_layout {
+  NORMOT_LAYOUT_CSR = 0,  /* rows (cells) compressed: indptr has n_rows + 1 entries */
+  NORMOT_LAYOUT_CSC = 1,  /* columns (genes) compressed: indptr has n_cols + 1 entries */
+  NORMOT_LAYOUT_DENSE = 2 /* row-major, element (r, c) at values[r * ld + c] */
+} normot_layout;
+
+/* A non-owning view of an n_rows (cells) x n_cols (genes) matrix.
+ * Sparse: indptr and indices share index_type; entries of a row (CSR) or column (CSC) may be
+ * in any order; explicit zeros are allowed. Dense: indptr, indices and nnz are unused. */
+typedef struct normot_matrix {
+  normot_layout layout;
+  int64_t n_rows;
+  int64_t n_cols;
+  int64_t nnz;             /* sparse: number of stored entries */
+  const void *indptr;      /* sparse: n_rows + 1 (CSR) or n_cols + 1 (CSC) offsets */
+  const void *indices;     /* sparse: nnz column (CSR) or row (CSC) indices */
+  normot_index_type index_type;
+  void *values;            /* nnz (sparse) or n_rows * ld (dense) values */
+  normot_value_type value_type;
+  int64_t ld;              /* dense: leading dimension >= n_cols; 0 means n_cols */
+  normot_memory memory;    /* where indptr, indices and values live */
+} normot_matrix;
+
+/* Convenience constructors for host views (memory = NORMOT_MEMORY_HOST). */
+NORMOT_API normot_matrix normot_matrix_csr(int64_t n_rows, int64_t n_cols, int64_t nnz,
+                                           const void *indptr, const void *indices,
+                                           normot_index_type index_type, void *values,
+                                           normot_value_type value_type);
+NORMOT_API normot_matrix normot_matrix_csc(int64_t n_rows, int64_t n_cols, int64_t nnz,
+                                           const void *indptr, const void *indices,
+                                           normot_index_type index_type, void *values,
+                                           normot_value_type value_type);
+NORMOT_API normot_matrix normot_matrix_dense(int64_t n_rows, int64_t n_cols, void *values,
+                                             normot_value_type value_type);
+
+/* ---------------------------------------------------------------------------------------------
+ * normalize_total
+ *
+ * For each cell (row) c, with every sum accumulated in float64 and rounded to the output type:
+ *   total_c = sum over genes g of X[c,g]
+ *   if exclude_highly_expressed: gene g is excluded from every total iff some cell c has
+ *     X[c,g] > max_fraction * total_c (strict, compared in float64); totals are recomputed
+ *     over the genes that remain. Excluded genes are still scaled.
+ *   target = target_sum if has_target_sum, else the median of the totals that are > 0
+ *     (an even count takes the mean of the two middle values, in the output type)
+ *   size_factor_c = total_c / target, and 1 where that is 0 (all-zero cells stay zero)
+ *   X[c,g] = X[c,g] / size_factor_c          (a division, as Scanpy does)
+ *   if log1p: X[c,g] = log1p(X[c,g]) (/ log(log_base) if log_base is given)
+ * Integer inputs are first converted to the output type (Scanpy casts them to float32).
+ * On integer-valued data the results are bitwise identical to Scanpy, for every thread count
+ * and for both backends.
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct normot_normalize_params {
+  int has_target_sum;          /* 0: target is the median of the positive totals (default) */
+  double target_sum;           /* used when has_target_sum; must be finite and > 0 */
+  int exclude_highly_expressed;/* default 0 */
+  double max_fraction;         /* default 0.05; must lie in [0, 1] */
+  int log1p;                   /* default 0: fuse sc.pp.log1p after the scaling */
+  double log_base;             /* 0 (default): natural log; else finite, > 0, != 1 */
+  int check_values;            /* default 1: reject NaN/Inf before writing. 0 skips the check,
+                                  so that a target_sum call is one pass over the values */
+} normot_normalize_params;
+
+/* Fills params with Scanpy's defaults (median target, no exclusion, max_fraction 0.05, no
+ * log1p, values checked). Does nothing if params is NULL. */
+NORMOT_API void normot_normalize_params_init(normot_normalize_params *params);
+
+/* Where the results go, and what the call reports back. */
+typedef struct normot_normalize_output {
+  /* Normalized values, laid out like the input's values (nnz, or n_rows * ld), of value_type.
+   * NULL: in place into the input's values (float input whose type equals value_type). */
+  void *values;
+  /* NORMOT_FLOAT32 or NORMOT_FLOAT64. For float input it must equal the input type; for
+   * integer input either is allowed (Scanpy gives float32). Also the type of the two arrays
+   * below. */
+  normot_value_type value_type;
+  void *size_factors;  /* optional, n_rows: total_c / target (Scanpy's key_added column) */
+  void *totals;        /* optional, n_rows: total_c as used (after any exclusion) */
+  /* Filled on success: */
+  double target;              /* the target used, rounded to value_type */
+  int64_t n_zero_cells;       /* cells whose total was 0 (their size factor became 1) */
+  int64_t n_excluded_genes;   /* genes excluded from the totals (0 without exclusion) */
+} normot_normalize_output;
+
+/* Normalizes X as described above. The output buffers live in X->memory.
+ * Returns NORMOT_SUCCESS or:
+ *   NORMOT_ERROR_NULL_POINTER      context, X, params or output NULL; X's indptr (sparse),
+ *                                  indices (sparse, nnz > 0) or values (when non-empty) NULL
+ *   NORMOT_ERROR_INVALID_SIZE      n_rows, n_cols or nnz < 0; ld < n_cols; overflowing sizes
+ *   NORMOT_ERROR_INVALID_INDPTR    indptr[0] != 0, indptr decreasing, or indptr[last] != nnz
+ *   NORMOT_ERROR_INDEX_OUT_OF_RANGE an index < 0 or >= its dimension, where indices are read
+ *                                  (CSC always; CSR when exclude_highly_expressed)
+ *   NORMOT_ERROR_NONFINITE_VALUE   NaN or Inf in the values (when check_values)
+ *   NORMOT_ERROR_INVALID_MAX_FRACTION, NORMOT_ERROR_INVALID_TARGET_SUM,
+ *   NORMOT_ERROR_INVALID_LOG_BASE  the parameter named is out of its range
+ *   NORMOT_ERROR_UNSUPPORTED_TYPE  output type not float; in place on integer input; in place
+ *                                  with a different output type; unknown enum values
+ *   NORMOT_ERROR_NO_POSITIVE_TOTAL median target with no cell whose total is > 0
+ *   NORMOT_ERROR_INVALID_MEMORY    device memory given to the CPU backend
+ *   NORMOT_ERROR_OUT_OF_MEMORY, NORMOT_ERROR_CUDA, NORMOT_ERROR_NOT_IMPLEMENTED */
+NORMOT_API normot_status normot_normalize_total(normot_context *context, const normot_matrix *X,
+                                                const normot_normalize_params *params,
+                                                normot_normalize_output *output);
+
+/* ---------------------------------------------------------------------------------------------
+ * Batched exact EMD
+ *
+ * Problem i of k: minimise <G, M_i> over G >= 0 (n x m) with G 1 = a_i and G^T 1 = b_i.
+ * Each problem is solved exactly (network simplex / shortest augmenting paths on the CPU; an
+ * epsilon-scaling auction on a fixed-point cost grid on CUDA, certified by its duals), and
+ * independently: one problem that fails never spoils the others.
+ * ------------------------------------------------------------------------------------------- */
+
+typedef enum normot_metric {
+  NORMOT_METRIC_SQEUCLIDEAN = 0, /* M_ij = |x_i - y_j|^2 */
+  NORMOT_METRIC_EUCLIDEAN = 1    /* M_ij = |x_i - y_j| */
+} normot_metric;
+
+/* A batch of k problems of one size n x m. All arrays are C-ordered, of value_type (FLOAT32 or
+ * FLOAT64), in `memory`. The solver works in float64 whatever value_type is. */
+typedef struct normot_emd_problem {
+  int64_t k, n, m;
+  normot_value_type value_type;
+  normot_memory memory;
+  const void *a;        /* (k, n), or (n) if a_shared; NULL: uniform 1/n */
+  int a_shared;
+  const void *b;        /* (k, m), or (m) if b_shared; NULL: uniform 1/m */
+  int b_shared;
+  const void *cost;     /* (k, n, m), or (n, m) if cost_shared; NULL: point-cloud mode */
+  int cost_shared;
+  /* Point-cloud mode (cost == NULL): costs computed on the fly, never stored. */
+  const void *x;        /* (k, n, dim) */
+  const void *y;        /* (k, m, dim) */
+  int64_t dim;
+  normot_metric metric;
+} normot_emd_problem;
+
+typedef enum normot_emd_solver {
+  NORMOT_EMD_SOLVER_AUTO = 0,            /* the fastest exact method for each problem */
+  NORMOT_EMD_SOLVER_NETWORK_SIMPLEX = 1, /* CPU: the general transportation simplex */
+  NORMOT_EMD_SOLVER_ASSIGNMENT = 2,      /* CPU: n == m, uniform weights: shortest augmenting
+                                            paths; other problems fall back to the simplex */
+  NORMOT_EMD_SOLVER_AUCTION = 3          /* the fixed-point auction core (CUDA's algorithm; on
+                                            the CPU too, as an alternative) */
+} normot_emd_solver;
+
+typedef struct normot_emd_params {
+  int64_t max_iter;       /* iteration (pivot) limit per problem; 0 (default) = no limit */
+  int check_marginals;    /* default 1: reject |sum a - sum b| > marginal_tol * max(sums).
+                             0: rescale b to sum a, as POT does */
+  double marginal_tol;    /* default 1e-6 (relative) */
+  int center_duals;       /* default 1: shift (u, v) as POT's center_ot_dual */
+  normot_emd_solver solver; /* default AUTO */
+} normot_emd_params;
+
+/* Defaults as documented above. Does nothing if params is NULL. */
+NORMOT_API void normot_emd_params_init(normot_emd_params *params);
+
+/* Per-problem outcome; the values match POT's result_code. */
+typedef enum normot_emd_status {
+  NORMOT_EMD_INFEASIBLE = 0,
+  NORMOT_EMD_OPTIMAL = 1,
+  NORMOT_EMD_UNBOUNDED = 2,
+  NORMOT_EMD_MAX_ITER_REACHED = 3 /* the plan returned is feasible but may not be optimal */
+} normot_emd_status;
+
+/* Flags per problem. */
+#define NORMOT_EMD_FLAG_CPU_FALLBACK 1 /* CUDA's certificate failed; the CPU solver re-solved it */
+
+/* Where results go. Every pointer but `cost` is optional (NULL: not computed/not written).
+ * All live in the problem's memory, and all values are float64. */
+typedef struct normot_emd_result {
+  double *cost;           /* (k): <G_i, M_i> */
+  double *plan;           /* (k, n, m) dense plans */
+  /* Sparse plans: problem i's entries are at offsets [i*(n+m-1), i*(n+m-1) + sparse_count[i]);
+   * sparse_count[i] <= n + m - 1 (the basic solution), only positive entries are listed. */
+  int64_t *sparse_row;    /* (k, n+m-1) */
+  int64_t *sparse_col;    /* (k, n+m-1) */
+  double *sparse_value;   /* (k, n+m-1) */
+  int64_t *sparse_count;  /* (k) */
+  double *u;              /* (k, n) duals of the a constraints */
+  double *v;              /* (k, m) duals of the b constraints */
+  int32_t *status;        /* (k) normot_emd_status */
+  int64_t *iterations;    /* (k) */
+  int32_t *flags;         /* (k) NORMOT_EMD_FLAG_* */
+} normot_emd_result;
+
+/* Solves the k problems. The call returns NORMOT_SUCCESS when the batch was processed, even if
+ * some problems are INFEASIBLE or MAX_ITER_REACHED: look at result->status per problem.
+ * Returns NORMOT_SUCCESS or:
+ *   NORMOT_ERROR_NULL_POINTER     context, problem, params, result or result->cost NULL; cost and
+ *                                 x/y both NULL; x or y NULL in point-cloud mode
+ *   NORMOT_ERROR_INVALID_SIZE     k, n, m < 0, n or m == 0 with k > 0, dim < 1 in point-cloud
+ *                                 mode, overflowing sizes
+ *   NORMOT_ERROR_UNSUPPORTED_TYPE value_type not FLOAT32/FLOAT64; unknown metric or solver
+ *   NORMOT_ERROR_NONFINITE_VALUE  NaN or Inf in a, b, cost, x or y (message names the problem)
+ *   NORMOT_ERROR_NEGATIVE_WEIGHT  a negative entry in a or b
+ *   NORMOT_ERROR_ZERO_MASS        a or b of a problem sums to 0
+ *   NORMOT_ERROR_UNBALANCED       sums differ by more than marginal_tol (check_marginals)
+ *   NORMOT_ERROR_INVALID_ARGUMENT max_iter < 0, marginal_tol < 0
+ *   NORMOT_ERROR_INVALID_MEMORY, NORMOT_ERROR_OUT_OF_MEMORY, NORMOT_ERROR_CUDA,
+ *   NORMOT_ERROR_NOT_IMPLEMENTED */
+NORMOT_API normot_status normot_emd(normot_context *context, const normot_emd_problem *problem,
+                                    const normot_emd_params *params, normot_emd_result *result);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NORMOT_NORMOT_H */

@@ -1,0 +1,7 @@
+#include "cpu_kernels.h"
+
+normot_status normot_cpu_emd(normot_context *context, const normot_emd_problem *problem,
+                             const normot_emd_params *params, normot_emd_result *result) {
+  (void)problem; (void)params; (void)result;
+  return normot_fail(context, NORMOT_ERROR_NOT_IMPLEMENTED, "emd: not yet");
+}
