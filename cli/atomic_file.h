@@ -1,0 +1,25 @@
+/* Output files that appear whole or not at all: write to "<path>.tmp.<pid>", then rename. */
+#ifndef NORMOT_CLI_ATOMIC_FILE_H
+#define NORMOT_CLI_ATOMIC_FILE_H
+
+#include <stdio.h>
+
+typedef struct cli_atomic_file {
+  FILE *stream;
+  char *final_path;
+  char *temp_path;
+} cli_atomic_file;
+
+/* Opens the temporary file for writing. Returns 0, or non-zero with errno set. */
+int cli_atomic_open(cli_atomic_file *file, const char *final_path);
+/* Flushes, closes and renames onto the final path. Returns 0 on success; on failure the
+ * temporary file is removed. */
+int cli_atomic_commit(cli_atomic_file *file);
+/* Closes and removes the temporary file (after a failure). Safe to call twice. */
+void cli_atomic_abort(cli_atomic_file *file);
+/* For writers that need a path rather than a stream (HDF5): the name to write, renamed by
+ * cli_atomic_commit_path. */
+char *cli_atomic_temp_name(const char *final_path);
+int cli_atomic_commit_path(const char *temp_path, const char *final_path);
+
+#endif

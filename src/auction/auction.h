@@ -1,0 +1,50 @@
+/* The fixed-point auction core for exact EMD: one problem, dense cost, plain C11 that compiles
+ * for the host and, under nvcc, for the device (NORMOT_HD). The CUDA backend runs it per block;
+ * the CPU backend offers it as NORMOT_EMD_SOLVER_AUCTION, so that the tests exercise the same
+ * logic without a GPU. Zero-weight rows/columns are removed by the caller before this is called
+ * (every a_i > 0, b_j > 0); dual centring and sparse plans are the caller's too. */
+#ifndef NORMOT_SRC_AUCTION_H
+#define NORMOT_SRC_AUCTION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__CUDACC__)
+#define NORMOT_HD __host__ __device__
+#else
+#define NORMOT_HD
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct normot_auction_problem {
+  int64_t n, m;
+  const double *a;    /* n positive weights */
+  const double *b;    /* m positive weights, same total as a */
+  const double *cost; /* n x m, row-major */
+} normot_auction_problem;
+
+typedef struct normot_auction_output {
+  double *plan;       /* n x m, required */
+  double *u;          /* n, optional */
+  double *v;          /* m, optional */
+  double cost;        /* <plan, cost> */
+  int64_t iterations;
+  int status;         /* a normot_emd_status value */
+} normot_auction_output;
+
+/* Bytes of workspace normot_auction_solve needs for an n x m problem. */
+size_t normot_auction_workspace_bytes(int64_t n, int64_t m);
+
+/* Solves exactly (for costs on a fixed-point grid of >= 2^40 levels over max|cost|) and
+ * returns a normot_emd_status value (also stored in output->status). */
+int normot_auction_solve(const normot_auction_problem *problem, void *workspace,
+                         normot_auction_output *output);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
