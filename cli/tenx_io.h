@@ -1,0 +1,18 @@
+/* Cell Ranger's 10x matrix directory: matrix.mtx[.gz] (genes x cells) with features.tsv[.gz]
+ * (v3) or genes.tsv (v2) and barcodes.tsv[.gz]. Read as a cells x genes CSR matrix. */
+#ifndef NORMOT_CLI_TENX_IO_H
+#define NORMOT_CLI_TENX_IO_H
+
+#include <stddef.h>
+
+#include "matrix_io.h"
+
+/* 1 if `dir` is a directory holding a matrix.mtx or matrix.mtx.gz, else 0. */
+int cli_is_10x_dir(const char *dir);
+
+/* Reads the directory into `out` (cells x genes): row_names = barcodes, col_names = gene ids,
+ * col_symbols = gene names. Returns 0, or non-zero with a one-line reason in `error` (and `out`
+ * left empty). */
+int cli_read_10x_dir(const char *dir, cli_matrix *out, char *error, size_t error_size);
+
+#endif
