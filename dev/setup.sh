@@ -56,6 +56,8 @@ case "$mode" in
     build release
     log "running the test suite (release build)"
     ctest --preset release -j "$jobs"
+    log "checking the installed package (find_package, pkg-config) with the README's example"
+    bash dev/check_install.sh build
     if [ "${NORMOT_SANITIZE_PASS:-${CI:-false}}" != "false" ] && [ "${NORMOT_SANITIZE_PASS:-1}" != "0" ]; then
       build asan
       log "running the test suite under AddressSanitizer + UBSan"
