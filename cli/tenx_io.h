@@ -15,4 +15,10 @@ int cli_is_10x_dir(const char *dir);
  * left empty). */
 int cli_read_10x_dir(const char *dir, cli_matrix *out, char *error, size_t error_size);
 
+/* Puts each row's entries in ascending column order (scipy's canonical order), values moved with
+ * their indices. Cell Ranger writes them descending; the order changes no integer result but
+ * makes two readings of one dataset compare equal. Returns 0, or non-zero when out of memory
+ * (the matrix is then unchanged). */
+int cli_sort_row_entries(cli_matrix *matrix);
+
 #endif

@@ -1,0 +1,271 @@
+/* Cell Ranger's matrix directory: the matrix through the Matrix Market reader (transposed),
+ * the gene and barcode lists through zlib, which reads plain and gzip files alike. */
+#define _POSIX_C_SOURCE 200809L
+#include "tenx_io.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+static void set_error(char *error, size_t error_size, const char *format, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+static void set_error(char *error, size_t error_size, const char *format, ...) {
+  if (error == NULL || error_size == 0) return;
+  va_list args;
+  va_start(args, format);
+  vsnprintf(error, error_size, format, args);
+  va_end(args);
+}
+
+static int is_regular_file(const char *path) {
+  struct stat info;
+  return stat(path, &info) == 0 && S_ISREG(info.st_mode);
+}
+
+/* Joins dir and name into `out`; returns 1 if that names a regular file. */
+static int find_file(const char *dir, const char *name, char *out, size_t out_size) {
+  snprintf(out, out_size, "%s/%s", dir, name);
+  return is_regular_file(out);
+}
+
+/* The first of `names` present in dir, written to `out`; 0 if none is. */
+static int find_first(const char *dir, const char *const *names, char *out, size_t out_size) {
+  for (size_t i = 0; names[i] != NULL; i++)
+    if (find_file(dir, names[i], out, out_size)) return 1;
+  return 0;
+}
+
+static const char *const matrix_names[] = {"matrix.mtx.gz", "matrix.mtx", NULL};
+static const char *const feature_names[] = {"features.tsv.gz", "features.tsv", "genes.tsv.gz",
+                                            "genes.tsv", NULL};
+static const char *const barcode_names[] = {"barcodes.tsv.gz", "barcodes.tsv", NULL};
+
+int cli_is_10x_dir(const char *dir) {
+  struct stat info;
+  char path[4096];
+  if (stat(dir, &info) != 0 || !S_ISDIR(info.st_mode)) return 0;
+  return find_first(dir, matrix_names, path, sizeof path);
+}
+
+static size_t value_size(normot_value_type type) {
+  switch (type) {
+    case NORMOT_FLOAT32: return 4;
+    case NORMOT_FLOAT64: return 8;
+    case NORMOT_INT32: return 4;
+    case NORMOT_INT64: return 8;
+    case NORMOT_UINT16: return 2;
+    case NORMOT_UINT32: return 4;
+  }
+  return 8;
+}
+
+typedef struct column_position {
+  int64_t column;
+  int64_t position;
+} column_position;
+
+static int compare_columns(const void *left, const void *right) {
+  const column_position *a = left, *b = right;
+  if (a->column != b->column) return a->column < b->column ? -1 : 1;
+  return a->position < b->position ? -1 : a->position > b->position;
+}
+
+int cli_sort_row_entries(cli_matrix *matrix) {
+  size_t size = value_size(matrix->value_type);
+  int64_t longest = 0;
+  for (int64_t r = 0; r < matrix->n_rows; r++) {
+    int64_t length = matrix->indptr[r + 1] - matrix->indptr[r];
+    if (length > longest) longest = length;
+  }
+  column_position *order = malloc((size_t)(longest > 0 ? longest : 1) * sizeof *order);
+  char *scratch = malloc((size_t)(longest > 0 ? longest : 1) * size);
+  if (order == NULL || scratch == NULL) {
+    free(order);
+    free(scratch);
+    return 1;
+  }
+  char *values = matrix->values;
+  for (int64_t r = 0; r < matrix->n_rows; r++) {
+    int64_t begin = matrix->indptr[r], length = matrix->indptr[r + 1] - begin;
+    int64_t *columns = matrix->indices + begin;
+    int ascending = 1, descending = 1;
+    for (int64_t i = 1; i < length; i++) {
+      if (columns[i - 1] > columns[i]) ascending = 0;
+      if (columns[i - 1] <= columns[i]) descending = 0;
+    }
+    if (ascending) continue;
+    char *row_values = values + (size_t)begin * size;
+    if (descending) { /* Cell Ranger's order: a reversal suffices */
+      for (int64_t i = 0, j = length - 1; i < j; i++, j--) {
+        int64_t column = columns[i];
+        columns[i] = columns[j];
+        columns[j] = column;
+        memcpy(scratch, row_values + (size_t)i * size, size);
+        memcpy(row_values + (size_t)i * size, row_values + (size_t)j * size, size);
+        memcpy(row_values + (size_t)j * size, scratch, size);
+      }
+      continue;
+    }
+    for (int64_t i = 0; i < length; i++) order[i] = (column_position){columns[i], i};
+    qsort(order, (size_t)length, sizeof *order, compare_columns);
+    for (int64_t i = 0; i < length; i++)
+      memcpy(scratch + (size_t)i * size, row_values + (size_t)order[i].position * size, size);
+    memcpy(row_values, scratch, (size_t)length * size);
+    for (int64_t i = 0; i < length; i++) columns[i] = order[i].column;
+  }
+  free(order);
+  free(scratch);
+  return 0;
+}
+
+/* One tab-separated table read line by line. */
+typedef struct table_reader {
+  gzFile stream;
+  char *line;
+  size_t capacity;
+} table_reader;
+
+/* Reads the next line (without its end of line) into reader->line. Returns 1 for a line, 0 at
+ * the end, -1 on a read error or a truncated/corrupt gzip stream. */
+static int read_line(table_reader *reader) {
+  size_t length = 0;
+  for (;;) {
+    if (reader->capacity - length < 2) {
+      size_t grown = reader->capacity == 0 ? 256 : 2 * reader->capacity;
+      char *line = realloc(reader->line, grown);
+      if (line == NULL) return -1;
+      reader->line = line;
+      reader->capacity = grown;
+    }
+    if (gzgets(reader->stream, reader->line + length, (int)(reader->capacity - length)) == NULL) {
+      int code = Z_OK;
+      gzerror(reader->stream, &code);
+      if (code != Z_OK && code != Z_STREAM_END) return -1;
+      if (length == 0) return 0;
+      break; /* a last line without its newline */
+    }
+    length += strlen(reader->line + length);
+    if (length > 0 && reader->line[length - 1] == '\n') break;
+  }
+  while (length > 0 && (reader->line[length - 1] == '\n' || reader->line[length - 1] == '\r'))
+    reader->line[--length] = '\0';
+  return 1;
+}
+
+/* Reads the first column (and, with `second`, the second one, defaulting to the first) of a
+ * .tsv[.gz] file. The count of lines must equal `expected`. */
+static int read_tsv_columns(const char *path, int64_t expected, char ***first, char ***second,
+                            char *error, size_t error_size) {
+  table_reader reader = {gzopen(path, "rb"), NULL, 0};
+  if (reader.stream == NULL) {
+    set_error(error, error_size, "cannot open '%s': %s", path, strerror(errno));
+    return 1;
+  }
+  int status = 1;
+  int64_t count = 0;
+  char **firsts = calloc((size_t)(expected > 0 ? expected : 1), sizeof *firsts);
+  char **seconds =
+      second != NULL ? calloc((size_t)(expected > 0 ? expected : 1), sizeof *seconds) : NULL;
+  if (firsts == NULL || (second != NULL && seconds == NULL)) {
+    set_error(error, error_size, "out of memory reading '%s'", path);
+    goto done;
+  }
+  for (;;) {
+    int got = read_line(&reader);
+    if (got < 0) {
+      int code = Z_OK;
+      const char *message = gzerror(reader.stream, &code);
+      set_error(error, error_size, "cannot read '%s': %s", path,
+                code == Z_ERRNO ? strerror(errno) : message);
+      goto done;
+    }
+    if (got == 0) break;
+    if (reader.line[0] == '\0') continue; /* a blank last line */
+    if (count == expected) {
+      set_error(error, error_size, "'%s' has more than %lld lines, one per matrix %s", path,
+                (long long)expected, second != NULL ? "gene" : "cell");
+      goto done;
+    }
+    char *tab = strchr(reader.line, '\t');
+    if (tab != NULL) *tab = '\0';
+    firsts[count] = strdup(reader.line);
+    if (seconds != NULL) {
+      const char *text = reader.line;
+      if (tab != NULL) {
+        text = tab + 1;
+        char *next_tab = strchr(text, '\t');
+        if (next_tab != NULL) *next_tab = '\0';
+      }
+      seconds[count] = strdup(text);
+    }
+    if (firsts[count] == NULL || (seconds != NULL && seconds[count] == NULL)) {
+      count++;
+      set_error(error, error_size, "out of memory reading '%s'", path);
+      goto done;
+    }
+    count++;
+  }
+  if (count != expected) {
+    set_error(error, error_size, "'%s' has %lld lines but the matrix has %lld %s", path,
+              (long long)count, (long long)expected, second != NULL ? "genes" : "cells");
+    goto done;
+  }
+  *first = firsts;
+  if (second != NULL) *second = seconds;
+  firsts = seconds = NULL;
+  status = 0;
+done:
+  for (int64_t i = 0; i < count; i++) {
+    if (firsts != NULL) free(firsts[i]);
+    if (seconds != NULL) free(seconds[i]);
+  }
+  free(firsts);
+  free(seconds);
+  free(reader.line);
+  gzclose(reader.stream);
+  return status;
+}
+
+int cli_read_10x_dir(const char *dir, cli_matrix *out, char *error, size_t error_size) {
+  memset(out, 0, sizeof *out);
+  char matrix_path[4096], features_path[4096], barcodes_path[4096];
+  if (!find_first(dir, matrix_names, matrix_path, sizeof matrix_path)) {
+    set_error(error, error_size, "'%s' is not a 10x directory: no matrix.mtx.gz or matrix.mtx",
+              dir);
+    return 1;
+  }
+  if (!find_first(dir, feature_names, features_path, sizeof features_path)) {
+    set_error(error, error_size,
+              "'%s' is not a 10x directory: no features.tsv.gz, features.tsv or genes.tsv", dir);
+    return 1;
+  }
+  if (!find_first(dir, barcode_names, barcodes_path, sizeof barcodes_path)) {
+    set_error(error, error_size, "'%s' is not a 10x directory: no barcodes.tsv[.gz]", dir);
+    return 1;
+  }
+  /* The file is genes x cells; transposed on read it is cells x genes. */
+  if (cli_read_mtx(matrix_path, 1, out, error, error_size) != 0) return 1;
+  if (read_tsv_columns(features_path, out->n_cols, &out->col_names, &out->col_symbols, error,
+                       error_size) != 0 ||
+      read_tsv_columns(barcodes_path, out->n_rows, &out->row_names, NULL, error, error_size) != 0) {
+    cli_matrix_free(out);
+    memset(out, 0, sizeof *out);
+    return 1;
+  }
+  if (cli_sort_row_entries(out) != 0) {
+    cli_matrix_free(out);
+    memset(out, 0, sizeof *out);
+    set_error(error, error_size, "out of memory reading '%s'", dir);
+    return 1;
+  }
+  return 0;
+}
