@@ -1,8 +1,144 @@
+/* normalize_total on the CPU: the order of the passes, the scratch memory, the target and the
+ * size factors. The passes themselves are in normalize_totals.c and normalize_scale.c.
+ *
+ *   target known, nothing to check, no exclusion, CSR or dense:
+ *       indptr check, then one fused pass (sum, size factor and scaling of each row in cache)
+ *   otherwise:
+ *       pass 1: content checks + totals (+ exclusion and recomputed totals), into scratch
+ *       target (median of the positive totals, unless given) and size factors, in scratch
+ *       pass 2: scaling into the output; then the optional totals/size factors arrays
+ * Nothing the caller sees is written before every check has passed. */
+#include <math.h>
+#include <stdlib.h>
+
 #include "cpu_kernels.h"
+#include "normalize_internal.h"
+
+/* Kept in the context (NORMOT_CACHE_NORMALIZE) so that a loop of calls allocates once. */
+typedef struct normalize_scratch {
+  size_t capacity;
+  void *block;
+} normalize_scratch;
+
+static void release_scratch(void *pointer) {
+  normalize_scratch *scratch = pointer;
+  free(scratch->block);
+  free(scratch);
+}
+
+static void *scratch_block(normot_context *context, size_t bytes) {
+  normot_cache *cache = &context->cache[NORMOT_CACHE_NORMALIZE];
+  normalize_scratch *scratch = cache->ptr;
+  if (scratch == NULL) {
+    scratch = calloc(1, sizeof *scratch);
+    if (scratch == NULL) return NULL;
+    cache->ptr = scratch;
+    cache->release = release_scratch;
+  }
+  if (bytes < 64) bytes = 64;
+  if (scratch->capacity < bytes) {
+    free(scratch->block);
+    scratch->block = malloc(bytes);
+    scratch->capacity = scratch->block != NULL ? bytes : 0;
+  }
+  return scratch->block;
+}
+
+static void copy_out_per_cell(const normalize_job *job, void *destination, const double *source) {
+  if (destination == NULL) return;
+  int64_t n = job->X->n_rows;
+#pragma omp parallel for num_threads(job->n_threads) schedule(static)
+  for (int64_t r = 0; r < n; ++r) normot_store_as_output(destination, job->out_type, r, source[r]);
+}
+
+static normot_status two_pass(normot_context *context, normalize_job *job,
+                              const normot_normalize_params *params,
+                              normot_normalize_output *output) {
+  const normot_matrix *X = job->X;
+  size_t n_rows = (size_t)X->n_rows;
+  size_t flag_bytes = job->exclude ? (size_t)X->n_cols : 0;
+  unsigned char *block = scratch_block(context, 2 * n_rows * sizeof(double) + flag_bytes);
+  if (block == NULL)
+    return normot_fail(context, NORMOT_ERROR_OUT_OF_MEMORY,
+                       "out of memory for %zu bytes of scratch (totals and size factors)",
+                       2 * n_rows * sizeof(double) + flag_bytes);
+  job->sums = (double *)block;
+  job->size_factors = (double *)block + n_rows;
+  job->excluded = job->exclude ? block + 2 * n_rows * sizeof(double) : NULL;
+
+  normot_matrix_problem problem;
+  normot_cpu_normalize_totals(job, &problem);
+  if (problem.status != NORMOT_SUCCESS) return normot_report_matrix_problem(context, X, &problem);
+
+  double target;
+  if (params->has_target_sum) {
+    target = normot_round_to(job->out_type, params->target_sum);
+  } else {
+    /* The size factor array is free until the size factors are computed: the median works in
+     * it. */
+    int64_t n_positive = 0;
+    for (int64_t r = 0; r < X->n_rows; ++r)
+      if (job->sums[r] > 0.0) job->size_factors[n_positive++] = job->sums[r];
+    if (n_positive == 0)
+      return normot_fail(context, NORMOT_ERROR_NO_POSITIVE_TOTAL,
+                         "no cell has a total > 0 (%lld cells), so there is no median target; "
+                         "give target_sum",
+                         (long long)X->n_rows);
+    target = normot_cpu_median(job->size_factors, n_positive, job->out_type);
+  }
+
+  int64_t zero_cells = 0;
+#pragma omp parallel for num_threads(job->n_threads) schedule(static) reduction(+ : zero_cells)
+  for (int64_t r = 0; r < X->n_rows; ++r) {
+    double factor = normot_size_factor(job->out_type, job->sums[r], target);
+    if (factor == 0.0) {
+      factor = 1.0;
+      ++zero_cells;
+    }
+    job->size_factors[r] = factor;
+  }
+
+  normot_cpu_normalize_scale(job);
+  copy_out_per_cell(job, job->out_totals, job->sums);
+  copy_out_per_cell(job, job->out_size_factors, job->size_factors);
+
+  int64_t excluded = 0;
+  if (job->exclude)
+    for (int64_t c = 0; c < X->n_cols; ++c) excluded += job->excluded[c];
+  output->target = target;
+  output->n_zero_cells = zero_cells;
+  output->n_excluded_genes = excluded;
+  return NORMOT_SUCCESS;
+}
 
 normot_status normot_cpu_normalize_total(normot_context *context, const normot_matrix *X,
                                          const normot_normalize_params *params,
                                          normot_normalize_output *output) {
-  (void)X; (void)params; (void)output;
-  return normot_fail(context, NORMOT_ERROR_NOT_IMPLEMENTED, "normalize_total: not yet");
+  normalize_job job = {0};
+  job.X = X;
+  job.in_type = X->value_type;
+  job.out_type = output->value_type;
+  job.index_type = X->layout == NORMOT_LAYOUT_DENSE ? NORMOT_INDEX_INT32 : X->index_type;
+  job.check_values = params->check_values && normot_is_float_type(X->value_type);
+  job.exclude = params->exclude_highly_expressed != 0;
+  job.max_fraction = params->max_fraction;
+  job.log1p = params->log1p != 0;
+  job.log_base_divisor = job.log1p && params->log_base != 0.0 ? log(params->log_base) : 0.0;
+  job.out_values = output->values != NULL ? output->values : X->values;
+  job.out_totals = output->totals;
+  job.out_size_factors = output->size_factors;
+  job.n_threads = normot_threads_for(context);
+
+  int fusable =
+      params->has_target_sum && !job.check_values && !job.exclude && X->layout != NORMOT_LAYOUT_CSC;
+  if (!fusable) return two_pass(context, &job, params, output);
+
+  normot_matrix_problem problem;
+  normot_cpu_check_indptr(&job, &problem);
+  if (problem.status != NORMOT_SUCCESS) return normot_report_matrix_problem(context, X, &problem);
+  double target = normot_round_to(job.out_type, params->target_sum);
+  output->n_zero_cells = normot_cpu_normalize_fused(&job, target);
+  output->target = target;
+  output->n_excluded_genes = 0;
+  return NORMOT_SUCCESS;
 }

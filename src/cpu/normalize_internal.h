@@ -1,0 +1,150 @@
+/* Shared by the CPU normalize_total files: the job description every pass reads, the value
+ * conversion rules, and the type dispatch that turns the generic row kernels into one
+ * specialised loop per (input type, index type, output type). */
+#ifndef NORMOT_SRC_CPU_NORMALIZE_INTERNAL_H
+#define NORMOT_SRC_CPU_NORMALIZE_INTERNAL_H
+
+#include <math.h>
+#include <stdint.h>
+
+#include "../validate_matrix.h"
+
+#if defined(__GNUC__)
+#define NORMOT_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define NORMOT_ALWAYS_INLINE inline
+#endif
+
+/* Rows handed to one kernel call: the type dispatch happens once per chunk, not per row. */
+enum { NORMOT_ROW_CHUNK = 256 };
+
+/* What every pass needs to know. `sums` holds per row the total rounded to the output type
+ * (stored as a double, which holds a float32 exactly); `size_factors` likewise. */
+typedef struct normalize_job {
+  const normot_matrix *X;
+  normot_value_type in_type;
+  normot_value_type out_type;
+  normot_index_type index_type; /* INT32 for dense, where it is unused */
+  int check_values;             /* float input and params->check_values */
+  int exclude;                  /* exclude_highly_expressed */
+  double max_fraction;
+  int log1p;
+  double log_base_divisor; /* log(log_base), or 0 for the natural log */
+  void *out_values;        /* where the normalized values go (== X->values in place) */
+  double *sums;            /* n_rows */
+  double *size_factors;    /* n_rows */
+  unsigned char *excluded; /* n_cols flags, when exclude */
+  void *out_totals;        /* the caller's optional arrays, of out_type */
+  void *out_size_factors;
+  int n_threads;
+} normalize_job;
+
+/* A value converted to the output type first, as Scanpy casts integer counts to float32 before
+ * summing; returned as the double holding that output-type value exactly. */
+static NORMOT_ALWAYS_INLINE double normot_load_as_output(const void *values, normot_value_type in,
+                                                         normot_value_type out, int64_t j) {
+  switch (in) {
+    case NORMOT_FLOAT32: return ((const float *)values)[j];
+    case NORMOT_FLOAT64: return ((const double *)values)[j];
+    case NORMOT_INT32: {
+      int32_t v = ((const int32_t *)values)[j];
+      return out == NORMOT_FLOAT32 ? (double)(float)v : (double)v;
+    }
+    case NORMOT_INT64: {
+      int64_t v = ((const int64_t *)values)[j];
+      return out == NORMOT_FLOAT32 ? (double)(float)v : (double)v;
+    }
+    case NORMOT_UINT16: return (double)((const uint16_t *)values)[j];
+    case NORMOT_UINT32: {
+      uint32_t v = ((const uint32_t *)values)[j];
+      return out == NORMOT_FLOAT32 ? (double)(float)v : (double)v;
+    }
+  }
+  return 0.0;
+}
+
+/* A float64 sum rounded to the output type. */
+static NORMOT_ALWAYS_INLINE double normot_round_to(normot_value_type out, double x) {
+  return out == NORMOT_FLOAT32 ? (double)(float)x : x;
+}
+
+static NORMOT_ALWAYS_INLINE void normot_store_as_output(void *array, normot_value_type out,
+                                                        int64_t i, double value) {
+  if (out == NORMOT_FLOAT32)
+    ((float *)array)[i] = (float)value;
+  else
+    ((double *)array)[i] = value;
+}
+
+/* value / size_factor as one division in the output type, then the optional log1p, and the
+ * store. In float32, log with a base divides by log(base) in float64 before rounding, as
+ * numpy's np.divide(float32, float64 scalar, out=float32) does. */
+static NORMOT_ALWAYS_INLINE void normot_scale_store(void *out_values, normot_value_type out,
+                                                    int64_t j, double value, double factor,
+                                                    int apply_log1p, double log_divisor) {
+  if (out == NORMOT_FLOAT32) {
+    float y = (float)value / (float)factor;
+    if (apply_log1p) {
+      y = log1pf(y);
+      if (log_divisor != 0.0) y = (float)((double)y / log_divisor);
+    }
+    ((float *)out_values)[j] = y;
+  } else {
+    double y = value / factor;
+    if (apply_log1p) {
+      y = log1p(y);
+      if (log_divisor != 0.0) y = y / log_divisor;
+    }
+    ((double *)out_values)[j] = y;
+  }
+}
+
+/* One code per supported (input, index, output) combination. */
+#define NORMOT_COMBO(in, idx, out) ((int)(in)*4 + (int)(idx)*2 + ((out) == NORMOT_FLOAT64))
+
+/* Expands CASE(IN, IDX, OUT) for every supported combination. */
+#define NORMOT_FOR_EACH_INDEX(CASE, IN, OUT) \
+  CASE(IN, NORMOT_INDEX_INT32, OUT) CASE(IN, NORMOT_INDEX_INT64, OUT)
+#define NORMOT_FOR_EACH_COMBO(CASE)                           \
+  NORMOT_FOR_EACH_INDEX(CASE, NORMOT_FLOAT32, NORMOT_FLOAT32) \
+  NORMOT_FOR_EACH_INDEX(CASE, NORMOT_FLOAT64, NORMOT_FLOAT64) \
+  NORMOT_FOR_EACH_INDEX(CASE, NORMOT_INT32, NORMOT_FLOAT32)   \
+  NORMOT_FOR_EACH_INDEX(CASE, NORMOT_INT32, NORMOT_FLOAT64)   \
+  NORMOT_FOR_EACH_INDEX(CASE, NORMOT_INT64, NORMOT_FLOAT32)   \
+  NORMOT_FOR_EACH_INDEX(CASE, NORMOT_INT64, NORMOT_FLOAT64)   \
+  NORMOT_FOR_EACH_INDEX(CASE, NORMOT_UINT16, NORMOT_FLOAT32)  \
+  NORMOT_FOR_EACH_INDEX(CASE, NORMOT_UINT16, NORMOT_FLOAT64)  \
+  NORMOT_FOR_EACH_INDEX(CASE, NORMOT_UINT32, NORMOT_FLOAT32)  \
+  NORMOT_FOR_EACH_INDEX(CASE, NORMOT_UINT32, NORMOT_FLOAT64)
+
+static inline int normot_job_combo(const normalize_job *job) {
+  return NORMOT_COMBO(job->in_type, job->index_type, job->out_type);
+}
+
+/* Pass 1: checks the contents (indptr, indices where read, finiteness when asked) and fills
+ * job->sums; with exclusion also job->excluded and then the recomputed sums. Writes nothing
+ * the caller can see. The first problem in the matrix is stored in *problem. */
+void normot_cpu_normalize_totals(const normalize_job *job, normot_matrix_problem *problem);
+
+/* Checks indptr alone (for the fused pass, which reads no value twice). */
+void normot_cpu_check_indptr(const normalize_job *job, normot_matrix_problem *problem);
+
+/* Pass 2: writes job->out_values from X's values and job->size_factors. */
+void normot_cpu_normalize_scale(const normalize_job *job);
+
+/* The single fused pass (CSR or dense, target known, no value check, no exclusion): per row,
+ * the total, the size factor and the scaling. Fills job->out_totals and job->out_size_factors
+ * when they are not NULL and returns the number of cells whose size factor was 0. */
+int64_t normot_cpu_normalize_fused(const normalize_job *job, double target);
+
+/* The size factor of a total, in the output type; 0 (all-zero cell) is reported as 0 and the
+ * caller replaces it by 1. */
+static inline double normot_size_factor(normot_value_type out, double total, double target) {
+  if (out == NORMOT_FLOAT32) return (double)((float)total / (float)target);
+  return total / target;
+}
+
+/* Median of the n values in `scratch` (reordered), numpy semantics, in the output type. */
+double normot_cpu_median(double *scratch, int64_t n, normot_value_type out);
+
+#endif

@@ -1,0 +1,326 @@
+/* Pass 1 of normalize_total on the CPU: content checks fused with the per-cell totals, and the
+ * exclusion of highly expressed genes.
+ *
+ * Every cell's total is summed in float64 in one fixed order whatever the thread count: the
+ * stored order for CSR, increasing column order for dense and CSC (the order of the CSR matrix
+ * that Scanpy's CSC.tocsr() would build). CSC is column-major, so each thread takes a block of
+ * rows and walks every column, adding only its own rows: each row is then summed by exactly one
+ * thread in column order. */
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "normalize_internal.h"
+
+static void flag_gene(unsigned char *excluded, int64_t gene) {
+#pragma omp atomic write
+  excluded[gene] = 1;
+}
+
+/* ---- CSR --------------------------------------------------------------------------------- */
+
+static NORMOT_ALWAYS_INLINE void csr_totals_rows(const normalize_job *job, int64_t r0, int64_t r1,
+                                                 normot_value_type in, normot_index_type idx,
+                                                 normot_value_type out,
+                                                 normot_matrix_problem *problem) {
+  const normot_matrix *X = job->X;
+  const void *values = X->values;
+  for (int64_t r = r0; r < r1; ++r) {
+    int64_t start = normot_load_index(X->indptr, idx, r);
+    int64_t end = normot_load_index(X->indptr, idx, r + 1);
+    if (!normot_indptr_step_ok(start, end, X->nnz)) {
+      normot_check_indptr_steps(X->indptr, idx, r, r + 1, X->nnz, problem);
+      return;
+    }
+    if (job->exclude) { /* indices are read only when genes are excluded */
+      normot_check_indices(X->indices, idx, start, end, X->n_cols, r, problem);
+      if (problem->status != NORMOT_SUCCESS) return;
+    }
+    double sum = 0.0;
+    for (int64_t j = start; j < end; ++j) sum += normot_load_as_output(values, in, out, j);
+    /* A NaN or Inf among the values makes the sum non-finite; only then look for it. */
+    if (job->check_values && !isfinite(sum)) {
+      normot_check_finite(values, in, start, end, r, problem);
+      if (problem->status != NORMOT_SUCCESS) return;
+    }
+    double total = normot_round_to(out, sum);
+    job->sums[r] = total;
+    if (job->exclude) {
+      double threshold = job->max_fraction * total;
+      for (int64_t j = start; j < end; ++j)
+        if (normot_load_as_output(values, in, out, j) > threshold)
+          flag_gene(job->excluded, normot_load_index(X->indices, idx, j));
+    }
+  }
+}
+
+static NORMOT_ALWAYS_INLINE void csr_kept_totals_rows(const normalize_job *job, int64_t r0,
+                                                      int64_t r1, normot_value_type in,
+                                                      normot_index_type idx,
+                                                      normot_value_type out) {
+  const normot_matrix *X = job->X;
+  for (int64_t r = r0; r < r1; ++r) {
+    int64_t start = normot_load_index(X->indptr, idx, r);
+    int64_t end = normot_load_index(X->indptr, idx, r + 1);
+    double sum = 0.0;
+    for (int64_t j = start; j < end; ++j)
+      if (!job->excluded[normot_load_index(X->indices, idx, j)])
+        sum += normot_load_as_output(X->values, in, out, j);
+    job->sums[r] = normot_round_to(out, sum);
+  }
+}
+
+/* ---- dense (row-major, ld) ------------------------------------------------------------------ */
+
+static NORMOT_ALWAYS_INLINE void dense_totals_rows(const normalize_job *job, int64_t r0, int64_t r1,
+                                                   normot_value_type in, normot_index_type idx,
+                                                   normot_value_type out,
+                                                   normot_matrix_problem *problem) {
+  const normot_matrix *X = job->X;
+  (void)idx;
+  for (int64_t r = r0; r < r1; ++r) {
+    int64_t start = r * X->ld, end = start + X->n_cols;
+    double sum = 0.0;
+    for (int64_t j = start; j < end; ++j) sum += normot_load_as_output(X->values, in, out, j);
+    if (job->check_values && !isfinite(sum)) {
+      normot_check_finite(X->values, in, start, end, r, problem);
+      if (problem->status != NORMOT_SUCCESS) return;
+    }
+    double total = normot_round_to(out, sum);
+    job->sums[r] = total;
+    if (job->exclude) {
+      double threshold = job->max_fraction * total;
+      for (int64_t j = start; j < end; ++j)
+        if (normot_load_as_output(X->values, in, out, j) > threshold)
+          flag_gene(job->excluded, j - start);
+    }
+  }
+}
+
+static NORMOT_ALWAYS_INLINE void dense_kept_totals_rows(const normalize_job *job, int64_t r0,
+                                                        int64_t r1, normot_value_type in,
+                                                        normot_index_type idx,
+                                                        normot_value_type out) {
+  const normot_matrix *X = job->X;
+  (void)idx;
+  for (int64_t r = r0; r < r1; ++r) {
+    int64_t start = r * X->ld;
+    double sum = 0.0;
+    for (int64_t c = 0; c < X->n_cols; ++c)
+      if (!job->excluded[c]) sum += normot_load_as_output(X->values, in, out, start + c);
+    job->sums[r] = normot_round_to(out, sum);
+  }
+}
+
+/* ---- CSC --------------------------------------------------------------------------------- */
+
+/* Sums rows [r0, r1) over every column in column order (skipping excluded columns when
+ * `kept_only`); checks indices (every thread sees every index, thread-independent) and, for its
+ * own rows, finiteness. */
+static NORMOT_ALWAYS_INLINE void csc_totals_block(const normalize_job *job, int64_t r0, int64_t r1,
+                                                  int kept_only, normot_value_type in,
+                                                  normot_index_type idx, normot_value_type out,
+                                                  normot_matrix_problem *problem) {
+  const normot_matrix *X = job->X;
+  double *sums = job->sums;
+  for (int64_t r = r0; r < r1; ++r) sums[r] = 0.0;
+  for (int64_t c = 0; c < X->n_cols; ++c) {
+    if (kept_only && job->excluded[c]) continue;
+    int64_t start = normot_load_index(X->indptr, idx, c);
+    int64_t end = normot_load_index(X->indptr, idx, c + 1);
+    for (int64_t j = start; j < end; ++j) {
+      int64_t row = normot_load_index(X->indices, idx, j);
+      if ((uint64_t)row >= (uint64_t)X->n_rows) {
+        normot_check_indices(X->indices, idx, j, j + 1, X->n_rows, c, problem);
+        return;
+      }
+      if (row < r0 || row >= r1) continue;
+      double v = normot_load_as_output(X->values, in, out, j);
+      if (job->check_values && !isfinite(v)) {
+        normot_check_finite(X->values, in, j, j + 1, c, problem);
+        return;
+      }
+      sums[row] += v;
+    }
+  }
+  for (int64_t r = r0; r < r1; ++r) sums[r] = normot_round_to(out, sums[r]);
+}
+
+static NORMOT_ALWAYS_INLINE void csc_flag_columns(const normalize_job *job, int64_t c0, int64_t c1,
+                                                  normot_value_type in, normot_index_type idx,
+                                                  normot_value_type out) {
+  const normot_matrix *X = job->X;
+  for (int64_t c = c0; c < c1; ++c) {
+    int64_t start = normot_load_index(X->indptr, idx, c);
+    int64_t end = normot_load_index(X->indptr, idx, c + 1);
+    for (int64_t j = start; j < end; ++j) {
+      int64_t row = normot_load_index(X->indices, idx, j);
+      if (normot_load_as_output(X->values, in, out, j) > job->max_fraction * job->sums[row]) {
+        job->excluded[c] = 1; /* one thread owns column c */
+        break;
+      }
+    }
+  }
+}
+
+/* ---- type dispatch ------------------------------------------------------------------------ */
+
+/* Calls the kernel specialised for the job's types; CASE is defined around each use. */
+#define DISPATCH()                                                                  \
+  do {                                                                              \
+    switch (normot_job_combo(job)) { NORMOT_FOR_EACH_COMBO(CASE) default : break; } \
+  } while (0)
+
+static void csr_totals(const normalize_job *job, int64_t r0, int64_t r1,
+                       normot_matrix_problem *problem) {
+#define CASE(IN, IDX, OUT) \
+  case NORMOT_COMBO(IN, IDX, OUT): csr_totals_rows(job, r0, r1, IN, IDX, OUT, problem); break;
+  DISPATCH();
+#undef CASE
+}
+
+static void csr_kept_totals(const normalize_job *job, int64_t r0, int64_t r1) {
+#define CASE(IN, IDX, OUT) \
+  case NORMOT_COMBO(IN, IDX, OUT): csr_kept_totals_rows(job, r0, r1, IN, IDX, OUT); break;
+  DISPATCH();
+#undef CASE
+}
+
+static void dense_totals(const normalize_job *job, int64_t r0, int64_t r1,
+                         normot_matrix_problem *problem) {
+#define CASE(IN, IDX, OUT) \
+  case NORMOT_COMBO(IN, IDX, OUT): dense_totals_rows(job, r0, r1, IN, IDX, OUT, problem); break;
+  DISPATCH();
+#undef CASE
+}
+
+static void dense_kept_totals(const normalize_job *job, int64_t r0, int64_t r1) {
+#define CASE(IN, IDX, OUT) \
+  case NORMOT_COMBO(IN, IDX, OUT): dense_kept_totals_rows(job, r0, r1, IN, IDX, OUT); break;
+  DISPATCH();
+#undef CASE
+}
+
+static void csc_totals(const normalize_job *job, int64_t r0, int64_t r1, int kept_only,
+                       normot_matrix_problem *problem) {
+#define CASE(IN, IDX, OUT)                                           \
+  case NORMOT_COMBO(IN, IDX, OUT):                                   \
+    csc_totals_block(job, r0, r1, kept_only, IN, IDX, OUT, problem); \
+    break;
+  DISPATCH();
+#undef CASE
+}
+
+static void csc_flags(const normalize_job *job, int64_t c0, int64_t c1) {
+#define CASE(IN, IDX, OUT) \
+  case NORMOT_COMBO(IN, IDX, OUT): csc_flag_columns(job, c0, c1, IN, IDX, OUT); break;
+  DISPATCH();
+#undef CASE
+}
+
+/* ---- the passes ------------------------------------------------------------------------- */
+
+void normot_cpu_check_indptr(const normalize_job *job, normot_matrix_problem *problem) {
+  const normot_matrix *X = job->X;
+  *problem = normot_no_problem();
+  if (X->layout == NORMOT_LAYOUT_DENSE) return;
+  int64_t n_major = X->layout == NORMOT_LAYOUT_CSR ? X->n_rows : X->n_cols;
+  normot_check_indptr_ends(X->indptr, X->index_type, n_major, X->nnz, problem);
+  if (problem->status != NORMOT_SUCCESS) return;
+#pragma omp parallel num_threads(job->n_threads)
+  {
+    normot_matrix_problem local = normot_no_problem();
+#pragma omp for schedule(static)
+    for (int64_t m0 = 0; m0 < n_major; m0 += 4096) {
+      int64_t m1 = m0 + 4096 < n_major ? m0 + 4096 : n_major;
+      if (local.status == NORMOT_SUCCESS)
+        normot_check_indptr_steps(X->indptr, X->index_type, m0, m1, X->nnz, &local);
+    }
+#pragma omp critical(normot_cpu_totals_merge)
+    normot_merge_problem(problem, &local);
+  }
+}
+
+/* Row-parallel pass for CSR and dense. Rows after an already found problem are skipped: they
+ * cannot change which problem comes first. */
+static void row_layout_totals(const normalize_job *job, normot_matrix_problem *problem) {
+  const normot_matrix *X = job->X;
+  int is_csr = X->layout == NORMOT_LAYOUT_CSR;
+  int64_t first_bad_row = INT64_MAX;
+  if (is_csr) {
+    normot_check_indptr_ends(X->indptr, X->index_type, X->n_rows, X->nnz, problem);
+    if (problem->status != NORMOT_SUCCESS) return;
+  }
+#pragma omp parallel num_threads(job->n_threads)
+  {
+    normot_matrix_problem local = normot_no_problem();
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t r0 = 0; r0 < X->n_rows; r0 += NORMOT_ROW_CHUNK) {
+      int64_t known_bad;
+#pragma omp atomic read
+      known_bad = first_bad_row;
+      if (local.status != NORMOT_SUCCESS || r0 > known_bad) continue;
+      int64_t r1 = r0 + NORMOT_ROW_CHUNK < X->n_rows ? r0 + NORMOT_ROW_CHUNK : X->n_rows;
+      if (is_csr)
+        csr_totals(job, r0, r1, &local);
+      else
+        dense_totals(job, r0, r1, &local);
+      if (local.status != NORMOT_SUCCESS) {
+#pragma omp critical(normot_cpu_totals_bad_row)
+        if (local.major < first_bad_row) first_bad_row = local.major;
+      }
+    }
+#pragma omp critical(normot_cpu_totals_merge)
+    normot_merge_problem(problem, &local);
+  }
+  if (problem->status != NORMOT_SUCCESS || !job->exclude) return;
+#pragma omp parallel for num_threads(job->n_threads) schedule(dynamic, 1)
+  for (int64_t r0 = 0; r0 < X->n_rows; r0 += NORMOT_ROW_CHUNK) {
+    int64_t r1 = r0 + NORMOT_ROW_CHUNK < X->n_rows ? r0 + NORMOT_ROW_CHUNK : X->n_rows;
+    if (is_csr)
+      csr_kept_totals(job, r0, r1);
+    else
+      dense_kept_totals(job, r0, r1);
+  }
+}
+
+static void csc_layout_totals(const normalize_job *job, normot_matrix_problem *problem) {
+  const normot_matrix *X = job->X;
+  normot_cpu_check_indptr(job, problem);
+  if (problem->status != NORMOT_SUCCESS) return;
+  for (int kept_only = 0; kept_only <= (job->exclude ? 1 : 0); ++kept_only) {
+#pragma omp parallel num_threads(job->n_threads)
+    {
+      int64_t n_blocks = 1, block = 0;
+#ifdef _OPENMP
+      n_blocks = omp_get_num_threads();
+      block = omp_get_thread_num();
+#endif
+      int64_t r0 = X->n_rows / n_blocks * block +
+                   (block < X->n_rows % n_blocks ? block : X->n_rows % n_blocks);
+      int64_t r1 = r0 + X->n_rows / n_blocks + (block < X->n_rows % n_blocks ? 1 : 0);
+      normot_matrix_problem local = normot_no_problem();
+      csc_totals(job, r0, r1, kept_only, &local);
+#pragma omp critical(normot_cpu_totals_merge)
+      normot_merge_problem(problem, &local);
+    }
+    if (problem->status != NORMOT_SUCCESS) return;
+    if (kept_only || !job->exclude) continue;
+#pragma omp parallel for num_threads(job->n_threads) schedule(dynamic, 1)
+    for (int64_t c0 = 0; c0 < X->n_cols; c0 += NORMOT_ROW_CHUNK) {
+      int64_t c1 = c0 + NORMOT_ROW_CHUNK < X->n_cols ? c0 + NORMOT_ROW_CHUNK : X->n_cols;
+      csc_flags(job, c0, c1);
+    }
+  }
+}
+
+void normot_cpu_normalize_totals(const normalize_job *job, normot_matrix_problem *problem) {
+  *problem = normot_no_problem();
+  if (job->exclude) memset(job->excluded, 0, (size_t)job->X->n_cols);
+  if (job->X->layout == NORMOT_LAYOUT_CSC)
+    csc_layout_totals(job, problem);
+  else
+    row_layout_totals(job, problem);
+}
