@@ -1,0 +1,395 @@
+/* The exact auction core: cost-scaling push-relabel (Bertsekas' epsilon-relaxation, Goldberg and
+ * Tarjan's refine) on the bipartite transportation graph, with integer prices on a fixed-point
+ * cost grid and integer flows on a fixed-point mass grid.
+ *
+ * Everything here is a static inline NORMOT_HD function, so that auction.c (host) and the CUDA
+ * backend (one warp per problem) run the same code. A "lane" is one thread of the team solving
+ * one problem: on the host there is one lane; on the device a team is a full warp of 32 lanes.
+ * Every lane executes the same control flow on the same values (reductions leave their result in
+ * every lane), scans are split across lanes, and only lane 0 writes shared state, followed by
+ * auction_sync(). With one lane this is an ordinary sequential program; with 32 it gives
+ * bitwise the same result, since reductions break ties by the smaller index.
+ *
+ * Why it is exact: costs become integers C_ij = round(M_ij * s) with s = 2^40 / max|M|, and the
+ * solver works with C_ij * K, K = 2 min(n, m) + 1. A flow that is epsilon-optimal for epsilon = 1
+ * in those units has every residual cycle (at most 2 min(n, m) arcs) of scaled cost > -K, hence
+ * of grid cost > -1, hence >= 0 since grid costs are integers: it is optimal for the rounded
+ * costs. The masses are integers too (the total mass maps to 2^60 units), so no rounding ever
+ * enters the search and it terminates like the integer algorithm. */
+#ifndef NORMOT_SRC_AUCTION_CORE_H
+#define NORMOT_SRC_AUCTION_CORE_H
+
+#include <math.h>
+#include <stdint.h>
+
+#include "auction.h"
+#include "normot/normot.h"
+
+#if defined(__CUDACC__)
+#define NORMOT_AUCTION_INLINE static __inline__ __host__ __device__
+#else
+#define NORMOT_AUCTION_INLINE static inline
+#endif
+
+/* The cost grid: max|M| maps to 2^40 levels. */
+#define NORMOT_AUCTION_COST_LEVELS 1099511627776.0 /* 2^40 */
+/* The mass grid: the total mass maps to 2^60 units (so every sum of flows fits in int64). */
+#define NORMOT_AUCTION_MASS_UNITS 1152921504606846976.0 /* 2^60 */
+/* Epsilon shrinks by this factor per phase. */
+#define NORMOT_AUCTION_EPSILON_FACTOR 8
+/* Prices beyond this magnitude could overflow C_ij - v_j: the solve gives up (never seen). */
+#define NORMOT_AUCTION_PRICE_LIMIT ((int64_t)1 << 61)
+/* Problems with min(n, m) above this would make K * 2^40 overflow the price range. */
+#define NORMOT_AUCTION_MAX_SIDE ((int64_t)1 << 17)
+
+/* The arrays of one problem's solve; the caller carves them out of a workspace. */
+typedef struct normot_auction_state {
+  int64_t n, m;
+  int64_t *cost;          /* n x m scaled grid costs C_ij * K (filled by the caller) */
+  int64_t *flow;          /* n x m flows in mass units */
+  int64_t *supply;        /* n source masses in mass units (filled by the caller) */
+  int64_t *demand;        /* m sink masses in mass units, same total as supply */
+  int64_t *u;             /* n source prices */
+  int64_t *v;             /* m sink prices */
+  int64_t *source_excess; /* n: supply not yet sent (>= 0) */
+  int64_t *sink_excess;   /* m: received minus demand */
+  int64_t *queue;         /* n: the active sources, a ring */
+} normot_auction_state;
+
+/* Bytes of the state's arrays, each rounded up to 8-byte alignment (they are all int64). */
+NORMOT_AUCTION_INLINE size_t normot_auction_state_bytes(int64_t n, int64_t m) {
+  return (size_t)(2 * n * m + 5 * n + 4 * m) * sizeof(int64_t);
+}
+
+/* Lays the state out in `memory` (normot_auction_state_bytes(n, m) bytes, 8-byte aligned). */
+NORMOT_AUCTION_INLINE void normot_auction_state_init(normot_auction_state *state, int64_t n,
+                                                     int64_t m, void *memory) {
+  int64_t *p = (int64_t *)memory;
+  state->n = n;
+  state->m = m;
+  state->cost = p;
+  p += n * m;
+  state->flow = p;
+  p += n * m;
+  state->supply = p;
+  p += n;
+  state->demand = p;
+  p += m;
+  state->u = p;
+  p += n;
+  state->v = p;
+  p += m;
+  state->source_excess = p;
+  p += n;
+  state->sink_excess = p;
+  p += m;
+  state->queue = p;
+}
+
+NORMOT_AUCTION_INLINE void normot_auction_sync(void) {
+#if defined(__CUDA_ARCH__)
+  __syncwarp();
+#endif
+}
+
+/* Lexicographic (value, index) minimum across the team; every lane gets the result. */
+NORMOT_AUCTION_INLINE void normot_auction_reduce_argmin(int64_t *value, int64_t *index) {
+#if defined(__CUDA_ARCH__)
+  for (int offset = 16; offset > 0; offset >>= 1) {
+    int64_t other_value = __shfl_xor_sync(0xffffffffu, *value, offset);
+    int64_t other_index = __shfl_xor_sync(0xffffffffu, *index, offset);
+    if (other_value < *value || (other_value == *value && other_index < *index)) {
+      *value = other_value;
+      *index = other_index;
+    }
+  }
+#else
+  (void)value;
+  (void)index;
+#endif
+}
+
+NORMOT_AUCTION_INLINE int64_t normot_auction_reduce_min(int64_t value) {
+#if defined(__CUDA_ARCH__)
+  for (int offset = 16; offset > 0; offset >>= 1) {
+    int64_t other = __shfl_xor_sync(0xffffffffu, value, offset);
+    if (other < value) value = other;
+  }
+#endif
+  return value;
+}
+
+NORMOT_AUCTION_INLINE int64_t normot_auction_reduce_max(int64_t value) {
+  return -normot_auction_reduce_min(-value);
+}
+
+NORMOT_AUCTION_INLINE double normot_auction_reduce_sum(double value) {
+#if defined(__CUDA_ARCH__)
+  for (int offset = 16; offset > 0; offset >>= 1)
+    value += __shfl_xor_sync(0xffffffffu, value, offset);
+#endif
+  return value;
+}
+
+/* Costs are divided by max|M| before scaling (never multiplied by 2^40 / max|M|, which
+ * overflows for tiny costs). A max|M| of 0 (all costs zero) is treated as 1. */
+NORMOT_AUCTION_INLINE double normot_auction_cost_unit(double max_abs_cost) {
+  return max_abs_cost > 0 ? max_abs_cost : 1.0;
+}
+
+/* K: the factor that makes epsilon = 1 (scaled) exact for the rounded costs. */
+NORMOT_AUCTION_INLINE int64_t normot_auction_cost_multiplier(int64_t n, int64_t m) {
+  return 2 * (n < m ? n : m) + 1;
+}
+
+/* One scaled grid cost: round(cost / unit * 2^40) * K. */
+NORMOT_AUCTION_INLINE int64_t normot_auction_grid_cost(double cost, double unit,
+                                                       int64_t multiplier) {
+  return (int64_t)llround(cost / unit * NORMOT_AUCTION_COST_LEVELS) * multiplier;
+}
+
+/* A price (scaled grid units) back in cost units. */
+NORMOT_AUCTION_INLINE double normot_auction_price_to_cost(int64_t price, double unit,
+                                                          int64_t multiplier) {
+  return (double)price / ((double)multiplier * NORMOT_AUCTION_COST_LEVELS) * unit;
+}
+
+/* A flow (mass units) back in the mass of the weights that summed to `total`. */
+NORMOT_AUCTION_INLINE double normot_auction_flow_to_mass(int64_t flow, double total) {
+  return (double)flow / NORMOT_AUCTION_MASS_UNITS * total;
+}
+
+/* Maps positive weights w[0..count) (sum `total`) to integer masses that sum exactly to
+ * `units`, each >= 1; the rounding difference goes to the largest mass. Runs in lane 0 only
+ * (the caller syncs). Returns 0 when the weights cannot be represented (never for count <
+ * 2^20). */
+NORMOT_AUCTION_INLINE int normot_auction_quantize(const double *w, int64_t count, double total,
+                                                  int64_t units, int64_t *out) {
+  int64_t sum = 0, largest = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    int64_t q = (int64_t)llround(w[i] / total * (double)units);
+    if (q < 1) q = 1;
+    out[i] = q;
+    sum += q;
+    if (q > out[largest]) largest = i;
+  }
+  out[largest] += units - sum;
+  return out[largest] >= 1;
+}
+
+/* Pushes `amount` from source i to sink j. */
+NORMOT_AUCTION_INLINE void normot_auction_push(normot_auction_state *s, int lane, int64_t i,
+                                               int64_t j, int64_t amount) {
+  if (lane == 0) {
+    s->flow[i * s->m + j] += amount;
+    s->source_excess[i] -= amount;
+    s->sink_excess[j] += amount;
+  }
+}
+
+/* Runs the epsilon-scaling phases to the exact optimum of the integer problem in `s` (costs,
+ * supply and demand filled). `lane`/`lanes`: this thread's place in the team. max_iter bounds
+ * the number of pushes (0: no bound). Returns a normot_emd_status: OPTIMAL, or
+ * MAX_ITER_REACHED (the flow is then made feasible but may not be optimal), or INFEASIBLE when
+ * the prices would leave their range (the caller re-solves with another method). */
+NORMOT_AUCTION_INLINE int normot_auction_run(normot_auction_state *s, int lane, int lanes,
+                                             int64_t max_iter, int64_t *iterations) {
+  const int64_t n = s->n, m = s->m;
+  int64_t pushes = 0;
+  int status = NORMOT_EMD_OPTIMAL;
+
+  /* The first epsilon spans the whole cost range. */
+  int64_t low = INT64_MAX, high = INT64_MIN;
+  for (int64_t e = lane; e < n * m; e += lanes) {
+    int64_t c = s->cost[e];
+    if (c < low) low = c;
+    if (c > high) high = c;
+  }
+  low = normot_auction_reduce_min(low);
+  high = normot_auction_reduce_max(high);
+  int64_t epsilon = high - low;
+  if (epsilon < 1) epsilon = 1;
+
+  for (int64_t j = lane; j < m; j += lanes) s->v[j] = 0;
+  normot_auction_sync();
+
+  int last_phase = 0;
+  while (!last_phase && status == NORMOT_EMD_OPTIMAL) {
+    epsilon /= NORMOT_AUCTION_EPSILON_FACTOR;
+    if (epsilon <= 1) {
+      epsilon = 1;
+      last_phase = 1;
+    }
+    /* Each phase starts from the zero flow; u_i = min_j (C_ij - v_j) makes it 0-optimal, and
+     * the sink prices carried over from the last phase make it a warm start. */
+    for (int64_t e = lane; e < n * m; e += lanes) s->flow[e] = 0;
+    for (int64_t j = lane; j < m; j += lanes) s->sink_excess[j] = -s->demand[j];
+    for (int64_t i = lane; i < n; i += lanes) {
+      s->source_excess[i] = s->supply[i];
+      s->queue[i] = i;
+    }
+    normot_auction_sync();
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t best = INT64_MAX;
+      const int64_t *row = s->cost + i * m;
+      for (int64_t j = lane; j < m; j += lanes) {
+        int64_t reduced = row[j] - s->v[j];
+        if (reduced < best) best = reduced;
+      }
+      best = normot_auction_reduce_min(best);
+      if (lane == 0) s->u[i] = best;
+    }
+    normot_auction_sync();
+
+    /* Active sources wait in a ring; a source is in it exactly when its excess is > 0. */
+    int64_t head = 0, active = n;
+    while (active > 0) {
+      if (max_iter > 0 && pushes >= max_iter) {
+        status = NORMOT_EMD_MAX_ITER_REACHED;
+        break;
+      }
+      const int64_t i = s->queue[head];
+      head = head + 1 == n ? 0 : head + 1;
+      --active;
+
+      /* Source i: relabel to the best sink if no arc is admissible, then send all its excess
+       * there (its arcs have no capacity, so one push empties it). */
+      int64_t best = INT64_MAX, best_j = m;
+      const int64_t *row = s->cost + i * m;
+      for (int64_t j = lane; j < m; j += lanes) {
+        int64_t reduced = row[j] - s->v[j];
+        if (reduced < best || (reduced == best && j < best_j)) {
+          best = reduced;
+          best_j = j;
+        }
+      }
+      normot_auction_reduce_argmin(&best, &best_j);
+      int64_t price = s->u[i];
+      if (best >= price) {
+        if (best + epsilon >= NORMOT_AUCTION_PRICE_LIMIT) {
+          status = NORMOT_EMD_INFEASIBLE;
+          break;
+        }
+        price = best + epsilon;
+      }
+      const int64_t j = best_j;
+      const int64_t sent = s->source_excess[i];
+      normot_auction_sync(); /* every lane has read what lane 0 now changes */
+      if (lane == 0) s->u[i] = price;
+      normot_auction_push(s, lane, i, j, sent);
+      ++pushes;
+      normot_auction_sync();
+
+      /* Sink j: while it holds too much, send mass back to the holder with the largest
+       * reduced cost, relabelling first when no backward arc is admissible. */
+      while (s->sink_excess[j] > 0) {
+        int64_t worst = INT64_MAX, worst_i = n; /* minimum of -(C_kj - u_k) */
+        for (int64_t k = lane; k < n; k += lanes) {
+          if (s->flow[k * m + j] > 0) {
+            int64_t negated = s->u[k] - s->cost[k * m + j];
+            if (negated < worst || (negated == worst && k < worst_i)) {
+              worst = negated;
+              worst_i = k;
+            }
+          }
+        }
+        normot_auction_reduce_argmin(&worst, &worst_i);
+        const int64_t gain = -worst; /* C_kj - u_k of the worst holder k */
+        int64_t sink_price = s->v[j];
+        if (gain - sink_price <= 0) {
+          if (gain - epsilon <= -NORMOT_AUCTION_PRICE_LIMIT) {
+            status = NORMOT_EMD_INFEASIBLE;
+            break;
+          }
+          sink_price = gain - epsilon;
+        }
+        const int64_t k = worst_i;
+        const int64_t held = s->flow[k * m + j];
+        const int64_t amount = s->sink_excess[j] < held ? s->sink_excess[j] : held;
+        const int was_idle = s->source_excess[k] == 0;
+        normot_auction_sync(); /* every lane has read what lane 0 now changes */
+        if (lane == 0) s->v[j] = sink_price;
+        normot_auction_push(s, lane, k, j, -amount);
+        ++pushes;
+        if (was_idle) {
+          int64_t tail = head + active;
+          if (tail >= n) tail -= n;
+          if (lane == 0) s->queue[tail] = k;
+          ++active;
+        }
+        normot_auction_sync();
+      }
+      if (status != NORMOT_EMD_OPTIMAL) break;
+    }
+  }
+
+  if (status == NORMOT_EMD_MAX_ITER_REACHED) {
+    /* Make the flow feasible: overfull sinks give back, then the remaining excess fills the
+     * remaining room in index order. The result is a plan, not an optimum. */
+    if (lane == 0) {
+      for (int64_t j = 0; j < m; ++j) {
+        for (int64_t k = 0; k < n && s->sink_excess[j] > 0; ++k) {
+          int64_t held = s->flow[k * m + j];
+          int64_t amount = s->sink_excess[j] < held ? s->sink_excess[j] : held;
+          if (amount > 0) normot_auction_push(s, 0, k, j, -amount);
+        }
+      }
+      int64_t j = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        while (s->source_excess[i] > 0 && j < m) {
+          int64_t room = -s->sink_excess[j];
+          if (room <= 0) {
+            ++j;
+            continue;
+          }
+          int64_t amount = s->source_excess[i] < room ? s->source_excess[i] : room;
+          normot_auction_push(s, 0, i, j, amount);
+        }
+      }
+    }
+    normot_auction_sync();
+  }
+  *iterations = pushes;
+  return status;
+}
+
+/* SPEC section 4's certificate for a real-valued problem, on dense row-major data:
+ * |row sums - a| and |column sums - b| <= mass_tol (absolute), u_i + v_j <= M_ij + cost_tol
+ * everywhere and u_i + v_j >= M_ij - cost_tol wherever plan_ij > 0. Lane-parallel; every lane
+ * gets the verdict (1: certified). */
+NORMOT_AUCTION_INLINE int normot_auction_certify_dense(int64_t n, int64_t m, const double *a,
+                                                       const double *b, const double *cost,
+                                                       const double *plan, const double *u,
+                                                       const double *v, double cost_tol,
+                                                       double mass_tol, int lane, int lanes) {
+  int64_t failures = 0;
+  for (int64_t i = lane; i < n; i += lanes) {
+    double sum = 0;
+    for (int64_t j = 0; j < m; ++j) {
+      double x = plan[i * m + j];
+      double slack = cost[i * m + j] - u[i] - v[j];
+      sum += x;
+      if (x < 0 || slack < -cost_tol || (x > 0 && slack > cost_tol)) ++failures;
+    }
+    if (!(fabs(sum - a[i]) <= mass_tol)) ++failures;
+  }
+  for (int64_t j = lane; j < m; j += lanes) {
+    double sum = 0;
+    for (int64_t i = 0; i < n; ++i) sum += plan[i * m + j];
+    if (!(fabs(sum - b[j]) <= mass_tol)) ++failures;
+  }
+  return normot_auction_reduce_max(failures) == 0;
+}
+
+/* The tolerances that the certificate of an auction solution is checked with: the cost grid's
+ * rounding plus the final epsilon, with room to spare ((n + m) grid steps), and 1e-12 of the
+ * total mass. */
+NORMOT_AUCTION_INLINE double normot_auction_cost_tolerance(int64_t n, int64_t m,
+                                                           double max_abs_cost) {
+  return (double)(n + m + 4) * normot_auction_cost_unit(max_abs_cost) / NORMOT_AUCTION_COST_LEVELS;
+}
+NORMOT_AUCTION_INLINE double normot_auction_mass_tolerance(double total_mass) {
+  return 1e-12 * total_mass;
+}
+
+#endif
