@@ -17,9 +17,15 @@ int cli_atomic_open(cli_atomic_file *file, const char *final_path);
 int cli_atomic_commit(cli_atomic_file *file);
 /* Closes and removes the temporary file (after a failure). Safe to call twice. */
 void cli_atomic_abort(cli_atomic_file *file);
-/* For writers that need a path rather than a stream (HDF5): the name to write, renamed by
- * cli_atomic_commit_path. */
+/* For writers that need a path rather than a stream (HDF5), and for commands that stage several
+ * outputs and rename them all at the end: the name to write (malloc'ed, "<final>.tmp.<pid>.<n>";
+ * the caller frees it), renamed by cli_atomic_commit_path. Until it is committed or discarded
+ * the name is registered, so that SIGINT/SIGTERM/SIGHUP remove the file. */
 char *cli_atomic_temp_name(const char *final_path);
+/* Renames temp_path onto final_path. Returns 0; on failure removes temp_path, returns -1 with
+ * errno set. Does not free temp_path. */
 int cli_atomic_commit_path(const char *temp_path, const char *final_path);
+/* Removes the staged file temp_path (if it exists), forgets it and frees the name. NULL: no-op. */
+void cli_atomic_discard_path(char *temp_path);
 
 #endif

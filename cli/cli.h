@@ -18,6 +18,22 @@ int cli_error(const char *format, ...)
 #endif
     ;
 
+/* Prints "normot: <message> (see 'normot <command> --help')" as one line on stderr. Returns 2
+ * (the exit code for bad usage). */
+int cli_usage_error(const char *command, const char *format, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Option parsing: if argv[*index] is `name` (value in the next argument) or `name=value`, sets
+ * *value, advances *index past what it used and returns 1; returns 0 when it is another
+ * argument, -1 when the value is missing. */
+int cli_take_value(int argc, char **argv, int *index, const char *name, const char **value);
+
+/* 1 if text ends with suffix (case-sensitive). */
+int cli_ends_with(const char *text, const char *suffix);
+
 /* Parses "auto", "cpu" or "cuda". Returns 0 on success. */
 int cli_parse_backend(const char *text, normot_backend *backend);
 /* Parses a whole decimal integer / floating number. Returns 0 on success. */

@@ -1,6 +1,447 @@
+/* normot emd: a batch of exact earth mover's distance problems from .npy arrays. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "atomic_file.h"
 #include "cli.h"
+#include "npy_io.h"
+#include "progress.h"
+
+static void print_help(FILE *stream) {
+  fputs(
+      "usage: normot emd (--cost M.npy | --x X.npy --y Y.npy [--metric sqeuclidean|euclidean])\n"
+      "                  [--a A.npy] [--b B.npy] --out-cost C.npy [--out-plan P.npy]\n"
+      "                  [--out-u U.npy] [--out-v V.npy] [--out-status S.npy] [options]\n"
+      "\n"
+      "Solves k exact optimal transport problems min <G, M> s.t. G 1 = a, G^T 1 = b, G >= 0\n"
+      "(POT's ot.emd / ot.emd2 for each problem). Inputs are .npy arrays (C order,\n"
+      "float32 or float64; mixed inputs are computed in float64):\n"
+      "  --cost M.npy   (n, m): one cost shared by every problem, or (k, n, m)\n"
+      "  --x X.npy, --y Y.npy   point clouds (n, d) and (m, d) for one problem, or (k, n, d)\n"
+      "                 and (k, m, d); costs are computed on the fly with --metric\n"
+      "                 (default sqeuclidean)\n"
+      "  --a A.npy      (n) shared by every problem, or (k, n); default uniform 1/n\n"
+      "  --b B.npy      (m) or (k, m); default uniform 1/m\n"
+      "The batch size k comes from whichever input has it; all that have it must agree.\n"
+      "\n"
+      "outputs (float64 unless said; always with the batch axis first, also for k = 1):\n"
+      "  --out-cost C.npy     (k) optimal costs <G, M> (required)\n"
+      "  --out-plan P.npy     (k, n, m) optimal plans\n"
+      "  --out-u U.npy        (k, n) and --out-v V.npy (k, m): dual potentials, centred\n"
+      "                       as POT's center_ot_dual\n"
+      "  --out-status S.npy   (k) int32: 1 optimal, 3 iteration limit reached, 0 infeasible\n"
+      "\n"
+      "options:\n"
+      "  --max-iter N               pivot limit per problem (default 0: no limit)\n"
+      "  --no-marginal-check        accept sum(a) != sum(b): b is rescaled to sum(a), as POT\n"
+      "  --backend auto|cpu|cuda    default auto: CUDA if available, else CPU\n"
+      "  --threads N                CPU threads (default 0: all cores)\n"
+      "  --quiet                    no summary on stderr\n"
+      "\n"
+      "Exit status: 0 on success (a problem that stopped at --max-iter is reported on\n"
+      "stderr and in --out-status), 1 on bad input or failure, 2 on bad usage. Outputs are\n"
+      "written under temporary names and renamed together at the end: on failure none is\n"
+      "left behind.\n",
+      stream);
+}
+
+enum { OUT_COST, OUT_PLAN, OUT_U, OUT_V, OUT_STATUS, OUT_COUNT };
+static const char *const output_options[OUT_COUNT] = {"--out-cost", "--out-plan", "--out-u",
+                                                      "--out-v", "--out-status"};
+enum { IN_COST, IN_X, IN_Y, IN_A, IN_B, IN_COUNT };
+static const char *const input_options[IN_COUNT] = {"--cost", "--x", "--y", "--a", "--b"};
+
+typedef struct emd_options {
+  const char *inputs[IN_COUNT];
+  const char *outputs[OUT_COUNT];
+  normot_metric metric;
+  int have_metric;
+  normot_emd_params params;
+  normot_backend backend;
+  int threads;
+} emd_options;
+
+static int parse_options(int argc, char **argv, emd_options *options) {
+  static const char command[] = "emd";
+  memset(options, 0, sizeof *options);
+  normot_emd_params_init(&options->params);
+  options->backend = NORMOT_BACKEND_AUTO;
+  options->metric = NORMOT_METRIC_SQEUCLIDEAN;
+  for (int i = 1; i < argc; ++i) {
+    const char *arg = argv[i];
+    const char *value = NULL;
+    int taken = 0;
+    if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+      print_help(stdout);
+      return 0;
+    }
+    if (strcmp(arg, "--quiet") == 0) {
+      cli_progress_set_quiet(1);
+      continue;
+    }
+    if (strcmp(arg, "--no-marginal-check") == 0) {
+      options->params.check_marginals = 0;
+      continue;
+    }
+    int matched = 0;
+    for (int k = 0; k < IN_COUNT && !matched; ++k) {
+      if ((taken = cli_take_value(argc, argv, &i, input_options[k], &value)) != 0) {
+        if (taken < 0) return cli_usage_error(command, "%s needs a path", input_options[k]);
+        options->inputs[k] = value;
+        matched = 1;
+      }
+    }
+    for (int k = 0; k < OUT_COUNT && !matched; ++k) {
+      if ((taken = cli_take_value(argc, argv, &i, output_options[k], &value)) != 0) {
+        if (taken < 0) return cli_usage_error(command, "%s needs a path", output_options[k]);
+        if (!cli_ends_with(value, ".npy"))
+          return cli_usage_error(command, "%s writes a .npy file; '%s' is not one",
+                                 output_options[k], value);
+        options->outputs[k] = value;
+        matched = 1;
+      }
+    }
+    if (matched) continue;
+    if ((taken = cli_take_value(argc, argv, &i, "--metric", &value)) != 0) {
+      if (taken >= 0 && strcmp(value, "sqeuclidean") == 0)
+        options->metric = NORMOT_METRIC_SQEUCLIDEAN;
+      else if (taken >= 0 && strcmp(value, "euclidean") == 0)
+        options->metric = NORMOT_METRIC_EUCLIDEAN;
+      else
+        return cli_usage_error(command, "--metric must be sqeuclidean or euclidean");
+      options->have_metric = 1;
+    } else if ((taken = cli_take_value(argc, argv, &i, "--max-iter", &value)) != 0) {
+      long long max_iter = 0;
+      if (taken < 0 || cli_parse_int64(value, &max_iter) != 0 || max_iter < 0)
+        return cli_usage_error(command, "--max-iter must be an integer >= 0");
+      options->params.max_iter = max_iter;
+    } else if ((taken = cli_take_value(argc, argv, &i, "--backend", &value)) != 0) {
+      if (taken < 0 || cli_parse_backend(value, &options->backend) != 0)
+        return cli_usage_error(command, "--backend must be auto, cpu or cuda");
+    } else if ((taken = cli_take_value(argc, argv, &i, "--threads", &value)) != 0) {
+      long long threads = 0;
+      if (taken < 0 || cli_parse_int64(value, &threads) != 0 || threads < 0 || threads > 4096)
+        return cli_usage_error(command, "--threads must be an integer in [0, 4096]");
+      options->threads = (int)threads;
+    } else if (arg[0] == '-') {
+      return cli_usage_error(command, "unknown option '%s'", arg);
+    } else {
+      return cli_usage_error(command, "unexpected argument '%s'", arg);
+    }
+  }
+  const char *const *in = options->inputs;
+  int cost_mode = in[IN_COST] != NULL;
+  int cloud_mode = in[IN_X] != NULL || in[IN_Y] != NULL;
+  if (cost_mode && cloud_mode)
+    return cli_usage_error(command, "give either --cost or --x and --y, not both");
+  if (!cost_mode && !cloud_mode) return cli_usage_error(command, "give --cost or --x and --y");
+  if (cloud_mode && (in[IN_X] == NULL || in[IN_Y] == NULL))
+    return cli_usage_error(command, "--x and --y go together");
+  if (cost_mode && options->have_metric)
+    return cli_usage_error(command, "--metric applies to --x/--y point clouds only");
+  if (options->outputs[OUT_COST] == NULL) return cli_usage_error(command, "--out-cost is required");
+  for (int k = 0; k < OUT_COUNT; ++k) {
+    if (options->outputs[k] == NULL) continue;
+    for (int j = k + 1; j < OUT_COUNT; ++j)
+      if (options->outputs[j] != NULL && strcmp(options->outputs[k], options->outputs[j]) == 0)
+        return cli_usage_error(command, "%s and %s name the same file", output_options[k],
+                               output_options[j]);
+    for (int j = 0; j < IN_COUNT; ++j)
+      if (in[j] != NULL && strcmp(options->outputs[k], in[j]) == 0)
+        return cli_usage_error(command, "%s would overwrite the input %s", output_options[k],
+                               input_options[j]);
+  }
+  return -1;
+}
+
+/* ---- shapes ---------------------------------------------------------------------------------- */
+
+typedef struct batch_shape {
+  int64_t k, n, m, dim;
+  int k_known;
+  const char *k_source;
+} batch_shape;
+
+static void format_shape(const cli_array *array, char *out, size_t size) {
+  int used = snprintf(out, size, "(");
+  for (int d = 0; d < array->ndim; ++d)
+    used += snprintf(out + used, size - (size_t)used, "%s%lld", d > 0 ? ", " : "",
+                     (long long)array->shape[d]);
+  snprintf(out + used, size - (size_t)used, "%s)", array->ndim == 1 ? "," : "");
+}
+
+/* Records that `source` says the batch holds k problems; 1 on a contradiction (printed). */
+static int agree_on_k(batch_shape *shape, int64_t k, const char *source) {
+  if (!shape->k_known) {
+    shape->k = k;
+    shape->k_known = 1;
+    shape->k_source = source;
+    return 0;
+  }
+  if (shape->k != k)
+    return cli_error("%s has %lld problems but %s has %lld", source, (long long)k, shape->k_source,
+                     (long long)shape->k);
+  return 0;
+}
+
+/* Sets n, m (and dim) from the cost or the point clouds; k where they carry it. */
+static int shape_from_costs(const emd_options *options, const cli_array *arrays,
+                            batch_shape *shape) {
+  char text[128];
+  if (options->inputs[IN_COST] != NULL) {
+    const cli_array *cost = &arrays[IN_COST];
+    if (cost->ndim == 2) {
+      shape->n = cost->shape[0];
+      shape->m = cost->shape[1];
+    } else if (cost->ndim == 3) {
+      shape->n = cost->shape[1];
+      shape->m = cost->shape[2];
+      if (agree_on_k(shape, cost->shape[0], "--cost") != 0) return 1;
+    } else {
+      format_shape(cost, text, sizeof text);
+      return cli_error("--cost %s: shape %s, expected (n, m) or (k, n, m)",
+                       options->inputs[IN_COST], text);
+    }
+    return 0;
+  }
+  const cli_array *x = &arrays[IN_X], *y = &arrays[IN_Y];
+  if ((x->ndim != 2 && x->ndim != 3) || y->ndim != x->ndim) {
+    char x_text[128];
+    format_shape(x, x_text, sizeof x_text);
+    format_shape(y, text, sizeof text);
+    return cli_error(
+        "--x has shape %s and --y %s: expected (n, d) and (m, d), or (k, n, d) and "
+        "(k, m, d)",
+        x_text, text);
+  }
+  int batched = x->ndim == 3;
+  shape->n = x->shape[batched];
+  shape->m = y->shape[batched];
+  shape->dim = x->shape[batched + 1];
+  if (y->shape[batched + 1] != shape->dim)
+    return cli_error("--x points have %lld coordinates but --y points have %lld",
+                     (long long)shape->dim, (long long)y->shape[batched + 1]);
+  if (shape->dim < 1) return cli_error("--x and --y points have no coordinates (d = 0)");
+  if (batched) {
+    if (agree_on_k(shape, x->shape[0], "--x") != 0) return 1;
+    if (agree_on_k(shape, y->shape[0], "--y") != 0) return 1;
+  } else if (agree_on_k(shape, 1, "--x (one point cloud)") != 0) {
+    return 1;
+  }
+  return 0;
+}
+
+/* A weight vector: (size) shared, or (k, size). Sets *shared. */
+static int check_weights(const cli_array *weights, const char *option, const char *path,
+                         int64_t size, const char *size_name, batch_shape *shape, int *shared) {
+  char text[128];
+  format_shape(weights, text, sizeof text);
+  if (weights->ndim == 1 && weights->shape[0] == size) {
+    *shared = 1;
+    return 0;
+  }
+  if (weights->ndim == 2 && weights->shape[1] == size) {
+    *shared = 0;
+    return agree_on_k(shape, weights->shape[0], option);
+  }
+  return cli_error("%s %s: shape %s does not match %s = %lld (expected (%s,) or (k, %s))", option,
+                   path, text, size_name, (long long)size, size_name, size_name);
+}
+
+/* ---- type unification ------------------------------------------------------------------------ */
+
+static int promote_to_float64(cli_array *array) {
+  if (array->type == NORMOT_FLOAT64) return 0;
+  int64_t count = cli_array_size(array);
+  double *converted = malloc((count > 0 ? (size_t)count : 1) * sizeof *converted);
+  if (converted == NULL) return cli_error("out of memory converting an input to float64");
+  const float *from = array->data;
+  for (int64_t i = 0; i < count; ++i) converted[i] = from[i];
+  free(array->data);
+  array->data = converted;
+  array->type = NORMOT_FLOAT64;
+  return 0;
+}
+
+/* ---- outputs --------------------------------------------------------------------------------- */
+
+/* Writes every requested output under a temporary name, then renames them all. Returns 0, or
+ * 1 after printing a failure (and removing whatever it had written). */
+static int write_outputs(const emd_options *options, cli_array *outputs) {
+  char *temps[OUT_COUNT] = {NULL};
+  char error[1024];
+  int exit_code = 0;
+  for (int k = 0; k < OUT_COUNT && exit_code == 0; ++k) {
+    if (options->outputs[k] == NULL) continue;
+    temps[k] = cli_atomic_temp_name(options->outputs[k]);
+    if (temps[k] == NULL)
+      exit_code = cli_error("out of memory");
+    else if (cli_npy_write_direct(temps[k], &outputs[k], error, sizeof error) != 0)
+      exit_code = cli_error("%s", error);
+  }
+  int committed[OUT_COUNT] = {0};
+  for (int k = 0; k < OUT_COUNT && exit_code == 0; ++k) {
+    if (temps[k] == NULL) continue;
+    if (cli_atomic_commit_path(temps[k], options->outputs[k]) != 0) {
+      exit_code = cli_error("cannot write %s", options->outputs[k]);
+    } else {
+      committed[k] = 1;
+    }
+    free(temps[k]);
+    temps[k] = NULL;
+  }
+  for (int k = 0; k < OUT_COUNT; ++k) {
+    cli_atomic_discard_path(temps[k]);
+    if (exit_code != 0 && committed[k]) remove(options->outputs[k]);
+  }
+  return exit_code;
+}
+
+/* ---- the command ----------------------------------------------------------------------------- */
 
 int normot_cmd_emd(int argc, char **argv) {
-  (void)argc; (void)argv;
-  return cli_error("emd: not implemented yet");
+  emd_options options;
+  int usage = parse_options(argc, argv, &options);
+  if (usage >= 0) return usage;
+
+  cli_array arrays[IN_COUNT];
+  cli_array outputs[OUT_COUNT];
+  memset(arrays, 0, sizeof arrays);
+  memset(outputs, 0, sizeof outputs);
+  normot_context *context = NULL;
+  char error[1024];
+  int exit_code = 0;
+
+  for (int k = 0; k < IN_COUNT && exit_code == 0; ++k) {
+    if (options.inputs[k] == NULL) continue;
+    if (cli_npy_read(options.inputs[k], &arrays[k], error, sizeof error) != 0) {
+      exit_code = cli_error("%s", error);
+    } else if (arrays[k].type != NORMOT_FLOAT32 && arrays[k].type != NORMOT_FLOAT64) {
+      exit_code =
+          cli_error("%s %s: dtype %s is not supported (use float32 or float64)", input_options[k],
+                    options.inputs[k], arrays[k].type == NORMOT_INT32 ? "int32" : "int64");
+    }
+  }
+
+  batch_shape shape = {0};
+  int a_shared = 0, b_shared = 0;
+  if (exit_code == 0) exit_code = shape_from_costs(&options, arrays, &shape);
+  if (exit_code == 0 && options.inputs[IN_A] != NULL)
+    exit_code =
+        check_weights(&arrays[IN_A], "--a", options.inputs[IN_A], shape.n, "n", &shape, &a_shared);
+  if (exit_code == 0 && options.inputs[IN_B] != NULL)
+    exit_code =
+        check_weights(&arrays[IN_B], "--b", options.inputs[IN_B], shape.m, "m", &shape, &b_shared);
+  if (exit_code == 0 && !shape.k_known) shape.k = 1;
+  if (exit_code == 0 && (shape.n == 0 || shape.m == 0) && shape.k > 0)
+    exit_code = cli_error("empty problems (n = %lld, m = %lld): nothing to transport",
+                          (long long)shape.n, (long long)shape.m);
+  /* A single point cloud cannot serve a batch: its problems would all be the same one. */
+  if (exit_code == 0 && options.inputs[IN_X] != NULL && arrays[IN_X].ndim == 2 && shape.k != 1)
+    exit_code = cli_error("--x and --y hold one problem's points but %s has %lld problems",
+                          shape.k_source, (long long)shape.k);
+
+  /* One value type for the whole problem: float32 only if every input is float32. */
+  normot_value_type type = NORMOT_FLOAT32;
+  for (int k = 0; k < IN_COUNT && exit_code == 0; ++k)
+    if (options.inputs[k] != NULL && arrays[k].type == NORMOT_FLOAT64) type = NORMOT_FLOAT64;
+  for (int k = 0; k < IN_COUNT && exit_code == 0 && type == NORMOT_FLOAT64; ++k)
+    if (options.inputs[k] != NULL) exit_code = promote_to_float64(&arrays[k]);
+
+  /* Output arrays; sizes checked for overflow before allocating. */
+  int64_t k = shape.k, n = shape.n, m = shape.m;
+  int64_t plan_count = 0;
+  if (exit_code == 0 && options.outputs[OUT_PLAN] != NULL &&
+      (__builtin_mul_overflow(k, n, &plan_count) ||
+       __builtin_mul_overflow(plan_count, m, &plan_count) ||
+       (uint64_t)plan_count > SIZE_MAX / sizeof(double)))
+    exit_code = cli_error("the plans (%lld x %lld x %lld) are too large to hold", (long long)k,
+                          (long long)n, (long long)m);
+  if (exit_code == 0) {
+    const struct {
+      int which;
+      int ndim;
+      int64_t shape[3];
+      normot_value_type type;
+    } layout[OUT_COUNT] = {
+        {OUT_COST, 1, {k, 0, 0}, NORMOT_FLOAT64}, {OUT_PLAN, 3, {k, n, m}, NORMOT_FLOAT64},
+        {OUT_U, 2, {k, n, 0}, NORMOT_FLOAT64},    {OUT_V, 2, {k, m, 0}, NORMOT_FLOAT64},
+        {OUT_STATUS, 1, {k, 0, 0}, NORMOT_INT32},
+    };
+    for (int j = 0; j < OUT_COUNT && exit_code == 0; ++j) {
+      /* Status is always computed, for the summary; cost is required anyway. */
+      if (options.outputs[j] == NULL && j != OUT_STATUS) continue;
+      cli_array *out = &outputs[layout[j].which];
+      out->ndim = layout[j].ndim;
+      out->type = layout[j].type;
+      for (int d = 0; d < out->ndim; ++d) out->shape[d] = layout[j].shape[d];
+      int64_t count = cli_array_size(out);
+      out->data = calloc(count > 0 ? (size_t)count : 1, out->type == NORMOT_INT32 ? 4 : 8);
+      if (out->data == NULL)
+        exit_code = cli_error("out of memory for the %s output (%lld values)",
+                              output_options[j] + 6, (long long)count);
+    }
+  }
+
+  if (exit_code == 0) {
+    context = cli_context(options.backend, options.threads);
+    if (context == NULL) exit_code = 1;
+  }
+  double solve_seconds = 0;
+  if (exit_code == 0) {
+    normot_emd_problem problem;
+    memset(&problem, 0, sizeof problem);
+    problem.k = k;
+    problem.n = n;
+    problem.m = m;
+    problem.value_type = type;
+    problem.memory = NORMOT_MEMORY_HOST;
+    problem.a = arrays[IN_A].data;
+    problem.a_shared = a_shared;
+    problem.b = arrays[IN_B].data;
+    problem.b_shared = b_shared;
+    if (options.inputs[IN_COST] != NULL) {
+      problem.cost = arrays[IN_COST].data;
+      problem.cost_shared = arrays[IN_COST].ndim == 2;
+    } else {
+      problem.x = arrays[IN_X].data;
+      problem.y = arrays[IN_Y].data;
+      problem.dim = shape.dim;
+      problem.metric = options.metric;
+    }
+    normot_emd_result result;
+    memset(&result, 0, sizeof result);
+    result.cost = outputs[OUT_COST].data;
+    result.plan = outputs[OUT_PLAN].data;
+    result.u = outputs[OUT_U].data;
+    result.v = outputs[OUT_V].data;
+    result.status = outputs[OUT_STATUS].data;
+    double start = cli_seconds();
+    normot_status status = normot_emd(context, &problem, &options.params, &result);
+    solve_seconds = cli_seconds() - start;
+    if (status != NORMOT_SUCCESS) exit_code = cli_error("%s", normot_context_last_error(context));
+  }
+
+  if (exit_code == 0) exit_code = write_outputs(&options, outputs);
+
+  if (exit_code == 0) {
+    const int32_t *statuses = outputs[OUT_STATUS].data;
+    int64_t not_optimal = 0;
+    for (int64_t i = 0; i < k; ++i) not_optimal += statuses[i] != NORMOT_EMD_OPTIMAL;
+    if (not_optimal > 0)
+      fprintf(stderr,
+              "normot: warning: %lld of %lld problems did not reach optimality (iteration limit "
+              "or infeasible; see --out-status)\n",
+              (long long)not_optimal, (long long)k);
+    if (cli_progress_enabled())
+      fprintf(stderr, "normot: solved %lld problems of %lld x %lld on %s in %.3f s\n", (long long)k,
+              (long long)n, (long long)m, normot_backend_name(normot_context_backend(context)),
+              solve_seconds);
+  }
+  for (int j = 0; j < IN_COUNT; ++j) cli_array_free(&arrays[j]);
+  for (int j = 0; j < OUT_COUNT; ++j) cli_array_free(&outputs[j]);
+  normot_context_destroy(context);
+  return exit_code;
 }

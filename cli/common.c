@@ -19,10 +19,14 @@ int cli_error(const char *format, ...) {
 }
 
 int cli_parse_backend(const char *text, normot_backend *backend) {
-  if (strcmp(text, "auto") == 0) *backend = NORMOT_BACKEND_AUTO;
-  else if (strcmp(text, "cpu") == 0) *backend = NORMOT_BACKEND_CPU;
-  else if (strcmp(text, "cuda") == 0) *backend = NORMOT_BACKEND_CUDA;
-  else return -1;
+  if (strcmp(text, "auto") == 0)
+    *backend = NORMOT_BACKEND_AUTO;
+  else if (strcmp(text, "cpu") == 0)
+    *backend = NORMOT_BACKEND_CPU;
+  else if (strcmp(text, "cuda") == 0)
+    *backend = NORMOT_BACKEND_CUDA;
+  else
+    return -1;
   return 0;
 }
 
@@ -58,4 +62,34 @@ normot_context *cli_context(normot_backend backend, int threads) {
     return NULL;
   }
   return context;
+}
+
+int cli_usage_error(const char *command, const char *format, ...) {
+  va_list args;
+  va_start(args, format);
+  fputs("normot: ", stderr);
+  vfprintf(stderr, format, args);
+  fprintf(stderr, " (see 'normot %s --help')\n", command);
+  va_end(args);
+  return 2;
+}
+
+int cli_take_value(int argc, char **argv, int *index, const char *name, const char **value) {
+  const char *arg = argv[*index];
+  size_t length = strlen(name);
+  if (strncmp(arg, name, length) != 0) return 0;
+  if (arg[length] == '=') {
+    *value = arg + length + 1;
+    return 1;
+  }
+  if (arg[length] != '\0') return 0;
+  if (*index + 1 >= argc) return -1;
+  *index += 1;
+  *value = argv[*index];
+  return 1;
+}
+
+int cli_ends_with(const char *text, const char *suffix) {
+  size_t text_length = strlen(text), suffix_length = strlen(suffix);
+  return text_length >= suffix_length && strcmp(text + text_length - suffix_length, suffix) == 0;
 }

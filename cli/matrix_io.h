@@ -15,29 +15,46 @@ typedef struct cli_matrix {
   int64_t n_rows;
   int64_t n_cols;
   int64_t nnz;
-  int64_t *indptr;               /* n_rows + 1 */
-  int64_t *indices;              /* nnz column indices */
-  void *values;                  /* nnz values of value_type */
-  normot_value_type value_type;  /* integer files: an integer type; real files: FLOAT64 */
-  char **row_names;              /* optional (NULL): n_rows cell barcodes / obs names */
-  char **col_names;              /* optional (NULL): n_cols gene ids / var names */
-  char **col_symbols;            /* optional (NULL): n_cols gene symbols */
+  int64_t *indptr;              /* n_rows + 1 */
+  int64_t *indices;             /* nnz column indices */
+  void *values;                 /* nnz values of value_type */
+  normot_value_type value_type; /* integer files: an integer type; real files: FLOAT64 */
+  char **row_names;             /* optional (NULL): n_rows cell barcodes / obs names */
+  char **col_names;             /* optional (NULL): n_cols gene ids / var names */
+  char **col_symbols;           /* optional (NULL): n_cols gene symbols */
 } cli_matrix;
 
 void cli_matrix_free(cli_matrix *matrix);
 
-/* Matrix Market coordinate (integer | real | pattern, general), plain or .gz, rows = cells
- * (scipy.io.mmread); `transpose` for genes x cells files. */
+/* Matrix Market coordinate (integer | real | pattern, general), plain or gzip (found by its magic
+ * bytes, whatever the name), rows = cells (scipy.io.mmread); `transpose` for genes x cells files.
+ * The result is what scipy's mmread(path).tocsr() holds: column indices sorted within each row,
+ * duplicate entries summed, explicit zeros kept. Values: integer files give INT32 when every
+ * (summed) value fits, else INT64; pattern files INT32 ones; real files FLOAT64. Refuses, with a
+ * one-line reason, anything malformed: header, sizes (negative, overflowing, more entries than
+ * the file can hold, more memory than the machine has, checked before allocating), indices out
+ * of range, non-numeric or non-finite values, too few or too many entries, bad gzip data. */
 int cli_read_mtx(const char *path, int transpose, cli_matrix *out, char *error, size_t error_size);
 /* Writes values of `value_type` (FLOAT32: 9 significant digits, FLOAT64: 17; round-trip). */
 int cli_write_mtx(const char *path, const cli_matrix *matrix, char *error, size_t error_size);
 
-/* Reads any supported input by its name: a directory (10x), .h5 (10x), .h5ad, .mtx[.gz]. */
+/* Reads any supported input by its name: a directory (10x), .h5 (10x), .h5ad, .mtx[.gz]; a file
+ * with another name is sniffed (Matrix Market text or gzip: read as .mtx). `transpose` swaps rows
+ * and columns after reading (for .mtx: genes x cells files; 10x inputs are already cells x
+ * genes). */
 int cli_read_matrix(const char *path, int transpose, cli_matrix *out, char *error,
                     size_t error_size);
 /* Writes by extension: .mtx or .h5ad (size_factors: optional n_rows values of the matrix's
  * value_type, stored as an obs column in .h5ad). */
 int cli_write_matrix(const char *path, const cli_matrix *matrix, const void *size_factors,
                      char *error, size_t error_size);
+
+/* 0 if `path` names an output format this build writes (.mtx, .mtx.gz, .h5ad with HDF5), else
+ * non-zero with the reason: lets a command refuse before doing any work. */
+int cli_check_output_path(const char *path, char *error, size_t error_size);
+
+/* Transposes `matrix` in place (rows become columns; indices stay sorted; row and column names
+ * swap; gene symbols are dropped). Returns 0, or non-zero (out of memory; matrix unchanged). */
+int cli_transpose_matrix(cli_matrix *matrix, char *error, size_t error_size);
 
 #endif
