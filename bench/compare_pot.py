@@ -23,6 +23,7 @@ ot.emd runs). bench_emd repeats 5 calls after a warm-up (3 when POT's loop took 
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -225,6 +226,8 @@ def main():
             print(json.dumps(line), flush=True)
         if not results:
             failures += 1
+    if not args.workdir:
+        shutil.rmtree(workdir, ignore_errors=True)
     if failures:
         sys.exit("compare_pot: %d case(s) failed or differ from POT by more than 1e-9" % failures)
 

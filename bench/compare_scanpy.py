@@ -8,18 +8,20 @@ copy made outside the timed region), checks that scanpy's output is bitwise equa
 and prints one JSON line per scanpy case plus the ratios.
 
 Usage: compare_scanpy.py [--quick] [--cells N] [--genes N] [--repeats R] [--threads LIST]
-                         [--bench PATH] [--workdir DIR]
+                         [--backend cpu|cuda|auto] [--bench PATH] [--workdir DIR]
 """
 import argparse
 import importlib.metadata
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 
 import numpy as np
+import scipy.sparse
 
 
 def find_bench(explicit):
@@ -35,7 +37,8 @@ def find_bench(explicit):
 
 def run_normot(args, workdir):
     command = [find_bench(args.bench), "--dump", workdir, "--repeats", str(args.repeats),
-               "--threads", args.threads, "--target-sum", repr(args.target_sum)]
+               "--threads", args.threads, "--target-sum", repr(args.target_sum),
+               "--backend", args.backend]
     if args.quick:
         command.append("--quick")
     if args.cells:
@@ -77,11 +80,11 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", default="1,all")
     parser.add_argument("--target-sum", type=float, default=1e4)
+    parser.add_argument("--backend", default="cpu", choices=("cpu", "cuda", "auto"))
     parser.add_argument("--bench")
     parser.add_argument("--workdir")
     args = parser.parse_args()
 
-    import scipy.sparse
     try:
         import numba
         numba_threads = numba.get_num_threads()
@@ -89,6 +92,14 @@ def main():
         numba_threads = None
 
     workdir = args.workdir or tempfile.mkdtemp(prefix="normot_scanpy_")
+    try:
+        compare(args, workdir, numba_threads)
+    finally:
+        if not args.workdir:  # the dumped matrix is GBs at the default size
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def compare(args, workdir, numba_threads):
     normot = run_normot(args, workdir)
     first = normot[0]
     shape = (first["n_cells"], first["n_genes"])
