@@ -1,0 +1,148 @@
+"""The ctypes layer: struct layouts against the C header, loading, errors, settings."""
+
+import ctypes
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import normot
+from normot import _library as L
+
+REPO = Path(__file__).resolve().parents[2]
+HEADER_DIR = REPO / "include"
+
+
+def _layout_program() -> str:
+    lines = ["#include <stddef.h>", "#include <stdio.h>", "#include <normot/normot.h>",
+             "int main(void) {"]
+    for c_name, struct in L.STRUCTS.items():
+        lines.append(f'  printf("{c_name} size %zu\\n", sizeof({c_name}));')
+        for field, _ in struct._fields_:
+            lines.append(f'  printf("{c_name} {field} %zu\\n", offsetof({c_name}, {field}));')
+    lines += ["  return 0;", "}"]
+    return "\n".join(lines)
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler to measure the C layout")
+@pytest.mark.skipif(not HEADER_DIR.exists(), reason="the C header is not in this installation")
+def test_struct_layouts_match_the_c_header(tmp_path):
+    source = tmp_path / "layout.c"
+    source.write_text(_layout_program())
+    binary = tmp_path / "layout"
+    subprocess.run(["cc", "-std=c11", f"-I{HEADER_DIR}", str(source), "-o", str(binary)],
+                   check=True)
+    printed = subprocess.run([str(binary)], check=True, capture_output=True, text=True).stdout
+    measured = {}
+    for line in printed.splitlines():
+        *key, value = line.split()
+        measured[tuple(key)] = int(value)
+    for c_name, struct in L.STRUCTS.items():
+        assert measured[(c_name, "size")] == ctypes.sizeof(struct), c_name
+        for field, _ in struct._fields_:
+            assert measured[(c_name, field)] == getattr(struct, field).offset, (c_name, field)
+
+
+def test_every_header_field_is_mirrored():
+    """A field added to a struct in the header must be added here too (the layout test above
+    would catch a size change, this catches a rename that keeps the size)."""
+    header = (HEADER_DIR / "normot" / "normot.h")
+    if not header.exists():
+        pytest.skip("the C header is not in this installation")
+    text = header.read_text()
+    for c_name, struct in L.STRUCTS.items():
+        body = text.split(f"typedef struct {c_name} {{", 1)[1].split(f"}} {c_name};", 1)[0]
+        for field, _ in struct._fields_:
+            assert f" {field};" in body or f"*{field};" in body, (c_name, field)
+
+
+def test_params_init_round_trips_the_documented_defaults():
+    params = L.NormalizeParams()
+    L.load().normot_normalize_params_init(ctypes.byref(params))
+    assert (params.has_target_sum, params.exclude_highly_expressed, params.log1p) == (0, 0, 0)
+    assert params.max_fraction == 0.05 and params.log_base == 0.0 and params.check_values == 1
+    emd_params = L.EmdParams()
+    L.load().normot_emd_params_init(ctypes.byref(emd_params))
+    assert emd_params.max_iter == 0 and emd_params.check_marginals == 1
+    assert emd_params.marginal_tol == 1e-6 and emd_params.center_duals == 1
+    assert emd_params.solver == 0
+
+
+def test_info_and_versions():
+    info = normot.info()
+    assert info["library_version"] == normot.library_version()
+    major, minor, patch = (int(p) for p in info["library_version"].split("."))
+    assert L.load().normot_version_number() == major * 10000 + minor * 100 + patch
+    assert "cpu" in info["backends"]
+    assert Path(info["library_path"]).exists()
+
+
+def test_status_strings_come_from_the_library():
+    error = normot.NormotError("x", L.ERROR_UNBALANCED)
+    assert error.status_name == L.load().normot_status_string(L.ERROR_UNBALANCED).decode()
+    assert error.status_name != L.load().normot_status_string(L.ERROR_ZERO_MASS).decode()
+
+
+def test_threads_setting():
+    normot.set_num_threads(1)
+    try:
+        assert normot.get_num_threads() == 1
+    finally:
+        normot.set_num_threads(0)
+    assert normot.get_num_threads() >= 1
+    with pytest.raises(ValueError):
+        normot.set_num_threads(-1)
+
+
+def test_backend_setting():
+    with pytest.raises(ValueError):
+        normot.set_backend("tpu")
+    if "cuda" not in normot.info()["backends"]:
+        with pytest.raises(normot.NormotError) as caught:
+            normot.set_backend("cuda")
+        assert caught.value.status == L.ERROR_BACKEND_UNAVAILABLE
+    normot.set_backend("cpu")
+    try:
+        assert normot.get_backend() == "cpu"
+    finally:
+        normot.set_backend("auto")
+
+
+def test_context_creation_failure_carries_status():
+    if L.load().normot_backend_available(L.BACKEND_CUDA):
+        pytest.skip("CUDA is available here")
+    from normot._context import Context
+
+    with pytest.raises(normot.NormotError) as caught:
+        Context(L.BACKEND_CUDA, 0)
+    assert caught.value.status == L.ERROR_BACKEND_UNAVAILABLE
+
+
+def test_explicit_library_path_that_is_missing_fails_clearly(tmp_path):
+    code = "import normot; normot.info()"
+    env = dict(os.environ, NORMOT_LIBRARY=str(tmp_path / "nowhere.so"))
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         cwd=str(Path(normot.__file__).parents[1]))
+    # A missing explicit path falls through to the other places; a present but broken one
+    # must fail without falling back.
+    broken = tmp_path / "broken.so"
+    broken.write_text("not a library")
+    env["NORMOT_LIBRARY"] = str(broken)
+    run_broken = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                                text=True, cwd=str(Path(normot.__file__).parents[1]))
+    assert run_broken.returncode != 0
+    assert "could not load libnormot" in run_broken.stderr
+    assert str(broken) in run_broken.stderr
+    assert run.returncode == 0 or "could not load libnormot" in run.stderr
+
+
+def test_invalid_arguments_raise_before_the_library_is_called():
+    with pytest.raises(ValueError):
+        normot.emd2([], [], np.ones(3))
+    with pytest.raises(ValueError):
+        normot.emd_pointclouds(np.ones((3, 2)), np.ones((3, 2)), metric="cosine")
