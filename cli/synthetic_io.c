@@ -129,9 +129,9 @@ static double normal_quantile(double probability) {
 
 /* Solves expected_density(scale) = density by bisection on log(scale). */
 static double solve_scale(const synth_counts_params *params, const double *popularity) {
-  enum { MAX_LIBRARIES = 64 };
+  enum { MAX_LIBRARIES = 16 };
   double libraries[MAX_LIBRARIES];
-  int64_t budget = (int64_t)4000000 / (params->n_genes > 0 ? params->n_genes : 1);
+  int64_t budget = (int64_t)1000000 / (params->n_genes > 0 ? params->n_genes : 1);
   int n_libraries = budget < 4 ? 4 : (budget > MAX_LIBRARIES ? MAX_LIBRARIES : (int)budget);
   /* Library sizes at evenly spaced quantiles of the log-normal: no sampling noise. */
   for (int i = 0; i < n_libraries; ++i)
@@ -178,15 +178,15 @@ static int64_t row_walk_next(row_walk *walk, const double *popularity, int64_t n
                              int64_t from) {
   int64_t g = from;
   while (g < n_genes) {
-    double bound = -expm1(-walk->mean_total * popularity[g]);
-    if (!(bound > 0.0)) return n_genes;
-    if (bound < 1.0) {
-      /* log(1 - bound) is exactly -mean_total * popularity[g]. */
-      double jump =
-          floor(-log(synth_rng_uniform_positive(&walk->rng)) / (walk->mean_total * popularity[g]));
-      if (jump >= (double)(n_genes - g)) return n_genes;
-      g += (int64_t)jump;
-    }
+    /* With detection probability 1 - exp(-rate) at every gene, the gap to the next detection
+     * is geometric: floor(E / rate) with E ~ Exp(1). A gap of 0 detects gene g itself. */
+    double rate = walk->mean_total * popularity[g];
+    if (!(rate > 0.0)) return n_genes;
+    double jump = floor(-log(synth_rng_uniform_positive(&walk->rng)) / rate);
+    if (jump == 0.0) return g;
+    if (jump >= (double)(n_genes - g)) return n_genes;
+    g += (int64_t)jump;
+    double bound = -expm1(-rate);
     double probability = -expm1(-walk->mean_total * popularity[g]);
     if (synth_rng_uniform(&walk->rng) * bound < probability) return g;
     ++g;
