@@ -357,6 +357,8 @@ static int read_string_attribute(hid_t object, const char *name, char *text, siz
   hid_t space = H5Aget_space(attribute);
   if (file_type >= 0 && memory_type >= 0 && space >= 0 && H5Tget_class(file_type) == H5T_STRING &&
       H5Sget_simple_extent_npoints(space) == 1) {
+    /* HDF5 converts no string between ASCII and UTF-8: read in the stored character set. */
+    H5Tset_cset(memory_type, H5Tget_cset(file_type));
     if (H5Tis_variable_str(file_type) > 0) {
       char *value = NULL;
       H5Tset_size(memory_type, H5T_VARIABLE);
@@ -1111,7 +1113,7 @@ int cli_write_h5ad(const char *path, const cli_matrix *matrix, const void *size_
   hid_t file = H5Fcreate(temp_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   if (file < 0) {
     set_error(error, error_size, "cannot create '%s' (is the directory writable?)", temp_path);
-    free(temp_path);
+    cli_atomic_discard_path(temp_path);
     return 1;
   }
   hid_t group = H5Gopen2(file, "/", H5P_DEFAULT);
@@ -1130,13 +1132,11 @@ int cli_write_h5ad(const char *path, const cli_matrix *matrix, const void *size_
   if (H5Fclose(file) < 0) status = 1;
   if (status != 0) {
     set_error(error, error_size, "cannot write '%s' (disk full, or no permission?)", path);
-    remove(temp_path);
-    free(temp_path);
+    cli_atomic_discard_path(temp_path);
     return 1;
   }
-  if (cli_atomic_commit_path(temp_path, path) != 0) {
+  if (cli_atomic_commit_path(temp_path, path) != 0) { /* it removed the temporary file */
     set_error(error, error_size, "cannot rename the finished file onto '%s'", path);
-    remove(temp_path);
     free(temp_path);
     return 1;
   }
