@@ -254,7 +254,8 @@ typedef struct normot_normalize_output {
    * integer input either is allowed (Scanpy gives float32). Also the type of the two arrays
    * below. */
   normot_value_type value_type;
-  void *size_factors;  /* optional, n_rows: total_c / target (Scanpy's key_added column) */
+  void *size_factors;  /* optional, n_rows: total_c / target (Scanpy's key_added column),
+                          0 for an all-zero cell although its values were divided by 1 */
   void *totals;        /* optional, n_rows: total_c as used (after any exclusion) */
   /* Filled on success: */
   double target;              /* the target used, rounded to value_type */

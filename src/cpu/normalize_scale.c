@@ -70,13 +70,14 @@ static NORMOT_ALWAYS_INLINE int64_t fused_rows(const normalize_job *job, double 
     for (int64_t j = start; j < end; ++j) sum += normot_load_as_output(X->values, in, out, j);
     double total = normot_round_to(out, sum);
     double factor = normot_size_factor(out, total, target);
+    if (job->out_totals != NULL) normot_store_as_output(job->out_totals, out, r, total);
+    /* Reported before the replacement, as Scanpy's key_added column is. */
+    if (job->out_size_factors != NULL)
+      normot_store_as_output(job->out_size_factors, out, r, factor);
     if (factor == 0.0) {
       factor = 1.0;
       ++zero_cells;
     }
-    if (job->out_totals != NULL) normot_store_as_output(job->out_totals, out, r, total);
-    if (job->out_size_factors != NULL)
-      normot_store_as_output(job->out_size_factors, out, r, factor);
     scale_range(job, start, end, factor, in, out);
   }
   return zero_cells;

@@ -44,11 +44,23 @@ static void *scratch_block(normot_context *context, size_t bytes) {
   return scratch->block;
 }
 
-static void copy_out_per_cell(const normalize_job *job, void *destination, const double *source) {
-  if (destination == NULL) return;
+static void write_totals(const normalize_job *job) {
+  if (job->out_totals == NULL) return;
   int64_t n = job->X->n_rows;
 #pragma omp parallel for num_threads(job->n_threads) schedule(static)
-  for (int64_t r = 0; r < n; ++r) normot_store_as_output(destination, job->out_type, r, source[r]);
+  for (int64_t r = 0; r < n; ++r)
+    normot_store_as_output(job->out_totals, job->out_type, r, job->sums[r]);
+}
+
+/* Scanpy's key_added column is total / target before zeros are replaced by 1, so an all-zero
+ * cell reports 0 here although its values were divided by 1. */
+static void write_size_factors(const normalize_job *job, double target) {
+  if (job->out_size_factors == NULL) return;
+  int64_t n = job->X->n_rows;
+#pragma omp parallel for num_threads(job->n_threads) schedule(static)
+  for (int64_t r = 0; r < n; ++r)
+    normot_store_as_output(job->out_size_factors, job->out_type, r,
+                           normot_size_factor(job->out_type, job->sums[r], target));
 }
 
 static normot_status two_pass(normot_context *context, normalize_job *job,
@@ -99,8 +111,8 @@ static normot_status two_pass(normot_context *context, normalize_job *job,
   }
 
   normot_cpu_normalize_scale(job);
-  copy_out_per_cell(job, job->out_totals, job->sums);
-  copy_out_per_cell(job, job->out_size_factors, job->size_factors);
+  write_totals(job);
+  write_size_factors(job, target);
 
   int64_t excluded = 0;
   if (job->exclude)
