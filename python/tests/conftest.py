@@ -17,6 +17,8 @@ def count_matrix(n_cells, n_genes, *, density=0.1, seed=0, zero_cells=0, dtype=n
     counts = np.where(mask, rng.poisson(lam), 0)
     if max_count is not None:
         counts = np.minimum(counts, max_count)
+    empty = np.flatnonzero(counts.sum(1) == 0)
+    counts[empty, rng.integers(0, n_genes, size=empty.size)] = 1  # only asked-for cells are empty
     counts[:zero_cells] = 0
     return counts.astype(dtype)
 

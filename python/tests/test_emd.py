@@ -87,7 +87,7 @@ def test_dtypes_follow_pot(rng, dtypes):
     G_pot, log_pot = ot.emd(a, b, M, log=True)
     assert G.dtype == G_pot.dtype and log["u"].dtype == log_pot["u"].dtype
     assert_cost_close(log["cost"], log_pot["cost"])
-    assert G_pot.dtype == ot.emd([], [], M).dtype == normot.emd([], [], M).dtype
+    assert ot.emd([], [], M).dtype == normot.emd([], [], M).dtype
 
 
 def test_lists_are_accepted(rng):

@@ -48,7 +48,8 @@ def scanpy_reference(x, **kwargs):
 
 
 def assert_bitwise(actual, expected):
-    actual, expected = np.asarray(actual), np.asarray(expected)
+    actual = np.ascontiguousarray(actual)
+    expected = np.ascontiguousarray(expected)
     assert actual.dtype == expected.dtype
     assert actual.shape == expected.shape
     assert np.array_equal(actual.view(np.uint8), expected.view(np.uint8)), (
@@ -60,7 +61,8 @@ def assert_bitwise(actual, expected):
 def test_anndata_in_place_is_bitwise_scanpy(fmt, dtype):
     dense = count_matrix(300, 200, density=0.2, seed=1, dtype=dtype)
     x = as_format(dense, fmt)
-    expected_x, expected_sf = scanpy_reference(as_format(dense, fmt))
+    # scanpy 1.11.5 itself fails on csr_array input: its reference is taken on csr_matrix.
+    expected_x, expected_sf = scanpy_reference(as_format(dense, fmt.replace("_array", "")))
     adata = ad.AnnData(x)
     stored = adata.X
     assert normot.normalize_total(adata, key_added="sf") is None
