@@ -36,7 +36,9 @@
 /* The mass grid: the total mass maps to 2^60 units (so every sum of flows fits in int64). */
 #define NORMOT_AUCTION_MASS_UNITS 1152921504606846976.0 /* 2^60 */
 /* Epsilon shrinks by this factor per phase. */
+#ifndef NORMOT_AUCTION_EPSILON_FACTOR
 #define NORMOT_AUCTION_EPSILON_FACTOR 8
+#endif
 /* Prices beyond this magnitude could overflow C_ij - v_j: the solve gives up (never seen). */
 #define NORMOT_AUCTION_PRICE_LIMIT ((int64_t)1 << 61)
 /* Problems with min(n, m) above this would make K * 2^40 overflow the price range. */

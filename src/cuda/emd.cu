@@ -1,9 +1,354 @@
-#include "cuda_kernels.h"
+/* normot_emd on the CUDA backend: stage the inputs on the device (host inputs are copied in),
+ * validate every problem before anything is written, solve the batch in chunks with one warp
+ * per problem (the auction core, exact on its fixed-point grids), certify each result on the
+ * device, and re-solve on the host, with the CPU backend's network simplex, every problem whose
+ * certificate failed (its flags say NORMOT_EMD_FLAG_CPU_FALLBACK). */
+#include <cuda_runtime.h>
+#include <stdint.h>
+#include <string.h>
 
-extern "C" normot_status normot_cuda_emd(normot_context *context,
-                                         const normot_emd_problem *problem,
+#include <vector>
+
+#include "cuda_check.cuh"
+#include "cuda_kernels.h"
+#include "emd_kernels.cuh"
+
+extern "C" normot_status normot_cpu_emd(normot_context *context, const normot_emd_problem *problem,
+                                        const normot_emd_params *params, normot_emd_result *result);
+
+namespace {
+
+/* Device memory owned by one call: everything is freed when the call returns, also on the
+ * error paths. */
+class DeviceMemory {
+ public:
+  explicit DeviceMemory(normot_context *context) : context_(context) {}
+  ~DeviceMemory() {
+    for (void *pointer : pointers_) (void)cudaFree(pointer);
+  }
+  DeviceMemory(const DeviceMemory &) = delete;
+  DeviceMemory &operator=(const DeviceMemory &) = delete;
+
+  normot_status allocate(size_t bytes, void **out) {
+    *out = NULL;
+    if (bytes == 0) return NORMOT_SUCCESS;
+    void *pointer = NULL;
+    normot_status status = normot_cuda_check(context_, cudaMalloc(&pointer, bytes), "cudaMalloc");
+    if (status != NORMOT_SUCCESS) return status;
+    pointers_.push_back(pointer);
+    *out = pointer;
+    return NORMOT_SUCCESS;
+  }
+
+ private:
+  normot_context *context_;
+  std::vector<void *> pointers_;
+};
+
+struct Call {
+  normot_context *context;
+  cudaStream_t stream;
+  bool on_device; /* the caller's pointers are device-accessible */
+  DeviceMemory *memory;
+};
+
+/* A device copy of a caller's input array (or the array itself when it is on the device). */
+normot_status stage_input(const Call &call, const void *source, size_t bytes, const void **out) {
+  *out = source;
+  if (source == NULL || call.on_device || bytes == 0) return NORMOT_SUCCESS;
+  void *copy = NULL;
+  normot_status status = call.memory->allocate(bytes, &copy);
+  if (status != NORMOT_SUCCESS) return status;
+  *out = copy;
+  return normot_cuda_check(
+      call.context, cudaMemcpyAsync(copy, source, bytes, cudaMemcpyHostToDevice, call.stream),
+      "cudaMemcpyAsync (EMD input to device)");
+}
+
+/* Where the kernel writes an output: the caller's array when on the device, else a device
+ * buffer copied back after the solve. */
+template <typename T>
+normot_status device_output(const Call &call, T *caller, size_t count, T **out) {
+  *out = caller;
+  if (caller == NULL || call.on_device) return NORMOT_SUCCESS;
+  void *buffer = NULL;
+  normot_status status = call.memory->allocate(count * sizeof(T), &buffer);
+  *out = (T *)buffer;
+  return status;
+}
+
+template <typename T>
+normot_status copy_back(const Call &call, T *caller, const T *device, size_t count) {
+  if (caller == NULL || call.on_device || count == 0) return NORMOT_SUCCESS;
+  return normot_cuda_check(
+      call.context,
+      cudaMemcpyAsync(caller, device, count * sizeof(T), cudaMemcpyDeviceToHost, call.stream),
+      "cudaMemcpyAsync (EMD result to host)");
+}
+
+/* Copies `count` elements between the caller's memory and the host (either direction). */
+normot_status caller_copy(const Call &call, void *destination, const void *source, size_t bytes,
+                          cudaMemcpyKind kind) {
+  if (bytes == 0) return NORMOT_SUCCESS;
+  if (!call.on_device) {
+    memcpy(destination, source, bytes);
+    return NORMOT_SUCCESS;
+  }
+  (void)kind; /* cudaMemcpyDefault: device or managed memory, as the pointers say */
+  return normot_cuda_check(call.context, cudaMemcpy(destination, source, bytes, cudaMemcpyDefault),
+                           "cudaMemcpy (EMD host fallback)");
+}
+
+normot_status fault_message(normot_context *context, int64_t problem, int32_t fault) {
+  switch (fault) {
+    case EMD_INPUT_NONFINITE_WEIGHT:
+      return normot_fail(context, NORMOT_ERROR_NONFINITE_VALUE,
+                         "emd: problem %lld: NaN or Inf in a or b", (long long)problem);
+    case EMD_INPUT_NEGATIVE_WEIGHT:
+      return normot_fail(context, NORMOT_ERROR_NEGATIVE_WEIGHT,
+                         "emd: problem %lld: a negative weight in a or b", (long long)problem);
+    case EMD_INPUT_NONFINITE_COST:
+      return normot_fail(context, NORMOT_ERROR_NONFINITE_VALUE,
+                         "emd: problem %lld: NaN or Inf in the costs or the point clouds",
+                         (long long)problem);
+    case EMD_INPUT_ZERO_MASS:
+      return normot_fail(context, NORMOT_ERROR_ZERO_MASS, "emd: problem %lld: a or b sums to 0",
+                         (long long)problem);
+    default:
+      return normot_fail(context, NORMOT_ERROR_UNBALANCED,
+                         "emd: problem %lld: sum(a) and sum(b) differ by more than marginal_tol",
+                         (long long)problem);
+  }
+}
+
+normot_status check_arguments(normot_context *context, const normot_emd_problem *problem,
+                              const normot_emd_params *params, const normot_emd_result *result) {
+  if (result->cost == NULL)
+    return normot_fail(context, NORMOT_ERROR_NULL_POINTER, "emd: result->cost is NULL");
+  if (problem->cost == NULL && (problem->x == NULL || problem->y == NULL))
+    return normot_fail(context, NORMOT_ERROR_NULL_POINTER,
+                       "emd: no cost, and x or y is NULL (point-cloud mode)");
+  if (problem->k < 0 || problem->n < 0 || problem->m < 0 ||
+      (problem->k > 0 && (problem->n == 0 || problem->m == 0)) ||
+      (problem->cost == NULL && problem->dim < 1))
+    return normot_fail(context, NORMOT_ERROR_INVALID_SIZE,
+                       "emd: invalid sizes k=%lld n=%lld m=%lld dim=%lld", (long long)problem->k,
+                       (long long)problem->n, (long long)problem->m, (long long)problem->dim);
+  int64_t nm = 0, knm = 0, kn = 0, km = 0, knd = 0, kmd = 0;
+  if (!normot_mul_fits(problem->n, problem->m, &nm) || !normot_mul_fits(problem->k, nm, &knm) ||
+      !normot_mul_fits(problem->k, problem->n + problem->m, &kn) || !normot_mul_fits(knm, 8, &km) ||
+      (problem->cost == NULL &&
+       (!normot_mul_fits(kn, problem->dim, &knd) || !normot_mul_fits(knd, 8, &kmd))))
+    return normot_fail(context, NORMOT_ERROR_INVALID_SIZE, "emd: sizes overflow");
+  if (problem->value_type != NORMOT_FLOAT32 && problem->value_type != NORMOT_FLOAT64)
+    return normot_fail(context, NORMOT_ERROR_UNSUPPORTED_TYPE,
+                       "emd: value_type must be FLOAT32 or FLOAT64");
+  if (problem->cost == NULL && problem->metric != NORMOT_METRIC_SQEUCLIDEAN &&
+      problem->metric != NORMOT_METRIC_EUCLIDEAN)
+    return normot_fail(context, NORMOT_ERROR_UNSUPPORTED_TYPE, "emd: unknown metric");
+  if (params->solver < NORMOT_EMD_SOLVER_AUTO || params->solver > NORMOT_EMD_SOLVER_AUCTION)
+    return normot_fail(context, NORMOT_ERROR_UNSUPPORTED_TYPE, "emd: unknown solver");
+  if (params->max_iter < 0 || !(params->marginal_tol >= 0))
+    return normot_fail(context, NORMOT_ERROR_INVALID_ARGUMENT,
+                       "emd: max_iter and marginal_tol must be >= 0");
+  return NORMOT_SUCCESS;
+}
+
+/* Re-solves problem p on the host with the CPU backend and writes its results where the
+ * caller asked for them. */
+normot_status solve_on_host(const Call &call, const normot_emd_problem *problem,
+                            const normot_emd_params *params, normot_emd_result *result, int64_t p) {
+  const int64_t n = problem->n, m = problem->m, dim = problem->dim;
+  const size_t value = problem->value_type == NORMOT_FLOAT64 ? 8 : 4;
+  const char *a = (const char *)problem->a, *b = (const char *)problem->b;
+  const char *cost = (const char *)problem->cost;
+  const char *x = (const char *)problem->x, *y = (const char *)problem->y;
+  std::vector<char> ha, hb, hcost, hx, hy;
+  auto fetch = [&](const char *base, int64_t offset, int64_t count, std::vector<char> &into,
+                   const void **out) -> normot_status {
+    *out = NULL;
+    if (base == NULL) return NORMOT_SUCCESS;
+    into.resize((size_t)count * value);
+    *out = into.data();
+    return caller_copy(call, into.data(), base + (size_t)offset * value, into.size(),
+                       cudaMemcpyDeviceToHost);
+  };
+  normot_emd_problem one = *problem;
+  one.k = 1;
+  one.memory = NORMOT_MEMORY_HOST;
+  one.a_shared = one.b_shared = one.cost_shared = 0;
+  NORMOT_TRY(fetch(a, problem->a_shared ? 0 : p * n, n, ha, &one.a));
+  NORMOT_TRY(fetch(b, problem->b_shared ? 0 : p * m, m, hb, &one.b));
+  NORMOT_TRY(fetch(cost, problem->cost_shared ? 0 : p * n * m, n * m, hcost, &one.cost));
+  NORMOT_TRY(fetch(problem->cost == NULL ? x : NULL, p * n * dim, n * dim, hx, &one.x));
+  NORMOT_TRY(fetch(problem->cost == NULL ? y : NULL, p * m * dim, m * dim, hy, &one.y));
+
+  const int64_t basis = n + m - 1;
+  std::vector<double> plan(result->plan ? n * m : 0), u(result->u ? n : 0), v(result->v ? m : 0),
+      sparse_value(result->sparse_value ? basis : 0);
+  std::vector<int64_t> sparse_row(result->sparse_row ? basis : 0),
+      sparse_col(result->sparse_col ? basis : 0);
+  double cost_value = 0;
+  int64_t sparse_count = 0, iterations = 0;
+  int32_t status = 0, flags = 0;
+  normot_emd_result host = {&cost_value,
+                            result->plan ? plan.data() : NULL,
+                            result->sparse_row ? sparse_row.data() : NULL,
+                            result->sparse_col ? sparse_col.data() : NULL,
+                            result->sparse_value ? sparse_value.data() : NULL,
+                            result->sparse_count ? &sparse_count : NULL,
+                            result->u ? u.data() : NULL,
+                            result->v ? v.data() : NULL,
+                            &status,
+                            &iterations,
+                            &flags};
+  normot_emd_params simplex = *params;
+  simplex.solver = NORMOT_EMD_SOLVER_NETWORK_SIMPLEX;
+  NORMOT_TRY(normot_cpu_emd(call.context, &one, &simplex, &host));
+  flags |= NORMOT_EMD_FLAG_CPU_FALLBACK;
+
+  const cudaMemcpyKind up = cudaMemcpyHostToDevice;
+  NORMOT_TRY(caller_copy(call, result->cost + p, &cost_value, sizeof(double), up));
+  if (result->plan)
+    NORMOT_TRY(caller_copy(call, result->plan + p * n * m, plan.data(), plan.size() * 8, up));
+  if (result->u) NORMOT_TRY(caller_copy(call, result->u + p * n, u.data(), n * 8, up));
+  if (result->v) NORMOT_TRY(caller_copy(call, result->v + p * m, v.data(), m * 8, up));
+  if (result->sparse_row)
+    NORMOT_TRY(caller_copy(call, result->sparse_row + p * basis, sparse_row.data(), basis * 8, up));
+  if (result->sparse_col)
+    NORMOT_TRY(caller_copy(call, result->sparse_col + p * basis, sparse_col.data(), basis * 8, up));
+  if (result->sparse_value)
+    NORMOT_TRY(
+        caller_copy(call, result->sparse_value + p * basis, sparse_value.data(), basis * 8, up));
+  if (result->sparse_count)
+    NORMOT_TRY(caller_copy(call, result->sparse_count + p, &sparse_count, 8, up));
+  if (result->status) NORMOT_TRY(caller_copy(call, result->status + p, &status, 4, up));
+  if (result->iterations) NORMOT_TRY(caller_copy(call, result->iterations + p, &iterations, 8, up));
+  if (result->flags) NORMOT_TRY(caller_copy(call, result->flags + p, &flags, 4, up));
+  return NORMOT_SUCCESS;
+}
+
+/* The largest dynamic shared memory a block may ask for to keep its grid costs there; above
+ * it they stay in global memory. Two such blocks still fit on one Hopper SM. */
+const size_t kSharedCostLimit = 96 * 1024;
+
+}  // namespace
+
+extern "C" normot_status normot_cuda_emd(normot_context *context, const normot_emd_problem *problem,
                                          const normot_emd_params *params,
                                          normot_emd_result *result) {
-  (void)problem; (void)params; (void)result;
-  return normot_fail(context, NORMOT_ERROR_NOT_IMPLEMENTED, "CUDA emd: not yet");
+  NORMOT_TRY(check_arguments(context, problem, params, result));
+  const int64_t k = problem->k, n = problem->n, m = problem->m, dim = problem->dim;
+  if (k == 0) return NORMOT_SUCCESS;
+
+  const void *any_input = problem->cost != NULL ? problem->cost : problem->x;
+  normot_memory memory = normot_resolve_memory(problem->memory, any_input);
+  if (memory != NORMOT_MEMORY_HOST && memory != NORMOT_MEMORY_CUDA &&
+      memory != NORMOT_MEMORY_CUDA_HOST && memory != NORMOT_MEMORY_CUDA_MANAGED)
+    return normot_fail(context, NORMOT_ERROR_INVALID_MEMORY, "emd: unknown memory tag %d",
+                       (int)problem->memory);
+  DeviceMemory device_memory(context);
+  Call call = {context, (cudaStream_t)context->stream,
+               memory == NORMOT_MEMORY_CUDA || memory == NORMOT_MEMORY_CUDA_MANAGED,
+               &device_memory};
+
+  /* Inputs on the device. */
+  const size_t value = problem->value_type == NORMOT_FLOAT64 ? 8 : 4;
+  emd_batch_view view;
+  view.k = k;
+  view.n = n;
+  view.m = m;
+  view.dim = dim;
+  view.is_double = problem->value_type == NORMOT_FLOAT64;
+  view.a_shared = problem->a_shared != 0;
+  view.b_shared = problem->b_shared != 0;
+  view.cost_shared = problem->cost_shared != 0;
+  view.metric = (int)problem->metric;
+  NORMOT_TRY(stage_input(call, problem->a, (view.a_shared ? 1 : k) * n * value, &view.a));
+  NORMOT_TRY(stage_input(call, problem->b, (view.b_shared ? 1 : k) * m * value, &view.b));
+  NORMOT_TRY(
+      stage_input(call, problem->cost, (view.cost_shared ? 1 : k) * n * m * value, &view.cost));
+  view.x = view.y = NULL;
+  if (problem->cost == NULL) {
+    NORMOT_TRY(stage_input(call, problem->x, k * n * dim * value, &view.x));
+    NORMOT_TRY(stage_input(call, problem->y, k * m * dim * value, &view.y));
+  }
+
+  /* Validate every problem before anything is written. */
+  int32_t *faults = NULL;
+  double *sums = NULL;
+  NORMOT_TRY(device_memory.allocate(k * sizeof(int32_t), (void **)&faults));
+  NORMOT_TRY(device_memory.allocate(2 * k * sizeof(double), (void **)&sums));
+  emd_validate_kernel<<<(unsigned)k, EMD_TEAM, 0, call.stream>>>(
+      view, params->check_marginals, params->marginal_tol, faults, sums);
+  NORMOT_CUDA_TRY_LAUNCH("emd_validate_kernel");
+  std::vector<int32_t> host_faults(k);
+  NORMOT_CUDA_TRY(cudaMemcpyAsync(host_faults.data(), faults, k * sizeof(int32_t),
+                                  cudaMemcpyDeviceToHost, call.stream));
+  NORMOT_CUDA_TRY(cudaStreamSynchronize(call.stream));
+  for (int64_t p = 0; p < k; ++p)
+    if (host_faults[p] != EMD_INPUT_OK) return fault_message(context, p, host_faults[p]);
+
+  /* Outputs. */
+  const int64_t basis = n + m - 1;
+  emd_outputs out;
+  NORMOT_TRY(device_output(call, result->cost, k, &out.cost));
+  NORMOT_TRY(device_output(call, result->plan, k * n * m, &out.plan));
+  NORMOT_TRY(device_output(call, result->u, k * n, &out.u));
+  NORMOT_TRY(device_output(call, result->v, k * m, &out.v));
+  NORMOT_TRY(device_output(call, result->sparse_row, k * basis, &out.sparse_row));
+  NORMOT_TRY(device_output(call, result->sparse_col, k * basis, &out.sparse_col));
+  NORMOT_TRY(device_output(call, result->sparse_value, k * basis, &out.sparse_value));
+  NORMOT_TRY(device_output(call, result->sparse_count, k, &out.sparse_count));
+  NORMOT_TRY(device_output(call, result->status, k, &out.status));
+  NORMOT_TRY(device_output(call, result->iterations, k, &out.iterations));
+  NORMOT_TRY(device_output(call, result->flags, k, &out.flags));
+  out.sparse = result->sparse_row != NULL || result->sparse_col != NULL ||
+               result->sparse_value != NULL || result->sparse_count != NULL;
+  NORMOT_TRY(device_memory.allocate(k * sizeof(int32_t), (void **)&out.needs_host));
+
+  /* Solve in chunks whose workspaces fit in a quarter of the free device memory. */
+  emd_solve_options options;
+  options.max_iter = params->max_iter;
+  options.center_duals = params->center_duals;
+  const size_t shared_bytes = (size_t)(n * m) * sizeof(int64_t);
+  options.costs_in_shared = shared_bytes <= kSharedCostLimit;
+  if (options.costs_in_shared)
+    NORMOT_CUDA_TRY(cudaFuncSetAttribute(
+        emd_solve_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared_bytes));
+  size_t free_bytes = 0, total_bytes = 0;
+  NORMOT_CUDA_TRY(cudaMemGetInfo(&free_bytes, &total_bytes));
+  const size_t stride = (emd_problem_workspace_bytes(n, m) + 255) & ~(size_t)255;
+  int64_t chunk = (int64_t)(free_bytes / 4 / stride);
+  if (chunk < 1) chunk = 1;
+  if (chunk > k) chunk = k;
+  if (chunk > 65535) chunk = 65535;
+  char *workspace = NULL;
+  NORMOT_TRY(device_memory.allocate((size_t)chunk * stride, (void **)&workspace));
+  for (int64_t first = 0; first < k; first += chunk) {
+    int64_t count = k - first < chunk ? k - first : chunk;
+    emd_solve_kernel<<<(unsigned)count, EMD_TEAM, options.costs_in_shared ? shared_bytes : 0,
+                       call.stream>>>(view, first, sums, workspace, stride, options, out);
+    NORMOT_CUDA_TRY_LAUNCH("emd_solve_kernel");
+  }
+
+  /* Results back to the host, then the problems the device could not certify. */
+  NORMOT_TRY(copy_back(call, result->cost, out.cost, k));
+  NORMOT_TRY(copy_back(call, result->plan, out.plan, k * n * m));
+  NORMOT_TRY(copy_back(call, result->u, out.u, k * n));
+  NORMOT_TRY(copy_back(call, result->v, out.v, k * m));
+  NORMOT_TRY(copy_back(call, result->sparse_row, out.sparse_row, k * basis));
+  NORMOT_TRY(copy_back(call, result->sparse_col, out.sparse_col, k * basis));
+  NORMOT_TRY(copy_back(call, result->sparse_value, out.sparse_value, k * basis));
+  NORMOT_TRY(copy_back(call, result->sparse_count, out.sparse_count, k));
+  NORMOT_TRY(copy_back(call, result->status, out.status, k));
+  NORMOT_TRY(copy_back(call, result->iterations, out.iterations, k));
+  NORMOT_TRY(copy_back(call, result->flags, out.flags, k));
+  std::vector<int32_t> needs_host(k);
+  NORMOT_CUDA_TRY(cudaMemcpyAsync(needs_host.data(), out.needs_host, k * sizeof(int32_t),
+                                  cudaMemcpyDeviceToHost, call.stream));
+  NORMOT_CUDA_TRY(cudaStreamSynchronize(call.stream));
+  for (int64_t p = 0; p < k; ++p)
+    if (needs_host[p]) NORMOT_TRY(solve_on_host(call, problem, params, result, p));
+  return NORMOT_SUCCESS;
 }
