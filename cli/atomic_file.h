@@ -1,8 +1,12 @@
-/* Output files that appear whole or not at all: write to "<path>.tmp.<pid>", then rename. */
+/* Output files that appear whole or not at all: write to "<path>.tmp.<pid>.<n>", then rename. */
 #ifndef NORMOT_CLI_ATOMIC_FILE_H
 #define NORMOT_CLI_ATOMIC_FILE_H
 
 #include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef struct cli_atomic_file {
   FILE *stream;
@@ -27,5 +31,9 @@ char *cli_atomic_temp_name(const char *final_path);
 int cli_atomic_commit_path(const char *temp_path, const char *final_path);
 /* Removes the staged file temp_path (if it exists), forgets it and frees the name. NULL: no-op. */
 void cli_atomic_discard_path(char *temp_path);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -10,6 +10,10 @@
 
 #include "normot/normot.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* An owning CSR matrix, rows = cells, columns = genes, 64-bit indices. */
 typedef struct cli_matrix {
   int64_t n_rows;
@@ -56,5 +60,9 @@ int cli_check_output_path(const char *path, char *error, size_t error_size);
 /* Transposes `matrix` in place (rows become columns; indices stay sorted; row and column names
  * swap; gene symbols are dropped). Returns 0, or non-zero (out of memory; matrix unchanged). */
 int cli_transpose_matrix(cli_matrix *matrix, char *error, size_t error_size);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

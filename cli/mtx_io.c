@@ -541,10 +541,12 @@ static int read_entries(line_reader *reader, mtx_field field, int64_t rows, int6
       if (result == TOKEN_NOT_INTEGER)
         return fail(error, error_size, "%s: line %lld: %s index is not an integer", path,
                     line_number, what[k]);
-      if (result == TOKEN_OVERFLOW || index[k] < 1 || index[k] > limits[k])
-        return fail(error, error_size, "%s: line %lld: %s index %s out of range 1..%lld", path,
-                    line_number, what[k], result == TOKEN_OVERFLOW ? "(huge)" : "",
-                    (long long)limits[k]);
+      if (result == TOKEN_OVERFLOW)
+        return fail(error, error_size, "%s: line %lld: %s index beyond 64 bits", path, line_number,
+                    what[k]);
+      if (index[k] < 1 || index[k] > limits[k])
+        return fail(error, error_size, "%s: line %lld: %s index %lld out of range 1..%lld", path,
+                    line_number, what[k], (long long)index[k], (long long)limits[k]);
     }
     value_word value;
     if (field == FIELD_PATTERN) {
@@ -567,7 +569,8 @@ static int read_entries(line_reader *reader, mtx_field field, int64_t rows, int6
       if (result != TOKEN_OK)
         return fail(error, error_size, "%s: line %lld: value is not a number", path, line_number);
       if (nonfinite)
-        return fail(error, error_size, "%s: line %lld: value is NaN or infinite", path,
+        return fail(error, error_size,
+                    "%s: line %lld: value is NaN, infinite or beyond double range", path,
                     line_number);
     }
     if (!at_line_end(p))

@@ -7,6 +7,10 @@
 
 #include "normot/normot.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 enum { CLI_NPY_MAX_DIMS = 4 };
 
 typedef struct cli_array {
@@ -29,5 +33,9 @@ int cli_npy_write(const char *path, const cli_array *array, char *error, size_t 
  * overwritten); removes it again if the write fails. For commands that stage several outputs
  * under cli_atomic_temp_name() names and rename them all together at the end. */
 int cli_npy_write_direct(const char *path, const cli_array *array, char *error, size_t error_size);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
