@@ -286,3 +286,14 @@ def test_cupy_batch_runs_on_the_device(rng):
         assert_cost_close(float(log["cost"][i]), pot_cost(A[i], B[i], M[i]))
         assert certificate_violation(plans[i].get(), log["u"][i].get(), log["v"][i].get(),
                                      A[i], B[i], M[i]) < 1e-9
+
+
+def test_python_threads_use_their_own_contexts(rng):
+    from concurrent.futures import ThreadPoolExecutor
+
+    batches = [random_batch(rng, 10, 9, 11) for _ in range(6)]
+    sequential = [normot.emd2(*batch) for batch in batches]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        parallel = list(pool.map(lambda batch: normot.emd2(*batch), batches))
+    for one, other in zip(sequential, parallel):
+        np.testing.assert_array_equal(one, other)

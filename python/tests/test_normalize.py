@@ -177,7 +177,9 @@ def test_row_slice_of_a_dense_array_is_normalized_in_place():
     big = dense.copy()
     view = big[:, 5:30]  # rows with a leading dimension of 40
     expected_x, _ = scanpy_reference(np.ascontiguousarray(dense[:, 5:30]))
-    normot.normalize_total(view)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the slice may have empty cells
+        normot.normalize_total(view)
     assert_bitwise(np.ascontiguousarray(big[:, 5:30]), expected_x)
     assert np.array_equal(big[:, :5], dense[:, :5]) and np.array_equal(big[:, 30:], dense[:, 30:])
 

@@ -1,0 +1,168 @@
+"""Side-by-side timings of the Python package against the packages it replaces.
+
+    python python/bench_python.py            # quick: 20k cells, 200-problem batch
+    python python/bench_python.py --full     # the issue's sizes: 200k cells, (1000, 100, 100)
+
+Cases:
+  emd:        normot.emd on a (k, n, n) batch (plans, and emd2 for costs only) against a loop
+              of POT's ot.emd / ot.emd2 over the same problems; costs compared.
+  normalize:  normot.normalize_total against scanpy.pp.normalize_total on the same seeded CSR
+              count matrix (AnnData, in place, float32); outputs compared bit for bit.
+Times are the median of --repeats runs after one warm-up run (which also compiles scanpy's
+numba kernels). Prints one JSON object per case, then a table of the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import warnings
+
+import numpy as np
+from scipy import sparse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import normot  # noqa: E402
+
+
+def median_seconds(function, repeats, setup=None):
+    """Median wall time of function(setup()) over repeats runs, after one warm-up run."""
+    times = []
+    for run in range(repeats + 1):
+        argument = setup() if setup else None
+        start = time.perf_counter()
+        function(argument)
+        elapsed = time.perf_counter() - start
+        if run > 0:
+            times.append(elapsed)
+    return statistics.median(times)
+
+
+def seeded_counts(n_cells, n_genes, density, seed):
+    """A CSR float32 count matrix with log-normal library sizes and skewed gene expression,
+    built without a dense intermediate (200k cells fit easily in memory)."""
+    rng = np.random.default_rng(seed)
+    gene_weights = rng.gamma(0.3, size=n_genes)
+    gene_weights /= gene_weights.sum()
+    draws = rng.binomial(n_genes, density, size=n_cells)
+    cells = np.repeat(np.arange(n_cells, dtype=np.int64), draws)
+    # Distinct (cell, gene) pairs, sorted by cell then gene: canonical CSR.
+    codes = np.unique(cells * n_genes + rng.integers(0, n_genes, size=cells.size))
+    rows, indices = np.divmod(codes, n_genes)
+    indptr = np.zeros(n_cells + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n_cells), out=indptr[1:])
+    library = rng.lognormal(np.log(3000), 0.6, size=n_cells)
+    nnz_per_cell = np.maximum(np.diff(indptr), 1)
+    rates = (library / nnz_per_cell)[rows] * gene_weights[indices] * n_genes
+    data = (1 + rng.poisson(rates)).astype(np.float32)
+    return sparse.csr_matrix((data, indices.astype(np.int32), indptr.astype(np.int32)),
+                             shape=(n_cells, n_genes))
+
+
+def bench_normalize(n_cells, n_genes, density, repeats):
+    import anndata as ad
+    import scanpy as sc
+
+    counts = seeded_counts(n_cells, n_genes, density, seed=7)
+
+    def fresh(_=None):
+        return ad.AnnData(counts.copy())
+
+    def run_scanpy(adata):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sc.pp.normalize_total(adata, key_added="sf")
+
+    def run_normot(adata):
+        normot.normalize_total(adata, key_added="sf")
+
+    reference, ours = fresh(), fresh()
+    run_scanpy(reference)
+    run_normot(ours)
+    equal = (np.array_equal(reference.X.data.view(np.uint32), ours.X.data.view(np.uint32))
+             and np.array_equal(reference.obs["sf"].to_numpy().view(np.uint32),
+                                ours.obs["sf"].to_numpy().view(np.uint32)))
+    scanpy_s = median_seconds(run_scanpy, repeats, setup=fresh)
+    normot_s = median_seconds(run_normot, repeats, setup=fresh)
+    return {"case": "normalize_total", "cells": n_cells, "genes": n_genes,
+            "nnz": int(counts.nnz), "scanpy_s": scanpy_s, "normot_s": normot_s,
+            "speedup": scanpy_s / normot_s, "bitwise_equal": bool(equal)}
+
+
+def bench_emd(k, n, repeats):
+    import ot
+
+    rng = np.random.default_rng(11)
+    A = rng.random((k, n)) + 0.05
+    B = rng.random((k, n)) + 0.05
+    A /= A.sum(1, keepdims=True)
+    B /= B.sum(1, keepdims=True)
+    M = rng.random((k, n, n))
+
+    def pot_plans(_):
+        return [ot.emd(A[i], B[i], M[i]) for i in range(k)]
+
+    def pot_costs(_):
+        return np.array([ot.emd2(A[i], B[i], M[i]) for i in range(k)])
+
+    ours = normot.emd2(A, B, M)
+    theirs = pot_costs(None)
+    max_rel = float(np.max(np.abs(ours - theirs) / np.abs(theirs)))
+    results = []
+    for name, pot_function, normot_function in (
+            ("emd (plans)", pot_plans, lambda _: normot.emd(A, B, M)),
+            ("emd2 (costs)", pot_costs, lambda _: normot.emd2(A, B, M))):
+        pot_s = median_seconds(pot_function, repeats)
+        normot_s = median_seconds(normot_function, repeats)
+        results.append({"case": name, "k": k, "n": n, "m": n, "pot_loop_s": pot_s,
+                        "normot_s": normot_s, "speedup": pot_s / normot_s,
+                        "max_rel_cost_diff": max_rel})
+    return results
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--full", action="store_true",
+                        help="the issue's sizes: 200,000 cells and a (1000, 100, 100) batch")
+    parser.add_argument("--cells", type=int, help="cells of the count matrix")
+    parser.add_argument("--genes", type=int, default=2000)
+    parser.add_argument("--density", type=float, default=0.05)
+    parser.add_argument("--batch", type=int, help="k, the number of EMD problems")
+    parser.add_argument("--size", type=int, default=100, help="n = m of each EMD problem")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=0, help="normot threads (0: all cores)")
+    parser.add_argument("--only", choices=["emd", "normalize"])
+    args = parser.parse_args()
+    cells = args.cells or (200_000 if args.full else 20_000)
+    batch = args.batch or (1000 if args.full else 200)
+    normot.set_num_threads(args.threads)
+
+    info = normot.info()
+    print(json.dumps({"machine": platform.processor() or platform.machine(),
+                      "cores": os.cpu_count(), "normot": info}), flush=True)
+    rows = []
+    if args.only in (None, "emd"):
+        for row in bench_emd(batch, args.size, args.repeats):
+            print(json.dumps(row), flush=True)
+            rows.append((f"{row['case']} ({row['k']}, {row['n']}, {row['m']})",
+                         "POT loop", row["pot_loop_s"], row["normot_s"], row["speedup"]))
+    if args.only in (None, "normalize"):
+        row = bench_normalize(cells, args.genes, args.density, args.repeats)
+        print(json.dumps(row), flush=True)
+        rows.append((f"normalize_total {row['cells']} x {row['genes']} CSR, nnz {row['nnz']}",
+                     "scanpy", row["scanpy_s"], row["normot_s"], row["speedup"]))
+        if not row["bitwise_equal"]:
+            print("normot and scanpy outputs differ!", file=sys.stderr)
+    print()
+    print(f"{'case':58} {'against':9} {'theirs s':>9} {'normot s':>9} {'ratio':>7}")
+    for case, against, theirs, ours, ratio in rows:
+        print(f"{case:58} {against:9} {theirs:9.4f} {ours:9.4f} {ratio:6.1f}x")
+
+
+if __name__ == "__main__":
+    main()
