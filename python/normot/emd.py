@@ -250,6 +250,16 @@ def _warn_integer_type(dtype, stacklevel):
                       "it.", UserWarning, stacklevel=stacklevel + 1)
 
 
+def _warn_ignored(numThreads=1, processes=1, stacklevel=2):
+    """POT warns about these deprecated parameters; they are ignored here as well."""
+    if numThreads != 1:
+        warnings.warn("numThreads is ignored: normot spreads a batch over the threads set by "
+                      "normot.set_num_threads", DeprecationWarning, stacklevel=stacklevel + 1)
+    if processes != 1:
+        warnings.warn("processes is ignored: pass a batch to solve many problems in parallel",
+                      DeprecationWarning, stacklevel=stacklevel + 1)
+
+
 def _single_log(batch: _Batch, dtype, index: int = 0) -> dict:
     code = int(batch.status[index])
     return {
@@ -287,11 +297,12 @@ def emd(a, b, M, numItermax=DEFAULT_MAX_ITER, log=False, center_dual=True, numTh
     or empty; likewise ``b``. Returns plans (k, n, m) (float64), and with ``log=True`` a dict
     of arrays: cost (k,), u (k, n), v (k, m), warning (list of k), result_code (k,).
 
-    ``numThreads`` and ``potentials_init`` are accepted for compatibility and ignored: the
-    batch is spread over the threads set by :func:`normot.set_num_threads`, and an exact
-    solver needs no warm start.
+    ``numThreads`` (a DeprecationWarning when not 1, as in POT) and ``potentials_init`` are
+    accepted for compatibility and ignored: the batch is spread over the threads set by
+    :func:`normot.set_num_threads`, and an exact solver needs no warm start.
     """
-    del numThreads, potentials_init
+    del potentials_init
+    _warn_ignored(numThreads=numThreads)
     if _is_batched_cost(M):
         batch = _solve(a, b, cost=M, max_iter=numItermax, center_dual=center_dual,
                        check_marginals=check_marginals, want_duals=log)
@@ -318,7 +329,8 @@ def emd2(a, b, M, processes=1, numItermax=DEFAULT_MAX_ITER, log=False, return_ma
     A batch (``M`` (k, n, m), or (1, n, m) shared, see :func:`emd`) returns the costs (k,)
     (float64); with ``log``/``return_matrix``, ``[costs, log]`` with arrays per problem.
     """
-    del processes, numThreads, potentials_init
+    del potentials_init
+    _warn_ignored(numThreads=numThreads, processes=processes)
     want_log = log or return_matrix
     if _is_batched_cost(M):
         batch = _solve(a, b, cost=M, max_iter=numItermax, center_dual=center_dual,

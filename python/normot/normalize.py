@@ -162,7 +162,6 @@ def _normalize_sparse(x, fmt, *, params, inplace) -> _Normalized:
     matrix.memory = work.memory
 
     out_dtype = work.dtype if work.dtype in _FLOAT_CODES else np.dtype(np.float32)
-    keep = (index_buffers, work)
     if writable_copy_or_self and (inplace or replaced_storage):
         result = _run(work, matrix, params, None, out_dtype)
         if work is values:
@@ -176,7 +175,6 @@ def _normalize_sparse(x, fmt, *, params, inplace) -> _Normalized:
         out = work.empty((matrix.nnz,), out_dtype)
         result = _run(work, matrix, params, Buffer(out).pointer, out_dtype)
         result.X = _rebuild_sparse(x, fmt, out, indices, indptr)
-    del keep
     return result
 
 

@@ -297,3 +297,12 @@ def test_python_threads_use_their_own_contexts(rng):
         parallel = list(pool.map(lambda batch: normot.emd2(*batch), batches))
     for one, other in zip(sequential, parallel):
         np.testing.assert_array_equal(one, other)
+
+
+def test_deprecated_pot_parameters_warn_and_are_ignored(rng):
+    a, b, M = random_problem(rng, 6, 7)
+    with pytest.warns(DeprecationWarning, match="numThreads"):
+        G = normot.emd(a, b, M, numThreads=4)
+    np.testing.assert_array_equal(G, normot.emd(a, b, M))
+    with pytest.warns(DeprecationWarning, match="processes"):
+        assert normot.emd2(a, b, M, processes=2) == normot.emd2(a, b, M)
