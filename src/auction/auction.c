@@ -65,10 +65,12 @@ int normot_auction_solve(const normot_auction_problem *problem, void *workspace,
   if (status == NORMOT_EMD_INFEASIBLE) return give_up(problem, output);
 
   double cost = 0;
-  for (int64_t e = 0; e < n * m; ++e) {
-    double x = normot_auction_flow_to_mass(state.flow[e], total_a);
-    output->plan[e] = x;
-    if (x > 0) cost += x * problem->cost[e];
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t j = 0; j < m; ++j) {
+      double x = normot_auction_flow_to_mass(normot_auction_flow(&state, i, j), total_a);
+      output->plan[i * m + j] = x;
+      if (x > 0) cost += x * problem->cost[i * m + j];
+    }
   }
   if (output->u != NULL)
     for (int64_t i = 0; i < n; ++i)

@@ -125,6 +125,14 @@ NORMOT_AUCTION_INLINE int64_t normot_auction_reduce_max(int64_t value) {
   return -normot_auction_reduce_min(-value);
 }
 
+NORMOT_AUCTION_INLINE int64_t normot_auction_reduce_sum_int(int64_t value) {
+#if defined(__CUDA_ARCH__)
+  for (int offset = 16; offset > 0; offset >>= 1)
+    value += __shfl_xor_sync(0xffffffffu, value, offset);
+#endif
+  return value;
+}
+
 NORMOT_AUCTION_INLINE double normot_auction_reduce_sum(double value) {
 #if defined(__CUDA_ARCH__)
   for (int offset = 16; offset > 0; offset >>= 1)
@@ -179,11 +187,17 @@ NORMOT_AUCTION_INLINE int normot_auction_quantize(const double *w, int64_t count
   return out[largest] >= 1;
 }
 
+/* The flow from source i to sink j. */
+NORMOT_AUCTION_INLINE int64_t normot_auction_flow(const normot_auction_state *s, int64_t i,
+                                                  int64_t j) {
+  return s->flow[j * s->n + i];
+}
+
 /* Pushes `amount` from source i to sink j. */
 NORMOT_AUCTION_INLINE void normot_auction_push(normot_auction_state *s, int lane, int64_t i,
                                                int64_t j, int64_t amount) {
   if (lane == 0) {
-    s->flow[i * s->m + j] += amount;
+    s->flow[j * s->n + i] += amount;
     s->source_excess[i] -= amount;
     s->sink_excess[j] += amount;
   }
@@ -215,22 +229,23 @@ NORMOT_AUCTION_INLINE int normot_auction_run(normot_auction_state *s, int lane, 
   for (int64_t j = lane; j < m; j += lanes) s->v[j] = 0;
   normot_auction_sync();
 
-  int last_phase = 0;
+  int last_phase = 0, first_phase = 1;
   while (!last_phase && status == NORMOT_EMD_OPTIMAL) {
     epsilon /= NORMOT_AUCTION_EPSILON_FACTOR;
     if (epsilon <= 1) {
       epsilon = 1;
       last_phase = 1;
     }
-    /* Each phase starts from the zero flow; u_i = min_j (C_ij - v_j) makes it 0-optimal, and
-     * the sink prices carried over from the last phase make it a warm start. */
-    for (int64_t e = lane; e < n * m; e += lanes) s->flow[e] = 0;
-    for (int64_t j = lane; j < m; j += lanes) s->sink_excess[j] = -s->demand[j];
-    for (int64_t i = lane; i < n; i += lanes) {
-      s->source_excess[i] = s->supply[i];
-      s->queue[i] = i;
+    if (first_phase) {
+      /* The zero flow with u_i = min_j (C_ij - v_j) is 0-optimal. */
+      for (int64_t e = lane; e < n * m; e += lanes) s->flow[e] = 0;
+      for (int64_t j = lane; j < m; j += lanes) s->sink_excess[j] = -s->demand[j];
+      for (int64_t i = lane; i < n; i += lanes) s->source_excess[i] = s->supply[i];
+      normot_auction_sync();
     }
-    normot_auction_sync();
+    /* The last phase's flow is kept (Goldberg and Tarjan's refine): lowering u_i to at most
+     * min_j (C_ij - v_j) + epsilon makes every arc's reduced cost >= -epsilon, and the flow on
+     * arcs whose reduced cost is then > epsilon goes back to its source. */
     for (int64_t i = 0; i < n; ++i) {
       int64_t best = INT64_MAX;
       const int64_t *row = s->cost + i * m;
@@ -239,12 +254,41 @@ NORMOT_AUCTION_INLINE int normot_auction_run(normot_auction_state *s, int lane, 
         if (reduced < best) best = reduced;
       }
       best = normot_auction_reduce_min(best);
-      if (lane == 0) s->u[i] = best;
+      int64_t price = first_phase ? best : best + epsilon;
+      if (price > s->u[i] && !first_phase) price = s->u[i];
+      int64_t returned = 0;
+      if (!first_phase) {
+        for (int64_t j = lane; j < m; j += lanes) {
+          int64_t *flow = s->flow + j * n + i;
+          if (*flow > 0 && row[j] - s->v[j] - price > epsilon) {
+            returned += *flow;
+            s->sink_excess[j] -= *flow;
+            *flow = 0;
+          }
+        }
+        returned = normot_auction_reduce_sum_int(returned);
+      }
+      normot_auction_sync();
+      if (lane == 0) {
+        s->u[i] = price;
+        s->source_excess[i] += returned;
+      }
     }
     normot_auction_sync();
+    int64_t active = 0;
+    for (int64_t i = 0; i < n; ++i)
+      if (s->source_excess[i] > 0) {
+        if (lane == 0) s->queue[active] = i;
+        ++active;
+      }
+    normot_auction_sync();
+    first_phase = 0;
+#ifdef NORMOT_AUCTION_TRACE
+    int64_t pushes_before = pushes;
+#endif
 
     /* Active sources wait in a ring; a source is in it exactly when its excess is > 0. */
-    int64_t head = 0, active = n;
+    int64_t head = 0;
     while (active > 0) {
       if (max_iter > 0 && pushes >= max_iter) {
         status = NORMOT_EMD_MAX_ITER_REACHED;
@@ -286,8 +330,9 @@ NORMOT_AUCTION_INLINE int normot_auction_run(normot_auction_state *s, int lane, 
        * reduced cost, relabelling first when no backward arc is admissible. */
       while (s->sink_excess[j] > 0) {
         int64_t worst = INT64_MAX, worst_i = n; /* minimum of -(C_kj - u_k) */
+        const int64_t *column = s->flow + j * n;
         for (int64_t k = lane; k < n; k += lanes) {
-          if (s->flow[k * m + j] > 0) {
+          if (column[k] > 0) {
             int64_t negated = s->u[k] - s->cost[k * m + j];
             if (negated < worst || (negated == worst && k < worst_i)) {
               worst = negated;
@@ -306,7 +351,7 @@ NORMOT_AUCTION_INLINE int normot_auction_run(normot_auction_state *s, int lane, 
           sink_price = gain - epsilon;
         }
         const int64_t k = worst_i;
-        const int64_t held = s->flow[k * m + j];
+        const int64_t held = s->flow[j * n + k];
         const int64_t amount = s->sink_excess[j] < held ? s->sink_excess[j] : held;
         const int was_idle = s->source_excess[k] == 0;
         normot_auction_sync(); /* every lane has read what lane 0 now changes */
@@ -323,6 +368,10 @@ NORMOT_AUCTION_INLINE int normot_auction_run(normot_auction_state *s, int lane, 
       }
       if (status != NORMOT_EMD_OPTIMAL) break;
     }
+#ifdef NORMOT_AUCTION_TRACE
+    printf("eps %lld active0 %lld pushes %lld\n", (long long)epsilon, (long long)0,
+           (long long)(pushes - pushes_before));
+#endif
   }
 
   if (status == NORMOT_EMD_MAX_ITER_REACHED) {
@@ -331,7 +380,7 @@ NORMOT_AUCTION_INLINE int normot_auction_run(normot_auction_state *s, int lane, 
     if (lane == 0) {
       for (int64_t j = 0; j < m; ++j) {
         for (int64_t k = 0; k < n && s->sink_excess[j] > 0; ++k) {
-          int64_t held = s->flow[k * m + j];
+          int64_t held = s->flow[j * n + k];
           int64_t amount = s->sink_excess[j] < held ? s->sink_excess[j] : held;
           if (amount > 0) normot_auction_push(s, 0, k, j, -amount);
         }

@@ -214,7 +214,8 @@ __global__ void emd_solve_kernel(emd_batch_view view, int64_t first, const doubl
     status = normot_auction_run(&state, lane, EMD_TEAM, options.max_iter, &iterations);
 
   for (int64_t e = lane; e < rn * rm; e += EMD_TEAM)
-    reduced_plan[e] = normot_auction_flow_to_mass(state.flow[e], sum_a);
+    reduced_plan[e] =
+        normot_auction_flow_to_mass(normot_auction_flow(&state, e / rm, e % rm), sum_a);
   for (int64_t i = lane; i < rn; i += EMD_TEAM)
     ru[i] = normot_auction_price_to_cost(state.u[i], unit, multiplier);
   for (int64_t j = lane; j < rm; j += EMD_TEAM)
