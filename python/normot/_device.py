@@ -83,16 +83,9 @@ class _DLTensor(ctypes.Structure):
 _DLPACK_DTYPE_CODES = {0: "i", 1: "u", 2: "f"}
 
 
-def _from_dlpack(obj) -> DeviceArray | None:
-    device_type, device_id = obj.__dlpack_device__()
-    if int(device_type) not in _DLPACK_MEMORY:
-        return None
-    # stream=1 asks the producer to order its work before the legacy default stream, which is
-    # the stream the library's context uses unless told otherwise.
-    try:
-        capsule = obj.__dlpack__(stream=1)
-    except TypeError:
-        capsule = obj.__dlpack__()
+def read_dlpack_capsule(capsule):
+    """(pointer, shape, dtype, strides in bytes or None, device_type, device_id) of the DLTensor
+    inside a "dltensor" capsule, which stays owned by the capsule."""
     get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
     get_pointer.restype = ctypes.c_void_p
     get_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
@@ -105,11 +98,25 @@ def _from_dlpack(obj) -> DeviceArray | None:
     strides = None
     if tensor.strides:
         strides = tuple(tensor.strides[i] * dtype.itemsize for i in range(tensor.ndim))
+    pointer = (tensor.data or 0) + tensor.byte_offset
+    return pointer, shape, dtype, strides, int(tensor.device.device_type), int(tensor.device.device_id)
+
+
+def _from_dlpack(obj) -> DeviceArray | None:
+    device_type, _ = obj.__dlpack_device__()
+    if int(device_type) not in _DLPACK_MEMORY:
+        return None
+    # stream=1 asks the producer to order its work before the legacy default stream, which is
+    # the stream the library's context uses for frameworks it does not know.
+    try:
+        capsule = obj.__dlpack__(stream=1)
+    except TypeError:
+        capsule = obj.__dlpack__()
+    pointer, shape, dtype, strides, device_type, device_id = read_dlpack_capsule(capsule)
     # The capsule is not consumed: its own destructor tells the producer when we are done.
-    return DeviceArray(pointer=(tensor.data or 0) + tensor.byte_offset, shape=shape, dtype=dtype,
-                       strides=strides, device_id=int(device_id),
-                       memory=_DLPACK_MEMORY[int(device_type)], framework=framework_of(obj),
-                       owner=obj, keepalive=[capsule])
+    return DeviceArray(pointer=pointer, shape=shape, dtype=dtype, strides=strides,
+                       device_id=device_id, memory=_DLPACK_MEMORY[device_type],
+                       framework=framework_of(obj), owner=obj, keepalive=[capsule])
 
 
 def device_array(obj) -> DeviceArray | None:

@@ -159,3 +159,57 @@ def test_invalid_arguments_raise_before_the_library_is_called():
         normot.emd2([], [], np.ones(3))
     with pytest.raises(ValueError):
         normot.emd_pointclouds(np.ones((3, 2)), np.ones((3, 2)), metric="cosine")
+
+
+def test_dlpack_capsules_are_read_correctly():
+    """The DLPack reader used for GPU arrays, exercised on numpy's own (host) capsules."""
+    from normot._device import read_dlpack_capsule
+
+    base = np.arange(60, dtype=np.float32).reshape(6, 10)
+    view = base[1:5, 2:9]
+    pointer, shape, dtype, strides, device_type, device_id = read_dlpack_capsule(view.__dlpack__())
+    assert pointer == view.ctypes.data
+    assert shape == (4, 7) and dtype == np.float32 and strides == view.strides
+    assert (device_type, device_id) == (1, 0)
+    for kind in (np.int32, np.int64, np.float64, np.uint16):
+        array = np.zeros(3, dtype=kind)
+        assert read_dlpack_capsule(array.__dlpack__())[2] == np.dtype(kind)
+
+
+def test_cuda_array_interface_objects_are_seen_as_device_arrays():
+    """An object that advertises __cuda_array_interface__ is routed to the CUDA path with its
+    pointer, shape, dtype and strides (only parsed here: nothing is called on it)."""
+    from normot._buffers import Buffer
+
+    class FakeDeviceArray:
+        __cuda_array_interface__ = {"data": (123456, False), "shape": (3, 4), "typestr": "<f4",
+                                    "strides": (32, 4), "version": 3}
+
+    buffer = Buffer(FakeDeviceArray())
+    assert buffer.on_device and buffer.memory == L.MEMORY_CUDA
+    assert buffer.pointer == 123456 and buffer.shape == (3, 4) and buffer.dtype == np.float32
+    assert buffer.strides == (32, 4) and not buffer.c_contiguous and buffer.writeable
+    with pytest.raises(TypeError):
+        buffer.empty((3,), np.float32)  # an unknown framework: no way to allocate beside it
+
+
+def test_device_data_is_refused_by_the_cpu_backend():
+    """Device memory handed to a CPU context is a clear error, never a crash."""
+    from normot._buffers import Buffer
+    from normot.normalize import _make_params, _run
+
+    class FakeDeviceArray:
+        __cuda_array_interface__ = {"data": (4096, False), "shape": (2, 2), "typestr": "<f4",
+                                    "strides": None, "version": 3}
+
+    values = Buffer(FakeDeviceArray())
+    matrix = L.Matrix(layout=L.LAYOUT_DENSE, n_rows=2, n_cols=2, values=values.pointer,
+                      value_type=L.FLOAT32, ld=2, memory=L.MEMORY_CUDA)
+    normot.set_backend("cpu")
+    try:
+        with pytest.raises(normot.NormotError) as caught:
+            values.empty = lambda shape, dtype: np.empty(shape, dtype)  # host totals
+            _run(values, matrix, _make_params(None, False, 0.05), None, np.float32)
+    finally:
+        normot.set_backend("auto")
+    assert caught.value.status in (L.ERROR_INVALID_MEMORY, L.ERROR_BACKEND_UNAVAILABLE)
