@@ -1,0 +1,389 @@
+// Every bad-input status that normot_normalize_total documents: the exact status, a message
+// naming the problem, and every output (values, size factors, totals, the output struct's
+// fields, and the input values when in place) left exactly as it was.
+#include <cmath>
+#include <limits>
+
+#include "test_normalize_helpers.h"
+#include "test_support.h"
+
+using namespace normalize_test;
+
+namespace {
+
+const unsigned char kSentinel = 0x5A;
+const double kInf = std::numeric_limits<double>::infinity();
+
+// A valid 3 x 4 float32 CSR and its CSC and dense forms; tests break one thing at a time.
+Csr SmallCsr(normot_value_type type = NORMOT_FLOAT32) {
+  Csr csr;
+  csr.rows = 3;
+  csr.cols = 4;
+  csr.indptr = {0, 2, 3, 5};
+  csr.indices = {0, 2, 1, 0, 3};
+  csr.type = type;
+  csr.values.assign(5 * ValueSize(type), 0);
+  const double v[] = {1, 2, 3, 4, 5};
+  for (size_t k = 0; k < 5; ++k) PutValue(csr.values, type, k, v[k]);
+  return csr;
+}
+
+class NormalizeErrors : public BackendTest {
+ protected:
+  normot_normalize_params Defaults() {
+    normot_normalize_params params;
+    normot_normalize_params_init(&params);
+    return params;
+  }
+
+  // Runs the call out of place into sentinel-filled buffers (and, if asked, in place on a copy
+  // of the input values) and checks the status, the message and that nothing was written.
+  void ExpectRejected(normot_matrix X, const normot_normalize_params &params,
+                      normot_value_type out_type, normot_status expected, const char *word,
+                      bool also_in_place = true) {
+    int64_t elements = 64;  // enough for every matrix used here
+    std::vector<unsigned char> out((size_t)elements * 8, kSentinel);
+    std::vector<unsigned char> factors(64 * 8, kSentinel), totals(64 * 8, kSentinel);
+    normot_normalize_output output{};
+    output.values = out.data();
+    output.value_type = out_type;
+    output.size_factors = factors.data();
+    output.totals = totals.data();
+    output.target = -123.0;
+    output.n_zero_cells = -7;
+    output.n_excluded_genes = -8;
+    EXPECT_EQ(normot_normalize_total(context_, &X, &params, &output), expected);
+    std::string message = normot_context_last_error(context_);
+    EXPECT_NE(message.find(word), std::string::npos)
+        << "message \"" << message << "\" does not name \"" << word << "\"";
+    std::vector<unsigned char> untouched((size_t)elements * 8, kSentinel);
+    EXPECT_TRUE(out == untouched) << "output values were written";
+    EXPECT_TRUE(factors == std::vector<unsigned char>(64 * 8, kSentinel));
+    EXPECT_TRUE(totals == std::vector<unsigned char>(64 * 8, kSentinel));
+    EXPECT_EQ(output.target, -123.0);
+    EXPECT_EQ(output.n_zero_cells, -7);
+    EXPECT_EQ(output.n_excluded_genes, -8);
+
+    if (!also_in_place || X.values == nullptr || !IsFloat(X.value_type)) return;
+    int64_t n = X.layout == NORMOT_LAYOUT_DENSE ? X.n_rows * (X.ld ? X.ld : X.n_cols) : X.nnz;
+    if (n < 0 || n > elements) return;
+    std::vector<unsigned char> copy((unsigned char *)X.values,
+                                    (unsigned char *)X.values + n * ValueSize(X.value_type));
+    std::vector<unsigned char> before = copy;
+    X.values = copy.data();
+    output.values = nullptr;
+    EXPECT_EQ(normot_normalize_total(context_, &X, &params, &output), expected) << "in place";
+    EXPECT_TRUE(copy == before) << "in-place input values were written";
+    EXPECT_TRUE(factors == std::vector<unsigned char>(64 * 8, kSentinel));
+    EXPECT_EQ(output.target, -123.0);
+  }
+};
+
+TEST_P(NormalizeErrors, NullPointers) {
+  HostMatrix m = Build(SmallCsr(), NORMOT_LAYOUT_CSR, NORMOT_INDEX_INT64);
+  normot_matrix X = m.View();
+  normot_normalize_params params = Defaults();
+  normot_normalize_output output{};
+  output.value_type = NORMOT_FLOAT32;
+  EXPECT_EQ(normot_normalize_total(nullptr, &X, &params, &output), NORMOT_ERROR_NULL_POINTER);
+  EXPECT_EQ(normot_normalize_total(context_, nullptr, &params, &output), NORMOT_ERROR_NULL_POINTER);
+  EXPECT_NE(std::string(normot_context_last_error(context_)).find("X"), std::string::npos);
+  EXPECT_EQ(normot_normalize_total(context_, &X, nullptr, &output), NORMOT_ERROR_NULL_POINTER);
+  EXPECT_NE(std::string(normot_context_last_error(context_)).find("params"), std::string::npos);
+  EXPECT_EQ(normot_normalize_total(context_, &X, &params, nullptr), NORMOT_ERROR_NULL_POINTER);
+  EXPECT_NE(std::string(normot_context_last_error(context_)).find("output"), std::string::npos);
+  for (normot_layout layout : {NORMOT_LAYOUT_CSR, NORMOT_LAYOUT_CSC}) {
+    SCOPED_TRACE(LayoutName(layout));
+    HostMatrix s = Build(SmallCsr(), layout, NORMOT_INDEX_INT32);
+    normot_matrix bad = s.View();
+    bad.indptr = nullptr;
+    ExpectRejected(bad, params, NORMOT_FLOAT32, NORMOT_ERROR_NULL_POINTER, "indptr");
+    bad = s.View();
+    bad.indices = nullptr;
+    ExpectRejected(bad, params, NORMOT_FLOAT32, NORMOT_ERROR_NULL_POINTER, "indices");
+    bad = s.View();
+    bad.values = nullptr;
+    ExpectRejected(bad, params, NORMOT_FLOAT32, NORMOT_ERROR_NULL_POINTER, "values");
+  }
+  HostMatrix d = Build(SmallCsr(), NORMOT_LAYOUT_DENSE, NORMOT_INDEX_INT64);
+  normot_matrix bad = d.View();
+  bad.values = nullptr;
+  ExpectRejected(bad, params, NORMOT_FLOAT32, NORMOT_ERROR_NULL_POINTER, "values");
+}
+
+TEST_P(NormalizeErrors, InvalidSizes) {
+  normot_normalize_params params = Defaults();
+  for (normot_layout layout : {NORMOT_LAYOUT_CSR, NORMOT_LAYOUT_CSC, NORMOT_LAYOUT_DENSE}) {
+    SCOPED_TRACE(LayoutName(layout));
+    HostMatrix m = Build(SmallCsr(), layout, NORMOT_INDEX_INT64);
+    normot_matrix X = m.View();
+    X.n_rows = -1;
+    ExpectRejected(X, params, NORMOT_FLOAT32, NORMOT_ERROR_INVALID_SIZE, "negative", false);
+    X = m.View();
+    X.n_cols = -3;
+    ExpectRejected(X, params, NORMOT_FLOAT32, NORMOT_ERROR_INVALID_SIZE, "negative", false);
+  }
+  HostMatrix csr = Build(SmallCsr(), NORMOT_LAYOUT_CSR, NORMOT_INDEX_INT64);
+  normot_matrix X = csr.View();
+  X.nnz = -1;
+  ExpectRejected(X, params, NORMOT_FLOAT32, NORMOT_ERROR_INVALID_SIZE, "nnz", false);
+  X = csr.View();
+  X.n_rows = std::numeric_limits<int64_t>::max();
+  ExpectRejected(X, params, NORMOT_FLOAT32, NORMOT_ERROR_INVALID_SIZE, "overflow", false);
+
+  HostMatrix dense = Build(SmallCsr(), NORMOT_LAYOUT_DENSE, NORMOT_INDEX_INT64);
+  X = dense.View();
+  X.ld = 3;  // < n_cols = 4
+  ExpectRejected(X, params, NORMOT_FLOAT32, NORMOT_ERROR_INVALID_SIZE, "ld");
+  X = dense.View();
+  X.ld = -1;
+  ExpectRejected(X, params, NORMOT_FLOAT32, NORMOT_ERROR_INVALID_SIZE, "ld", false);
+  X = dense.View();
+  X.n_rows = (int64_t)1 << 62;
+  ExpectRejected(X, params, NORMOT_FLOAT32, NORMOT_ERROR_INVALID_SIZE, "overflow", false);
+}
+
+TEST_P(NormalizeErrors, InvalidIndptr) {
+  for (normot_layout layout : {NORMOT_LAYOUT_CSR, NORMOT_LAYOUT_CSC}) {
+    // Median (two passes) and target with check_values = 0 (the fused pass where it applies).
+    for (bool fused : {false, true}) {
+      normot_normalize_params params = Defaults();
+      if (fused) {
+        params.has_target_sum = 1;
+        params.target_sum = 10.0;
+        params.check_values = 0;
+      }
+      for (normot_index_type idx : {NORMOT_INDEX_INT32, NORMOT_INDEX_INT64}) {
+        SCOPED_TRACE(std::string(LayoutName(layout)) + (fused ? " fused" : "") +
+                     (idx ? " int64" : " int32"));
+        HostMatrix base = Build(SmallCsr(), layout, idx);
+        auto with_indptr = [&](size_t i, int64_t value) {
+          HostMatrix m = base;
+          m.indptr32[i] = (int32_t)value;
+          m.indptr64[i] = value;
+          return m;
+        };
+        size_t last = base.indptr64.size() - 1;
+        HostMatrix m = with_indptr(0, 1);
+        ExpectRejected(m.View(), params, NORMOT_FLOAT32, NORMOT_ERROR_INVALID_INDPTR, "indptr[0]");
+        m = with_indptr(last, 4);
+        ExpectRejected(m.View(), params, NORMOT_FLOAT32, NORMOT_ERROR_INVALID_INDPTR, "nnz");
+        m = with_indptr(1, base.indptr64[2] + 1);  // decreasing after entry 1
+        ExpectRejected(m.View(), params, NORMOT_FLOAT32, NORMOT_ERROR_INVALID_INDPTR, "indptr[2]");
+        m = with_indptr(1, -2);
+        ExpectRejected(m.View(), params, NORMOT_FLOAT32, NORMOT_ERROR_INVALID_INDPTR, "indptr");
+      }
+    }
+  }
+}
+
+TEST_P(NormalizeErrors, IndicesOutOfRangeWhereRead) {
+  normot_normalize_params params = Defaults();
+  // CSC reads its row indices always.
+  for (int64_t bad : {3, -1, 1000}) {
+    HostMatrix m = Build(SmallCsr(), NORMOT_LAYOUT_CSC, NORMOT_INDEX_INT32);
+    m.indices32[2] = (int32_t)bad;
+    m.indices64[2] = bad;
+    ExpectRejected(m.View(), params, NORMOT_FLOAT32, NORMOT_ERROR_INDEX_OUT_OF_RANGE,
+                   "out of range");
+    normot_normalize_params target = params;
+    target.has_target_sum = 1;
+    target.target_sum = 5;
+    target.check_values = 0;
+    ExpectRejected(m.View(), target, NORMOT_FLOAT32, NORMOT_ERROR_INDEX_OUT_OF_RANGE, "indices[2]");
+  }
+  // CSR reads its column indices when genes are excluded.
+  normot_normalize_params exclude = params;
+  exclude.exclude_highly_expressed = 1;
+  for (int64_t bad : {4, -5}) {
+    HostMatrix m = Build(SmallCsr(), NORMOT_LAYOUT_CSR, NORMOT_INDEX_INT64);
+    m.indices32[4] = (int32_t)bad;
+    m.indices64[4] = bad;
+    ExpectRejected(m.View(), exclude, NORMOT_FLOAT32, NORMOT_ERROR_INDEX_OUT_OF_RANGE,
+                   "indices[4]");
+  }
+}
+
+TEST_P(NormalizeErrors, NonFiniteValues) {
+  const double bad_values[] = {std::nan(""), kInf, -kInf};
+  for (normot_value_type type : {NORMOT_FLOAT32, NORMOT_FLOAT64})
+    for (normot_layout layout : {NORMOT_LAYOUT_CSR, NORMOT_LAYOUT_CSC, NORMOT_LAYOUT_DENSE})
+      for (double bad : bad_values)
+        for (int mode = 0; mode < 3; ++mode) {
+          SCOPED_TRACE(std::string(TypeName(type)) + " " + LayoutName(layout) + " " +
+                       std::to_string(bad) + " mode " + std::to_string(mode));
+          Csr csr = SmallCsr(type);
+          PutValue(csr.values, type, 3, bad);
+          HostMatrix m = Build(csr, layout, NORMOT_INDEX_INT64);
+          normot_normalize_params params = Defaults();
+          params.has_target_sum = mode == 1;
+          params.target_sum = 100;
+          params.exclude_highly_expressed = mode == 2;
+          ExpectRejected(m.View(), params, type, NORMOT_ERROR_NONFINITE_VALUE, "non-finite");
+        }
+}
+
+TEST_P(NormalizeErrors, UncheckedValuesPassNaNThrough) {
+  // check_values = 0 is a promise from the caller: no error, NaN only spoils its own cell.
+  Csr csr = SmallCsr();
+  PutValue(csr.values, NORMOT_FLOAT32, 3, std::nan(""));
+  normot_normalize_params params = Defaults();
+  params.has_target_sum = 1;
+  params.target_sum = 10;
+  params.check_values = 0;
+  Result r = RunNormalize(context_, Build(csr, NORMOT_LAYOUT_CSR, NORMOT_INDEX_INT64), params,
+                          NORMOT_FLOAT32);
+  ASSERT_EQ(r.status, NORMOT_SUCCESS) << r.message;
+  float first;
+  std::memcpy(&first, r.values.data(), 4);
+  volatile float three = 3.0f, ten = 10.0f;  // row 0 = {1, 2}: 1 / (3 / 10) in float32
+  EXPECT_EQ(first, 1.0f / (three / ten));
+  float spoiled;
+  std::memcpy(&spoiled, &r.values[4 * 4], 4);
+  EXPECT_TRUE(std::isnan(spoiled));
+}
+
+TEST_P(NormalizeErrors, ParametersOutOfRange) {
+  HostMatrix m = Build(SmallCsr(), NORMOT_LAYOUT_CSR, NORMOT_INDEX_INT64);
+  for (double fraction : {-0.01, 1.01, std::nan(""), kInf}) {
+    normot_normalize_params params = Defaults();
+    params.exclude_highly_expressed = 1;
+    params.max_fraction = fraction;
+    ExpectRejected(m.View(), params, NORMOT_FLOAT32, NORMOT_ERROR_INVALID_MAX_FRACTION,
+                   "max_fraction");
+  }
+  for (double target :
+       {0.0, -5.0, kInf, std::nan(""), 1e39 /* inf in float32 */, 1e-50 /* 0 in float32 */}) {
+    normot_normalize_params params = Defaults();
+    params.has_target_sum = 1;
+    params.target_sum = target;
+    ExpectRejected(m.View(), params, NORMOT_FLOAT32, NORMOT_ERROR_INVALID_TARGET_SUM, "target_sum");
+  }
+  for (double base : {1.0, -2.0, kInf, std::nan("")}) {
+    normot_normalize_params params = Defaults();
+    params.log1p = 1;
+    params.log_base = base;
+    ExpectRejected(m.View(), params, NORMOT_FLOAT32, NORMOT_ERROR_INVALID_LOG_BASE, "log_base");
+  }
+  // In float64, 1e39 is a fine target.
+  normot_normalize_params params = Defaults();
+  params.has_target_sum = 1;
+  params.target_sum = 1e39;
+  Result r =
+      RunNormalize(context_, Build(SmallCsr(NORMOT_FLOAT64), NORMOT_LAYOUT_CSR, NORMOT_INDEX_INT64),
+                   params, NORMOT_FLOAT64);
+  EXPECT_EQ(r.status, NORMOT_SUCCESS) << r.message;
+}
+
+TEST_P(NormalizeErrors, UnsupportedTypes) {
+  normot_normalize_params params = Defaults();
+  HostMatrix f32 = Build(SmallCsr(), NORMOT_LAYOUT_CSR, NORMOT_INDEX_INT64);
+  ExpectRejected(f32.View(), params, NORMOT_INT32, NORMOT_ERROR_UNSUPPORTED_TYPE,
+                 "output value_type");
+  ExpectRejected(f32.View(), params, NORMOT_FLOAT64, NORMOT_ERROR_UNSUPPORTED_TYPE, "must equal");
+  HostMatrix f64 = Build(SmallCsr(NORMOT_FLOAT64), NORMOT_LAYOUT_CSR, NORMOT_INDEX_INT64);
+  ExpectRejected(f64.View(), params, NORMOT_FLOAT32, NORMOT_ERROR_UNSUPPORTED_TYPE, "must equal");
+  normot_matrix X = f32.View();
+  X.layout = (normot_layout)7;
+  ExpectRejected(X, params, NORMOT_FLOAT32, NORMOT_ERROR_UNSUPPORTED_TYPE, "layout", false);
+  X = f32.View();
+  X.value_type = (normot_value_type)9;
+  ExpectRejected(X, params, NORMOT_FLOAT32, NORMOT_ERROR_UNSUPPORTED_TYPE, "value_type", false);
+  X = f32.View();
+  X.index_type = (normot_index_type)5;
+  ExpectRejected(X, params, NORMOT_FLOAT32, NORMOT_ERROR_UNSUPPORTED_TYPE, "index_type", false);
+
+  // In place needs float input: integer counts must go to an output buffer.
+  HostMatrix counts = Build(SmallCsr(NORMOT_INT32), NORMOT_LAYOUT_CSR, NORMOT_INDEX_INT64);
+  std::vector<unsigned char> before = counts.values;
+  normot_matrix C = counts.View();
+  normot_normalize_output output{};
+  output.value_type = NORMOT_FLOAT32;  // values NULL: in place
+  output.target = -1;
+  EXPECT_EQ(normot_normalize_total(context_, &C, &params, &output), NORMOT_ERROR_UNSUPPORTED_TYPE);
+  EXPECT_NE(std::string(normot_context_last_error(context_)).find("in-place"), std::string::npos);
+  EXPECT_TRUE(counts.values == before);
+  EXPECT_EQ(output.target, -1);
+}
+
+TEST_P(NormalizeErrors, NoPositiveTotalForTheMedian) {
+  normot_normalize_params params = Defaults();
+  for (normot_layout layout : {NORMOT_LAYOUT_CSR, NORMOT_LAYOUT_CSC, NORMOT_LAYOUT_DENSE}) {
+    SCOPED_TRACE(LayoutName(layout));
+    Csr zeros = SmallCsr();
+    for (size_t k = 0; k < 5; ++k) PutValue(zeros.values, NORMOT_FLOAT32, k, 0.0);
+    ExpectRejected(Build(zeros, layout, NORMOT_INDEX_INT64).View(), params, NORMOT_FLOAT32,
+                   NORMOT_ERROR_NO_POSITIVE_TOTAL, "no cell");
+    Csr negative = SmallCsr();
+    for (size_t k = 0; k < 5; ++k) PutValue(negative.values, NORMOT_FLOAT32, k, -1.0);
+    ExpectRejected(Build(negative, layout, NORMOT_INDEX_INT64).View(), params, NORMOT_FLOAT32,
+                   NORMOT_ERROR_NO_POSITIVE_TOTAL, "no cell");
+    Csr empty;
+    empty.rows = 0;
+    empty.cols = 4;
+    ExpectRejected(Build(empty, layout, NORMOT_INDEX_INT64).View(), params, NORMOT_FLOAT32,
+                   NORMOT_ERROR_NO_POSITIVE_TOTAL, "no cell");
+    // Counts that exclusion removes entirely leave no positive total either.
+    normot_normalize_params exclude = params;
+    exclude.exclude_highly_expressed = 1;
+    exclude.max_fraction = 0.0;
+    ExpectRejected(Build(SmallCsr(), layout, NORMOT_INDEX_INT64).View(), exclude, NORMOT_FLOAT32,
+                   NORMOT_ERROR_NO_POSITIVE_TOTAL, "no cell");
+  }
+}
+
+TEST_P(NormalizeErrors, MemoryTags) {
+  normot_normalize_params params = Defaults();
+  HostMatrix m = Build(SmallCsr(), NORMOT_LAYOUT_CSR, NORMOT_INDEX_INT64);
+  normot_matrix X = m.View();
+  X.memory = (normot_memory)7;
+  ExpectRejected(X, params, NORMOT_FLOAT32, NORMOT_ERROR_INVALID_MEMORY, "memory");
+  if (GetParam() == NORMOT_BACKEND_CPU) {
+    X = m.View();
+    X.memory = NORMOT_MEMORY_CUDA;
+    ExpectRejected(X, params, NORMOT_FLOAT32, NORMOT_ERROR_INVALID_MEMORY, "device memory");
+  }
+  // AUTO resolves host memory to host: accepted.
+  X = m.View();
+  X.memory = NORMOT_MEMORY_AUTO;
+  std::vector<float> out(5);
+  normot_normalize_output output{};
+  output.values = out.data();
+  output.value_type = NORMOT_FLOAT32;
+  EXPECT_EQ(normot_normalize_total(context_, &X, &params, &output), NORMOT_SUCCESS)
+      << normot_context_last_error(context_);
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define NORMOT_TEST_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NORMOT_TEST_UNDER_ASAN 1
+#endif
+#endif
+
+TEST_P(NormalizeErrors, OutOfMemoryWritesNothing) {
+#ifdef NORMOT_TEST_UNDER_ASAN
+  GTEST_SKIP() << "AddressSanitizer aborts on an allocation this large instead of failing it";
+#endif
+  if (GetParam() != NORMOT_BACKEND_CPU) GTEST_SKIP() << "host scratch sizes: CPU only";
+  // 2^40 one-column cells: the scratch for their totals (16 TiB) cannot be had, and no value
+  // is read before it is allocated.
+  std::vector<float> values(8, 1.0f);
+  normot_matrix X = normot_matrix_dense((int64_t)1 << 40, 1, values.data(), NORMOT_FLOAT32);
+  normot_normalize_params params = Defaults();
+  std::vector<float> out(8, 7.0f);
+  normot_normalize_output output{};
+  output.values = out.data();
+  output.value_type = NORMOT_FLOAT32;
+  output.target = -1;
+  EXPECT_EQ(normot_normalize_total(context_, &X, &params, &output), NORMOT_ERROR_OUT_OF_MEMORY);
+  EXPECT_NE(std::string(normot_context_last_error(context_)).find("out of memory"),
+            std::string::npos);
+  EXPECT_EQ(out, std::vector<float>(8, 7.0f));
+  EXPECT_EQ(output.target, -1);
+}
+
+NORMOT_INSTANTIATE_FOR_BACKENDS(NormalizeErrors);
+
+}  // namespace
