@@ -218,10 +218,6 @@ static int value_type_for(hid_t file_type, normot_value_type *value_type) {
       *value_type = NORMOT_INT64; /* counts beyond 2^63 do not occur */
     return 0;
   }
-  if (type_class == H5T_ENUM && size == 1) { /* h5py stores numpy bools as an enum */
-    *value_type = NORMOT_UINT16;
-    return 0;
-  }
   return 1;
 }
 
@@ -590,15 +586,68 @@ static int read_dataframe_index(const char *path, hid_t file, const char *frame,
   return status;
 }
 
-/* Reads the string column `column` of dataframe `frame` if it is a plain string array. */
+/* Reads a categorical column (anndata: a group with "categories" strings and integer "codes",
+ * -1 for a missing value) as one string per row. */
+static int read_categorical_column(const char *path, hid_t file, const char *qualified,
+                                   int64_t length, char ***values, char *error, size_t error_size) {
+  char name[320];
+  snprintf(name, sizeof name, "%s/categories", qualified);
+  int64_t n_categories = 0;
+  hid_t categories_set = open_vector(path, file, name, &n_categories, error, error_size);
+  if (categories_set < 0) return 1;
+  H5Dclose(categories_set);
+  char **categories = NULL;
+  int64_t *codes = NULL;
+  char **strings = NULL;
+  int status = 1;
+  if (read_string_vector(path, file, name, n_categories, &categories, error, error_size)) goto done;
+  snprintf(name, sizeof name, "%s/codes", qualified);
+  if (read_int64_vector(path, file, name, length, &codes, NULL, error, error_size)) goto done;
+  strings = calloc((size_t)(length > 0 ? length : 1), sizeof *strings);
+  if (strings == NULL) goto out_of_memory;
+  for (int64_t i = 0; i < length; i++) {
+    if (codes[i] < -1 || codes[i] >= n_categories) {
+      set_error(error, error_size, "'%s': %s[%lld] = %lld is not a category", path, name,
+                (long long)i, (long long)codes[i]);
+      goto done;
+    }
+    strings[i] = strdup(codes[i] < 0 ? "" : categories[codes[i]]);
+    if (strings[i] == NULL) goto out_of_memory;
+  }
+  *values = strings;
+  strings = NULL;
+  status = 0;
+  goto done;
+out_of_memory:
+  set_error(error, error_size, "'%s': out of memory reading '%s'", path, qualified);
+done:
+  free_strings(strings, length);
+  free_strings(categories, n_categories);
+  free(codes);
+  return status;
+}
+
+/* Reads the string column `column` of dataframe `frame` when it is a string array or a
+ * categorical of strings; another kind of column (numbers) gives NULL. */
 static int read_dataframe_column(const char *path, hid_t file, const char *frame,
                                  const char *column, int64_t length, char ***values, char *error,
                                  size_t error_size) {
   *values = NULL;
   char qualified[300];
   snprintf(qualified, sizeof qualified, "%s/%s", frame, column);
-  if (!link_exists(file, frame) || object_kind(file, qualified) != H5I_DATASET)
-    return 0; /* absent, or a categorical column (a group): not needed for the names */
+  if (!link_exists(file, frame)) return 0;
+  H5I_type_t kind = object_kind(file, qualified);
+  if (kind == H5I_GROUP) {
+    hid_t group = H5Gopen2(file, qualified, H5P_DEFAULT);
+    char encoding[64] = "";
+    if (group >= 0) {
+      read_string_attribute(group, "encoding-type", encoding, sizeof encoding);
+      H5Gclose(group);
+    }
+    if (strcmp(encoding, "categorical") != 0) return 0;
+    return read_categorical_column(path, file, qualified, length, values, error, error_size);
+  }
+  if (kind != H5I_DATASET) return 0;
   hid_t dataset = H5Dopen2(file, qualified, H5P_DEFAULT);
   if (dataset < 0) return 0;
   H5T_class_t type_class = dataset_class(dataset);

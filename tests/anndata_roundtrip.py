@@ -48,6 +48,11 @@ def make(directory):
                               index=[f"SYM{c}" for c in range(N_VARS)])
     anndata.AnnData(sp.csr_matrix(x), obs=obs, var=scanpy_var).write_h5ad(
         f"{directory}/scanpy_var.h5ad")
+    # Repeated symbols: anndata stores the column as a categorical (codes + categories).
+    categorical_var = pd.DataFrame({"gene_symbols": [f"SYM{c % 5}" for c in range(N_VARS)]},
+                                   index=[f"gene{c}" for c in range(N_VARS)])
+    anndata.AnnData(sp.csr_matrix(x), obs=obs, var=categorical_var).write_h5ad(
+        f"{directory}/categorical_var.h5ad")
     # An encoding normot does not know: relabel a csr X.
     anndata.AnnData(sp.csr_matrix(x), obs=obs, var=var).write_h5ad(f"{directory}/unknown.h5ad")
     with h5py.File(f"{directory}/unknown.h5ad", "r+") as f:

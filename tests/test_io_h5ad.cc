@@ -222,6 +222,15 @@ TEST(H5ad, WrittenByAnndataReadByNormot) {
   EXPECT_EQ(counts.m.value_type, NORMOT_INT64);
   ExpectPatternMatrix(counts.m, true, "int_csr.h5ad");
 
+  Matrix categorical;  // gene_symbols stored by anndata as a categorical (repeated values)
+  ASSERT_EQ(
+      cli_read_h5ad(dir.file("categorical_var.h5ad").c_str(), &categorical.m, error, sizeof error),
+      0)
+      << error;
+  ASSERT_NE(categorical.m.col_symbols, nullptr);
+  for (int c = 0; c < kVars; c++)
+    EXPECT_EQ(std::string(categorical.m.col_symbols[c]), "SYM" + std::to_string(c % 5));
+
   Matrix unknown;
   EXPECT_NE(cli_read_h5ad(dir.file("unknown.h5ad").c_str(), &unknown.m, error, sizeof error), 0);
   EXPECT_NE(std::string(error).find("encoding-type 'coo_matrix'"), std::string::npos) << error;
