@@ -184,6 +184,10 @@ static int read_tsv_columns(const char *path, int64_t expected, char ***first, c
     if (got < 0) {
       int code = Z_OK;
       const char *message = gzerror(reader.stream, &code);
+      /* zlib puts the path in front of its message; it is already in ours. */
+      size_t path_length = strlen(path);
+      if (strncmp(message, path, path_length) == 0 && strncmp(message + path_length, ": ", 2) == 0)
+        message += path_length + 2;
       set_error(error, error_size, "cannot read '%s': %s", path,
                 code == Z_ERRNO ? strerror(errno) : message);
       goto done;
