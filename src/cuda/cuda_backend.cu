@@ -3,7 +3,9 @@
 
 #include "cuda_kernels.h"
 
-static void cuda_release(normot_context *context) { (void)context; }
+static void cuda_release(normot_context *context) {
+  (void)context;
+}
 
 static const normot_backend_ops cuda_ops = {
     NORMOT_BACKEND_CUDA,
@@ -12,7 +14,9 @@ static const normot_backend_ops cuda_ops = {
     cuda_release,
 };
 
-extern "C" const normot_backend_ops *normot_cuda_backend_ops(void) { return &cuda_ops; }
+extern "C" const normot_backend_ops *normot_cuda_backend_ops(void) {
+  return &cuda_ops;
+}
 
 extern "C" int normot_cuda_visible_devices(void) {
   int count = 0;
@@ -39,9 +43,9 @@ extern "C" normot_memory normot_cuda_pointer_memory(const void *pointer) {
     return NORMOT_MEMORY_HOST;
   }
   switch (attributes.type) {
-  case cudaMemoryTypeDevice: return NORMOT_MEMORY_CUDA;
-  case cudaMemoryTypeHost: return NORMOT_MEMORY_CUDA_HOST;
-  case cudaMemoryTypeManaged: return NORMOT_MEMORY_CUDA_MANAGED;
-  default: return NORMOT_MEMORY_HOST;
+    case cudaMemoryTypeDevice: return NORMOT_MEMORY_CUDA;
+    case cudaMemoryTypeHost: return NORMOT_MEMORY_CUDA_HOST;
+    case cudaMemoryTypeManaged: return NORMOT_MEMORY_CUDA_MANAGED;
+    default: return NORMOT_MEMORY_HOST;
   }
 }

@@ -77,11 +77,12 @@ normot_status launch_scale(normot_context *context, const kernel_config &config,
                            const chunk_view &chunk, const scale_request &request,
                            cudaStream_t stream);
 
-/* Device-resident indptr: the first i that breaks indptr[0] == 0, indptr[i] >= indptr[i - 1],
- * indptr[n_lines] == nnz goes to report->bad_indptr_position. */
-normot_status launch_check_indptr(normot_context *context, normot_index_type index_type,
-                                  const void *indptr, int64_t n_lines, int64_t nnz,
-                                  device_report *report, cudaStream_t stream);
+/* Device-resident indptr: the first line m whose step indptr[m] -> indptr[m + 1] leaves
+ * 0 <= start <= end <= nnz goes to report->bad_step_major. */
+normot_status launch_check_indptr_steps(normot_context *context, normot_index_type index_type,
+                                        const void *indptr, int64_t n_lines, int64_t nnz,
+                                        int multiprocessors, device_report *report,
+                                        cudaStream_t stream);
 
 /* totals[c] = sums[c] rounded to the output type. */
 normot_status launch_round_totals(normot_context *context, normot_value_type out_type,

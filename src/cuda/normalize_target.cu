@@ -11,18 +11,22 @@ namespace normot_cuda {
 
 namespace {
 
+/* The per-cell kernels below loop over their arrays, so the device size only sets how many
+ * blocks they start: an H100's multiprocessor count is a fine figure for any device. */
+constexpr int GRID_MULTIPROCESSORS = 132;
+
+/* The first line whose slice [indptr[m], indptr[m + 1]) is not within [0, nnz] in order (the
+ * ends indptr[0] == 0 and indptr[n] == nnz are checked by the host first). */
 template <class Index>
-__global__ void check_indptr(const Index *indptr, int64_t n_lines, int64_t nnz,
-                             device_report *report) {
+__global__ void check_indptr_steps(const Index *indptr, int64_t n_lines, int64_t nnz,
+                                   device_report *report) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i <= n_lines;
-       i += stride) {
-    const int64_t here = static_cast<int64_t>(indptr[i]);
-    bool bad = false;
-    if (i == 0) bad = here != 0;
-    if (i > 0 && here < static_cast<int64_t>(indptr[i - 1])) bad = true;
-    if (i == n_lines && here != nnz) bad = true;
-    if (bad) record_first(&report->bad_indptr_position, static_cast<unsigned long long>(i));
+  for (int64_t m = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; m < n_lines;
+       m += stride) {
+    const int64_t start = static_cast<int64_t>(indptr[m]);
+    const int64_t end = static_cast<int64_t>(indptr[m + 1]);
+    if (!(0 <= start && start <= end && end <= nnz))
+      record_first(&report->bad_step_major, static_cast<unsigned long long>(m));
   }
 }
 
@@ -107,17 +111,16 @@ normot_status median_typed(normot_context *context, workspace *space, const Out 
 
 }  // namespace
 
-normot_status launch_check_indptr(normot_context *context, normot_index_type index_type,
-                                  const void *indptr, int64_t n_lines, int64_t nnz,
-                                  device_report *report, cudaStream_t stream) {
-  int multiprocessors = 1;
-  NORMOT_CUDA_TRY(
-      cudaDeviceGetAttribute(&multiprocessors, cudaDevAttrMultiProcessorCount, context->device_id));
+normot_status launch_check_indptr_steps(normot_context *context, normot_index_type index_type,
+                                        const void *indptr, int64_t n_lines, int64_t nnz,
+                                        int multiprocessors, device_report *report,
+                                        cudaStream_t stream) {
+  if (n_lines == 0) return NORMOT_SUCCESS;
   normot_status status = dispatch_index(index_type, [&](auto index_tag) {
     using Index = typename decltype(index_tag)::type;
-    check_indptr<Index><<<grid_for(n_lines + 1, 1, multiprocessors), BLOCK_THREADS, 0, stream>>>(
+    check_indptr_steps<Index><<<grid_for(n_lines, 1, multiprocessors), BLOCK_THREADS, 0, stream>>>(
         static_cast<const Index *>(indptr), n_lines, nnz, report);
-    NORMOT_CUDA_TRY_LAUNCH("check_indptr");
+    NORMOT_CUDA_TRY_LAUNCH("check_indptr_steps");
     return NORMOT_SUCCESS;
   });
   return unsupported_types(context, status);
@@ -129,8 +132,8 @@ normot_status launch_round_totals(normot_context *context, normot_value_type out
   if (n == 0) return NORMOT_SUCCESS;
   normot_status status = dispatch_output(out_type, [&](auto out_tag) {
     using Out = typename decltype(out_tag)::type;
-    round_totals<Out>
-        <<<grid_for(n, 1, 132), BLOCK_THREADS, 0, stream>>>(sums, n, static_cast<Out *>(totals));
+    round_totals<Out><<<grid_for(n, 1, GRID_MULTIPROCESSORS), BLOCK_THREADS, 0, stream>>>(
+        sums, n, static_cast<Out *>(totals));
     NORMOT_CUDA_TRY_LAUNCH("round_totals");
     return NORMOT_SUCCESS;
   });
@@ -143,7 +146,7 @@ normot_status launch_size_factors(normot_context *context, normot_value_type out
   if (n == 0) return NORMOT_SUCCESS;
   normot_status status = dispatch_output(out_type, [&](auto out_tag) {
     using Out = typename decltype(out_tag)::type;
-    size_factors<Out><<<grid_for(n, 1, 132), BLOCK_THREADS, 0, stream>>>(
+    size_factors<Out><<<grid_for(n, 1, GRID_MULTIPROCESSORS), BLOCK_THREADS, 0, stream>>>(
         static_cast<const Out *>(totals), n, static_cast<Out>(target), static_cast<Out *>(raw),
         static_cast<Out *>(usable), report);
     NORMOT_CUDA_TRY_LAUNCH("size_factors");
@@ -155,7 +158,7 @@ normot_status launch_size_factors(normot_context *context, normot_value_type out
 normot_status launch_count_flags(normot_context *context, const int32_t *flags, int64_t n,
                                  device_report *report, cudaStream_t stream) {
   if (n == 0) return NORMOT_SUCCESS;
-  count_flags<<<grid_for(n, 1, 132), BLOCK_THREADS, 0, stream>>>(flags, n, report);
+  count_flags<<<grid_for(n, 1, GRID_MULTIPROCESSORS), BLOCK_THREADS, 0, stream>>>(flags, n, report);
   NORMOT_CUDA_TRY_LAUNCH("count_flags");
   return NORMOT_SUCCESS;
 }

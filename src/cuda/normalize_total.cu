@@ -16,8 +16,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <thread>
 #include <vector>
 
+#include "../validate_matrix.h"
 #include "cuda_check.cuh"
 #include "cuda_kernels.h"
 #include "normalize_arith.cuh"
@@ -51,7 +53,11 @@ struct call_state {
   size_t in_size = 0, out_size = 0, index_size = 0;
   int64_t n_lines = 0; /* rows (CSR, dense) or columns (CSC) */
   int64_t nnz = 0;     /* sparse: stored entries */
-  int64_t ld = 0;      /* dense: the caller's leading dimension */
+  /* Lines [0, valid_lines) have valid indptr slices (all of them, unless a CSR indptr breaks
+   * at line valid_lines: then pass 1 checks the lines before it, as the CPU backend does). */
+  int64_t valid_lines = 0;
+  int64_t valid_entries = 0;
+  int64_t ld = 0; /* dense: the caller's leading dimension */
   void *out_values = nullptr;
   cudaStream_t caller_stream = nullptr;
   cudaStream_t main_stream = nullptr; /* target, factors, checks */
@@ -60,11 +66,6 @@ struct call_state {
   device_report *report = nullptr;
   device_report *host_report = nullptr; /* pinned */
 };
-
-int64_t host_index(const void *array, normot_index_type type, int64_t i) {
-  return type == NORMOT_INDEX_INT32 ? static_cast<const int32_t *>(array)[i]
-                                    : static_cast<const int64_t *>(array)[i];
-}
 
 /* An environment override of a size, for tests that must see many chunks on small data. */
 int64_t size_from_environment(const char *name, int64_t fallback) {
@@ -75,60 +76,49 @@ int64_t size_from_environment(const char *name, int64_t fallback) {
   return (end != text && value > 0) ? static_cast<int64_t>(value) : fallback;
 }
 
-/* ---- checks of host-resident structure ------------------------------------------------- */
-
-normot_status check_host_indptr(call_state &call) {
-  const normot_matrix *X = call.X;
-  const int64_t first = host_index(X->indptr, X->index_type, 0);
-  if (first != 0)
-    return normot_fail(call.context, NORMOT_ERROR_INVALID_INDPTR, "indptr[0] is %lld, not 0",
-                       static_cast<long long>(first));
-  int64_t previous = 0;
-  for (int64_t i = 1; i <= call.n_lines; ++i) {
-    const int64_t here = host_index(X->indptr, X->index_type, i);
-    if (here < previous)
-      return normot_fail(call.context, NORMOT_ERROR_INVALID_INDPTR,
-                         "indptr decreases at %lld: %lld after %lld", static_cast<long long>(i),
-                         static_cast<long long>(here), static_cast<long long>(previous));
-    previous = here;
+/* memcpy between the caller's pageable memory and pinned staging. One core copies about
+ * 5-10 GB/s, below a PCIe 5 link, so large pieces are split over a few threads. */
+void staging_copy(void *destination, const void *source, size_t bytes) {
+  const size_t piece_floor = size_t(4) << 20;
+  unsigned workers = std::thread::hardware_concurrency();
+  if (workers > 8) workers = 8;
+  if (bytes < 2 * piece_floor || workers < 2) {
+    memcpy(destination, source, bytes);
+    return;
   }
-  if (previous != call.nnz)
-    return normot_fail(call.context, NORMOT_ERROR_INVALID_INDPTR,
-                       "indptr[%lld] is %lld, not nnz = %lld", static_cast<long long>(call.n_lines),
-                       static_cast<long long>(previous), static_cast<long long>(call.nnz));
-  return NORMOT_SUCCESS;
+  if (bytes / workers < piece_floor) workers = static_cast<unsigned>(bytes / piece_floor);
+  const size_t piece = (bytes + workers - 1) / workers;
+  std::thread helpers[8];
+  unsigned started = 0;
+  try {
+    for (unsigned i = 1; i < workers; ++i) {
+      const size_t begin = i * piece;
+      if (begin >= bytes) break;
+      const size_t length = bytes - begin < piece ? bytes - begin : piece;
+      char *to = static_cast<char *>(destination) + begin;
+      const char *from = static_cast<const char *>(source) + begin;
+      helpers[started] = std::thread([to, from, length] { memcpy(to, from, length); });
+      ++started;
+    }
+  } catch (...) {
+    // No thread could be started: this thread copies what the helpers did not take.
+    const size_t begin = (started + 1) * piece;
+    if (begin < bytes)
+      memcpy(static_cast<char *>(destination) + begin, static_cast<const char *>(source) + begin,
+             bytes - begin);
+  }
+  memcpy(destination, source, piece < bytes ? piece : bytes);
+  for (unsigned i = 0; i < started; ++i) helpers[i].join();
 }
 
-/* The device report into statuses, in the order a serial scan would meet the failures:
- * structure (indptr, then indices) before values. */
-normot_status report_failures(call_state &call) {
-  const device_report &report = *call.host_report;
-  if (report.bad_indptr_position != NO_POSITION)
-    return normot_fail(call.context, NORMOT_ERROR_INVALID_INDPTR,
-                       "indptr is not valid at position %llu (indptr[0] must be 0, entries "
-                       "non-decreasing, the last equal to nnz = %lld)",
-                       report.bad_indptr_position, static_cast<long long>(call.nnz));
-  if (report.bad_index_position != NO_POSITION)
-    return normot_fail(
-        call.context, NORMOT_ERROR_INDEX_OUT_OF_RANGE,
-        "index out of range at entry %llu (must lie in [0, %lld))", report.bad_index_position,
-        static_cast<long long>(call.X->layout == NORMOT_LAYOUT_CSC ? call.X->n_rows
-                                                                   : call.X->n_cols));
-  if (report.nonfinite_position != NO_POSITION)
-    return normot_fail(
-        call.context, NORMOT_ERROR_NONFINITE_VALUE, "NaN or Inf among the values, at %s %llu",
-        call.X->layout == NORMOT_LAYOUT_DENSE ? "element (row * n_cols + col)" : "entry",
-        report.nonfinite_position);
-  return NORMOT_SUCCESS;
-}
+/* ---- the device report ---------------------------------------------------------------- */
 
 normot_status reset_report(call_state &call) {
   normot_context *context = call.context;
   device_report initial;
+  initial.bad_step_major = NO_POSITION;
   initial.bad_index_position = NO_POSITION;
-  initial.bad_index_line = NO_POSITION;
   initial.nonfinite_position = NO_POSITION;
-  initial.bad_indptr_position = NO_POSITION;
   initial.zero_cells = 0;
   initial.excluded_genes = 0;
   initial.positive_count = 0;
@@ -148,6 +138,157 @@ normot_status read_report(call_state &call) {
   return NORMOT_SUCCESS;
 }
 
+/* ---- checks, reported as the CPU backend reports them ---------------------------------- */
+
+/* One index of the caller's indptr or indices, wherever it lives. */
+normot_status read_index(call_state &call, const void *array, int64_t i, int64_t *value) {
+  normot_context *context = call.context;
+  const normot_index_type type = call.X->index_type;
+  if (!call.on_device) {
+    *value = normot_load_index(array, type, i);
+    return NORMOT_SUCCESS;
+  }
+  int64_t wide = 0;
+  int32_t narrow = 0;
+  void *into = type == NORMOT_INDEX_INT32 ? static_cast<void *>(&narrow) : &wide;
+  NORMOT_CUDA_TRY(cudaMemcpyAsync(into, static_cast<const char *>(array) + i * call.index_size,
+                                  call.index_size, cudaMemcpyDefault, call.caller_stream));
+  NORMOT_CUDA_TRY(cudaStreamSynchronize(call.caller_stream));
+  *value = type == NORMOT_INDEX_INT32 ? narrow : wide;
+  return NORMOT_SUCCESS;
+}
+
+/* One input value as a double (for the message), wherever it lives. */
+normot_status read_value(call_state &call, int64_t position, double *value) {
+  normot_context *context = call.context;
+  double wide = 0.0;
+  float narrow = 0.0f;
+  const bool single = call.X->value_type == NORMOT_FLOAT32;
+  void *into = single ? static_cast<void *>(&narrow) : &wide;
+  const char *source = static_cast<const char *>(call.X->values) + position * call.in_size;
+  if (call.on_device) {
+    NORMOT_CUDA_TRY(
+        cudaMemcpyAsync(into, source, call.in_size, cudaMemcpyDefault, call.caller_stream));
+    NORMOT_CUDA_TRY(cudaStreamSynchronize(call.caller_stream));
+  } else {
+    memcpy(into, source, call.in_size);
+  }
+  *value = single ? narrow : wide;
+  return NORMOT_SUCCESS;
+}
+
+/* The line (row of CSR, column of CSC) holding entry `position`: the last m with
+ * indptr[m] <= position, among the lines whose slices are valid. */
+normot_status major_of_entry(call_state &call, int64_t position, int64_t *major) {
+  int64_t low = 0, high = call.valid_lines;  // indptr[low] <= position < indptr[high]
+  while (high - low > 1) {
+    const int64_t middle = low + (high - low) / 2;
+    int64_t offset = 0;
+    NORMOT_TRY(read_index(call, call.X->indptr, middle, &offset));
+    if (offset <= position)
+      low = middle;
+    else
+      high = middle;
+  }
+  *major = low;
+  return NORMOT_SUCCESS;
+}
+
+/* indptr, before any value is read. The ends (indptr[0] == 0, indptr[n] == nnz) are reported
+ * at once; so is any problem of a CSC indptr (the CPU backend checks CSC structure before
+ * reading anything). A CSR step problem at line m is kept in *structure and valid_lines = m:
+ * pass 1 then looks for content problems in the lines before m, which come first. */
+normot_status check_structure(call_state &call, normot_matrix_problem *structure) {
+  normot_context *context = call.context;
+  const normot_matrix *X = call.X;
+  *structure = normot_no_problem();
+  call.valid_lines = call.n_lines;
+  call.valid_entries = call.nnz;
+  if (X->layout == NORMOT_LAYOUT_DENSE) return NORMOT_SUCCESS;
+  if (!call.on_device) {
+    normot_check_indptr_ends(X->indptr, X->index_type, call.n_lines, call.nnz, structure);
+    if (structure->status != NORMOT_SUCCESS)
+      return normot_report_matrix_problem(context, X, structure);
+    normot_check_indptr_steps(X->indptr, X->index_type, 0, call.n_lines, call.nnz, structure);
+  } else {
+    int64_t first = 0, last = 0;
+    NORMOT_TRY(read_index(call, X->indptr, 0, &first));
+    NORMOT_TRY(read_index(call, X->indptr, call.n_lines, &last));
+    if (first != 0) {
+      *structure = normot_matrix_problem{NORMOT_ERROR_INVALID_INDPTR, 0, 0, first, 0.0};
+      return normot_report_matrix_problem(context, X, structure);
+    }
+    if (last != call.nnz) {
+      *structure =
+          normot_matrix_problem{NORMOT_ERROR_INVALID_INDPTR, call.n_lines, call.n_lines, last, 0.0};
+      return normot_report_matrix_problem(context, X, structure);
+    }
+    NORMOT_TRY(launch_check_indptr_steps(context, X->index_type, X->indptr, call.n_lines, call.nnz,
+                                         call.config.multiprocessors, call.report,
+                                         call.caller_stream));
+    NORMOT_TRY(read_report(call));
+    const unsigned long long bad = call.host_report->bad_step_major;
+    if (bad != NO_POSITION) {
+      const int64_t m = static_cast<int64_t>(bad);
+      int64_t start = 0, end = 0;
+      NORMOT_TRY(read_index(call, X->indptr, m, &start));
+      NORMOT_TRY(read_index(call, X->indptr, m + 1, &end));
+      // Blame the entry that breaks the order: the end, unless the start is already off.
+      const bool blame_start = start < 0 || start > call.nnz;
+      *structure = normot_matrix_problem{NORMOT_ERROR_INVALID_INDPTR, m, blame_start ? m : m + 1,
+                                         blame_start ? start : end, 0.0};
+    }
+  }
+  if (structure->status == NORMOT_SUCCESS) return NORMOT_SUCCESS;
+  if (X->layout == NORMOT_LAYOUT_CSC) return normot_report_matrix_problem(context, X, structure);
+  call.valid_lines = structure->major;
+  NORMOT_TRY(read_index(call, X->indptr, call.valid_lines, &call.valid_entries));
+  return NORMOT_SUCCESS;
+}
+
+/* The first content problem pass 1 found, merged with a CSR structure problem, as the CPU
+ * backend orders them: the earliest line wins; within a CSR row a bad index comes before a
+ * non-finite value (indices are checked first); in CSC the earlier entry wins, an index first
+ * on a tie. */
+normot_status report_problems(call_state &call, const normot_matrix_problem &structure) {
+  const normot_matrix *X = call.X;
+  const device_report report = *call.host_report;
+  normot_matrix_problem index_problem = normot_no_problem();
+  normot_matrix_problem value_problem = normot_no_problem();
+  if (report.bad_index_position != NO_POSITION) {
+    const int64_t position = static_cast<int64_t>(report.bad_index_position);
+    int64_t major = 0, index = 0;
+    NORMOT_TRY(major_of_entry(call, position, &major));
+    NORMOT_TRY(read_index(call, X->indices, position, &index));
+    index_problem =
+        normot_matrix_problem{NORMOT_ERROR_INDEX_OUT_OF_RANGE, major, position, index, 0.0};
+  }
+  if (report.nonfinite_position != NO_POSITION) {
+    int64_t major = 0, position = 0;
+    if (X->layout == NORMOT_LAYOUT_DENSE) {
+      const int64_t cols = X->n_cols > 0 ? X->n_cols : 1;
+      major = static_cast<int64_t>(report.nonfinite_position) / cols;
+      position = major * call.ld + static_cast<int64_t>(report.nonfinite_position) % cols;
+    } else {
+      position = static_cast<int64_t>(report.nonfinite_position);
+      NORMOT_TRY(major_of_entry(call, position, &major));
+    }
+    double value = 0.0;
+    NORMOT_TRY(read_value(call, position, &value));
+    value_problem = normot_matrix_problem{NORMOT_ERROR_NONFINITE_VALUE, major, position, 0, value};
+  }
+  normot_matrix_problem first = index_problem;
+  if (value_problem.status != NORMOT_SUCCESS) {
+    const bool value_first =
+        first.status == NORMOT_SUCCESS ||
+        (X->layout == NORMOT_LAYOUT_CSC ? value_problem.position < first.position
+                                        : value_problem.major < first.major);
+    if (value_first) first = value_problem;
+  }
+  if (first.status == NORMOT_SUCCESS) first = structure;
+  return normot_report_matrix_problem(call.context, X, &first);
+}
+
 /* ---- planning ------------------------------------------------------------------------- */
 
 normot_status plan_chunks(call_state &call) {
@@ -156,7 +297,7 @@ normot_status plan_chunks(call_state &call) {
   try {
     call.chunks.clear();
     if (call.on_device) {
-      call.chunks.push_back({0, call.n_lines, 0, call.nnz});
+      call.chunks.push_back({0, call.valid_lines, 0, call.valid_entries});
     } else if (X->layout == NORMOT_LAYOUT_DENSE) {
       const int64_t cols = X->n_cols > 0 ? X->n_cols : 1;
       const int64_t rows_per_chunk = entry_cap / cols > 0 ? entry_cap / cols : 1;
@@ -169,20 +310,20 @@ normot_status plan_chunks(call_state &call) {
       // Greedy runs of whole lines holding at most entry_cap entries (a longer line gets a
       // chunk of its own), and at most entry_cap lines.
       int64_t first = 0;
-      while (first < call.n_lines) {
-        const int64_t base = host_index(X->indptr, X->index_type, first);
-        int64_t low = first + 1, high = call.n_lines;  // the last line end that fits
+      while (first < call.valid_lines) {
+        const int64_t base = normot_load_index(X->indptr, X->index_type, first);
+        int64_t low = first + 1, high = call.valid_lines;  // the last line end that fits
         if (high - first > entry_cap) high = first + entry_cap;
         while (low < high) {
           const int64_t middle = low + (high - low + 1) / 2;
-          if (host_index(X->indptr, X->index_type, middle) - base <= entry_cap)
+          if (normot_load_index(X->indptr, X->index_type, middle) - base <= entry_cap)
             low = middle;
           else
             high = middle - 1;
         }
         const int64_t end = low;
         call.chunks.push_back(
-            {first, end - first, base, host_index(X->indptr, X->index_type, end) - base});
+            {first, end - first, base, normot_load_index(X->indptr, X->index_type, end) - base});
         first = end;
       }
     }
@@ -261,9 +402,14 @@ normot_status finish_slot(call_state &call, stream_slot &slot) {
   pending_output &pending = slot.pending;
   if (pending.active) {
     const char *source = static_cast<const char *>(slot.pinned_out.ptr);
-    for (int64_t row = 0; row < pending.rows; ++row)
-      memcpy(pending.destination + static_cast<size_t>(row) * pending.destination_pitch,
-             source + static_cast<size_t>(row) * pending.row_bytes, pending.row_bytes);
+    if (pending.rows == 1 || pending.destination_pitch == pending.row_bytes) {
+      staging_copy(pending.destination, source,
+                   pending.row_bytes * static_cast<size_t>(pending.rows));
+    } else {
+      for (int64_t row = 0; row < pending.rows; ++row)
+        memcpy(pending.destination + static_cast<size_t>(row) * pending.destination_pitch,
+               source + static_cast<size_t>(row) * pending.row_bytes, pending.row_bytes);
+    }
     pending.active = 0;
   }
   return NORMOT_SUCCESS;
@@ -330,7 +476,7 @@ normot_status upload(call_state &call, stream_slot &slot, buffer &pinned, void *
   if (bytes == 0) return NORMOT_SUCCESS;
   const void *source = host;
   if (!call.pinned_host) {
-    memcpy(pinned.ptr, host, bytes);
+    staging_copy(pinned.ptr, host, bytes);
     source = pinned.ptr;
   }
   NORMOT_CUDA_TRY(cudaMemcpyAsync(device, source, bytes, cudaMemcpyHostToDevice, slot.stream));
@@ -354,9 +500,12 @@ normot_status upload_chunk(call_state &call, const chunk_plan &plan, stream_slot
       return NORMOT_SUCCESS;
     }
     char *staged = static_cast<char *>(slot.pinned_values.ptr);
-    for (int64_t row = 0; row < plan.n_lines; ++row)
-      memcpy(staged + static_cast<size_t>(row) * row_bytes, host + static_cast<size_t>(row) * pitch,
-             row_bytes);
+    if (pitch == row_bytes)
+      staging_copy(staged, host, row_bytes * static_cast<size_t>(plan.n_lines));
+    else
+      for (int64_t row = 0; row < plan.n_lines; ++row)
+        memcpy(staged + static_cast<size_t>(row) * row_bytes,
+               host + static_cast<size_t>(row) * pitch, row_bytes);
     NORMOT_CUDA_TRY(cudaMemcpyAsync(const_cast<void *>(view.values), staged,
                                     row_bytes * static_cast<size_t>(plan.n_lines),
                                     cudaMemcpyHostToDevice, slot.stream));
@@ -544,24 +693,17 @@ normot_status normalize(call_state &call, normot_normalize_output *output) {
   const normot_matrix *X = call.X;
   const normot_normalize_params *params = call.params;
   const bool csc = X->layout == NORMOT_LAYOUT_CSC;
-  const bool sparse = X->layout != NORMOT_LAYOUT_DENSE;
 
   NORMOT_TRY(prepare(call));
   if (!call.on_device) {
-    // The host reads the structure anyway to plan the chunks: check it there.
-    if (sparse) NORMOT_TRY(check_host_indptr(call));
     // The slots start after whatever the caller queued on its stream.
     NORMOT_CUDA_TRY(cudaEventRecord(space->caller_ready, call.caller_stream));
     for (int i = 0; i < SLOT_COUNT; ++i)
       NORMOT_CUDA_TRY(cudaStreamWaitEvent(space->slots[i].stream, space->caller_ready, 0));
   }
   NORMOT_TRY(reset_report(call));
-  if (call.on_device && sparse) {
-    NORMOT_TRY(launch_check_indptr(context, X->index_type, X->indptr, call.n_lines, call.nnz,
-                                   call.report, call.main_stream));
-    NORMOT_TRY(read_report(call));
-    NORMOT_TRY(report_failures(call));
-  }
+  normot_matrix_problem structure;
+  NORMOT_TRY(check_structure(call, &structure));
   NORMOT_TRY(plan_chunks(call));
   if (!call.on_device) NORMOT_TRY(prepare_host_buffers(call));
 
@@ -577,7 +719,7 @@ normot_status normalize(call_state &call, normot_normalize_output *output) {
   NORMOT_TRY(run_pass(call, PASS_TOTALS));
   NORMOT_TRY(pass_done(call));
   NORMOT_TRY(read_report(call));
-  NORMOT_TRY(report_failures(call));
+  NORMOT_TRY(report_problems(call, structure));
 
   // The totals in the output type; with exclusion, recomputed without the marked genes.
   NORMOT_TRY(launch_round_totals(context, call.config.out_type,

@@ -27,11 +27,10 @@ normot_status ensure_pinned(normot_context *context, buffer *buffer, size_t byte
  * NO_POSITION means none was found. */
 constexpr unsigned long long NO_POSITION = ~0ull;
 struct device_report {
-  unsigned long long bad_index_position;   // global entry offset of an index out of range
-  unsigned long long bad_index_line;       // the line (row or column) it sits in
-  unsigned long long nonfinite_position;   // global entry offset (dense: row * n_cols + col)
-  unsigned long long bad_indptr_position;  // the first i where indptr[i] breaks a rule
-  unsigned long long zero_cells;           // cells whose size factor was 0 and became 1
+  unsigned long long bad_step_major;      // first line m whose indptr[m] -> indptr[m + 1] is bad
+  unsigned long long bad_index_position;  // global entry offset of an index out of range
+  unsigned long long nonfinite_position;  // global entry offset (dense: row * n_cols + col)
+  unsigned long long zero_cells;          // cells whose size factor was 0 and became 1
   unsigned long long excluded_genes;
   long long positive_count;  // totals > 0 (median input)
 };
