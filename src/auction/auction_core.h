@@ -56,11 +56,14 @@ typedef struct normot_auction_state {
   int64_t *source_excess; /* n: supply not yet sent (>= 0) */
   int64_t *sink_excess;   /* m: received minus demand */
   int64_t *queue;         /* n: the active sources, a ring */
+  int64_t *saved_u;       /* n, m: the prices an optimality proof builds */
+  int64_t *saved_v;
+  int64_t *order; /* n + m: the proof's walk over the support */
 } normot_auction_state;
 
 /* Bytes of the state's arrays, each rounded up to 8-byte alignment (they are all int64). */
 NORMOT_AUCTION_INLINE size_t normot_auction_state_bytes(int64_t n, int64_t m) {
-  return (size_t)(2 * n * m + 5 * n + 4 * m) * sizeof(int64_t);
+  return (size_t)(2 * n * m + 7 * n + 6 * m) * sizeof(int64_t);
 }
 
 /* Lays the state out in `memory` (normot_auction_state_bytes(n, m) bytes, 8-byte aligned). */
@@ -86,6 +89,12 @@ NORMOT_AUCTION_INLINE void normot_auction_state_init(normot_auction_state *state
   state->sink_excess = p;
   p += m;
   state->queue = p;
+  p += n;
+  state->saved_u = p;
+  p += n;
+  state->saved_v = p;
+  p += m;
+  state->order = p;
 }
 
 NORMOT_AUCTION_INLINE void normot_auction_sync(void) {
@@ -201,6 +210,76 @@ NORMOT_AUCTION_INLINE void normot_auction_push(normot_auction_state *s, int lane
     s->source_excess[i] -= amount;
     s->sink_excess[j] += amount;
   }
+}
+
+/* Tests whether the current (feasible) flow is already optimal, so that the remaining epsilon
+ * phases can be skipped: when the arcs with flow connect every node, they fix the prices
+ * (u_i + v_j = C_ij on each, u_0 kept), and if then u_i + v_j <= C_ij on every arc, those
+ * prices prove the flow optimal and are exact duals. A disconnected support (assignments,
+ * degenerate problems) or a violated arc proves nothing, and the prices are left as they were.
+ * Lane 0 walks the support, all lanes check the arcs; O(n m). Returns 1 when proven. */
+NORMOT_AUCTION_INLINE int normot_auction_prove_optimal(normot_auction_state *s, int lane,
+                                                       int lanes) {
+  const int64_t n = s->n, m = s->m;
+  int64_t *tree_u = s->saved_u, *tree_v = s->saved_v;
+  if (lane == 0) {
+    /* Nodes 0..n-1 are sources, n..n+m-1 sinks; the excess arrays (all zero now) mark the
+     * nodes reached. */
+    int64_t *order = s->order;
+    int64_t reached = 1, next = 0;
+    order[0] = 0;
+    tree_u[0] = s->u[0];
+    s->source_excess[0] = 1;
+    while (next < reached) {
+      const int64_t node = order[next++];
+      if (node < n) {
+        for (int64_t j = 0; j < m; ++j) {
+          if (s->sink_excess[j] || s->flow[j * n + node] <= 0) continue;
+          s->sink_excess[j] = 1;
+          tree_v[j] = s->cost[node * m + j] - tree_u[node];
+          order[reached++] = n + j;
+        }
+      } else {
+        const int64_t j = node - n;
+        const int64_t *column = s->flow + j * n;
+        for (int64_t i = 0; i < n; ++i) {
+          if (s->source_excess[i] || column[i] <= 0) continue;
+          s->source_excess[i] = 1;
+          tree_u[i] = s->cost[i * m + j] - tree_v[j];
+          order[reached++] = i;
+        }
+      }
+    }
+    int64_t proven = reached == n + m;
+    for (int64_t i = 0; i < n; ++i) {
+      s->source_excess[i] = 0;
+      if (tree_u[i] >= NORMOT_AUCTION_PRICE_LIMIT || tree_u[i] <= -NORMOT_AUCTION_PRICE_LIMIT)
+        proven = 0;
+    }
+    for (int64_t j = 0; j < m; ++j) {
+      s->sink_excess[j] = 0;
+      if (tree_v[j] >= NORMOT_AUCTION_PRICE_LIMIT || tree_v[j] <= -NORMOT_AUCTION_PRICE_LIMIT)
+        proven = 0;
+    }
+    order[0] = proven;
+  }
+  normot_auction_sync();
+  if (!s->order[0]) return 0;
+  /* Flow arcs outside the tree (cycles) must be tight too. */
+  int64_t violations = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t *row = s->cost + i * m;
+    const int64_t u = tree_u[i];
+    for (int64_t j = lane; j < m; j += lanes) {
+      int64_t r = row[j] - u - tree_v[j];
+      violations += r < 0 || (r != 0 && s->flow[j * n + i] > 0);
+    }
+  }
+  if (normot_auction_reduce_sum_int(violations) != 0) return 0;
+  for (int64_t i = lane; i < n; i += lanes) s->u[i] = tree_u[i];
+  for (int64_t j = lane; j < m; j += lanes) s->v[j] = tree_v[j];
+  normot_auction_sync();
+  return 1;
 }
 
 /* Runs the epsilon-scaling phases to the exact optimum of the integer problem in `s` (costs,
@@ -368,7 +447,16 @@ NORMOT_AUCTION_INLINE int normot_auction_run(normot_auction_state *s, int lane, 
       }
       if (status != NORMOT_EMD_OPTIMAL) break;
     }
+    if (status == NORMOT_EMD_OPTIMAL && normot_auction_prove_optimal(s, lane, lanes))
+      last_phase = 1;
 #ifdef NORMOT_AUCTION_TRACE
+    {
+      double tc = 0;
+      for (int64_t ii = 0; ii < n; ++ii)
+        for (int64_t jj = 0; jj < m; ++jj)
+          tc += (double)s->flow[jj * n + ii] * (double)s->cost[ii * m + jj];
+      printf("cost %.17g ", tc);
+    }
     printf("eps %lld active0 %lld pushes %lld\n", (long long)epsilon, (long long)0,
            (long long)(pushes - pushes_before));
 #endif
