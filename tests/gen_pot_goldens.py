@@ -6,7 +6,9 @@
 
 pot_cases.txt: small seeded problems with their inputs, POT's cost and its duals (log['u'],
 log['v'], centred by POT). Duals are only compared where the optimum is non-degenerate, so
-that they are unique once centred (compare_duals = 1).
+that they are unique once centred (compare_duals = 1), and only on rows and columns with
+positive weight: POT's duals of zero-weight rows/columns start from the raw offset of its
+solver's potentials, which is an internal convention, not a property of the problem.
 dotmark_costs.txt: POT's costs for a few DOTmark 32x32 pairs (the images stay in the shared
 data; the suite reads them from there and skips when absent).
 
@@ -69,8 +71,10 @@ def cases(rng):
     out.append(("negative_costs_7x11", a, b, rng.random((7, 11)) - 0.8, True, True))
     a, b = random_weights(rng, 6), random_weights(rng, 6)
     out.append(("huge_costs_6x6", a, b, rng.random((6, 6)) * 1e12, True, True))
+    # POT prices with an absolute epsilon, so its duals at this scale are off by ~1e-3
+    # relative (they violate u + v <= M by ~8e-16); only the cost is compared.
     a, b = random_weights(rng, 6), random_weights(rng, 8)
-    out.append(("tiny_costs_6x8", a, b, rng.random((6, 8)) * 1e-12, True, True))
+    out.append(("tiny_costs_6x8", a, b, rng.random((6, 8)) * 1e-12, True, False))
     a, b = random_weights(rng, 30), random_weights(rng, 40)
     x, y = rng.random((30, 3)), rng.random((40, 3))
     out.append(("points_3d_30x40", a, b, sq_euclidean(x, y), True, True))
@@ -82,7 +86,7 @@ def cases(rng):
 def write_cases(path, rng):
     with open(path, "w") as f:
         for name, a, b, M, check, compare in cases(rng):
-            log_cost_G, log = ot.emd(a, b, M, log=True, check_marginals=check)
+            _, log = ot.emd(a, b, M, log=True, check_marginals=check)
             n, m = M.shape
             f.write(f"case {name} {n} {m} {int(check)} {int(compare)}\n")
             f.write("a " + " ".join(repr(float(v)) for v in a) + "\n")

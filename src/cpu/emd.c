@@ -340,6 +340,10 @@ static void solve_problem(const normot_emd_problem *problem, const normot_emd_pa
     result->sparse_count[p] = count;
   }
   if (result->u != NULL || result->v != NULL) {
+    /* Centred on the active part first, so that the duals of zero-weight rows and columns
+     * below do not depend on which solver ran (its potentials have an arbitrary offset). */
+    if (params->center_duals)
+      center_duals(solution.u, solution.v, w->a_active, w->b_active, n_active, m_active);
     memset(w->u, 0, (size_t)n * sizeof(double));
     memset(w->v, 0, (size_t)m * sizeof(double));
     for (int32_t r = 0; r < n_active; ++r) w->u[w->row_of[r]] = solution.u[r];

@@ -1,0 +1,203 @@
+// Every bad input of normot_emd: the exact status, a message that names the problem, and every
+// output left exactly as it was.
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <string>
+
+#include "test_emd_support.h"
+#include "test_support.h"
+
+namespace {
+
+class EmdErrorTest : public BackendTest {
+ protected:
+  static constexpr int64_t kK = 4, kN = 5, kM = 6, kDim = 2;
+  void SetUp() override {
+    BackendTest::SetUp();
+    if (IsSkipped()) return;
+    std::mt19937_64 rng(5);
+    std::uniform_real_distribution<double> unit(0.0, 1.0);
+    a_.assign(kK * kN, 1.0 / kN);
+    b_.assign(kK * kM, 1.0 / kM);
+    cost_.resize(kK * kN * kM);
+    for (double &x : cost_) x = unit(rng);
+    x_.resize(kK * kN * kDim);
+    y_.resize(kK * kM * kDim);
+    for (double &t : x_) t = unit(rng);
+    for (double &t : y_) t = unit(rng);
+    problem_ = {};
+    problem_.k = kK, problem_.n = kN, problem_.m = kM;
+    problem_.value_type = NORMOT_FLOAT64;
+    problem_.memory = NORMOT_MEMORY_HOST;
+    problem_.a = a_.data(), problem_.b = b_.data(), problem_.cost = cost_.data();
+    problem_.x = x_.data(), problem_.y = y_.data(), problem_.dim = kDim;
+    normot_emd_params_init(&params_);
+    out_ = AllocateOutcome(kK, kN, kM);
+    result_ = ResultView(out_);
+  }
+
+  // Runs the call and checks status, message and untouched outputs.
+  void ExpectFailure(normot_status expected, const char *message_part) {
+    EmdOutcome before = out_;
+    normot_status status = normot_emd(context_, &problem_, &params_, &result_);
+    EXPECT_EQ(status, expected) << normot_status_string(status) << ": "
+                                << normot_context_last_error(context_);
+    EXPECT_NE(std::strstr(normot_context_last_error(context_), message_part), nullptr)
+        << "message: " << normot_context_last_error(context_) << "; expected to contain "
+        << message_part;
+    EXPECT_EQ(std::memcmp(out_.cost.data(), before.cost.data(), kK * sizeof(double)), 0);
+    EXPECT_EQ(out_.plan, before.plan);
+    EXPECT_EQ(out_.u, before.u);
+    EXPECT_EQ(out_.v, before.v);
+    EXPECT_EQ(out_.sparse_value, before.sparse_value);
+    EXPECT_EQ(out_.sparse_row, before.sparse_row);
+    EXPECT_EQ(out_.sparse_col, before.sparse_col);
+    EXPECT_EQ(out_.sparse_count, before.sparse_count);
+    EXPECT_EQ(out_.status, before.status);
+    EXPECT_EQ(out_.iterations, before.iterations);
+    EXPECT_EQ(out_.flags, before.flags);
+  }
+
+  std::vector<double> a_, b_, cost_, x_, y_;
+  normot_emd_problem problem_;
+  normot_emd_params params_;
+  EmdOutcome out_;
+  normot_emd_result result_;
+};
+
+TEST_P(EmdErrorTest, TheValidInputSucceeds) {
+  ASSERT_EQ(normot_emd(context_, &problem_, &params_, &result_), NORMOT_SUCCESS)
+      << normot_context_last_error(context_);
+  for (int64_t p = 0; p < kK; ++p) {
+    EmdCase c;
+    c.n = kN, c.m = kM;
+    c.cost.assign(cost_.begin() + p * kN * kM, cost_.begin() + (p + 1) * kN * kM);
+    c.a.assign(a_.begin() + p * kN, a_.begin() + (p + 1) * kN);
+    c.b.assign(b_.begin() + p * kM, b_.begin() + (p + 1) * kM);
+    ExpectCertificate(c, out_, p, GetParam() == NORMOT_BACKEND_CUDA ? 1e-7 : 1e-9);
+  }
+}
+
+TEST_P(EmdErrorTest, NullPointers) {
+  EXPECT_EQ(normot_emd(nullptr, &problem_, &params_, &result_), NORMOT_ERROR_NULL_POINTER);
+  EXPECT_EQ(normot_emd(context_, nullptr, &params_, &result_), NORMOT_ERROR_NULL_POINTER);
+  EXPECT_EQ(normot_emd(context_, &problem_, nullptr, &result_), NORMOT_ERROR_NULL_POINTER);
+  EXPECT_EQ(normot_emd(context_, &problem_, &params_, nullptr), NORMOT_ERROR_NULL_POINTER);
+  result_.cost = nullptr;
+  ExpectFailure(NORMOT_ERROR_NULL_POINTER, "result->cost");
+  result_ = ResultView(out_);
+  result_.sparse_col = nullptr;
+  ExpectFailure(NORMOT_ERROR_NULL_POINTER, "sparse");
+  result_ = ResultView(out_);
+  problem_.cost = nullptr, problem_.x = nullptr;
+  ExpectFailure(NORMOT_ERROR_NULL_POINTER, "x is");
+  problem_.x = x_.data(), problem_.y = nullptr;
+  ExpectFailure(NORMOT_ERROR_NULL_POINTER, "y is");
+}
+
+TEST_P(EmdErrorTest, Sizes) {
+  problem_.k = -1;
+  ExpectFailure(NORMOT_ERROR_INVALID_SIZE, "negative size");
+  problem_.k = kK, problem_.m = -2;
+  ExpectFailure(NORMOT_ERROR_INVALID_SIZE, "negative size");
+  problem_.m = 0;
+  ExpectFailure(NORMOT_ERROR_INVALID_SIZE, "empty problems");
+  problem_.m = kM, problem_.n = 0;
+  ExpectFailure(NORMOT_ERROR_INVALID_SIZE, "empty problems");
+  problem_.n = (int64_t)1 << 40, problem_.m = (int64_t)1 << 40;
+  ExpectFailure(NORMOT_ERROR_INVALID_SIZE, "overflow");
+  problem_.n = kN, problem_.m = kM, problem_.cost = nullptr, problem_.dim = 0;
+  ExpectFailure(NORMOT_ERROR_INVALID_SIZE, "dim");
+  // k = 0 is an empty batch: success, nothing written.
+  problem_.dim = kDim, problem_.k = 0;
+  EmdOutcome before = out_;
+  EXPECT_EQ(normot_emd(context_, &problem_, &params_, &result_), NORMOT_SUCCESS);
+  EXPECT_EQ(out_.cost, before.cost);
+}
+
+TEST_P(EmdErrorTest, EnumsAndParameters) {
+  problem_.value_type = NORMOT_INT32;
+  ExpectFailure(NORMOT_ERROR_UNSUPPORTED_TYPE, "value_type");
+  problem_.value_type = NORMOT_FLOAT64, problem_.cost = nullptr, problem_.metric = (normot_metric)7;
+  ExpectFailure(NORMOT_ERROR_UNSUPPORTED_TYPE, "metric");
+  problem_.metric = NORMOT_METRIC_SQEUCLIDEAN, problem_.cost = cost_.data();
+  params_.solver = (normot_emd_solver)9;
+  ExpectFailure(NORMOT_ERROR_UNSUPPORTED_TYPE, "solver");
+  normot_emd_params_init(&params_);
+  params_.max_iter = -1;
+  ExpectFailure(NORMOT_ERROR_INVALID_ARGUMENT, "max_iter");
+  normot_emd_params_init(&params_);
+  params_.marginal_tol = -1e-3;
+  ExpectFailure(NORMOT_ERROR_INVALID_ARGUMENT, "marginal_tol");
+  params_.marginal_tol = std::nan("");
+  ExpectFailure(NORMOT_ERROR_INVALID_ARGUMENT, "marginal_tol");
+  normot_emd_params_init(&params_);
+  problem_.memory = (normot_memory)99;
+  ExpectFailure(NORMOT_ERROR_INVALID_MEMORY, "memory");
+  if (GetParam() == NORMOT_BACKEND_CPU) {
+    problem_.memory = NORMOT_MEMORY_CUDA;
+    ExpectFailure(NORMOT_ERROR_INVALID_MEMORY, "device memory");
+  }
+}
+
+TEST_P(EmdErrorTest, NonFiniteValuesNameTheProblem) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  a_[2 * kN + 1] = nan;
+  ExpectFailure(NORMOT_ERROR_NONFINITE_VALUE, "problem 2: a[1]");
+  a_[2 * kN + 1] = 1.0 / kN, b_[3 * kM + 5] = inf;
+  ExpectFailure(NORMOT_ERROR_NONFINITE_VALUE, "problem 3: b[5]");
+  b_[3 * kM + 5] = 1.0 / kM, cost_[1 * kN * kM + 7] = -inf;
+  ExpectFailure(NORMOT_ERROR_NONFINITE_VALUE, "problem 1: cost element 7");
+  // The lowest failing problem is reported.
+  cost_[3 * kN * kM] = nan;
+  ExpectFailure(NORMOT_ERROR_NONFINITE_VALUE, "problem 1:");
+  cost_[1 * kN * kM + 7] = 0.5, cost_[3 * kN * kM] = 0.5;
+  problem_.cost = nullptr;
+  x_[2 * kN * kDim + 3] = nan;
+  ExpectFailure(NORMOT_ERROR_NONFINITE_VALUE, "problem 2: x element 3");
+  x_[2 * kN * kDim + 3] = 0.5, y_[0] = inf;
+  ExpectFailure(NORMOT_ERROR_NONFINITE_VALUE, "problem 0: y element 0");
+  // float32 inputs are checked too.
+  std::vector<float> cost32(cost_.begin(), cost_.end()), a32(a_.begin(), a_.end()),
+      b32(b_.begin(), b_.end());
+  cost32[2 * kN * kM + 4] = std::numeric_limits<float>::quiet_NaN();
+  problem_.value_type = NORMOT_FLOAT32;
+  problem_.a = a32.data(), problem_.b = b32.data(), problem_.cost = cost32.data();
+  ExpectFailure(NORMOT_ERROR_NONFINITE_VALUE, "problem 2: cost element 4");
+}
+
+TEST_P(EmdErrorTest, WeightsSignsMassAndBalance) {
+  a_[1 * kN + 0] = -0.1, a_[1 * kN + 1] += 0.1;
+  ExpectFailure(NORMOT_ERROR_NEGATIVE_WEIGHT, "problem 1: a[0]");
+  a_[1 * kN + 0] = 0.2, a_[1 * kN + 1] = 0.2, b_[2 * kM + 3] = -1e-300;
+  ExpectFailure(NORMOT_ERROR_NEGATIVE_WEIGHT, "problem 2: b[3]");
+  b_[2 * kM + 3] = 1.0 / kM;
+  for (int64_t j = 0; j < kM; ++j) b_[3 * kM + j] = 0.0;
+  ExpectFailure(NORMOT_ERROR_ZERO_MASS, "problem 3: b sums to zero");
+  for (int64_t j = 0; j < kM; ++j) b_[3 * kM + j] = 1.0 / kM;
+  a_[0] += 1e-5;
+  ExpectFailure(NORMOT_ERROR_UNBALANCED, "problem 0: unbalanced");
+  // A tolerance that admits it, or no check at all (b is then rescaled).
+  params_.marginal_tol = 1e-4;
+  EXPECT_EQ(normot_emd(context_, &problem_, &params_, &result_), NORMOT_SUCCESS);
+  normot_emd_params_init(&params_);
+  a_[0] += 1.0;
+  params_.check_marginals = 0;
+  EXPECT_EQ(normot_emd(context_, &problem_, &params_, &result_), NORMOT_SUCCESS);
+  for (int64_t p = 0; p < kK; ++p) EXPECT_EQ(out_.status[p], NORMOT_EMD_OPTIMAL);
+  // Shared weights are checked once, with the same messages.
+  out_ = AllocateOutcome(kK, kN, kM);
+  result_ = ResultView(out_);
+  normot_emd_params_init(&params_);
+  std::vector<double> shared(kN, 0.25);
+  shared[4] = -0.0001;
+  problem_.a = shared.data(), problem_.a_shared = 1;
+  ExpectFailure(NORMOT_ERROR_NEGATIVE_WEIGHT, "a[4]");
+}
+
+NORMOT_INSTANTIATE_FOR_BACKENDS(EmdErrorTest);
+
+}  // namespace
