@@ -4,8 +4,9 @@
   anndata_roundtrip.py make DIR   writes .h5ad files with the anndata package (X as csr_matrix,
                                   csc_matrix, dense, integer csr, and one X of an encoding normot
                                   does not read) holding the pattern matrix below.
-  anndata_roundtrip.py dump FILE  opens FILE with anndata.read_h5ad and prints what it holds in a
-                                  canonical text form that the C++ test builds independently.
+  anndata_roundtrip.py dump FILE...  opens each FILE with anndata.read_h5ad and prints what it
+                                  holds in a canonical text form that the C++ test builds
+                                  independently (one Python start for several files).
 
 The pattern (also computed in the C++ test): a 9 x 13 matrix with
   X[r, c] = ((r * 31 + c * 17) % 7) + 0.25 * (r % 2)   where (r + 2 c) % 3 == 0, else 0,
@@ -85,6 +86,11 @@ def dump(path):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] not in ("make", "dump"):
+    if len(sys.argv) < 3 or sys.argv[1] not in ("make", "dump") or (
+            sys.argv[1] == "make" and len(sys.argv) != 3):
         sys.exit(__doc__)
-    make(sys.argv[2]) if sys.argv[1] == "make" else dump(sys.argv[2])
+    if sys.argv[1] == "make":
+        make(sys.argv[2])
+    else:
+        for path in sys.argv[2:]:
+            dump(path)
