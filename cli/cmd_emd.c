@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "atomic_file.h"
 #include "cli.h"
@@ -359,6 +360,18 @@ int normot_cmd_emd(int argc, char **argv) {
        (uint64_t)plan_count > SIZE_MAX / sizeof(double)))
     exit_code = cli_error("the plans (%lld x %lld x %lld) are too large to hold", (long long)k,
                           (long long)n, (long long)m);
+  /* calloc of more than the machine holds may "succeed" and only fail when the solver touches
+   * the pages: refuse up front instead. */
+  if (exit_code == 0) {
+    double output_bytes = 8.0 * ((double)plan_count + (double)k * (double)(n + m + 2));
+    long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGESIZE);
+    double memory = pages > 0 && page_size > 0 ? (double)pages * (double)page_size : 1e300;
+    if (output_bytes > memory)
+      exit_code = cli_error(
+          "the outputs asked for need %.1f GiB, more than the %.1f GiB of "
+          "memory here (leave out --out-plan?)",
+          output_bytes / 1073741824.0, memory / 1073741824.0);
+  }
   if (exit_code == 0) {
     const struct {
       int which;

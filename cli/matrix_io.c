@@ -15,13 +15,6 @@
 #include "hdf5_io.h"
 #include "tenx_io.h"
 
-/* The 10x directory reader is engineer F's; until its file exists this build says so. */
-#if defined(__has_include)
-#if __has_include("tenx_io.c")
-#define CLI_HAVE_TENX_DIR 1
-#endif
-#endif
-
 static int fail(char *error, size_t error_size, const char *format, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
@@ -114,13 +107,9 @@ int cli_read_matrix(const char *path, int transpose, cli_matrix *out, char *erro
   int status;
   int transposed_on_read = 0;
   if (S_ISDIR(info.st_mode)) {
-#ifdef CLI_HAVE_TENX_DIR
     if (!cli_is_10x_dir(path))
       return fail(error, error_size, "%s: a directory without matrix.mtx or matrix.mtx.gz", path);
     status = cli_read_10x_dir(path, out, error, error_size);
-#else
-    return fail(error, error_size, "%s: 10x directories are not supported by this build yet", path);
-#endif
   } else if (ends_with(path, ".h5ad")) {
     status = cli_read_h5ad(path, out, error, error_size);
   } else if (ends_with(path, ".h5")) {
