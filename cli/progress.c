@@ -1,4 +1,5 @@
-/* Progress lines: one line per task, redrawn in place with '\r', finished with a newline. */
+/* Progress lines: one line per task, redrawn in place ('\r', then ESC [K to erase what a longer
+ * earlier drawing left), finished with a newline. */
 #define _POSIX_C_SOURCE 200809L
 #include "progress.h"
 
@@ -28,10 +29,10 @@ static void draw(cli_progress *progress, double now) {
   double elapsed = now - progress->start_seconds;
   if (progress->total > 0) {
     double percent = 100.0 * (double)progress->done / (double)progress->total;
-    fprintf(stderr, "\r%s: %5.1f%% (%lld/%lld) %.1f s", progress->label, percent,
+    fprintf(stderr, "\r\033[K%s: %5.1f%% (%lld/%lld) %.1f s", progress->label, percent,
             (long long)progress->done, (long long)progress->total, elapsed);
   } else {
-    fprintf(stderr, "\r%s... %.1f s", progress->label, elapsed);
+    fprintf(stderr, "\r\033[K%s... %.1f s", progress->label, elapsed);
   }
   fflush(stderr);
   progress->printed = 1;

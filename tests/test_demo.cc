@@ -109,3 +109,26 @@ TEST(Demo, RefusesBadArgumentsAndBadData) {
   EXPECT_EQ(missing.status, 1);
   EXPECT_TRUE(Contains(missing.err, "absent")) << missing.err;
 }
+
+// On a terminal (a pseudo-terminal made by script(1)) the progress lines appear on stderr;
+// --quiet removes them, and the summary is the same either way.
+TEST(Demo, ProgressLinesOnlyOnATerminal) {
+  if (io_test::Run("script -qec true /dev/null >/dev/null 2>&1", nullptr) != 0)
+    GTEST_SKIP() << "script(1) from util-linux is not available to make a terminal";
+  std::string arguments = "demo --cells 600 --genes 100 --problems 20 --points 20";
+  std::string shown, quiet;
+  ASSERT_EQ(io_test::Run(std::string("script -qec \"'") + NORMOT_CLI_PATH + "' " + arguments +
+                             "\" /dev/null",
+                         &shown),
+            0)
+      << shown;
+  ASSERT_EQ(io_test::Run(std::string("script -qec \"'") + NORMOT_CLI_PATH + "' " + arguments +
+                             " --quiet\" /dev/null",
+                         &quiet),
+            0)
+      << quiet;
+  EXPECT_TRUE(Contains(shown, "solving the EMD batch: 100.0% (20/20)")) << shown;
+  EXPECT_TRUE(Contains(shown, "normalizing")) << shown;
+  EXPECT_FALSE(Contains(quiet, "solving the EMD batch")) << quiet;
+  EXPECT_TRUE(Contains(quiet, "20 optimal")) << quiet;
+}
