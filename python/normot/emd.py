@@ -11,7 +11,6 @@ import numpy as np
 from . import _library as L
 from ._buffers import Buffer, to_host
 from ._context import context
-from ._errors import NormotError
 
 DEFAULT_MAX_ITER = 100000  # POT's default numItermax
 
@@ -427,4 +426,4 @@ def emd_pointclouds(X, Y, a=None, b=None, metric="sqeuclidean", numItermax=DEFAU
     return [batch.cost, info]
 
 
-__all__ = ["emd", "emd2", "emd_pointclouds", "result_message", "NormotError"]
+__all__ = ["emd", "emd2", "emd_pointclouds", "result_message"]
