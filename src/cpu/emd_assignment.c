@@ -18,8 +18,8 @@
 #include "normot/normot.h"
 
 size_t emd_assignment_workspace_bytes(int32_t n) {
-  return 5 * emd_align64((size_t)n * sizeof(int32_t)) + emd_align64((size_t)n * sizeof(double)) +
-         64;
+  return 5 * emd_align64((size_t)n * sizeof(int32_t)) +
+         3 * emd_align64((size_t)n * sizeof(double)) + 64;
 }
 
 static void *carve(char **cursor, size_t bytes) {
@@ -110,70 +110,53 @@ static int32_t reduce_rows(int32_t n, const double *cost, double *price, int32_t
   return still_free;
 }
 
-/* Phase 3 for one free row: Dijkstra over columns; then prices and the path. */
+/* The smallest entry of values[0, n) and its first index; written as a plain minimum first so
+ * that the compiler can vectorise it. */
+static int32_t position_of_minimum(const double *values, int32_t n, double *minimum) {
+  double smallest = INFINITY;
+  for (int32_t j = 0; j < n; ++j) smallest = values[j] < smallest ? values[j] : smallest;
+  *minimum = smallest;
+  for (int32_t j = 0; j < n; ++j)
+    if (values[j] == smallest) return j;
+  return 0;
+}
+
+/* Phase 3 for one free row: Dijkstra over the columns, on reduced costs c_ij - v_j. Each step
+ * finalises the nearest column; if it is owned, its owner's row relaxes every column in one
+ * contiguous pass. A finalised column's distance becomes +inf (its value is kept in
+ * `finalised_at`) and `blocked` holds +inf for it, so the passes need no branch on it. */
 static void augment(int32_t n, const double *cost, double *price, int32_t *row_col,
-                    int32_t *col_owner, int32_t start, double *dist, int32_t *pred,
-                    int32_t *columns) {
+                    int32_t *col_owner, int32_t start, double *dist, double *blocked, int32_t *pred,
+                    int32_t *finalised, double *finalised_at) {
   const double *row = cost + (size_t)start * n;
   for (int32_t j = 0; j < n; ++j) {
     dist[j] = row[j] - price[j];
     pred[j] = start;
-    columns[j] = j;
+    blocked[j] = 0.0;
   }
-  /* columns[0, done): scanned; [done, ready): at the current minimum distance, not yet
-   * scanned; [ready, n): still to be labelled finally. */
-  int32_t done = 0, ready = 0, end_col = -1, last_done = 0;
-  double minimum = 0.0;
+  int32_t finalised_count = 0, end_col;
+  double minimum;
   for (;;) {
-    if (ready == done) {
-      last_done = done;
-      minimum = dist[columns[ready]];
-      int32_t top = ready + 1;
-      for (int32_t k = top; k < n; ++k) {
-        int32_t j = columns[k];
-        double d = dist[j];
-        if (d <= minimum) {
-          if (d < minimum) top = ready, minimum = d;
-          columns[k] = columns[top];
-          columns[top++] = j;
-        }
-      }
-      ready = top;
-      for (int32_t k = done; k < ready; ++k)
-        if (col_owner[columns[k]] < 0) {
-          end_col = columns[k];
-          break;
-        }
-      if (end_col >= 0) break;
-    }
-    int32_t scanned = columns[done++];
-    int32_t owner = col_owner[scanned];
+    end_col = position_of_minimum(dist, n, &minimum);
+    if (col_owner[end_col] < 0) break;
+    blocked[end_col] = INFINITY;
+    dist[end_col] = INFINITY;
+    finalised_at[finalised_count] = minimum;
+    finalised[finalised_count++] = end_col;
+    const int32_t owner = col_owner[end_col];
     const double *owner_row = cost + (size_t)owner * n;
-    double base = owner_row[scanned] - price[scanned] - minimum;
-    for (int32_t k = ready; k < n; ++k) {
-      int32_t j = columns[k];
+    const double base = owner_row[end_col] - price[end_col] - minimum;
+    for (int32_t j = 0; j < n; ++j) {
       double d = owner_row[j] - price[j] - base;
-      if (d < minimum) d = minimum; /* rounding: no column is nearer than the one scanned */
-      if (d < dist[j]) {
-        dist[j] = d;
-        pred[j] = owner;
-        if (d == minimum) {
-          if (col_owner[j] < 0) {
-            end_col = j;
-            break;
-          }
-          columns[k] = columns[ready];
-          columns[ready++] = j;
-        }
-      }
+      d = d < minimum ? minimum : d; /* rounding: nothing is nearer than what is finalised */
+      d += blocked[j];
+      int nearer = d < dist[j];
+      dist[j] = nearer ? d : dist[j];
+      pred[j] = nearer ? owner : pred[j];
     }
-    if (end_col >= 0) break;
   }
-  /* Columns scanned before the last minimum was taken move up by how much nearer they were. */
-  for (int32_t k = 0; k < last_done; ++k) {
-    int32_t j = columns[k];
-    price[j] += dist[j] - minimum;
-  }
+  /* Finalised columns move up by how much nearer than the free column they were. */
+  for (int32_t k = 0; k < finalised_count; ++k) price[finalised[k]] += finalised_at[k] - minimum;
   for (;;) {
     int32_t i = pred[end_col];
     col_owner[end_col] = i;
@@ -193,15 +176,18 @@ void emd_assignment_solve(const emd_dense_problem *problem, void *workspace,
   int32_t *col_owner = carve(&cursor, (size_t)n * sizeof(int32_t));
   int32_t *free_rows = carve(&cursor, (size_t)n * sizeof(int32_t));
   int32_t *pred = carve(&cursor, (size_t)n * sizeof(int32_t));
-  int32_t *columns = carve(&cursor, (size_t)n * sizeof(int32_t));
+  int32_t *finalised = carve(&cursor, (size_t)n * sizeof(int32_t));
   double *dist = carve(&cursor, (size_t)n * sizeof(double));
+  double *blocked = carve(&cursor, (size_t)n * sizeof(double));
+  double *finalised_at = carve(&cursor, (size_t)n * sizeof(double));
   double *price = solution->v;
 
-  int32_t free_count = reduce_columns(n, cost, price, row_col, col_owner, free_rows, columns);
+  int32_t free_count = reduce_columns(n, cost, price, row_col, col_owner, free_rows, finalised);
   for (int sweep = 0; sweep < 2 && free_count > 0; ++sweep)
     free_count = reduce_rows(n, cost, price, row_col, col_owner, free_rows, free_count);
   for (int32_t f = 0; f < free_count; ++f)
-    augment(n, cost, price, row_col, col_owner, free_rows[f], dist, pred, columns);
+    augment(n, cost, price, row_col, col_owner, free_rows[f], dist, blocked, pred, finalised,
+            finalised_at);
 
   for (int32_t i = 0; i < n; ++i) {
     int32_t j = row_col[i];

@@ -15,6 +15,7 @@
  * Pricing: block search over the arcs in row-major order, resumed where the last block ended;
  * each block is a few whole rows, so the reduced costs are computed on contiguous memory. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "emd_solvers.h"
@@ -23,10 +24,18 @@
 typedef struct tree {
   int32_t n, m, nodes;
   const double *cost;
-  int32_t *parent, *first_child, *next_sibling, *prev_sibling, *depth, *stack;
+  int32_t *parent, *first_child, *next_sibling, *prev_sibling, *size, *stack;
   double *flow; /* flow on the arc between a node and its parent */
   double *pot;
 } tree;
+
+/* Candidates per row for the greedy start. */
+enum { GREEDY_CANDIDATES = 1 };
+
+typedef struct candidate {
+  double cost;
+  int32_t row, col;
+} candidate;
 
 size_t emd_network_simplex_workspace_bytes(int32_t n, int32_t m) {
   size_t nodes = (size_t)n + (size_t)m;
@@ -36,7 +45,8 @@ size_t emd_network_simplex_workspace_bytes(int32_t n, int32_t m) {
   return 6 * emd_align64(nodes * sizeof(int32_t)) + 3 * emd_align64(nodes * sizeof(double)) +
          2 * emd_align64(nodes * sizeof(int32_t)) + emd_align64(nodes * sizeof(double)) +
          emd_align64((nodes + 1) * sizeof(int32_t)) + emd_align64(2 * nodes * sizeof(int32_t)) +
-         2 * emd_align64(nodes * sizeof(int32_t)) + 256;
+         2 * emd_align64(nodes * sizeof(int32_t)) +
+         emd_align64((size_t)n * GREEDY_CANDIDATES * sizeof(candidate)) + 256;
 }
 
 static void *carve(char **cursor, size_t bytes) {
@@ -68,58 +78,102 @@ static inline void remove_child(tree *t, int32_t parent, int32_t child) {
   if (next >= 0) t->prev_sibling[next] = prev;
 }
 
-/* Sets depth and potential of every node below `top` (whose own depth and potential are set)
- * from their parents, walking the subtree depth-first. */
+/* Sets the potential of every node below `top` (whose own potential is set) from its parent,
+ * walking the subtree depth-first. */
 static void refresh_subtree(tree *t, int32_t top) {
   int32_t *stack = t->stack;
-  int32_t size = 0;
-  stack[size++] = top;
-  while (size > 0) {
-    int32_t x = stack[--size];
+  int32_t count = 0;
+  stack[count++] = top;
+  while (count > 0) {
+    int32_t x = stack[--count];
     for (int32_t c = t->first_child[x]; c >= 0; c = t->next_sibling[c]) {
-      t->depth[c] = t->depth[x] + 1;
       t->pot[c] = arc_cost(t, c, x) - t->pot[x];
-      stack[size++] = c;
+      stack[count++] = c;
     }
   }
 }
 
-/* Initial basic solution, "row minimum": rows in order, each sends what it has to its cheapest
- * columns that still need mass. Every allocation exhausts its row or its column, so the arcs
- * form a forest. The last row takes whatever the columns still need, so that rounding leaves
- * no column unserved. */
-static int32_t initial_allocation(const emd_dense_problem *problem, double *left, int32_t *arc_row,
-                                  int32_t *arc_col, double *arc_flow) {
+/* Shifts the potentials of the subtree below `top`, leaving out the subtree below `skip`:
+ * rows by +row_shift, columns by -row_shift, which keeps every arc inside it tight. */
+static void shift_subtree(tree *t, int32_t top, int32_t skip, double row_shift) {
+  int32_t *stack = t->stack;
+  int32_t count = 0;
+  const int32_t n = t->n;
+  stack[count++] = top;
+  while (count > 0) {
+    int32_t x = stack[--count];
+    t->pot[x] += x < n ? row_shift : -row_shift;
+    for (int32_t c = t->first_child[x]; c >= 0; c = t->next_sibling[c])
+      if (c != skip) stack[count++] = c;
+  }
+}
+
+static int compare_candidates(const void *left, const void *right) {
+  const candidate *l = left, *r = right;
+  if (l->cost != r->cost) return l->cost < r->cost ? -1 : 1;
+  if (l->row != r->row) return l->row < r->row ? -1 : 1;
+  return (l->col > r->col) - (l->col < r->col);
+}
+
+/* Sends min(what row i has left, what column j still needs) along (i, j); that exhausts the
+ * row or the column, which is what keeps the arcs a forest. */
+static inline void allocate(int32_t i, int32_t j, double *row_left, double *col_left,
+                            int32_t *arc_row, int32_t *arc_col, double *arc_flow, int32_t *arcs) {
+  double amount = row_left[i] <= col_left[j] ? row_left[i] : col_left[j];
+  arc_row[*arcs] = i, arc_col[*arcs] = j, arc_flow[(*arcs)++] = amount;
+  if (row_left[i] <= col_left[j]) {
+    col_left[j] -= row_left[i];
+    row_left[i] = 0.0;
+  } else {
+    row_left[i] -= col_left[j];
+    col_left[j] = 0.0;
+  }
+}
+
+/* Initial basic solution: first a greedy pass over the few cheapest arcs of every row, cheapest
+ * first (a sampled "matrix minimum" rule); then every row that still has mass sends it to its
+ * cheapest columns that still need some ("row minimum"). Every allocation exhausts its row or
+ * its column, so the arcs form a forest; whatever rounding leaves over is settled when the
+ * flows are recomputed from the tree. */
+static int32_t initial_allocation(const emd_dense_problem *problem, double *left,
+                                  candidate *candidates, int32_t *arc_row, int32_t *arc_col,
+                                  double *arc_flow) {
   const int32_t n = problem->n, m = problem->m;
+  const int32_t per_row = m < GREEDY_CANDIDATES ? m : GREEDY_CANDIDATES;
   double *row_left = left, *col_left = left + n;
   memcpy(row_left, problem->a, (size_t)n * sizeof(double));
   memcpy(col_left, problem->b, (size_t)m * sizeof(double));
   int32_t arcs = 0;
+
+  size_t count = 0;
   for (int32_t i = 0; i < n; ++i) {
     const double *row = problem->cost + (size_t)i * m;
-    if (i == n - 1) {
-      for (int32_t j = 0; j < m; ++j)
-        if (col_left[j] > 0.0) {
-          arc_row[arcs] = i, arc_col[arcs] = j, arc_flow[arcs++] = col_left[j];
-          col_left[j] = 0.0;
-        }
-      break;
+    candidate *mine = candidates + count;
+    int32_t kept = 0;
+    for (int32_t j = 0; j < m; ++j) {
+      if (kept == per_row && row[j] >= mine[kept - 1].cost) continue;
+      int32_t slot = kept < per_row ? kept++ : kept - 1;
+      while (slot > 0 && mine[slot - 1].cost > row[j]) mine[slot] = mine[slot - 1], --slot;
+      mine[slot].cost = row[j], mine[slot].row = i, mine[slot].col = j;
     }
+    count += (size_t)kept;
+  }
+  qsort(candidates, count, sizeof *candidates, compare_candidates);
+  for (size_t e = 0; e < count; ++e) {
+    int32_t i = candidates[e].row, j = candidates[e].col;
+    if (row_left[i] > 0.0 && col_left[j] > 0.0)
+      allocate(i, j, row_left, col_left, arc_row, arc_col, arc_flow, &arcs);
+  }
+
+  for (int32_t i = 0; i < n; ++i) {
+    const double *row = problem->cost + (size_t)i * m;
     while (row_left[i] > 0.0) {
       int32_t best = -1;
       double best_cost = INFINITY;
       for (int32_t j = 0; j < m; ++j)
         if (col_left[j] > 0.0 && row[j] < best_cost) best_cost = row[j], best = j;
       if (best < 0) break; /* only rounding is left in this row */
-      double amount = row_left[i] <= col_left[best] ? row_left[i] : col_left[best];
-      arc_row[arcs] = i, arc_col[arcs] = best, arc_flow[arcs++] = amount;
-      if (row_left[i] <= col_left[best]) {
-        col_left[best] -= row_left[i];
-        row_left[i] = 0.0;
-      } else {
-        row_left[i] -= col_left[best];
-        col_left[best] = 0.0;
-      }
+      allocate(i, best, row_left, col_left, arc_row, arc_col, arc_flow, &arcs);
     }
   }
   return arcs;
@@ -141,7 +195,8 @@ static void build_initial_tree(tree *t, const emd_dense_problem *problem, char *
   int32_t *order = carve(&cursor, (size_t)nodes * sizeof(int32_t));
   int32_t *fill = carve(&cursor, (size_t)nodes * sizeof(int32_t));
 
-  int32_t arcs = initial_allocation(problem, left, arc_row, arc_col, arc_flow);
+  candidate *candidates = carve(&cursor, (size_t)n * GREEDY_CANDIDATES * sizeof(candidate));
+  int32_t arcs = initial_allocation(problem, left, candidates, arc_row, arc_col, arc_flow);
 
   memset(offset, 0, ((size_t)nodes + 1) * sizeof(int32_t));
   for (int32_t e = 0; e < arcs; ++e) ++offset[arc_row[e] + 1], ++offset[n + arc_col[e] + 1];
@@ -199,17 +254,29 @@ static void build_initial_tree(tree *t, const emd_dense_problem *problem, char *
    * subtree's surplus up, the arc above a column carries its subtree's deficit down. */
   for (int32_t x = 0; x < n; ++x) left[x] = problem->a[x];
   for (int32_t y = 0; y < m; ++y) left[n + y] = -problem->b[y];
+  for (int32_t x = 0; x < nodes; ++x) t->size[x] = 1;
   for (int32_t r = nodes - 1; r > 0; --r) {
     int32_t x = order[r];
+    t->size[t->parent[x]] += t->size[x];
     double surplus = left[x];
     double carried = x < n ? surplus : -surplus;
     t->flow[x] = carried > 0.0 ? carried : 0.0;
     left[t->parent[x]] += surplus;
   }
   t->flow[0] = 0.0;
-  t->depth[0] = 0;
   t->pot[0] = 0.0;
   refresh_subtree(t, 0);
+}
+
+/* The smallest reduced cost of one row. A plain minimum, so that it vectorises. */
+static inline double row_minimum(const double *c, const double *v, double u, int32_t m) {
+  double smallest = INFINITY;
+#pragma omp simd reduction(min : smallest)
+  for (int32_t j = 0; j < m; ++j) {
+    double reduced = c[j] - u - v[j];
+    smallest = reduced < smallest ? reduced : smallest;
+  }
+  return smallest;
 }
 
 /* Block search: the arc with the most negative reduced cost among the next few rows (at least
@@ -220,26 +287,24 @@ static int find_entering_arc(const tree *t, int32_t block_rows, double tolerance
   const int32_t n = t->n, m = t->m;
   const double *v = t->pot + n;
   double best = -tolerance;
-  int32_t best_row = -1, best_col = -1;
+  int32_t best_row = -1;
   int32_t row = *next_row;
   for (int32_t visited = 0; visited < n;) {
     int32_t block_end = visited + block_rows < n ? visited + block_rows : n;
     for (; visited < block_end; ++visited) {
-      const double *c = t->cost + (size_t)row * m;
-      const double u = t->pot[row];
-      double row_best = best;
-      int32_t row_best_col = -1;
-      for (int32_t j = 0; j < m; ++j) {
-        double reduced = c[j] - u - v[j];
-        if (reduced < row_best) row_best = reduced, row_best_col = j;
-      }
-      if (row_best_col >= 0) best = row_best, best_row = row, best_col = row_best_col;
+      double smallest = row_minimum(t->cost + (size_t)row * m, v, t->pot[row], m);
+      if (smallest < best) best = smallest, best_row = row;
       row = row + 1 == n ? 0 : row + 1;
     }
     if (best_row >= 0) {
+      /* the first column of that row where the minimum is reached */
+      const double *c = t->cost + (size_t)best_row * m;
+      const double u = t->pot[best_row];
+      int32_t col = 0;
+      while (c[col] - u - v[col] != best) ++col;
       *next_row = row;
       *enter_row = best_row;
-      *enter_col = best_col;
+      *enter_col = col;
       return 1;
     }
   }
@@ -256,18 +321,19 @@ static void pivot(tree *t, int32_t i, int32_t j_col) {
   double theta_i = INFINITY, theta_j = INFINITY;
   int32_t leave_i = -1, leave_j = -1;
   int32_t x = i, y = jn;
+  /* A proper ancestor has a larger subtree, so the end with the smaller subtree (either one on
+   * a tie) is not above the apex and may step up. */
   while (x != y) {
-    int32_t dx = t->depth[x], dy = t->depth[y];
-    if (dx >= dy) {
+    if (t->size[x] <= t->size[y]) {
       if (x < n && t->flow[x] < theta_i) theta_i = t->flow[x], leave_i = x;
       x = t->parent[x];
-    }
-    if (dy >= dx) {
+    } else {
       if (y >= n && t->flow[y] <= theta_j) theta_j = t->flow[y], leave_j = y;
       y = t->parent[y];
     }
   }
   const int32_t apex = x;
+  const double reduced = t->cost[(size_t)i * t->m + j_col] - t->pot[i] - t->pot[jn];
   const int on_j_side = theta_j <= theta_i;
   const double theta = on_j_side ? theta_j : theta_i;
   const int32_t leave = on_j_side ? leave_j : leave_i;
@@ -281,22 +347,37 @@ static void pivot(tree *t, int32_t i, int32_t j_col) {
    * side. Re-hang it from the other end by reversing the parent path from `inside` up to
    * `leave`; each arc's flow moves with it to its new child end. */
   const int32_t inside = on_j_side ? jn : i, outside = on_j_side ? i : jn;
+  /* Subtree sizes: the cut subtree (moved_size nodes) leaves the path from the leaving arc up
+   * to the apex and joins the path from `outside` up to the apex; above the apex nothing
+   * changes. On the reversed path, node s_t (t >= 1) keeps all but the part it had below
+   * s_{t-1}: moved_size - old size of s_{t-1}. */
+  const int32_t moved_size = t->size[leave];
+  for (x = t->parent[leave]; x != apex; x = t->parent[x]) t->size[x] -= moved_size;
+  for (x = outside; x != apex; x = t->parent[x]) t->size[x] += moved_size;
   int32_t current = inside, new_parent = outside;
+  int32_t below_size = 0;
   double new_flow = theta;
   for (;;) {
     int32_t old_parent = t->parent[current];
     double old_flow = t->flow[current];
+    int32_t old_size = t->size[current];
     remove_child(t, old_parent, current);
     add_child(t, new_parent, current);
     t->flow[current] = new_flow;
+    t->size[current] = moved_size - below_size;
     if (current == leave) break;
+    below_size = old_size;
     new_parent = current;
     new_flow = old_flow;
     current = old_parent;
   }
-  t->depth[inside] = t->depth[outside] + 1;
-  t->pot[inside] = arc_cost(t, inside, outside) - t->pot[outside];
-  refresh_subtree(t, inside);
+  /* Potentials are defined up to a constant: shift whichever side of the entering arc is
+   * smaller so that the entering arc becomes tight. */
+  const double row_shift = inside < n ? reduced : -reduced;
+  if (2 * moved_size <= t->nodes)
+    shift_subtree(t, inside, -1, row_shift);
+  else
+    shift_subtree(t, 0, inside, -row_shift);
 }
 
 void emd_network_simplex_solve(const emd_dense_problem *problem, int64_t max_iter, void *workspace,
@@ -309,7 +390,7 @@ void emd_network_simplex_solve(const emd_dense_problem *problem, int64_t max_ite
   t.first_child = carve(&cursor, (size_t)nodes * sizeof(int32_t));
   t.next_sibling = carve(&cursor, (size_t)nodes * sizeof(int32_t));
   t.prev_sibling = carve(&cursor, (size_t)nodes * sizeof(int32_t));
-  t.depth = carve(&cursor, (size_t)nodes * sizeof(int32_t));
+  t.size = carve(&cursor, (size_t)nodes * sizeof(int32_t));
   t.stack = carve(&cursor, (size_t)nodes * sizeof(int32_t));
   t.flow = carve(&cursor, (size_t)nodes * sizeof(double));
   t.pot = carve(&cursor, (size_t)nodes * sizeof(double));
