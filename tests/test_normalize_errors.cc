@@ -367,10 +367,10 @@ TEST_P(NormalizeErrors, OutOfMemoryWritesNothing) {
   GTEST_SKIP() << "AddressSanitizer aborts on an allocation this large instead of failing it";
 #endif
   if (GetParam() != NORMOT_BACKEND_CPU) GTEST_SKIP() << "host scratch sizes: CPU only";
-  // 2^40 one-column cells: the scratch for their totals (16 TiB) cannot be had, and no value
-  // is read before it is allocated.
+  // 2^44 one-column cells: the scratch for their totals (256 TiB) exceeds a 47-bit address
+  // space, so no overcommit policy can grant it; no value is read before it is allocated.
   std::vector<float> values(8, 1.0f);
-  normot_matrix X = normot_matrix_dense((int64_t)1 << 40, 1, values.data(), NORMOT_FLOAT32);
+  normot_matrix X = normot_matrix_dense((int64_t)1 << 44, 1, values.data(), NORMOT_FLOAT32);
   normot_normalize_params params = Defaults();
   std::vector<float> out(8, 7.0f);
   normot_normalize_output output{};

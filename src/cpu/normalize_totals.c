@@ -268,8 +268,12 @@ static void row_layout_totals(const normalize_job *job, normot_matrix_problem *p
       else
         dense_totals(job, r0, r1, &local);
       if (local.status != NORMOT_SUCCESS) {
+        /* Writers take turns; readers above only need some recent value. */
 #pragma omp critical(normot_cpu_totals_bad_row)
-        if (local.major < first_bad_row) first_bad_row = local.major;
+        if (local.major < first_bad_row) {
+#pragma omp atomic write
+          first_bad_row = local.major;
+        }
       }
     }
 #pragma omp critical(normot_cpu_totals_merge)
