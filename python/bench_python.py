@@ -148,11 +148,13 @@ def main():
     rows = []
     if args.only in (None, "emd"):
         for row in bench_emd(batch, args.size, args.repeats):
+            row["threads"] = normot.get_num_threads()
             print(json.dumps(row), flush=True)
             rows.append((f"{row['case']} ({row['k']}, {row['n']}, {row['m']})",
                          "POT loop", row["pot_loop_s"], row["normot_s"], row["speedup"]))
     if args.only in (None, "normalize"):
         row = bench_normalize(cells, args.genes, args.density, args.repeats)
+        row["threads"] = normot.get_num_threads()
         print(json.dumps(row), flush=True)
         rows.append((f"normalize_total {row['cells']} x {row['genes']} CSR, nnz {row['nnz']}",
                      "scanpy", row["scanpy_s"], row["normot_s"], row["speedup"]))
