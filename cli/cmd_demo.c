@@ -155,6 +155,30 @@ static const char *format_seconds(double seconds, char *text, size_t size) {
 
 /* ---- the pieces of the demo ----------------------------------------------------------------- */
 
+/* The context of the chosen backend, and, when the choice was AUTO and a kernel is not
+ * implemented on CUDA yet, a CPU context that runs that kernel instead (the summary says so). */
+typedef struct demo_backend {
+  normot_context *main;
+  normot_context *cpu;
+  int may_fall_back;
+  int threads;
+} demo_backend;
+
+/* The context to retry on after `status`, or NULL when there is none. */
+static normot_context *fallback_for(demo_backend *backend, normot_context *failed,
+                                    normot_status status) {
+  if (status != NORMOT_ERROR_NOT_IMPLEMENTED || !backend->may_fall_back ||
+      normot_context_backend(failed) != NORMOT_BACKEND_CUDA)
+    return NULL;
+  if (backend->cpu == NULL) backend->cpu = cli_context(NORMOT_BACKEND_CPU, backend->threads);
+  return backend->cpu;
+}
+
+/* " on the cpu (not implemented on cuda yet)" when a kernel ran on another backend, else "". */
+static const char *fallback_note(const demo_backend *backend, const normot_context *used) {
+  return used != backend->main ? " [on the cpu: not implemented on cuda yet]" : "";
+}
+
 /* The input: either owned by the synthetic generator or by a file reader, seen as one view. */
 typedef struct demo_data {
   synth_csr synthetic;
@@ -213,10 +237,12 @@ typedef struct normalize_summary {
   int64_t zero_cells;
   double size_factor_min, size_factor_max;
   int runs;
+  const normot_context *ran_on;
 } normalize_summary;
 
-static int run_normalize(normot_context *context, const normot_matrix *X,
+static int run_normalize(demo_backend *backend, const normot_matrix *X,
                          normalize_summary *summary) {
+  normot_context *context = backend->main;
   memset(summary, 0, sizeof *summary);
   normot_value_type out_type = X->value_type == NORMOT_FLOAT64 ? NORMOT_FLOAT64 : NORMOT_FLOAT32;
   size_t out_size = value_bytes(out_type);
@@ -247,6 +273,11 @@ static int run_normalize(normot_context *context, const normot_matrix *X,
     double start = cli_seconds();
     normot_status status = normot_normalize_total(context, X, &params, &output);
     double seconds = cli_seconds() - start;
+    normot_context *other = attempt == 0 ? fallback_for(backend, context, status) : NULL;
+    if (other != NULL) {
+      context = other;
+      status = normot_normalize_total(context, X, &params, &output);
+    }
     if (status != NORMOT_SUCCESS) {
       cli_progress_end(&progress);
       free(size_factors);
@@ -262,6 +293,7 @@ static int run_normalize(normot_context *context, const normot_matrix *X,
   qsort(times, (size_t)runs, sizeof times[0], compare_doubles);
   summary->runs = runs;
   summary->seconds = times[runs / 2];
+  summary->ran_on = context;
   /* As bench_normalize counts a median-target pass: the values read twice (totals, then
    * scaling) and written once, plus the row offsets. */
   size_t in_size = value_bytes(X->value_type);
@@ -362,8 +394,11 @@ static int kmeans_2d(const double *points, int64_t n, int k, int *label, int64_t
 
 /* Solves `problem` in chunks so that a progress line can move; the results are the same as one
  * call, because every problem is solved independently. */
-static normot_status solve_batch(normot_context *context, const normot_emd_problem *problem,
-                                 double *cost, int32_t *status, const char *label) {
+static normot_status solve_batch(demo_backend *backend, const normot_emd_problem *problem,
+                                 double *cost, int32_t *status, const char *label,
+                                 normot_context **ran_on) {
+  normot_context *context = backend->main;
+  *ran_on = context;
   normot_emd_params params;
   normot_emd_params_init(&params);
   cli_progress progress;
@@ -381,6 +416,11 @@ static normot_status solve_batch(normot_context *context, const normot_emd_probl
     result.cost = cost + first;
     result.status = status + first;
     normot_status code = normot_emd(context, &part, &params, &result);
+    normot_context *other = first == 0 ? fallback_for(backend, context, code) : NULL;
+    if (other != NULL) {
+      context = *ran_on = other;
+      code = normot_emd(context, &part, &params, &result);
+    }
     if (code != NORMOT_SUCCESS) {
       cli_progress_end(&progress);
       return code;
@@ -399,7 +439,7 @@ static int64_t count_optimal(const int32_t *status, int64_t k) {
 
 /* EMD between every pair of cell groups: their cells' 2-D clouds, n cells sampled evenly from
  * each group. Prints its lines of the summary. */
-static int run_group_emd(normot_context *context, const double *coordinates, int64_t n_cells,
+static int run_group_emd(demo_backend *backend, const double *coordinates, int64_t n_cells,
                          int k_groups, int64_t max_points) {
   int *label = malloc((size_t)(n_cells > 0 ? n_cells : 1) * sizeof *label);
   int64_t sizes[64];
@@ -460,7 +500,8 @@ static int run_group_emd(normot_context *context, const double *coordinates, int
   problem.dim = 2;
   problem.metric = NORMOT_METRIC_SQEUCLIDEAN;
   double start = cli_seconds();
-  normot_status code = solve_batch(context, &problem, cost, status, "solving group EMDs");
+  normot_context *context = NULL;
+  normot_status code = solve_batch(backend, &problem, cost, status, "solving group EMDs", &context);
   double seconds = cli_seconds() - start;
   if (code != NORMOT_SUCCESS) {
     result = cli_error("emd failed: %s", normot_context_last_error(context));
@@ -476,10 +517,10 @@ static int run_group_emd(normot_context *context, const double *coordinates, int
     }
   }
   char when[32];
-  printf("group EMD   %lld %s of %lld x %lld clouds in %s (%.0f problems/s), %lld optimal\n",
+  printf("group EMD   %lld %s of %lld x %lld clouds in %s (%.0f problems/s), %lld optimal%s\n",
          (long long)pairs, pairs == 1 ? "pair" : "pairs", (long long)n, (long long)n,
          format_seconds(seconds, when, sizeof when), (double)pairs / seconds,
-         (long long)count_optimal(status, pairs));
+         (long long)count_optimal(status, pairs), fallback_note(backend, context));
   printf("            closest groups %d-%d: %.4g, farthest %d-%d: %.4g\n", closest[0], closest[1],
          low, farthest[0], farthest[1], high);
 done:
@@ -494,7 +535,7 @@ done:
 }
 
 /* The seed case: k problems of n x n uniform squared-Euclidean clouds in [0, 1)^2. */
-static int run_emd_batch(normot_context *context, int64_t k, int64_t n, uint64_t seed) {
+static int run_emd_batch(demo_backend *backend, int64_t k, int64_t n, uint64_t seed) {
   double *x = malloc((size_t)(k * n * 2) * sizeof *x);
   double *y = malloc((size_t)(k * n * 2) * sizeof *y);
   double *cost = malloc((size_t)k * sizeof *cost);
@@ -518,7 +559,9 @@ static int run_emd_batch(normot_context *context, int64_t k, int64_t n, uint64_t
   problem.dim = 2;
   problem.metric = NORMOT_METRIC_SQEUCLIDEAN;
   double start = cli_seconds();
-  normot_status code = solve_batch(context, &problem, cost, status, "solving the EMD batch");
+  normot_context *context = NULL;
+  normot_status code =
+      solve_batch(backend, &problem, cost, status, "solving the EMD batch", &context);
   double seconds = cli_seconds() - start;
   if (code != NORMOT_SUCCESS) {
     result = cli_error("emd failed: %s", normot_context_last_error(context));
@@ -531,8 +574,8 @@ static int run_emd_batch(normot_context *context, int64_t k, int64_t n, uint64_t
     if (cost[i] > high) high = cost[i];
   }
   char when[32];
-  printf("EMD batch   %lld problems of %lld x %lld uniform 2-D clouds, squared Euclidean\n",
-         (long long)k, (long long)n, (long long)n);
+  printf("EMD batch   %lld problems of %lld x %lld uniform 2-D clouds, squared Euclidean%s\n",
+         (long long)k, (long long)n, (long long)n, fallback_note(backend, context));
   printf("            %s (%.0f problems/s), %lld optimal; cost mean %.4g, min %.4g, max %.4g\n",
          format_seconds(seconds, when, sizeof when), (double)k / seconds,
          (long long)count_optimal(status, k), sum / (double)k, low, high);
@@ -549,7 +592,9 @@ int normot_cmd_demo(int argc, char **argv) {
   int code = parse_options(argc, argv, &options);
   if (code >= 0) return code;
   double start = cli_seconds();
-  normot_context *context = cli_context(options.backend, options.threads);
+  demo_backend backend = {cli_context(options.backend, options.threads), NULL,
+                          options.backend == NORMOT_BACKEND_AUTO, options.threads};
+  normot_context *context = backend.main;
   if (context == NULL) return 1;
   demo_data data;
   if (load_data(&options, &data) != 0) {
@@ -560,7 +605,7 @@ int normot_cmd_demo(int argc, char **argv) {
   const normot_matrix *X = &data.view;
   normalize_summary normalized;
   double *coordinates = NULL;
-  int result = run_normalize(context, X, &normalized);
+  int result = run_normalize(&backend, X, &normalized);
   if (result != 0) goto done;
 
   char when[32];
@@ -574,9 +619,9 @@ int normot_cmd_demo(int argc, char **argv) {
          X->n_rows > 0 && X->n_cols > 0
              ? 100.0 * (double)X->nnz / ((double)X->n_rows * (double)X->n_cols)
              : 0.0);
-  printf("normalize   normalize_total + log1p as scanpy: %s per run (median of %d), %.2f GB/s\n",
+  printf("normalize   normalize_total + log1p as scanpy: %s per run (median of %d), %.3g GB/s%s\n",
          format_seconds(normalized.seconds, when, sizeof when), normalized.runs,
-         normalized.gigabytes_per_second);
+         normalized.gigabytes_per_second, fallback_note(&backend, normalized.ran_on));
   printf("            median target %.6g, size factors %.3g to %.3g, %lld all-zero cells\n",
          normalized.target, normalized.size_factor_min, normalized.size_factor_max,
          (long long)normalized.zero_cells);
@@ -592,19 +637,20 @@ int normot_cmd_demo(int argc, char **argv) {
       result = cli_error("demo: out of memory projecting the cells");
       goto done;
     }
-    result = run_group_emd(context, coordinates, X->n_rows, groups, options.points);
+    result = run_group_emd(&backend, coordinates, X->n_rows, groups, options.points);
     if (result != 0) goto done;
   } else {
     printf("group EMD   skipped: fewer than two cells\n");
   }
   fflush(stdout);
-  result = run_emd_batch(context, options.problems, options.points, (uint64_t)options.seed);
+  result = run_emd_batch(&backend, options.problems, options.points, (uint64_t)options.seed);
   if (result != 0) goto done;
   printf("total       %s\n", format_seconds(cli_seconds() - start, when, sizeof when));
 done:
   free(coordinates);
   free(normalized.values);
   free_data(&data);
+  normot_context_destroy(backend.cpu);
   normot_context_destroy(context);
   return result;
 }
