@@ -91,8 +91,9 @@ def _weights(w, name: str, size: int, k: int, batched: bool, anchor: Buffer):
     if batched and shape == (k, size):
         return buffer, 0
     expected = f"({size},) or ({k}, {size})" if batched else f"({size},)"
+    hint = "" if batched else " (for a batch, pass M of shape (k, n, m), or (1, n, m) shared)"
     raise ValueError(f"Dimension mismatch: {name} has shape {shape}, expected {expected} or an "
-                     "empty list for uniform weights")
+                     f"empty list for uniform weights{hint}")
 
 
 def _solve(a, b, *, cost=None, x=None, y=None, metric="sqeuclidean", max_iter=DEFAULT_MAX_ITER,
