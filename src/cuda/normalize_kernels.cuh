@@ -40,8 +40,21 @@ struct kernel_config {
   int lanes_per_line = 32; /* CSR/dense: 8 or 32, by the mean line length */
 };
 
-/* Lines longer than this go to the block-per-line kernels. */
+/* Scaling: lines longer than this get a block each instead of a group of lanes. */
 int64_t long_line_threshold(const kernel_config &config);
+
+/* CSC sorts each chunk's entries by cell: room for n entries of the chunk. */
+struct csc_sort_scratch {
+  void *sorted_cells = nullptr; /* n indices (the index type) */
+  int32_t *order_in = nullptr;  /* n */
+  int32_t *order_out = nullptr; /* n */
+  void *temp = nullptr;         /* CUB's scratch, csc_sort_temp_bytes() */
+  size_t temp_bytes = 0;
+};
+
+/* CUB's scratch for sorting chunks of up to n_entries entries by cell. */
+normot_status csc_sort_temp_bytes(normot_context *context, normot_index_type index_type,
+                                  int64_t n_entries, int64_t n_rows, size_t *bytes);
 
 struct totals_request {
   double *sums = nullptr;        /* n_rows float64 totals: written (CSR/dense) or added to (CSC) */
@@ -51,11 +64,12 @@ struct totals_request {
   int check_values = 0;
   int check_indices = 0;
   device_report *report = nullptr;
-  /* CSR: scratch for the list of long lines, 8 * (n_lines + 1) bytes. */
-  unsigned long long *long_lines = nullptr;
+  csc_sort_scratch csc; /* CSC only */
 };
 
-/* Float64 totals of the chunk's cells, validating values/indices as asked on the way. */
+/* Float64 totals of the chunk's cells, validating values/indices as asked on the way. CSC
+ * chunks must run in column order, one after the other: each adds to the totals that the
+ * chunks before it left. */
 normot_status launch_totals(normot_context *context, const kernel_config &config,
                             const chunk_view &chunk, const totals_request &request,
                             cudaStream_t stream);

@@ -110,6 +110,10 @@ normot_status row_scale(normot_context *context, const kernel_config &config, Li
 
 }  // namespace
 
+int64_t long_line_threshold(const kernel_config &config) {
+  return static_cast<int64_t>(config.lanes_per_line) * 128;
+}
+
 normot_status launch_scale(normot_context *context, const kernel_config &config,
                            const chunk_view &chunk, const scale_request &request,
                            cudaStream_t stream) {

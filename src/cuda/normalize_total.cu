@@ -12,6 +12,7 @@
  * expressed genes; (CSC only) the marking; (exclusion only) totals again without the marked
  * genes; then target, size factors, and (last) the scaling, the only pass that writes the
  * caller's values. Nothing the caller owns is written before pass 1's checks have passed. */
+#include <climits>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -291,12 +292,46 @@ normot_status report_problems(call_state &call, const normot_matrix_problem &str
 
 /* ---- planning ------------------------------------------------------------------------- */
 
+/* The sort-by-cell scratch of CSC totals, for the largest chunk. */
+normot_status prepare_csc_scratch(call_state &call) {
+  normot_context *context = call.context;
+  workspace *space = call.space;
+  const int64_t entries = call.max_chunk_entries;
+  if (entries > INT32_MAX)
+    return normot_fail(context, NORMOT_ERROR_NOT_IMPLEMENTED,
+                       "CUDA normalize_total: a CSC column of %lld entries (more than 2^31 - 1)",
+                       static_cast<long long>(entries));
+  size_t temp_bytes = 0;
+  NORMOT_TRY(
+      csc_sort_temp_bytes(context, call.X->index_type, entries, call.X->n_rows, &temp_bytes));
+  const size_t n = static_cast<size_t>(entries);
+  NORMOT_TRY(ensure_device(context, &space->csc_sorted_cells, n * call.index_size));
+  NORMOT_TRY(ensure_device(context, &space->csc_order_in, n * sizeof(int32_t)));
+  NORMOT_TRY(ensure_device(context, &space->csc_order_out, n * sizeof(int32_t)));
+  NORMOT_TRY(ensure_device(context, &space->csc_temp, temp_bytes));
+  return NORMOT_SUCCESS;
+}
+
 normot_status plan_chunks(call_state &call) {
-  const int64_t entry_cap = size_from_environment("NORMOT_CUDA_CHUNK_ENTRIES", int64_t(1) << 23);
+  normot_context *context = call.context;
   const normot_matrix *X = call.X;
+  const bool csc = X->layout == NORMOT_LAYOUT_CSC;
+  // Device CSC is cut too, so that the per-chunk sort by cell needs bounded scratch.
+  const int64_t entry_cap =
+      size_from_environment("NORMOT_CUDA_CHUNK_ENTRIES", int64_t(1) << (call.on_device ? 25 : 23));
   try {
     call.chunks.clear();
-    if (call.on_device) {
+    const void *indptr = X->indptr;
+    std::vector<unsigned char> indptr_copy;
+    if (call.on_device && csc) {
+      const size_t bytes = static_cast<size_t>(call.n_lines + 1) * call.index_size;
+      indptr_copy.resize(bytes);
+      NORMOT_CUDA_TRY(cudaMemcpyAsync(indptr_copy.data(), X->indptr, bytes, cudaMemcpyDefault,
+                                      call.caller_stream));
+      NORMOT_CUDA_TRY(cudaStreamSynchronize(call.caller_stream));
+      indptr = indptr_copy.data();
+    }
+    if (call.on_device && !csc) {
       call.chunks.push_back({0, call.valid_lines, 0, call.valid_entries});
     } else if (X->layout == NORMOT_LAYOUT_DENSE) {
       const int64_t cols = X->n_cols > 0 ? X->n_cols : 1;
@@ -311,19 +346,19 @@ normot_status plan_chunks(call_state &call) {
       // chunk of its own), and at most entry_cap lines.
       int64_t first = 0;
       while (first < call.valid_lines) {
-        const int64_t base = normot_load_index(X->indptr, X->index_type, first);
+        const int64_t base = normot_load_index(indptr, X->index_type, first);
         int64_t low = first + 1, high = call.valid_lines;  // the last line end that fits
         if (high - first > entry_cap) high = first + entry_cap;
         while (low < high) {
           const int64_t middle = low + (high - low + 1) / 2;
-          if (normot_load_index(X->indptr, X->index_type, middle) - base <= entry_cap)
+          if (normot_load_index(indptr, X->index_type, middle) - base <= entry_cap)
             low = middle;
           else
             high = middle - 1;
         }
         const int64_t end = low;
         call.chunks.push_back(
-            {first, end - first, base, normot_load_index(X->indptr, X->index_type, end) - base});
+            {first, end - first, base, normot_load_index(indptr, X->index_type, end) - base});
         first = end;
       }
     }
@@ -335,6 +370,7 @@ normot_status plan_chunks(call_state &call) {
     if (chunk.n_lines > call.max_chunk_lines) call.max_chunk_lines = chunk.n_lines;
     if (chunk.n_entries > call.max_chunk_entries) call.max_chunk_entries = chunk.n_entries;
   }
+  if (csc) NORMOT_TRY(prepare_csc_scratch(call));
   return NORMOT_SUCCESS;
 }
 
@@ -437,10 +473,21 @@ chunk_view device_view(const call_state &call, const chunk_plan &plan, const str
   view.entry_base = dense ? 0 : plan.entry_base;
   view.n_entries = plan.n_entries;
   if (call.on_device) {
-    view.indptr = X->indptr;
-    view.indices = X->indices;
-    view.values = X->values;
-    view.out = call.out_values;
+    // In place in the caller's arrays: a chunk is an offset into them (dense: one chunk).
+    const size_t entry = static_cast<size_t>(view.entry_base);
+    view.indptr = X->indptr == nullptr ? nullptr
+                                       : static_cast<const char *>(X->indptr) +
+                                             static_cast<size_t>(plan.first_line) * call.index_size;
+    view.indices = X->indices == nullptr
+                       ? nullptr
+                       : static_cast<const char *>(X->indices) + entry * call.index_size;
+    view.values = X->values == nullptr
+                      ? nullptr
+                      : static_cast<const char *>(X->values) + entry * call.in_size;
+    view.out =
+        call.out_values == nullptr
+            ? nullptr
+            : static_cast<void *>(static_cast<char *>(call.out_values) + entry * call.out_size);
     view.pitch = call.ld;
     return view;
   }
@@ -571,8 +618,12 @@ normot_status run_kernels(call_state &call, pass_kind pass, const chunk_view &vi
       totals_request request;
       request.sums = static_cast<double *>(space->sums.ptr);
       request.report = call.report;
-      request.long_lines = long_lines;
       request.max_fraction = params->max_fraction;
+      request.csc.sorted_cells = space->csc_sorted_cells.ptr;
+      request.csc.order_in = static_cast<int32_t *>(space->csc_order_in.ptr);
+      request.csc.order_out = static_cast<int32_t *>(space->csc_order_out.ptr);
+      request.csc.temp = space->csc_temp.ptr;
+      request.csc.temp_bytes = space->csc_temp.bytes;
       if (pass == PASS_TOTALS) {
         request.check_values = params->check_values && normot_is_float_type(call.X->value_type);
         request.check_indices = call.needs_indices;
@@ -602,23 +653,36 @@ normot_status run_pass(call_state &call, pass_kind pass) {
   normot_context *context = call.context;
   workspace *space = call.space;
   if (call.on_device) {
-    chunk_view view = device_view(call, call.chunks[0], space->slots[0]);
-    return run_kernels(call, pass, view, static_cast<unsigned long long *>(space->long_lines.ptr),
-                       call.caller_stream);
+    // One stream: the chunks run in order, as CSC totals need.
+    for (const chunk_plan &plan : call.chunks)
+      NORMOT_TRY(run_kernels(call, pass, device_view(call, plan, space->slots[0]),
+                             static_cast<unsigned long long *>(space->long_lines.ptr),
+                             call.caller_stream));
+    return NORMOT_SUCCESS;
   }
   // Resident data was copied in by the first pass; later passes only compute (and copy out).
   const bool copy_in = !call.resident || pass == PASS_TOTALS;
   // Which passes read the indices: CSC always (they name the cells), CSR only around exclusion.
   const bool csc = call.X->layout == NORMOT_LAYOUT_CSC;
   const bool with_indices = call.needs_indices && (call.resident || csc || pass != PASS_SCALE);
+  // CSC totals add chunk after chunk to the same cells: their kernels form a chain (and share
+  // the sort scratch), while the copies still overlap.
+  const bool chained = csc && (pass == PASS_TOTALS || pass == PASS_MASKED_TOTALS);
+  cudaEvent_t previous = nullptr;
   for (size_t k = 0; k < call.chunks.size(); ++k) {
     stream_slot &slot = space->slots[k % SLOT_COUNT];
     NORMOT_TRY(finish_slot(call, slot));
     const chunk_plan &plan = call.chunks[k];
     const chunk_view view = device_view(call, plan, slot);
     if (copy_in) NORMOT_TRY(upload_chunk(call, plan, slot, view, with_indices));
+    if (chained && previous != nullptr)
+      NORMOT_CUDA_TRY(cudaStreamWaitEvent(slot.stream, previous, 0));
     NORMOT_TRY(run_kernels(call, pass, view, static_cast<unsigned long long *>(slot.long_lines.ptr),
                            slot.stream));
+    if (chained) {
+      NORMOT_CUDA_TRY(cudaEventRecord(slot.computed, slot.stream));
+      previous = slot.computed;
+    }
     if (pass == PASS_SCALE) NORMOT_TRY(download_chunk(call, plan, slot, view));
     NORMOT_CUDA_TRY(cudaEventRecord(slot.done, slot.stream));
   }

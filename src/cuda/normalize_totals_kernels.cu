@@ -1,21 +1,23 @@
-/* Cell totals on the device: float64 accumulation per row (CSR, dense) or per entry (CSC),
- * with the content checks (finite values, indices in range) fused into this first read, and the
- * marking of highly expressed genes.
+/* Cell totals on the device, with the content checks (finite values, indices in range) fused
+ * into this first read, and the marking of highly expressed genes.
  *
- * Rows are scheduled by length: a group of lanes (8, or a full warp) per row for ordinary rows,
- * a whole block per row for the long ones, so that one huge row does not hold up a warp while
- * the rest of the device idles. Within a row every lane adds its entries in a fixed order and
- * the lanes are combined by a fixed tree, so a total is the same on every run. On integer-valued
- * data every partial sum is an exact integer in float64, so totals equal the CPU backend's. */
-#include <cooperative_groups.h>
-#include <cooperative_groups/reduce.h>
-
-#include <cub/block/block_reduce.cuh>
+ * Every total is accumulated in float64 in the order the CPU backend uses: a CSR row in stored
+ * order, a dense row and a CSC cell in column order. Float64 addition is not associative, so
+ * this order is what makes totals (hence everything after) bitwise equal to the CPU backend on
+ * any data, not only on integer counts, where every order gives the same exact sum.
+ *
+ * CSR and dense: a warp owns 32 consecutive rows, one per lane. Step by step it loads 32
+ * entries of each of its rows, coalesced, into a shared-memory tile; then each lane adds its
+ * own row's entries in order. Loads stay coalesced whatever the row lengths, and a long row
+ * costs its own warp time, nobody else's.
+ *
+ * CSC: a chunk of columns is sorted by cell with a stable radix sort (CUB), so that each cell's
+ * entries come out in column order; one thread per cell of the chunk then adds them to the
+ * cell's running total. Chunks run in column order, one after the other. */
+#include <cub/device/device_radix_sort.cuh>
 
 #include "cuda_check.cuh"
 #include "normalize_lines.cuh"
-
-namespace cg = cooperative_groups;
 
 namespace normot_cuda {
 
@@ -32,130 +34,134 @@ struct totals_args {
   device_report *report;
 };
 
-/* This lane's share of a row total: entries lane, lane + width, ... of [begin, end). */
-template <class Out, class In, class Lines>
-__device__ double partial_total(const Lines &lines, const In *values, int64_t global_line,
-                                int64_t begin, int64_t end, int lane, int width,
-                                const totals_args &args) {
-  double part = 0.0;
-  for (int64_t entry = begin + lane; entry < end; entry += width) {
-    const In value = values[entry];
-    if (args.check_indices || args.mask != nullptr) {
-      const int64_t gene = lines.minor(entry, begin);
-      if (args.check_indices && (gene < 0 || gene >= args.n_minor)) {
-        record_first(&args.report->bad_index_position, lines.position(global_line, entry, begin));
-        continue;
-      }
-      if (args.mask != nullptr && args.mask[gene] != 0) continue;
-    }
-    if (args.check_values && !is_finite_value(value))
-      record_first(&args.report->nonfinite_position, lines.position(global_line, entry, begin));
-    part += summand<Out>(value);
-  }
-  return part;
-}
+constexpr int ORDERED_WARPS = 4; /* warps per block of the ordered row kernel */
+constexpr unsigned FULL_MASK = 0xffffffffu;
 
-/* Marks the genes of this lane's entries that exceed max_fraction of the row's total. */
+/* One entry as its row total sees it, in the output type: 0 where it does not count (a gene
+ * left out by the mask, or an index out of range, which is recorded). Adding +0.0 to a sum that
+ * starts at +0.0 changes nothing, so a 0 here is the same as skipping the entry. */
 template <class Out, class In, class Lines>
-__device__ void mark_highly_expressed(const Lines &lines, const In *values, int64_t begin,
-                                      int64_t end, int lane, int width, Out total,
-                                      const totals_args &args) {
-  for (int64_t entry = begin + lane; entry < end; entry += width) {
+__device__ Out counted_value(const Lines &lines, const In *values, int64_t global_line,
+                             int64_t entry, int64_t begin, const totals_args &args) {
+  const In value = values[entry];
+  if (args.check_indices || args.mask != nullptr) {
     const int64_t gene = lines.minor(entry, begin);
-    if (gene < 0 || gene >= args.n_minor) continue;  // recorded by partial_total
-    if (is_highly_expressed<Out>(summand<Out>(values[entry]), total, args.max_fraction))
-      args.excluded[gene] = 1;  // every writer stores the same 1: no atomic needed
+    if (args.check_indices && (gene < 0 || gene >= args.n_minor)) {
+      record_first(&args.report->bad_index_position, lines.position(global_line, entry, begin));
+      return static_cast<Out>(0);
+    }
+    if (args.mask != nullptr && args.mask[gene] != 0) return static_cast<Out>(0);
   }
+  if (args.check_values && !is_finite_value(value))
+    record_first(&args.report->nonfinite_position, lines.position(global_line, entry, begin));
+  return as_output<Out>(value);
 }
 
-template <int LANES, class Out, class In, class Lines>
-__global__ void __launch_bounds__(BLOCK_THREADS)
-    totals_by_group(Lines lines, const In *values, int64_t n_lines, int64_t first_line,
-                    int64_t long_threshold, totals_args args) {
-  cg::thread_block_tile<LANES> group = cg::tiled_partition<LANES>(cg::this_thread_block());
-  const int64_t groups = static_cast<int64_t>(gridDim.x) * (BLOCK_THREADS / LANES);
-  const int64_t first =
-      static_cast<int64_t>(blockIdx.x) * (BLOCK_THREADS / LANES) + threadIdx.x / LANES;
-  const int lane = static_cast<int>(group.thread_rank());
-  for (int64_t line = first; line < n_lines; line += groups) {
-    const int64_t begin = lines.begin(line), end = lines.end(line);
-    if (end - begin > long_threshold) continue;  // the block kernel's
-    const int64_t global_line = first_line + line;
-    const double part =
-        partial_total<Out>(lines, values, global_line, begin, end, lane, LANES, args);
-    const double sum = cg::reduce(group, part, cg::plus<double>());
-    if (args.excluded != nullptr)
-      mark_highly_expressed<Out>(lines, values, begin, end, lane, LANES, static_cast<Out>(sum),
-                                 args);
-    if (lane == 0) args.sums[global_line] = sum;
-  }
-}
-
-/* One block per long line. `list` holds a count then the lines; NULL means every line. */
 template <class Out, class In, class Lines>
-__global__ void __launch_bounds__(BLOCK_THREADS)
-    totals_by_block(Lines lines, const In *values, int64_t n_lines, int64_t first_line,
-                    const unsigned long long *list, totals_args args) {
-  using block_reduce = cub::BlockReduce<double, BLOCK_THREADS>;
-  __shared__ typename block_reduce::TempStorage reduce_storage;
-  __shared__ double line_sum;
-  const unsigned long long count =
-      list != nullptr ? list[0] : static_cast<unsigned long long>(n_lines);
-  for (unsigned long long item = blockIdx.x; item < count; item += gridDim.x) {
-    const int64_t line = static_cast<int64_t>(list != nullptr ? list[1 + item] : item);
-    const int64_t begin = lines.begin(line), end = lines.end(line);
-    const int64_t global_line = first_line + line;
-    const double part = partial_total<Out>(lines, values, global_line, begin, end,
-                                           static_cast<int>(threadIdx.x), BLOCK_THREADS, args);
-    const double sum = block_reduce(reduce_storage).Sum(part);
-    if (threadIdx.x == 0) line_sum = sum;
-    __syncthreads();
-    const double total = line_sum;
-    if (args.excluded != nullptr)
-      mark_highly_expressed<Out>(lines, values, begin, end, static_cast<int>(threadIdx.x),
-                                 BLOCK_THREADS, static_cast<Out>(total), args);
-    if (threadIdx.x == 0) args.sums[global_line] = total;
-    __syncthreads();  // reduce_storage and line_sum are reused by the next line
-  }
-}
-
-/* Appends every line longer than `threshold` to list (list[0] is the count, zeroed before). The
- * order of the list does not matter: each line's result is independent of it. */
-template <class Lines>
-__global__ void collect_long_lines(Lines lines, int64_t n_lines, int64_t threshold,
-                                   unsigned long long *list) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t line = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; line < n_lines;
-       line += stride) {
-    if (lines.end(line) - lines.begin(line) > threshold) {
-      const unsigned long long slot = atomicAdd(&list[0], 1ull);
-      list[1 + slot] = static_cast<unsigned long long>(line);
+__global__ void __launch_bounds__(ORDERED_WARPS * 32)
+    ordered_row_totals(Lines lines, const In *values, int64_t n_lines, int64_t first_line,
+                       totals_args args) {
+  // Row i of a warp's tile holds entries [step, step + 32) of the warp's i-th row; the odd
+  // pitch spreads a lane's reads of its own row over the banks.
+  __shared__ Out tiles[ORDERED_WARPS][32][33];
+  const int warp = static_cast<int>(threadIdx.x / 32);
+  const int lane = static_cast<int>(threadIdx.x % 32);
+  Out(*tile)[33] = tiles[warp];
+  const int64_t warps = static_cast<int64_t>(gridDim.x) * ORDERED_WARPS;
+  for (int64_t base = (static_cast<int64_t>(blockIdx.x) * ORDERED_WARPS + warp) * 32;
+       base < n_lines; base += warps * 32) {
+    const int64_t line = base + lane;
+    int64_t begin = 0, length = 0;
+    if (line < n_lines) {
+      begin = lines.begin(line);
+      length = lines.end(line) - begin;
+    }
+    int64_t longest = length;
+    for (int offset = 16; offset > 0; offset /= 2) {
+      const int64_t other = __shfl_xor_sync(FULL_MASK, longest, offset);
+      longest = other > longest ? other : longest;
+    }
+    double sum = 0.0;
+    for (int64_t step = 0; step < longest; step += 32) {
+      for (int i = 0; i < 32; ++i) {
+        const int64_t length_i = __shfl_sync(FULL_MASK, length, i);
+        const int64_t begin_i = __shfl_sync(FULL_MASK, begin, i);
+        if (step >= length_i) continue;  // the same for the whole warp
+        const int64_t k = step + lane;
+        tile[i][lane] = k < length_i ? counted_value<Out>(lines, values, first_line + base + i,
+                                                          begin_i + k, begin_i, args)
+                                     : static_cast<Out>(0);
+      }
+      __syncwarp();
+      const int64_t left = length - step;
+      const int count = left >= 32 ? 32 : (left > 0 ? static_cast<int>(left) : 0);
+      for (int k = 0; k < count; ++k) sum += static_cast<double>(tile[lane][k]);
+      __syncwarp();
+    }
+    if (line < n_lines) args.sums[first_line + line] = sum;
+    if (args.excluded == nullptr) continue;
+    // Exclusion: an entry marks its gene when it exceeds max_fraction of its row's total.
+    const Out total = static_cast<Out>(sum);
+    for (int i = 0; i < 32; ++i) {
+      const int64_t length_i = __shfl_sync(FULL_MASK, length, i);
+      const int64_t begin_i = __shfl_sync(FULL_MASK, begin, i);
+      const Out total_i = __shfl_sync(FULL_MASK, total, i);
+      for (int64_t k = lane; k < length_i; k += 32) {
+        const int64_t entry = begin_i + k;
+        const int64_t gene = lines.minor(entry, begin_i);
+        if (gene < 0 || gene >= args.n_minor) continue;  // recorded above
+        if (is_highly_expressed<Out>(summand<Out>(values[entry]), total_i, args.max_fraction))
+          args.excluded[gene] = 1;  // every writer stores the same 1: no atomic needed
+      }
     }
   }
 }
 
-/* CSC: one thread per entry adds it to its cell's float64 total. Atomic float64 additions are
- * exact, hence order-free, on integer-valued data; on other data the last bit of a total may
- * depend on the order (see docs/cuda_normalize.md). */
-template <class Out, class In, class Index>
+/* CSC, pass 1: indices in range and finite values, entry by entry (the sums need sorted
+ * entries, so the checks run on their own, on the chunk the sums will read next). */
+template <class In, class Index>
 __global__ void __launch_bounds__(BLOCK_THREADS)
-    csc_totals(const Index *indptr, const Index *indices, const In *values, int64_t n_entries,
-               int64_t n_lines, int64_t first_line, int64_t base, totals_args args) {
+    csc_check(const Index *indices, const In *values, int64_t n_entries, int64_t base,
+              totals_args args) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t entry = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
        entry < n_entries; entry += stride) {
     const int64_t cell = static_cast<int64_t>(indices[entry]);
-    if (args.check_indices && (cell < 0 || cell >= args.n_minor)) {
+    if (args.check_indices && (cell < 0 || cell >= args.n_minor))
       record_first(&args.report->bad_index_position, static_cast<unsigned long long>(base + entry));
-      continue;
-    }
-    if (args.mask != nullptr &&
-        args.mask[first_line + line_of_entry(indptr, n_lines, base, entry)] != 0)
-      continue;
-    const In value = values[entry];
-    if (args.check_values && !is_finite_value(value))
+    if (args.check_values && !is_finite_value(values[entry]))
       record_first(&args.report->nonfinite_position, static_cast<unsigned long long>(base + entry));
-    atomicAdd(&args.sums[cell], summand<Out>(value));
+  }
+}
+
+__global__ void identity_order(int32_t *order, int64_t n) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+    order[i] = static_cast<int32_t>(i);
+}
+
+/* CSC: the chunk's entries sorted by cell (stable: column order within a cell). The first
+ * thread of each cell's run adds the run, in order, to the cell's running total. */
+template <class Out, class In, class Index>
+__global__ void __launch_bounds__(BLOCK_THREADS)
+    csc_ordered_sums(const Index *indptr, const Index *sorted_cells, const int32_t *order,
+                     const In *values, int64_t n_entries, int64_t n_lines, int64_t first_line,
+                     int64_t base, totals_args args) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t run = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; run < n_entries;
+       run += stride) {
+    const Index cell = sorted_cells[run];
+    if (cell < 0 || static_cast<int64_t>(cell) >= args.n_minor) continue;  // reported, fails
+    if (run > 0 && sorted_cells[run - 1] == cell) continue;                // not a run start
+    double sum = args.sums[cell];
+    for (int64_t t = run; t < n_entries && sorted_cells[t] == cell; ++t) {
+      const int64_t entry = order[t];
+      if (args.mask != nullptr &&
+          args.mask[first_line + line_of_entry(indptr, n_lines, base, entry)] != 0)
+        continue;
+      sum += summand<Out>(values[entry]);
+    }
+    args.sums[cell] = sum;
   }
 }
 
@@ -173,47 +179,68 @@ __global__ void __launch_bounds__(BLOCK_THREADS)
   }
 }
 
-/* Row-wise totals for one line layout: the long lines first get their list, then both kernels
- * run; each skips the other's lines. */
 template <class Out, class In, class Lines>
 normot_status row_totals(normot_context *context, const kernel_config &config, Lines lines,
+                         const chunk_view &chunk, const totals_args &args, cudaStream_t stream) {
+  const int64_t warps = (chunk.n_lines + 31) / 32;
+  int64_t blocks = (warps + ORDERED_WARPS - 1) / ORDERED_WARPS;
+  const int64_t cap = static_cast<int64_t>(config.multiprocessors) * 16;
+  if (blocks > cap) blocks = cap;
+  ordered_row_totals<Out, In><<<static_cast<unsigned>(blocks), ORDERED_WARPS * 32, 0, stream>>>(
+      lines, static_cast<const In *>(chunk.values), chunk.n_lines, chunk.first_line, args);
+  NORMOT_CUDA_TRY_LAUNCH("ordered_row_totals");
+  return NORMOT_SUCCESS;
+}
+
+/* Bits that hold every valid cell index, for the radix sort. */
+int cell_bits(int64_t n_rows) {
+  int bits = 1;
+  while (bits < 63 && (int64_t(1) << bits) < n_rows) ++bits;
+  return bits;
+}
+
+template <class Out, class In, class Index>
+normot_status csc_totals(normot_context *context, const kernel_config &config,
                          const chunk_view &chunk, const totals_request &request,
-                         const totals_args &args, bool all_long, cudaStream_t stream) {
+                         const totals_args &args, cudaStream_t stream) {
+  const Index *indptr = static_cast<const Index *>(chunk.indptr);
+  const Index *indices = static_cast<const Index *>(chunk.indices);
   const In *values = static_cast<const In *>(chunk.values);
-  const int64_t threshold = long_line_threshold(config);
-  const unsigned block_grid = grid_for(chunk.n_lines, BLOCK_THREADS, config.multiprocessors);
-  if (all_long) {
-    totals_by_block<Out, In><<<block_grid, BLOCK_THREADS, 0, stream>>>(
-        lines, values, chunk.n_lines, chunk.first_line, nullptr, args);
-    NORMOT_CUDA_TRY_LAUNCH("totals_by_block");
-    return NORMOT_SUCCESS;
+  const unsigned grid = grid_for(chunk.n_entries, 1, config.multiprocessors);
+  if (args.check_indices || args.check_values) {
+    csc_check<In, Index><<<grid, BLOCK_THREADS, 0, stream>>>(indices, values, chunk.n_entries,
+                                                             chunk.entry_base, args);
+    NORMOT_CUDA_TRY_LAUNCH("csc_check");
   }
-  NORMOT_CUDA_TRY(cudaMemsetAsync(request.long_lines, 0, sizeof(unsigned long long), stream));
-  collect_long_lines<<<grid_for(chunk.n_lines, 1, config.multiprocessors), BLOCK_THREADS, 0,
-                       stream>>>(lines, chunk.n_lines, threshold, request.long_lines);
-  NORMOT_CUDA_TRY_LAUNCH("collect_long_lines");
-  if (config.lanes_per_line == 8) {
-    totals_by_group<8, Out, In>
-        <<<grid_for(chunk.n_lines, 8, config.multiprocessors), BLOCK_THREADS, 0, stream>>>(
-            lines, values, chunk.n_lines, chunk.first_line, threshold, args);
-  } else {
-    totals_by_group<32, Out, In>
-        <<<grid_for(chunk.n_lines, 32, config.multiprocessors), BLOCK_THREADS, 0, stream>>>(
-            lines, values, chunk.n_lines, chunk.first_line, threshold, args);
-  }
-  NORMOT_CUDA_TRY_LAUNCH("totals_by_group");
-  // Long lines are rare: a few blocks per multiprocessor cover them, whatever their count.
-  totals_by_block<Out, In>
-      <<<grid_for(chunk.n_lines, BLOCK_THREADS, config.multiprocessors), BLOCK_THREADS, 0,
-         stream>>>(lines, values, chunk.n_lines, chunk.first_line, request.long_lines, args);
-  NORMOT_CUDA_TRY_LAUNCH("totals_by_block");
+  const csc_sort_scratch &scratch = request.csc;
+  identity_order<<<grid, BLOCK_THREADS, 0, stream>>>(scratch.order_in, chunk.n_entries);
+  NORMOT_CUDA_TRY_LAUNCH("identity_order");
+  size_t temp_bytes = scratch.temp_bytes;
+  Index *sorted_cells = static_cast<Index *>(scratch.sorted_cells);
+  NORMOT_CUDA_TRY(cub::DeviceRadixSort::SortPairs(
+      scratch.temp, temp_bytes, indices, sorted_cells, scratch.order_in, scratch.order_out,
+      chunk.n_entries, 0, cell_bits(config.n_rows), stream));
+  csc_ordered_sums<Out, In, Index><<<grid, BLOCK_THREADS, 0, stream>>>(
+      indptr, sorted_cells, scratch.order_out, values, chunk.n_entries, chunk.n_lines,
+      chunk.first_line, chunk.entry_base, args);
+  NORMOT_CUDA_TRY_LAUNCH("csc_ordered_sums");
   return NORMOT_SUCCESS;
 }
 
 }  // namespace
 
-int64_t long_line_threshold(const kernel_config &config) {
-  return static_cast<int64_t>(config.lanes_per_line) * 128;
+normot_status csc_sort_temp_bytes(normot_context *context, normot_index_type index_type,
+                                  int64_t n_entries, int64_t n_rows, size_t *bytes) {
+  *bytes = 0;
+  normot_status status = dispatch_index(index_type, [&](auto index_tag) {
+    using Index = typename decltype(index_tag)::type;
+    NORMOT_CUDA_TRY(cub::DeviceRadixSort::SortPairs(
+        nullptr, *bytes, static_cast<const Index *>(nullptr), static_cast<Index *>(nullptr),
+        static_cast<const int32_t *>(nullptr), static_cast<int32_t *>(nullptr), n_entries, 0,
+        cell_bits(n_rows)));
+    return NORMOT_SUCCESS;
+  });
+  return unsupported_types(context, status);
 }
 
 normot_status launch_totals(normot_context *context, const kernel_config &config,
@@ -233,26 +260,18 @@ normot_status launch_totals(normot_context *context, const kernel_config &config
       dispatch_values(config.in_type, config.out_type, [&](auto in_tag, auto out_tag) {
         using In = typename decltype(in_tag)::type;
         using Out = typename decltype(out_tag)::type;
-        if (config.layout == NORMOT_LAYOUT_DENSE) {
-          dense_lines lines{chunk.pitch, config.n_cols};
-          return row_totals<Out, In>(context, config, lines, chunk, request, args,
-                                     config.n_cols > long_line_threshold(config), stream);
-        }
+        if (config.layout == NORMOT_LAYOUT_DENSE)
+          return row_totals<Out, In>(context, config, dense_lines{chunk.pitch, config.n_cols},
+                                     chunk, args, stream);
         return dispatch_index(config.index_type, [&](auto index_tag) {
           using Index = typename decltype(index_tag)::type;
-          const Index *indptr = static_cast<const Index *>(chunk.indptr);
-          const Index *indices = static_cast<const Index *>(chunk.indices);
           if (config.layout == NORMOT_LAYOUT_CSR) {
-            sparse_lines<Index> lines{indptr, indices, chunk.entry_base};
-            return row_totals<Out, In>(context, config, lines, chunk, request, args, false, stream);
+            sparse_lines<Index> lines{static_cast<const Index *>(chunk.indptr),
+                                      static_cast<const Index *>(chunk.indices), chunk.entry_base};
+            return row_totals<Out, In>(context, config, lines, chunk, args, stream);
           }
           if (chunk.n_entries == 0) return NORMOT_SUCCESS;
-          csc_totals<Out, In, Index>
-              <<<grid_for(chunk.n_entries, 1, config.multiprocessors), BLOCK_THREADS, 0, stream>>>(
-                  indptr, indices, static_cast<const In *>(chunk.values), chunk.n_entries,
-                  chunk.n_lines, chunk.first_line, chunk.entry_base, args);
-          NORMOT_CUDA_TRY_LAUNCH("csc_totals");
-          return NORMOT_SUCCESS;
+          return csc_totals<Out, In, Index>(context, config, chunk, request, args, stream);
         });
       });
   return unsupported_types(context, status);

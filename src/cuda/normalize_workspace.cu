@@ -55,6 +55,7 @@ static void release_workspace(void *pointer) {
       cudaStreamDestroy(slot.stream);
     }
     if (slot.done != nullptr) cudaEventDestroy(slot.done);
+    if (slot.computed != nullptr) cudaEventDestroy(slot.computed);
     free_pinned(&slot.pinned_indptr);
     free_pinned(&slot.pinned_indices);
     free_pinned(&slot.pinned_values);
@@ -79,7 +80,11 @@ static void release_workspace(void *pointer) {
                               &space->resident_indices,
                               &space->resident_values,
                               &space->resident_out,
-                              &space->long_lines};
+                              &space->long_lines,
+                              &space->csc_sorted_cells,
+                              &space->csc_order_in,
+                              &space->csc_order_out,
+                              &space->csc_temp};
   for (buffer *b : device_buffers) free_device(b);
   free_pinned(&space->pinned_report);
   (void)cudaGetLastError();
@@ -96,6 +101,8 @@ static normot_status create_slots(normot_context *context, workspace *space) {
       NORMOT_CUDA_TRY(cudaStreamCreateWithFlags(&slot.stream, cudaStreamNonBlocking));
     if (slot.done == nullptr)
       NORMOT_CUDA_TRY(cudaEventCreateWithFlags(&slot.done, cudaEventDisableTiming));
+    if (slot.computed == nullptr)
+      NORMOT_CUDA_TRY(cudaEventCreateWithFlags(&slot.computed, cudaEventDisableTiming));
     space->slots_ready = i + 1;
   }
   return NORMOT_SUCCESS;

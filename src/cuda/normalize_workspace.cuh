@@ -51,7 +51,8 @@ struct pending_output {
 
 struct stream_slot {
   cudaStream_t stream = nullptr;
-  cudaEvent_t done = nullptr;
+  cudaEvent_t done = nullptr;     /* everything of the slot's last chunk */
+  cudaEvent_t computed = nullptr; /* its kernels: CSC totals chain the chunks on it */
   buffer pinned_indptr, pinned_indices, pinned_values, pinned_out;
   buffer device_indptr, device_indices, device_values, device_out;
   /* Lines too long for a warp: a count (first 8 bytes) then their indices. */
@@ -79,6 +80,8 @@ struct workspace {
   /* Host input that fits on the device stays there between passes. */
   buffer resident_indptr, resident_indices, resident_values, resident_out;
   buffer long_lines; /* for device-resident input */
+  /* CSC totals: one chunk's entries sorted by cell (chunks run one after the other). */
+  buffer csc_sorted_cells, csc_order_in, csc_order_out, csc_temp;
 };
 
 /* The context's workspace, created on first use (streams and events on the context's device). */
