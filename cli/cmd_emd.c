@@ -434,7 +434,11 @@ int normot_cmd_emd(int argc, char **argv) {
     double start = cli_seconds();
     normot_status status = normot_emd(context, &problem, &options.params, &result);
     solve_seconds = cli_seconds() - start;
-    if (status != NORMOT_SUCCESS) exit_code = cli_error("%s", normot_context_last_error(context));
+    if (status == NORMOT_ERROR_UNBALANCED)
+      exit_code = cli_error("%s (on the command line: --no-marginal-check)",
+                            normot_context_last_error(context));
+    else if (status != NORMOT_SUCCESS)
+      exit_code = cli_error("%s", normot_context_last_error(context));
   }
 
   if (exit_code == 0) exit_code = write_outputs(&options, outputs);

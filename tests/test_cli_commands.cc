@@ -518,6 +518,15 @@ TEST_F(CliTest, EmdGivesTheSameResultsAsTheApi) {
                                           "plan.npy", "u.npy", "v.npy", "status.npy"};
   EXPECT_EQ(work_.Entries(), expected_files);
 
+  // Unbalanced weights: refused by default, solved with b rescaled to sum(a) when asked.
+  WriteNpy("b_heavy.npy", NORMOT_FLOAT64, {m}, std::vector<double>(m, 1.0));
+  ExpectCleanFailure({"emd", "--cost", Path("m.npy"), "--a", Path("a.npy"), "--b",
+                      Path("b_heavy.npy"), "--out-cost", Path("heavy.npy")});
+  CliRun rescaled =
+      Run({"emd", "--cost", Path("m.npy"), "--a", Path("a.npy"), "--b", Path("b_heavy.npy"),
+           "--no-marginal-check", "--out-cost", Path("heavy.npy")});
+  EXPECT_EQ(rescaled.exit_code, 0) << rescaled.err;
+
   // One problem of float32 point clouds: the cost of the CLI equals the API's on the same data.
   WriteNpy("x.npy", NORMOT_FLOAT32, {3, 2}, {0, 0, 1, 0, 0, 1});
   WriteNpy("y.npy", NORMOT_FLOAT32, {3, 2}, {1, 1, 2, 0, 0, 2});
