@@ -474,15 +474,16 @@ int cli_read_10x_h5(const char *path, cli_matrix *out, char *error, size_t error
   int64_t *shape = NULL, *indptr = NULL, *indices = NULL;
   void *values = NULL;
   normot_value_type value_type = NORMOT_INT32;
-  char **barcodes = NULL, **gene_ids = NULL, **gene_names = NULL;
+  char **barcodes = NULL, **gene_ids = NULL, **gene_names = NULL, **feature_types = NULL;
   int64_t n_genes = 0, n_cells = 0, nnz = 0;
-  const char *ids_name, *names_name;
+  const char *ids_name, *names_name, *types_name = NULL;
   char group_name[256];
 
   if (link_exists(file, "matrix")) { /* Cell Ranger 3 and later */
     snprintf(group_name, sizeof group_name, "matrix");
     ids_name = "features/id";
     names_name = "features/name";
+    types_name = "features/feature_type";
   } else { /* Cell Ranger 2: /<genome>/{genes,gene_names} */
     genome_search search = {{0}, 0};
     hsize_t position = 0;
@@ -529,6 +530,9 @@ int cli_read_10x_h5(const char *path, cli_matrix *out, char *error, size_t error
   if (link_exists(group, names_name) &&
       read_string_vector(path, group, names_name, n_genes, &gene_names, error, error_size))
     goto done;
+  if (types_name != NULL && link_exists(group, types_name) &&
+      read_string_vector(path, group, types_name, n_genes, &feature_types, error, error_size))
+    goto done;
 
   out->n_rows = n_cells;
   out->n_cols = n_genes;
@@ -543,7 +547,7 @@ int cli_read_10x_h5(const char *path, cli_matrix *out, char *error, size_t error
   indptr = indices = NULL;
   values = NULL;
   barcodes = gene_ids = gene_names = NULL;
-  if (cli_sort_row_entries(out) != 0) {
+  if (cli_sort_row_entries(out) != 0 || cli_keep_gene_expression(out, feature_types) != 0) {
     cli_matrix_free(out);
     memset(out, 0, sizeof *out);
     set_error(error, error_size, "'%s': out of memory sorting the entries", path);
@@ -558,6 +562,7 @@ done:
   free_strings(barcodes, n_cells);
   free_strings(gene_ids, n_genes);
   free_strings(gene_names, n_genes);
+  free_strings(feature_types, n_genes);
   if (group >= 0) H5Gclose(group);
   H5Fclose(file);
   return status;

@@ -14,6 +14,8 @@ int cli_hdf5_available(void);
 /* A 10x .h5 (v3: /matrix/{data,indices,indptr,shape,barcodes,features/{id,name}}; v2 legacy:
  * one group per genome with {data,indices,indptr,shape,barcodes,genes,gene_names}; the first
  * genome group is read). The file is CSC genes x cells, which is read as CSR cells x genes.
+ * Like the 10x directory reader, keeps only "Gene Expression" features when several types are
+ * listed (features/feature_type), as scanpy.read_10x_h5 does by default.
  * Returns 0, or non-zero with a one-line reason in `error` (and `out` left empty). */
 int cli_read_10x_h5(const char *path, cli_matrix *out, char *error, size_t error_size);
 

@@ -161,10 +161,11 @@ static int read_line(table_reader *reader) {
   return 1;
 }
 
-/* Reads the first column (and, with `second`, the second one, defaulting to the first) of a
- * .tsv[.gz] file. The count of lines must equal `expected`. */
-static int read_tsv_columns(const char *path, int64_t expected, char ***first, char ***second,
-                            char *error, size_t error_size) {
+/* Reads up to three tab-separated columns of a .tsv[.gz] file into columns[0..2] (a NULL
+ * pointer: that column is not wanted). A missing second column repeats the first (v2 genes.tsv
+ * with one column); a missing third is "". The count of lines must equal `expected`. */
+static int read_tsv_columns(const char *path, int64_t expected, char ***columns[3],
+                            const char *what, char *error, size_t error_size) {
   table_reader reader = {gzopen(path, "rb"), NULL, 0};
   if (reader.stream == NULL) {
     set_error(error, error_size, "cannot open '%s': %s", path, strerror(errno));
@@ -172,12 +173,14 @@ static int read_tsv_columns(const char *path, int64_t expected, char ***first, c
   }
   int status = 1;
   int64_t count = 0;
-  char **firsts = calloc((size_t)(expected > 0 ? expected : 1), sizeof *firsts);
-  char **seconds =
-      second != NULL ? calloc((size_t)(expected > 0 ? expected : 1), sizeof *seconds) : NULL;
-  if (firsts == NULL || (second != NULL && seconds == NULL)) {
-    set_error(error, error_size, "out of memory reading '%s'", path);
-    goto done;
+  char **lists[3] = {NULL, NULL, NULL};
+  for (int k = 0; k < 3; k++) {
+    if (columns[k] == NULL) continue;
+    lists[k] = calloc((size_t)(expected > 0 ? expected : 1), sizeof *lists[k]);
+    if (lists[k] == NULL) {
+      set_error(error, error_size, "out of memory reading '%s'", path);
+      goto done;
+    }
   }
   for (;;) {
     int got = read_line(&reader);
@@ -196,47 +199,94 @@ static int read_tsv_columns(const char *path, int64_t expected, char ***first, c
     if (reader.line[0] == '\0') continue; /* a blank last line */
     if (count == expected) {
       set_error(error, error_size, "'%s' has more than %lld lines, one per matrix %s", path,
-                (long long)expected, second != NULL ? "gene" : "cell");
+                (long long)expected, what);
       goto done;
     }
+    const char *fields[3] = {reader.line, NULL, ""};
     char *tab = strchr(reader.line, '\t');
-    if (tab != NULL) *tab = '\0';
-    firsts[count] = strdup(reader.line);
-    if (seconds != NULL) {
-      const char *text = reader.line;
+    if (tab != NULL) {
+      *tab = '\0';
+      fields[1] = tab + 1;
+      tab = strchr(tab + 1, '\t');
       if (tab != NULL) {
-        text = tab + 1;
-        char *next_tab = strchr(text, '\t');
-        if (next_tab != NULL) *next_tab = '\0';
+        *tab = '\0';
+        fields[2] = tab + 1;
+        tab = strchr(tab + 1, '\t');
+        if (tab != NULL) *tab = '\0';
       }
-      seconds[count] = strdup(text);
     }
-    if (firsts[count] == NULL || (seconds != NULL && seconds[count] == NULL)) {
-      count++;
+    if (fields[1] == NULL) fields[1] = fields[0];
+    int failed = 0;
+    for (int k = 0; k < 3; k++)
+      if (lists[k] != NULL && (lists[k][count] = strdup(fields[k])) == NULL) failed = 1;
+    count++;
+    if (failed) {
       set_error(error, error_size, "out of memory reading '%s'", path);
       goto done;
     }
-    count++;
   }
   if (count != expected) {
-    set_error(error, error_size, "'%s' has %lld lines but the matrix has %lld %s", path,
-              (long long)count, (long long)expected, second != NULL ? "genes" : "cells");
+    set_error(error, error_size, "'%s' has %lld lines but the matrix has %lld %ss", path,
+              (long long)count, (long long)expected, what);
     goto done;
   }
-  *first = firsts;
-  if (second != NULL) *second = seconds;
-  firsts = seconds = NULL;
+  for (int k = 0; k < 3; k++) {
+    if (columns[k] == NULL) continue;
+    *columns[k] = lists[k];
+    lists[k] = NULL;
+  }
   status = 0;
 done:
-  for (int64_t i = 0; i < count; i++) {
-    if (firsts != NULL) free(firsts[i]);
-    if (seconds != NULL) free(seconds[i]);
+  for (int k = 0; k < 3; k++) {
+    if (lists[k] == NULL) continue;
+    for (int64_t i = 0; i < count; i++) free(lists[k][i]);
+    free(lists[k]);
   }
-  free(firsts);
-  free(seconds);
   free(reader.line);
   gzclose(reader.stream);
   return status;
+}
+
+static const char gene_expression[] = "Gene Expression";
+
+int cli_keep_gene_expression(cli_matrix *matrix, char **feature_types) {
+  if (feature_types == NULL) return 0;
+  int64_t n_cols = matrix->n_cols, kept = 0, expression = 0;
+  for (int64_t c = 0; c < n_cols; c++) expression += strcmp(feature_types[c], gene_expression) == 0;
+  if (expression == 0 || expression == n_cols) return 0; /* nothing to separate */
+  int64_t *new_index = malloc((size_t)n_cols * sizeof *new_index);
+  if (new_index == NULL) return 1;
+  for (int64_t c = 0; c < n_cols; c++)
+    new_index[c] = strcmp(feature_types[c], gene_expression) == 0 ? kept++ : -1;
+  size_t size = value_size(matrix->value_type);
+  char *values = matrix->values;
+  int64_t write = 0, row_start = 0;
+  for (int64_t r = 0; r < matrix->n_rows; r++) {
+    int64_t row_end = matrix->indptr[r + 1];
+    for (int64_t i = row_start; i < row_end; i++) {
+      int64_t column = new_index[matrix->indices[i]];
+      if (column < 0) continue;
+      matrix->indices[write] = column;
+      memmove(values + (size_t)write * size, values + (size_t)i * size, size);
+      write++;
+    }
+    row_start = row_end;
+    matrix->indptr[r + 1] = write;
+  }
+  matrix->nnz = write;
+  char **name_lists[2] = {matrix->col_names, matrix->col_symbols};
+  for (int k = 0; k < 2; k++) {
+    if (name_lists[k] == NULL) continue;
+    for (int64_t c = 0; c < n_cols; c++) {
+      if (new_index[c] < 0)
+        free(name_lists[k][c]);
+      else
+        name_lists[k][new_index[c]] = name_lists[k][c];
+    }
+  }
+  matrix->n_cols = kept;
+  free(new_index);
+  return 0;
 }
 
 int cli_read_10x_dir(const char *dir, cli_matrix *out, char *error, size_t error_size) {
@@ -258,11 +308,25 @@ int cli_read_10x_dir(const char *dir, cli_matrix *out, char *error, size_t error
   }
   /* The file is genes x cells; transposed on read it is cells x genes. */
   if (cli_read_mtx(matrix_path, 1, out, error, error_size) != 0) return 1;
-  if (read_tsv_columns(features_path, out->n_cols, &out->col_names, &out->col_symbols, error,
-                       error_size) != 0 ||
-      read_tsv_columns(barcodes_path, out->n_rows, &out->row_names, NULL, error, error_size) != 0) {
+  char **feature_types = NULL;
+  int64_t n_features = out->n_cols;
+  char ***feature_columns[3] = {&out->col_names, &out->col_symbols, &feature_types};
+  char ***barcode_columns[3] = {&out->row_names, NULL, NULL};
+  if (read_tsv_columns(features_path, out->n_cols, feature_columns, "gene", error, error_size) !=
+          0 ||
+      read_tsv_columns(barcodes_path, out->n_rows, barcode_columns, "cell", error, error_size) !=
+          0) {
     cli_matrix_free(out);
     memset(out, 0, sizeof *out);
+    return 1;
+  }
+  int failed = cli_keep_gene_expression(out, feature_types);
+  for (int64_t c = 0; c < n_features; c++) free(feature_types[c]);
+  free(feature_types);
+  if (failed) {
+    cli_matrix_free(out);
+    memset(out, 0, sizeof *out);
+    set_error(error, error_size, "out of memory reading '%s'", dir);
     return 1;
   }
   if (cli_sort_row_entries(out) != 0) {

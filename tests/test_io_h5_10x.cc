@@ -147,6 +147,23 @@ TEST(TenxDir, ReadsALegacyPlainDirectoryWithGenesTsv) {
   ExpectTinyMatrix(m.m);
 }
 
+// A multi-modal run: an antibody feature among the genes is dropped, as scanpy's gex_only=True.
+TEST(TenxDir, KeepsOnlyGeneExpressionFeatures) {
+  TempDir dir;
+  TinyDir tiny;
+  tiny.sizes = "4 4 8\n";
+  tiny.entries = "4 1 5\n1 1 1\n2 1 9\n3 3 7\n4 4 3\n3 4 4\n1 4 2\n2 4 8\n";
+  tiny.features =
+      "G1\tA\tGene Expression\nAB1\tCD3\tAntibody Capture\nG2\tB\tGene Expression\n"
+      "G3\tC\tGene Expression\n";
+  WriteTinyDir(dir, tiny);
+  Matrix m;
+  char error[512] = "";
+  ASSERT_EQ(cli_read_10x_dir(dir.path().c_str(), &m.m, error, sizeof error), 0) << error;
+  ExpectTinyMatrix(m.m);
+  EXPECT_STREQ(m.m.col_names[1], "G2");
+}
+
 TEST(TenxDir, RefusesATruncatedGzipList) {
   TempDir dir;
   TinyDir tiny;
@@ -318,9 +335,10 @@ struct TinyH5 {
   std::vector<std::string> barcodes{"AAAC-1", "AAAG-1", "AAAT-1", "AACA-1"};
   std::vector<std::string> ids{"G1", "G2", "G3"};
   std::vector<std::string> names{"A", "B", "C"};
-  std::string group = "matrix";  // "matrix" (v3) or a genome name (v2)
-  std::string skip;              // a dataset to leave out
-  bool shape_2d = false;         // store shape as a 1 x 2 matrix
+  std::vector<std::string> types;  // features/feature_type, written when not empty
+  std::string group = "matrix";    // "matrix" (v3) or a genome name (v2)
+  std::string skip;                // a dataset to leave out
+  bool shape_2d = false;           // store shape as a 1 x 2 matrix
   bool data_as_strings = false;
 };
 
@@ -387,6 +405,7 @@ void WriteTinyH5(const std::string &path, const TinyH5 &t) {
     hid_t features = H5Gcreate2(group, "features", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (wanted("features/id")) WriteStrings(features, "id", t.ids);
     WriteStrings(features, "name", t.names);
+    if (!t.types.empty()) WriteStrings(features, "feature_type", t.types);
     H5Gclose(features);
   } else {
     if (wanted("genes")) WriteStrings(group, "genes", t.ids);
@@ -430,6 +449,31 @@ TEST(Tenx10xH5, ReadsTheLegacyLayout) {
   char error[512] = "";
   ASSERT_EQ(cli_read_10x_h5(dir.file("tiny.h5").c_str(), &m.m, error, sizeof error), 0) << error;
   ExpectTinyMatrix(m.m);
+}
+
+TEST(Tenx10xH5, KeepsOnlyGeneExpressionFeatures) {
+  TempDir dir;
+  TinyH5 t;
+  t.shape = {4, 4};
+  t.ids = {"G1", "AB1", "G2", "G3"};
+  t.names = {"A", "CD3", "B", "C"};
+  t.types = {"Gene Expression", "Antibody Capture", "Gene Expression", "Gene Expression"};
+  t.indptr = {0, 3, 3, 4, 8};
+  t.indices = {3, 0, 1, 2, 3, 2, 0, 1};
+  t.data = {5, 1, 9, 7, 3, 4, 2, 8};
+  WriteTinyH5(dir.file("tiny.h5"), t);
+  Matrix m;
+  char error[512] = "";
+  ASSERT_EQ(cli_read_10x_h5(dir.file("tiny.h5").c_str(), &m.m, error, sizeof error), 0) << error;
+  ExpectTinyMatrix(m.m);
+  EXPECT_STREQ(m.m.col_names[1], "G2");
+  // Only one type listed: nothing is dropped.
+  t.types = {"Antibody Capture", "Antibody Capture", "Antibody Capture", "Antibody Capture"};
+  WriteTinyH5(dir.file("adt.h5"), t);
+  Matrix whole;
+  ASSERT_EQ(cli_read_10x_h5(dir.file("adt.h5").c_str(), &whole.m, error, sizeof error), 0) << error;
+  EXPECT_EQ(whole.m.n_cols, 4);
+  EXPECT_EQ(whole.m.nnz, 8);
 }
 
 TEST(Tenx10xH5, RefusesMissingDatasets) {
