@@ -1,8 +1,10 @@
 // The built `normot` tool, run as a process: every bad input exits non-zero with one line on
 // stderr and leaves no output (nor temporary) file; good inputs give what the C API gives.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -361,6 +363,68 @@ TEST_F(CliTest, NormalizeGivesOneResultForEveryFormOfThe10xData) {
     ASSERT_EQ(from_h5.exit_code, 0) << from_h5.err;
     EXPECT_EQ(ReadWholeFile(Path("c.mtx")), expected);
   }
+}
+
+TEST_F(CliTest, InterruptedWriteLeavesNoTemporaryFile) {
+  // A matrix large enough that writing it takes a while (gzip), so that SIGTERM arrives while
+  // the temporary file exists.
+  const int64_t cells = 20000, genes = 2000, per_cell = 60;
+  std::vector<int64_t> indptr{0}, indices;
+  std::vector<int32_t> values;
+  for (int64_t c = 0; c < cells; ++c) {
+    for (int64_t j = 0; j < per_cell; ++j) {
+      indices.push_back((c * 7 + j * 31) % genes);
+      values.push_back((int32_t)(1 + (c + j) % 13));
+    }
+    std::sort(indices.end() - per_cell, indices.end());
+    indices.erase(std::unique(indices.end() - per_cell, indices.end()), indices.end());
+    values.resize(indices.size());
+    indptr.push_back((int64_t)indices.size());
+  }
+  cli_matrix input;
+  memset(&input, 0, sizeof input);
+  input.n_rows = cells;
+  input.n_cols = genes;
+  input.nnz = (int64_t)indices.size();
+  input.indptr = indptr.data();
+  input.indices = indices.data();
+  input.values = values.data();
+  input.value_type = NORMOT_INT32;
+  char error[512] = "";
+  ASSERT_EQ(cli_write_mtx(Path("big.mtx").c_str(), &input, error, sizeof error), 0) << error;
+
+  std::string program = NORMOT_CLI_PATH;
+  std::vector<std::string> args = {
+      program, "normalize", Path("big.mtx"), "-o", Path("out.mtx.gz"), "--target-sum", "1e4"};
+  std::vector<char *> argv;
+  for (std::string &arg : args) argv.push_back(&arg[0]);
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  pid_t pid = 0;
+  ASSERT_EQ(posix_spawn(&pid, program.c_str(), &actions, nullptr, argv.data(), environ), 0);
+  posix_spawn_file_actions_destroy(&actions);
+  bool saw_temporary = false;
+  for (int poll = 0; poll < 60000 && !saw_temporary; ++poll) {
+    for (const std::string &name : work_.Entries())
+      if (name.find(".tmp.") != std::string::npos) saw_temporary = true;
+    if (!saw_temporary) {
+      int status = 0;
+      if (waitpid(pid, &status, WNOHANG) == pid) {
+        pid = 0;
+        break;
+      }
+      usleep(500);
+    }
+  }
+  if (pid == 0) GTEST_SKIP() << "the write finished before it could be interrupted";
+  ASSERT_TRUE(saw_temporary);
+  kill(pid, SIGTERM);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);
+  EXPECT_EQ(work_.Entries(), std::set<std::string>{"big.mtx"});
 }
 
 // ---- emd: every malformed input ------------------------------------------------------------
