@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "context.h"
 #include "test_normalize_helpers.h"
 #include "test_support.h"
 
@@ -385,5 +386,58 @@ TEST_P(NormalizeErrors, OutOfMemoryWritesNothing) {
 }
 
 NORMOT_INSTANTIATE_FOR_BACKENDS(NormalizeErrors);
+
+}  // namespace
+
+namespace {
+
+class NormalizeErrorReports : public BackendTest {};
+
+TEST_P(NormalizeErrorReports, TheFirstProblemIsReportedForAnyThreadCount) {
+  // NaNs in rows 700 and 1500 of a matrix spread over many chunks: the same one is named for
+  // every thread count, the first in the layout's order.
+  Csr csr;
+  csr.rows = 2000;
+  csr.cols = 3;
+  csr.type = NORMOT_FLOAT32;
+  for (int64_t r = 0; r < csr.rows; ++r) {
+    csr.indices.push_back(r % 3);
+    csr.indptr.push_back(r + 1);
+  }
+  csr.values.assign((size_t)csr.rows * 4, 0);
+  for (size_t k = 0; k < (size_t)csr.rows; ++k) PutValue(csr.values, NORMOT_FLOAT32, k, 1.0);
+  PutValue(csr.values, NORMOT_FLOAT32, 1500, std::nan(""));
+  PutValue(csr.values, NORMOT_FLOAT32, 700, std::nan(""));
+  normot_normalize_params params;
+  normot_normalize_params_init(&params);
+  for (normot_layout layout : {NORMOT_LAYOUT_CSR, NORMOT_LAYOUT_CSC, NORMOT_LAYOUT_DENSE})
+    for (int threads : {1, 2, 3, 4}) {
+      SCOPED_TRACE(std::string(LayoutName(layout)) + " threads " + std::to_string(threads));
+      ASSERT_EQ(normot_context_set_threads(context_, threads), NORMOT_SUCCESS);
+      Result r =
+          RunNormalize(context_, Build(csr, layout, NORMOT_INDEX_INT32), params, NORMOT_FLOAT32);
+      EXPECT_EQ(r.status, NORMOT_ERROR_NONFINITE_VALUE);
+      // CSR and dense go row by row: row 700 first. CSC goes column by column: row 1500's NaN
+      // sits in column 0 (1500 % 3), before row 700's in column 1.
+      const char *where = layout == NORMOT_LAYOUT_CSC ? "column 0" : "row 700";
+      EXPECT_NE(r.message.find(where), std::string::npos) << r.message;
+    }
+}
+
+TEST_P(NormalizeErrorReports, ScratchIsKeptInTheContextBetweenCalls) {
+  if (GetParam() != NORMOT_BACKEND_CPU) GTEST_SKIP() << "checks the CPU backend's cache slot";
+  Csr csr = SmallCsr();
+  normot_normalize_params params;
+  normot_normalize_params_init(&params);
+  HostMatrix m = Build(csr, NORMOT_LAYOUT_CSR, NORMOT_INDEX_INT64);
+  ASSERT_EQ(RunNormalize(context_, m, params, NORMOT_FLOAT32).status, NORMOT_SUCCESS);
+  void *slot = context_->cache[NORMOT_CACHE_NORMALIZE].ptr;
+  ASSERT_NE(slot, nullptr);
+  for (int i = 0; i < 3; ++i)
+    ASSERT_EQ(RunNormalize(context_, m, params, NORMOT_FLOAT32).status, NORMOT_SUCCESS);
+  EXPECT_EQ(context_->cache[NORMOT_CACHE_NORMALIZE].ptr, slot);
+}
+
+NORMOT_INSTANTIATE_FOR_BACKENDS(NormalizeErrorReports);
 
 }  // namespace
