@@ -72,13 +72,16 @@ TEST_P(AuctionApiTest, AgreesOnZeroWeightsNegativeCostsAndTies) {
   ExpectAgreement(negative);
 
   // Integer costs in {0, 1, 2}: many optimal plans, one optimal value.
-  std::vector<EmdCase> ties;
-  for (int p = 0; p < 3; ++p) {
-    EmdCase c = RandomCase(rng, 10, 10, p == 0);
-    for (double &x : c.cost) x = std::floor(x * 3.0);
-    ties.push_back(c);
+  // (A batch shares its weights' layout, so uniform and weighted cases go in separate batches.)
+  for (bool uniform : {true, false}) {
+    std::vector<EmdCase> ties;
+    for (int p = 0; p < 3; ++p) {
+      EmdCase c = RandomCase(rng, 10, 10, uniform);
+      for (double &x : c.cost) x = std::floor(x * 3.0);
+      ties.push_back(c);
+    }
+    ExpectAgreement(ties);
   }
-  ExpectAgreement(ties);
 
   // All costs equal (also all zero).
   std::vector<EmdCase> flat;
