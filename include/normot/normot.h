@@ -277,7 +277,7 @@ typedef struct normot_normalize_output {
  *   NORMOT_ERROR_UNSUPPORTED_TYPE  output type not float; in place on integer input; in place
  *                                  with a different output type; unknown enum values
  *   NORMOT_ERROR_NO_POSITIVE_TOTAL median target with no cell whose total is > 0
- *   NORMOT_ERROR_INVALID_MEMORY    device memory given to the CPU backend
+ *   NORMOT_ERROR_INVALID_MEMORY    device memory given to the CPU backend; an unknown memory tag
  *   NORMOT_ERROR_OUT_OF_MEMORY, NORMOT_ERROR_CUDA, NORMOT_ERROR_NOT_IMPLEMENTED */
 NORMOT_API normot_status normot_normalize_total(normot_context *context, const normot_matrix *X,
                                                 const normot_normalize_params *params,
