@@ -328,3 +328,22 @@ def test_torch_cuda_tensor_is_normalized_on_the_device():
     x = torch.as_tensor(dense, device="cuda")
     normot.normalize_total(x)
     assert_bitwise(x.cpu().numpy(), expected_x)
+
+
+def test_mixed_index_types_are_widened():
+    dense = count_matrix(40, 30, seed=20)
+    x = sparse.csr_matrix(dense)
+    mixed = sparse.csr_matrix((x.data.copy(), x.indices.astype(np.int32), x.indptr), shape=x.shape)
+    mixed.indptr = x.indptr.astype(np.int64)  # scipy allows the two index arrays to differ
+    expected_x, _ = scanpy_reference(sparse.csr_matrix(dense))
+    normot.normalize_total(mixed)
+    assert_bitwise(mixed.toarray(), expected_x)
+
+
+def test_integer_input_is_left_untouched_when_not_in_place():
+    dense = count_matrix(50, 20, seed=21, dtype=np.int32)
+    x = sparse.csr_matrix(dense)
+    result = normot.normalize_total(x, inplace=False)
+    assert x.dtype == np.int32 and np.array_equal(x.toarray(), dense)
+    assert result["X"].dtype == np.float32 and result["norm_factor"].dtype == np.float32
+    assert not np.shares_memory(result["X"].indices, x.indices)
