@@ -121,7 +121,8 @@ def _run(values: Buffer, matrix: L.Matrix, params, out_values, out_dtype) -> _No
 
 
 def _prepare_values(values: Buffer, inplace: bool):
-    """Returns (values buffer to read, whether the library may write into it)."""
+    """Returns (values to read, whether the library may write into them): the caller's own
+    float values only when normalizing in place, or a private converted/contiguous copy."""
     _check_dtype(values.dtype)
     if values.dtype not in _FLOAT_CODES and values.dtype not in _INT_CODES:
         # Other integer widths: scanpy's own cast to float32, then normalized in place.
@@ -138,8 +139,7 @@ def _normalize_sparse(x, fmt, *, params, inplace) -> _Normalized:
     if inplace and values.dtype in _FLOAT_CODES and not values.writeable:
         raise ValueError("normot.normalize_total: the matrix's values are read-only; use "
                          "inplace=False")
-    work, writable_copy_or_self = _prepare_values(values, inplace)
-    replaced_storage = work is not values  # a converted or contiguous copy of the values
+    work, may_write = _prepare_values(values, inplace)
     index_buffers = [Buffer(indptr), Buffer(indices)]
     if (index_buffers[0].dtype != index_buffers[1].dtype
             or index_buffers[0].dtype not in _INDEX_CODES
@@ -162,7 +162,7 @@ def _normalize_sparse(x, fmt, *, params, inplace) -> _Normalized:
     matrix.memory = work.memory
 
     out_dtype = work.dtype if work.dtype in _FLOAT_CODES else np.dtype(np.float32)
-    if writable_copy_or_self and (inplace or replaced_storage):
+    if may_write:
         result = _run(work, matrix, params, None, out_dtype)
         if work is values:
             result.X = x
