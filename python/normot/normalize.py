@@ -96,9 +96,13 @@ def _normalize_matrix(x, *, params: L.NormalizeParams, inplace: bool) -> _Normal
     """Normalizes one matrix. inplace: float input is overwritten and returned as is; integer
     input (and inplace=False) gives a new float matrix of the same kind."""
     fmt = _sparse_format(x)
-    if fmt is None and type(x).__module__.startswith("scipy.sparse"):
+    if fmt is None and hasattr(x, "tocsr"):  # scipy/cupyx COO, DIA, LIL, ...
         raise TypeError(f"normot.normalize_total takes CSR or CSC sparse matrices, not "
-                        f"{x.format.upper()}; convert with .tocsr()")
+                        f"{str(getattr(x, 'format', type(x).__name__)).upper()}; convert "
+                        "with .tocsr()")
+    if fmt == "torch_coo":
+        raise TypeError("normot.normalize_total takes CSR or CSC sparse tensors, not COO; "
+                        "convert with .to_sparse_csr()")
     if fmt is not None:
         return _normalize_sparse(x, fmt, params=params, inplace=inplace)
     return _normalize_dense(x, params=params, inplace=inplace)
