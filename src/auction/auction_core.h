@@ -134,6 +134,20 @@ NORMOT_AUCTION_INLINE int64_t normot_auction_reduce_max(int64_t value) {
   return -normot_auction_reduce_min(-value);
 }
 
+/* A team-wide ballot: every lane learns how many lanes have `flag` set (*count), and a lane with
+ * it set learns how many lanes before it have it too (the return value): its slot. */
+NORMOT_AUCTION_INLINE int64_t normot_auction_ballot(int flag, int lane, int64_t *count) {
+#if defined(__CUDA_ARCH__)
+  const unsigned mask = __ballot_sync(0xffffffffu, flag);
+  *count = __popc(mask);
+  return __popc(mask & ((1u << lane) - 1u));
+#else
+  (void)lane;
+  *count = flag != 0;
+  return 0;
+#endif
+}
+
 NORMOT_AUCTION_INLINE int64_t normot_auction_reduce_sum_int(int64_t value) {
 #if defined(__CUDA_ARCH__)
   for (int offset = 16; offset > 0; offset >>= 1)
@@ -217,54 +231,69 @@ NORMOT_AUCTION_INLINE void normot_auction_push(normot_auction_state *s, int lane
  * (u_i + v_j = C_ij on each, u_0 kept), and if then u_i + v_j <= C_ij on every arc, those
  * prices prove the flow optimal and are exact duals. A disconnected support (assignments,
  * degenerate problems) or a violated arc proves nothing, and the prices are left as they were.
- * Lane 0 walks the support, all lanes check the arcs; O(n m). Returns 1 when proven. */
+ * O(n m), split across the lanes. Returns 1 when proven. */
 NORMOT_AUCTION_INLINE int normot_auction_prove_optimal(normot_auction_state *s, int lane,
                                                        int lanes) {
   const int64_t n = s->n, m = s->m;
   int64_t *tree_u = s->saved_u, *tree_v = s->saved_v;
+  /* Nodes 0..n-1 are sources, n..n+m-1 sinks; the excess arrays (all zero now) mark the
+   * nodes reached. A breadth-first walk whose neighbour scans are split across the lanes. */
+  int64_t *order = s->order;
+  int64_t reached = 1, next = 0;
   if (lane == 0) {
-    /* Nodes 0..n-1 are sources, n..n+m-1 sinks; the excess arrays (all zero now) mark the
-     * nodes reached. */
-    int64_t *order = s->order;
-    int64_t reached = 1, next = 0;
     order[0] = 0;
     tree_u[0] = s->u[0];
     s->source_excess[0] = 1;
-    while (next < reached) {
-      const int64_t node = order[next++];
-      if (node < n) {
-        for (int64_t j = 0; j < m; ++j) {
-          if (s->sink_excess[j] || s->flow[j * n + node] <= 0) continue;
-          s->sink_excess[j] = 1;
-          tree_v[j] = s->cost[node * m + j] - tree_u[node];
-          order[reached++] = n + j;
-        }
-      } else {
-        const int64_t j = node - n;
-        const int64_t *column = s->flow + j * n;
-        for (int64_t i = 0; i < n; ++i) {
-          if (s->source_excess[i] || column[i] <= 0) continue;
-          s->source_excess[i] = 1;
-          tree_u[i] = s->cost[i * m + j] - tree_v[j];
-          order[reached++] = i;
-        }
-      }
-    }
-    int64_t proven = reached == n + m;
-    for (int64_t i = 0; i < n; ++i) {
-      s->source_excess[i] = 0;
-      if (tree_u[i] >= NORMOT_AUCTION_PRICE_LIMIT || tree_u[i] <= -NORMOT_AUCTION_PRICE_LIMIT)
-        proven = 0;
-    }
-    for (int64_t j = 0; j < m; ++j) {
-      s->sink_excess[j] = 0;
-      if (tree_v[j] >= NORMOT_AUCTION_PRICE_LIMIT || tree_v[j] <= -NORMOT_AUCTION_PRICE_LIMIT)
-        proven = 0;
-    }
-    order[0] = proven;
   }
   normot_auction_sync();
-  if (!s->order[0]) return 0;
+  while (next < reached) {
+    const int64_t node = order[next++];
+    if (node < n) {
+      for (int64_t base = 0; base < m; base += lanes) {
+        const int64_t j = base + lane;
+        const int found = j < m && !s->sink_excess[j] && s->flow[j * n + node] > 0;
+        int64_t count = 0;
+        const int64_t slot = normot_auction_ballot(found, lane, &count);
+        if (found) {
+          s->sink_excess[j] = 1;
+          tree_v[j] = s->cost[node * m + j] - tree_u[node];
+          order[reached + slot] = n + j;
+        }
+        reached += count;
+      }
+    } else {
+      const int64_t j = node - n;
+      const int64_t *column = s->flow + j * n;
+      for (int64_t base = 0; base < n; base += lanes) {
+        const int64_t i = base + lane;
+        const int found = i < n && !s->source_excess[i] && column[i] > 0;
+        int64_t count = 0;
+        const int64_t slot = normot_auction_ballot(found, lane, &count);
+        if (found) {
+          s->source_excess[i] = 1;
+          tree_u[i] = s->cost[i * m + j] - tree_v[j];
+          order[reached + slot] = i;
+        }
+        reached += count;
+      }
+    }
+    normot_auction_sync();
+  }
+  int64_t out_of_range = 0;
+  for (int64_t i = lane; i < n; i += lanes) {
+    s->source_excess[i] = 0;
+    out_of_range +=
+        tree_u[i] >= NORMOT_AUCTION_PRICE_LIMIT || tree_u[i] <= -NORMOT_AUCTION_PRICE_LIMIT;
+  }
+  for (int64_t j = lane; j < m; j += lanes) {
+    s->sink_excess[j] = 0;
+    out_of_range +=
+        tree_v[j] >= NORMOT_AUCTION_PRICE_LIMIT || tree_v[j] <= -NORMOT_AUCTION_PRICE_LIMIT;
+  }
+  out_of_range = normot_auction_reduce_sum_int(out_of_range);
+  normot_auction_sync();
+  if (reached != n + m || out_of_range != 0) return 0;
+
   /* Flow arcs outside the tree (cycles) must be tight too. */
   int64_t violations = 0;
   for (int64_t i = 0; i < n; ++i) {
