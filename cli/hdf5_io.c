@@ -65,6 +65,10 @@ int cli_hdf5_available(void) {
   return 1;
 }
 
+/* No real matrix has more rows or columns than this (2^48); larger shapes come from damaged
+ * files, and rejecting them keeps every size computation far from overflow. */
+static const int64_t MAX_DIMENSION = (int64_t)1 << 48;
+
 /* HDF5 prints a stack of errors on stderr by default; the messages here replace it. */
 static void silence_hdf5(void) {
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
@@ -506,8 +510,9 @@ int cli_read_10x_h5(const char *path, cli_matrix *out, char *error, size_t error
   if (read_int64_vector(path, group, "shape", 2, &shape, NULL, error, error_size)) goto done;
   n_genes = shape[0];
   n_cells = shape[1];
-  if (n_genes < 0 || n_cells < 0) {
-    set_error(error, error_size, "'%s': negative shape (%lld, %lld)", path, (long long)n_genes,
+  /* The bound keeps n + 1 and the allocations below from overflowing on a lying file. */
+  if (n_genes < 0 || n_cells < 0 || n_genes > MAX_DIMENSION || n_cells > MAX_DIMENSION) {
+    set_error(error, error_size, "'%s': impossible shape (%lld, %lld)", path, (long long)n_genes,
               (long long)n_cells);
     goto done;
   }
@@ -831,8 +836,9 @@ static int read_sparse_x(const char *path, hid_t group, int is_csr, cli_matrix *
     set_error(error, error_size, "'%s': X has no integer 'shape' attribute of two entries", path);
     return 1;
   }
-  if (shape[0] < 0 || shape[1] < 0) {
-    set_error(error, error_size, "'%s': X has a negative shape", path);
+  if (shape[0] < 0 || shape[1] < 0 || shape[0] > MAX_DIMENSION || shape[1] > MAX_DIMENSION) {
+    set_error(error, error_size, "'%s': X has an impossible shape (%lld, %lld)", path,
+              (long long)shape[0], (long long)shape[1]);
     return 1;
   }
   int64_t n_rows = shape[0], n_cols = shape[1];

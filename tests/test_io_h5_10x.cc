@@ -506,6 +506,9 @@ TEST(Tenx10xH5, RefusesMisShapedDatasets) {
   t.shape = {3, 4, 1};
   ExpectRefused(t, "'shape' has 3 entries, expected 2");
   t = TinyH5();
+  t.shape = {3, -4};
+  ExpectRefused(t, "impossible shape (3, -4)");
+  t = TinyH5();
   t.data_as_strings = true;
   ExpectRefused(t, "'data' should hold numbers");
 }

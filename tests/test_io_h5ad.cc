@@ -294,6 +294,16 @@ TEST(H5ad, RefusesMissingOrMisShapedParts) {
       },
       "no integer 'shape' attribute");
   ExpectBrokenFileRefused(
+      [](hid_t file) {  // a shape no memory could hold: refused before anything is allocated
+        hid_t x = H5Gopen2(file, "X", H5P_DEFAULT);
+        hid_t attribute = H5Aopen(x, "shape", H5P_DEFAULT);
+        int64_t shape[2] = {kObs, int64_t{1} << 60};
+        H5Awrite(attribute, H5T_NATIVE_INT64, shape);
+        H5Aclose(attribute);
+        H5Gclose(x);
+      },
+      "X has an impossible shape (9, 1152921504606846976)");
+  ExpectBrokenFileRefused(
       [](hid_t file) {
         hid_t x = H5Gopen2(file, "X", H5P_DEFAULT);
         H5Ldelete(x, "data", H5P_DEFAULT);
