@@ -176,6 +176,7 @@ int normot_cmd_normalize(int argc, char **argv) {
   int usage = parse_options(argc, argv, &options);
   if (usage >= 0) return usage;
 
+  cli_set_io_threads(options.threads);
   normot_context *context = cli_context(options.backend, options.threads);
   if (context == NULL) return 1;
 

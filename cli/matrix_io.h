@@ -53,6 +53,9 @@ int cli_read_matrix(const char *path, int transpose, cli_matrix *out, char *erro
 int cli_write_matrix(const char *path, const cli_matrix *matrix, const void *size_factors,
                      char *error, size_t error_size);
 
+/* Threads the Matrix Market writer formats with (the CLI's --threads); 0: all cores. */
+void cli_set_io_threads(int threads);
+
 /* 0 if `path` names an output format this build writes (.mtx, .mtx.gz, .h5ad with HDF5), else
  * non-zero with the reason: lets a command refuse before doing any work. */
 int cli_check_output_path(const char *path, char *error, size_t error_size);

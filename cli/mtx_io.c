@@ -766,6 +766,12 @@ static int64_t row_of_entry(const int64_t *indptr, int64_t n_rows, int64_t i) {
  * buffer per block, and written out in order. */
 enum { FORMAT_BLOCK_ENTRIES = 1 << 16 };
 
+static int io_threads = 0; /* 0: OpenMP's default (all cores) */
+
+void cli_set_io_threads(int threads) {
+  io_threads = threads > 0 ? threads : 0;
+}
+
 static int write_body(text_sink *sink, const cli_matrix *matrix) {
   const char *field = (matrix->value_type == NORMOT_FLOAT32 || matrix->value_type == NORMOT_FLOAT64)
                           ? "real"
@@ -782,7 +788,7 @@ static int write_body(text_sink *sink, const cli_matrix *matrix) {
   sink_flush(sink);
   if (sink->failed) return -1;
 
-  int blocks_per_round = omp_get_max_threads();
+  int blocks_per_round = io_threads > 0 ? io_threads : omp_get_max_threads();
   if (blocks_per_round < 1) blocks_per_round = 1;
   char *buffers = malloc((size_t)blocks_per_round * FORMAT_BLOCK_ENTRIES * SINK_MARGIN);
   size_t *lengths = malloc((size_t)blocks_per_round * sizeof *lengths);
@@ -794,7 +800,7 @@ static int write_body(text_sink *sink, const cli_matrix *matrix) {
   const int64_t nnz = matrix->nnz;
   for (int64_t round = 0; round < nnz && !sink->failed;
        round += (int64_t)blocks_per_round * FORMAT_BLOCK_ENTRIES) {
-#pragma omp parallel for schedule(static, 1)
+#pragma omp parallel for schedule(static, 1) num_threads(blocks_per_round)
     for (int block = 0; block < blocks_per_round; ++block) {
       int64_t begin = round + (int64_t)block * FORMAT_BLOCK_ENTRIES;
       int64_t end = begin + FORMAT_BLOCK_ENTRIES < nnz ? begin + FORMAT_BLOCK_ENTRIES : nnz;
