@@ -17,6 +17,7 @@ template <class Out, class In, class Lines>
 __device__ void scale_line(const Lines &lines, const In *values, Out *out, int64_t line, Out factor,
                            int lane, int width, const scale_args &args) {
   const int64_t begin = lines.begin(line), end = lines.end(line);
+#pragma unroll 4
   for (int64_t entry = begin + lane; entry < end; entry += width)
     out[entry] = normalized_entry<Out>(values[entry], factor, args.log1p, args.log_of_base);
 }

@@ -36,6 +36,7 @@ struct totals_args {
 
 constexpr int ORDERED_WARPS = 4; /* warps per block of the ordered row kernel */
 constexpr unsigned FULL_MASK = 0xffffffffu;
+constexpr int LOAD_BATCH = 8; /* rows whose loads a lane issues together (divides 32) */
 
 /* One entry as its row total sees it, in the output type: 0 where it does not count (a gene
  * left out by the mask, or an index out of range, which is recorded). Adding +0.0 to a sum that
@@ -83,14 +84,22 @@ __global__ void __launch_bounds__(ORDERED_WARPS * 32)
     }
     double sum = 0.0;
     for (int64_t step = 0; step < longest; step += 32) {
-      for (int i = 0; i < 32; ++i) {
-        const int64_t length_i = __shfl_sync(FULL_MASK, length, i);
-        const int64_t begin_i = __shfl_sync(FULL_MASK, begin, i);
-        if (step >= length_i) continue;  // the same for the whole warp
-        const int64_t k = step + lane;
-        tile[i][lane] = k < length_i ? counted_value<Out>(lines, values, first_line + base + i,
-                                                          begin_i + k, begin_i, args)
-                                     : static_cast<Out>(0);
+      // Rows in batches of LOAD_BATCH: the batch's loads are all issued before any of them is
+      // stored, so that each warp keeps several cache lines in flight.
+      for (int first_row = 0; first_row < 32; first_row += LOAD_BATCH) {
+        Out loaded[LOAD_BATCH];
+#pragma unroll
+        for (int u = 0; u < LOAD_BATCH; ++u) {
+          const int i = first_row + u;
+          const int64_t length_i = __shfl_sync(FULL_MASK, length, i);
+          const int64_t begin_i = __shfl_sync(FULL_MASK, begin, i);
+          const int64_t k = step + lane;
+          loaded[u] = k < length_i ? counted_value<Out>(lines, values, first_line + base + i,
+                                                        begin_i + k, begin_i, args)
+                                   : static_cast<Out>(0);
+        }
+#pragma unroll
+        for (int u = 0; u < LOAD_BATCH; ++u) tile[first_row + u][lane] = loaded[u];
       }
       __syncwarp();
       const int64_t left = length - step;
