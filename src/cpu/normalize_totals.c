@@ -116,27 +116,67 @@ static NORMOT_ALWAYS_INLINE void dense_kept_totals_rows(const normalize_job *job
 
 /* ---- CSC --------------------------------------------------------------------------------- */
 
+/* Checks the row indices of columns [c0, c1) and tells whether each column lists its rows in
+ * non-decreasing order (then a thread finds its own rows in a column by binary search). */
+static NORMOT_ALWAYS_INLINE int csc_check_columns(const normalize_job *job, int64_t c0, int64_t c1,
+                                                  normot_index_type idx,
+                                                  normot_matrix_problem *problem) {
+  const normot_matrix *X = job->X;
+  int sorted = 1;
+  for (int64_t c = c0; c < c1; ++c) {
+    int64_t start = normot_load_index(X->indptr, idx, c);
+    int64_t end = normot_load_index(X->indptr, idx, c + 1);
+    int64_t previous = 0;
+    for (int64_t j = start; j < end; ++j) {
+      int64_t row = normot_load_index(X->indices, idx, j);
+      if ((uint64_t)row >= (uint64_t)X->n_rows) {
+        normot_check_indices(X->indices, idx, j, j + 1, X->n_rows, c, problem);
+        return 0;
+      }
+      sorted &= row >= previous;
+      previous = row;
+    }
+  }
+  return sorted;
+}
+
+/* The first entry of [start, end) whose row is >= r0, in a column with sorted rows. */
+static NORMOT_ALWAYS_INLINE int64_t csc_first_row_at_least(const void *indices,
+                                                           normot_index_type idx, int64_t start,
+                                                           int64_t end, int64_t r0) {
+  while (start < end) {
+    int64_t mid = start + (end - start) / 2;
+    if (normot_load_index(indices, idx, mid) < r0)
+      start = mid + 1;
+    else
+      end = mid;
+  }
+  return start;
+}
+
 /* Sums rows [r0, r1) over every column in column order (skipping excluded columns when
- * `kept_only`); checks indices (every thread sees every index, thread-independent) and, for its
- * own rows, finiteness. */
+ * `kept_only`) and checks the finiteness of those rows' values. The row indices were checked
+ * already. With sorted columns a thread reads only its own entries; otherwise it reads every
+ * index and skips the rows of other threads. */
 static NORMOT_ALWAYS_INLINE void csc_totals_block(const normalize_job *job, int64_t r0, int64_t r1,
-                                                  int kept_only, normot_value_type in,
+                                                  int kept_only, int sorted, normot_value_type in,
                                                   normot_index_type idx, normot_value_type out,
                                                   normot_matrix_problem *problem) {
   const normot_matrix *X = job->X;
   double *sums = job->sums;
   for (int64_t r = r0; r < r1; ++r) sums[r] = 0.0;
+  if (r0 == r1) return;
   for (int64_t c = 0; c < X->n_cols; ++c) {
     if (kept_only && job->excluded[c]) continue;
     int64_t start = normot_load_index(X->indptr, idx, c);
     int64_t end = normot_load_index(X->indptr, idx, c + 1);
+    if (sorted) start = csc_first_row_at_least(X->indices, idx, start, end, r0);
     for (int64_t j = start; j < end; ++j) {
       int64_t row = normot_load_index(X->indices, idx, j);
-      if ((uint64_t)row >= (uint64_t)X->n_rows) {
-        normot_check_indices(X->indices, idx, j, j + 1, X->n_rows, c, problem);
-        return;
+      if (row < r0 || row >= r1) {
+        if (sorted) break;
+        continue;
       }
-      if (row < r0 || row >= r1) continue;
       double v = normot_load_as_output(X->values, in, out, j);
       if (job->check_values && !isfinite(v)) {
         normot_check_finite(X->values, in, j, j + 1, c, problem);
@@ -203,14 +243,21 @@ static void dense_kept_totals(const normalize_job *job, int64_t r0, int64_t r1) 
 #undef CASE
 }
 
-static void csc_totals(const normalize_job *job, int64_t r0, int64_t r1, int kept_only,
+static void csc_totals(const normalize_job *job, int64_t r0, int64_t r1, int kept_only, int sorted,
                        normot_matrix_problem *problem) {
-#define CASE(IN, IDX, OUT)                                           \
-  case NORMOT_COMBO(IN, IDX, OUT):                                   \
-    csc_totals_block(job, r0, r1, kept_only, IN, IDX, OUT, problem); \
+#define CASE(IN, IDX, OUT)                                                   \
+  case NORMOT_COMBO(IN, IDX, OUT):                                           \
+    csc_totals_block(job, r0, r1, kept_only, sorted, IN, IDX, OUT, problem); \
     break;
   DISPATCH();
 #undef CASE
+}
+
+static int csc_check(const normalize_job *job, int64_t c0, int64_t c1,
+                     normot_matrix_problem *problem) {
+  return job->index_type == NORMOT_INDEX_INT32
+             ? csc_check_columns(job, c0, c1, NORMOT_INDEX_INT32, problem)
+             : csc_check_columns(job, c0, c1, NORMOT_INDEX_INT64, problem);
 }
 
 static void csc_flags(const normalize_job *job, int64_t c0, int64_t c1) {
@@ -294,6 +341,19 @@ static void csc_layout_totals(const normalize_job *job, normot_matrix_problem *p
   const normot_matrix *X = job->X;
   normot_cpu_check_indptr(job, problem);
   if (problem->status != NORMOT_SUCCESS) return;
+  int sorted = 1;
+#pragma omp parallel num_threads(job->n_threads) reduction(&& : sorted)
+  {
+    normot_matrix_problem local = normot_no_problem();
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t c0 = 0; c0 < X->n_cols; c0 += NORMOT_ROW_CHUNK) {
+      int64_t c1 = c0 + NORMOT_ROW_CHUNK < X->n_cols ? c0 + NORMOT_ROW_CHUNK : X->n_cols;
+      if (local.status == NORMOT_SUCCESS) sorted = csc_check(job, c0, c1, &local) && sorted;
+    }
+#pragma omp critical(normot_cpu_totals_merge)
+    normot_merge_problem(problem, &local);
+  }
+  if (problem->status != NORMOT_SUCCESS) return;
   for (int kept_only = 0; kept_only <= (job->exclude ? 1 : 0); ++kept_only) {
 #pragma omp parallel num_threads(job->n_threads)
     {
@@ -306,7 +366,7 @@ static void csc_layout_totals(const normalize_job *job, normot_matrix_problem *p
                    (block < X->n_rows % n_blocks ? block : X->n_rows % n_blocks);
       int64_t r1 = r0 + X->n_rows / n_blocks + (block < X->n_rows % n_blocks ? 1 : 0);
       normot_matrix_problem local = normot_no_problem();
-      csc_totals(job, r0, r1, kept_only, &local);
+      csc_totals(job, r0, r1, kept_only, sorted, &local);
 #pragma omp critical(normot_cpu_totals_merge)
       normot_merge_problem(problem, &local);
     }
