@@ -219,7 +219,7 @@ class Checker:
         def back(a):
             if a is None:
                 return None
-            return a.get() if isinstance(a, cp.ndarray) else np.array(a)
+            return a.get() if cp is not None and isinstance(a, cp.ndarray) else np.array(a)
         values_out = back(placed["values"] if in_place else placed["out"])
         result = {"values": values_out, "factors": back(placed["factors"]),
                   "totals": back(placed["totals"]), "target": out.target,
