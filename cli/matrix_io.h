@@ -33,11 +33,13 @@ void cli_matrix_free(cli_matrix *matrix);
 /* Matrix Market coordinate (integer | real | pattern, general), plain or gzip (found by its magic
  * bytes, whatever the name), rows = cells (scipy.io.mmread); `transpose` for genes x cells files.
  * The result is what scipy's mmread(path).tocsr() holds: column indices sorted within each row,
- * duplicate entries summed, explicit zeros kept. Values: integer files give INT32 when every
- * (summed) value fits, else INT64; pattern files INT32 ones; real files FLOAT64. Refuses, with a
- * one-line reason, anything malformed: header, sizes (negative, overflowing, more entries than
- * the file can hold, more memory than the machine has, checked before allocating), indices out
- * of range, non-numeric or non-finite values, too few or too many entries, bad gzip data. */
+ * duplicate entries summed, explicit zeros kept (tests/gen_cli_mtx_goldens.py checks this against
+ * scipy). Comment and blank lines are accepted anywhere (scipy only before the size line). Values:
+ * integer files give INT32 when every (summed) value fits, else INT64; pattern files INT32 ones;
+ * real files FLOAT64. Refuses, with a one-line reason, anything malformed: header, sizes (negative,
+ * overflowing, more entries than the file can hold, more memory than the machine has, checked
+ * before allocating), indices out of range, non-numeric or non-finite values, too few or too many
+ * entries, bad gzip data. */
 int cli_read_mtx(const char *path, int transpose, cli_matrix *out, char *error, size_t error_size);
 /* Writes values of `value_type` (FLOAT32: 9 significant digits, FLOAT64: 17; round-trip). */
 int cli_write_mtx(const char *path, const cli_matrix *matrix, char *error, size_t error_size);
