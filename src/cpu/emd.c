@@ -80,7 +80,8 @@ typedef struct sparse_entry {
 
 /* The arrays of one thread's workspace. */
 typedef struct workspace {
-  double *full_cost;   /* n*m: converted or computed costs (NULL when the input is used) */
+  double *full_cost;           /* n*m: converted or computed costs (NULL when the input is used) */
+  double *points_x, *points_y; /* n*dim and dim*m: one problem's clouds (point-cloud mode) */
   double *active_cost; /* n*m: costs of the rows/columns with mass (NULL: no zero weights) */
   double *a, *b;       /* n, m: weights as float64, b rescaled */
   double *a_active, *b_active;
@@ -96,6 +97,7 @@ typedef struct workspace {
 
 typedef struct batch_plan {
   int need_full_cost, any_zero_weight, use_auction;
+  int64_t dim; /* point-cloud mode: the dimension, else 0 */
   size_t solver_bytes;
 } batch_plan;
 
@@ -109,6 +111,8 @@ static size_t workspace_bytes(int64_t n, int64_t m, const batch_plan *plan) {
   size_t nm = (size_t)n * (size_t)m, nodes = (size_t)(n + m);
   size_t bytes = 0;
   if (plan->need_full_cost) bytes += emd_align64(nm * sizeof(double));
+  bytes += emd_align64((size_t)(n * plan->dim) * sizeof(double)) +
+           emd_align64((size_t)(m * plan->dim) * sizeof(double));
   if (plan->any_zero_weight) bytes += emd_align64(nm * sizeof(double));
   bytes +=
       2 * emd_align64((size_t)n * sizeof(double)) + 2 * emd_align64((size_t)m * sizeof(double));
@@ -129,6 +133,8 @@ static workspace carve_workspace(void *memory, int64_t n, int64_t m, const batch
   workspace w;
   memset(&w, 0, sizeof w);
   if (plan->need_full_cost) w.full_cost = carve(&cursor, nm * sizeof(double));
+  w.points_x = carve(&cursor, (size_t)(n * plan->dim) * sizeof(double));
+  w.points_y = carve(&cursor, (size_t)(m * plan->dim) * sizeof(double));
   if (plan->any_zero_weight) w.active_cost = carve(&cursor, nm * sizeof(double));
   w.a = carve(&cursor, (size_t)n * sizeof(double));
   w.a_active = carve(&cursor, (size_t)n * sizeof(double));
@@ -167,7 +173,11 @@ static void load_weights(const normot_emd_problem *problem, const void *weights,
 }
 
 /* The full n x m cost of problem p, as float64: the input itself when it already is. */
-static const double *load_cost(const normot_emd_problem *problem, int64_t p, double *buffer) {
+/* The full n x m cost of problem p, as float64: the input itself when it already is. Point
+ * clouds: y is first transposed to (dim, m) so that the distance loop runs along a row of the
+ * cost; each entry is still summed over the coordinates in order, from 0. */
+static const double *load_cost(const normot_emd_problem *problem, int64_t p, double *buffer,
+                               double *points_x, double *points_y) {
   const int64_t n = problem->n, m = problem->m;
   if (problem->cost != NULL) {
     int64_t offset = problem->cost_shared ? 0 : p * n * m;
@@ -177,18 +187,24 @@ static const double *load_cost(const normot_emd_problem *problem, int64_t p, dou
     return buffer;
   }
   const int64_t dim = problem->dim;
-  const int euclidean = problem->metric == NORMOT_METRIC_EUCLIDEAN;
+  for (int64_t e = 0; e < n * dim; ++e)
+    points_x[e] = normot_emd_load(problem->x, problem->value_type, p * n * dim + e);
+  for (int64_t j = 0; j < m; ++j)
+    for (int64_t d = 0; d < dim; ++d)
+      points_y[d * m + j] = normot_emd_load(problem->y, problem->value_type, (p * m + j) * dim + d);
   for (int64_t i = 0; i < n; ++i) {
     double *row = buffer + i * m;
-    for (int64_t j = 0; j < m; ++j) {
-      double sum = 0.0;
-      for (int64_t d = 0; d < dim; ++d) {
-        double diff = normot_emd_load(problem->x, problem->value_type, (p * n + i) * dim + d) -
-                      normot_emd_load(problem->y, problem->value_type, (p * m + j) * dim + d);
-        sum += diff * diff;
+    for (int64_t j = 0; j < m; ++j) row[j] = 0.0;
+    for (int64_t d = 0; d < dim; ++d) {
+      const double xd = points_x[i * dim + d];
+      const double *yd = points_y + d * m;
+      for (int64_t j = 0; j < m; ++j) {
+        double diff = xd - yd[j];
+        row[j] += diff * diff;
       }
-      row[j] = euclidean ? sqrt(sum) : sum;
     }
+    if (problem->metric == NORMOT_METRIC_EUCLIDEAN)
+      for (int64_t j = 0; j < m; ++j) row[j] = sqrt(row[j]);
   }
   return buffer;
 }
@@ -280,7 +296,7 @@ static void solve_problem(const normot_emd_problem *problem, const normot_emd_pa
     if (w->b[j] > 0.0) w->col_of[m_active] = (int32_t)j, w->b_active[m_active++] = w->b[j];
   const int has_zero = n_active < n || m_active < m;
 
-  const double *cost = load_cost(problem, p, w->full_cost);
+  const double *cost = load_cost(problem, p, w->full_cost, w->points_x, w->points_y);
   const double *active_cost = cost;
   if (has_zero) {
     for (int32_t r = 0; r < n_active; ++r) {
@@ -389,6 +405,7 @@ normot_status normot_cpu_emd(normot_context *context, const normot_emd_problem *
 
   batch_plan plan;
   plan.need_full_cost = problem->cost == NULL || problem->value_type != NORMOT_FLOAT64;
+  plan.dim = problem->cost == NULL ? problem->dim : 0;
   plan.any_zero_weight = has_zero_weight(problem, problem->a, problem->a_shared, n) ||
                          has_zero_weight(problem, problem->b, problem->b_shared, m);
   plan.use_auction = params->solver == NORMOT_EMD_SOLVER_AUCTION;
