@@ -70,6 +70,7 @@ typedef struct line_reader {
   size_t long_line_capacity;
   int64_t line_number;
   uint64_t bytes_consumed; /* decompressed bytes handed out as lines so far */
+  uint64_t bytes_read;     /* decompressed bytes read into chunks so far */
 } line_reader;
 
 static int reader_fill(line_reader *reader, char *error, size_t error_size) {
@@ -89,6 +90,12 @@ static int reader_fill(line_reader *reader, char *error, size_t error_size) {
                   message);
     reader->at_end = 1;
   }
+  /* Text never holds a NUL byte; checked once per chunk rather than once per line. */
+  const char *nul = got > 0 ? memchr(reader->chunk, '\0', (size_t)got) : NULL;
+  if (nul != NULL)
+    return fail(error, error_size, "%s: binary data (a NUL byte) at byte %llu", reader->path,
+                (unsigned long long)(reader->bytes_read + (uint64_t)(nul - reader->chunk)));
+  reader->bytes_read += (uint64_t)got;
   reader->chunk_length = (size_t)got;
   reader->chunk_position = 0;
   return 0;
@@ -148,9 +155,6 @@ static int reader_next_line(line_reader *reader, char **line, size_t *length, ch
 got_line:
   reader->line_number++;
   if (*length > 0 && (*line)[*length - 1] == '\r') (*line)[--*length] = '\0';
-  if (memchr(*line, '\0', *length) != NULL)
-    return fail(error, error_size, "%s: line %lld holds binary data (a NUL byte)", reader->path,
-                (long long)reader->line_number);
   return 0;
 }
 
@@ -181,7 +185,11 @@ static token_result parse_int64_token(const char **cursor, int64_t *value) {
   if (!isdigit((unsigned char)*p)) return TOKEN_NOT_INTEGER;
   uint64_t magnitude = 0;
   int overflow = 0;
-  for (; isdigit((unsigned char)*p); ++p) {
+  /* 18 digits always fit in 64 bits: check for overflow only beyond them. */
+  int digits = 0;
+  for (; digits < 18 && (unsigned)(*p - '0') < 10; ++p, ++digits)
+    magnitude = magnitude * 10 + (unsigned)(*p - '0');
+  for (; (unsigned)(*p - '0') < 10; ++p) {
     unsigned digit = (unsigned)(*p - '0');
     if (magnitude > (UINT64_MAX - digit) / 10)
       overflow = 1;
