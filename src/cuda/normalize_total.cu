@@ -248,9 +248,9 @@ normot_status check_structure(call_state &call, normot_matrix_problem *structure
 }
 
 /* The first content problem pass 1 found, merged with a CSR structure problem, as the CPU
- * backend orders them: the earliest line wins; within a CSR row a bad index comes before a
- * non-finite value (indices are checked first); in CSC the earlier entry wins, an index first
- * on a tie. */
+ * backend orders them: CSR and dense, the earliest row wins, and within a CSR row a bad index
+ * comes before a non-finite value (indices are checked first); CSC checks every index before it
+ * reads any value, so there a bad index anywhere comes first. */
 normot_status report_problems(call_state &call, const normot_matrix_problem &structure) {
   const normot_matrix *X = call.X;
   const device_report report = *call.host_report;
@@ -280,10 +280,8 @@ normot_status report_problems(call_state &call, const normot_matrix_problem &str
   }
   normot_matrix_problem first = index_problem;
   if (value_problem.status != NORMOT_SUCCESS) {
-    const bool value_first =
-        first.status == NORMOT_SUCCESS ||
-        (X->layout == NORMOT_LAYOUT_CSC ? value_problem.position < first.position
-                                        : value_problem.major < first.major);
+    const bool value_first = first.status == NORMOT_SUCCESS ||
+                             (X->layout != NORMOT_LAYOUT_CSC && value_problem.major < first.major);
     if (value_first) first = value_problem;
   }
   if (first.status == NORMOT_SUCCESS) first = structure;
