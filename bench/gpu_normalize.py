@@ -426,6 +426,8 @@ def bench(args):
     # 2. The same work with CuPy: cuSPARSE row sums, median of the positive ones, scaling.
     if args.cupy:
         values[...] = pristine
+        del pristine  # room for CuPy's temporaries
+        pristine = None
 
         def run_cupy():
             x = cpsparse.csr_matrix((values, indices, indptr), shape=(args.cells, args.genes))
@@ -434,7 +436,9 @@ def bench(args):
             factors = totals / target
             factors[factors == 0] = 1
             # cupy.repeat takes no device array of counts: each entry's row by a search.
-            rows = cp.searchsorted(x.indptr, cp.arange(nnz), side="right") - 1
+            positions = cp.arange(nnz, dtype=cp.int32 if nnz < 2**31 else cp.int64)
+            rows = cp.searchsorted(x.indptr, positions, side="right") - 1
+            del positions
             x.data /= factors[rows]
             del rows
             cp.cuda.Device().synchronize()
