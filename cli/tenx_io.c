@@ -312,27 +312,21 @@ int cli_read_10x_dir(const char *dir, cli_matrix *out, char *error, size_t error
   int64_t n_features = out->n_cols;
   char ***feature_columns[3] = {&out->col_names, &out->col_symbols, &feature_types};
   char ***barcode_columns[3] = {&out->row_names, NULL, NULL};
-  if (read_tsv_columns(features_path, out->n_cols, feature_columns, "gene", error, error_size) !=
-          0 ||
-      read_tsv_columns(barcodes_path, out->n_rows, barcode_columns, "cell", error, error_size) !=
-          0) {
-    cli_matrix_free(out);
-    memset(out, 0, sizeof *out);
-    return 1;
+  int failed =
+      read_tsv_columns(features_path, out->n_cols, feature_columns, "gene", error, error_size) ||
+      read_tsv_columns(barcodes_path, out->n_rows, barcode_columns, "cell", error, error_size);
+  if (!failed &&
+      (cli_keep_gene_expression(out, feature_types) != 0 || cli_sort_row_entries(out) != 0)) {
+    set_error(error, error_size, "out of memory reading '%s'", dir);
+    failed = 1;
   }
-  int failed = cli_keep_gene_expression(out, feature_types);
-  for (int64_t c = 0; c < n_features; c++) free(feature_types[c]);
-  free(feature_types);
+  if (feature_types != NULL) {
+    for (int64_t c = 0; c < n_features; c++) free(feature_types[c]);
+    free(feature_types);
+  }
   if (failed) {
     cli_matrix_free(out);
     memset(out, 0, sizeof *out);
-    set_error(error, error_size, "out of memory reading '%s'", dir);
-    return 1;
-  }
-  if (cli_sort_row_entries(out) != 0) {
-    cli_matrix_free(out);
-    memset(out, 0, sizeof *out);
-    set_error(error, error_size, "out of memory reading '%s'", dir);
     return 1;
   }
   return 0;
