@@ -203,6 +203,43 @@ TEST_P(NormalizeProperties, CsrCscAndDenseGiveTheSameBytes) {
   }
 }
 
+TEST_P(NormalizeProperties, CscRowOrderWithinColumnsDoesNotMatter) {
+  // A column holds each row at most once, so the order of its entries cannot change any row's
+  // sum: shuffled columns (the path that reads every index) give the sorted columns' bytes (the
+  // path that binary-searches), for any thread count.
+  Csr csr = RandomMatrix(18, 600, 70, 0.15, NORMOT_FLOAT32, true);
+  HostMatrix sorted = Build(csr, NORMOT_LAYOUT_CSC, NORMOT_INDEX_INT32);
+  HostMatrix shuffled = sorted;
+  std::mt19937_64 rng(99);
+  for (int64_t c = 0; c < shuffled.cols; ++c) {
+    int64_t start = shuffled.indptr64[(size_t)c], end = shuffled.indptr64[(size_t)c + 1];
+    for (int64_t j = end - 1; j > start; --j) {
+      int64_t k = start + (int64_t)(rng() % (uint64_t)(j - start + 1));
+      std::swap(shuffled.indices32[(size_t)j], shuffled.indices32[(size_t)k]);
+      std::swap(shuffled.indices64[(size_t)j], shuffled.indices64[(size_t)k]);
+      for (size_t b = 0; b < 4; ++b)
+        std::swap(shuffled.values[(size_t)j * 4 + b], shuffled.values[(size_t)k * 4 + b]);
+      for (int64_t &p : shuffled.entry_position)  // keep the CSR-entry map right
+        if (p == j)
+          p = k;
+        else if (p == k)
+          p = j;
+    }
+  }
+  for (int mode = 0; mode < 3; ++mode) {
+    normot_normalize_params params = Params(mode != 1, mode == 2);
+    ASSERT_EQ(normot_context_set_threads(context_, 1), NORMOT_SUCCESS);
+    Result expected = RunNormalize(context_, sorted, params, NORMOT_FLOAT32);
+    ASSERT_EQ(expected.status, NORMOT_SUCCESS) << expected.message;
+    for (int threads : {1, 2, 3, 4}) {
+      SCOPED_TRACE("mode " + std::to_string(mode) + " threads " + std::to_string(threads));
+      ASSERT_EQ(normot_context_set_threads(context_, threads), NORMOT_SUCCESS);
+      ExpectSameResult(RunNormalize(context_, shuffled, params, NORMOT_FLOAT32), expected);
+      ExpectSameResult(RunNormalize(context_, sorted, params, NORMOT_FLOAT32), expected);
+    }
+  }
+}
+
 TEST_P(NormalizeProperties, MatchesAPlainReferenceOfTheSpec) {
   for (bool shuffled : {false, true})
     for (int mode = 0; mode < 4; ++mode) {
