@@ -184,8 +184,8 @@ static int32_t initial_allocation(const emd_dense_problem *problem, double *left
 
 /* Builds the initial strongly feasible tree from the forest of the initial allocation: the
  * component of row 0 hangs from the root; every other component is joined by a zero-flow arc
- * from one of its rows up to a column of the root's component, which points towards the root.
- * Flows then follow from the tree by conservation, leaves first. */
+ * from one of its rows up to a column already in the tree (the cheapest), which points towards
+ * the root. Flows then follow from the tree by conservation, leaves first. */
 static void build_initial_tree(tree *t, const emd_dense_problem *problem, char *scratch) {
   const int32_t n = t->n, m = t->m, nodes = t->nodes;
   char *cursor = scratch;
@@ -240,7 +240,13 @@ static void build_initial_tree(tree *t, const emd_dense_problem *problem, char *
         add_child(t, 0, anchor_column);
         order[reached++] = anchor_column;
       }
-      add_child(t, anchor_column, next_row);
+      /* ... up to the cheapest column already in the tree, which starts the potentials of
+       * the new component near where they will end */
+      const double *cost_row = problem->cost + (size_t)next_row * m;
+      int32_t up = anchor_column;
+      for (int32_t y = 0; y < m; ++y)
+        if (t->parent[n + y] != -2 && cost_row[y] < cost_row[up - n]) up = n + y;
+      add_child(t, up, next_row);
       order[reached++] = next_row;
       continue;
     }
