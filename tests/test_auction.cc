@@ -35,6 +35,12 @@ Solved Solve(int64_t n, int64_t m, const std::vector<double> &a, const std::vect
   s.cost = out.cost;
   s.iterations = out.iterations;
   s.certified = normot_auction_certify(&problem, &out) == 1;
+  // An optimal plan comes back basic: its support is a forest, at most n + m - 1 entries.
+  if (s.status == 1) {
+    int64_t positive = 0;
+    for (double x : s.plan) positive += x > 0;
+    EXPECT_LE(positive, n + m - 1) << n << "x" << m;
+  }
   return s;
 }
 
@@ -114,6 +120,27 @@ TEST(AuctionCore, CertifiesRandomTransportProblemsOfManyShapes) {
       // A basic optimal plan need not come back, but every entry is a real mass.
       for (double x : s.plan) EXPECT_GE(x, 0.0);
     }
+  }
+}
+
+TEST(AuctionCore, TiesGiveBasicCertifiedPlans) {
+  // Integer costs in {0, 1} and weights with common sub-sums: many optimal plans, most of them
+  // with cycles in their support; the one returned is basic and certified.
+  std::mt19937_64 rng(13);
+  for (int trial = 0; trial < 20; ++trial) {
+    const int64_t n = 3 + trial % 9, m = 2 + trial % 7;
+    std::vector<double> cost = RandomCosts(rng, n * m, 0.0, 2.0);
+    for (double &c : cost) c = std::floor(c);
+    std::vector<double> a(n), b(m);
+    for (int64_t i = 0; i < n; ++i) a[i] = (double)(1 + i % 3);
+    for (int64_t j = 0; j < m; ++j) b[j] = (double)(1 + j % 2);
+    double ta = std::accumulate(a.begin(), a.end(), 0.0);
+    double tb = std::accumulate(b.begin(), b.end(), 0.0);
+    for (double &w : a) w /= ta;
+    for (double &w : b) w /= tb;
+    Solved s = Solve(n, m, a, b, cost);
+    ASSERT_EQ(s.status, 1) << trial;
+    EXPECT_TRUE(s.certified) << trial;
   }
 }
 

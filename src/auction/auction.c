@@ -63,6 +63,7 @@ int normot_auction_solve(const normot_auction_problem *problem, void *workspace,
   int64_t iterations = 0;
   int status = normot_auction_run(&state, 0, 1, problem->max_iter, &iterations);
   if (status == NORMOT_EMD_INFEASIBLE) return give_up(problem, output);
+  if (status == NORMOT_EMD_OPTIMAL) normot_auction_make_basic(&state, 0);
 
   double cost = 0;
   for (int64_t i = 0; i < n; ++i) {

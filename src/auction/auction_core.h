@@ -59,11 +59,12 @@ typedef struct normot_auction_state {
   int64_t *saved_u;       /* n, m: the prices an optimality proof builds */
   int64_t *saved_v;
   int64_t *order; /* n + m: the proof's walk over the support */
+  int64_t *basis; /* 9 (n + m) + 1: normot_auction_make_basic's forest and walk */
 } normot_auction_state;
 
 /* Bytes of the state's arrays, each rounded up to 8-byte alignment (they are all int64). */
 NORMOT_AUCTION_INLINE size_t normot_auction_state_bytes(int64_t n, int64_t m) {
-  return (size_t)(2 * n * m + 7 * n + 6 * m) * sizeof(int64_t);
+  return (size_t)(2 * n * m + 16 * n + 15 * m + 1) * sizeof(int64_t);
 }
 
 /* Lays the state out in `memory` (normot_auction_state_bytes(n, m) bytes, 8-byte aligned). */
@@ -95,6 +96,8 @@ NORMOT_AUCTION_INLINE void normot_auction_state_init(normot_auction_state *state
   state->saved_v = p;
   p += m;
   state->order = p;
+  p += n + m;
+  state->basis = p;
 }
 
 NORMOT_AUCTION_INLINE void normot_auction_sync(void) {
@@ -519,6 +522,95 @@ NORMOT_AUCTION_INLINE int normot_auction_run(normot_auction_state *s, int lane, 
   }
   *iterations = pushes;
   return status;
+}
+
+/* The root of a node in make_basic's union-find (with path halving). */
+NORMOT_AUCTION_INLINE int64_t normot_auction_root(int64_t *parent, int64_t node) {
+  while (parent[node] != node) {
+    parent[node] = parent[parent[node]];
+    node = parent[node];
+  }
+  return node;
+}
+
+/* Turns an optimal flow into a basic one (its support a forest: at most n + m - 1 arcs), so that
+ * sparse plans are the basic solution SPEC asks for. Arcs with flow join a forest one by one; an
+ * arc that closes a cycle has flow moved around the cycle, away from itself, until it or a forest
+ * arc of the cycle is empty, and the empty arc leaves. Masses are integers: the marginals are
+ * kept exactly. Every arc of an optimal flow's support is tight for the optimal duals, so a
+ * cycle's alternating (rounded) cost is zero and the flow stays optimal, its support shrinking
+ * inside the old one (the duals remain a certificate). Lane 0 works, the others wait. */
+NORMOT_AUCTION_INLINE void normot_auction_make_basic(normot_auction_state *s, int lane) {
+  if (lane == 0) {
+    const int64_t n = s->n, m = s->m, nodes = n + m;
+    int64_t *parent = s->basis, *arc_i = parent + nodes, *arc_j = arc_i + nodes;
+    int64_t *start = arc_j + nodes, *adjacent = start + nodes + 1, *previous = adjacent + 2 * nodes;
+    int64_t *walk = previous + nodes;
+    int64_t arcs = 0;
+    for (int64_t node = 0; node < nodes; ++node) parent[node] = node;
+    for (int64_t i = 0; i < n; ++i) {
+      for (int64_t j = 0; j < m; ++j) {
+        int64_t *closing = &s->flow[j * n + i];
+        if (*closing <= 0) continue;
+        const int64_t root_i = normot_auction_root(parent, i);
+        const int64_t root_j = normot_auction_root(parent, n + j);
+        if (root_i != root_j) {
+          parent[root_i] = root_j;
+          arc_i[arcs] = i;
+          arc_j[arcs] = j;
+          ++arcs;
+          continue;
+        }
+        /* The forest path from source i to sink j, by a breadth-first walk from i. */
+        for (int64_t node = 0; node <= nodes; ++node) start[node] = 0;
+        for (int64_t a = 0; a < arcs; ++a) ++start[arc_i[a] + 1], ++start[n + arc_j[a] + 1];
+        for (int64_t node = 0; node < nodes; ++node) start[node + 1] += start[node];
+        for (int64_t node = 0; node < nodes; ++node) previous[node] = start[node];
+        for (int64_t a = 0; a < arcs; ++a) {
+          adjacent[previous[arc_i[a]]++] = a;
+          adjacent[previous[n + arc_j[a]]++] = a;
+        }
+        for (int64_t node = 0; node < nodes; ++node) previous[node] = -1;
+        previous[i] = arcs; /* the root: no arc */
+        int64_t head = 0, tail = 0;
+        walk[tail++] = i;
+        while (head < tail && previous[n + j] < 0) {
+          const int64_t node = walk[head++];
+          for (int64_t e = start[node]; e < start[node + 1]; ++e) {
+            const int64_t a = adjacent[e];
+            const int64_t other = node < n ? n + arc_j[a] : arc_i[a];
+            if (previous[other] >= 0) continue;
+            previous[other] = a;
+            walk[tail++] = other;
+          }
+        }
+        /* Around the cycle: -delta on (i, j), then from j back to i the path arcs take +delta,
+         * -delta, ..., +delta. delta is the smallest flow among the arcs that lose. */
+        int64_t delta = *closing, leaving = -1, node = n + j, gains = 1;
+        while (node != i) {
+          const int64_t a = previous[node];
+          const int64_t held = s->flow[arc_j[a] * n + arc_i[a]];
+          if (!gains && held < delta) delta = held, leaving = a;
+          node = node < n ? n + arc_j[a] : arc_i[a];
+          gains = !gains;
+        }
+        *closing -= delta;
+        node = n + j;
+        gains = 1;
+        while (node != i) {
+          const int64_t a = previous[node];
+          s->flow[arc_j[a] * n + arc_i[a]] += gains ? delta : -delta;
+          node = node < n ? n + arc_j[a] : arc_i[a];
+          gains = !gains;
+        }
+        if (leaving >= 0) { /* (i, j) replaces the emptied arc in the forest */
+          arc_i[leaving] = i;
+          arc_j[leaving] = j;
+        }
+      }
+    }
+  }
+  normot_auction_sync();
 }
 
 /* SPEC section 4's certificate for a real-valued problem, on dense row-major data:

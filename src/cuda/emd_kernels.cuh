@@ -212,6 +212,7 @@ __global__ void emd_solve_kernel(emd_batch_view view, int64_t first, const doubl
   int status = NORMOT_EMD_INFEASIBLE;
   if (quantized && (rn < rm ? rn : rm) <= NORMOT_AUCTION_MAX_SIDE)
     status = normot_auction_run(&state, lane, EMD_TEAM, options.max_iter, &iterations);
+  if (status == NORMOT_EMD_OPTIMAL) normot_auction_make_basic(&state, lane);
 
   for (int64_t e = lane; e < rn * rm; e += EMD_TEAM)
     reduced_plan[e] =
