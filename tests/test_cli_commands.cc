@@ -362,6 +362,21 @@ TEST_F(CliTest, NormalizeGivesOneResultForEveryFormOfThe10xData) {
     CliRun from_h5 = Run({"normalize", h5, "-o", Path("c.mtx")});
     ASSERT_EQ(from_h5.exit_code, 0) << from_h5.err;
     EXPECT_EQ(ReadWholeFile(Path("c.mtx")), expected);
+    // The .h5ad output holds the same float32 values as the .mtx one.
+    CliRun to_h5ad = Run({"normalize", dir, "-o", Path("d.h5ad")});
+    ASSERT_EQ(to_h5ad.exit_code, 0) << to_h5ad.err;
+    cli_matrix text, hdf5;
+    char error[512] = "";
+    ASSERT_EQ(cli_read_mtx(Path("a.mtx").c_str(), 0, &text, error, sizeof error), 0) << error;
+    ASSERT_EQ(cli_read_h5ad(Path("d.h5ad").c_str(), &hdf5, error, sizeof error), 0) << error;
+    ASSERT_EQ(hdf5.value_type, NORMOT_FLOAT32);
+    ASSERT_EQ(hdf5.nnz, text.nnz);
+    for (int64_t i = 0; i < text.nnz; ++i) {
+      ASSERT_EQ(hdf5.indices[i], text.indices[i]);
+      ASSERT_EQ(((float *)hdf5.values)[i], (float)((double *)text.values)[i]);
+    }
+    cli_matrix_free(&text);
+    cli_matrix_free(&hdf5);
   }
 }
 
