@@ -52,23 +52,34 @@ struct Call {
   DeviceMemory *memory;
 };
 
-/* A device copy of a caller's input array (or the array itself when it is on the device). */
-normot_status stage_input(const Call &call, const void *source, size_t bytes, const void **out) {
-  *out = source;
-  if (source == NULL || call.on_device || bytes == 0) return NORMOT_SUCCESS;
-  void *copy = NULL;
-  normot_status status = call.memory->allocate(bytes, &copy);
-  if (status != NORMOT_SUCCESS) return status;
-  *out = copy;
+/* A device buffer of `bytes` for a host array, or the caller's own array when it is on the
+ * device (or absent). */
+normot_status input_buffer(const Call &call, const void *caller, size_t bytes, const void **out) {
+  *out = caller;
+  if (caller == NULL || call.on_device) return NORMOT_SUCCESS;
+  void *buffer = NULL;
+  normot_status status = call.memory->allocate(bytes, &buffer);
+  *out = buffer;
+  return status;
+}
+
+/* Copies problems [first, first + count) of a host array (`per_problem` bytes each; a shared
+ * array whole, once, when first == 0) into its device buffer. */
+normot_status stage(const Call &call, const void *caller, const void *buffer, size_t per_problem,
+                    bool shared, int64_t first, int64_t count) {
+  if (caller == NULL || call.on_device || (shared && first > 0)) return NORMOT_SUCCESS;
+  const char *source = (const char *)caller + (shared ? 0 : (size_t)first * per_problem);
+  size_t bytes = shared ? per_problem : (size_t)count * per_problem;
   return normot_cuda_check(
-      call.context, cudaMemcpyAsync(copy, source, bytes, cudaMemcpyHostToDevice, call.stream),
+      call.context,
+      cudaMemcpyAsync((void *)buffer, source, bytes, cudaMemcpyHostToDevice, call.stream),
       "cudaMemcpyAsync (EMD input to device)");
 }
 
 /* Where the kernel writes an output: the caller's array when on the device, else a device
- * buffer copied back after the solve. */
+ * buffer for one chunk, copied back after it. */
 template <typename T>
-normot_status device_output(const Call &call, T *caller, size_t count, T **out) {
+normot_status output_buffer(const Call &call, T *caller, size_t count, T **out) {
   *out = caller;
   if (caller == NULL || call.on_device) return NORMOT_SUCCESS;
   void *buffer = NULL;
@@ -77,12 +88,15 @@ normot_status device_output(const Call &call, T *caller, size_t count, T **out) 
   return status;
 }
 
+/* Copies the chunk's results (`per_problem` elements each) back into the caller's array. */
 template <typename T>
-normot_status copy_back(const Call &call, T *caller, const T *device, size_t count) {
-  if (caller == NULL || call.on_device || count == 0) return NORMOT_SUCCESS;
+normot_status copy_back(const Call &call, T *caller, const T *buffer, size_t per_problem,
+                        int64_t first, int64_t count) {
+  if (caller == NULL || call.on_device || per_problem == 0) return NORMOT_SUCCESS;
   return normot_cuda_check(
       call.context,
-      cudaMemcpyAsync(caller, device, count * sizeof(T), cudaMemcpyDeviceToHost, call.stream),
+      cudaMemcpyAsync(caller + (size_t)first * per_problem, buffer,
+                      (size_t)count * per_problem * sizeof(T), cudaMemcpyDeviceToHost, call.stream),
       "cudaMemcpyAsync (EMD result to host)");
 }
 
@@ -252,8 +266,36 @@ extern "C" normot_status normot_cuda_emd(normot_context *context, const normot_e
                memory == NORMOT_MEMORY_CUDA || memory == NORMOT_MEMORY_CUDA_MANAGED,
                &device_memory};
 
-  /* Inputs on the device. */
+  /* Bytes per problem of each input and output array; host data moves in chunks of problems
+   * whose buffers and workspaces fit in a quarter of the free device memory, so that a batch
+   * larger than the device works. */
   const size_t value = problem->value_type == NORMOT_FLOAT64 ? 8 : 4;
+  const bool point_clouds = problem->cost == NULL;
+  const size_t a_bytes = (size_t)n * value, b_bytes = (size_t)m * value;
+  const size_t cost_bytes = point_clouds ? 0 : (size_t)(n * m) * value;
+  const size_t x_bytes = point_clouds ? (size_t)(n * dim) * value : 0;
+  const size_t y_bytes = point_clouds ? (size_t)(m * dim) * value : 0;
+  const int64_t basis = n + m - 1;
+  const size_t stride = (emd_problem_workspace_bytes(n, m) + 255) & ~(size_t)255;
+  size_t per_problem = stride;
+  if (!call.on_device) {
+    if (problem->a && !problem->a_shared) per_problem += a_bytes;
+    if (problem->b && !problem->b_shared) per_problem += b_bytes;
+    if (!problem->cost_shared) per_problem += cost_bytes;
+    per_problem += x_bytes + y_bytes + 8 * 4; /* cost, status, iterations, flags */
+    if (result->plan) per_problem += (size_t)(n * m) * 8;
+    if (result->u) per_problem += (size_t)n * 8;
+    if (result->v) per_problem += (size_t)m * 8;
+    per_problem += (size_t)basis * 8 * 3 + 8; /* sparse arrays, at most */
+  }
+  size_t free_bytes = 0, total_bytes = 0;
+  NORMOT_CUDA_TRY(cudaMemGetInfo(&free_bytes, &total_bytes));
+  int64_t chunk = (int64_t)(free_bytes / 4 / per_problem);
+  if (chunk < 1) chunk = 1;
+  if (chunk > k) chunk = k;
+  if (chunk > 65535) chunk = 65535;
+  const bool one_chunk = chunk == k;
+
   emd_batch_view view;
   view.k = k;
   view.n = n;
@@ -264,24 +306,38 @@ extern "C" normot_status normot_cuda_emd(normot_context *context, const normot_e
   view.b_shared = problem->b_shared != 0;
   view.cost_shared = problem->cost_shared != 0;
   view.metric = (int)problem->metric;
-  NORMOT_TRY(stage_input(call, problem->a, (view.a_shared ? 1 : k) * n * value, &view.a));
-  NORMOT_TRY(stage_input(call, problem->b, (view.b_shared ? 1 : k) * m * value, &view.b));
-  NORMOT_TRY(
-      stage_input(call, problem->cost, (view.cost_shared ? 1 : k) * n * m * value, &view.cost));
+  view.first = 0;
+  NORMOT_TRY(input_buffer(call, problem->a, view.a_shared ? a_bytes : chunk * a_bytes, &view.a));
+  NORMOT_TRY(input_buffer(call, problem->b, view.b_shared ? b_bytes : chunk * b_bytes, &view.b));
+  NORMOT_TRY(input_buffer(call, problem->cost, view.cost_shared ? cost_bytes : chunk * cost_bytes,
+                          &view.cost));
   view.x = view.y = NULL;
-  if (problem->cost == NULL) {
-    NORMOT_TRY(stage_input(call, problem->x, k * n * dim * value, &view.x));
-    NORMOT_TRY(stage_input(call, problem->y, k * m * dim * value, &view.y));
+  if (point_clouds) {
+    NORMOT_TRY(input_buffer(call, problem->x, chunk * x_bytes, &view.x));
+    NORMOT_TRY(input_buffer(call, problem->y, chunk * y_bytes, &view.y));
   }
+  auto stage_chunk = [&](int64_t first, int64_t count) -> normot_status {
+    NORMOT_TRY(stage(call, problem->a, view.a, a_bytes, view.a_shared, first, count));
+    NORMOT_TRY(stage(call, problem->b, view.b, b_bytes, view.b_shared, first, count));
+    NORMOT_TRY(stage(call, problem->cost, view.cost, cost_bytes, view.cost_shared, first, count));
+    NORMOT_TRY(stage(call, point_clouds ? problem->x : NULL, view.x, x_bytes, false, first, count));
+    NORMOT_TRY(stage(call, point_clouds ? problem->y : NULL, view.y, y_bytes, false, first, count));
+    view.first = call.on_device ? 0 : first;
+    return NORMOT_SUCCESS;
+  };
 
-  /* Validate every problem before anything is written. */
+  /* Pass 1: validate every problem before anything is written. */
   int32_t *faults = NULL;
   double *sums = NULL;
   NORMOT_TRY(device_memory.allocate(k * sizeof(int32_t), (void **)&faults));
   NORMOT_TRY(device_memory.allocate(2 * k * sizeof(double), (void **)&sums));
-  emd_validate_kernel<<<(unsigned)k, EMD_TEAM, 0, call.stream>>>(
-      view, params->check_marginals, params->marginal_tol, faults, sums);
-  NORMOT_CUDA_TRY_LAUNCH("emd_validate_kernel");
+  for (int64_t first = 0; first < k; first += chunk) {
+    const int64_t count = k - first < chunk ? k - first : chunk;
+    NORMOT_TRY(stage_chunk(first, count));
+    emd_validate_kernel<<<(unsigned)count, EMD_TEAM, 0, call.stream>>>(
+        view, first, params->check_marginals, params->marginal_tol, faults, sums);
+    NORMOT_CUDA_TRY_LAUNCH("emd_validate_kernel");
+  }
   std::vector<int32_t> host_faults(k);
   NORMOT_CUDA_TRY(cudaMemcpyAsync(host_faults.data(), faults, k * sizeof(int32_t),
                                   cudaMemcpyDeviceToHost, call.stream));
@@ -289,25 +345,23 @@ extern "C" normot_status normot_cuda_emd(normot_context *context, const normot_e
   for (int64_t p = 0; p < k; ++p)
     if (host_faults[p] != EMD_INPUT_OK) return fault_message(context, p, host_faults[p]);
 
-  /* Outputs. */
-  const int64_t basis = n + m - 1;
+  /* Outputs: the caller's device arrays, or chunk buffers. */
   emd_outputs out;
-  NORMOT_TRY(device_output(call, result->cost, k, &out.cost));
-  NORMOT_TRY(device_output(call, result->plan, k * n * m, &out.plan));
-  NORMOT_TRY(device_output(call, result->u, k * n, &out.u));
-  NORMOT_TRY(device_output(call, result->v, k * m, &out.v));
-  NORMOT_TRY(device_output(call, result->sparse_row, k * basis, &out.sparse_row));
-  NORMOT_TRY(device_output(call, result->sparse_col, k * basis, &out.sparse_col));
-  NORMOT_TRY(device_output(call, result->sparse_value, k * basis, &out.sparse_value));
-  NORMOT_TRY(device_output(call, result->sparse_count, k, &out.sparse_count));
-  NORMOT_TRY(device_output(call, result->status, k, &out.status));
-  NORMOT_TRY(device_output(call, result->iterations, k, &out.iterations));
-  NORMOT_TRY(device_output(call, result->flags, k, &out.flags));
+  NORMOT_TRY(output_buffer(call, result->cost, chunk, &out.cost));
+  NORMOT_TRY(output_buffer(call, result->plan, chunk * n * m, &out.plan));
+  NORMOT_TRY(output_buffer(call, result->u, chunk * n, &out.u));
+  NORMOT_TRY(output_buffer(call, result->v, chunk * m, &out.v));
+  NORMOT_TRY(output_buffer(call, result->sparse_row, chunk * basis, &out.sparse_row));
+  NORMOT_TRY(output_buffer(call, result->sparse_col, chunk * basis, &out.sparse_col));
+  NORMOT_TRY(output_buffer(call, result->sparse_value, chunk * basis, &out.sparse_value));
+  NORMOT_TRY(output_buffer(call, result->sparse_count, chunk, &out.sparse_count));
+  NORMOT_TRY(output_buffer(call, result->status, chunk, &out.status));
+  NORMOT_TRY(output_buffer(call, result->iterations, chunk, &out.iterations));
+  NORMOT_TRY(output_buffer(call, result->flags, chunk, &out.flags));
   out.sparse = result->sparse_row != NULL || result->sparse_col != NULL ||
                result->sparse_value != NULL || result->sparse_count != NULL;
   NORMOT_TRY(device_memory.allocate(k * sizeof(int32_t), (void **)&out.needs_host));
 
-  /* Solve in chunks whose workspaces fit in a quarter of the free device memory. */
   emd_solve_options options;
   options.max_iter = params->max_iter;
   options.center_duals = params->center_duals;
@@ -316,34 +370,33 @@ extern "C" normot_status normot_cuda_emd(normot_context *context, const normot_e
   if (options.costs_in_shared)
     NORMOT_CUDA_TRY(cudaFuncSetAttribute(
         emd_solve_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared_bytes));
-  size_t free_bytes = 0, total_bytes = 0;
-  NORMOT_CUDA_TRY(cudaMemGetInfo(&free_bytes, &total_bytes));
-  const size_t stride = (emd_problem_workspace_bytes(n, m) + 255) & ~(size_t)255;
-  int64_t chunk = (int64_t)(free_bytes / 4 / stride);
-  if (chunk < 1) chunk = 1;
-  if (chunk > k) chunk = k;
-  if (chunk > 65535) chunk = 65535;
   char *workspace = NULL;
   NORMOT_TRY(device_memory.allocate((size_t)chunk * stride, (void **)&workspace));
+
+  /* Pass 2: solve chunk by chunk (the inputs of a single chunk are still on the device). */
   for (int64_t first = 0; first < k; first += chunk) {
-    int64_t count = k - first < chunk ? k - first : chunk;
+    const int64_t count = k - first < chunk ? k - first : chunk;
+    if (!one_chunk) NORMOT_TRY(stage_chunk(first, count));
+    out.first = call.on_device ? 0 : first;
     emd_solve_kernel<<<(unsigned)count, EMD_TEAM, options.costs_in_shared ? shared_bytes : 0,
                        call.stream>>>(view, first, sums, workspace, stride, options, out);
     NORMOT_CUDA_TRY_LAUNCH("emd_solve_kernel");
+    NORMOT_TRY(copy_back(call, result->cost, out.cost, 1, first, count));
+    NORMOT_TRY(copy_back(call, result->plan, out.plan, n * m, first, count));
+    NORMOT_TRY(copy_back(call, result->u, out.u, n, first, count));
+    NORMOT_TRY(copy_back(call, result->v, out.v, m, first, count));
+    NORMOT_TRY(copy_back(call, result->sparse_row, out.sparse_row, basis, first, count));
+    NORMOT_TRY(copy_back(call, result->sparse_col, out.sparse_col, basis, first, count));
+    NORMOT_TRY(copy_back(call, result->sparse_value, out.sparse_value, basis, first, count));
+    NORMOT_TRY(copy_back(call, result->sparse_count, out.sparse_count, 1, first, count));
+    NORMOT_TRY(copy_back(call, result->status, out.status, 1, first, count));
+    NORMOT_TRY(copy_back(call, result->iterations, out.iterations, 1, first, count));
+    NORMOT_TRY(copy_back(call, result->flags, out.flags, 1, first, count));
+    /* The next chunk reuses the buffers: wait until these copies are done. */
+    if (!call.on_device && first + chunk < k) NORMOT_CUDA_TRY(cudaStreamSynchronize(call.stream));
   }
 
-  /* Results back to the host, then the problems the device could not certify. */
-  NORMOT_TRY(copy_back(call, result->cost, out.cost, k));
-  NORMOT_TRY(copy_back(call, result->plan, out.plan, k * n * m));
-  NORMOT_TRY(copy_back(call, result->u, out.u, k * n));
-  NORMOT_TRY(copy_back(call, result->v, out.v, k * m));
-  NORMOT_TRY(copy_back(call, result->sparse_row, out.sparse_row, k * basis));
-  NORMOT_TRY(copy_back(call, result->sparse_col, out.sparse_col, k * basis));
-  NORMOT_TRY(copy_back(call, result->sparse_value, out.sparse_value, k * basis));
-  NORMOT_TRY(copy_back(call, result->sparse_count, out.sparse_count, k));
-  NORMOT_TRY(copy_back(call, result->status, out.status, k));
-  NORMOT_TRY(copy_back(call, result->iterations, out.iterations, k));
-  NORMOT_TRY(copy_back(call, result->flags, out.flags, k));
+  /* The problems the device could not certify are re-solved on the host. */
   std::vector<int32_t> needs_host(k);
   NORMOT_CUDA_TRY(cudaMemcpyAsync(needs_host.data(), out.needs_host, k * sizeof(int32_t),
                                   cudaMemcpyDeviceToHost, call.stream));

@@ -20,7 +20,9 @@ struct emd_batch_view {
   int is_double; /* 1: FLOAT64 values, 0: FLOAT32 */
   const void *a, *b, *cost, *x, *y;
   int a_shared, b_shared, cost_shared;
-  int metric; /* normot_metric, point-cloud mode (cost == NULL) */
+  int metric;    /* normot_metric, point-cloud mode (cost == NULL) */
+  int64_t first; /* the problem whose data starts the per-problem (unshared) arrays: 0 for the
+                    caller's arrays, the chunk's first problem for a staged chunk */
 };
 
 __device__ __forceinline__ double emd_load(const void *values, int64_t index, int is_double) {
@@ -30,19 +32,20 @@ __device__ __forceinline__ double emd_load(const void *values, int64_t index, in
 /* a_i of problem p (uniform 1/n when absent). */
 __device__ __forceinline__ double emd_a(const emd_batch_view &v, int64_t p, int64_t i) {
   if (v.a == NULL) return 1.0 / (double)v.n;
-  return emd_load(v.a, (v.a_shared ? 0 : p * v.n) + i, v.is_double);
+  return emd_load(v.a, (v.a_shared ? 0 : (p - v.first) * v.n) + i, v.is_double);
 }
 __device__ __forceinline__ double emd_b(const emd_batch_view &v, int64_t p, int64_t j) {
   if (v.b == NULL) return 1.0 / (double)v.m;
-  return emd_load(v.b, (v.b_shared ? 0 : p * v.m) + j, v.is_double);
+  return emd_load(v.b, (v.b_shared ? 0 : (p - v.first) * v.m) + j, v.is_double);
 }
 
 /* M_ij of problem p, read or computed from the point clouds (never stored as k x n x m). */
 __device__ __forceinline__ double emd_cost(const emd_batch_view &v, int64_t p, int64_t i,
                                            int64_t j) {
   if (v.cost != NULL)
-    return emd_load(v.cost, (v.cost_shared ? 0 : p * v.n * v.m) + i * v.m + j, v.is_double);
-  const int64_t xi = (p * v.n + i) * v.dim, yj = (p * v.m + j) * v.dim;
+    return emd_load(v.cost, (v.cost_shared ? 0 : (p - v.first) * v.n * v.m) + i * v.m + j,
+                    v.is_double);
+  const int64_t xi = ((p - v.first) * v.n + i) * v.dim, yj = ((p - v.first) * v.m + j) * v.dim;
   double squared = 0;
   for (int64_t d = 0; d < v.dim; ++d) {
     double diff = emd_load(v.x, xi + d, v.is_double) - emd_load(v.y, yj + d, v.is_double);
@@ -62,9 +65,9 @@ enum emd_input_fault {
 };
 
 /* One warp per problem: faults[p] and the two masses. Reads only. */
-__global__ void emd_validate_kernel(emd_batch_view view, int check_marginals, double tolerance,
-                                    int32_t *faults, double *sums) {
-  const int64_t p = blockIdx.x;
+__global__ void emd_validate_kernel(emd_batch_view view, int64_t first, int check_marginals,
+                                    double tolerance, int32_t *faults, double *sums) {
+  const int64_t p = first + blockIdx.x;
   const int lane = threadIdx.x;
   int64_t nonfinite = 0, negative = 0, bad_cost = 0;
   double sum_a = 0, sum_b = 0;
@@ -89,9 +92,11 @@ __global__ void emd_validate_kernel(emd_batch_view view, int check_marginals, do
       if (!isfinite(emd_cost(view, p, e / view.m, e % view.m))) ++bad_cost;
   } else {
     for (int64_t e = lane; e < view.n * view.dim; e += EMD_TEAM)
-      if (!isfinite(emd_load(view.x, p * view.n * view.dim + e, view.is_double))) ++bad_cost;
+      if (!isfinite(emd_load(view.x, (p - view.first) * view.n * view.dim + e, view.is_double)))
+        ++bad_cost;
     for (int64_t e = lane; e < view.m * view.dim; e += EMD_TEAM)
-      if (!isfinite(emd_load(view.y, p * view.m * view.dim + e, view.is_double))) ++bad_cost;
+      if (!isfinite(emd_load(view.y, (p - view.first) * view.m * view.dim + e, view.is_double)))
+        ++bad_cost;
   }
   nonfinite = normot_auction_reduce_max(nonfinite);
   negative = normot_auction_reduce_max(negative);
@@ -124,6 +129,7 @@ struct emd_outputs {
   int32_t *status, *flags;
   int32_t *needs_host; /* 1: the device certificate failed or the core gave up */
   int sparse;          /* any of the sparse arrays asked for */
+  int64_t first;       /* the problem at offset 0 of the arrays above (needs_host: always 0) */
 };
 
 struct emd_solve_options {
@@ -247,14 +253,14 @@ __global__ void emd_solve_kernel(emd_batch_view view, int64_t first, const doubl
   cost = normot_auction_reduce_sum(cost);
 
   if (out.plan != NULL) {
-    double *plan = out.plan + p * n * m;
+    double *plan = out.plan + (p - out.first) * n * m;
     for (int64_t e = lane; e < n * m; e += EMD_TEAM) plan[e] = 0;
     __syncwarp();
     for (int64_t e = lane; e < rn * rm; e += EMD_TEAM)
       plan[rows[e / rm] * m + cols[e % rm]] = reduced_plan[e];
   }
   if (out.sparse && lane == 0) {
-    const int64_t base = p * (n + m - 1);
+    const int64_t base = (p - out.first) * (n + m - 1);
     int64_t count = 0;
     for (int64_t e = 0; e < rn * rm; ++e) {
       if (reduced_plan[e] > 0) {
@@ -264,7 +270,7 @@ __global__ void emd_solve_kernel(emd_batch_view view, int64_t first, const doubl
         ++count;
       }
     }
-    if (out.sparse_count != NULL) out.sparse_count[p] = count;
+    if (out.sparse_count != NULL) out.sparse_count[p - out.first] = count;
   }
 
   if (out.u != NULL || out.v != NULL) {
@@ -317,15 +323,18 @@ __global__ void emd_solve_kernel(emd_batch_view view, int64_t first, const doubl
       shift = weighted / mass;
     }
     if (out.u != NULL)
-      for (int64_t i = lane; i < n; i += EMD_TEAM) out.u[p * n + i] = u_full[i] + shift;
+      for (int64_t i = lane; i < n; i += EMD_TEAM)
+        out.u[(p - out.first) * n + i] = u_full[i] + shift;
     if (out.v != NULL)
-      for (int64_t j = lane; j < m; j += EMD_TEAM) out.v[p * m + j] = v_full[j] - shift;
+      for (int64_t j = lane; j < m; j += EMD_TEAM)
+        out.v[(p - out.first) * m + j] = v_full[j] - shift;
   }
   if (lane == 0) {
-    out.cost[p] = cost;
-    if (out.status != NULL) out.status[p] = status;
-    if (out.iterations != NULL) out.iterations[p] = iterations;
-    if (out.flags != NULL) out.flags[p] = 0;
+    const int64_t q = p - out.first;
+    out.cost[q] = cost;
+    if (out.status != NULL) out.status[q] = status;
+    if (out.iterations != NULL) out.iterations[q] = iterations;
+    if (out.flags != NULL) out.flags[q] = 0;
   }
 }
 
