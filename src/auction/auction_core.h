@@ -159,6 +159,16 @@ NORMOT_AUCTION_INLINE int64_t normot_auction_reduce_sum_int(int64_t value) {
   return value;
 }
 
+NORMOT_AUCTION_INLINE double normot_auction_reduce_max_double(double value) {
+#if defined(__CUDA_ARCH__)
+  for (int offset = 16; offset > 0; offset >>= 1) {
+    double other = __shfl_xor_sync(0xffffffffu, value, offset);
+    if (other > value) value = other;
+  }
+#endif
+  return value;
+}
+
 NORMOT_AUCTION_INLINE double normot_auction_reduce_sum(double value) {
 #if defined(__CUDA_ARCH__)
   for (int offset = 16; offset > 0; offset >>= 1)
