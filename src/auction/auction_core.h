@@ -404,9 +404,6 @@ NORMOT_AUCTION_INLINE int normot_auction_run(normot_auction_state *s, int lane, 
       }
     normot_auction_sync();
     first_phase = 0;
-#ifdef NORMOT_AUCTION_TRACE
-    int64_t pushes_before = pushes;
-#endif
 
     /* Active sources wait in a ring; a source is in it exactly when its excess is > 0. */
     int64_t head = 0;
@@ -491,17 +488,6 @@ NORMOT_AUCTION_INLINE int normot_auction_run(normot_auction_state *s, int lane, 
     }
     if (status == NORMOT_EMD_OPTIMAL && normot_auction_prove_optimal(s, lane, lanes))
       last_phase = 1;
-#ifdef NORMOT_AUCTION_TRACE
-    {
-      double tc = 0;
-      for (int64_t ii = 0; ii < n; ++ii)
-        for (int64_t jj = 0; jj < m; ++jj)
-          tc += (double)s->flow[jj * n + ii] * (double)s->cost[ii * m + jj];
-      printf("cost %.17g ", tc);
-    }
-    printf("eps %lld active0 %lld pushes %lld\n", (long long)epsilon, (long long)0,
-           (long long)(pushes - pushes_before));
-#endif
   }
 
   if (status == NORMOT_EMD_MAX_ITER_REACHED) {
