@@ -47,6 +47,8 @@ typedef struct synth_counts_params {
   uint64_t seed;                /* default 42 */
   normot_value_type value_type; /* any normot value type; default FLOAT32 */
   normot_index_type index_type; /* type of indptr and indices; default INT32 */
+  int n_threads;                /* OpenMP threads; 0 (default) = OpenMP's default. The data
+                                   do not depend on it. */
 } synth_counts_params;
 
 void synth_counts_params_init(synth_counts_params *params);

@@ -1,6 +1,7 @@
 /* Seeded synthetic data (see synthetic.h for the model). The file name ends in _io.c so that
  * the build puts it in the normot_io library, which the CLI, the tests and the benchmarks link. */
 #include <math.h>
+#include <omp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +69,7 @@ void synth_counts_params_init(synth_counts_params *params) {
   params->seed = 42;
   params->value_type = NORMOT_FLOAT32;
   params->index_type = NORMOT_INDEX_INT32;
+  params->n_threads = 0;
 }
 
 size_t synth_value_size(normot_value_type type) {
@@ -283,8 +285,9 @@ int synth_counts_generate(const synth_counts_params *params, synth_csr *out, cha
   for (int64_t g = 0; g < n_genes; ++g) popularity[g] /= popularity_sum;
   const double scale = n_genes > 0 ? solve_scale(params, popularity) : 1.0;
 
+  const int threads = params->n_threads > 0 ? params->n_threads : omp_get_max_threads();
   /* Pass 1: how many genes each cell detects. */
-#pragma omp parallel for schedule(dynamic, 256)
+#pragma omp parallel for schedule(dynamic, 256) num_threads(threads)
   for (int64_t c = 0; c < n_cells; ++c) {
     row_walk walk;
     row_walk_start(&walk, params, scale, c);
@@ -321,7 +324,7 @@ int synth_counts_generate(const synth_counts_params *params, synth_csr *out, cha
   }
 
   /* Pass 2: walk each cell again from its start (same stream, same genes) and draw counts. */
-#pragma omp parallel for schedule(dynamic, 256)
+#pragma omp parallel for schedule(dynamic, 256) num_threads(threads)
   for (int64_t c = 0; c < n_cells; ++c) {
     row_walk walk;
     row_walk_start(&walk, params, scale, c);
