@@ -239,6 +239,85 @@ NORMOT_AUCTION_INLINE void normot_auction_push(normot_auction_state *s, int lane
   }
 }
 
+/* For a support that does not connect every node (degenerate problems, assignments): prices
+ * for the optimality test by label correcting (a queue-based Bellman-Ford) from the current
+ * epsilon-optimal prices, into saved_u / saved_v: v_j <= C_kj - u_k on every arc, and
+ * u_i >= C_ij - v_j on every arc with flow. If the flow is optimal this settles; a bounded
+ * amount of work is spent before giving up (0). Lane-parallel scans, lane 0 keeps the queue. */
+NORMOT_AUCTION_INLINE int normot_auction_settle_prices(normot_auction_state *s, int lane,
+                                                       int lanes) {
+  const int64_t n = s->n, m = s->m, nodes = n + m;
+  int64_t *tree_u = s->saved_u, *tree_v = s->saved_v, *ring = s->order;
+  int64_t *queued_source = s->source_excess, *queued_sink = s->sink_excess; /* zero now */
+  for (int64_t i = lane; i < n; i += lanes) {
+    tree_u[i] = s->u[i];
+    ring[i] = i;
+    queued_source[i] = 1;
+  }
+  for (int64_t j = lane; j < m; j += lanes) tree_v[j] = s->v[j];
+  normot_auction_sync();
+  int64_t head = 0, waiting = n, budget = 4 * nodes;
+  while (waiting > 0 && budget-- > 0) {
+    const int64_t node = ring[head];
+    head = head + 1 == nodes ? 0 : head + 1;
+    --waiting;
+    normot_auction_sync();
+    if (node < n) {
+      if (lane == 0) queued_source[node] = 0;
+      const int64_t u = tree_u[node];
+      const int64_t *row = s->cost + node * m;
+      for (int64_t base = 0; base < m; base += lanes) {
+        const int64_t j = base + lane;
+        const int lowered = j < m && row[j] - u < tree_v[j];
+        const int enqueue = lowered && !queued_sink[j];
+        int64_t count = 0;
+        const int64_t slot = normot_auction_ballot(enqueue, lane, &count);
+        if (lowered) tree_v[j] = row[j] - u;
+        if (enqueue) {
+          queued_sink[j] = 1;
+          int64_t tail = head + waiting + slot;
+          ring[tail % nodes] = n + j;
+        }
+        waiting += count;
+      }
+    } else {
+      const int64_t j = node - n;
+      if (lane == 0) queued_sink[j] = 0;
+      const int64_t v = tree_v[j];
+      const int64_t *column = s->flow + j * n;
+      for (int64_t base = 0; base < n; base += lanes) {
+        const int64_t i = base + lane;
+        const int raised = i < n && column[i] > 0 && s->cost[i * m + j] - v > tree_u[i];
+        const int enqueue = raised && !queued_source[i];
+        int64_t count = 0;
+        const int64_t slot = normot_auction_ballot(enqueue, lane, &count);
+        if (raised) tree_u[i] = s->cost[i * m + j] - v;
+        if (enqueue) {
+          queued_source[i] = 1;
+          int64_t tail = head + waiting + slot;
+          ring[tail % nodes] = i;
+        }
+        waiting += count;
+      }
+    }
+    normot_auction_sync();
+  }
+  int64_t out_of_range = 0;
+  for (int64_t i = lane; i < n; i += lanes) {
+    queued_source[i] = 0;
+    out_of_range +=
+        tree_u[i] >= NORMOT_AUCTION_PRICE_LIMIT || tree_u[i] <= -NORMOT_AUCTION_PRICE_LIMIT;
+  }
+  for (int64_t j = lane; j < m; j += lanes) {
+    queued_sink[j] = 0;
+    out_of_range +=
+        tree_v[j] >= NORMOT_AUCTION_PRICE_LIMIT || tree_v[j] <= -NORMOT_AUCTION_PRICE_LIMIT;
+  }
+  out_of_range = normot_auction_reduce_sum_int(out_of_range);
+  normot_auction_sync();
+  return waiting == 0 && out_of_range == 0;
+}
+
 /* Tests whether the current (feasible) flow is already optimal, so that the remaining epsilon
  * phases can be skipped: when the arcs with flow connect every node, they fix the prices
  * (u_i + v_j = C_ij on each, u_0 kept), and if then u_i + v_j <= C_ij on every arc, those
@@ -305,7 +384,8 @@ NORMOT_AUCTION_INLINE int normot_auction_prove_optimal(normot_auction_state *s, 
   }
   out_of_range = normot_auction_reduce_sum_int(out_of_range);
   normot_auction_sync();
-  if (reached != n + m || out_of_range != 0) return 0;
+  if (out_of_range != 0) return 0;
+  if (reached != n + m && !normot_auction_settle_prices(s, lane, lanes)) return 0;
 
   /* Flow arcs outside the tree (cycles) must be tight too. */
   int64_t violations = 0;
