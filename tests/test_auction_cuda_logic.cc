@@ -18,8 +18,8 @@ struct DeviceLogicRun {
   std::vector<int32_t> faults, needs_host;
 };
 
-DeviceLogicRun RunDeviceLogic(const std::vector<EmdCase> &cases, bool share_cost,
-                              bool solve = true) {
+DeviceLogicRun RunDeviceLogic(const std::vector<EmdCase> &cases, bool share_cost, bool solve = true,
+                              bool fast_memory = false) {
   const int64_t k = (int64_t)cases.size(), n = cases[0].n, m = cases[0].m;
   std::vector<double> a, b, cost;
   for (const EmdCase &c : cases) {
@@ -59,12 +59,14 @@ DeviceLogicRun RunDeviceLogic(const std::vector<EmdCase> &cases, bool share_cost
   outputs.sparse = 1;
   outputs.first = 0;
   if (!solve) return run;  // invalid inputs never reach the solve (the call fails first)
-  emd_solve_options options = {0, 1, 0};
+  emd_solve_options options = {0, 1, fast_memory};
   std::vector<int64_t> workspace(emd_problem_workspace_bytes(n, m) / 8 + 1);
+  // Stands in for the block's shared memory (on the host it is ordinary memory).
+  std::vector<int64_t> fast(emd_fast_memory_bytes(n, m) / 8);
   int64_t scratch[4];
   for (int64_t p = 0; p < k; ++p)
-    emd_solve_problem(view, p, sums.data(), workspace.data(), options, outputs, nullptr, scratch, 0,
-                      1);
+    emd_solve_problem(view, p, sums.data(), workspace.data(), options, outputs,
+                      fast_memory ? fast.data() : nullptr, scratch, 0, 1);
   return run;
 }
 
@@ -107,6 +109,20 @@ TEST(AuctionDeviceLogic, MatchesTheCpuOnRandomProblems) {
       ExpectLikeTheCpu(cases, RunDeviceLogic(cases, false));
     }
   }
+}
+
+TEST(AuctionDeviceLogic, FastMemoryLayoutGivesTheSameResults) {
+  // The kernel keeps costs, prices and excesses in shared memory when they fit: same results.
+  std::mt19937_64 rng(75);
+  std::vector<EmdCase> cases;
+  for (int p = 0; p < 3; ++p) cases.push_back(RandomCase(rng, 10, 13, false, 2, 1));
+  DeviceLogicRun global = RunDeviceLogic(cases, false, true, false);
+  DeviceLogicRun fast = RunDeviceLogic(cases, false, true, true);
+  ExpectLikeTheCpu(cases, fast);
+  EXPECT_EQ(fast.out.plan, global.out.plan);
+  EXPECT_EQ(fast.out.u, global.out.u);
+  EXPECT_EQ(fast.out.v, global.out.v);
+  EXPECT_EQ(fast.out.iterations, global.out.iterations);
 }
 
 TEST(AuctionDeviceLogic, ZeroWeightsAreRemovedAndTheirDualsEstimated) {

@@ -242,8 +242,8 @@ normot_status solve_on_host(const Call &call, const normot_emd_problem *problem,
   return NORMOT_SUCCESS;
 }
 
-/* The largest dynamic shared memory a block may ask for to keep its grid costs there; above
- * it they stay in global memory. Two such blocks still fit on one Hopper SM. */
+/* The largest dynamic shared memory a block may ask for to keep its grid costs, prices and
+ * excesses there; above it they stay in global memory. Two such blocks fit on one Hopper SM. */
 const size_t kSharedCostLimit = 96 * 1024;
 
 }  // namespace
@@ -365,7 +365,7 @@ extern "C" normot_status normot_cuda_emd(normot_context *context, const normot_e
   emd_solve_options options;
   options.max_iter = params->max_iter;
   options.center_duals = params->center_duals;
-  const size_t shared_bytes = (size_t)(n * m) * sizeof(int64_t);
+  const size_t shared_bytes = emd_fast_memory_bytes(n, m);
   options.costs_in_shared = shared_bytes <= kSharedCostLimit;
   if (options.costs_in_shared)
     NORMOT_CUDA_TRY(cudaFuncSetAttribute(

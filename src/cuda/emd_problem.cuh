@@ -134,8 +134,15 @@ struct emd_outputs {
 struct emd_solve_options {
   int64_t max_iter;
   int center_duals;
-  int costs_in_shared; /* the grid costs live in dynamic shared memory */
+  int costs_in_shared; /* the grid costs and the prices and excesses live in fast (shared)
+                          memory: emd_fast_memory_bytes(n, m) of it */
 };
+
+/* Bytes of fast memory for the arrays the core reads on every push: the grid costs, both
+ * prices and both excesses. */
+NORMOT_AUCTION_INLINE size_t emd_fast_memory_bytes(int64_t n, int64_t m) {
+  return (size_t)(n * m + 2 * (n + m)) * sizeof(int64_t);
+}
 
 /* Bytes of one problem's global workspace (8-byte aligned pieces). */
 NORMOT_AUCTION_INLINE size_t emd_problem_workspace_bytes(int64_t n, int64_t m) {
@@ -143,7 +150,7 @@ NORMOT_AUCTION_INLINE size_t emd_problem_workspace_bytes(int64_t n, int64_t m) {
 }
 
 /* Solves problem p with `workspace` (emd_problem_workspace_bytes) and writes its outputs, or
- * marks it needs_host. shared_costs: n m int64 of fast memory for the grid costs when
+ * marks it needs_host. shared_costs: emd_fast_memory_bytes(n, m) of fast memory when
  * options.costs_in_shared; scratch: 3 int64 that every lane sees (shared memory on the
  * device). */
 NORMOT_AUCTION_INLINE void emd_solve_problem(const emd_batch_view &view, int64_t p,
@@ -193,7 +200,18 @@ NORMOT_AUCTION_INLINE void emd_solve_problem(const emd_batch_view &view, int64_t
   normot_auction_sync();
   const int64_t rn = sizes[0], rm = sizes[1];
   normot_auction_state_init(&state, rn, rm, w);
-  if (options.costs_in_shared) state.cost = shared_costs;
+  if (options.costs_in_shared) {
+    int64_t *fast = shared_costs;
+    state.cost = fast;
+    fast += rn * rm;
+    state.u = fast;
+    fast += rn;
+    state.v = fast;
+    fast += rm;
+    state.source_excess = fast;
+    fast += rn;
+    state.sink_excess = fast;
+  }
 
   double largest = 0;
   for (int64_t e = lane; e < rn * rm; e += lanes) {
