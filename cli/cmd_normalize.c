@@ -211,7 +211,9 @@ int normot_cmd_normalize(int argc, char **argv) {
     if (normalized == NULL) exit_code = cli_error("out of memory for the normalized values");
     output.values = normalized;
   }
-  if (exit_code == 0 && options.size_factors_path != NULL) {
+  /* An .h5ad output always carries the size factors in obs, as scanpy's key_added would. */
+  if (exit_code == 0 &&
+      (options.size_factors_path != NULL || cli_ends_with(options.output, ".h5ad"))) {
     size_factors = malloc((matrix.n_rows > 0 ? (size_t)matrix.n_rows : 1) * float_size(dtype));
     if (size_factors == NULL) exit_code = cli_error("out of memory for the size factors");
     output.size_factors = size_factors;
@@ -237,7 +239,7 @@ int normot_cmd_normalize(int argc, char **argv) {
 
   /* The size factors are staged under a temporary name, the matrix is written (atomically),
    * then the size factors are renamed into place: a failure anywhere leaves neither. */
-  if (exit_code == 0 && size_factors != NULL) {
+  if (exit_code == 0 && options.size_factors_path != NULL) {
     size_factors_temp = cli_atomic_temp_name(options.size_factors_path);
     cli_array array = {.ndim = 1, .shape = {matrix.n_rows}, .type = dtype, .data = size_factors};
     if (size_factors_temp == NULL)

@@ -13,21 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io_error.h"
 #include "tenx_io.h"
-
-static void set_error(char *error, size_t error_size, const char *format, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-
-static void set_error(char *error, size_t error_size, const char *format, ...) {
-  if (error == NULL || error_size == 0) return;
-  va_list args;
-  va_start(args, format);
-  vsnprintf(error, error_size, format, args);
-  va_end(args);
-}
 
 #ifndef NORMOT_HAVE_HDF5
 
@@ -37,13 +24,13 @@ int cli_hdf5_available(void) {
 
 int cli_read_10x_h5(const char *path, cli_matrix *out, char *error, size_t error_size) {
   (void)out;
-  set_error(error, error_size, "cannot read '%s': this normot was built without HDF5", path);
+  cli_io_fail(error, error_size, "cannot read '%s': this normot was built without HDF5", path);
   return 1;
 }
 
 int cli_read_h5ad(const char *path, cli_matrix *out, char *error, size_t error_size) {
   (void)out;
-  set_error(error, error_size, "cannot read '%s': this normot was built without HDF5", path);
+  cli_io_fail(error, error_size, "cannot read '%s': this normot was built without HDF5", path);
   return 1;
 }
 
@@ -51,7 +38,7 @@ int cli_write_h5ad(const char *path, const cli_matrix *matrix, const void *size_
                    char *error, size_t error_size) {
   (void)matrix;
   (void)size_factors;
-  set_error(error, error_size, "cannot write '%s': this normot was built without HDF5", path);
+  cli_io_fail(error, error_size, "cannot write '%s': this normot was built without HDF5", path);
   return 1;
 }
 
@@ -141,12 +128,12 @@ static void reclaim_strings(hid_t memory_type, hid_t space, void *buffer) {
 static hid_t open_vector(const char *path, hid_t location, const char *name, int64_t *length,
                          char *error, size_t error_size) {
   if (!link_exists(location, name)) {
-    set_error(error, error_size, "'%s': the dataset '%s' is missing", path, name);
+    cli_io_fail(error, error_size, "'%s': the dataset '%s' is missing", path, name);
     return -1;
   }
   hid_t dataset = H5Dopen2(location, name, H5P_DEFAULT);
   if (dataset < 0) {
-    set_error(error, error_size, "'%s': '%s' is not a dataset", path, name);
+    cli_io_fail(error, error_size, "'%s': '%s' is not a dataset", path, name);
     return -1;
   }
   hid_t space = H5Dget_space(dataset);
@@ -155,8 +142,8 @@ static hid_t open_vector(const char *path, hid_t location, const char *name, int
   if (rank == 1) H5Sget_simple_extent_dims(space, dims, NULL);
   if (space >= 0) H5Sclose(space);
   if (rank != 1) {
-    set_error(error, error_size, "'%s': the dataset '%s' should be 1-dimensional, it has %d", path,
-              name, rank);
+    cli_io_fail(error, error_size, "'%s': the dataset '%s' should be 1-dimensional, it has %d",
+                path, name, rank);
     H5Dclose(dataset);
     return -1;
   }
@@ -181,15 +168,15 @@ static int read_int64_vector(const char *path, hid_t location, const char *name,
   int status = 1;
   int64_t *values = NULL;
   if (dataset_class(dataset) != H5T_INTEGER) {
-    set_error(error, error_size, "'%s': the dataset '%s' should hold integers", path, name);
+    cli_io_fail(error, error_size, "'%s': the dataset '%s' should hold integers", path, name);
   } else if (expected >= 0 && length != expected) {
-    set_error(error, error_size, "'%s': the dataset '%s' has %lld entries, expected %lld", path,
-              name, (long long)length, (long long)expected);
+    cli_io_fail(error, error_size, "'%s': the dataset '%s' has %lld entries, expected %lld", path,
+                name, (long long)length, (long long)expected);
   } else if ((values = allocate((size_t)length, sizeof *values)) == NULL) {
-    set_error(error, error_size, "'%s': out of memory reading '%s'", path, name);
+    cli_io_fail(error, error_size, "'%s': out of memory reading '%s'", path, name);
   } else if (length > 0 &&
              H5Dread(dataset, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, values) < 0) {
-    set_error(error, error_size, "'%s': cannot read the dataset '%s'", path, name);
+    cli_io_fail(error, error_size, "'%s': cannot read the dataset '%s'", path, name);
   } else {
     *out = values;
     values = NULL;
@@ -237,15 +224,15 @@ static int read_value_vector(const char *path, hid_t location, const char *name,
   normot_value_type value_type = NORMOT_FLOAT64;
   hid_t file_type = H5Dget_type(dataset);
   if (file_type < 0 || value_type_for(file_type, &value_type) != 0) {
-    set_error(error, error_size, "'%s': the dataset '%s' should hold numbers", path, name);
+    cli_io_fail(error, error_size, "'%s': the dataset '%s' should hold numbers", path, name);
   } else if (length != expected) {
-    set_error(error, error_size, "'%s': the dataset '%s' has %lld entries, expected %lld", path,
-              name, (long long)length, (long long)expected);
+    cli_io_fail(error, error_size, "'%s': the dataset '%s' has %lld entries, expected %lld", path,
+                name, (long long)length, (long long)expected);
   } else if ((values = allocate((size_t)length, value_size(value_type))) == NULL) {
-    set_error(error, error_size, "'%s': out of memory reading '%s'", path, name);
+    cli_io_fail(error, error_size, "'%s': out of memory reading '%s'", path, name);
   } else if (length > 0 && H5Dread(dataset, native_type_of(value_type), H5S_ALL, H5S_ALL,
                                    H5P_DEFAULT, values) < 0) {
-    set_error(error, error_size, "'%s': cannot read the dataset '%s'", path, name);
+    cli_io_fail(error, error_size, "'%s': cannot read the dataset '%s'", path, name);
   } else {
     *out = values;
     *out_type = value_type;
@@ -284,12 +271,12 @@ static int read_string_vector(const char *path, hid_t location, const char *name
   hid_t space = -1;
   hid_t file_type = H5Dget_type(dataset);
   if (file_type < 0 || H5Tget_class(file_type) != H5T_STRING) {
-    set_error(error, error_size, "'%s': the dataset '%s' should hold strings", path, name);
+    cli_io_fail(error, error_size, "'%s': the dataset '%s' should hold strings", path, name);
     goto done;
   }
   if (length != expected) {
-    set_error(error, error_size, "'%s': the dataset '%s' has %lld entries, expected %lld", path,
-              name, (long long)length, (long long)expected);
+    cli_io_fail(error, error_size, "'%s': the dataset '%s' has %lld entries, expected %lld", path,
+                name, (long long)length, (long long)expected);
     goto done;
   }
   strings = calloc((size_t)(length > 0 ? length : 1), sizeof *strings);
@@ -302,7 +289,7 @@ static int read_string_vector(const char *path, hid_t location, const char *name
     if (variable_buffer == NULL) goto out_of_memory;
     if (length > 0 &&
         H5Dread(dataset, memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, variable_buffer) < 0) {
-      set_error(error, error_size, "'%s': cannot read the strings of '%s'", path, name);
+      cli_io_fail(error, error_size, "'%s': cannot read the strings of '%s'", path, name);
       goto done;
     }
     for (int64_t i = 0; i < length; i++) {
@@ -319,7 +306,7 @@ static int read_string_vector(const char *path, hid_t location, const char *name
     if (fixed_buffer == NULL) goto out_of_memory;
     if (length > 0 &&
         H5Dread(dataset, memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, fixed_buffer) < 0) {
-      set_error(error, error_size, "'%s': cannot read the strings of '%s'", path, name);
+      cli_io_fail(error, error_size, "'%s': cannot read the strings of '%s'", path, name);
       goto done;
     }
     for (int64_t i = 0; i < length; i++)
@@ -332,7 +319,7 @@ static int read_string_vector(const char *path, hid_t location, const char *name
   status = 0;
   goto done;
 out_of_memory:
-  set_error(error, error_size, "'%s': out of memory reading '%s'", path, name);
+  cli_io_fail(error, error_size, "'%s': out of memory reading '%s'", path, name);
 done:
   free_strings(strings, length);
   free(fixed_buffer);
@@ -413,20 +400,20 @@ static int read_shape_attribute(hid_t object, const char *name, int64_t shape[2]
 static int check_indptr(const char *path, const char *name, const int64_t *indptr, int64_t n_outer,
                         int64_t nnz, char *error, size_t error_size) {
   if (indptr[0] != 0) {
-    set_error(error, error_size, "'%s': %s starts at %lld, not 0", path, name,
-              (long long)indptr[0]);
+    cli_io_fail(error, error_size, "'%s': %s starts at %lld, not 0", path, name,
+                (long long)indptr[0]);
     return 1;
   }
   for (int64_t i = 0; i < n_outer; i++) {
     if (indptr[i + 1] < indptr[i]) {
-      set_error(error, error_size, "'%s': %s decreases at entry %lld", path, name,
-                (long long)(i + 1));
+      cli_io_fail(error, error_size, "'%s': %s decreases at entry %lld", path, name,
+                  (long long)(i + 1));
       return 1;
     }
   }
   if (indptr[n_outer] != nnz) {
-    set_error(error, error_size, "'%s': %s ends at %lld but there are %lld entries", path, name,
-              (long long)indptr[n_outer], (long long)nnz);
+    cli_io_fail(error, error_size, "'%s': %s ends at %lld but there are %lld entries", path, name,
+                (long long)indptr[n_outer], (long long)nnz);
     return 1;
   }
   return 0;
@@ -436,8 +423,8 @@ static int check_indices(const char *path, const char *name, const int64_t *indi
                          int64_t bound, char *error, size_t error_size) {
   for (int64_t i = 0; i < nnz; i++) {
     if (indices[i] < 0 || indices[i] >= bound) {
-      set_error(error, error_size, "'%s': %s[%lld] = %lld is out of range [0, %lld)", path, name,
-                (long long)i, (long long)indices[i], (long long)bound);
+      cli_io_fail(error, error_size, "'%s': %s[%lld] = %lld is out of range [0, %lld)", path, name,
+                  (long long)i, (long long)indices[i], (long long)bound);
       return 1;
     }
   }
@@ -470,7 +457,7 @@ int cli_read_10x_h5(const char *path, cli_matrix *out, char *error, size_t error
   memset(out, 0, sizeof *out);
   hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
   if (file < 0) {
-    set_error(error, error_size, "cannot open '%s' as an HDF5 file", path);
+    cli_io_fail(error, error_size, "cannot open '%s' as an HDF5 file", path);
     return 1;
   }
   int status = 1;
@@ -493,9 +480,9 @@ int cli_read_10x_h5(const char *path, cli_matrix *out, char *error, size_t error
     hsize_t position = 0;
     H5Literate(file, H5_INDEX_NAME, H5_ITER_INC, &position, find_genome_group, &search);
     if (!search.found) {
-      set_error(error, error_size,
-                "'%s' is not a 10x .h5 matrix: no /matrix group and no genome group with data",
-                path);
+      cli_io_fail(error, error_size,
+                  "'%s' is not a 10x .h5 matrix: no /matrix group and no genome group with data",
+                  path);
       goto done;
     }
     snprintf(group_name, sizeof group_name, "%s", search.name);
@@ -504,7 +491,7 @@ int cli_read_10x_h5(const char *path, cli_matrix *out, char *error, size_t error
   }
   group = H5Gopen2(file, group_name, H5P_DEFAULT);
   if (group < 0) {
-    set_error(error, error_size, "'%s': '/%s' is not a group", path, group_name);
+    cli_io_fail(error, error_size, "'%s': '/%s' is not a group", path, group_name);
     goto done;
   }
   if (read_int64_vector(path, group, "shape", 2, &shape, NULL, error, error_size)) goto done;
@@ -512,8 +499,8 @@ int cli_read_10x_h5(const char *path, cli_matrix *out, char *error, size_t error
   n_cells = shape[1];
   /* The bound keeps n + 1 and the allocations below from overflowing on a lying file. */
   if (n_genes < 0 || n_cells < 0 || n_genes > MAX_DIMENSION || n_cells > MAX_DIMENSION) {
-    set_error(error, error_size, "'%s': impossible shape (%lld, %lld)", path, (long long)n_genes,
-              (long long)n_cells);
+    cli_io_fail(error, error_size, "'%s': impossible shape (%lld, %lld)", path, (long long)n_genes,
+                (long long)n_cells);
     goto done;
   }
   /* Stored as CSC genes x cells: indptr runs over cells, indices are genes. That is exactly
@@ -522,7 +509,7 @@ int cli_read_10x_h5(const char *path, cli_matrix *out, char *error, size_t error
     goto done;
   nnz = indptr[n_cells];
   if (nnz < 0) {
-    set_error(error, error_size, "'%s': indptr ends at a negative offset", path);
+    cli_io_fail(error, error_size, "'%s': indptr ends at a negative offset", path);
     goto done;
   }
   if (read_int64_vector(path, group, "indices", nnz, &indices, NULL, error, error_size)) goto done;
@@ -555,7 +542,7 @@ int cli_read_10x_h5(const char *path, cli_matrix *out, char *error, size_t error
   if (cli_sort_row_entries(out) != 0 || cli_keep_gene_expression(out, feature_types) != 0) {
     cli_matrix_free(out);
     memset(out, 0, sizeof *out);
-    set_error(error, error_size, "'%s': out of memory sorting the entries", path);
+    cli_io_fail(error, error_size, "'%s': out of memory sorting the entries", path);
     goto done;
   }
   status = 0;
@@ -617,8 +604,8 @@ static int read_categorical_column(const char *path, hid_t file, const char *qua
   if (strings == NULL) goto out_of_memory;
   for (int64_t i = 0; i < length; i++) {
     if (codes[i] < -1 || codes[i] >= n_categories) {
-      set_error(error, error_size, "'%s': %s[%lld] = %lld is not a category", path, name,
-                (long long)i, (long long)codes[i]);
+      cli_io_fail(error, error_size, "'%s': %s[%lld] = %lld is not a category", path, name,
+                  (long long)i, (long long)codes[i]);
       goto done;
     }
     strings[i] = strdup(codes[i] < 0 ? "" : categories[codes[i]]);
@@ -629,7 +616,7 @@ static int read_categorical_column(const char *path, hid_t file, const char *qua
   status = 0;
   goto done;
 out_of_memory:
-  set_error(error, error_size, "'%s': out of memory reading '%s'", path, qualified);
+  cli_io_fail(error, error_size, "'%s': out of memory reading '%s'", path, qualified);
 done:
   free_strings(strings, length);
   free_strings(categories, n_categories);
@@ -750,11 +737,11 @@ static int read_dense_x(const char *path, hid_t dataset, cli_matrix *out, char *
   hsize_t dims[2] = {0, 0};
   normot_value_type value_type = NORMOT_FLOAT64;
   if (file_space < 0 || file_type < 0 || H5Sget_simple_extent_ndims(file_space) != 2) {
-    set_error(error, error_size, "'%s': a dense X must be 2-dimensional", path);
+    cli_io_fail(error, error_size, "'%s': a dense X must be 2-dimensional", path);
     goto done;
   }
   if (value_type_for(file_type, &value_type) != 0) {
-    set_error(error, error_size, "'%s': X should hold numbers", path);
+    cli_io_fail(error, error_size, "'%s': X should hold numbers", path);
     goto done;
   }
   H5Sget_simple_extent_dims(file_space, dims, NULL);
@@ -776,7 +763,7 @@ static int read_dense_x(const char *path, hid_t dataset, cli_matrix *out, char *
     memory_space = H5Screate_simple(2, extent, NULL);
     if (n_cols > 0 && H5Dread(dataset, native_type_of(value_type), memory_space, file_space,
                               H5P_DEFAULT, block) < 0) {
-      set_error(error, error_size, "'%s': cannot read the dense X", path);
+      cli_io_fail(error, error_size, "'%s': cannot read the dense X", path);
       goto done;
     }
     for (int64_t r = 0; r < count; r++) {
@@ -815,7 +802,7 @@ static int read_dense_x(const char *path, hid_t dataset, cli_matrix *out, char *
   status = 0;
   goto done;
 out_of_memory:
-  set_error(error, error_size, "'%s': out of memory reading the dense X", path);
+  cli_io_fail(error, error_size, "'%s': out of memory reading the dense X", path);
 done:
   free(block);
   free(indptr);
@@ -833,12 +820,12 @@ static int read_sparse_x(const char *path, hid_t group, int is_csr, cli_matrix *
   int64_t shape[2];
   if (read_shape_attribute(group, "shape", shape) != 0 &&
       read_shape_attribute(group, "h5sparse_shape", shape) != 0) {
-    set_error(error, error_size, "'%s': X has no integer 'shape' attribute of two entries", path);
+    cli_io_fail(error, error_size, "'%s': X has no integer 'shape' attribute of two entries", path);
     return 1;
   }
   if (shape[0] < 0 || shape[1] < 0 || shape[0] > MAX_DIMENSION || shape[1] > MAX_DIMENSION) {
-    set_error(error, error_size, "'%s': X has an impossible shape (%lld, %lld)", path,
-              (long long)shape[0], (long long)shape[1]);
+    cli_io_fail(error, error_size, "'%s': X has an impossible shape (%lld, %lld)", path,
+                (long long)shape[0], (long long)shape[1]);
     return 1;
   }
   int64_t n_rows = shape[0], n_cols = shape[1];
@@ -851,7 +838,7 @@ static int read_sparse_x(const char *path, hid_t group, int is_csr, cli_matrix *
     goto done;
   int64_t nnz = indptr[n_outer];
   if (nnz < 0) {
-    set_error(error, error_size, "'%s': X/indptr ends at a negative offset", path);
+    cli_io_fail(error, error_size, "'%s': X/indptr ends at a negative offset", path);
     goto done;
   }
   if (read_int64_vector(path, group, "indices", nnz, &indices, NULL, error, error_size)) goto done;
@@ -864,7 +851,7 @@ static int read_sparse_x(const char *path, hid_t group, int is_csr, cli_matrix *
     void *row_values;
     if (csc_to_csr(n_rows, n_cols, nnz, indptr, indices, values, value_size(value_type),
                    &row_indptr, &row_indices, &row_values) != 0) {
-      set_error(error, error_size, "'%s': out of memory converting X from CSC", path);
+      cli_io_fail(error, error_size, "'%s': out of memory converting X from CSC", path);
       goto done;
     }
     free(indptr);
@@ -896,7 +883,7 @@ int cli_read_h5ad(const char *path, cli_matrix *out, char *error, size_t error_s
   memset(out, 0, sizeof *out);
   hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
   if (file < 0) {
-    set_error(error, error_size, "cannot open '%s' as an HDF5 file", path);
+    cli_io_fail(error, error_size, "cannot open '%s' as an HDF5 file", path);
     return 1;
   }
   int status = 1;
@@ -904,7 +891,7 @@ int cli_read_h5ad(const char *path, cli_matrix *out, char *error, size_t error_s
   char encoding[64];
   char **gene_ids = NULL, **gene_symbols = NULL;
   if (!link_exists(file, "X")) {
-    set_error(error, error_size, "'%s' has no X: not an AnnData .h5ad file", path);
+    cli_io_fail(error, error_size, "'%s' has no X: not an AnnData .h5ad file", path);
     goto done;
   }
   x = H5Oopen(file, "X", H5P_DEFAULT);
@@ -912,31 +899,31 @@ int cli_read_h5ad(const char *path, cli_matrix *out, char *error, size_t error_s
   if (kind == H5I_GROUP) {
     if (read_string_attribute(x, "encoding-type", encoding, sizeof encoding) != 0 &&
         read_string_attribute(x, "h5sparse_format", encoding, sizeof encoding) != 0) {
-      set_error(error, error_size, "'%s': X is a group without an encoding-type attribute", path);
+      cli_io_fail(error, error_size, "'%s': X is a group without an encoding-type attribute", path);
       goto done;
     }
     int is_csr = strcmp(encoding, "csr_matrix") == 0 || strcmp(encoding, "csr") == 0;
     int is_csc = strcmp(encoding, "csc_matrix") == 0 || strcmp(encoding, "csc") == 0;
     if (!is_csr && !is_csc) {
-      set_error(error, error_size,
-                "'%s': X has encoding-type '%s'; normot reads csr_matrix, csc_matrix or a dense "
-                "array",
-                path, encoding);
+      cli_io_fail(error, error_size,
+                  "'%s': X has encoding-type '%s'; normot reads csr_matrix, csc_matrix or a dense "
+                  "array",
+                  path, encoding);
       goto done;
     }
     if (read_sparse_x(path, x, is_csr, out, error, error_size)) goto done;
   } else if (kind == H5I_DATASET) {
     if (read_string_attribute(x, "encoding-type", encoding, sizeof encoding) == 0 &&
         strcmp(encoding, "array") != 0) {
-      set_error(error, error_size,
-                "'%s': X has encoding-type '%s'; normot reads csr_matrix, csc_matrix or a dense "
-                "array",
-                path, encoding);
+      cli_io_fail(error, error_size,
+                  "'%s': X has encoding-type '%s'; normot reads csr_matrix, csc_matrix or a dense "
+                  "array",
+                  path, encoding);
       goto done;
     }
     if (read_dense_x(path, x, out, error, error_size)) goto done;
   } else {
-    set_error(error, error_size, "'%s': X is neither a group nor a dataset", path);
+    cli_io_fail(error, error_size, "'%s': X is neither a group nor a dataset", path);
     goto done;
   }
 
@@ -1152,27 +1139,27 @@ int cli_write_h5ad(const char *path, const cli_matrix *matrix, const void *size_
   if (matrix == NULL || matrix->n_rows < 0 || matrix->n_cols < 0 || matrix->nnz < 0 ||
       matrix->indptr == NULL ||
       (matrix->nnz > 0 && (matrix->indices == NULL || matrix->values == NULL))) {
-    set_error(error, error_size, "cannot write '%s': the matrix is incomplete", path);
+    cli_io_fail(error, error_size, "cannot write '%s': the matrix is incomplete", path);
     return 1;
   }
   if (value_size(matrix->value_type) == 0) {
-    set_error(error, error_size, "cannot write '%s': unknown value type", path);
+    cli_io_fail(error, error_size, "cannot write '%s': unknown value type", path);
     return 1;
   }
   if (size_factors != NULL && matrix->value_type != NORMOT_FLOAT32 &&
       matrix->value_type != NORMOT_FLOAT64) {
-    set_error(error, error_size, "cannot write '%s': size factors need a float32 or float64 matrix",
-              path);
+    cli_io_fail(error, error_size,
+                "cannot write '%s': size factors need a float32 or float64 matrix", path);
     return 1;
   }
   char *temp_path = cli_atomic_temp_name(path);
   if (temp_path == NULL) {
-    set_error(error, error_size, "cannot write '%s': out of memory", path);
+    cli_io_fail(error, error_size, "cannot write '%s': out of memory", path);
     return 1;
   }
   hid_t file = H5Fcreate(temp_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   if (file < 0) {
-    set_error(error, error_size, "cannot create '%s' (is the directory writable?)", temp_path);
+    cli_io_fail(error, error_size, "cannot create '%s' (is the directory writable?)", temp_path);
     cli_atomic_discard_path(temp_path);
     return 1;
   }
@@ -1191,12 +1178,12 @@ int cli_write_h5ad(const char *path, const cli_matrix *matrix, const void *size_
     status = write_empty_dict(file, dicts[i]);
   if (H5Fclose(file) < 0) status = 1;
   if (status != 0) {
-    set_error(error, error_size, "cannot write '%s' (disk full, or no permission?)", path);
+    cli_io_fail(error, error_size, "cannot write '%s' (disk full, or no permission?)", path);
     cli_atomic_discard_path(temp_path);
     return 1;
   }
   if (cli_atomic_commit_path(temp_path, path) != 0) { /* it removed the temporary file */
-    set_error(error, error_size, "cannot rename the finished file onto '%s'", path);
+    cli_io_fail(error, error_size, "cannot rename the finished file onto '%s'", path);
     free(temp_path);
     return 1;
   }

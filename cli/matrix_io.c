@@ -13,23 +13,8 @@
 #include <sys/stat.h>
 
 #include "hdf5_io.h"
+#include "io_error.h"
 #include "tenx_io.h"
-
-static int fail(char *error, size_t error_size, const char *format, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-
-static int fail(char *error, size_t error_size, const char *format, ...) {
-  if (error != NULL && error_size > 0) {
-    va_list args;
-    va_start(args, format);
-    vsnprintf(error, error_size, format, args);
-    va_end(args);
-  }
-  return -1;
-}
 
 static int ends_with(const char *text, const char *suffix) {
   size_t text_length = strlen(text), suffix_length = strlen(suffix);
@@ -64,7 +49,7 @@ int cli_transpose_matrix(cli_matrix *matrix, char *error, size_t error_size) {
     free(indptr);
     free(indices);
     free(values);
-    return fail(error, error_size, "out of memory transposing the matrix");
+    return cli_io_fail(error, error_size, "out of memory transposing the matrix");
   }
   for (int64_t i = 0; i < nnz; ++i) indptr[matrix->indices[i] + 1]++;
   for (int64_t c = 0; c < n_cols; ++c) indptr[c + 1] += indptr[c];
@@ -103,12 +88,14 @@ int cli_read_matrix(const char *path, int transpose, cli_matrix *out, char *erro
                     size_t error_size) {
   memset(out, 0, sizeof *out);
   struct stat info;
-  if (stat(path, &info) != 0) return fail(error, error_size, "%s: %s", path, strerror(errno));
+  if (stat(path, &info) != 0)
+    return cli_io_fail(error, error_size, "%s: %s", path, strerror(errno));
   int status;
   int transposed_on_read = 0;
   if (S_ISDIR(info.st_mode)) {
     if (!cli_is_10x_dir(path))
-      return fail(error, error_size, "%s: a directory without matrix.mtx or matrix.mtx.gz", path);
+      return cli_io_fail(error, error_size, "%s: a directory without matrix.mtx or matrix.mtx.gz",
+                         path);
     status = cli_read_10x_dir(path, out, error, error_size);
   } else if (ends_with(path, ".h5ad")) {
     status = cli_read_h5ad(path, out, error, error_size);
@@ -124,15 +111,17 @@ int cli_read_matrix(const char *path, int transpose, cli_matrix *out, char *erro
         transposed_on_read = 1;
         break;
       case SNIFF_HDF5:
-        return fail(error, error_size,
-                    "%s: an HDF5 file: name it .h5 (10x) or .h5ad (AnnData) so that it can be "
-                    "read as one",
-                    path);
+        return cli_io_fail(
+            error, error_size,
+            "%s: an HDF5 file: name it .h5 (10x) or .h5ad (AnnData) so that it can be "
+            "read as one",
+            path);
       default:
-        return fail(error, error_size,
-                    "%s: unknown input format (expected a 10x directory, .h5, .h5ad, .mtx or "
-                    ".mtx.gz)",
-                    path);
+        return cli_io_fail(
+            error, error_size,
+            "%s: unknown input format (expected a 10x directory, .h5, .h5ad, .mtx or "
+            ".mtx.gz)",
+            path);
     }
   }
   if (status != 0) {
@@ -147,15 +136,16 @@ int cli_read_matrix(const char *path, int transpose, cli_matrix *out, char *erro
 }
 
 int cli_check_output_path(const char *path, char *error, size_t error_size) {
-  if (path == NULL || path[0] == '\0') return fail(error, error_size, "empty output path");
+  if (path == NULL || path[0] == '\0') return cli_io_fail(error, error_size, "empty output path");
   if (ends_with(path, ".mtx") || ends_with(path, ".mtx.gz")) return 0;
   if (ends_with(path, ".h5ad")) {
     if (!cli_hdf5_available())
-      return fail(error, error_size, "%s: .h5ad output needs HDF5, not compiled into this build",
-                  path);
+      return cli_io_fail(error, error_size,
+                         "%s: .h5ad output needs HDF5, not compiled into this build", path);
     return 0;
   }
-  return fail(error, error_size, "%s: unknown output format (use .mtx, .mtx.gz or .h5ad)", path);
+  return cli_io_fail(error, error_size, "%s: unknown output format (use .mtx, .mtx.gz or .h5ad)",
+                     path);
 }
 
 int cli_write_matrix(const char *path, const cli_matrix *matrix, const void *size_factors,

@@ -20,25 +20,10 @@
 #include <zlib.h>
 
 #include "atomic_file.h"
+#include "io_error.h"
 #include "matrix_io.h"
 
 /* ---- errors ---------------------------------------------------------------------------------- */
-
-static int fail(char *error, size_t error_size, const char *format, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-
-static int fail(char *error, size_t error_size, const char *format, ...) {
-  if (error != NULL && error_size > 0) {
-    va_list args;
-    va_start(args, format);
-    vsnprintf(error, error_size, format, args);
-    va_end(args);
-  }
-  return -1;
-}
 
 void cli_matrix_free(cli_matrix *matrix) {
   if (matrix == NULL) return;
@@ -78,23 +63,23 @@ static int reader_fill(line_reader *reader, char *error, size_t error_size) {
   if (got < 0) {
     int code = 0;
     const char *message = gzerror(reader->file, &code);
-    return fail(error, error_size, "%s: read error: %s", reader->path,
-                code == Z_ERRNO ? strerror(errno) : message);
+    return cli_io_fail(error, error_size, "%s: read error: %s", reader->path,
+                       code == Z_ERRNO ? strerror(errno) : message);
   }
   if (got == 0) {
     /* zlib reports a gzip stream cut short only here, as an error on a read at the end. */
     int code = 0;
     const char *message = gzerror(reader->file, &code);
     if (code != Z_OK && code != Z_STREAM_END)
-      return fail(error, error_size, "%s: corrupt or truncated gzip data (%s)", reader->path,
-                  message);
+      return cli_io_fail(error, error_size, "%s: corrupt or truncated gzip data (%s)", reader->path,
+                         message);
     reader->at_end = 1;
   }
   /* Text never holds a NUL byte; checked once per chunk rather than once per line. */
   const char *nul = got > 0 ? memchr(reader->chunk, '\0', (size_t)got) : NULL;
   if (nul != NULL)
-    return fail(error, error_size, "%s: binary data (a NUL byte) at byte %llu", reader->path,
-                (unsigned long long)(reader->bytes_read + (uint64_t)(nul - reader->chunk)));
+    return cli_io_fail(error, error_size, "%s: binary data (a NUL byte) at byte %llu", reader->path,
+                       (unsigned long long)(reader->bytes_read + (uint64_t)(nul - reader->chunk)));
   reader->bytes_read += (uint64_t)got;
   reader->chunk_length = (size_t)got;
   reader->chunk_position = 0;
@@ -133,12 +118,13 @@ static int reader_next_line(line_reader *reader, char **line, size_t *length, ch
       goto got_line;
     }
     if (assembled + piece + 1 > MAX_LINE)
-      return fail(error, error_size, "%s: line %lld is longer than %d bytes", reader->path,
-                  (long long)reader->line_number + 1, MAX_LINE);
+      return cli_io_fail(error, error_size, "%s: line %lld is longer than %d bytes", reader->path,
+                         (long long)reader->line_number + 1, MAX_LINE);
     if (assembled + piece + 1 > reader->long_line_capacity) {
       size_t capacity = (assembled + piece + 1) * 2;
       char *grown = realloc(reader->long_line, capacity);
-      if (grown == NULL) return fail(error, error_size, "out of memory reading %s", reader->path);
+      if (grown == NULL)
+        return cli_io_fail(error, error_size, "out of memory reading %s", reader->path);
       reader->long_line = grown;
       reader->long_line_capacity = capacity;
     }
@@ -253,23 +239,24 @@ static int parse_banner(const char *path, const char *line, mtx_field *field, ch
     ++count;
   }
   if (count == 0 || strcasecmp(words[0], "%%MatrixMarket") != 0)
-    return fail(error, error_size,
-                "%s: not a Matrix Market file (the first line must start with %%%%MatrixMarket)",
-                path);
+    return cli_io_fail(
+        error, error_size,
+        "%s: not a Matrix Market file (the first line must start with %%%%MatrixMarket)", path);
   if (count < 5 || !at_line_end(p))
-    return fail(error, error_size,
-                "%s: bad Matrix Market header (expected '%%%%MatrixMarket matrix coordinate "
-                "<field> general')",
-                path);
+    return cli_io_fail(error, error_size,
+                       "%s: bad Matrix Market header (expected '%%%%MatrixMarket matrix coordinate "
+                       "<field> general')",
+                       path);
   if (strcasecmp(words[1], "matrix") != 0)
-    return fail(error, error_size, "%s: Matrix Market object '%s' is not supported (only 'matrix')",
-                path, words[1]);
+    return cli_io_fail(error, error_size,
+                       "%s: Matrix Market object '%s' is not supported (only 'matrix')", path,
+                       words[1]);
   if (strcasecmp(words[2], "array") == 0)
-    return fail(error, error_size,
-                "%s: dense 'array' Matrix Market files are not supported (only 'coordinate')",
-                path);
+    return cli_io_fail(
+        error, error_size,
+        "%s: dense 'array' Matrix Market files are not supported (only 'coordinate')", path);
   if (strcasecmp(words[2], "coordinate") != 0)
-    return fail(error, error_size, "%s: unknown Matrix Market format '%s'", path, words[2]);
+    return cli_io_fail(error, error_size, "%s: unknown Matrix Market format '%s'", path, words[2]);
   if (strcasecmp(words[3], "integer") == 0)
     *field = FIELD_INTEGER;
   else if (strcasecmp(words[3], "real") == 0 || strcasecmp(words[3], "double") == 0)
@@ -277,12 +264,14 @@ static int parse_banner(const char *path, const char *line, mtx_field *field, ch
   else if (strcasecmp(words[3], "pattern") == 0)
     *field = FIELD_PATTERN;
   else
-    return fail(error, error_size,
-                "%s: Matrix Market field '%s' is not supported (only integer, real, pattern)", path,
-                words[3]);
+    return cli_io_fail(
+        error, error_size,
+        "%s: Matrix Market field '%s' is not supported (only integer, real, pattern)", path,
+        words[3]);
   if (strcasecmp(words[4], "general") != 0)
-    return fail(error, error_size,
-                "%s: '%s' Matrix Market files are not supported (only 'general')", path, words[4]);
+    return cli_io_fail(error, error_size,
+                       "%s: '%s' Matrix Market files are not supported (only 'general')", path,
+                       words[4]);
   return 0;
 }
 
@@ -304,31 +293,32 @@ static int parse_size_line(line_reader *reader, const char *line, mtx_field fiel
   for (int i = 0; i < 3; ++i) {
     token_result result = parse_int64_token(&p, &sizes[i]);
     if (result == TOKEN_MISSING)
-      return fail(error, error_size,
-                  "%s: line %lld: the size line must hold rows, columns and entries", path,
-                  (long long)reader->line_number);
+      return cli_io_fail(error, error_size,
+                         "%s: line %lld: the size line must hold rows, columns and entries", path,
+                         (long long)reader->line_number);
     if (result == TOKEN_OVERFLOW)
-      return fail(error, error_size, "%s: line %lld: %s does not fit in 64 bits", path,
-                  (long long)reader->line_number, names[i]);
+      return cli_io_fail(error, error_size, "%s: line %lld: %s does not fit in 64 bits", path,
+                         (long long)reader->line_number, names[i]);
     if (result != TOKEN_OK)
-      return fail(error, error_size, "%s: line %lld: %s is not an integer", path,
-                  (long long)reader->line_number, names[i]);
+      return cli_io_fail(error, error_size, "%s: line %lld: %s is not an integer", path,
+                         (long long)reader->line_number, names[i]);
     if (sizes[i] < 0)
-      return fail(error, error_size, "%s: line %lld: negative %s %lld", path,
-                  (long long)reader->line_number, names[i], (long long)sizes[i]);
+      return cli_io_fail(error, error_size, "%s: line %lld: negative %s %lld", path,
+                         (long long)reader->line_number, names[i], (long long)sizes[i]);
   }
   if (!at_line_end(p))
-    return fail(error, error_size,
-                "%s: line %lld: the size line has more than three numbers (is this a "
-                "coordinate file?)",
-                path, (long long)reader->line_number);
+    return cli_io_fail(error, error_size,
+                       "%s: line %lld: the size line has more than three numbers (is this a "
+                       "coordinate file?)",
+                       path, (long long)reader->line_number);
   int64_t cells = 0;
   if (__builtin_mul_overflow(sizes[0], sizes[1], &cells))
-    return fail(error, error_size, "%s: %lld x %lld matrix: rows x columns overflow 64 bits", path,
-                (long long)sizes[0], (long long)sizes[1]);
+    return cli_io_fail(error, error_size, "%s: %lld x %lld matrix: rows x columns overflow 64 bits",
+                       path, (long long)sizes[0], (long long)sizes[1]);
   if (sizes[2] > 0 && cells == 0)
-    return fail(error, error_size, "%s: %lld entries announced for an empty %lld x %lld matrix",
-                path, (long long)sizes[2], (long long)sizes[0], (long long)sizes[1]);
+    return cli_io_fail(error, error_size,
+                       "%s: %lld entries announced for an empty %lld x %lld matrix", path,
+                       (long long)sizes[2], (long long)sizes[0], (long long)sizes[1]);
 
   /* Each entry takes at least "i j\n" (pattern) or "i j v\n" bytes. A gzip stream inflates at
    * most about 1032:1, which bounds the text a compressed file can hold. */
@@ -341,10 +331,11 @@ static int parse_size_line(line_reader *reader, const char *line, mtx_field fiel
     uint64_t min_entry_bytes = field == FIELD_PATTERN ? 4 : 6;
     uint64_t max_entries = (remaining + 1) / min_entry_bytes;
     if ((uint64_t)sizes[2] > max_entries)
-      return fail(error, error_size,
-                  "%s: %lld entries announced, but the file can hold at most %llu (truncated "
-                  "file or corrupt size line)",
-                  path, (long long)sizes[2], (unsigned long long)max_entries);
+      return cli_io_fail(
+          error, error_size,
+          "%s: %lld entries announced, but the file can hold at most %llu (truncated "
+          "file or corrupt size line)",
+          path, (long long)sizes[2], (unsigned long long)max_entries);
   }
 
   /* Memory: the entries as read (row, column, value) and the CSR arrays. */
@@ -352,11 +343,12 @@ static int parse_size_line(line_reader *reader, const char *line, mtx_field fiel
   double needed = 8.0 * ((double)csr_rows + 1.0) * 2.0 + 40.0 * (double)sizes[2];
   double available = (double)physical_memory_bytes();
   if (needed > available)
-    return fail(error, error_size,
-                "%s: a %lld x %lld matrix with %lld entries needs %.1f GiB, more than the %.1f "
-                "GiB of memory here",
-                path, (long long)sizes[0], (long long)sizes[1], (long long)sizes[2],
-                needed / 1073741824.0, available / 1073741824.0);
+    return cli_io_fail(
+        error, error_size,
+        "%s: a %lld x %lld matrix with %lld entries needs %.1f GiB, more than the %.1f "
+        "GiB of memory here",
+        path, (long long)sizes[0], (long long)sizes[1], (long long)sizes[2], needed / 1073741824.0,
+        available / 1073741824.0);
   *rows = sizes[0];
   *cols = sizes[1];
   *nnz = sizes[2];
@@ -426,7 +418,7 @@ static int canonicalize_rows(const char *path, int64_t n_rows, int64_t *indptr, 
     if (column_scratch == NULL || value_scratch == NULL) {
       free(column_scratch);
       free(value_scratch);
-      return fail(error, error_size, "out of memory sorting the entries of %s", path);
+      return cli_io_fail(error, error_size, "out of memory sorting the entries of %s", path);
     }
   }
   int64_t out = 0;
@@ -445,17 +437,18 @@ static int canonicalize_rows(const char *path, int64_t n_rows, int64_t *indptr, 
           if (!isfinite(values[out - 1].real)) {
             free(column_scratch);
             free(value_scratch);
-            return fail(error, error_size,
-                        "%s: duplicate entries at (%lld, %lld) sum to a value beyond double range",
-                        path, (long long)r + 1, (long long)columns[i] + 1);
+            return cli_io_fail(
+                error, error_size,
+                "%s: duplicate entries at (%lld, %lld) sum to a value beyond double range", path,
+                (long long)r + 1, (long long)columns[i] + 1);
           }
         } else if (__builtin_add_overflow(values[out - 1].integer, values[i].integer,
                                           &values[out - 1].integer)) {
           free(column_scratch);
           free(value_scratch);
-          return fail(error, error_size,
-                      "%s: duplicate entries at (%lld, %lld) sum beyond 64-bit integers", path,
-                      (long long)r + 1, (long long)columns[i] + 1);
+          return cli_io_fail(error, error_size,
+                             "%s: duplicate entries at (%lld, %lld) sum beyond 64-bit integers",
+                             path, (long long)r + 1, (long long)columns[i] + 1);
         }
         continue;
       }
@@ -477,7 +470,7 @@ static int finish_values(cli_matrix *matrix, value_word *words, mtx_field field,
   size_t count = nnz > 0 ? (size_t)nnz : 1;
   if (field == FIELD_REAL) {
     double *values = malloc(count * sizeof *values);
-    if (values == NULL) return fail(error, error_size, "out of memory");
+    if (values == NULL) return cli_io_fail(error, error_size, "out of memory");
     for (int64_t i = 0; i < nnz; ++i) values[i] = words[i].real;
     matrix->values = values;
     matrix->value_type = NORMOT_FLOAT64;
@@ -488,13 +481,13 @@ static int finish_values(cli_matrix *matrix, value_word *words, mtx_field field,
     fits_int32 = words[i].integer >= INT32_MIN && words[i].integer <= INT32_MAX;
   if (fits_int32) {
     int32_t *values = malloc(count * sizeof *values);
-    if (values == NULL) return fail(error, error_size, "out of memory");
+    if (values == NULL) return cli_io_fail(error, error_size, "out of memory");
     for (int64_t i = 0; i < nnz; ++i) values[i] = (int32_t)words[i].integer;
     matrix->values = values;
     matrix->value_type = NORMOT_INT32;
   } else {
     int64_t *values = malloc(count * sizeof *values);
-    if (values == NULL) return fail(error, error_size, "out of memory");
+    if (values == NULL) return cli_io_fail(error, error_size, "out of memory");
     for (int64_t i = 0; i < nnz; ++i) values[i] = words[i].integer;
     matrix->values = values;
     matrix->value_type = NORMOT_INT64;
@@ -526,7 +519,8 @@ static int read_entries(line_reader *reader, mtx_field field, int64_t rows, int6
   entries->cols = malloc(count * sizeof *entries->cols);
   entries->values = malloc(count * sizeof *entries->values);
   if (entries->rows == NULL || entries->cols == NULL || entries->values == NULL)
-    return fail(error, error_size, "%s: out of memory for %lld entries", path, (long long)nnz);
+    return cli_io_fail(error, error_size, "%s: out of memory for %lld entries", path,
+                       (long long)nnz);
   int64_t read = 0;
   for (;;) {
     char *line = NULL;
@@ -536,8 +530,8 @@ static int read_entries(line_reader *reader, mtx_field field, int64_t rows, int6
     if (is_blank_or_comment(line)) continue;
     long long line_number = (long long)reader->line_number;
     if (read == nnz)
-      return fail(error, error_size, "%s: line %lld: more entries than the %lld announced", path,
-                  line_number, (long long)nnz);
+      return cli_io_fail(error, error_size, "%s: line %lld: more entries than the %lld announced",
+                         path, line_number, (long long)nnz);
     const char *p = line;
     int64_t index[2];
     int64_t limits[2] = {rows, cols};
@@ -545,17 +539,17 @@ static int read_entries(line_reader *reader, mtx_field field, int64_t rows, int6
     for (int k = 0; k < 2; ++k) {
       token_result result = parse_int64_token(&p, &index[k]);
       if (result == TOKEN_MISSING)
-        return fail(error, error_size, "%s: line %lld: missing %s index", path, line_number,
-                    what[k]);
+        return cli_io_fail(error, error_size, "%s: line %lld: missing %s index", path, line_number,
+                           what[k]);
       if (result == TOKEN_NOT_INTEGER)
-        return fail(error, error_size, "%s: line %lld: %s index is not an integer", path,
-                    line_number, what[k]);
+        return cli_io_fail(error, error_size, "%s: line %lld: %s index is not an integer", path,
+                           line_number, what[k]);
       if (result == TOKEN_OVERFLOW)
-        return fail(error, error_size, "%s: line %lld: %s index beyond 64 bits", path, line_number,
-                    what[k]);
+        return cli_io_fail(error, error_size, "%s: line %lld: %s index beyond 64 bits", path,
+                           line_number, what[k]);
       if (index[k] < 1 || index[k] > limits[k])
-        return fail(error, error_size, "%s: line %lld: %s index %lld out of range 1..%lld", path,
-                    line_number, what[k], (long long)index[k], (long long)limits[k]);
+        return cli_io_fail(error, error_size, "%s: line %lld: %s index %lld out of range 1..%lld",
+                           path, line_number, what[k], (long long)index[k], (long long)limits[k]);
     }
     value_word value;
     if (field == FIELD_PATTERN) {
@@ -563,36 +557,40 @@ static int read_entries(line_reader *reader, mtx_field field, int64_t rows, int6
     } else if (field == FIELD_INTEGER) {
       token_result result = parse_int64_token(&p, &value.integer);
       if (result == TOKEN_MISSING)
-        return fail(error, error_size, "%s: line %lld: missing value", path, line_number);
+        return cli_io_fail(error, error_size, "%s: line %lld: missing value", path, line_number);
       if (result == TOKEN_OVERFLOW)
-        return fail(error, error_size, "%s: line %lld: integer value does not fit in 64 bits", path,
-                    line_number);
+        return cli_io_fail(error, error_size,
+                           "%s: line %lld: integer value does not fit in 64 bits", path,
+                           line_number);
       if (result != TOKEN_OK)
-        return fail(error, error_size, "%s: line %lld: value is not an integer (integer file)",
-                    path, line_number);
+        return cli_io_fail(error, error_size,
+                           "%s: line %lld: value is not an integer (integer file)", path,
+                           line_number);
     } else {
       int nonfinite = 0;
       token_result result = parse_double_token(&p, &value.real, &nonfinite);
       if (result == TOKEN_MISSING)
-        return fail(error, error_size, "%s: line %lld: missing value", path, line_number);
+        return cli_io_fail(error, error_size, "%s: line %lld: missing value", path, line_number);
       if (result != TOKEN_OK)
-        return fail(error, error_size, "%s: line %lld: value is not a number", path, line_number);
+        return cli_io_fail(error, error_size, "%s: line %lld: value is not a number", path,
+                           line_number);
       if (nonfinite)
-        return fail(error, error_size,
-                    "%s: line %lld: value is NaN, infinite or beyond double range", path,
-                    line_number);
+        return cli_io_fail(error, error_size,
+                           "%s: line %lld: value is NaN, infinite or beyond double range", path,
+                           line_number);
     }
     if (!at_line_end(p))
-      return fail(error, error_size, "%s: line %lld: too many fields for a %s entry", path,
-                  line_number, field == FIELD_PATTERN ? "pattern" : "valued");
+      return cli_io_fail(error, error_size, "%s: line %lld: too many fields for a %s entry", path,
+                         line_number, field == FIELD_PATTERN ? "pattern" : "valued");
     entries->rows[read] = (transpose ? index[1] : index[0]) - 1;
     entries->cols[read] = (transpose ? index[0] : index[1]) - 1;
     entries->values[read] = value;
     ++read;
   }
   if (read < nnz)
-    return fail(error, error_size, "%s: the file ends after %lld of the %lld entries announced",
-                path, (long long)read, (long long)nnz);
+    return cli_io_fail(error, error_size,
+                       "%s: the file ends after %lld of the %lld entries announced", path,
+                       (long long)read, (long long)nnz);
   return 0;
 }
 
@@ -605,7 +603,7 @@ static int build_csr(const char *path, entry_lists *entries, mtx_field field, cl
   value_word *words = malloc((nnz > 0 ? (size_t)nnz : 1) * sizeof *words);
   if (matrix->indptr == NULL || matrix->indices == NULL || words == NULL) {
     free(words);
-    return fail(error, error_size, "%s: out of memory building the matrix", path);
+    return cli_io_fail(error, error_size, "%s: out of memory building the matrix", path);
   }
   int64_t *indptr = matrix->indptr;
   for (int64_t i = 0; i < nnz; ++i) indptr[entries->rows[i] + 1]++;
@@ -632,16 +630,18 @@ int cli_read_mtx(const char *path, int transpose, cli_matrix *out, char *error, 
   memset(&reader, 0, sizeof reader);
   reader.path = path;
   struct stat info;
-  if (stat(path, &info) != 0) return fail(error, error_size, "%s: %s", path, strerror(errno));
-  if (S_ISDIR(info.st_mode)) return fail(error, error_size, "%s: is a directory", path);
+  if (stat(path, &info) != 0)
+    return cli_io_fail(error, error_size, "%s: %s", path, strerror(errno));
+  if (S_ISDIR(info.st_mode)) return cli_io_fail(error, error_size, "%s: is a directory", path);
   reader.file = gzopen(path, "rb");
   if (reader.file == NULL)
-    return fail(error, error_size, "%s: %s", path, errno != 0 ? strerror(errno) : "cannot open");
+    return cli_io_fail(error, error_size, "%s: %s", path,
+                       errno != 0 ? strerror(errno) : "cannot open");
   gzbuffer(reader.file, 1 << 18);
   reader.chunk = malloc(READ_CHUNK + 1);
   if (reader.chunk == NULL) {
     gzclose(reader.file);
-    return fail(error, error_size, "out of memory");
+    return cli_io_fail(error, error_size, "out of memory");
   }
 
   int status = 0;
@@ -652,13 +652,13 @@ int cli_read_mtx(const char *path, int transpose, cli_matrix *out, char *error, 
   int64_t rows = 0, cols = 0, nnz = 0;
 
   status = reader_next_line(&reader, &line, &length, error, error_size);
-  if (status == 0 && line == NULL) status = fail(error, error_size, "%s: empty file", path);
+  if (status == 0 && line == NULL) status = cli_io_fail(error, error_size, "%s: empty file", path);
   if (status == 0) status = parse_banner(path, line, &field, error, error_size);
   while (status == 0) {
     status = reader_next_line(&reader, &line, &length, error, error_size);
     if (status != 0) break;
     if (line == NULL) {
-      status = fail(error, error_size, "%s: the file ends before the size line", path);
+      status = cli_io_fail(error, error_size, "%s: the file ends before the size line", path);
       break;
     }
     if (!is_blank_or_comment(line)) break;
@@ -843,17 +843,17 @@ static int check_matrix_for_writing(const char *path, const cli_matrix *matrix, 
                                     size_t error_size) {
   if (matrix->n_rows < 0 || matrix->n_cols < 0 || matrix->nnz < 0 || matrix->indptr == NULL ||
       (matrix->nnz > 0 && (matrix->indices == NULL || matrix->values == NULL)))
-    return fail(error, error_size, "%s: nothing valid to write", path);
+    return cli_io_fail(error, error_size, "%s: nothing valid to write", path);
   if ((unsigned)matrix->value_type > NORMOT_UINT32)
-    return fail(error, error_size, "%s: unknown value type", path);
+    return cli_io_fail(error, error_size, "%s: unknown value type", path);
   if (matrix->indptr[0] != 0 || matrix->indptr[matrix->n_rows] != matrix->nnz)
-    return fail(error, error_size, "%s: inconsistent row offsets", path);
+    return cli_io_fail(error, error_size, "%s: inconsistent row offsets", path);
   for (int64_t r = 0; r < matrix->n_rows; ++r)
     if (matrix->indptr[r + 1] < matrix->indptr[r])
-      return fail(error, error_size, "%s: inconsistent row offsets", path);
+      return cli_io_fail(error, error_size, "%s: inconsistent row offsets", path);
   for (int64_t i = 0; i < matrix->nnz; ++i)
     if (matrix->indices[i] < 0 || matrix->indices[i] >= matrix->n_cols)
-      return fail(error, error_size, "%s: column index out of range", path);
+      return cli_io_fail(error, error_size, "%s: column index out of range", path);
   return 0;
 }
 
@@ -862,30 +862,30 @@ int cli_write_mtx(const char *path, const cli_matrix *matrix, char *error, size_
   text_sink sink;
   memset(&sink, 0, sizeof sink);
   sink.buffer = malloc(SINK_BUFFER);
-  if (sink.buffer == NULL) return fail(error, error_size, "out of memory");
+  if (sink.buffer == NULL) return cli_io_fail(error, error_size, "out of memory");
   int status = 0;
   if (ends_with(path, ".gz")) {
     char *temp = cli_atomic_temp_name(path);
     if (temp == NULL) {
       free(sink.buffer);
-      return fail(error, error_size, "%s: %s", path, strerror(errno));
+      return cli_io_fail(error, error_size, "%s: %s", path, strerror(errno));
     }
     /* x: O_EXCL, never clobber. Level 1: the text is still ~4x smaller, and level 6 would make
      * compression the slowest step of a run by far. */
     sink.gz = gzopen(temp, "wbx1");
     if (sink.gz == NULL) {
-      status = fail(error, error_size, "cannot create a file beside %s: %s", path,
-                    errno != 0 ? strerror(errno) : "gzopen failed");
+      status = cli_io_fail(error, error_size, "cannot create a file beside %s: %s", path,
+                           errno != 0 ? strerror(errno) : "gzopen failed");
       cli_atomic_discard_path(temp);
     } else {
       int body = write_body(&sink, matrix);
       int closed = gzclose(sink.gz);
       if (body != 0 || closed != Z_OK) {
-        status = fail(error, error_size, "cannot write %s: %s", path,
-                      errno != 0 ? strerror(errno) : "write error");
+        status = cli_io_fail(error, error_size, "cannot write %s: %s", path,
+                             errno != 0 ? strerror(errno) : "write error");
         cli_atomic_discard_path(temp);
       } else if (cli_atomic_commit_path(temp, path) != 0) {
-        status = fail(error, error_size, "cannot rename onto %s: %s", path, strerror(errno));
+        status = cli_io_fail(error, error_size, "cannot rename onto %s: %s", path, strerror(errno));
         free(temp);
       } else {
         free(temp);
@@ -894,14 +894,15 @@ int cli_write_mtx(const char *path, const cli_matrix *matrix, char *error, size_
   } else {
     cli_atomic_file file;
     if (cli_atomic_open(&file, path) != 0) {
-      status = fail(error, error_size, "cannot create a file beside %s: %s", path, strerror(errno));
+      status = cli_io_fail(error, error_size, "cannot create a file beside %s: %s", path,
+                           strerror(errno));
     } else {
       sink.stream = file.stream;
       if (write_body(&sink, matrix) != 0) {
-        status = fail(error, error_size, "cannot write %s: %s", path, strerror(errno));
+        status = cli_io_fail(error, error_size, "cannot write %s: %s", path, strerror(errno));
         cli_atomic_abort(&file);
       } else if (cli_atomic_commit(&file) != 0) {
-        status = fail(error, error_size, "cannot write %s: %s", path, strerror(errno));
+        status = cli_io_fail(error, error_size, "cannot write %s: %s", path, strerror(errno));
       }
     }
   }

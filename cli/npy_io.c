@@ -16,28 +16,13 @@
 #include <unistd.h>
 
 #include "atomic_file.h"
+#include "io_error.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the .npy reader and writer assume a little-endian host"
 #endif
 
 enum { MAX_HEADER_BYTES = 1 << 20 };
-
-static int fail(char *error, size_t error_size, const char *format, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-
-static int fail(char *error, size_t error_size, const char *format, ...) {
-  if (error != NULL && error_size > 0) {
-    va_list args;
-    va_start(args, format);
-    vsnprintf(error, error_size, format, args);
-    va_end(args);
-  }
-  return -1;
-}
 
 static size_t type_size(normot_value_type type) {
   switch (type) {
@@ -162,46 +147,48 @@ static int parse_header(const char *path, const char *text, size_t length, cli_a
   int have_descr = 0, have_order = 0, have_shape = 0;
   char descr[64] = {0};
   if (!accept_char(&parser, '{'))
-    return fail(error, error_size, "%s: bad .npy header (not a dict)", path);
+    return cli_io_fail(error, error_size, "%s: bad .npy header (not a dict)", path);
   for (;;) {
     if (accept_char(&parser, '}')) break;
     char key[32];
     if (parse_string(&parser, key, sizeof key) != 0 || !accept_char(&parser, ':'))
-      return fail(error, error_size, "%s: bad .npy header (expected 'key': value)", path);
+      return cli_io_fail(error, error_size, "%s: bad .npy header (expected 'key': value)", path);
     if (strcmp(key, "descr") == 0 && !have_descr) {
       if (parse_string(&parser, descr, sizeof descr) != 0)
-        return fail(error, error_size,
-                    "%s: unsupported .npy dtype (structured or not a string); use float32, "
-                    "float64, int32 or int64",
-                    path);
+        return cli_io_fail(error, error_size,
+                           "%s: unsupported .npy dtype (structured or not a string); use float32, "
+                           "float64, int32 or int64",
+                           path);
       have_descr = 1;
     } else if (strcmp(key, "fortran_order") == 0 && !have_order) {
       if (parse_bool(&parser, fortran_order) != 0)
-        return fail(error, error_size, "%s: bad .npy header (fortran_order is not True/False)",
-                    path);
+        return cli_io_fail(error, error_size,
+                           "%s: bad .npy header (fortran_order is not True/False)", path);
       have_order = 1;
     } else if (strcmp(key, "shape") == 0 && !have_shape) {
       int result = parse_shape(&parser, out->shape, &out->ndim);
       if (result == -2)
-        return fail(error, error_size, "%s: more than %d dimensions", path, CLI_NPY_MAX_DIMS);
+        return cli_io_fail(error, error_size, "%s: more than %d dimensions", path,
+                           CLI_NPY_MAX_DIMS);
       if (result == -3)
-        return fail(error, error_size, "%s: a dimension in the shape overflows 64 bits", path);
-      if (result != 0) return fail(error, error_size, "%s: bad .npy header (shape)", path);
+        return cli_io_fail(error, error_size, "%s: a dimension in the shape overflows 64 bits",
+                           path);
+      if (result != 0) return cli_io_fail(error, error_size, "%s: bad .npy header (shape)", path);
       have_shape = 1;
     } else {
-      return fail(error, error_size, "%s: bad .npy header (unexpected or repeated key '%s')", path,
-                  key);
+      return cli_io_fail(error, error_size, "%s: bad .npy header (unexpected or repeated key '%s')",
+                         path, key);
     }
     if (accept_char(&parser, ',')) continue;
     if (accept_char(&parser, '}')) break;
-    return fail(error, error_size, "%s: bad .npy header (expected ',' or '}')", path);
+    return cli_io_fail(error, error_size, "%s: bad .npy header (expected ',' or '}')", path);
   }
   skip_space(&parser);
   if (parser.p != parser.end)
-    return fail(error, error_size, "%s: bad .npy header (text after the dict)", path);
+    return cli_io_fail(error, error_size, "%s: bad .npy header (text after the dict)", path);
   if (!have_descr || !have_order || !have_shape)
-    return fail(error, error_size, "%s: bad .npy header (descr, fortran_order or shape missing)",
-                path);
+    return cli_io_fail(error, error_size,
+                       "%s: bad .npy header (descr, fortran_order or shape missing)", path);
   if (strcmp(descr, "<f4") == 0)
     out->type = NORMOT_FLOAT32;
   else if (strcmp(descr, "<f8") == 0)
@@ -211,11 +198,12 @@ static int parse_header(const char *path, const char *text, size_t length, cli_a
   else if (strcmp(descr, "<i8") == 0)
     out->type = NORMOT_INT64;
   else if (descr[0] == '>')
-    return fail(error, error_size, "%s: big-endian dtype '%s' is not supported", path, descr);
+    return cli_io_fail(error, error_size, "%s: big-endian dtype '%s' is not supported", path,
+                       descr);
   else
-    return fail(error, error_size,
-                "%s: dtype '%s' is not supported (use float32, float64, int32 or int64)", path,
-                descr);
+    return cli_io_fail(error, error_size,
+                       "%s: dtype '%s' is not supported (use float32, float64, int32 or int64)",
+                       path, descr);
   return 0;
 }
 
@@ -230,11 +218,11 @@ static uint32_t read_le(const unsigned char *bytes, int count) {
 int cli_npy_read(const char *path, cli_array *out, char *error, size_t error_size) {
   memset(out, 0, sizeof *out);
   FILE *stream = fopen(path, "rb");
-  if (stream == NULL) return fail(error, error_size, "%s: %s", path, strerror(errno));
+  if (stream == NULL) return cli_io_fail(error, error_size, "%s: %s", path, strerror(errno));
   struct stat info;
   if (fstat(fileno(stream), &info) != 0 || !S_ISREG(info.st_mode)) {
     fclose(stream);
-    return fail(error, error_size, "%s: not a regular file", path);
+    return cli_io_fail(error, error_size, "%s: not a regular file", path);
   }
   uint64_t file_size = (uint64_t)info.st_size;
   int status = 0;
@@ -244,32 +232,32 @@ int cli_npy_read(const char *path, cli_array *out, char *error, size_t error_siz
   uint64_t header_offset = 0, header_length = 0;
 
   if (fread(prefix, 1, 8, stream) != 8 || memcmp(prefix, "\x93NUMPY", 6) != 0) {
-    status = fail(error, error_size, "%s: not a .npy file (no \\x93NUMPY magic)", path);
+    status = cli_io_fail(error, error_size, "%s: not a .npy file (no \\x93NUMPY magic)", path);
   } else if (prefix[6] == 1 && prefix[7] == 0) {
     if (fread(prefix + 8, 1, 2, stream) != 2)
-      status = fail(error, error_size, "%s: truncated .npy header", path);
+      status = cli_io_fail(error, error_size, "%s: truncated .npy header", path);
     header_offset = 10;
     header_length = read_le(prefix + 8, 2);
   } else if ((prefix[6] == 2 || prefix[6] == 3) && prefix[7] == 0) {
     if (fread(prefix + 8, 1, 4, stream) != 4)
-      status = fail(error, error_size, "%s: truncated .npy header", path);
+      status = cli_io_fail(error, error_size, "%s: truncated .npy header", path);
     header_offset = 12;
     header_length = read_le(prefix + 8, 4);
   } else {
-    status = fail(error, error_size, "%s: unsupported .npy format version %d.%d", path, prefix[6],
-                  prefix[7]);
+    status = cli_io_fail(error, error_size, "%s: unsupported .npy format version %d.%d", path,
+                         prefix[6], prefix[7]);
   }
   if (status == 0 && header_length > MAX_HEADER_BYTES)
-    status = fail(error, error_size, "%s: .npy header of %llu bytes is implausibly long", path,
-                  (unsigned long long)header_length);
+    status = cli_io_fail(error, error_size, "%s: .npy header of %llu bytes is implausibly long",
+                         path, (unsigned long long)header_length);
   if (status == 0 && header_offset + header_length > file_size)
-    status = fail(error, error_size, "%s: truncated .npy header", path);
+    status = cli_io_fail(error, error_size, "%s: truncated .npy header", path);
   if (status == 0) {
     header = malloc((size_t)header_length + 1);
     if (header == NULL)
-      status = fail(error, error_size, "out of memory");
+      status = cli_io_fail(error, error_size, "out of memory");
     else if (fread(header, 1, (size_t)header_length, stream) != (size_t)header_length)
-      status = fail(error, error_size, "%s: truncated .npy header", path);
+      status = cli_io_fail(error, error_size, "%s: truncated .npy header", path);
   }
   if (status == 0)
     status =
@@ -278,27 +266,28 @@ int cli_npy_read(const char *path, cli_array *out, char *error, size_t error_siz
   if (status == 0) {
     count = cli_array_size(out);
     if (fortran_order && out->ndim > 1) /* for 0-d and 1-d arrays both orders are one layout */
-      status = fail(error, error_size,
-                    "%s: Fortran-order arrays are not supported (save it in C "
-                    "order: np.ascontiguousarray)",
-                    path);
+      status = cli_io_fail(error, error_size,
+                           "%s: Fortran-order arrays are not supported (save it in C "
+                           "order: np.ascontiguousarray)",
+                           path);
     else if (count < 0 || (uint64_t)count > UINT64_MAX / 8)
-      status = fail(error, error_size, "%s: the shape's element count overflows 64 bits", path);
+      status =
+          cli_io_fail(error, error_size, "%s: the shape's element count overflows 64 bits", path);
   }
   if (status == 0) {
     uint64_t data_bytes = (uint64_t)count * type_size(out->type);
     uint64_t data_offset = header_offset + header_length;
     if (data_bytes > file_size - data_offset) {
-      status =
-          fail(error, error_size,
-               "%s: truncated .npy data (the shape needs %llu bytes, the file holds %llu)", path,
-               (unsigned long long)data_bytes, (unsigned long long)(file_size - data_offset));
+      status = cli_io_fail(
+          error, error_size,
+          "%s: truncated .npy data (the shape needs %llu bytes, the file holds %llu)", path,
+          (unsigned long long)data_bytes, (unsigned long long)(file_size - data_offset));
     } else {
       out->data = malloc(data_bytes > 0 ? (size_t)data_bytes : 1);
       if (out->data == NULL)
-        status = fail(error, error_size, "out of memory for %s", path);
+        status = cli_io_fail(error, error_size, "out of memory for %s", path);
       else if (data_bytes > 0 && fread(out->data, 1, (size_t)data_bytes, stream) != data_bytes)
-        status = fail(error, error_size, "%s: read error or truncated data", path);
+        status = cli_io_fail(error, error_size, "%s: read error or truncated data", path);
     }
   }
   free(header);
@@ -346,34 +335,34 @@ static int write_array(FILE *stream, const cli_array *array) {
 static int check_array_for_writing(const char *path, const cli_array *array, char *error,
                                    size_t error_size) {
   if (type_descr(array->type) == NULL)
-    return fail(error, error_size, "%s: unsupported array type", path);
+    return cli_io_fail(error, error_size, "%s: unsupported array type", path);
   if (array->ndim < 0 || array->ndim > CLI_NPY_MAX_DIMS)
-    return fail(error, error_size, "%s: bad number of dimensions", path);
+    return cli_io_fail(error, error_size, "%s: bad number of dimensions", path);
   for (int d = 0; d < array->ndim; ++d)
-    if (array->shape[d] < 0) return fail(error, error_size, "%s: negative dimension", path);
+    if (array->shape[d] < 0) return cli_io_fail(error, error_size, "%s: negative dimension", path);
   int64_t count = cli_array_size(array);
   if (count < 0 || (uint64_t)count > SIZE_MAX / 8)
-    return fail(error, error_size, "%s: array too large", path);
-  if (count > 0 && array->data == NULL) return fail(error, error_size, "%s: no data", path);
+    return cli_io_fail(error, error_size, "%s: array too large", path);
+  if (count > 0 && array->data == NULL) return cli_io_fail(error, error_size, "%s: no data", path);
   return 0;
 }
 
 int cli_npy_write_direct(const char *path, const cli_array *array, char *error, size_t error_size) {
   if (check_array_for_writing(path, array, error, error_size) != 0) return -1;
   int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0666);
-  if (fd < 0) return fail(error, error_size, "cannot create %s: %s", path, strerror(errno));
+  if (fd < 0) return cli_io_fail(error, error_size, "cannot create %s: %s", path, strerror(errno));
   FILE *stream = fdopen(fd, "wb");
   if (stream == NULL) {
     close(fd);
     unlink(path);
-    return fail(error, error_size, "cannot write %s: %s", path, strerror(errno));
+    return cli_io_fail(error, error_size, "cannot write %s: %s", path, strerror(errno));
   }
   int failed = write_array(stream, array) != 0 || fflush(stream) != 0;
   if (fclose(stream) != 0) failed = 1;
   if (failed) {
     int saved = errno;
     unlink(path);
-    return fail(error, error_size, "cannot write %s: %s", path, strerror(saved));
+    return cli_io_fail(error, error_size, "cannot write %s: %s", path, strerror(saved));
   }
   return 0;
 }
@@ -382,13 +371,14 @@ int cli_npy_write(const char *path, const cli_array *array, char *error, size_t 
   if (check_array_for_writing(path, array, error, error_size) != 0) return -1;
   cli_atomic_file file;
   if (cli_atomic_open(&file, path) != 0)
-    return fail(error, error_size, "cannot create a file beside %s: %s", path, strerror(errno));
+    return cli_io_fail(error, error_size, "cannot create a file beside %s: %s", path,
+                       strerror(errno));
   if (write_array(file.stream, array) != 0) {
     int saved = errno;
     cli_atomic_abort(&file);
-    return fail(error, error_size, "cannot write %s: %s", path, strerror(saved));
+    return cli_io_fail(error, error_size, "cannot write %s: %s", path, strerror(saved));
   }
   if (cli_atomic_commit(&file) != 0)
-    return fail(error, error_size, "cannot write %s: %s", path, strerror(errno));
+    return cli_io_fail(error, error_size, "cannot write %s: %s", path, strerror(errno));
   return 0;
 }

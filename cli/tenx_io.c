@@ -12,19 +12,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
-static void set_error(char *error, size_t error_size, const char *format, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-
-static void set_error(char *error, size_t error_size, const char *format, ...) {
-  if (error == NULL || error_size == 0) return;
-  va_list args;
-  va_start(args, format);
-  vsnprintf(error, error_size, format, args);
-  va_end(args);
-}
+#include "io_error.h"
 
 static int is_regular_file(const char *path) {
   struct stat info;
@@ -168,7 +156,7 @@ static int read_tsv_columns(const char *path, int64_t expected, char ***columns[
                             const char *what, char *error, size_t error_size) {
   table_reader reader = {gzopen(path, "rb"), NULL, 0};
   if (reader.stream == NULL) {
-    set_error(error, error_size, "cannot open '%s': %s", path, strerror(errno));
+    cli_io_fail(error, error_size, "cannot open '%s': %s", path, strerror(errno));
     return 1;
   }
   int status = 1;
@@ -178,7 +166,7 @@ static int read_tsv_columns(const char *path, int64_t expected, char ***columns[
     if (columns[k] == NULL) continue;
     lists[k] = calloc((size_t)(expected > 0 ? expected : 1), sizeof *lists[k]);
     if (lists[k] == NULL) {
-      set_error(error, error_size, "out of memory reading '%s'", path);
+      cli_io_fail(error, error_size, "out of memory reading '%s'", path);
       goto done;
     }
   }
@@ -191,15 +179,15 @@ static int read_tsv_columns(const char *path, int64_t expected, char ***columns[
       size_t path_length = strlen(path);
       if (strncmp(message, path, path_length) == 0 && strncmp(message + path_length, ": ", 2) == 0)
         message += path_length + 2;
-      set_error(error, error_size, "cannot read '%s': %s", path,
-                code == Z_ERRNO ? strerror(errno) : message);
+      cli_io_fail(error, error_size, "cannot read '%s': %s", path,
+                  code == Z_ERRNO ? strerror(errno) : message);
       goto done;
     }
     if (got == 0) break;
     if (reader.line[0] == '\0') continue; /* a blank last line */
     if (count == expected) {
-      set_error(error, error_size, "'%s' has more than %lld lines, one per matrix %s", path,
-                (long long)expected, what);
+      cli_io_fail(error, error_size, "'%s' has more than %lld lines, one per matrix %s", path,
+                  (long long)expected, what);
       goto done;
     }
     const char *fields[3] = {reader.line, NULL, ""};
@@ -221,13 +209,13 @@ static int read_tsv_columns(const char *path, int64_t expected, char ***columns[
       if (lists[k] != NULL && (lists[k][count] = strdup(fields[k])) == NULL) failed = 1;
     count++;
     if (failed) {
-      set_error(error, error_size, "out of memory reading '%s'", path);
+      cli_io_fail(error, error_size, "out of memory reading '%s'", path);
       goto done;
     }
   }
   if (count != expected) {
-    set_error(error, error_size, "'%s' has %lld lines but the matrix has %lld %ss", path,
-              (long long)count, (long long)expected, what);
+    cli_io_fail(error, error_size, "'%s' has %lld lines but the matrix has %lld %ss", path,
+                (long long)count, (long long)expected, what);
     goto done;
   }
   for (int k = 0; k < 3; k++) {
@@ -293,17 +281,17 @@ int cli_read_10x_dir(const char *dir, cli_matrix *out, char *error, size_t error
   memset(out, 0, sizeof *out);
   char matrix_path[4096], features_path[4096], barcodes_path[4096];
   if (!find_first(dir, matrix_names, matrix_path, sizeof matrix_path)) {
-    set_error(error, error_size, "'%s' is not a 10x directory: no matrix.mtx.gz or matrix.mtx",
-              dir);
+    cli_io_fail(error, error_size, "'%s' is not a 10x directory: no matrix.mtx.gz or matrix.mtx",
+                dir);
     return 1;
   }
   if (!find_first(dir, feature_names, features_path, sizeof features_path)) {
-    set_error(error, error_size,
-              "'%s' is not a 10x directory: no features.tsv.gz, features.tsv or genes.tsv", dir);
+    cli_io_fail(error, error_size,
+                "'%s' is not a 10x directory: no features.tsv.gz, features.tsv or genes.tsv", dir);
     return 1;
   }
   if (!find_first(dir, barcode_names, barcodes_path, sizeof barcodes_path)) {
-    set_error(error, error_size, "'%s' is not a 10x directory: no barcodes.tsv[.gz]", dir);
+    cli_io_fail(error, error_size, "'%s' is not a 10x directory: no barcodes.tsv[.gz]", dir);
     return 1;
   }
   /* The file is genes x cells; transposed on read it is cells x genes. */
@@ -317,7 +305,7 @@ int cli_read_10x_dir(const char *dir, cli_matrix *out, char *error, size_t error
       read_tsv_columns(barcodes_path, out->n_rows, barcode_columns, "cell", error, error_size);
   if (!failed &&
       (cli_keep_gene_expression(out, feature_types) != 0 || cli_sort_row_entries(out) != 0)) {
-    set_error(error, error_size, "out of memory reading '%s'", dir);
+    cli_io_fail(error, error_size, "out of memory reading '%s'", dir);
     failed = 1;
   }
   if (feature_types != NULL) {
