@@ -69,14 +69,14 @@ static normot_status two_pass(normot_context *context, normalize_job *job,
   const normot_matrix *X = job->X;
   size_t n_rows = (size_t)X->n_rows;
   size_t flag_bytes = job->exclude ? (size_t)X->n_cols : 0;
-  unsigned char *block = scratch_block(context, 2 * n_rows * sizeof(double) + flag_bytes);
+  void *block = scratch_block(context, 2 * n_rows * sizeof(double) + flag_bytes);
   if (block == NULL)
     return normot_fail(context, NORMOT_ERROR_OUT_OF_MEMORY,
                        "out of memory for %zu bytes of scratch (totals and size factors)",
                        2 * n_rows * sizeof(double) + flag_bytes);
-  job->sums = (double *)block;
-  job->size_factors = (double *)block + n_rows;
-  job->excluded = job->exclude ? block + 2 * n_rows * sizeof(double) : NULL;
+  job->sums = block;
+  job->size_factors = job->sums + n_rows;
+  job->excluded = job->exclude ? (unsigned char *)block + 2 * n_rows * sizeof(double) : NULL;
 
   normot_matrix_problem problem;
   normot_cpu_normalize_totals(job, &problem);
