@@ -687,41 +687,26 @@ static int csc_to_csr(int64_t n_rows, int64_t n_cols, int64_t nnz, const int64_t
   return 0;
 }
 
+/* Whether one stored value is zero; -0.0 counts as zero, so bytes alone cannot tell. */
+#define RETURN_IS_ZERO_AS(type)  \
+  do {                           \
+    type v;                      \
+    memcpy(&v, value, sizeof v); \
+    return v == 0;               \
+  } while (0)
+
 static int value_is_zero(const char *value, normot_value_type type) {
   switch (type) {
-    case NORMOT_FLOAT32: {
-      float v;
-      memcpy(&v, value, sizeof v);
-      return v == 0.0f;
-    }
-    case NORMOT_FLOAT64: {
-      double v;
-      memcpy(&v, value, sizeof v);
-      return v == 0.0;
-    }
-    case NORMOT_INT32: {
-      int32_t v;
-      memcpy(&v, value, sizeof v);
-      return v == 0;
-    }
-    case NORMOT_INT64: {
-      int64_t v;
-      memcpy(&v, value, sizeof v);
-      return v == 0;
-    }
-    case NORMOT_UINT16: {
-      uint16_t v;
-      memcpy(&v, value, sizeof v);
-      return v == 0;
-    }
-    case NORMOT_UINT32: {
-      uint32_t v;
-      memcpy(&v, value, sizeof v);
-      return v == 0;
-    }
+    case NORMOT_FLOAT32: RETURN_IS_ZERO_AS(float);
+    case NORMOT_FLOAT64: RETURN_IS_ZERO_AS(double);
+    case NORMOT_INT32: RETURN_IS_ZERO_AS(int32_t);
+    case NORMOT_INT64: RETURN_IS_ZERO_AS(int64_t);
+    case NORMOT_UINT16: RETURN_IS_ZERO_AS(uint16_t);
+    case NORMOT_UINT32: RETURN_IS_ZERO_AS(uint32_t);
   }
   return 0;
 }
+#undef RETURN_IS_ZERO_AS
 
 /* Reads a dense 2-D X block of rows at a time and keeps its non-zero entries as CSR. */
 static int read_dense_x(const char *path, hid_t dataset, cli_matrix *out, char *error,
