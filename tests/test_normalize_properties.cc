@@ -334,6 +334,51 @@ TEST_P(NormalizeProperties, Int64CountsConvertToFloat32BeforeSumming) {
   EXPECT_EQ(total64, 16777218.0);
 }
 
+TEST_P(NormalizeProperties, TotalsKeepTheStoredOrderWhereTheOrderMatters) {
+  // Row 0 holds integers too large for any order to give the same double: added one by one,
+  // 2^60 swallows the seven 1s that follow it, -2^60 brings the sum back to 0, and the last ten
+  // 1s make 10. Summed in eight lanes the two 2^60 would cancel within one lane and the total
+  // would be 17. Row 1 is plain counts (the exact fast path); row 2 mixes in a non-integer.
+  const double big = std::ldexp(1.0, 60);
+  std::vector<double> row0 = {big, 1, 1, 1, 1, 1, 1, 1, -big, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+  std::vector<double> row1(19, 3.0);
+  std::vector<double> row2 = row0;
+  row2[18] = 0.5;
+  Csr csr;
+  csr.rows = 3;
+  csr.cols = 19;
+  csr.indptr = {0, 19, 38, 57};
+  for (int r = 0; r < 3; ++r)
+    for (int64_t c = 0; c < 19; ++c) csr.indices.push_back(c);
+  std::vector<double> all = row0;
+  all.insert(all.end(), row1.begin(), row1.end());
+  all.insert(all.end(), row2.begin(), row2.end());
+  const double expected[3] = {10.0, 57.0, 9.5};
+  for (normot_value_type in : {NORMOT_FLOAT32, NORMOT_FLOAT64, NORMOT_INT64})
+    for (normot_value_type out : {NORMOT_FLOAT32, NORMOT_FLOAT64})
+      for (normot_layout layout : kLayouts)
+        for (bool fused : {false, true}) {
+          if (in == NORMOT_FLOAT32 && out == NORMOT_FLOAT64) continue;
+          if (in == NORMOT_FLOAT64 && out == NORMOT_FLOAT32) continue;
+          SCOPED_TRACE(std::string(TypeName(in)) + " -> " + TypeName(out) + " " +
+                       LayoutName(layout) + (fused ? " fused" : " two passes"));
+          Csr typed = csr;
+          typed.type = in;
+          typed.values.assign(all.size() * ValueSize(in), 0);
+          for (size_t k = 0; k < all.size(); ++k)
+            PutValue(typed.values, in, k, in == NORMOT_INT64 ? std::floor(all[k]) : all[k]);
+          normot_normalize_params params = Params(false, false);
+          params.check_values = fused ? 0 : 1;
+          Result r = RunNormalize(context_, Build(typed, layout, NORMOT_INDEX_INT32), params, out);
+          ASSERT_EQ(r.status, NORMOT_SUCCESS) << r.message;
+          for (int row = 0; row < 3; ++row) {
+            double want = expected[row];
+            if (in == NORMOT_INT64 && row == 2) want = 9.0;  // 0.5 stored as the integer 0
+            EXPECT_EQ(GetValue(r.totals.data(), out, (size_t)row), want) << "row " << row;
+          }
+        }
+}
+
 TEST_P(NormalizeProperties, FusedPassEqualsTwoPassPathAndInPlaceEqualsOutOfPlace) {
   for (normot_value_type type : {NORMOT_FLOAT32, NORMOT_FLOAT64}) {
     Csr csr = RandomMatrix(15, 700, 80, 0.1, type, true, true);

@@ -66,9 +66,7 @@ static NORMOT_ALWAYS_INLINE int64_t fused_rows(const normalize_job *job, double 
       start = r * X->ld;
       end = start + X->n_cols;
     }
-    double sum = 0.0;
-    for (int64_t j = start; j < end; ++j) sum += normot_load_as_output(X->values, in, out, j);
-    double total = normot_round_to(out, sum);
+    double total = normot_round_to(out, normot_row_total(X->values, in, out, start, end));
     double factor = normot_size_factor(out, total, target);
     if (job->out_totals != NULL) normot_store_as_output(job->out_totals, out, r, total);
     /* Reported before the replacement, as Scanpy's key_added column is. */

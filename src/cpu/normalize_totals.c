@@ -38,8 +38,7 @@ static NORMOT_ALWAYS_INLINE void csr_totals_rows(const normalize_job *job, int64
       normot_check_indices(X->indices, idx, start, end, X->n_cols, r, problem);
       if (problem->status != NORMOT_SUCCESS) return;
     }
-    double sum = 0.0;
-    for (int64_t j = start; j < end; ++j) sum += normot_load_as_output(values, in, out, j);
+    double sum = normot_row_total(values, in, out, start, end);
     /* A NaN or Inf among the values makes the sum non-finite; only then look for it. */
     if (job->check_values && !isfinite(sum)) {
       normot_check_finite(values, in, start, end, r, problem);
@@ -82,8 +81,7 @@ static NORMOT_ALWAYS_INLINE void dense_totals_rows(const normalize_job *job, int
   (void)idx;
   for (int64_t r = r0; r < r1; ++r) {
     int64_t start = r * X->ld, end = start + X->n_cols;
-    double sum = 0.0;
-    for (int64_t j = start; j < end; ++j) sum += normot_load_as_output(X->values, in, out, j);
+    double sum = normot_row_total(X->values, in, out, start, end);
     if (job->check_values && !isfinite(sum)) {
       normot_check_finite(X->values, in, start, end, r, problem);
       if (problem->status != NORMOT_SUCCESS) return;
