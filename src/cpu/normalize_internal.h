@@ -68,8 +68,7 @@ static NORMOT_ALWAYS_INLINE double normot_load_as_output(const void *values, nor
 
 /* The float64 total of values [start, end) added one by one in the stored order, as Scanpy's
  * kernel adds them. One dependent chain of additions: a few cycles per value. */
-static NORMOT_ALWAYS_INLINE double normot_sequential_total(const void *values,
-                                                           normot_value_type in,
+static NORMOT_ALWAYS_INLINE double normot_sequential_total(const void *values, normot_value_type in,
                                                            normot_value_type out, int64_t start,
                                                            int64_t end) {
   double sum = 0.0;
