@@ -6,7 +6,9 @@
 
 #include <math.h>
 #include <stdint.h>
-#if defined(__SSE2__)
+#if defined(__AVX2__)
+#include <immintrin.h>
+#elif defined(__SSE2__)
 #include <emmintrin.h>
 #endif
 
@@ -40,6 +42,7 @@ typedef struct normalize_job {
   void *out_totals;        /* the caller's optional arrays, of out_type */
   void *out_size_factors;
   int n_threads;
+  const struct normalize_kernels *kernels;
 } normalize_job;
 
 /* A value converted to the output type first, as Scanpy casts integer counts to float32 before
@@ -86,70 +89,100 @@ static NORMOT_ALWAYS_INLINE int normot_is_small_integer_f64(double x) {
   return (fabs(x) < 0x1p31) & ((x + 0x1.8p52) - 0x1.8p52 == x);
 }
 
-enum { NORMOT_TOTAL_LANES = 8, NORMOT_EXACT_ROW_LIMIT = 1 << 22 };
+enum { NORMOT_TOTAL_LANES = 16, NORMOT_EXACT_ROW_LIMIT = 1 << 22 };
+
+/* Adds float32 values [j, end) into lane[], as many as whole vectors allow, and tells whether
+ * each of them is an integer of magnitude <= 2^31: converting to int32 and back returns x only
+ * for such a value (NaN, infinities and larger values convert to INT32_MIN). Written with
+ * intrinsics because the compiler turns the portable test into scalar branches. Returns the
+ * first value not added. */
+#if defined(__AVX2__)
+static NORMOT_ALWAYS_INLINE int64_t normot_add_f32_lanes(const float *v, int64_t j, int64_t end,
+                                                         double *lane, int *exact) {
+  __m256d s0 = _mm256_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
+  __m256 ok = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
+  for (; j + 16 <= end; j += 16) {
+    __m256 x0 = _mm256_loadu_ps(v + j), x1 = _mm256_loadu_ps(v + j + 8);
+    s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(x0)));
+    s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(x0, 1)));
+    s2 = _mm256_add_pd(s2, _mm256_cvtps_pd(_mm256_castps256_ps128(x1)));
+    s3 = _mm256_add_pd(s3, _mm256_cvtps_pd(_mm256_extractf128_ps(x1, 1)));
+    ok = _mm256_and_ps(ok,
+                       _mm256_cmp_ps(_mm256_cvtepi32_ps(_mm256_cvttps_epi32(x0)), x0, _CMP_EQ_OQ));
+    ok = _mm256_and_ps(ok,
+                       _mm256_cmp_ps(_mm256_cvtepi32_ps(_mm256_cvttps_epi32(x1)), x1, _CMP_EQ_OQ));
+  }
+  _mm256_storeu_pd(lane, s0);
+  _mm256_storeu_pd(lane + 4, s1);
+  _mm256_storeu_pd(lane + 8, s2);
+  _mm256_storeu_pd(lane + 12, s3);
+  *exact = _mm256_movemask_ps(ok) == 0xFF;
+  return j;
+}
+#elif defined(__SSE2__)
+static NORMOT_ALWAYS_INLINE int64_t normot_add_f32_lanes(const float *v, int64_t j, int64_t end,
+                                                         double *lane, int *exact) {
+  __m128d s0 = _mm_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
+  __m128 ok = _mm_castsi128_ps(_mm_set1_epi32(-1));
+  for (; j + 8 <= end; j += 8) {
+    __m128 x0 = _mm_loadu_ps(v + j), x1 = _mm_loadu_ps(v + j + 4);
+    s0 = _mm_add_pd(s0, _mm_cvtps_pd(x0));
+    s1 = _mm_add_pd(s1, _mm_cvtps_pd(_mm_movehl_ps(x0, x0)));
+    s2 = _mm_add_pd(s2, _mm_cvtps_pd(x1));
+    s3 = _mm_add_pd(s3, _mm_cvtps_pd(_mm_movehl_ps(x1, x1)));
+    ok = _mm_and_ps(ok, _mm_cmpeq_ps(_mm_cvtepi32_ps(_mm_cvttps_epi32(x0)), x0));
+    ok = _mm_and_ps(ok, _mm_cmpeq_ps(_mm_cvtepi32_ps(_mm_cvttps_epi32(x1)), x1));
+  }
+  _mm_storeu_pd(lane, s0);
+  _mm_storeu_pd(lane + 2, s1);
+  _mm_storeu_pd(lane + 4, s2);
+  _mm_storeu_pd(lane + 6, s3);
+  *exact = _mm_movemask_ps(ok) == 0xF;
+  return j;
+}
+#else
+static NORMOT_ALWAYS_INLINE int64_t normot_add_f32_lanes(const float *v, int64_t j, int64_t end,
+                                                         double *lane, int *exact) {
+  int ok = 1;
+  for (; j + NORMOT_TOTAL_LANES <= end; j += NORMOT_TOTAL_LANES)
+    for (int k = 0; k < NORMOT_TOTAL_LANES; ++k) {
+      lane[k] += (double)v[j + k];
+      ok &= normot_is_small_integer_f32(v[j + k]);
+    }
+  *exact = ok;
+  return j;
+}
+#endif
 
 /* The same double as normot_sequential_total, fast on counts. When every value of the row is an
  * integer below 2^31 and the row has fewer than 2^22 entries, every partial sum in any order is
  * an integer below 2^53, which a double holds exactly: the order of the additions cannot change
- * the result. The row is then added in independent lanes that the compiler vectorises, with the
- * test folded into the same loop; a row that fails the test (non-integer data) is added again in
- * the stored order while it is still in cache. */
+ * the result. The row is then added in independent lanes, with the test folded into the same
+ * loop; a row that fails the test (non-integer data) is added again in the stored order while it
+ * is still in cache. */
 static NORMOT_ALWAYS_INLINE double normot_row_total(const void *values, normot_value_type in,
                                                     normot_value_type out, int64_t start,
                                                     int64_t end) {
   if (end - start >= NORMOT_EXACT_ROW_LIMIT)
     return normot_sequential_total(values, in, out, start, end);
   double lane[NORMOT_TOTAL_LANES] = {0};
-  int exact[NORMOT_TOTAL_LANES];
-  for (int k = 0; k < NORMOT_TOTAL_LANES; ++k) exact[k] = 1;
+  int all_exact = 1;
   int64_t j = start;
-#if defined(__SSE2__)
   if (in == NORMOT_FLOAT32) {
-    /* Written out because the compiler turns the portable test below into scalar branches.
-     * Converting to int32 and back returns x only for an integer of magnitude <= 2^31 (NaN,
-     * infinities and larger values convert to INT32_MIN). */
-    const float *v = values;
-    __m128d s0 = _mm_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
-    __m128 ok = _mm_castsi128_ps(_mm_set1_epi32(-1));
-    for (; j + 8 <= end; j += 8) {
-      __m128 x0 = _mm_loadu_ps(v + j), x1 = _mm_loadu_ps(v + j + 4);
-      s0 = _mm_add_pd(s0, _mm_cvtps_pd(x0));
-      s1 = _mm_add_pd(s1, _mm_cvtps_pd(_mm_movehl_ps(x0, x0)));
-      s2 = _mm_add_pd(s2, _mm_cvtps_pd(x1));
-      s3 = _mm_add_pd(s3, _mm_cvtps_pd(_mm_movehl_ps(x1, x1)));
-      ok = _mm_and_ps(ok, _mm_cmpeq_ps(_mm_cvtepi32_ps(_mm_cvttps_epi32(x0)), x0));
-      ok = _mm_and_ps(ok, _mm_cmpeq_ps(_mm_cvtepi32_ps(_mm_cvttps_epi32(x1)), x1));
-    }
-    _mm_storeu_pd(lane, s0);
-    _mm_storeu_pd(lane + 2, s1);
-    _mm_storeu_pd(lane + 4, s2);
-    _mm_storeu_pd(lane + 6, s3);
-    exact[0] = _mm_movemask_ps(ok) == 0xF;
-  }
-#else
-  if (in == NORMOT_FLOAT32) {
-    const float *v = values;
-    for (; j + NORMOT_TOTAL_LANES <= end; j += NORMOT_TOTAL_LANES)
-      for (int k = 0; k < NORMOT_TOTAL_LANES; ++k) {
-        lane[k] += (double)v[j + k];
-        exact[k] &= normot_is_small_integer_f32(v[j + k]);
-      }
-  }
-#endif
-  else {
+    j = normot_add_f32_lanes(values, j, end, lane, &all_exact);
+  } else {
+    int exact[NORMOT_TOTAL_LANES];
+    for (int k = 0; k < NORMOT_TOTAL_LANES; ++k) exact[k] = 1;
     for (; j + NORMOT_TOTAL_LANES <= end; j += NORMOT_TOTAL_LANES)
       for (int k = 0; k < NORMOT_TOTAL_LANES; ++k) {
         double x = normot_load_as_output(values, in, out, j + k);
         lane[k] += x;
         exact[k] &= normot_is_small_integer_f64(x);
       }
+    for (int k = 0; k < NORMOT_TOTAL_LANES; ++k) all_exact &= exact[k];
   }
-  int all_exact = 1;
   double sum = 0.0;
-  for (int k = 0; k < NORMOT_TOTAL_LANES; ++k) {
-    all_exact &= exact[k];
-    sum += lane[k];
-  }
+  for (int k = 0; k < NORMOT_TOTAL_LANES; ++k) sum += lane[k];
   for (; j < end; ++j) {
     double x = normot_load_as_output(values, in, out, j);
     all_exact &= normot_is_small_integer_f64(x);
@@ -216,21 +249,45 @@ static inline int normot_job_combo(const normalize_job *job) {
   return NORMOT_COMBO(job->in_type, job->index_type, job->out_type);
 }
 
+/* The passes over the values. normalize_totals.c and normalize_scale.c are compiled twice on
+ * x86-64: for the baseline instruction set, and with AVX2 where the compiler offers it (CMake
+ * defines NORMOT_KERNELS_AVX2 there, which suffixes the names). normalize_kernels.c picks one set
+ * at run time; both give the same bytes (IEEE operations only, no contraction into FMA). */
+#if defined(NORMOT_KERNELS_AVX2)
+#define NORMOT_KERNEL(name) name##_avx2
+#else
+#define NORMOT_KERNEL(name) name
+#endif
+
 /* Pass 1: checks the contents (indptr, indices where read, finiteness when asked) and fills
  * job->sums; with exclusion also job->excluded and then the recomputed sums. Writes nothing
  * the caller can see. The first problem in the matrix is stored in *problem. */
-void normot_cpu_normalize_totals(const normalize_job *job, normot_matrix_problem *problem);
+void NORMOT_KERNEL(normot_cpu_normalize_totals)(const normalize_job *job,
+                                                normot_matrix_problem *problem);
 
 /* Checks indptr alone (for the fused pass, which reads no value twice). */
-void normot_cpu_check_indptr(const normalize_job *job, normot_matrix_problem *problem);
+void NORMOT_KERNEL(normot_cpu_check_indptr)(const normalize_job *job,
+                                            normot_matrix_problem *problem);
 
 /* Pass 2: writes job->out_values from X's values and job->size_factors. */
-void normot_cpu_normalize_scale(const normalize_job *job);
+void NORMOT_KERNEL(normot_cpu_normalize_scale)(const normalize_job *job);
 
 /* The single fused pass (CSR or dense, target known, no value check, no exclusion): per row,
  * the total, the size factor and the scaling. Fills job->out_totals and job->out_size_factors
  * when they are not NULL and returns the number of cells whose size factor was 0. */
-int64_t normot_cpu_normalize_fused(const normalize_job *job, double target);
+int64_t NORMOT_KERNEL(normot_cpu_normalize_fused)(const normalize_job *job, double target);
+
+typedef struct normalize_kernels {
+  const char *name; /* "baseline" or "avx2" */
+  void (*totals)(const normalize_job *job, normot_matrix_problem *problem);
+  void (*check_indptr)(const normalize_job *job, normot_matrix_problem *problem);
+  void (*scale)(const normalize_job *job);
+  int64_t (*fused)(const normalize_job *job, double target);
+} normalize_kernels;
+
+/* The widest set this CPU runs, unless the environment variable NORMOT_CPU_KERNELS is
+ * "baseline" (how the tests cover both sets on one machine). */
+const normalize_kernels *normot_cpu_normalize_kernels(void);
 
 /* The size factor of a total, in the output type; 0 (all-zero cell) is reported as 0 and the
  * caller replaces it by 1. */

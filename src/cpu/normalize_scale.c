@@ -111,7 +111,7 @@ static int64_t fused_chunk(const normalize_job *job, double target, int64_t r0, 
   return zero_cells;
 }
 
-void normot_cpu_normalize_scale(const normalize_job *job) {
+void NORMOT_KERNEL(normot_cpu_normalize_scale)(const normalize_job *job) {
   const normot_matrix *X = job->X;
   int64_t n_major = X->layout == NORMOT_LAYOUT_CSC ? X->n_cols : X->n_rows;
 #pragma omp parallel for num_threads(job->n_threads) schedule(dynamic, 1)
@@ -124,7 +124,7 @@ void normot_cpu_normalize_scale(const normalize_job *job) {
   }
 }
 
-int64_t normot_cpu_normalize_fused(const normalize_job *job, double target) {
+int64_t NORMOT_KERNEL(normot_cpu_normalize_fused)(const normalize_job *job, double target) {
   const normot_matrix *X = job->X;
   int64_t zero_cells = 0;
 #pragma omp parallel for num_threads(job->n_threads) schedule(dynamic, 1) reduction(+ : zero_cells)

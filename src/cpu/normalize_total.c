@@ -79,7 +79,7 @@ static normot_status two_pass(normot_context *context, normalize_job *job,
   job->excluded = job->exclude ? (unsigned char *)block + 2 * n_rows * sizeof(double) : NULL;
 
   normot_matrix_problem problem;
-  normot_cpu_normalize_totals(job, &problem);
+  job->kernels->totals(job, &problem);
   if (problem.status != NORMOT_SUCCESS) return normot_report_matrix_problem(context, X, &problem);
 
   double target;
@@ -110,7 +110,7 @@ static normot_status two_pass(normot_context *context, normalize_job *job,
     job->size_factors[r] = factor;
   }
 
-  normot_cpu_normalize_scale(job);
+  job->kernels->scale(job);
   write_totals(job);
   write_size_factors(job, target);
 
@@ -140,16 +140,17 @@ normot_status normot_cpu_normalize_total(normot_context *context, const normot_m
   job.out_totals = output->totals;
   job.out_size_factors = output->size_factors;
   job.n_threads = normot_threads_for(context);
+  job.kernels = normot_cpu_normalize_kernels();
 
   int fusable =
       params->has_target_sum && !job.check_values && !job.exclude && X->layout != NORMOT_LAYOUT_CSC;
   if (!fusable) return two_pass(context, &job, params, output);
 
   normot_matrix_problem problem;
-  normot_cpu_check_indptr(&job, &problem);
+  job.kernels->check_indptr(&job, &problem);
   if (problem.status != NORMOT_SUCCESS) return normot_report_matrix_problem(context, X, &problem);
   double target = normot_round_to(job.out_type, params->target_sum);
-  output->n_zero_cells = normot_cpu_normalize_fused(&job, target);
+  output->n_zero_cells = job.kernels->fused(&job, target);
   output->target = target;
   output->n_excluded_genes = 0;
   return NORMOT_SUCCESS;

@@ -267,7 +267,8 @@ static void csc_flags(const normalize_job *job, int64_t c0, int64_t c1) {
 
 /* ---- the passes ------------------------------------------------------------------------- */
 
-void normot_cpu_check_indptr(const normalize_job *job, normot_matrix_problem *problem) {
+void NORMOT_KERNEL(normot_cpu_check_indptr)(const normalize_job *job,
+                                            normot_matrix_problem *problem) {
   const normot_matrix *X = job->X;
   *problem = normot_no_problem();
   if (X->layout == NORMOT_LAYOUT_DENSE) return;
@@ -337,7 +338,7 @@ static void row_layout_totals(const normalize_job *job, normot_matrix_problem *p
 
 static void csc_layout_totals(const normalize_job *job, normot_matrix_problem *problem) {
   const normot_matrix *X = job->X;
-  normot_cpu_check_indptr(job, problem);
+  NORMOT_KERNEL(normot_cpu_check_indptr)(job, problem);
   if (problem->status != NORMOT_SUCCESS) return;
   int sorted = 1;
 #pragma omp parallel num_threads(job->n_threads) reduction(&& : sorted)
@@ -378,7 +379,8 @@ static void csc_layout_totals(const normalize_job *job, normot_matrix_problem *p
   }
 }
 
-void normot_cpu_normalize_totals(const normalize_job *job, normot_matrix_problem *problem) {
+void NORMOT_KERNEL(normot_cpu_normalize_totals)(const normalize_job *job,
+                                                normot_matrix_problem *problem) {
   *problem = normot_no_problem();
   if (job->exclude) memset(job->excluded, 0, (size_t)job->X->n_cols);
   if (job->X->layout == NORMOT_LAYOUT_CSC)
