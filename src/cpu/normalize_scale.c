@@ -33,17 +33,19 @@ static NORMOT_ALWAYS_INLINE void scale_range_prefetching(const normalize_job *jo
     scale_range(job, start, end, factor, in, out);
     return;
   }
-  const char *values = job->X->values;
+  const normot_matrix *X = job->X;
+  const char *values = X->values;
   const int64_t value_bytes = (int64_t)normot_value_size(in);
   const int64_t per_line = CACHE_LINE_BYTES / value_bytes;
-  int64_t ahead_bytes = (end - start) * value_bytes;
-  if (ahead_bytes > MAX_PREFETCH_BYTES) ahead_bytes = MAX_PREFETCH_BYTES;
+  const int64_t n_values =
+      X->layout == NORMOT_LAYOUT_CSR ? X->nnz : (X->n_rows - 1) * X->ld + X->n_cols;
+  int64_t ahead = end - start;
+  if (ahead * value_bytes > MAX_PREFETCH_BYTES) ahead = MAX_PREFETCH_BYTES / value_bytes;
   int64_t j = start;
   for (; j + per_line <= end; j += per_line) {
 #if defined(__GNUC__)
-    /* An address, not a pointer into the array: the line ahead may lie past its end. */
-    __builtin_prefetch(
-        (const void *)((uintptr_t)values + (uintptr_t)(j * value_bytes) + (uintptr_t)ahead_bytes));
+    int64_t next = j + ahead < n_values ? j + ahead : n_values - 1;
+    __builtin_prefetch(values + next * value_bytes);
 #endif
     for (int64_t k = j; k < j + per_line; ++k)
       normot_scale_store(job->out_values, out, k, normot_load_as_output(values, in, out, k), factor,
