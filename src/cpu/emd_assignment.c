@@ -40,7 +40,7 @@ enum { ARR_BUDGET_FACTOR = 1 };
 
 size_t emd_assignment_workspace_bytes(int32_t n) {
   return 7 * emd_align64((size_t)n * sizeof(int32_t)) +
-         5 * emd_align64((size_t)n * sizeof(double)) + 64;
+         6 * emd_align64((size_t)n * sizeof(double)) + 64;
 }
 
 static void *carve(char **cursor, size_t bytes) {
@@ -203,13 +203,14 @@ static int32_t reduce_rows(int32_t n, const double *cost, double *price, int32_t
  * predecessor follows. Predecessors are kept as doubles (exact for any int32) so that the
  * vector path selects them with the same mask as the distances, without a branch. Returns the
  * smallest distance left over the columns not finalised. */
-static double relax_row(const double *row, const double *price, const double *blocked, double base,
-                        double minimum, double owner, int32_t n, double *dist, double *pred) {
+static double relax_row(const double *row, const double *price, const double *blocked,
+                        const double *owned, double base, double minimum, double owner, int32_t n,
+                        double *dist, double *pred, double *free_smallest) {
   int32_t j = 0;
-  double smallest = INFINITY;
+  double smallest = INFINITY, free_min = INFINITY;
 #if defined(__SSE2__)
   const __m128d vbase = _mm_set1_pd(base), vmin = _mm_set1_pd(minimum), vowner = _mm_set1_pd(owner);
-  __m128d s0 = _mm_set1_pd(INFINITY), s1 = s0;
+  __m128d s0 = _mm_set1_pd(INFINITY), s1 = s0, f0 = s0, f1 = s0;
   for (; j + 4 <= n; j += 4) {
     __m128d d0 = _mm_sub_pd(_mm_sub_pd(_mm_loadu_pd(row + j), _mm_loadu_pd(price + j)), vbase);
     __m128d d1 =
@@ -228,31 +229,36 @@ static double relax_row(const double *row, const double *price, const double *bl
                                           _mm_andnot_pd(near1, _mm_loadu_pd(pred + j + 2))));
     s0 = _mm_min_pd(s0, next0);
     s1 = _mm_min_pd(s1, next1);
+    f0 = _mm_min_pd(f0, _mm_add_pd(next0, _mm_loadu_pd(owned + j)));
+    f1 = _mm_min_pd(f1, _mm_add_pd(next1, _mm_loadu_pd(owned + j + 2)));
   }
   double lanes[2];
   _mm_storeu_pd(lanes, _mm_min_pd(s0, s1));
   smallest = lanes[0] < lanes[1] ? lanes[0] : lanes[1];
+  _mm_storeu_pd(lanes, _mm_min_pd(f0, f1));
+  free_min = lanes[0] < lanes[1] ? lanes[0] : lanes[1];
 #endif
   for (; j < n; ++j) {
     double d = row[j] - price[j] - base;
     d = (d < minimum ? minimum : d) + blocked[j];
     if (d < dist[j]) dist[j] = d, pred[j] = owner;
     smallest = dist[j] < smallest ? dist[j] : smallest;
+    const double reached = dist[j] + owned[j];
+    free_min = reached < free_min ? reached : free_min;
   }
+  *free_smallest = free_min;
   return smallest;
 }
 
 #if defined(EMD_AVX2_PATH)
 /* relax_row with four columns per instruction (AVX2 CPUs); the tail is relax_row's scalar loop. */
-__attribute__((target("avx2"))) static double relax_row_avx2(const double *row, const double *price,
-                                                             const double *blocked, double base,
-                                                             double minimum, double owner,
-                                                             int32_t n, double *dist,
-                                                             double *pred) {
+__attribute__((target("avx2"))) static double relax_row_avx2(
+    const double *row, const double *price, const double *blocked, const double *owned, double base,
+    double minimum, double owner, int32_t n, double *dist, double *pred, double *free_smallest) {
   int32_t j = 0;
   const __m256d vbase = _mm256_set1_pd(base), vmin = _mm256_set1_pd(minimum),
                 vowner = _mm256_set1_pd(owner);
-  __m256d s0 = _mm256_set1_pd(INFINITY), s1 = s0;
+  __m256d s0 = _mm256_set1_pd(INFINITY), s1 = s0, f0 = s0, f1 = s0;
   for (; j + 8 <= n; j += 8) {
     __m256d d0 =
         _mm256_sub_pd(_mm256_sub_pd(_mm256_loadu_pd(row + j), _mm256_loadu_pd(price + j)), vbase);
@@ -271,17 +277,26 @@ __attribute__((target("avx2"))) static double relax_row_avx2(const double *row, 
     _mm256_storeu_pd(pred + j + 4, _mm256_blendv_pd(_mm256_loadu_pd(pred + j + 4), vowner, near1));
     s0 = _mm256_min_pd(s0, next0);
     s1 = _mm256_min_pd(s1, next1);
+    f0 = _mm256_min_pd(f0, _mm256_add_pd(next0, _mm256_loadu_pd(owned + j)));
+    f1 = _mm256_min_pd(f1, _mm256_add_pd(next1, _mm256_loadu_pd(owned + j + 4)));
   }
-  double lanes[4];
+  double lanes[4], free_lanes[4];
   _mm256_storeu_pd(lanes, _mm256_min_pd(s0, s1));
-  double smallest = lanes[0];
-  for (int lane = 1; lane < 4; ++lane) smallest = lanes[lane] < smallest ? lanes[lane] : smallest;
+  _mm256_storeu_pd(free_lanes, _mm256_min_pd(f0, f1));
+  double smallest = lanes[0], free_min = free_lanes[0];
+  for (int lane = 1; lane < 4; ++lane) {
+    smallest = lanes[lane] < smallest ? lanes[lane] : smallest;
+    free_min = free_lanes[lane] < free_min ? free_lanes[lane] : free_min;
+  }
   for (; j < n; ++j) {
     double d = row[j] - price[j] - base;
     d = (d < minimum ? minimum : d) + blocked[j];
     if (d < dist[j]) dist[j] = d, pred[j] = owner;
     smallest = dist[j] < smallest ? dist[j] : smallest;
+    const double reached = dist[j] + owned[j];
+    free_min = reached < free_min ? reached : free_min;
   }
+  *free_smallest = free_min;
   return smallest;
 }
 
@@ -305,25 +320,32 @@ __attribute__((target("avx2"))) static int32_t first_at_avx2(const double *value
  * owner's row relaxes every column in one contiguous pass that also finds the next smallest
  * distance. A finalised column's distance becomes +inf (its value is kept in `finalised_at`)
  * and `blocked` holds +inf for it, so the passes need no branch on it. */
-static int32_t augment(int32_t n, const double *cost, double *price, int32_t *row_col,
-                       int32_t *col_owner, int32_t start, double *dist, double *blocked,
-                       double *pred, int32_t *finalised, double *finalised_at, int wide) {
+static void augment(int32_t n, const double *cost, double *price, int32_t *row_col,
+                    int32_t *col_owner, int32_t start, double *dist, double *blocked, double *pred,
+                    double *owned, int32_t *finalised, double *finalised_at, int wide) {
   const double *row = cost + (size_t)start * n;
-  double minimum = INFINITY;
+  double minimum = INFINITY, free_min = INFINITY;
   for (int32_t j = 0; j < n; ++j) {
     dist[j] = row[j] - price[j];
     pred[j] = (double)start;
     blocked[j] = 0.0;
     minimum = dist[j] < minimum ? dist[j] : minimum;
+    const double reached = dist[j] + owned[j];
+    free_min = reached < free_min ? reached : free_min;
   }
   int32_t finalised_count = 0, end_col;
   for (;;) {
+    if (free_min == minimum) {
+      /* a free column is among the nearest (ties): the path ends there */
+      end_col = 0;
+      while (dist[end_col] + owned[end_col] != minimum) ++end_col;
+      break;
+    }
 #if defined(EMD_AVX2_PATH)
     end_col = wide ? first_at_avx2(dist, n, minimum) : first_at(dist, n, minimum);
 #else
     end_col = first_at(dist, n, minimum);
 #endif
-    if (col_owner[end_col] < 0) break;
     blocked[end_col] = INFINITY;
     dist[end_col] = INFINITY;
     finalised_at[finalised_count] = minimum;
@@ -334,14 +356,16 @@ static int32_t augment(int32_t n, const double *cost, double *price, int32_t *ro
     /* rounding: nothing is nearer than what is finalised, hence the clamp at `minimum` */
 #if defined(EMD_AVX2_PATH)
     if (wide)
-      minimum =
-          relax_row_avx2(owner_row, price, blocked, base, minimum, (double)owner, n, dist, pred);
+      minimum = relax_row_avx2(owner_row, price, blocked, owned, base, minimum, (double)owner, n,
+                               dist, pred, &free_min);
     else
 #endif
-      minimum = relax_row(owner_row, price, blocked, base, minimum, (double)owner, n, dist, pred);
+      minimum = relax_row(owner_row, price, blocked, owned, base, minimum, (double)owner, n, dist,
+                          pred, &free_min);
   }
   /* Finalised columns move by how much nearer than the free column they were. */
   for (int32_t k = 0; k < finalised_count; ++k) price[finalised[k]] += finalised_at[k] - minimum;
+  owned[end_col] = INFINITY;
   for (;;) {
     int32_t i = (int32_t)pred[end_col];
     col_owner[end_col] = i;
@@ -350,7 +374,6 @@ static int32_t augment(int32_t n, const double *cost, double *price, int32_t *ro
     if (i == start) break;
     end_col = previous;
   }
-  return finalised_count;
 }
 
 void emd_assignment_solve(const emd_dense_problem *problem, void *workspace,
@@ -364,6 +387,7 @@ void emd_assignment_solve(const emd_dense_problem *problem, void *workspace,
   int32_t *finalised = carve(&cursor, (size_t)n * sizeof(int32_t));
   double *dist = carve(&cursor, (size_t)n * sizeof(double));
   double *blocked = carve(&cursor, (size_t)n * sizeof(double));
+  double *owned = carve(&cursor, (size_t)n * sizeof(double));
   double *finalised_at = carve(&cursor, (size_t)n * sizeof(double));
   double *pred = carve(&cursor, (size_t)n * sizeof(double));
   double *price = solution->v;
@@ -377,10 +401,11 @@ void emd_assignment_solve(const emd_dense_problem *problem, void *workspace,
 #if defined(EMD_AVX2_PATH)
   wide = __builtin_cpu_supports("avx2");
 #endif
-  int64_t steps = 0;
+  /* +inf on owned columns, 0 on free ones: dist + owned is the distance of free columns only */
+  for (int32_t j = 0; j < n; ++j) owned[j] = col_owner[j] >= 0 ? INFINITY : 0.0;
   for (int32_t f = 0; f < free_count; ++f)
-    steps += augment(n, cost, price, row_col, col_owner, free_rows[f], dist, blocked, pred,
-                     finalised, finalised_at, wide);
+    augment(n, cost, price, row_col, col_owner, free_rows[f], dist, blocked, pred, owned, finalised,
+            finalised_at, wide);
 
   for (int32_t i = 0; i < n; ++i) {
     int32_t j = row_col[i];
@@ -390,6 +415,6 @@ void emd_assignment_solve(const emd_dense_problem *problem, void *workspace,
     solution->flow[i] = problem->a[i];
   }
   solution->count = n;
-  solution->iterations = free_count + steps;
+  solution->iterations = free_count;
   solution->status = NORMOT_EMD_OPTIMAL;
 }
