@@ -218,6 +218,37 @@ TEST_P(EmdTest, BatchEqualsOneAtATimeForEveryThreadCount) {
   }
 }
 
+// Uniform square problems, which AUTO hands to the shortest augmenting paths up to n = 512: the
+// same optimal value as the simplex and the certificate, at sizes where the vector passes run
+// (n not a multiple of the vector width included), on continuous costs and on heavily tied
+// ones, and with zero weights that leave a uniform square active part.
+TEST_P(EmdTest, AssignmentPathAgreesWithTheSimplexOnUniformSquareProblems) {
+  std::mt19937_64 rng(43);
+  std::vector<EmdCase> cases;
+  for (int64_t n : {97, 100, 203}) {
+    cases.push_back(PointCloudCase(rng, n, n, true));
+    EmdCase ties = PointCloudCase(rng, n, n, true);
+    for (double &x : ties.cost) x = std::floor(x * 8);  // 16 distinct values
+    cases.push_back(ties);
+  }
+  EmdCase holes = PointCloudCase(rng, 60, 61, false);
+  std::fill(holes.a.begin(), holes.a.end(), 1.0 / 58);
+  std::fill(holes.b.begin(), holes.b.end(), 1.0 / 58);
+  holes.a[3] = holes.a[40] = 0.0;
+  holes.b[0] = holes.b[17] = holes.b[60] = 0.0;
+  cases.push_back(holes);
+  for (const EmdCase &c : cases) {
+    SCOPED_TRACE(::testing::Message() << c.n << "x" << c.m);
+    EmdOutcome automatic = SolveEach({c}, Params())[0];
+    EmdOutcome assignment = SolveEach({c}, Params(NORMOT_EMD_SOLVER_ASSIGNMENT))[0];
+    EmdOutcome simplex = SolveEach({c}, Params(NORMOT_EMD_SOLVER_NETWORK_SIMPLEX))[0];
+    double scale = 0;
+    for (double x : c.cost) scale = std::max(scale, std::fabs(x));
+    EXPECT_NEAR(automatic.cost[0], simplex.cost[0], 1e-12 * scale);
+    EXPECT_NEAR(assignment.cost[0], simplex.cost[0], 1e-12 * scale);
+  }
+}
+
 // Shared a, b and cost; uniform (NULL) weights; float32 inputs; point clouds.
 TEST_P(EmdTest, InputVariantsGiveTheSameProblems) {
   std::mt19937_64 rng(19);
