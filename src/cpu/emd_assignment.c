@@ -338,7 +338,7 @@ static void augment(int32_t n, const double *cost, double *price, int32_t *row_c
     if (free_min == minimum) {
       /* a free column is among the nearest (ties): the path ends there */
       end_col = 0;
-      while (dist[end_col] + owned[end_col] != minimum) ++end_col;
+      while (owned[end_col] != 0.0 || dist[end_col] != minimum) ++end_col;
       break;
     }
 #if defined(EMD_AVX2_PATH)
