@@ -280,6 +280,19 @@ __attribute__((target("avx2"))) static double relax_row_avx2(
     f0 = _mm256_min_pd(f0, _mm256_add_pd(next0, _mm256_loadu_pd(owned + j)));
     f1 = _mm256_min_pd(f1, _mm256_add_pd(next1, _mm256_loadu_pd(owned + j + 4)));
   }
+  if (j + 4 <= n) { /* four more columns, so that at most three go the scalar way */
+    __m256d d0 =
+        _mm256_sub_pd(_mm256_sub_pd(_mm256_loadu_pd(row + j), _mm256_loadu_pd(price + j)), vbase);
+    d0 = _mm256_add_pd(_mm256_max_pd(d0, vmin), _mm256_loadu_pd(blocked + j));
+    const __m256d old0 = _mm256_loadu_pd(dist + j);
+    const __m256d near0 = _mm256_cmp_pd(d0, old0, _CMP_LT_OQ);
+    const __m256d next0 = _mm256_blendv_pd(old0, d0, near0);
+    _mm256_storeu_pd(dist + j, next0);
+    _mm256_storeu_pd(pred + j, _mm256_blendv_pd(_mm256_loadu_pd(pred + j), vowner, near0));
+    s0 = _mm256_min_pd(s0, next0);
+    f0 = _mm256_min_pd(f0, _mm256_add_pd(next0, _mm256_loadu_pd(owned + j)));
+    j += 4;
+  }
   double lanes[4], free_lanes[4];
   _mm256_storeu_pd(lanes, _mm256_min_pd(s0, s1));
   _mm256_storeu_pd(free_lanes, _mm256_min_pd(f0, f1));
@@ -300,16 +313,13 @@ __attribute__((target("avx2"))) static double relax_row_avx2(
   return smallest;
 }
 
-/* first_at, eight columns per step. */
+/* first_at, four columns per step. */
 __attribute__((target("avx2"))) static int32_t first_at_avx2(const double *values, int32_t n,
                                                              double target) {
   int32_t j = 0;
   const __m256d wanted = _mm256_set1_pd(target);
-  for (; j + 8 <= n; j += 8) {
-    if (_mm256_movemask_pd(_mm256_cmp_pd(_mm256_loadu_pd(values + j), wanted, _CMP_EQ_OQ)) |
-        _mm256_movemask_pd(_mm256_cmp_pd(_mm256_loadu_pd(values + j + 4), wanted, _CMP_EQ_OQ)))
-      break;
-  }
+  for (; j + 4 <= n; j += 4)
+    if (_mm256_movemask_pd(_mm256_cmp_pd(_mm256_loadu_pd(values + j), wanted, _CMP_EQ_OQ))) break;
   while (j < n && values[j] != target) ++j;
   return j;
 }
