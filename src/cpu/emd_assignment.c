@@ -19,6 +19,8 @@
  * minimum and a comparison are exact, so the vector and scalar paths give the same bits. */
 #include <math.h>
 #include <string.h>
+
+#include "cpu_features.h"
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -409,7 +411,7 @@ void emd_assignment_solve(const emd_dense_problem *problem, void *workspace,
                              ARR_BUDGET_FACTOR * (int64_t)n + 16, dist);
   int wide = 0;
 #if defined(EMD_AVX2_PATH)
-  wide = __builtin_cpu_supports("avx2");
+  wide = normot_cpu_use_avx2();
 #endif
   /* +inf on owned columns, 0 on free ones: dist + owned is the distance of free columns only */
   for (int32_t j = 0; j < n; ++j) owned[j] = col_owner[j] >= 0 ? INFINITY : 0.0;

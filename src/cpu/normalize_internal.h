@@ -285,8 +285,7 @@ typedef struct normalize_kernels {
   int64_t (*fused)(const normalize_job *job, double target);
 } normalize_kernels;
 
-/* The widest set this CPU runs, unless the environment variable NORMOT_CPU_KERNELS is
- * "baseline" (how the tests cover both sets on one machine). */
+/* The AVX2 set where normot_cpu_use_avx2() says so, else the baseline set. */
 const normalize_kernels *normot_cpu_normalize_kernels(void);
 
 /* The size factor of a total, in the output type; 0 (all-zero cell) is reported as 0 and the

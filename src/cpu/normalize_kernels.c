@@ -2,9 +2,7 @@
  * normalize_internal.h). One library then runs on any x86-64 and uses 256-bit vectors where the
  * CPU has them; the sum and the division are the compute-bound parts of a pass, and twice as
  * wide vectors bring a pass close to memory bandwidth on one core. */
-#include <stdlib.h>
-#include <string.h>
-
+#include "cpu_features.h"
 #include "normalize_internal.h"
 
 static const normalize_kernels baseline_kernels = {
@@ -23,10 +21,8 @@ static const normalize_kernels avx2_kernels = {
 #endif
 
 const normalize_kernels *normot_cpu_normalize_kernels(void) {
-  const char *wanted = getenv("NORMOT_CPU_KERNELS");
-  if (wanted != NULL && strcmp(wanted, "baseline") == 0) return &baseline_kernels;
 #if defined(NORMOT_HAVE_AVX2_KERNELS)
-  if (__builtin_cpu_supports("avx2")) return &avx2_kernels;
+  if (normot_cpu_use_avx2()) return &avx2_kernels;
 #endif
   return &baseline_kernels;
 }
