@@ -19,12 +19,14 @@ static NORMOT_ALWAYS_INLINE void scale_range(const normalize_job *job, int64_t s
                          0, 0.0);
 }
 
-enum { CACHE_LINE_BYTES = 64, MAX_PREFETCH_BYTES = 8192 };
+enum { CACHE_LINE_BYTES = 64, PREFETCH_DISTANCE_BYTES = 16384 };
 
 /* scale_range for the fused pass, which reads each row twice: once to add it up (from memory)
- * and once to scale it (from cache). While a row is scaled nothing asks memory for the next one,
- * and the hardware prefetcher waits with it, so each cache line scaled here asks for the line one
- * row length further on, which the next rows' sums read. */
+ * and once to scale it (from cache). While a row is scaled nothing asks memory for the next
+ * rows, and the hardware prefetcher waits with it, so each cache line scaled here asks for the
+ * line 16 KiB further on, which the next rows' sums will read. (Measured on 100k x 20k float32,
+ * one thread, alternating runs: 0.62-0.68 of the copy bandwidth without prefetching, 0.67-0.70
+ * one row length ahead, 0.65-0.80 at 16 KiB and 32 KiB, 0.62-0.74 at 64 KiB.) */
 static NORMOT_ALWAYS_INLINE void scale_range_prefetching(const normalize_job *job, int64_t start,
                                                          int64_t end, double factor,
                                                          normot_value_type in,
@@ -39,8 +41,7 @@ static NORMOT_ALWAYS_INLINE void scale_range_prefetching(const normalize_job *jo
   const int64_t per_line = CACHE_LINE_BYTES / value_bytes;
   const int64_t n_values =
       X->layout == NORMOT_LAYOUT_CSR ? X->nnz : (X->n_rows - 1) * X->ld + X->n_cols;
-  int64_t ahead = end - start;
-  if (ahead * value_bytes > MAX_PREFETCH_BYTES) ahead = MAX_PREFETCH_BYTES / value_bytes;
+  const int64_t ahead = PREFETCH_DISTANCE_BYTES / value_bytes;
   int64_t j = start;
   for (; j + per_line <= end; j += per_line) {
 #if defined(__GNUC__)
