@@ -46,7 +46,8 @@ static NORMOT_ALWAYS_INLINE void scale_range_prefetching(const normalize_job *jo
   for (; j + per_line <= end; j += per_line) {
 #if defined(__GNUC__)
     int64_t next = j + ahead < n_values ? j + ahead : n_values - 1;
-    __builtin_prefetch(values + next * value_bytes);
+    /* Into L2: the lines are read a few rows later, after this row's own lines are written. */
+    __builtin_prefetch(values + next * value_bytes, 0, 2);
 #endif
     for (int64_t k = j; k < j + per_line; ++k)
       normot_scale_store(job->out_values, out, k, normot_load_as_output(values, in, out, k), factor,
