@@ -5,7 +5,9 @@
 
 Cases:
   emd:        normot.emd on a (k, n, n) batch (plans, and emd2 for costs only) against a loop
-              of POT's ot.emd / ot.emd2 over the same problems; costs compared.
+              of POT's ot.emd / ot.emd2 over the same problems; costs compared. Two batches:
+              issue 3's seed case (uniform weights, 2-D clouds) and random non-uniform weights
+              with i.i.d. uniform costs.
   normalize:  normot.normalize_total against scanpy.pp.normalize_total on the same seeded CSR
               count matrix (AnnData, in place, float32); outputs compared bit for bit.
 Times are the median of --repeats runs after one warm-up run (which also compiles scanpy's
@@ -94,34 +96,47 @@ def bench_normalize(n_cells, n_genes, density, repeats):
             "speedup": scanpy_s / normot_s, "bitwise_equal": bool(equal)}
 
 
-def bench_emd(k, n, repeats):
-    import ot
-
-    rng = np.random.default_rng(11)
+def emd_problems(kind, k, n, rng):
+    """The two batches: issue 3's seed case (uniform weights, squared Euclidean costs between
+    random 2-D point clouds) and a harder one (random non-uniform weights, i.i.d. uniform costs,
+    which need several times more simplex pivots)."""
+    if kind == "seed":
+        X, Y = rng.random((k, n, 2)), rng.random((k, n, 2))
+        M = ((X[:, :, None, :] - Y[:, None, :, :]) ** 2).sum(-1)
+        A = np.full((k, n), 1.0 / n)
+        return A, A.copy(), M
     A = rng.random((k, n)) + 0.05
     B = rng.random((k, n)) + 0.05
     A /= A.sum(1, keepdims=True)
     B /= B.sum(1, keepdims=True)
-    M = rng.random((k, n, n))
+    return A, B, rng.random((k, n, n))
 
-    def pot_plans(_):
-        return [ot.emd(A[i], B[i], M[i]) for i in range(k)]
 
-    def pot_costs(_):
-        return np.array([ot.emd2(A[i], B[i], M[i]) for i in range(k)])
+def bench_emd(k, n, repeats):
+    import ot
 
-    ours = normot.emd2(A, B, M)
-    theirs = pot_costs(None)
-    max_rel = float(np.max(np.abs(ours - theirs) / np.abs(theirs)))
+    rng = np.random.default_rng(11)
     results = []
-    for name, pot_function, normot_function in (
-            ("emd (plans)", pot_plans, lambda _: normot.emd(A, B, M)),
-            ("emd2 (costs)", pot_costs, lambda _: normot.emd2(A, B, M))):
-        pot_s = median_seconds(pot_function, repeats)
-        normot_s = median_seconds(normot_function, repeats)
-        results.append({"case": name, "k": k, "n": n, "m": n, "pot_loop_s": pot_s,
-                        "normot_s": normot_s, "speedup": pot_s / normot_s,
-                        "max_rel_cost_diff": max_rel})
+    for kind, label in (("seed", "uniform, 2-D clouds"), ("random", "non-uniform, random M")):
+        A, B, M = emd_problems(kind, k, n, rng)
+
+        def pot_plans(_):
+            return [ot.emd(A[i], B[i], M[i]) for i in range(k)]
+
+        def pot_costs(_):
+            return np.array([ot.emd2(A[i], B[i], M[i]) for i in range(k)])
+
+        ours = normot.emd2(A, B, M)
+        theirs = pot_costs(None)
+        max_rel = float(np.max(np.abs(ours - theirs) / np.abs(theirs)))
+        for name, pot_function, normot_function in (
+                ("emd (plans)", pot_plans, lambda _: normot.emd(A, B, M)),
+                ("emd2 (costs)", pot_costs, lambda _: normot.emd2(A, B, M))):
+            pot_s = median_seconds(pot_function, repeats)
+            normot_s = median_seconds(normot_function, repeats)
+            results.append({"case": f"{name} {label}", "k": k, "n": n, "m": n,
+                            "pot_loop_s": pot_s, "normot_s": normot_s,
+                            "speedup": pot_s / normot_s, "max_rel_cost_diff": max_rel})
     return results
 
 

@@ -247,6 +247,25 @@ TEST_P(EmdTest, AssignmentPathAgreesWithTheSimplexOnUniformSquareProblems) {
     EXPECT_NEAR(automatic.cost[0], simplex.cost[0], 1e-12 * scale);
     EXPECT_NEAR(assignment.cost[0], simplex.cost[0], 1e-12 * scale);
   }
+  // An iteration limit that cannot stop the assignment solver (>= n: at most n augmenting
+  // paths; POT's default numItermax) still lets AUTO take it: the same iterations and duals as
+  // asking for it. A smaller limit keeps the simplex, which stops after that many pivots.
+  const EmdCase &square = cases[1];
+  EmdOutcome assignment = SolveEach({square}, Params(NORMOT_EMD_SOLVER_ASSIGNMENT))[0];
+  for (int64_t limit : {square.n, (int64_t)100000}) {
+    normot_emd_params params = Params();
+    params.max_iter = limit;
+    EmdOutcome limited = SolveEach({square}, params)[0];
+    EXPECT_EQ(limited.status[0], NORMOT_EMD_OPTIMAL);
+    EXPECT_EQ(limited.iterations[0], assignment.iterations[0]) << "limit " << limit;
+    EXPECT_EQ(limited.u, assignment.u) << "limit " << limit;
+  }
+  normot_emd_params small_limit = Params();
+  small_limit.max_iter = 5;
+  EmdOutcome stopped;
+  ASSERT_EQ(SolveBatch(context_, {square}, small_limit, &stopped), NORMOT_SUCCESS);
+  EXPECT_EQ(stopped.status[0], NORMOT_EMD_MAX_ITER_REACHED);
+  EXPECT_EQ(stopped.iterations[0], 5);
 }
 
 // Shared a, b and cost; uniform (NULL) weights; float32 inputs; point clouds.

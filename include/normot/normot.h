@@ -326,7 +326,9 @@ typedef enum normot_emd_solver {
 } normot_emd_solver;
 
 typedef struct normot_emd_params {
-  int64_t max_iter;       /* iteration (pivot) limit per problem; 0 (default) = no limit */
+  int64_t max_iter;       /* iteration limit per problem; 0 (default) = no limit. Counts the
+                             simplex's pivots; AUTO picks the assignment solver (at most n
+                             augmenting paths) only when max_iter is 0 or >= n */
   int check_marginals;    /* default 1: reject |sum a - sum b| > marginal_tol * max(sums).
                              0: rescale b to sum a, as POT does */
   double marginal_tol;    /* default 1e-6 (relative) */

@@ -330,9 +330,12 @@ static void solve_problem(const normot_emd_problem *problem, const normot_emd_pa
       /* Uniform square problems up to ASSIGNMENT_AUTO_MAX_N go to the shortest augmenting
        * paths. Measured against the simplex on random clouds: 2.5x faster at n = 100 (2-D,
        * squared Euclidean), 3x with many tied costs, 1.2x to 3.5x at n = 500 (2-D to 10-D),
-       * and even at n = 1000 (docs/emd_semantics.md). An iteration limit counts pivots, so it
-       * keeps the simplex. */
-      if (assignment_fits && n_active <= ASSIGNMENT_AUTO_MAX_N && params->max_iter == 0)
+       * and even at n = 1000 (docs/emd_semantics.md). The assignment solver ends after at
+       * most n augmenting paths, so a limit of n or more cannot stop it (POT's default
+       * numItermax = 100000, for one); a smaller limit keeps the simplex, whose pivots it
+       * counts. */
+      if (assignment_fits && n_active <= ASSIGNMENT_AUTO_MAX_N &&
+          (params->max_iter == 0 || params->max_iter >= n_active))
         emd_assignment_solve(&dense, w->solver, &solution);
       else
         emd_network_simplex_solve(&dense, params->max_iter, w->solver, &solution);
