@@ -199,6 +199,24 @@ static int32_t reduce_rows(int32_t n, const double *cost, double *price, int32_t
   return still_free;
 }
 
+/* The scalar relaxation of columns [j, n) (see relax_row), continuing the running minima
+ * `smallest` and `free_min` of the columns before j; the tail of every vector path. */
+static inline double relax_columns(const double *row, const double *price, const double *blocked,
+                                   const double *owned, double base, double minimum, double owner,
+                                   int32_t j, int32_t n, double *dist, double *pred,
+                                   double smallest, double free_min, double *free_smallest) {
+  for (; j < n; ++j) {
+    double d = row[j] - price[j] - base;
+    d = (d < minimum ? minimum : d) + blocked[j];
+    if (d < dist[j]) dist[j] = d, pred[j] = owner;
+    smallest = dist[j] < smallest ? dist[j] : smallest;
+    const double reached = dist[j] + owned[j];
+    free_min = reached < free_min ? reached : free_min;
+  }
+  *free_smallest = free_min;
+  return smallest;
+}
+
 /* One relaxation from the row `owner` (reached at distance `minimum` through one of its
  * columns, with offset `base`): every column's distance becomes the smaller of its own and
  * max(c - price - base, minimum) + blocked (blocked is +inf on finalised columns); the
@@ -240,16 +258,8 @@ static double relax_row(const double *row, const double *price, const double *bl
   _mm_storeu_pd(lanes, _mm_min_pd(f0, f1));
   free_min = lanes[0] < lanes[1] ? lanes[0] : lanes[1];
 #endif
-  for (; j < n; ++j) {
-    double d = row[j] - price[j] - base;
-    d = (d < minimum ? minimum : d) + blocked[j];
-    if (d < dist[j]) dist[j] = d, pred[j] = owner;
-    smallest = dist[j] < smallest ? dist[j] : smallest;
-    const double reached = dist[j] + owned[j];
-    free_min = reached < free_min ? reached : free_min;
-  }
-  *free_smallest = free_min;
-  return smallest;
+  return relax_columns(row, price, blocked, owned, base, minimum, owner, j, n, dist, pred, smallest,
+                       free_min, free_smallest);
 }
 
 #if defined(EMD_AVX2_PATH)
@@ -303,16 +313,8 @@ __attribute__((target("avx2"))) static double relax_row_avx2(
     smallest = lanes[lane] < smallest ? lanes[lane] : smallest;
     free_min = free_lanes[lane] < free_min ? free_lanes[lane] : free_min;
   }
-  for (; j < n; ++j) {
-    double d = row[j] - price[j] - base;
-    d = (d < minimum ? minimum : d) + blocked[j];
-    if (d < dist[j]) dist[j] = d, pred[j] = owner;
-    smallest = dist[j] < smallest ? dist[j] : smallest;
-    const double reached = dist[j] + owned[j];
-    free_min = reached < free_min ? reached : free_min;
-  }
-  *free_smallest = free_min;
-  return smallest;
+  return relax_columns(row, price, blocked, owned, base, minimum, owner, j, n, dist, pred, smallest,
+                       free_min, free_smallest);
 }
 
 /* first_at, four columns per step. */
