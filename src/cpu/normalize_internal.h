@@ -278,7 +278,6 @@ void NORMOT_KERNEL(normot_cpu_normalize_scale)(const normalize_job *job);
 int64_t NORMOT_KERNEL(normot_cpu_normalize_fused)(const normalize_job *job, double target);
 
 typedef struct normalize_kernels {
-  const char *name; /* "baseline" or "avx2" */
   void (*totals)(const normalize_job *job, normot_matrix_problem *problem);
   void (*check_indptr)(const normalize_job *job, normot_matrix_problem *problem);
   void (*scale)(const normalize_job *job);

@@ -6,7 +6,7 @@
 #include "normalize_internal.h"
 
 static const normalize_kernels baseline_kernels = {
-    "baseline", normot_cpu_normalize_totals, normot_cpu_check_indptr, normot_cpu_normalize_scale,
+    normot_cpu_normalize_totals, normot_cpu_check_indptr, normot_cpu_normalize_scale,
     normot_cpu_normalize_fused};
 
 #if defined(NORMOT_HAVE_AVX2_KERNELS)
@@ -16,8 +16,8 @@ void normot_cpu_normalize_scale_avx2(const normalize_job *job);
 int64_t normot_cpu_normalize_fused_avx2(const normalize_job *job, double target);
 
 static const normalize_kernels avx2_kernels = {
-    "avx2", normot_cpu_normalize_totals_avx2, normot_cpu_check_indptr_avx2,
-    normot_cpu_normalize_scale_avx2, normot_cpu_normalize_fused_avx2};
+    normot_cpu_normalize_totals_avx2, normot_cpu_check_indptr_avx2, normot_cpu_normalize_scale_avx2,
+    normot_cpu_normalize_fused_avx2};
 #endif
 
 const normalize_kernels *normot_cpu_normalize_kernels(void) {
