@@ -137,7 +137,8 @@ NORMOT_API normot_backend normot_context_backend(const normot_context *context);
 /* CPU threads used by this context. 0 means all cores (OpenMP's default), which is the initial
  * value. Results never depend on the thread count. (Nor on the CPU's vector instructions: on
  * x86-64 the CPU kernels use AVX2 where the CPU has it; the environment variable
- * NORMOT_CPU_KERNELS=baseline makes them use the portable code instead, same bytes.)
+ * NORMOT_CPU_KERNELS=baseline, read once per process, makes them use the portable code
+ * instead, same bytes.)
  * Returns NORMOT_SUCCESS, NORMOT_ERROR_NULL_POINTER, NORMOT_ERROR_INVALID_ARGUMENT (n < 0). */
 NORMOT_API normot_status normot_context_set_threads(normot_context *context, int n_threads);
 /* The thread count a call would use now (resolves 0 to the number of cores). */

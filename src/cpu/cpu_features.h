@@ -3,7 +3,8 @@
 #define NORMOT_SRC_CPU_CPU_FEATURES_H
 
 /* 1 when the CPU runs AVX2 and the environment variable NORMOT_CPU_KERNELS is not "baseline"
- * (how the tests cover the portable kernels on a machine that has AVX2); 0 elsewhere. */
+ * (how the tests cover the portable kernels on a machine that has AVX2); 0 elsewhere. Decided
+ * at the first call, for the whole process. */
 int normot_cpu_use_avx2(void);
 
 #endif
