@@ -73,6 +73,28 @@ def context(on_device: bool = False, device_id: int = 0, stream: int = 0) -> Con
     return ctx
 
 
+def device_context_for(buffer, name: str, operation: str) -> Context:
+    """The context for a call whose data lie where `buffer` does. Device memory needs the CUDA
+    backend; pinned and managed memory, which the host can read as well, go to the CPU backend
+    when CUDA is unavailable or "cpu" was chosen. The errors name the array and its type."""
+    if buffer.memory == L.MEMORY_HOST:
+        return context()
+    cuda_usable = (_settings["backend"] != "cpu"
+                   and L.load().normot_backend_available(L.BACKEND_CUDA))
+    if cuda_usable:
+        return context(on_device=True, device_id=buffer.device_id, stream=buffer.stream())
+    if buffer.memory != L.MEMORY_CUDA:
+        return context()
+    what = f"{operation}: {name} (a {type(buffer.owner).__name__}) lives in CUDA device memory"
+    if _settings["backend"] == "cpu":
+        raise error_for(L.ERROR_INVALID_MEMORY,
+                        f"{what}, which the CPU backend chosen by set_backend('cpu') cannot "
+                        "read; copy it to the host or choose the CUDA backend")
+    raise error_for(L.ERROR_BACKEND_UNAVAILABLE,
+                    f"{what}, but this libnormot has no usable CUDA backend (built without it, "
+                    "or no device visible); copy it to the host")
+
+
 def set_backend(name: str) -> None:
     """Chooses the backend for data in host memory: "auto" (CUDA when available, else CPU),
     "cpu" or "cuda". Arrays that live on a GPU always go to the CUDA backend unless "cpu" is

@@ -29,6 +29,14 @@ class UnbalancedError(NormotError, AssertionError):
     """
 
 
+class ShapeMismatchError(ValueError, AssertionError):
+    """Arrays whose shapes do not fit together (a weight vector of the wrong length).
+
+    Also an AssertionError, because that is what POT's ot.emd raises for a dimension mismatch,
+    and a ValueError like every other bad argument of normot.
+    """
+
+
 class NotImplementedInLibraryError(NormotError, NotImplementedError):
     """The chosen backend does not implement this operation (yet)."""
 

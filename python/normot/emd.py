@@ -10,22 +10,32 @@ import numpy as np
 
 from . import _library as L
 from ._buffers import Buffer, to_host
-from ._context import context
+from ._context import device_context_for
+from ._errors import ShapeMismatchError
+from ._torch import (as_tensor, differentiable_costs, is_tensor, library_view, needs_gradient,
+                     torch_dtype_of)
 
 DEFAULT_MAX_ITER = 100000  # POT's default numItermax
 
-# What a non-optimal problem means, per result_code (POT's numbering, kept by the C API).
+# POT's own sentences for a non-optimal problem, per result_code (POT's numbering, kept by the
+# C API): the UserWarning text and log["warning"].
 _RESULT_MESSAGES = {
-    L.EMD_INFEASIBLE: "Problem infeasible: check that a and b are non-negative weights with the "
-                      "same total mass",
+    L.EMD_INFEASIBLE: "Problem infeasible. Check that a and b are in the simplex",
     L.EMD_UNBOUNDED: "Problem unbounded",
-    L.EMD_MAX_ITER_REACHED: "numItermax reached before optimality: the plan is feasible but may "
-                            "not be optimal; increase numItermax",
+    L.EMD_MAX_ITER_REACHED: "numItermax reached before optimality. Try to increase numItermax.",
 }
+_INTEGER_WARNING = ("Input histogram consists of integer. The transport plan will be casted "
+                    "accordingly, possibly resulting in a loss of precision. If this behaviour "
+                    "is unwanted, please make sure your input histogram consists of floating "
+                    "point elements.")
+_PROCESSES_WARNING = ("The 'processes' parameter has been deprecated. Multiprocessing should be "
+                      "done outside of POT.")
+_DIMENSION_MISMATCH = "Dimension mismatch, check dimensions of M with a and b"
+_NUM_THREADS_ERROR = 'numThreads should either be "max" or a strictly positive integer'
 
 
 def result_message(result_code: int) -> str | None:
-    """None for an optimal problem, else the sentence POT users know as log['warning']."""
+    """None for an optimal problem, else POT's sentence for it (log['warning'])."""
     return _RESULT_MESSAGES.get(int(result_code))
 
 
@@ -54,11 +64,18 @@ def _is_empty(w) -> bool:
     return shape is not None and len(shape) >= 1 and shape[0] == 0 and len(shape) == 1
 
 
-def _buffer(obj, anchor: Buffer | None) -> Buffer:
+def _buffer(obj, anchor: Buffer | None, name: str) -> Buffer:
     """A Buffer for obj; host data goes next to a device anchor (small weight vectors)."""
+    obj = library_view(obj)
     if isinstance(obj, (list, tuple)) or np.isscalar(obj):
         obj = np.asarray(obj, dtype=np.float64)
-    buffer = Buffer(obj)
+    try:
+        buffer = Buffer(obj)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"normot.emd: {name} is not an array normot can read "
+                        f"({type(obj).__name__}): {error}") from None
+    if buffer.dtype.kind not in "fiub":
+        raise TypeError(f"normot.emd: {name} has dtype {buffer.dtype}; expected real numbers")
     if anchor is not None and anchor.on_device and not buffer.on_device:
         buffer = Buffer(anchor.copy_from_host(np.ascontiguousarray(buffer.array)))
     return buffer
@@ -84,7 +101,7 @@ def _weights(w, name: str, size: int, k: int, batched: bool, anchor: Buffer):
     """(buffer or None, shared flag) for a, b given as empty, (size,) or (k, size)."""
     if _is_empty(w):
         return None, 0
-    buffer = _buffer(w, anchor)
+    buffer = _buffer(w, anchor, name)
     shape = tuple(buffer.shape)
     if shape == (size,):
         return buffer, int(batched)
@@ -92,80 +109,113 @@ def _weights(w, name: str, size: int, k: int, batched: bool, anchor: Buffer):
         return buffer, 0
     expected = f"({size},) or ({k}, {size})" if batched else f"({size},)"
     hint = "" if batched else " (for a batch, pass M of shape (k, n, m), or (1, n, m) shared)"
-    raise ValueError(f"Dimension mismatch: {name} has shape {shape}, expected {expected} or an "
-                     f"empty list for uniform weights{hint}")
+    raise ShapeMismatchError(f"{_DIMENSION_MISMATCH}: {name} has shape {shape}, expected "
+                             f"{expected} or an empty list for uniform weights{hint}")
 
 
-def _solve(a, b, *, cost=None, x=None, y=None, metric="sqeuclidean", max_iter=DEFAULT_MAX_ITER,
-           center_dual=True, check_marginals=True, want_plan=True, want_duals=True,
-           want_sparse=False, batched=None, solver="auto") -> _Batch:
-    """One call of normot_emd. `batched` None: decided by the number of dimensions."""
-    if cost is not None:
-        anchor = _buffer(cost, None)
-        ndim = len(anchor.shape)
-        if ndim not in (2, 3):
-            raise ValueError(f"M must have shape (n, m) or (k, n, m), got {tuple(anchor.shape)}")
-        is_batch = ndim == 3 if batched is None else batched
-        n, m = (int(s) for s in anchor.shape[-2:])
-        k = int(anchor.shape[0]) if ndim == 3 else 1
-        other = None
-    else:
-        anchor = _buffer(x, None)
-        other = _buffer(y, anchor)
-        if len(anchor.shape) not in (2, 3) or len(other.shape) != len(anchor.shape):
-            raise ValueError("X and Y must both have shape (n, d) or (k, n, d); got "
-                             f"{tuple(anchor.shape)} and {tuple(other.shape)}")
-        is_batch = len(anchor.shape) == 3
-        if anchor.shape[-1] != other.shape[-1]:
-            raise ValueError(f"X and Y must have the same number of dimensions, got "
-                             f"{anchor.shape[-1]} and {other.shape[-1]}")
-        if is_batch and anchor.shape[0] != other.shape[0]:
-            raise ValueError(f"X and Y hold different numbers of problems: {anchor.shape[0]} "
-                             f"and {other.shape[0]}")
-        k = int(anchor.shape[0]) if is_batch else 1
-        n, m = int(anchor.shape[-2]), int(other.shape[-2])
-        if metric not in L.METRIC_BY_NAME:
-            raise ValueError(f"metric must be one of {sorted(L.METRIC_BY_NAME)}, not {metric!r}")
+def _where(buffer: Buffer) -> str:
+    return f"on CUDA device {buffer.device_id}" if buffer.on_device else "on the host"
 
+
+def _check_same_memory(anchor: Buffer, anchor_name: str, others) -> None:
+    """All inputs on the host, or all on the device of the anchor; the message names them."""
+    for name, buffer in others:
+        if buffer is not None and _where(buffer) != _where(anchor):
+            raise TypeError(f"normot.emd: {name} is {_where(buffer)} but {anchor_name} is "
+                            f"{_where(anchor)}; pass every input on the host or every input "
+                            "on one GPU")
+
+
+@dataclass
+class _Inputs:
+    """The inputs of one library call, as buffers; _problem makes them C-contiguous."""
+
+    k: int
+    n: int
+    m: int
+    anchor: Buffer                  # M, or X for point clouds: its memory decides the backend
+    other: Buffer | None            # Y for point clouds
+    a: Buffer | None
+    a_shared: int
+    b: Buffer | None
+    b_shared: int
+    cost_shared: int
+    dtype: np.dtype
+
+
+def _cost_inputs(a, b, cost, batched) -> _Inputs:
+    anchor = _buffer(cost, None, "M")
+    ndim = len(anchor.shape)
+    if ndim not in (2, 3):
+        raise ValueError(f"M must have shape (n, m) or (k, n, m), got {tuple(anchor.shape)}")
+    is_batch = ndim == 3 if batched is None else batched
+    n, m = (int(s) for s in anchor.shape[-2:])
+    k = int(anchor.shape[0]) if ndim == 3 else 1
     # A shared cost (1, n, m) serves every problem of a batch whose size the weights give.
     cost_shared = 0
-    if cost is not None and is_batch and k == 1:
+    if is_batch and k == 1:
         for w in (a, b):
-            if not _is_empty(w):
-                shape = getattr(w, "shape", None) or np.shape(w)
-                if len(shape) == 2 and shape[0] != 1:
-                    k, cost_shared = int(shape[0]), 1
-                    break
+            shape = () if _is_empty(w) else np.shape(library_view(w))
+            if len(shape) == 2 and shape[0] != 1:
+                k, cost_shared = int(shape[0]), 1
+                break
     a_buffer, a_shared = _weights(a, "a", n, k, is_batch, anchor)
     b_buffer, b_shared = _weights(b, "b", m, k, is_batch, anchor)
+    return _Inputs(k, n, m, anchor, None, a_buffer, a_shared, b_buffer, b_shared, cost_shared,
+                   _value_dtype([anchor, a_buffer, b_buffer]))
 
-    dtype = _value_dtype([anchor, other, a_buffer, b_buffer])
-    anchor = _normalized(anchor, dtype)
-    other = _normalized(other, dtype) if other is not None else None
-    a_buffer = _normalized(a_buffer, dtype) if a_buffer is not None else None
-    b_buffer = _normalized(b_buffer, dtype) if b_buffer is not None else None
-    for buffer in (other, a_buffer, b_buffer):
-        if buffer is not None and buffer.on_device != anchor.on_device:
-            raise TypeError("normot.emd: inputs must all be on the host or all on one GPU")
 
+def _cloud_inputs(a, b, x, y, metric) -> _Inputs:
+    anchor = _buffer(x, None, "X")
+    other = _buffer(y, anchor, "Y")
+    if len(anchor.shape) not in (2, 3) or len(other.shape) != len(anchor.shape):
+        raise ValueError("X and Y must both have shape (n, d) or (k, n, d); got "
+                         f"{tuple(anchor.shape)} and {tuple(other.shape)}")
+    is_batch = len(anchor.shape) == 3
+    if anchor.shape[-1] != other.shape[-1]:
+        raise ValueError(f"X and Y must have the same number of dimensions, got "
+                         f"{anchor.shape[-1]} and {other.shape[-1]}")
+    if is_batch and anchor.shape[0] != other.shape[0]:
+        raise ValueError(f"X and Y hold different numbers of problems: {anchor.shape[0]} "
+                         f"and {other.shape[0]}")
+    if metric not in L.METRIC_BY_NAME:
+        raise ValueError(f"metric must be one of {sorted(L.METRIC_BY_NAME)}, not {metric!r}")
+    k = int(anchor.shape[0]) if is_batch else 1
+    n, m = int(anchor.shape[-2]), int(other.shape[-2])
+    a_buffer, a_shared = _weights(a, "a", n, k, is_batch, anchor)
+    b_buffer, b_shared = _weights(b, "b", m, k, is_batch, anchor)
+    return _Inputs(k, n, m, anchor, other, a_buffer, a_shared, b_buffer, b_shared, 0,
+                   _value_dtype([anchor, other, a_buffer, b_buffer]))
+
+
+def _problem(inputs: _Inputs, metric: str) -> L.EmdProblem:
+    for field in ("anchor", "other", "a", "b"):
+        buffer = getattr(inputs, field)
+        if buffer is not None:
+            setattr(inputs, field, _normalized(buffer, inputs.dtype))
+    _check_same_memory(inputs.anchor, "M" if inputs.other is None else "X",
+                       [("Y", inputs.other), ("a", inputs.a), ("b", inputs.b)])
     problem = L.EmdProblem()
-    problem.k, problem.n, problem.m = k, n, m
-    problem.value_type = L.FLOAT32 if dtype == np.float32 else L.FLOAT64
-    problem.memory = anchor.memory
-    problem.a = a_buffer.pointer if a_buffer is not None else None
-    problem.a_shared = a_shared
-    problem.b = b_buffer.pointer if b_buffer is not None else None
-    problem.b_shared = b_shared
-    if cost is not None:
-        problem.cost, problem.cost_shared = anchor.pointer, cost_shared
+    problem.k, problem.n, problem.m = inputs.k, inputs.n, inputs.m
+    problem.value_type = L.FLOAT32 if inputs.dtype == np.float32 else L.FLOAT64
+    problem.memory = inputs.anchor.memory
+    problem.a = inputs.a.pointer if inputs.a is not None else None
+    problem.a_shared = inputs.a_shared
+    problem.b = inputs.b.pointer if inputs.b is not None else None
+    problem.b_shared = inputs.b_shared
+    if inputs.other is None:
+        problem.cost, problem.cost_shared = inputs.anchor.pointer, inputs.cost_shared
         problem.x = problem.y = None
         problem.dim = 0
     else:
         problem.cost, problem.cost_shared = None, 0
-        problem.x, problem.y = anchor.pointer, other.pointer
-        problem.dim = int(anchor.shape[-1])
+        problem.x, problem.y = inputs.anchor.pointer, inputs.other.pointer
+        problem.dim = int(inputs.anchor.shape[-1])
         problem.metric = L.METRIC_BY_NAME[metric]
+    return problem
 
+
+def _params(max_iter, check_marginals, center_dual, solver) -> L.EmdParams:
     params = L.EmdParams()
     L.load().normot_emd_params_init(ctypes.byref(params))
     max_iter = int(max_iter)
@@ -177,38 +227,52 @@ def _solve(a, b, *, cost=None, x=None, y=None, metric="sqeuclidean", max_iter=DE
     if solver not in L.EMD_SOLVER_BY_NAME:
         raise ValueError(f"solver must be one of {sorted(L.EMD_SOLVER_BY_NAME)}")
     params.solver = L.EMD_SOLVER_BY_NAME[solver]
+    return params
+
+
+def _pointer(obj):
+    return Buffer(obj).pointer if obj is not None else None
+
+
+def _solve(a, b, *, cost=None, x=None, y=None, metric="sqeuclidean", max_iter=DEFAULT_MAX_ITER,
+           center_dual=True, check_marginals=True, want_plan=True, want_duals=True,
+           want_sparse=False, batched=None, solver="auto", threads=None) -> _Batch:
+    """One call of normot_emd. `batched` None: decided by the number of dimensions; `threads`
+    None: the count of set_num_threads."""
+    inputs = (_cost_inputs(a, b, cost, batched) if cost is not None
+              else _cloud_inputs(a, b, x, y, metric))
+    problem = _problem(inputs, metric)
+    params = _params(max_iter, check_marginals, center_dual, solver)
+    k, n, m, anchor = inputs.k, inputs.n, inputs.m, inputs.anchor
+    ctx = device_context_for(anchor, "M" if inputs.other is None else "X", "normot.emd")
 
     f64 = np.float64
-    cost_out = anchor.empty((k,), f64)
-    plan = anchor.empty((k, n, m), f64) if want_plan else None
-    u = anchor.empty((k, n), f64) if want_duals else None
-    v = anchor.empty((k, m), f64) if want_duals else None
-    status = anchor.empty((k,), np.int32)
-    sparse = None
+    batch = _Batch(k=k, n=n, m=m, cost=anchor.empty((k,), f64),
+                   plan=anchor.empty((k, n, m), f64) if want_plan else None,
+                   u=anchor.empty((k, n), f64) if want_duals else None,
+                   v=anchor.empty((k, m), f64) if want_duals else None,
+                   status=anchor.empty((k,), np.int32), sparse=None,
+                   on_device=anchor.on_device)
+    result = L.EmdResult()
+    result.cost, result.plan = _pointer(batch.cost), _pointer(batch.plan)
+    result.u, result.v, result.status = _pointer(batch.u), _pointer(batch.v), _pointer(batch.status)
     if want_sparse:
         width = n + m - 1
-        sparse = (anchor.empty((k, width), np.int64), anchor.empty((k, width), np.int64),
-                  anchor.empty((k, width), f64), anchor.empty((k,), np.int64))
-
-    result = L.EmdResult()
-    pointer = lambda obj: Buffer(obj).pointer if obj is not None else None  # noqa: E731
-    result.cost = pointer(cost_out)
-    result.plan = pointer(plan)
-    result.u, result.v = pointer(u), pointer(v)
-    result.status = pointer(status)
-    if sparse is not None:
+        batch.sparse = (anchor.empty((k, width), np.int64), anchor.empty((k, width), np.int64),
+                        anchor.empty((k, width), f64), anchor.empty((k,), np.int64))
         result.sparse_row, result.sparse_col, result.sparse_value, result.sparse_count = (
-            pointer(s) for s in sparse)
+            _pointer(s) for s in batch.sparse)
 
-    ctx = context(on_device=anchor.on_device, device_id=anchor.device_id, stream=anchor.stream())
+    if threads is not None:
+        ctx.check(L.load().normot_context_set_threads(ctx.handle, int(threads)))
     ctx.check(L.load().normot_emd(ctx.handle, ctypes.byref(problem), ctypes.byref(params),
                                   ctypes.byref(result)))
-    return _Batch(k=k, n=n, m=m, cost=cost_out, plan=plan, u=u, v=v,
-                  status=np.asarray(to_host(status)), sparse=sparse,
-                  on_device=anchor.on_device)
+    batch.status = np.asarray(to_host(batch.status))
+    return batch
 
 
 def _warn_results(status: np.ndarray, stacklevel: int) -> None:
+    """POT's UserWarning per kind of non-optimal outcome; a batch says how many problems."""
     for code in (L.EMD_INFEASIBLE, L.EMD_UNBOUNDED, L.EMD_MAX_ITER_REACHED):
         count = int(np.count_nonzero(status == code))
         if count == 0:
@@ -219,179 +283,251 @@ def _warn_results(status: np.ndarray, stacklevel: int) -> None:
         warnings.warn(message, UserWarning, stacklevel=stacklevel + 1)
 
 
-def _type_as(a, b, M):
-    """POT's rule for the dtype of the results: a's, else b's, else M's."""
-    for w in (a, b, M):
-        if not _is_empty(w):
-            dtype = getattr(w, "dtype", None)
-            if dtype is None:
-                return np.dtype(np.float64)  # a list
-            try:
-                return np.dtype(dtype)
-            except TypeError:  # a torch dtype
-                return np.dtype(str(dtype).replace("torch.", ""))
-    return np.dtype(np.float64)
-
-
-def _cast(obj, dtype):
-    if obj is None:
+def _threads(numThreads):
+    """POT's numThreads, honoured: None keeps set_num_threads' count, "max" uses every core,
+    an integer k >= 1 uses k threads for this call; anything else fails as in POT."""
+    if numThreads is None:
         return None
-    dtype = np.dtype(dtype)
-    if isinstance(obj, np.ndarray):
-        return obj if obj.dtype == dtype else obj.astype(dtype)
-    buffer = Buffer(obj)
-    return obj if buffer.dtype == dtype else buffer.astype(dtype)
+    if isinstance(numThreads, str) and numThreads.lower() == "max":
+        return 0
+    if isinstance(numThreads, bool) or not isinstance(numThreads, (int, np.integer)) \
+            or numThreads < 1:
+        raise ValueError(_NUM_THREADS_ERROR)
+    return int(numThreads)
 
 
-def _warn_integer_type(dtype, stacklevel):
-    if not np.issubdtype(dtype, np.floating):
-        warnings.warn("Input histogram consists of integers: the transport plan is cast to "
-                      "that type and may lose precision; pass floating-point weights to avoid "
-                      "it.", UserWarning, stacklevel=stacklevel + 1)
+def _lists_to_arrays(*arrays):
+    """As POT: lists become float64 arrays (an empty one means uniform weights)."""
+    return [np.asarray(x, dtype=np.float64) if isinstance(x, (list, tuple)) else x
+            for x in arrays]
 
 
-def _warn_ignored(numThreads=1, processes=1, stacklevel=2):
-    """POT warns about these deprecated parameters; they are ignored here as well."""
-    if numThreads != 1:
-        warnings.warn("numThreads is ignored: normot spreads a batch over the threads set by "
-                      "normot.set_num_threads", DeprecationWarning, stacklevel=stacklevel + 1)
-    if processes != 1:
-        warnings.warn("processes is ignored: pass a batch to solve many problems in parallel",
-                      DeprecationWarning, stacklevel=stacklevel + 1)
+def _is_batched_cost(M) -> bool:
+    return len(np.shape(library_view(M))) == 3
 
 
-def _single_log(batch: _Batch, dtype, index: int = 0) -> dict:
+class _ResultKind:
+    """What results look like, by POT's rule: the array kind and dtype of a (if not empty),
+    else of b, else of M; tensors (on that tensor's device) when any input is a tensor."""
+
+    def __init__(self, a, b, M):
+        reference = next((w for w in (a, b) if not _is_empty(w)), M)
+        self.torch = any(is_tensor(x) for x in (a, b, M))
+        self.dtype = _numpy_dtype(reference)
+        if self.torch:
+            device_source = reference if is_tensor(reference) else next(
+                x for x in (M, a, b) if is_tensor(x))
+            self.torch_dtype = torch_dtype_of(reference)
+            self.device = device_source.device
+
+    @property
+    def floating(self) -> bool:
+        return np.issubdtype(self.dtype, np.floating)
+
+    def array(self, values):
+        """values (numpy, CuPy or torch) as the caller's kind and dtype."""
+        if values is None:
+            return None
+        if self.torch:
+            return as_tensor(values, self.torch_dtype, self.device)
+        if isinstance(values, np.ndarray):
+            return values if values.dtype == self.dtype else values.astype(self.dtype)
+        buffer = Buffer(values)
+        return values if buffer.dtype == self.dtype else buffer.astype(self.dtype)
+
+    def scalar_cost(self, batch: _Batch, index: int = 0):
+        """One problem's cost: a Python float, or a 0-d tensor for tensor inputs (as POT)."""
+        value = batch.cost[index:index + 1]
+        if self.torch:
+            return self.array(value)[0]
+        return float(to_host(value)[0])
+
+
+def _numpy_dtype(reference) -> np.dtype:
+    dtype = getattr(reference, "dtype", None)
+    if dtype is None:
+        return np.dtype(np.float64)
+    if is_tensor(reference):
+        return np.dtype(str(dtype).replace("torch.", ""))
+    return np.dtype(dtype)
+
+
+def _single_log(batch: _Batch, kind: _ResultKind, index: int = 0) -> dict:
     code = int(batch.status[index])
     return {
         "cost": float(to_host(batch.cost[index:index + 1])[0]),
-        "u": _cast(batch.u[index], dtype),
-        "v": _cast(batch.v[index], dtype),
+        "u": kind.array(batch.u[index]),
+        "v": kind.array(batch.v[index]),
         "warning": result_message(code),
         "result_code": code,
     }
 
 
-def _batch_log(batch: _Batch) -> dict:
+def _batch_log(batch: _Batch, kind: _ResultKind) -> dict:
     return {
-        "cost": batch.cost,
-        "u": batch.u,
-        "v": batch.v,
+        "cost": kind.array(batch.cost),
+        "u": kind.array(batch.u),
+        "v": kind.array(batch.v),
         "warning": [result_message(c) for c in batch.status],
         "result_code": batch.status.astype(np.int64),
     }
 
 
-def _is_batched_cost(M) -> bool:
-    return len(np.shape(M) if isinstance(M, (list, tuple)) else M.shape) == 3
+def _sparse_plans(batch: _Batch, kind: _ResultKind, layout):
+    """The plans' positive entries (at most n + m - 1 per problem, sorted by row then column):
+    layout True, a list of one COO matrix per problem (scipy.sparse.coo_matrix, or
+    torch.sparse_coo_tensor for tensors); "batch", one (k, n, m) COO array of them all."""
+    rows, cols, values, counts = (np.asarray(to_host(s)) for s in batch.sparse)
+    counts = counts.astype(np.int64)
+    keep = np.arange(rows.shape[1])[None, :] < counts[:, None]
+    problem = np.repeat(np.arange(batch.k), counts)
+    rows, cols, values = rows[keep], cols[keep], kind.array(values[keep])
+    if layout == "batch":
+        return _coo(kind, (problem, rows, cols), values, (batch.k, batch.n, batch.m))
+    ends = np.cumsum(counts)
+    starts = ends - counts
+    return [_coo(kind, (rows[s:e], cols[s:e]), values[s:e], (batch.n, batch.m))
+            for s, e in zip(starts, ends)]
 
 
-def emd(a, b, M, numItermax=DEFAULT_MAX_ITER, log=False, center_dual=True, numThreads=1,
-        check_marginals=True, potentials_init=None):
+def _coo(kind: _ResultKind, indices, values, shape):
+    if kind.torch:
+        import torch
+
+        index = torch.as_tensor(np.stack(indices), device=kind.device)
+        return torch.sparse_coo_tensor(index, values, size=shape, is_coalesced=True)
+    from scipy import sparse
+
+    if len(shape) == 2:
+        return sparse.coo_matrix((values, indices), shape=shape)
+    return sparse.coo_array((values, indices), shape=shape)
+
+
+def _check_sparse(sparse) -> None:
+    if sparse not in (False, True, "batch"):
+        raise ValueError(f"sparse must be False, True or 'batch', not {sparse!r}")
+
+
+def emd(a, b, M, numItermax=DEFAULT_MAX_ITER, log=False, center_dual=True, numThreads=None,
+        check_marginals=True, potentials_init=None, sparse=False):
     """Exact optimal transport plan(s), as POT's ``ot.emd``.
 
     One problem: ``a`` (n,), ``b`` (m,) (empty lists mean uniform weights), ``M`` (n, m);
-    returns the plan (n, m) in the dtype of ``a`` (else ``b``, else ``M``), and with
-    ``log=True`` also ``{"cost", "u", "v", "warning", "result_code"}`` like POT.
+    returns the plan (n, m) in the kind and dtype of ``a`` (else ``b``, else ``M``): numpy,
+    CuPy, or a torch tensor on the same device. With ``log=True`` also
+    ``{"cost", "u", "v", "warning", "result_code"}`` like POT.
 
     A batch: ``M`` (k, n, m), or (1, n, m) shared by every problem; ``a`` (k, n), (n,) shared,
-    or empty; likewise ``b``. Returns plans (k, n, m) (float64), and with ``log=True`` a dict
-    of arrays: cost (k,), u (k, n), v (k, m), warning (list of k), result_code (k,).
+    or empty; likewise ``b``. Returns plans (k, n, m), and with ``log=True`` a dict of arrays:
+    cost (k,), u (k, n), v (k, m), warning (list of k), result_code (k,).
 
-    ``numThreads`` (a DeprecationWarning when not 1, as in POT) and ``potentials_init`` are
-    accepted for compatibility and ignored: the batch is spread over the threads set by
-    :func:`normot.set_num_threads`, and an exact solver needs no warm start.
+    ``sparse=True`` returns the plans' positive entries instead of dense plans: a COO matrix
+    (scipy.sparse.coo_matrix, or torch.sparse_coo_tensor for tensors), a list of them for a
+    batch; ``sparse="batch"`` returns one (k, n, m) COO array for the whole batch.
+
+    ``numThreads``: None (default) uses :func:`normot.set_num_threads`' count, "max" every
+    core, an integer that many threads. ``potentials_init`` is accepted and ignored: an exact
+    solver needs no warm start.
     """
     del potentials_init
-    _warn_ignored(numThreads=numThreads)
-    if _is_batched_cost(M):
-        batch = _solve(a, b, cost=M, max_iter=numItermax, center_dual=center_dual,
-                       check_marginals=check_marginals, want_duals=log)
-        _warn_results(batch.status, stacklevel=2)
-        return (batch.plan, _batch_log(batch)) if log else batch.plan
-    dtype = _type_as(a, b, M)
+    _check_sparse(sparse)
+    threads = _threads(numThreads)
+    a, b, M = _lists_to_arrays(a, b, M)
+    kind = _ResultKind(a, b, M)
+    batched = _is_batched_cost(M)
     batch = _solve(a, b, cost=M, max_iter=numItermax, center_dual=center_dual,
-                   check_marginals=check_marginals, want_duals=log, batched=False)
+                   check_marginals=check_marginals, want_plan=not sparse, want_duals=log,
+                   want_sparse=bool(sparse), batched=batched, threads=threads)
     _warn_results(batch.status, stacklevel=2)
-    _warn_integer_type(dtype, stacklevel=2)
-    plan = _cast(batch.plan[0], dtype)
-    return (plan, _single_log(batch, dtype)) if log else plan
+    if not kind.floating:
+        warnings.warn(_INTEGER_WARNING, UserWarning, stacklevel=2)
+    if sparse:
+        plans = _sparse_plans(batch, kind, sparse)
+        plans = plans[0] if not batched and sparse is True else plans
+    else:
+        plans = kind.array(batch.plan if batched else batch.plan[0])
+    if not log:
+        return plans
+    return plans, (_batch_log(batch, kind) if batched else _single_log(batch, kind))
 
 
 def emd2(a, b, M, processes=1, numItermax=DEFAULT_MAX_ITER, log=False, return_matrix=False,
-         center_dual=True, numThreads=1, check_marginals=True, potentials_init=None):
+         center_dual=True, numThreads=None, check_marginals=True, potentials_init=None):
     """Exact optimal transport cost(s), as POT's ``ot.emd2``.
 
-    One problem: returns the cost as a float; ``log=True`` returns ``[cost, log]`` with the
-    keys of :func:`emd` (and ``"G"``, the plan, when ``return_matrix``). As in POT, ``b`` of
-    shape (m, nb) with ``M`` (n, m) solves nb problems against the same ``a`` and returns a
-    list.
+    One problem: returns the cost, a float (a 0-d tensor for tensor inputs); ``log=True``
+    returns ``[cost, log]`` with the keys of :func:`emd` (and ``"G"``, the plan, when
+    ``return_matrix``). As in POT, ``b`` of shape (m, nb) with ``M`` (n, m) solves nb
+    problems against the same ``a`` and returns a list.
 
-    A batch (``M`` (k, n, m), or (1, n, m) shared, see :func:`emd`) returns the costs (k,)
-    (float64); with ``log``/``return_matrix``, ``[costs, log]`` with arrays per problem.
+    A batch (``M`` (k, n, m), or (1, n, m) shared, see :func:`emd`) returns the costs (k,);
+    with ``log``/``return_matrix``, ``[costs, log]`` with arrays per problem.
+
+    With torch tensors that require gradients the costs are differentiable as in POT: the
+    gradient with respect to ``M`` is the plan, with respect to ``a`` and ``b`` the duals minus
+    their mean, for single problems and batches alike.
     """
     del potentials_init
-    _warn_ignored(numThreads=numThreads, processes=processes)
+    threads = _threads(numThreads)
+    a, b, M = _lists_to_arrays(a, b, M)
+    kind = _ResultKind(a, b, M)
+    batched = _is_batched_cost(M)
+    columns = not batched and not _is_empty(b) and len(np.shape(library_view(b))) == 2
+    if columns and processes > 1:
+        warnings.warn(_PROCESSES_WARNING, UserWarning, stacklevel=2)
+    # POT's (m, nb) targets are nb problems with one shared cost: solved as a batch.
+    problem_a, problem_b, problem_M = (a, b.T, M[None]) if columns else (a, b, M)
+    grad = needs_gradient(a, b, M)
+    want_plan = return_matrix or (grad and is_tensor(M) and M.requires_grad)
     want_log = log or return_matrix
-    if _is_batched_cost(M):
-        batch = _solve(a, b, cost=M, max_iter=numItermax, center_dual=center_dual,
-                       check_marginals=check_marginals, want_plan=return_matrix,
-                       want_duals=want_log)
-        _warn_results(batch.status, stacklevel=2)
-        if not want_log:
-            return batch.cost
-        info = _batch_log(batch)
-        if return_matrix:
-            info["G"] = batch.plan
-        return [batch.cost, info]
-
-    b_shape = np.shape(b) if isinstance(b, (list, tuple)) else getattr(b, "shape", ())
-    if not _is_empty(b) and len(b_shape) == 2:
-        # POT's form: each column of b is a target histogram for the same a and M.
-        columns = Buffer(b)
-        b_rows = columns.result.T if not columns.on_device else columns.owner.T
-        M_shared = M[None] if hasattr(M, "shape") else np.asarray(M, dtype=np.float64)[None]
-        batch = _solve(a, b_rows, cost=M_shared, max_iter=numItermax,
-                       center_dual=center_dual, check_marginals=check_marginals,
-                       want_plan=return_matrix, want_duals=want_log)
-        _warn_results(batch.status, stacklevel=2)
-        dtype = _type_as(a, b, M)
-        costs = [float(c) for c in to_host(batch.cost)]
+    batch = _solve(problem_a, problem_b, cost=problem_M, max_iter=numItermax,
+                   center_dual=center_dual, check_marginals=check_marginals,
+                   want_plan=want_plan, want_duals=want_log or grad,
+                   batched=batched or columns, threads=threads)
+    _warn_results(batch.status, stacklevel=2)
+    if not kind.floating:
+        warnings.warn(_INTEGER_WARNING, UserWarning, stacklevel=2)
+    costs = _costs(batch, kind, (problem_a, problem_b, problem_M), grad)
+    if batched:
         if not want_log:
             return costs
-        results = []
-        for i, c in enumerate(costs):
-            info = _single_log(batch, dtype, i)
-            if return_matrix:
-                info["G"] = _cast(batch.plan[i], dtype)
-            results.append([c, info])
-        return results
-
-    dtype = _type_as(a, b, M)
-    batch = _solve(a, b, cost=M, max_iter=numItermax, center_dual=center_dual,
-                   check_marginals=check_marginals, want_plan=return_matrix,
-                   want_duals=want_log, batched=False)
-    _warn_results(batch.status, stacklevel=2)
-    cost = float(to_host(batch.cost)[0])
-    if not want_log:
-        return cost
-    info = _single_log(batch, dtype)
-    if return_matrix:
-        _warn_integer_type(dtype, stacklevel=2)
-        info["G"] = _cast(batch.plan[0], dtype)
-    return [cost, info]
-
-
-def _sparse_plans(batch: _Batch):
-    """The basic solutions as scipy.sparse COO matrices (host) or framework COO (device)."""
-    rows, cols, values, counts = (to_host(s) for s in batch.sparse)
-    from scipy import sparse
-
-    plans = []
+        info = _batch_log(batch, kind)
+        info["cost"] = costs
+        if return_matrix:
+            info["G"] = kind.array(batch.plan)
+        return [costs, info]
+    results = []
     for i in range(batch.k):
-        count = int(counts[i])
-        plans.append(sparse.coo_matrix((values[i, :count], (rows[i, :count], cols[i, :count])),
-                                       shape=(batch.n, batch.m)))
-    return plans
+        # Without tensors a cost is a float64 Python float whatever the dtype, as in POT.
+        cost = costs[i] if kind.torch else float(to_host(batch.cost)[i])
+        if not want_log:
+            results.append(cost)
+            continue
+        info = _single_log(batch, kind, i)
+        if kind.torch:
+            info["cost"] = cost
+        if return_matrix:
+            info["G"] = kind.array(batch.plan[i])
+        results.append([cost, info])
+    return results if columns else results[0]
+
+
+def _costs(batch: _Batch, kind: _ResultKind, inputs, grad: bool):
+    """The costs (k,) in the caller's kind; differentiable when autograd asks for it."""
+    costs = kind.array(batch.cost)
+    if not grad:
+        return costs if kind.torch else np.asarray(to_host(costs))
+    import torch
+
+    def centred(duals):
+        duals = torch.as_tensor(duals) if isinstance(duals, np.ndarray) else duals
+        return duals - duals.mean(dim=1, keepdim=True)
+
+    a, b, M = inputs
+    plan = batch.plan if is_tensor(M) and M.requires_grad else None
+    gradients = (centred(batch.u), centred(batch.v),
+                 None if plan is None else torch.as_tensor(plan))
+    return differentiable_costs(costs, (a, b, M), gradients)
 
 
 def emd_pointclouds(X, Y, a=None, b=None, metric="sqeuclidean", numItermax=DEFAULT_MAX_ITER,
@@ -406,24 +542,26 @@ def emd_pointclouds(X, Y, a=None, b=None, metric="sqeuclidean", numItermax=DEFAU
     of them for a batch), when ``return_matrix``.
     """
     want_log = log or return_matrix
+    a, b = _lists_to_arrays(a, b)
     batch = _solve(a, b, x=X, y=Y, metric=metric, max_iter=numItermax, center_dual=center_dual,
                    check_marginals=check_marginals, want_plan=False, want_duals=want_log,
                    want_sparse=return_matrix)
     _warn_results(batch.status, stacklevel=2)
-    batched = len(Buffer(X).shape) == 3 if not isinstance(X, (list, tuple)) else np.ndim(X) == 3
+    kind = _ResultKind(None, None, np.zeros(0))
+    batched = len(np.shape(library_view(X))) == 3
     if not batched:
         cost = float(to_host(batch.cost)[0])
         if not want_log:
             return cost
-        info = _single_log(batch, np.float64)
+        info = _single_log(batch, kind)
         if return_matrix:
-            info["G"] = _sparse_plans(batch)[0]
+            info["G"] = _sparse_plans(batch, kind, True)[0]
         return [cost, info]
     if not want_log:
         return batch.cost
-    info = _batch_log(batch)
+    info = _batch_log(batch, kind)
     if return_matrix:
-        info["G"] = _sparse_plans(batch)
+        info["G"] = _sparse_plans(batch, kind, True)
     return [batch.cost, info]
 
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from . import _library as L
 from ._buffers import Buffer, to_host
-from ._context import context
+from ._context import device_context_for
 
 logger = logging.getLogger("normot")
 
@@ -116,7 +116,7 @@ def _run(values: Buffer, matrix: L.Matrix, params, out_values, out_dtype) -> _No
     output.value_type = _FLOAT_CODES[np.dtype(out_dtype)]
     output.size_factors = None
     output.totals = totals_buffer.pointer
-    ctx = context(on_device=values.on_device, device_id=values.device_id, stream=values.stream())
+    ctx = device_context_for(values, "X", "normot.normalize_total")
     ctx.check(L.load().normot_normalize_total(ctx.handle, ctypes.byref(matrix),
                                               ctypes.byref(params), ctypes.byref(output)))
     return _Normalized(X=None, totals=totals, target=output.target,

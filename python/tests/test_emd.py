@@ -299,10 +299,28 @@ def test_python_threads_use_their_own_contexts(rng):
         np.testing.assert_array_equal(one, other)
 
 
-def test_deprecated_pot_parameters_warn_and_are_ignored(rng):
+def test_num_threads_is_honoured_and_checked_like_pot(rng):
+    A, B, M = random_batch(rng, 12, 9, 9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        one = normot.emd2(A, B, M, numThreads=1)
+        np.testing.assert_array_equal(one, normot.emd2(A, B, M, numThreads="max"))
+        np.testing.assert_array_equal(one, normot.emd2(A, B, M, numThreads=2))
+    for bad in (0, -1, 1.5, "two"):
+        with pytest.raises(ValueError, match='numThreads should either be "max"'):
+            normot.emd(A, B, M, numThreads=bad)
+        with pytest.raises(ValueError, match='numThreads should either be "max"'):
+            ot.emd(A[0], B[0], M[0], numThreads=bad)
+
+
+def test_processes_warns_only_for_several_targets_as_pot(rng):
     a, b, M = random_problem(rng, 6, 7)
-    with pytest.warns(DeprecationWarning, match="numThreads"):
-        G = normot.emd(a, b, M, numThreads=4)
-    np.testing.assert_array_equal(G, normot.emd(a, b, M))
-    with pytest.warns(DeprecationWarning, match="processes"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         assert normot.emd2(a, b, M, processes=2) == normot.emd2(a, b, M)
+    B = np.stack([b, b[::-1]], axis=1)
+    with pytest.warns(UserWarning) as normot_warnings:
+        normot.emd2(a, B, M, processes=2)
+    with pytest.warns(UserWarning) as pot_warnings:
+        ot.emd2(a, B, M, processes=2)
+    assert [str(w.message) for w in normot_warnings] == [str(w.message) for w in pot_warnings]
