@@ -156,36 +156,63 @@ def current_stream(array: DeviceArray) -> int:
     return 0
 
 
+def _allocating_framework(array: DeviceArray) -> str:
+    """The framework that makes arrays next to `array`: its own for CuPy and PyTorch; for other
+    producers (any __cuda_array_interface__ or DLPack object) CuPy, else PyTorch, if installed."""
+    if array.framework != "other":
+        return array.framework
+    for name in ("cupy", "torch"):
+        try:
+            __import__(name)
+        except ImportError:
+            continue
+        return name
+    return "other"
+
+
+def _torch_device(array: DeviceArray):
+    if array.framework == "torch":
+        return array.owner.device
+    import torch
+
+    return torch.device("cuda", array.device_id)
+
+
 def empty_like_owner(array: DeviceArray, shape, dtype):
-    """A new uninitialised array on the same device and framework as `array`."""
+    """A new uninitialised array on the same device as `array`, in its framework (see
+    _allocating_framework)."""
     dtype = np.dtype(dtype)
-    if array.framework in ("cupy", "cupyx"):
+    framework = _allocating_framework(array)
+    if framework in ("cupy", "cupyx"):
         import cupy
 
         with cupy.cuda.Device(array.device_id):
             return cupy.empty(shape, dtype=dtype)
-    if array.framework == "torch":
+    if framework == "torch":
         import torch
 
         torch_dtype = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64,
                        np.dtype(np.int32): torch.int32, np.dtype(np.int64): torch.int64}[dtype]
-        return torch.empty(shape, dtype=torch_dtype, device=array.owner.device)
+        return torch.empty(shape, dtype=torch_dtype, device=_torch_device(array))
     raise TypeError(
-        f"normot cannot allocate device output for {type(array.owner).__name__}; pass CuPy or "
-        "PyTorch arrays, or float input to be normalized in place")
+        f"normot cannot allocate device output next to a {type(array.owner).__name__} without "
+        "CuPy or PyTorch installed; pass CuPy or PyTorch arrays, or float input to be "
+        "normalized in place")
 
 
 def to_device_like(array: DeviceArray, host_values):
-    """Copies a small host array onto the device of `array`, in its framework."""
-    if array.framework in ("cupy", "cupyx"):
+    """Copies a small host array onto the device of `array`, in its framework (see
+    _allocating_framework)."""
+    framework = _allocating_framework(array)
+    if framework in ("cupy", "cupyx"):
         import cupy
 
         with cupy.cuda.Device(array.device_id):
             return cupy.asarray(host_values)
-    if array.framework == "torch":
+    if framework == "torch":
         import torch
 
-        return torch.as_tensor(np.asarray(host_values), device=array.owner.device)
+        return torch.as_tensor(np.asarray(host_values), device=_torch_device(array))
     raise TypeError(f"normot cannot move host arrays next to a {type(array.owner).__name__}")
 
 

@@ -395,7 +395,8 @@ def _coo(kind: _ResultKind, indices, values, shape):
         import torch
 
         index = torch.as_tensor(np.stack(indices), device=kind.device)
-        return torch.sparse_coo_tensor(index, values, size=shape, is_coalesced=True)
+        return torch.sparse_coo_tensor(index, values, size=shape, is_coalesced=True,
+                                       check_invariants=False)
     from scipy import sparse
 
     if len(shape) == 2:

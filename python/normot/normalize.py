@@ -109,6 +109,8 @@ def _normalize_matrix(x, *, params: L.NormalizeParams, inplace: bool) -> _Normal
 
 
 def _run(values: Buffer, matrix: L.Matrix, params, out_values, out_dtype) -> _Normalized:
+    # The context first: a device array no backend can read fails here, before allocating.
+    ctx = device_context_for(values, "X", "normot.normalize_total")
     totals = values.empty((matrix.n_rows,), out_dtype)
     totals_buffer = Buffer(totals)
     output = L.NormalizeOutput()
@@ -116,7 +118,6 @@ def _run(values: Buffer, matrix: L.Matrix, params, out_values, out_dtype) -> _No
     output.value_type = _FLOAT_CODES[np.dtype(out_dtype)]
     output.size_factors = None
     output.totals = totals_buffer.pointer
-    ctx = device_context_for(values, "X", "normot.normalize_total")
     ctx.check(L.load().normot_normalize_total(ctx.handle, ctypes.byref(matrix),
                                               ctypes.byref(params), ctypes.byref(output)))
     return _Normalized(X=None, totals=totals, target=output.target,

@@ -188,8 +188,16 @@ def test_cuda_array_interface_objects_are_seen_as_device_arrays():
     assert buffer.on_device and buffer.memory == L.MEMORY_CUDA
     assert buffer.pointer == 123456 and buffer.shape == (3, 4) and buffer.dtype == np.float32
     assert buffer.strides == (32, 4) and not buffer.c_contiguous and buffer.writeable
-    with pytest.raises(TypeError):
-        buffer.empty((3,), np.float32)  # an unknown framework: no way to allocate beside it
+    # Outputs next to an unknown producer's array are made by CuPy, else PyTorch, if installed.
+    import importlib.util
+
+    from normot import _device
+
+    installed = [name for name in ("cupy", "torch") if importlib.util.find_spec(name)]
+    assert _device._allocating_framework(buffer.device) == (installed + ["other"])[0]
+    if not installed:
+        with pytest.raises(TypeError, match="without CuPy or PyTorch"):
+            buffer.empty((3,), np.float32)
 
 
 def test_device_data_is_refused_by_the_cpu_backend():
