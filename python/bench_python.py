@@ -8,6 +8,11 @@ Cases:
               of POT's ot.emd / ot.emd2 over the same problems; costs compared. Two batches:
               issue 3's seed case (uniform weights, 2-D clouds) and random non-uniform weights
               with i.i.d. uniform costs.
+  plans:      on the seed batch, normot.emd with dense plans, sparse=True and sparse="batch"
+              against normot.emd2 (costs only), run interleaved, wall and CPU time, and what
+              80 MB of plans cost by themselves (allocation with first touch, a second fill).
+  torch:      normot.emd2 forward + backward on a (k, n, n) torch batch that requires
+              gradients, against a loop of POT's ot.emd2 on the same torch tensors.
   normalize:  normot.normalize_total against scanpy.pp.normalize_total on the same seeded CSR
               count matrix (AnnData, in place, float32); outputs compared bit for bit.
 Times are the median of --repeats runs after one warm-up run (which also compiles scanpy's
@@ -140,6 +145,76 @@ def bench_emd(k, n, repeats):
     return results
 
 
+def interleaved(cases, repeats):
+    """Median wall and CPU seconds per case, the cases run in turn in every round (one
+    warm-up round), so that the machine's load drifts over all of them alike."""
+    wall = {name: [] for name in cases}
+    cpu = {name: [] for name in cases}
+    for run in range(repeats + 1):
+        for name, function in cases.items():
+            start_wall, start_cpu = time.perf_counter(), time.process_time()
+            function()
+            if run > 0:
+                wall[name].append(time.perf_counter() - start_wall)
+                cpu[name].append(time.process_time() - start_cpu)
+    return ({name: statistics.median(times) for name, times in wall.items()},
+            {name: statistics.median(times) for name, times in cpu.items()})
+
+
+def bench_plans(k, n, repeats):
+    A, B, M = emd_problems("seed", k, n, np.random.default_rng(11))
+    plan_shape = (k, n, n)
+
+    def first_touch():
+        np.empty(plan_shape).fill(0.0)
+
+    filled = np.zeros(plan_shape)
+    cases = {
+        "emd2 (costs)": lambda: normot.emd2(A, B, M),
+        "emd (dense plans)": lambda: normot.emd(A, B, M),
+        "emd sparse=True": lambda: normot.emd(A, B, M, sparse=True),
+        "emd sparse='batch'": lambda: normot.emd(A, B, M, sparse="batch"),
+        "alloc + first touch of the plans": first_touch,
+        "a second fill of the plans": lambda: filled.fill(0.0),
+    }
+    wall, cpu = interleaved(cases, repeats)
+    base = "emd2 (costs)"
+    return [{"case": f"plans: {name}", "k": k, "n": n, "m": n, "wall_s": wall[name],
+             "cpu_s": cpu[name], "wall_ratio_to_emd2": wall[name] / wall[base],
+             "cpu_ratio_to_emd2": cpu[name] / cpu[base]} for name in cases]
+
+
+def bench_torch(k, n, repeats):
+    import ot
+    import torch
+
+    A, B, M = emd_problems("seed", k, n, np.random.default_rng(11))
+
+    def leaves():
+        return [torch.tensor(x, requires_grad=True) for x in (A, B, M)]
+
+    def run_normot():
+        a, b, m = leaves()
+        normot.emd2(a, b, m).sum().backward()
+        return m.grad
+
+    def run_pot():
+        # One leaf per problem, as a loop over problems holds them: indexing one (k, n, m)
+        # leaf instead would make every backward step add a (k, n, m) gradient.
+        problems = [[torch.tensor(x[i], requires_grad=True) for x in (A, B, M)]
+                    for i in range(k)]
+        total = sum(ot.emd2(a, b, m) for a, b, m in problems)
+        total.backward()
+        return torch.stack([m.grad for _, _, m in problems])
+
+    max_grad_diff = float((run_normot() - run_pot()).abs().max())
+    wall, cpu = interleaved({"pot": run_pot, "normot": run_normot}, repeats)
+    return {"case": "torch emd2 forward + backward", "k": k, "n": n, "m": n,
+            "pot_loop_s": wall["pot"], "normot_s": wall["normot"],
+            "speedup": wall["pot"] / wall["normot"], "cpu_speedup": cpu["pot"] / cpu["normot"],
+            "max_abs_grad_diff": max_grad_diff}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--full", action="store_true",
@@ -151,7 +226,7 @@ def main():
     parser.add_argument("--size", type=int, default=100, help="n = m of each EMD problem")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=0, help="normot threads (0: all cores)")
-    parser.add_argument("--only", choices=["emd", "normalize"])
+    parser.add_argument("--only", choices=["emd", "plans", "torch", "normalize"])
     args = parser.parse_args()
     cells = args.cells or (200_000 if args.full else 20_000)
     batch = args.batch or (1000 if args.full else 200)
@@ -167,6 +242,23 @@ def main():
             print(json.dumps(row), flush=True)
             rows.append((f"{row['case']} ({row['k']}, {row['n']}, {row['m']})",
                          "POT loop", row["pot_loop_s"], row["normot_s"], row["speedup"]))
+    if args.only in (None, "plans"):
+        for row in bench_plans(batch, args.size, args.repeats):
+            row["threads"] = normot.get_num_threads()
+            print(json.dumps(row), flush=True)
+            rows.append((f"{row['case']} ({row['k']}, {row['n']}, {row['m']}), CPU time",
+                         "emd2", row["cpu_s"] / row["cpu_ratio_to_emd2"], row["cpu_s"],
+                         1 / row["cpu_ratio_to_emd2"]))
+    if args.only in (None, "torch"):
+        try:
+            row = bench_torch(batch, args.size, args.repeats)
+        except ImportError as error:
+            print(json.dumps({"case": "torch", "skipped": str(error)}), flush=True)
+        else:
+            row["threads"] = normot.get_num_threads()
+            print(json.dumps(row), flush=True)
+            rows.append((f"{row['case']} ({row['k']}, {row['n']}, {row['m']})", "POT loop",
+                         row["pot_loop_s"], row["normot_s"], row["speedup"]))
     if args.only in (None, "normalize"):
         row = bench_normalize(cells, args.genes, args.density, args.repeats)
         row["threads"] = normot.get_num_threads()

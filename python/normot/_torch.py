@@ -81,13 +81,50 @@ def _costs_function():
             for gradient, shape in zip(ctx.per_problem, ctx.shapes):
                 if gradient is None or shape is None:
                     grads.append(None)
-                    continue
-                weights = grad_costs.reshape((-1,) + (1,) * (gradient.dim() - 1))
-                grads.append(_reduce_to(gradient * weights.to(gradient.dtype), *shape))
+                elif isinstance(gradient, SparsePlans):
+                    grads.append(gradient.weighted_sum(grad_costs, *shape))
+                else:
+                    weights = grad_costs.reshape((-1,) + (1,) * (gradient.dim() - 1))
+                    grads.append(_reduce_to(gradient * weights.to(gradient.dtype), *shape))
             return (None, None, *grads)
 
     _function = CostsWithGradients
     return _function
+
+
+class SparsePlans:
+    """The plans of a batch as their positive entries (problem, row, col, value), the gradient
+    of the costs with respect to M until the backward pass makes it dense."""
+
+    def __init__(self, problem, rows, cols, values, k):
+        self.problem, self.rows, self.cols, self.values, self.k = problem, rows, cols, values, k
+
+    def weighted_sum(self, grad_costs, shape, dtype, device):
+        """sum_i grad_costs[i] * plan_i, shaped like M: (k, n, m), or (n, m) / (1, n, m) when
+        M is shared by every problem (entries of several problems then add up)."""
+        import torch
+
+        as_index = lambda array: torch.as_tensor(array, device=device)  # noqa: E731
+        problem = as_index(self.problem)
+        values = torch.as_tensor(self.values, device=device).to(dtype)
+        values = values * grad_costs.to(device=device, dtype=dtype)[problem]
+        if device.type == "cpu":
+            # numpy's zeros are lazily zeroed (huge) pages: much cheaper than torch.zeros here
+            out = torch.from_numpy(np.zeros(tuple(shape), dtype=_numpy_dtype(dtype)))
+        else:
+            out = torch.zeros(tuple(shape), dtype=dtype, device=device)
+        rows, cols = as_index(self.rows), as_index(self.cols)
+        if len(shape) == 3 and shape[0] == self.k:
+            return out.index_put_((problem, rows, cols), values)
+        # (n, m), or (1, n, m) seen as (n, m): the problems' entries add up
+        out.view(-1, shape[-1]).index_put_((rows, cols), values, accumulate=True)
+        return out
+
+
+def _numpy_dtype(torch_dtype):
+    import torch
+
+    return torch.empty(0, dtype=torch_dtype).numpy().dtype
 
 
 def _reduce_to(per_problem, shape, dtype, device):

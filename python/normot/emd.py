@@ -12,7 +12,7 @@ from . import _library as L
 from ._buffers import Buffer, to_host
 from ._context import device_context_for
 from ._errors import ShapeMismatchError
-from ._torch import (as_tensor, differentiable_costs, is_tensor, library_view, needs_gradient,
+from ._torch import (SparsePlans, as_tensor, differentiable_costs, is_tensor, library_view, needs_gradient,
                      torch_dtype_of)
 
 DEFAULT_MAX_ITER = 100000  # POT's default numItermax
@@ -373,15 +373,22 @@ def _batch_log(batch: _Batch, kind: _ResultKind) -> dict:
     }
 
 
-def _sparse_plans(batch: _Batch, kind: _ResultKind, layout):
-    """The plans' positive entries (at most n + m - 1 per problem, sorted by row then column):
-    layout True, a list of one COO matrix per problem (scipy.sparse.coo_matrix, or
-    torch.sparse_coo_tensor for tensors); "batch", one (k, n, m) COO array of them all."""
+def _sparse_entries(batch: _Batch):
+    """The plans' positive entries on the host, problem by problem, each problem's sorted by
+    row then column: (problem, rows, cols, values, counts per problem)."""
     rows, cols, values, counts = (np.asarray(to_host(s)) for s in batch.sparse)
     counts = counts.astype(np.int64)
     keep = np.arange(rows.shape[1])[None, :] < counts[:, None]
     problem = np.repeat(np.arange(batch.k), counts)
-    rows, cols, values = rows[keep], cols[keep], kind.array(values[keep])
+    return problem, rows[keep], cols[keep], values[keep], counts
+
+
+def _sparse_plans(batch: _Batch, kind: _ResultKind, layout):
+    """The plans' positive entries (at most n + m - 1 per problem, sorted by row then column):
+    layout True, a list of one COO matrix per problem (scipy.sparse.coo_matrix, or
+    torch.sparse_coo_tensor for tensors); "batch", one (k, n, m) COO array of them all."""
+    problem, rows, cols, values, counts = _sparse_entries(batch)
+    values = kind.array(values)
     if layout == "batch":
         return _coo(kind, (problem, rows, cols), values, (batch.k, batch.n, batch.m))
     ends = np.cumsum(counts)
@@ -479,11 +486,14 @@ def emd2(a, b, M, processes=1, numItermax=DEFAULT_MAX_ITER, log=False, return_ma
     # POT's (m, nb) targets are nb problems with one shared cost: solved as a batch.
     problem_a, problem_b, problem_M = (a, b.T, M[None]) if columns else (a, b, M)
     grad = needs_gradient(a, b, M)
-    want_plan = return_matrix or (grad and is_tensor(M) and M.requires_grad)
+    # The gradient for M is the plan: kept sparse (n + m - 1 entries per problem) until the
+    # backward pass scatters it, unless the dense plans are asked for anyway.
+    grad_M = grad and is_tensor(M) and M.requires_grad
     want_log = log or return_matrix
     batch = _solve(problem_a, problem_b, cost=problem_M, max_iter=numItermax,
                    center_dual=center_dual, check_marginals=check_marginals,
-                   want_plan=want_plan, want_duals=want_log or grad,
+                   want_plan=return_matrix, want_duals=want_log or grad,
+                   want_sparse=grad_M and not return_matrix,
                    batched=batched or columns, threads=threads)
     _warn_results(batch.status, stacklevel=2)
     if not kind.floating:
@@ -525,10 +535,12 @@ def _costs(batch: _Batch, kind: _ResultKind, inputs, grad: bool):
         return duals - duals.mean(dim=1, keepdim=True)
 
     a, b, M = inputs
-    plan = batch.plan if is_tensor(M) and M.requires_grad else None
-    gradients = (centred(batch.u), centred(batch.v),
-                 None if plan is None else torch.as_tensor(plan))
-    return differentiable_costs(costs, (a, b, M), gradients)
+    plan = None
+    if batch.sparse is not None:
+        plan = SparsePlans(*_sparse_entries(batch)[:4], k=batch.k)
+    elif batch.plan is not None:
+        plan = torch.as_tensor(batch.plan)
+    return differentiable_costs(costs, (a, b, M), (centred(batch.u), centred(batch.v), plan))
 
 
 def emd_pointclouds(X, Y, a=None, b=None, metric="sqeuclidean", numItermax=DEFAULT_MAX_ITER,
