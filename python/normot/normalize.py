@@ -6,6 +6,7 @@ import ctypes
 import logging
 import warnings
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import numpy as np
 
@@ -286,6 +287,7 @@ def normalize_total(adata_or_X, target_sum: float | None = None,
     if not (0 <= max_fraction <= 1):  # also rejects NaN
         raise ValueError("Choose max_fraction between 0 and 1.")
     params = _make_params(target_sum, exclude_highly_expressed, max_fraction)
+    started = datetime.now()
 
     if _is_anndata(adata_or_X):
         adata = adata_or_X.copy() if copy else adata_or_X
@@ -298,9 +300,11 @@ def normalize_total(adata_or_X, target_sum: float | None = None,
             x = adata.layers[layer] if layer in adata.layers else None
         if x is None:
             raise ValueError(f"Layer {layer!r} not found in adata.")
+        logger.info("normalizing counts per cell")
+        excluded = _excluded_genes(x, max_fraction) if exclude_highly_expressed else None
         result = _normalize_matrix(x, params=params, inplace=inplace)
         size_factors = result.size_factors
-        _report(result, size_factors, adata.var_names if exclude_highly_expressed else None)
+        _report(result, excluded, adata.var_names, started, key_added)
         if inplace:
             if key_added is not None:
                 adata.obs[key_added] = np.asarray(to_host(size_factors))
@@ -319,16 +323,50 @@ def normalize_total(adata_or_X, target_sum: float | None = None,
     x = adata_or_X
     if copy:
         x = x.copy()
+    logger.info("normalizing counts per cell")
+    excluded = _excluded_genes(x, max_fraction) if exclude_highly_expressed else None
     result = _normalize_matrix(x, params=params, inplace=inplace)
-    _report(result, result.size_factors, None)
+    _report(result, excluded, None, started, None)
     if inplace:
         return result.X
     return dict(X=result.X, norm_factor=result.size_factors)
 
 
-def _report(result: _Normalized, size_factors, var_names) -> None:
-    if var_names is not None and result.n_excluded_genes:
-        logger.info("%d highly-expressed genes are not considered during normalization factor "
-                    "computation", result.n_excluded_genes)
+def _excluded_genes(x, max_fraction):
+    """The columns scanpy names as highly expressed (some cell has more than max_fraction of
+    its total in them), computed only when an INFO record will be emitted: a host matrix is
+    read once more; None when nothing will be logged or the matrix lives on a GPU."""
+    if not logger.isEnabledFor(logging.INFO) or Buffer(_values_of(x)).on_device:
+        return None
+    if hasattr(x, "tocoo"):
+        entries = x.tocoo()
+        rows, cols, values = entries.row, entries.col, entries.data
+        totals = np.bincount(rows, weights=values, minlength=x.shape[0])
+    else:
+        dense = np.asarray(x)
+        totals = dense.sum(axis=1, dtype=np.float64)
+        rows, cols = np.nonzero(dense)
+        values = dense[rows, cols]
+    high = values > totals[rows] * max_fraction
+    return np.unique(cols[high])
+
+
+def _values_of(x):
+    fmt = _sparse_format(x)
+    return _sparse_parts(x, fmt)[2] if fmt is not None and not fmt.endswith("coo") else x
+
+
+def _report(result: _Normalized, excluded, var_names, started, key_added) -> None:
+    """scanpy's messages, as records of the "normot" logger (INFO and DEBUG), and its
+    warning for empty cells."""
+    if excluded is not None:
+        names = (var_names[excluded] if var_names is not None else excluded.astype(str)).tolist()
+        logger.info("The following highly-expressed genes are not considered during "
+                    "normalization factor computation:\n%s", names)
     if result.n_zero_cells > 0:
         warnings.warn("Some cells have zero counts", UserWarning, stacklevel=3)
+    # scanpy prints the elapsed time to the second
+    elapsed = timedelta(seconds=int((datetime.now() - started).total_seconds()))
+    logger.info("    finished (%s)", elapsed, extra={"time_passed": elapsed})
+    if key_added is not None:
+        logger.debug("and added %r, counts per cell before normalization (adata.obs)", key_added)

@@ -347,3 +347,61 @@ def test_integer_input_is_left_untouched_when_not_in_place():
     assert x.dtype == np.int32 and np.array_equal(x.toarray(), dense)
     assert result["X"].dtype == np.float32 and result["norm_factor"].dtype == np.float32
     assert not np.shares_memory(result["X"].indices, x.indices)
+
+
+def scanpy_records(adata, **kwargs):
+    """(level, message) of every record scanpy's logger emits for this call, at DEBUG."""
+    import logging
+
+    records = []
+    handler = logging.Handler()
+    handler.emit = lambda record: records.append(record)
+    root = sc.settings._root_logger
+    verbosity = sc.settings.verbosity
+    sc.settings.verbosity = 4
+    root.addHandler(handler)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sc.pp.normalize_total(adata, **kwargs)
+    finally:
+        root.removeHandler(handler)
+        sc.settings.verbosity = verbosity
+    return [(r.levelno, r.msg) for r in records]
+
+
+def without_time(records):
+    """The elapsed time (scanpy's first call compiles its numba kernels) is not compared."""
+    import re
+
+    return [(level, re.sub(r"\(\d+:\d\d:\d\d\)|\(\{time_passed\}\)", "(TIME)", message))
+            for level, message in records]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("exclude", [False, True])
+def test_log_records_are_scanpys(fmt, exclude, caplog):
+    import logging
+
+    counts = count_matrix(50, 30, seed=9)
+    counts[3, 7] = counts[3].sum() * 4  # one gene dominates a cell: excluded at max_fraction
+    kwargs = dict(exclude_highly_expressed=exclude, max_fraction=0.3, key_added="sf")
+    expected = scanpy_records(ad.AnnData(as_format(counts, fmt)), **kwargs)
+    adata = ad.AnnData(as_format(counts, fmt))
+    with caplog.at_level(logging.DEBUG, logger="normot"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        normot.normalize_total(adata, **kwargs)
+    ours = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "normot"]
+    assert without_time(ours) == without_time(expected)
+    assert len(ours) == 4 if exclude else 3
+
+
+def test_nothing_is_logged_below_info_and_no_print(capsys, caplog):
+    import logging
+
+    adata = ad.AnnData(sparse.csr_matrix(count_matrix(20, 10, seed=2)))
+    with caplog.at_level(logging.WARNING, logger="normot"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        normot.normalize_total(adata, exclude_highly_expressed=True)
+    assert [r for r in caplog.records if r.name == "normot"] == []
+    assert capsys.readouterr() == ("", "")
