@@ -3,8 +3,8 @@
 #   bash python/run_tests.sh [pytest arguments...]
 # Finds libnormot (NORMOT_LIBRARY, else build/ from `bash dev/setup.sh test`, else builds it
 # there with the release preset), installs what the tests need from PyPI when it is missing
-# (numpy, scipy, anndata, scanpy, pot, pytest), runs pytest, and fails when a test fails or
-# when no test ran at all.
+# (numpy, scipy, anndata, scanpy, pot, pytest, and torch: see below), runs pytest, and fails
+# when a test fails or when no test ran at all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
@@ -31,6 +31,22 @@ if [ ${#missing[@]} -gt 0 ]; then
   log "installing from PyPI: ${missing[*]}"
   "$python" -m pip install -q "${missing[@]}" 2>/dev/null ||
     "$python" -m pip install -q --break-system-packages "${missing[@]}"
+fi
+
+# PyTorch (optional for the package, needed for its tensor tests): the CPU wheel from PyTorch's
+# own index when it is reachable (a few hundred MB), else PyPI's default wheel, which pulls
+# about 3.5 GB of CUDA libraries (3 min 15 s to download and install on the development machine,
+# where only PyPI is reachable; the failed try of the CPU index costs about 10 s).
+if ! "$python" -c "import torch" 2>/dev/null; then
+  log "installing torch (CPU wheel if its index is reachable, else from PyPI)"
+  for source in "--index-url https://download.pytorch.org/whl/cpu" ""; do
+    # shellcheck disable=SC2086  # $source is either empty or two words
+    if "$python" -m pip install -q $source torch 2>/dev/null ||
+      "$python" -m pip install -q --break-system-packages $source torch 2>/dev/null; then
+      break
+    fi
+  done
+  "$python" -c "import torch" 2>/dev/null || log "torch could not be installed: its tests skip"
 fi
 
 # The package is imported from the source tree, never from an older installed copy.
