@@ -14,13 +14,15 @@ from __future__ import annotations
 
 from . import _library
 from ._context import get_backend, get_num_threads, set_backend, set_num_threads
-from ._errors import NormotError, NotImplementedInLibraryError, UnbalancedError
+from ._errors import (NormotError, NotImplementedInLibraryError, ShapeMismatchError,
+                      UnbalancedError)
 from .emd import emd, emd2, emd_pointclouds
 from .normalize import normalize_total
 
 __all__ = [
     "NormotError",
     "NotImplementedInLibraryError",
+    "ShapeMismatchError",
     "UnbalancedError",
     "emd",
     "emd2",

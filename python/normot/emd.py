@@ -144,6 +144,9 @@ class _Inputs:
 
 
 def _cost_inputs(a, b, cost, batched) -> _Inputs:
+    if hasattr(cost, "tocoo") or (is_tensor(cost) and cost.layout != _strided_layout()):
+        raise TypeError("normot.emd: M is a sparse matrix; normot solves dense costs only "
+                        "(POT's sparse-cost solver has no counterpart here): pass M dense")
     anchor = _buffer(cost, None, "M")
     ndim = len(anchor.shape)
     if ndim not in (2, 3):
@@ -186,6 +189,12 @@ def _cloud_inputs(a, b, x, y, metric) -> _Inputs:
     b_buffer, b_shared = _weights(b, "b", m, k, is_batch, anchor)
     return _Inputs(k, n, m, anchor, other, a_buffer, a_shared, b_buffer, b_shared, 0,
                    _value_dtype([anchor, other, a_buffer, b_buffer]))
+
+
+def _strided_layout():
+    import torch
+
+    return torch.strided
 
 
 def _problem(inputs: _Inputs, metric: str) -> L.EmdProblem:

@@ -169,6 +169,10 @@ def test_bad_inputs(rng):
     assert caught.value.status in (L.ERROR_ZERO_MASS, L.ERROR_UNBALANCED)
     with pytest.raises(ValueError):
         normot.emd(a, b, M, numItermax=-1)
+    from scipy import sparse
+
+    with pytest.raises(TypeError, match="M is a sparse matrix"):
+        normot.emd(a, b, sparse.coo_matrix(M))
 
 
 # ---- batches -----------------------------------------------------------------------------------
