@@ -540,7 +540,10 @@ def _costs(batch: _Batch, kind: _ResultKind, inputs, grad: bool):
     import torch
 
     def centred(duals):
-        duals = torch.as_tensor(duals) if isinstance(duals, np.ndarray) else duals
+        # numpy for host duals: small torch reductions wake its thread pool, which costs more
+        # than the arithmetic on a busy machine
+        if isinstance(duals, np.ndarray):
+            return torch.from_numpy(duals - duals.mean(axis=1, keepdims=True))
         return duals - duals.mean(dim=1, keepdim=True)
 
     a, b, M = inputs

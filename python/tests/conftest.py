@@ -39,6 +39,15 @@ def certificate_violation(G, u, v, a, b, M):
     return max(violations)
 
 
+def random_batch(rng, k, n, m):
+    """k problems of n x m with random positive weights (each summing to 1) and costs."""
+    A = rng.random((k, n)) + 0.05
+    B = rng.random((k, m)) + 0.05
+    A /= A.sum(1, keepdims=True)
+    B /= B.sum(1, keepdims=True)
+    return A, B, rng.random((k, n, m))
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)

@@ -14,7 +14,7 @@ import pytest
 import normot
 from normot import _library as L
 
-from conftest import certificate_violation
+from conftest import certificate_violation, random_batch
 
 RTOL = 1e-9
 CERT_TOL = 1e-9
@@ -176,14 +176,6 @@ def test_bad_inputs(rng):
 
 
 # ---- batches -----------------------------------------------------------------------------------
-
-
-def random_batch(rng, k, n, m):
-    A = rng.random((k, n)) + 0.05
-    B = rng.random((k, m)) + 0.05
-    A /= A.sum(1, keepdims=True)
-    B /= B.sum(1, keepdims=True)
-    return A, B, rng.random((k, n, m))
 
 
 def test_batch_matches_a_pot_loop(rng):

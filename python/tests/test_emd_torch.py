@@ -7,15 +7,9 @@ import pytest
 
 import normot
 
+from conftest import random_batch
+
 torch = pytest.importorskip("torch", reason="torch is not installed: tensor paths not run")
-
-
-def batch_problems(rng, k, n, m):
-    A = rng.random((k, n)) + 0.05
-    B = rng.random((k, m)) + 0.05
-    A /= A.sum(1, keepdims=True)
-    B /= B.sum(1, keepdims=True)
-    return A, B, rng.random((k, n, m))
 
 
 def leaves(*arrays, dtype=torch.float64):
@@ -29,7 +23,7 @@ def pot_gradients(a, b, M):
 
 
 def test_single_problem_gradients_equal_pots(rng):
-    A, B, M = batch_problems(rng, 1, 30, 40)
+    A, B, M = random_batch(rng, 1, 30, 40)
     a, b, M0 = A[0], B[0], M[0]
     a1, b1, M1 = leaves(a, b, M0)
     cost = normot.emd2(a1, b1, M1)
@@ -40,7 +34,7 @@ def test_single_problem_gradients_equal_pots(rng):
 
 
 def test_batch_gradients_equal_a_loop_of_pot(rng):
-    A, B, M = batch_problems(rng, 6, 12, 15)
+    A, B, M = random_batch(rng, 6, 12, 15)
     A1, B1, M1 = leaves(A, B, M)
     costs = normot.emd2(A1, B1, M1)
     assert costs.shape == (6,)
@@ -54,7 +48,7 @@ def test_batch_gradients_equal_a_loop_of_pot(rng):
 
 
 def test_shared_weights_and_cost_sum_their_gradients(rng):
-    A, B, M = batch_problems(rng, 5, 8, 8)
+    A, B, M = random_batch(rng, 5, 8, 8)
     a1, M1 = leaves(A[0], M[:1])
     B1, = leaves(B)
     normot.emd2(a1, B1, M1).sum().backward()
@@ -66,7 +60,7 @@ def test_shared_weights_and_cost_sum_their_gradients(rng):
 
 
 def test_several_targets_form_is_differentiable_like_pot(rng):
-    A, B, M = batch_problems(rng, 3, 10, 9)
+    A, B, M = random_batch(rng, 3, 10, 9)
     columns = np.ascontiguousarray(B.T)
     a1, B1, M1 = leaves(A[0], columns, M[0])
     costs = normot.emd2(a1, B1, M1)
@@ -82,7 +76,7 @@ def test_several_targets_form_is_differentiable_like_pot(rng):
 
 
 def test_only_what_requires_grad_gets_a_gradient(rng):
-    A, B, M = batch_problems(rng, 1, 7, 7)
+    A, B, M = random_batch(rng, 1, 7, 7)
     a = torch.tensor(A[0])
     b = torch.tensor(B[0])
     M1, = leaves(M[0])
@@ -96,7 +90,7 @@ def test_only_what_requires_grad_gets_a_gradient(rng):
 
 
 def test_float32_tensors_give_float32_results_and_gradients(rng):
-    A, B, M = batch_problems(rng, 4, 9, 11)
+    A, B, M = random_batch(rng, 4, 9, 11)
     A1, B1, M1 = leaves(A, B, M, dtype=torch.float32)
     costs = normot.emd2(A1, B1, M1)
     assert costs.dtype == torch.float32
@@ -110,7 +104,7 @@ def test_float32_tensors_give_float32_results_and_gradients(rng):
 
 
 def test_emd_on_tensors_returns_tensor_plans_and_log(rng):
-    A, B, M = batch_problems(rng, 3, 6, 5)
+    A, B, M = random_batch(rng, 3, 6, 5)
     plans, log = normot.emd(torch.tensor(A), torch.tensor(B), torch.tensor(M), log=True)
     assert isinstance(plans, torch.Tensor) and plans.shape == (3, 6, 5)
     for key in ("cost", "u", "v"):
@@ -122,7 +116,7 @@ def test_emd_on_tensors_returns_tensor_plans_and_log(rng):
 
 
 def test_sparse_plans_hold_the_dense_plans_entries(rng):
-    A, B, M = batch_problems(rng, 4, 10, 12)
+    A, B, M = random_batch(rng, 4, 10, 12)
     dense = normot.emd(A, B, M)
     per_problem = normot.emd(A, B, M, sparse=True)
     assert len(per_problem) == 4
@@ -142,7 +136,7 @@ def test_sparse_plans_hold_the_dense_plans_entries(rng):
 
 
 def test_cpu_tensors_are_read_without_a_copy(rng, monkeypatch):
-    A, B, M = batch_problems(rng, 2, 5, 5)
+    A, B, M = random_batch(rng, 2, 5, 5)
     M1 = torch.tensor(M)
     seen = []
     from normot import emd as emd_module  # noqa: F401  (the module, not the function)
