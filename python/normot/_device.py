@@ -103,8 +103,8 @@ def read_dlpack_capsule(capsule):
 
 
 def _from_dlpack(obj) -> DeviceArray | None:
-    device_type, _ = obj.__dlpack_device__()
-    if int(device_type) not in _DLPACK_MEMORY:
+    announced, _ = obj.__dlpack_device__()
+    if int(announced) not in _DLPACK_MEMORY:
         return None
     # stream=1 asks the producer to order its work before the legacy default stream, which is
     # the stream the library's context uses for frameworks it does not know.
@@ -113,6 +113,9 @@ def _from_dlpack(obj) -> DeviceArray | None:
     except TypeError:
         capsule = obj.__dlpack__()
     pointer, shape, dtype, strides, device_type, device_id = read_dlpack_capsule(capsule)
+    if device_type not in _DLPACK_MEMORY:
+        raise TypeError(f"normot: a {type(obj).__name__} announces DLPack device type "
+                        f"{int(announced)} but its tensor is on device type {device_type}")
     # The capsule is not consumed: its own destructor tells the producer when we are done.
     return DeviceArray(pointer=pointer, shape=shape, dtype=dtype, strides=strides,
                        device_id=device_id, memory=_DLPACK_MEMORY[device_type],
@@ -158,9 +161,12 @@ def current_stream(array: DeviceArray) -> int:
 
 def _allocating_framework(array: DeviceArray) -> str:
     """The framework that makes arrays next to `array`: its own for CuPy and PyTorch; for other
-    producers (any __cuda_array_interface__ or DLPack object) CuPy, else PyTorch, if installed."""
+    producers (any __cuda_array_interface__ or DLPack object) CuPy, else PyTorch, if installed,
+    for device memory, and numpy for pinned or managed memory, which both backends can read."""
     if array.framework != "other":
         return array.framework
+    if array.memory != L.MEMORY_CUDA:
+        return "numpy"  # pinned or managed memory: results in host memory serve both backends
     for name in ("cupy", "torch"):
         try:
             __import__(name)
@@ -183,6 +189,8 @@ def empty_like_owner(array: DeviceArray, shape, dtype):
     _allocating_framework)."""
     dtype = np.dtype(dtype)
     framework = _allocating_framework(array)
+    if framework == "numpy":
+        return np.empty(shape, dtype=dtype)
     if framework in ("cupy", "cupyx"):
         import cupy
 
@@ -204,6 +212,8 @@ def to_device_like(array: DeviceArray, host_values):
     """Copies a small host array onto the device of `array`, in its framework (see
     _allocating_framework)."""
     framework = _allocating_framework(array)
+    if framework == "numpy":
+        return np.asarray(host_values)
     if framework in ("cupy", "cupyx"):
         import cupy
 

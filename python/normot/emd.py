@@ -114,7 +114,9 @@ def _weights(w, name: str, size: int, k: int, batched: bool, anchor: Buffer):
 
 
 def _where(buffer: Buffer) -> str:
-    return f"on CUDA device {buffer.device_id}" if buffer.on_device else "on the host"
+    return {L.MEMORY_CUDA: f"on CUDA device {buffer.device_id}",
+            L.MEMORY_CUDA_HOST: "in pinned host memory",
+            L.MEMORY_CUDA_MANAGED: "in CUDA managed memory"}.get(buffer.memory, "on the host")
 
 
 def _check_same_memory(anchor: Buffer, anchor_name: str, others) -> None:
@@ -158,7 +160,7 @@ def _cost_inputs(a, b, cost, batched) -> _Inputs:
     cost_shared = 0
     if is_batch and k == 1:
         for w in (a, b):
-            shape = () if _is_empty(w) else np.shape(library_view(w))
+            shape = () if _is_empty(w) else _shape_of(w)
             if len(shape) == 2 and shape[0] != 1:
                 k, cost_shared = int(shape[0]), 1
                 break
@@ -311,8 +313,19 @@ def _lists_to_arrays(*arrays):
             for x in arrays]
 
 
+def _shape_of(x) -> tuple:
+    """The shape of an array of any supported kind, DLPack-only producers included."""
+    x = library_view(x)
+    shape = getattr(x, "shape", None)
+    if shape is not None:
+        return tuple(shape)
+    if isinstance(x, (list, tuple)) or np.isscalar(x):
+        return np.shape(x)
+    return tuple(Buffer(x).shape)
+
+
 def _is_batched_cost(M) -> bool:
-    return len(np.shape(library_view(M))) == 3
+    return len(_shape_of(M)) == 3
 
 
 class _ResultKind:
@@ -489,7 +502,7 @@ def emd2(a, b, M, processes=1, numItermax=DEFAULT_MAX_ITER, log=False, return_ma
     a, b, M = _lists_to_arrays(a, b, M)
     kind = _ResultKind(a, b, M)
     batched = _is_batched_cost(M)
-    columns = not batched and not _is_empty(b) and len(np.shape(library_view(b))) == 2
+    columns = not batched and not _is_empty(b) and len(_shape_of(b)) == 2
     if columns and processes > 1:
         warnings.warn(_PROCESSES_WARNING, UserWarning, stacklevel=2)
     # POT's (m, nb) targets are nb problems with one shared cost: solved as a batch.
@@ -573,7 +586,7 @@ def emd_pointclouds(X, Y, a=None, b=None, metric="sqeuclidean", numItermax=DEFAU
                    want_sparse=return_matrix)
     _warn_results(batch.status, stacklevel=2)
     kind = _ResultKind(None, None, np.zeros(0))
-    batched = len(np.shape(library_view(X))) == 3
+    batched = len(_shape_of(X)) == 3
     if not batched:
         cost = float(to_host(batch.cost)[0])
         if not want_log:

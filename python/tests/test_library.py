@@ -220,3 +220,64 @@ def test_device_data_is_refused_by_the_cpu_backend():
     finally:
         normot.set_backend("auto")
     assert caught.value.status in (L.ERROR_INVALID_MEMORY, L.ERROR_BACKEND_UNAVAILABLE)
+
+
+class FakeDLPackProducer:
+    """A DLPack producer whose capsule describes `array`'s memory as DLPack device type
+    `device_type` (2 CUDA, 3 pinned host, 13 managed); for 2 the memory is never read, because
+    a library without CUDA must refuse it before any access."""
+
+    def __init__(self, array, device_type):
+        from normot import _device
+
+        self.array, self.device_type = array, device_type
+        self._shape = (ctypes.c_int64 * array.ndim)(*array.shape)
+        self._tensor = _device._DLTensor(
+            data=array.ctypes.data, device=_device._DLDevice(device_type, 0), ndim=array.ndim,
+            dtype=_device._DLDataType(2, array.dtype.itemsize * 8, 1), shape=self._shape,
+            strides=None, byte_offset=0)
+
+    def __dlpack_device__(self):
+        return (self.device_type, 0)
+
+    def __dlpack__(self, stream=None):
+        new_capsule = ctypes.pythonapi.PyCapsule_New
+        new_capsule.restype = ctypes.py_object
+        new_capsule.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
+        return new_capsule(ctypes.addressof(self._tensor), b"dltensor", None)
+
+
+def test_dlpack_device_producers_are_parsed_and_refused_by_name_without_cuda():
+    from normot._buffers import Buffer
+
+    M = np.random.default_rng(0).random((4, 5))
+    producer = FakeDLPackProducer(M, 2)
+    buffer = Buffer(producer)
+    assert buffer.on_device and buffer.memory == L.MEMORY_CUDA
+    assert buffer.pointer == M.ctypes.data and buffer.shape == (4, 5)
+    assert buffer.dtype == np.float64 and buffer.c_contiguous
+    if "cuda" in normot.info()["backends"]:
+        pytest.skip("this libnormot has a CUDA backend: the refusal is not what happens")
+    with pytest.raises(normot.NormotError, match=r"M \(a FakeDLPackProducer\) lives in CUDA"):
+        normot.emd2([], [], producer)
+    with pytest.raises(normot.NormotError, match=r"X \(a FakeDLPackProducer\) lives in CUDA"):
+        normot.normalize_total(FakeDLPackProducer(M.astype(np.float32), 2))
+
+
+@pytest.mark.parametrize("device_type", [3, 13])
+def test_pinned_and_managed_memory_is_read_by_the_cpu_backend(device_type):
+    if "cuda" in normot.info()["backends"]:
+        pytest.skip("with a CUDA backend these go to the device")
+    rng = np.random.default_rng(1)
+    M = rng.random((6, 7))
+    expected = normot.emd2([], [], M)
+    assert normot.emd2([], [], FakeDLPackProducer(M, device_type)) == expected
+    plans = normot.emd([], [], FakeDLPackProducer(M[None].copy(), device_type))
+    assert isinstance(plans, np.ndarray)
+    np.testing.assert_array_equal(plans[0], normot.emd([], [], M))
+    counts = np.ascontiguousarray(rng.integers(1, 9, size=(5, 4)).astype(np.float32))
+    reference = normot.normalize_total(counts.copy())
+    normot.normalize_total(FakeDLPackProducer(counts, device_type))  # in place, where it lies
+    np.testing.assert_array_equal(counts, reference)
+    with pytest.raises(TypeError, match="a is on the host but M is in"):
+        normot.emd2(np.full(6, 1 / 6), [], FakeDLPackProducer(M, device_type))
