@@ -12,8 +12,8 @@ from . import _library as L
 from ._buffers import Buffer, to_host
 from ._context import device_context_for
 from ._errors import ShapeMismatchError
-from ._torch import (SparsePlans, as_tensor, differentiable_costs, is_tensor, library_view, needs_gradient,
-                     torch_dtype_of)
+from ._torch import (SparsePlans, as_tensor, differentiable_costs, is_tensor, library_view,
+                     needs_gradient, torch_dtype_of)
 
 DEFAULT_MAX_ITER = 100000  # POT's default numItermax
 
