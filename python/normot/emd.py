@@ -357,13 +357,6 @@ class _ResultKind:
         buffer = Buffer(values)
         return values if buffer.dtype == self.dtype else buffer.astype(self.dtype)
 
-    def scalar_cost(self, batch: _Batch, index: int = 0):
-        """One problem's cost: a Python float, or a 0-d tensor for tensor inputs (as POT)."""
-        value = batch.cost[index:index + 1]
-        if self.torch:
-            return self.array(value)[0]
-        return float(to_host(value)[0])
-
 
 def _numpy_dtype(reference) -> np.dtype:
     dtype = getattr(reference, "dtype", None)
@@ -549,7 +542,7 @@ def _costs(batch: _Batch, kind: _ResultKind, inputs, grad: bool):
     """The costs (k,) in the caller's kind; differentiable when autograd asks for it."""
     costs = kind.array(batch.cost)
     if not grad:
-        return costs if kind.torch else np.asarray(to_host(costs))
+        return costs
     import torch
 
     def centred(duals):
