@@ -278,6 +278,8 @@ def test_cupy_batch_runs_on_the_device(rng):
     A, B, M = random_batch(rng, 10, 16, 16)
     plans, log = normot.emd(cupy.asarray(A), cupy.asarray(B), cupy.asarray(M), log=True)
     assert isinstance(plans, cupy.ndarray)
+    assert isinstance(normot.emd2(cupy.asarray(A), cupy.asarray(B), cupy.asarray(M)),
+                      cupy.ndarray)
     for i in range(10):
         assert_cost_close(float(log["cost"][i]), pot_cost(A[i], B[i], M[i]))
         assert certificate_violation(plans[i].get(), log["u"][i].get(), log["v"][i].get(),

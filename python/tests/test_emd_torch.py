@@ -180,3 +180,20 @@ def test_the_cpu_backend_refuses_device_arrays_by_name(rng):
             normot.emd2([], [], FakeDeviceArray((3, 4)))
     finally:
         normot.set_backend("auto")
+
+
+def test_cuda_tensors_stay_on_their_device_with_gradients(rng):
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device for torch: the device path is not run")
+    if "cuda" not in normot.info()["backends"]:
+        pytest.skip("libnormot was built without the CUDA backend")
+    A, B, M = random_batch(rng, 8, 16, 16)
+    A1, B1, M1 = (torch.tensor(x, device="cuda", requires_grad=True) for x in (A, B, M))
+    costs = normot.emd2(A1, B1, M1)
+    assert costs.device == M1.device
+    costs.sum().backward()
+    assert M1.grad.device == M1.device
+    for i in range(8):
+        ga, gb, gM = pot_gradients(A[i], B[i], M[i])
+        torch.testing.assert_close(M1.grad[i].cpu(), gM, rtol=1e-9, atol=1e-12)
+        torch.testing.assert_close(A1.grad[i].cpu(), ga, rtol=1e-7, atol=1e-9)
