@@ -55,8 +55,12 @@ int cli_read_matrix(const char *path, int transpose, cli_matrix *out, char *erro
 int cli_write_matrix(const char *path, const cli_matrix *matrix, const void *size_factors,
                      char *error, size_t error_size);
 
-/* Threads the Matrix Market writer formats with (the CLI's --threads); 0: all cores. */
+/* Threads the Matrix Market writer formats with (the CLI's --threads); 0: all cores. More
+ * threads than processors are not started. */
 void cli_set_io_threads(int threads);
+/* The bytes of formatting buffers cli_write_mtx takes with the current thread setting: at most
+ * 128 MiB, whatever the thread count. */
+size_t cli_mtx_format_buffer_bytes(void);
 
 /* 0 if `path` names an output format this build writes (.mtx, .mtx.gz, .h5ad with HDF5), else
  * non-zero with the reason: lets a command refuse before doing any work. */
