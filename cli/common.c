@@ -1,47 +1,11 @@
 /* Helpers shared by the subcommands. */
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
-
-/* Writes `text` to stderr with every control character escaped (a newline in a file name
- * becomes "\\n"), so that a message stays one line whatever the paths in it hold. */
-static void put_escaped(const char *text) {
-  for (const unsigned char *c = (const unsigned char *)text; *c != '\0'; ++c) {
-    if (*c == '\n')
-      fputs("\\n", stderr);
-    else if (*c == '\r')
-      fputs("\\r", stderr);
-    else if (*c == '\t')
-      fputs("\\t", stderr);
-    else if (*c < 0x20 || *c == 0x7f)
-      fprintf(stderr, "\\x%02x", *c);
-    else
-      fputc(*c, stderr);
-  }
-}
-
-/* Prints "normot: <formatted message><suffix>" as one line on stderr. */
-static void print_message(const char *format, va_list args, const char *suffix) {
-  char message[4096];
-  vsnprintf(message, sizeof message, format, args);
-  fputs("normot: ", stderr);
-  put_escaped(message);
-  fputs(suffix, stderr);
-  fputc('\n', stderr);
-}
-
-int cli_error(const char *format, ...) {
-  va_list args;
-  va_start(args, format);
-  print_message(format, args, "");
-  va_end(args);
-  return 1;
-}
 
 int cli_parse_backend(const char *text, normot_backend *backend) {
   if (strcmp(text, "auto") == 0)
@@ -87,16 +51,6 @@ normot_context *cli_context(normot_backend backend, int threads) {
     return NULL;
   }
   return context;
-}
-
-int cli_usage_error(const char *command, const char *format, ...) {
-  char suffix[64];
-  snprintf(suffix, sizeof suffix, " (see 'normot %s --help')", command);
-  va_list args;
-  va_start(args, format);
-  print_message(format, args, suffix);
-  va_end(args);
-  return 2;
 }
 
 int cli_take_value(int argc, char **argv, int *index, const char *name, const char **value) {

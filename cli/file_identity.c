@@ -19,13 +19,13 @@ typedef struct future_file {
 static int locate_future_file(const char *path, future_file *where) {
   const char *slash = strrchr(path, '/');
   const char *name = slash != NULL ? slash + 1 : path;
-  size_t directory_length = slash == NULL ? 0 : (slash == path ? 1 : (size_t)(slash - path));
-  char *directory = malloc(directory_length + 2);
+  /* "dir/name" -> "dir", "/name" -> "/", "name" -> "." */
+  const char *directory_start = slash != NULL ? path : ".";
+  size_t directory_length = slash == NULL || slash == path ? 1 : (size_t)(slash - path);
+  char *directory = malloc(directory_length + 1);
   if (directory == NULL) return -1;
-  if (slash == NULL)
-    strcpy(directory, ".");
-  else
-    snprintf(directory, directory_length + 1, "%s", path);
+  memcpy(directory, directory_start, directory_length);
+  directory[directory_length] = '\0';
   int status = stat(directory, &where->directory);
   free(directory);
   where->name = name;

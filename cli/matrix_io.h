@@ -37,7 +37,8 @@ void cli_matrix_free(cli_matrix *matrix);
  * scipy). Comment and blank lines are accepted anywhere (scipy only before the size line). Values:
  * integer files give INT32 when every (summed) value fits, else INT64; pattern files INT32 ones;
  * real files FLOAT64. Refuses, with a one-line reason, anything malformed: header, sizes (negative,
- * overflowing, more entries than the file can hold, more memory than the machine has, checked
+ * overflowing, more entries than the file can hold, more memory than is available (what reading
+ * and normalizing take, see memory_budget.h), checked
  * before allocating), indices out of range, non-numeric or non-finite values, too few or too many
  * entries, bad gzip data. */
 int cli_read_mtx(const char *path, int transpose, cli_matrix *out, char *error, size_t error_size);
