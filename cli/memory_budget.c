@@ -52,10 +52,23 @@ uint64_t cli_memory_available(void) {
   return available;
 }
 
+/* "29.8 GiB", "12.0 MiB", "512 KiB": small amounts stay readable. */
+static void format_bytes(double bytes, char *text, size_t text_size) {
+  if (bytes >= 1073741824.0)
+    snprintf(text, text_size, "%.1f GiB", bytes / 1073741824.0);
+  else if (bytes >= 1048576.0)
+    snprintf(text, text_size, "%.1f MiB", bytes / 1048576.0);
+  else
+    snprintf(text, text_size, "%.0f KiB", bytes / 1024.0);
+}
+
 int cli_memory_shortfall(double bytes, char *text, size_t text_size) {
   double available = (double)cli_memory_available();
   if (bytes <= available) return 0;
-  snprintf(text, text_size, "needs %.1f GiB, more than the %.1f GiB of memory available here",
-           bytes / 1073741824.0, available / 1073741824.0);
+  char needed_text[32], available_text[32];
+  format_bytes(bytes, needed_text, sizeof needed_text);
+  format_bytes(available, available_text, sizeof available_text);
+  snprintf(text, text_size, "needs %s, more than the %s of memory available here", needed_text,
+           available_text);
   return 1;
 }

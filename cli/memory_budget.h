@@ -16,8 +16,8 @@ extern "C" {
  * data-segment limits (ulimit -v, ulimit -d) leave. */
 uint64_t cli_memory_available(void);
 
-/* 0 when `bytes` fit in cli_memory_available(); otherwise writes "needs X GiB, more than the Y GiB
- * of memory available here" into `text` and returns 1. */
+/* 0 when `bytes` fit in cli_memory_available(); otherwise writes "needs 29.8 GiB, more than the
+ * 7.9 GiB of memory available here" (MiB or KiB for smaller amounts) into `text` and returns 1. */
 int cli_memory_shortfall(double bytes, char *text, size_t text_size);
 
 #ifdef __cplusplus

@@ -319,7 +319,10 @@ static int parse_size_line(line_reader *reader, const char *line, mtx_field fiel
   struct stat info;
   if (stat(path, &info) == 0 && S_ISREG(info.st_mode)) {
     uint64_t file_bytes = (uint64_t)info.st_size;
-    uint64_t text_bytes = gzdirect(reader->file) ? file_bytes : file_bytes * 1032u + 4096u;
+    uint64_t text_bytes = file_bytes;
+    if (!gzdirect(reader->file))
+      text_bytes =
+          file_bytes > (UINT64_MAX - 4096u) / 1032u ? UINT64_MAX : file_bytes * 1032u + 4096u;
     uint64_t remaining =
         text_bytes > reader->bytes_consumed ? text_bytes - reader->bytes_consumed : 0;
     uint64_t min_entry_bytes = field == FIELD_PATTERN ? 4 : 6;
