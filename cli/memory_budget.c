@@ -52,9 +52,11 @@ uint64_t cli_memory_available(void) {
   return available;
 }
 
-/* "29.8 GiB", "12.0 MiB", "512 KiB": small amounts stay readable. */
+/* "2.9 TiB", "29.8 GiB", "12.0 MiB", "512 KiB": every amount stays readable. */
 static void format_bytes(double bytes, char *text, size_t text_size) {
-  if (bytes >= 1073741824.0)
+  if (bytes >= 1099511627776.0)
+    snprintf(text, text_size, "%.1f TiB", bytes / 1099511627776.0);
+  else if (bytes >= 1073741824.0)
     snprintf(text, text_size, "%.1f GiB", bytes / 1073741824.0);
   else if (bytes >= 1048576.0)
     snprintf(text, text_size, "%.1f MiB", bytes / 1048576.0);
