@@ -2,6 +2,9 @@
 // datasets declared huge but never written, an encoding-type of the wrong type. Each is refused
 // with one line, before anything large is allocated or read; real compressed data still reads.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <string>
 #include <vector>
@@ -115,6 +118,59 @@ TEST(H5adHardening, IntegerEncodingTypeIsAWrongTypeNotAMissingOne) {
   H5Gclose(x);
   H5Fclose(file);
   ExpectH5adRefused(path, "X's encoding-type attribute has the wrong type (not a string)");
+}
+
+// Memory that runs out during an .h5ad write is reported as such, not as a full disk. The child
+// process writing the file gets only a few MB more address space than it already maps.
+TEST(H5adHardening, AWriteThatRunsOutOfMemorySaysSo) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "AddressSanitizer maps terabytes of shadow memory: no address-space limit";
+#else
+  TempDir dir;
+  const int64_t rows = 2000, cols = 2000, nnz = 4000000;
+  Matrix m;
+  m.m.n_rows = rows;
+  m.m.n_cols = cols;
+  m.m.nnz = nnz;
+  m.m.value_type = NORMOT_FLOAT32;
+  m.m.indptr = static_cast<int64_t *>(malloc((rows + 1) * sizeof(int64_t)));
+  m.m.indices = static_cast<int64_t *>(malloc(nnz * sizeof(int64_t)));
+  m.m.values = calloc(nnz, sizeof(float));
+  ASSERT_TRUE(m.m.indptr != nullptr && m.m.indices != nullptr && m.m.values != nullptr);
+  for (int64_t r = 0; r <= rows; r++) m.m.indptr[r] = r * (nnz / rows);
+  for (int64_t i = 0; i < nnz; i++) m.m.indices[i] = i % cols;
+  std::string path = dir.file("out.h5ad");
+  int channel[2];
+  ASSERT_EQ(pipe(channel), 0);
+  H5open();  // the library's own set-up is not what should run out
+  pid_t pid = fork();
+  if (pid == 0) {
+    unsigned long long pages = 0;
+    FILE *statm = fopen("/proc/self/statm", "r");
+    if (statm == nullptr || fscanf(statm, "%llu", &pages) != 1) _exit(3);
+    fclose(statm);
+    struct rlimit limit;
+    limit.rlim_cur = limit.rlim_max = pages * sysconf(_SC_PAGESIZE) + (rlim_t{8} << 20);
+    setrlimit(RLIMIT_AS, &limit);
+    char error[512] = "";
+    int status = cli_write_h5ad(path.c_str(), &m.m, nullptr, error, sizeof error);
+    ssize_t ignored = write(channel[1], error, strlen(error));
+    (void)ignored;
+    _exit(status == 0 ? 0 : 1);
+  }
+  close(channel[1]);
+  std::string message;
+  char buffer[512];
+  ssize_t got;
+  while ((got = read(channel[0], buffer, sizeof buffer)) > 0) message.append(buffer, got);
+  close(channel[0]);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << message;
+  EXPECT_EQ(WEXITSTATUS(status), 1) << message;
+  EXPECT_EQ(message, "cannot write '" + path + "': out of memory");
+  EXPECT_TRUE(dir.entries().empty());
+#endif
 }
 
 // 1e8 cells declared by a 10x .h5 of a few KB: 6 GB of indptr and barcodes to allocate.
