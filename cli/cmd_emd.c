@@ -1,5 +1,6 @@
 /* normot emd: a batch of exact earth mover's distance problems from .npy arrays. */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 
 #include "atomic_file.h"
 #include "cli.h"
+#include "file_identity.h"
 #include "npy_io.h"
 #include "progress.h"
 
@@ -146,11 +148,11 @@ static int parse_options(int argc, char **argv, emd_options *options) {
   for (int k = 0; k < OUT_COUNT; ++k) {
     if (options->outputs[k] == NULL) continue;
     for (int j = k + 1; j < OUT_COUNT; ++j)
-      if (options->outputs[j] != NULL && strcmp(options->outputs[k], options->outputs[j]) == 0)
+      if (options->outputs[j] != NULL && cli_same_file(options->outputs[k], options->outputs[j]))
         return cli_usage_error(command, "%s and %s name the same file", output_options[k],
                                output_options[j]);
     for (int j = 0; j < IN_COUNT; ++j)
-      if (in[j] != NULL && strcmp(options->outputs[k], in[j]) == 0)
+      if (in[j] != NULL && cli_output_replaces_input(options->outputs[k], in[j]))
         return cli_usage_error(command, "%s would overwrite the input %s", output_options[k],
                                input_options[j]);
   }
@@ -279,14 +281,16 @@ static int write_outputs(const emd_options *options, cli_array *outputs) {
     temps[k] = cli_atomic_temp_name(options->outputs[k]);
     if (temps[k] == NULL)
       exit_code = cli_error("out of memory");
-    else if (cli_npy_write_direct(temps[k], &outputs[k], error, sizeof error) != 0)
+    else if (cli_npy_write_staged(temps[k], options->outputs[k], &outputs[k], error,
+                                  sizeof error) != 0)
       exit_code = cli_error("%s", error);
   }
   int committed[OUT_COUNT] = {0};
   for (int k = 0; k < OUT_COUNT && exit_code == 0; ++k) {
     if (temps[k] == NULL) continue;
     if (cli_atomic_commit_path(temps[k], options->outputs[k]) != 0) {
-      exit_code = cli_error("cannot write %s", options->outputs[k]);
+      exit_code = cli_error("cannot rename the finished file onto %s: %s", options->outputs[k],
+                            strerror(errno));
     } else {
       committed[k] = 1;
     }

@@ -1,5 +1,6 @@
 /* normot normalize INPUT -o OUTPUT: Scanpy's normalize_total on a count matrix file. */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 
 #include "atomic_file.h"
 #include "cli.h"
+#include "file_identity.h"
 #include "matrix_io.h"
 #include "npy_io.h"
 #include "progress.h"
@@ -134,8 +136,15 @@ static int parse_options(int argc, char **argv, normalize_options *options) {
   char reason[512];
   if (cli_check_output_path(options->output, reason, sizeof reason) != 0)
     return cli_usage_error(command, "%s", reason);
+  if (cli_output_replaces_input(options->output, options->input))
+    return cli_usage_error(command, "the output %s would overwrite the input %s", options->output,
+                           options->input);
   if (options->size_factors_path != NULL &&
-      strcmp(options->size_factors_path, options->output) == 0)
+      cli_output_replaces_input(options->size_factors_path, options->input))
+    return cli_usage_error(command, "--size-factors %s would overwrite the input %s",
+                           options->size_factors_path, options->input);
+  if (options->size_factors_path != NULL &&
+      cli_same_file(options->size_factors_path, options->output))
     return cli_usage_error(command, "--size-factors and the output are the same file");
   return -1;
 }
@@ -244,7 +253,8 @@ int normot_cmd_normalize(int argc, char **argv) {
     cli_array array = {.ndim = 1, .shape = {matrix.n_rows}, .type = dtype, .data = size_factors};
     if (size_factors_temp == NULL)
       exit_code = cli_error("out of memory");
-    else if (cli_npy_write_direct(size_factors_temp, &array, error, sizeof error) != 0)
+    else if (cli_npy_write_staged(size_factors_temp, options.size_factors_path, &array, error,
+                                  sizeof error) != 0)
       exit_code = cli_error("%s", error);
   }
   double write_start = cli_seconds();
@@ -253,7 +263,8 @@ int normot_cmd_normalize(int argc, char **argv) {
     exit_code = cli_error("%s", error);
   if (exit_code == 0 && size_factors_temp != NULL) {
     if (cli_atomic_commit_path(size_factors_temp, options.size_factors_path) != 0) {
-      exit_code = cli_error("cannot write %s", options.size_factors_path);
+      exit_code = cli_error("cannot rename the finished file onto %s: %s",
+                            options.size_factors_path, strerror(errno));
       unlink(options.output);
     }
     free(size_factors_temp);

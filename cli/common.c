@@ -1,22 +1,11 @@
 /* Helpers shared by the subcommands. */
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
-
-int cli_error(const char *format, ...) {
-  va_list args;
-  va_start(args, format);
-  fputs("normot: ", stderr);
-  vfprintf(stderr, format, args);
-  fputc('\n', stderr);
-  va_end(args);
-  return 1;
-}
 
 int cli_parse_backend(const char *text, normot_backend *backend) {
   if (strcmp(text, "auto") == 0)
@@ -62,16 +51,6 @@ normot_context *cli_context(normot_backend backend, int threads) {
     return NULL;
   }
   return context;
-}
-
-int cli_usage_error(const char *command, const char *format, ...) {
-  va_list args;
-  va_start(args, format);
-  fputs("normot: ", stderr);
-  vfprintf(stderr, format, args);
-  fprintf(stderr, " (see 'normot %s --help')\n", command);
-  va_end(args);
-  return 2;
 }
 
 int cli_take_value(int argc, char **argv, int *index, const char *name, const char **value) {

@@ -7,6 +7,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "hdf5_io.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -47,6 +48,8 @@ int cli_write_h5ad(const char *path, const cli_matrix *matrix, const void *size_
 #include <hdf5.h>
 
 #include "atomic_file.h"
+#include "hdf5_support.h"
+#include "memory_budget.h"
 
 int cli_hdf5_available(void) {
   return 1;
@@ -55,11 +58,6 @@ int cli_hdf5_available(void) {
 /* No real matrix has more rows or columns than this (2^48); larger shapes come from damaged
  * files, and rejecting them keeps every size computation far from overflow. */
 static const int64_t MAX_DIMENSION = (int64_t)1 << 48;
-
-/* HDF5 prints a stack of errors on stderr by default; the messages here replace it. */
-static void silence_hdf5(void) {
-  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-}
 
 static size_t value_size(normot_value_type type) {
   switch (type) {
@@ -172,6 +170,9 @@ static int read_int64_vector(const char *path, hid_t location, const char *name,
   } else if (expected >= 0 && length != expected) {
     cli_io_fail(error, error_size, "'%s': the dataset '%s' has %lld entries, expected %lld", path,
                 name, (long long)length, (long long)expected);
+  } else if (cli_h5_check_declared_size(path, dataset, name, (uint64_t)length, 8.0 * (double)length,
+                                        error, error_size) != 0) {
+    /* the reason is in error */
   } else if ((values = allocate((size_t)length, sizeof *values)) == NULL) {
     cli_io_fail(error, error_size, "'%s': out of memory reading '%s'", path, name);
   } else if (length > 0 &&
@@ -228,6 +229,10 @@ static int read_value_vector(const char *path, hid_t location, const char *name,
   } else if (length != expected) {
     cli_io_fail(error, error_size, "'%s': the dataset '%s' has %lld entries, expected %lld", path,
                 name, (long long)length, (long long)expected);
+  } else if (cli_h5_check_declared_size(path, dataset, name, (uint64_t)length,
+                                        (double)length * (double)value_size(value_type), error,
+                                        error_size) != 0) {
+    /* the reason is in error */
   } else if ((values = allocate((size_t)length, value_size(value_type))) == NULL) {
     cli_io_fail(error, error_size, "'%s': out of memory reading '%s'", path, name);
   } else if (length > 0 && H5Dread(dataset, native_type_of(value_type), H5S_ALL, H5S_ALL,
@@ -279,6 +284,10 @@ static int read_string_vector(const char *path, hid_t location, const char *name
                 name, (long long)length, (long long)expected);
     goto done;
   }
+  /* A pointer, a copy of the text and HDF5's buffer: at least 24 bytes per string. */
+  if (cli_h5_check_declared_size(path, dataset, name, (uint64_t)length, 24.0 * (double)length,
+                                 error, error_size) != 0)
+    goto done;
   strings = calloc((size_t)(length > 0 ? length : 1), sizeof *strings);
   memory_type = H5Tcopy(H5T_C_S1);
   if (strings == NULL || memory_type < 0) goto out_of_memory;
@@ -331,14 +340,16 @@ done:
   return status;
 }
 
-/* Reads a string attribute (fixed or variable length, scalar) into `text`. Returns 0, or 1 if
- * it is absent or not a string. */
+enum { ATTRIBUTE_READ = 0, ATTRIBUTE_ABSENT = 1, ATTRIBUTE_NOT_A_STRING = 2 };
+
+/* Reads a string attribute (fixed or variable length, scalar) into `text`. Returns
+ * ATTRIBUTE_READ, ATTRIBUTE_ABSENT, or ATTRIBUTE_NOT_A_STRING (another type, or unreadable). */
 static int read_string_attribute(hid_t object, const char *name, char *text, size_t text_size) {
   text[0] = '\0';
-  if (H5Aexists(object, name) <= 0) return 1;
+  if (H5Aexists(object, name) <= 0) return ATTRIBUTE_ABSENT;
   hid_t attribute = H5Aopen(object, name, H5P_DEFAULT);
-  if (attribute < 0) return 1;
-  int status = 1;
+  if (attribute < 0) return ATTRIBUTE_NOT_A_STRING;
+  int status = ATTRIBUTE_NOT_A_STRING;
   hid_t file_type = H5Aget_type(attribute);
   hid_t memory_type = H5Tcopy(H5T_C_S1);
   hid_t space = H5Aget_space(attribute);
@@ -453,7 +464,7 @@ static herr_t find_genome_group(hid_t group, const char *name, const H5L_info_t 
 }
 
 int cli_read_10x_h5(const char *path, cli_matrix *out, char *error, size_t error_size) {
-  silence_hdf5();
+  cli_h5_setup();
   memset(out, 0, sizeof *out);
   hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
   if (file < 0) {
@@ -730,12 +741,24 @@ static int read_dense_x(const char *path, hid_t dataset, cli_matrix *out, char *
     goto done;
   }
   H5Sget_simple_extent_dims(file_space, dims, NULL);
+  uint64_t n_values = 0;
+  /* Each dimension below 2^48 keeps a row's bytes far from overflow; their product may not. */
+  if (dims[0] > (hsize_t)MAX_DIMENSION || dims[1] > (hsize_t)MAX_DIMENSION ||
+      __builtin_mul_overflow((uint64_t)dims[0], (uint64_t)dims[1], &n_values)) {
+    cli_io_fail(error, error_size, "'%s': X has an impossible shape (%llu, %llu)", path,
+                (unsigned long long)dims[0], (unsigned long long)dims[1]);
+    goto done;
+  }
   int64_t n_rows = (int64_t)dims[0], n_cols = (int64_t)dims[1];
   size_t element_size = value_size(value_type);
   /* About 32 MB per block, at least one row. */
   int64_t rows_per_block = n_cols > 0 ? (int64_t)(((size_t)32 << 20) / (element_size * n_cols)) : 1;
   if (rows_per_block < 1) rows_per_block = 1;
   if (rows_per_block > n_rows) rows_per_block = n_rows > 0 ? n_rows : 1;
+  double block_bytes = (double)rows_per_block * (double)n_cols * (double)element_size;
+  if (cli_h5_check_declared_size(path, dataset, "X", n_values,
+                                 8.0 * ((double)n_rows + 1.0) + block_bytes, error, error_size))
+    goto done;
   block = allocate((size_t)rows_per_block * (size_t)n_cols, element_size);
   indptr = allocate((size_t)n_rows + 1, sizeof *indptr);
   if (block == NULL || indptr == NULL) goto out_of_memory;
@@ -831,6 +854,14 @@ static int read_sparse_x(const char *path, hid_t group, int is_csr, cli_matrix *
     goto done;
   if (check_indptr(path, "X/indptr", indptr, n_outer, nnz, error, error_size)) goto done;
   if (check_indices(path, "X/indices", indices, nnz, n_inner, error, error_size)) goto done;
+  char shortfall[160];
+  if (!is_csr && cli_memory_shortfall(16.0 * ((double)n_rows + 1.0) +
+                                          (double)nnz * (8.0 + (double)value_size(value_type)),
+                                      shortfall, sizeof shortfall)) {
+    cli_io_fail(error, error_size, "'%s': converting X (%lld x %lld) from CSC %s", path,
+                (long long)n_rows, (long long)n_cols, shortfall);
+    goto done;
+  }
   if (!is_csr) {
     int64_t *row_indptr, *row_indices;
     void *row_values;
@@ -864,7 +895,7 @@ done:
 }
 
 int cli_read_h5ad(const char *path, cli_matrix *out, char *error, size_t error_size) {
-  silence_hdf5();
+  cli_h5_setup();
   memset(out, 0, sizeof *out);
   hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
   if (file < 0) {
@@ -881,9 +912,19 @@ int cli_read_h5ad(const char *path, cli_matrix *out, char *error, size_t error_s
   }
   x = H5Oopen(file, "X", H5P_DEFAULT);
   H5I_type_t kind = x >= 0 ? H5Iget_type(x) : H5I_BADID;
+  const char *encoding_name = "encoding-type";
+  int encoding_found = read_string_attribute(x, encoding_name, encoding, sizeof encoding);
+  if (kind == H5I_GROUP && encoding_found == ATTRIBUTE_ABSENT) {
+    encoding_name = "h5sparse_format";
+    encoding_found = read_string_attribute(x, encoding_name, encoding, sizeof encoding);
+  }
+  if (encoding_found == ATTRIBUTE_NOT_A_STRING) {
+    cli_io_fail(error, error_size, "'%s': X's %s attribute has the wrong type (not a string)", path,
+                encoding_name);
+    goto done;
+  }
   if (kind == H5I_GROUP) {
-    if (read_string_attribute(x, "encoding-type", encoding, sizeof encoding) != 0 &&
-        read_string_attribute(x, "h5sparse_format", encoding, sizeof encoding) != 0) {
+    if (encoding_found == ATTRIBUTE_ABSENT) {
       cli_io_fail(error, error_size, "'%s': X is a group without an encoding-type attribute", path);
       goto done;
     }
@@ -898,8 +939,7 @@ int cli_read_h5ad(const char *path, cli_matrix *out, char *error, size_t error_s
     }
     if (read_sparse_x(path, x, is_csr, out, error, error_size)) goto done;
   } else if (kind == H5I_DATASET) {
-    if (read_string_attribute(x, "encoding-type", encoding, sizeof encoding) == 0 &&
-        strcmp(encoding, "array") != 0) {
+    if (encoding_found == ATTRIBUTE_READ && strcmp(encoding, "array") != 0) {
       cli_io_fail(error, error_size,
                   "'%s': X has encoding-type '%s'; normot reads csr_matrix, csc_matrix or a dense "
                   "array",
@@ -1019,10 +1059,16 @@ static int write_string_array(hid_t location, const char *name, char *const *str
   const char **pointers = allocate((size_t)length, sizeof *pointers);
   char *numbers = NULL;
   int status = 1;
-  if (pointers == NULL) return 1;
+  if (pointers == NULL) {
+    cli_h5_failure_note("out of memory");
+    return 1;
+  }
   if (strings == NULL) {
     numbers = allocate((size_t)length, 24);
-    if (numbers == NULL) goto done;
+    if (numbers == NULL) {
+      cli_h5_failure_note("out of memory");
+      goto done;
+    }
     for (int64_t i = 0; i < length; i++) {
       snprintf(numbers + (size_t)i * 24, 24, "%lld", (long long)i);
       pointers[i] = numbers + (size_t)i * 24;
@@ -1084,6 +1130,7 @@ static int write_csr_x(hid_t file, const cli_matrix *matrix) {
     int64_t longest = matrix->nnz > matrix->n_rows + 1 ? matrix->nnz : matrix->n_rows + 1;
     int32_t *narrowed = allocate((size_t)longest, sizeof *narrowed);
     status = narrowed == NULL;
+    if (narrowed == NULL) cli_h5_failure_note("out of memory");
     if (status == 0) {
       for (int64_t i = 0; i < matrix->nnz; i++) narrowed[i] = (int32_t)matrix->indices[i];
       status = write_vector(group, "indices", H5T_NATIVE_INT32, matrix->nnz, narrowed);
@@ -1120,7 +1167,7 @@ static int write_dataframe(hid_t file, const char *name, char *const *index, int
 
 int cli_write_h5ad(const char *path, const cli_matrix *matrix, const void *size_factors,
                    char *error, size_t error_size) {
-  silence_hdf5();
+  cli_h5_setup();
   if (matrix == NULL || matrix->n_rows < 0 || matrix->n_cols < 0 || matrix->nnz < 0 ||
       matrix->indptr == NULL ||
       (matrix->nnz > 0 && (matrix->indices == NULL || matrix->values == NULL))) {
@@ -1142,9 +1189,12 @@ int cli_write_h5ad(const char *path, const cli_matrix *matrix, const void *size_
     cli_io_fail(error, error_size, "cannot write '%s': out of memory", path);
     return 1;
   }
-  hid_t file = H5Fcreate(temp_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  char cause[256];
+  cli_h5_failure_reset();
+  hid_t file = H5Fcreate(temp_path, H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT);
   if (file < 0) {
-    cli_io_fail(error, error_size, "cannot create '%s' (is the directory writable?)", temp_path);
+    cli_h5_failure_cause(cause, sizeof cause);
+    cli_io_fail(error, error_size, "cannot create '%s': %s", path, cause);
     cli_atomic_discard_path(temp_path);
     return 1;
   }
@@ -1163,12 +1213,14 @@ int cli_write_h5ad(const char *path, const cli_matrix *matrix, const void *size_
     status = write_empty_dict(file, dicts[i]);
   if (H5Fclose(file) < 0) status = 1;
   if (status != 0) {
-    cli_io_fail(error, error_size, "cannot write '%s' (disk full, or no permission?)", path);
+    cli_h5_failure_cause(cause, sizeof cause);
+    cli_io_fail(error, error_size, "cannot write '%s': %s", path, cause);
     cli_atomic_discard_path(temp_path);
     return 1;
   }
   if (cli_atomic_commit_path(temp_path, path) != 0) { /* it removed the temporary file */
-    cli_io_fail(error, error_size, "cannot rename the finished file onto '%s'", path);
+    cli_io_fail(error, error_size, "cannot rename the finished file onto '%s': %s", path,
+                strerror(errno));
     free(temp_path);
     return 1;
   }

@@ -11,7 +11,11 @@
 /* 1 if this build can read and write HDF5 files, else 0. */
 int cli_hdf5_available(void);
 
-/* A 10x .h5 (v3: /matrix/{data,indices,indptr,shape,barcodes,features/{id,name}}; v2 legacy:
+/* Both readers check every size a file declares before reading or allocating (dimensions,
+ * stored bytes against declared ones, the memory available: hdf5_support.h), so that a small
+ * file declaring huge datasets is refused with one line.
+ *
+ * A 10x .h5 (v3: /matrix/{data,indices,indptr,shape,barcodes,features/{id,name}}; v2 legacy:
  * one group per genome with {data,indices,indptr,shape,barcodes,genes,gene_names}; the first
  * genome group is read). The file is CSC genes x cells, which is read as CSR cells x genes.
  * Like the 10x directory reader, keeps only "Gene Expression" features when several types are
@@ -28,7 +32,9 @@ int cli_read_h5ad(const char *path, cli_matrix *out, char *error, size_t error_s
  * row_names (or "0", "1", ...) with a "size_factors" column when size_factors is non-NULL
  * (n_rows values of matrix->value_type, which must then be FLOAT32 or FLOAT64), var indexed by
  * col_names with a "gene_symbols" column when col_symbols is non-NULL. Written to a temporary
- * name and renamed: a failure leaves no file at `path`. Returns 0, or non-zero with a reason. */
+ * name and renamed: a failure leaves no file at `path`. Returns 0, or non-zero with a reason that
+ * names `path` (never the temporary name) and the cause: the system's (errno), out of memory, or
+ * HDF5's error class. */
 int cli_write_h5ad(const char *path, const cli_matrix *matrix, const void *size_factors,
                    char *error, size_t error_size);
 

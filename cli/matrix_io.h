@@ -37,7 +37,8 @@ void cli_matrix_free(cli_matrix *matrix);
  * scipy). Comment and blank lines are accepted anywhere (scipy only before the size line). Values:
  * integer files give INT32 when every (summed) value fits, else INT64; pattern files INT32 ones;
  * real files FLOAT64. Refuses, with a one-line reason, anything malformed: header, sizes (negative,
- * overflowing, more entries than the file can hold, more memory than the machine has, checked
+ * overflowing, more entries than the file can hold, more memory than is available (what reading
+ * and normalizing take, see memory_budget.h), checked
  * before allocating), indices out of range, non-numeric or non-finite values, too few or too many
  * entries, bad gzip data. */
 int cli_read_mtx(const char *path, int transpose, cli_matrix *out, char *error, size_t error_size);
@@ -55,8 +56,12 @@ int cli_read_matrix(const char *path, int transpose, cli_matrix *out, char *erro
 int cli_write_matrix(const char *path, const cli_matrix *matrix, const void *size_factors,
                      char *error, size_t error_size);
 
-/* Threads the Matrix Market writer formats with (the CLI's --threads); 0: all cores. */
+/* Threads the Matrix Market writer formats with (the CLI's --threads); 0: all cores. More
+ * threads than processors are not started. */
 void cli_set_io_threads(int threads);
+/* The bytes of formatting buffers cli_write_mtx takes with the current thread setting: at most
+ * 128 MiB, whatever the thread count. */
+size_t cli_mtx_format_buffer_bytes(void);
 
 /* 0 if `path` names an output format this build writes (.mtx, .mtx.gz, .h5ad with HDF5), else
  * non-zero with the reason: lets a command refuse before doing any work. */

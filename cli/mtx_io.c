@@ -22,6 +22,7 @@
 #include "atomic_file.h"
 #include "io_error.h"
 #include "matrix_io.h"
+#include "memory_budget.h"
 
 /* ---- errors ---------------------------------------------------------------------------------- */
 
@@ -275,13 +276,6 @@ static int parse_banner(const char *path, const char *line, mtx_field *field, ch
   return 0;
 }
 
-static uint64_t physical_memory_bytes(void) {
-  long pages = sysconf(_SC_PHYS_PAGES);
-  long page_size = sysconf(_SC_PAGESIZE);
-  if (pages <= 0 || page_size <= 0) return UINT64_MAX;
-  return (uint64_t)pages * (uint64_t)page_size;
-}
-
 /* The size line: "rows cols entries", checked against the file and the machine. */
 static int parse_size_line(line_reader *reader, const char *line, mtx_field field, int transpose,
                            int64_t *rows, int64_t *cols, int64_t *nnz, char *error,
@@ -325,7 +319,10 @@ static int parse_size_line(line_reader *reader, const char *line, mtx_field fiel
   struct stat info;
   if (stat(path, &info) == 0 && S_ISREG(info.st_mode)) {
     uint64_t file_bytes = (uint64_t)info.st_size;
-    uint64_t text_bytes = gzdirect(reader->file) ? file_bytes : file_bytes * 1032u + 4096u;
+    uint64_t text_bytes = file_bytes;
+    if (!gzdirect(reader->file))
+      text_bytes =
+          file_bytes > (UINT64_MAX - 4096u) / 1032u ? UINT64_MAX : file_bytes * 1032u + 4096u;
     uint64_t remaining =
         text_bytes > reader->bytes_consumed ? text_bytes - reader->bytes_consumed : 0;
     uint64_t min_entry_bytes = field == FIELD_PATTERN ? 4 : 6;
@@ -338,17 +335,15 @@ static int parse_size_line(line_reader *reader, const char *line, mtx_field fiel
           path, (long long)sizes[2], (unsigned long long)max_entries);
   }
 
-  /* Memory: the entries as read (row, column, value) and the CSR arrays. */
+  /* Memory: the entries as read (row, column, value: 24 bytes) and the CSR arrays (16 bytes per
+   * entry, 8 per row), and what normalizing them takes on top (8 bytes per entry for the
+   * normalized values, 24 per row for the totals and size factors). */
   uint64_t csr_rows = (uint64_t)(transpose ? sizes[1] : sizes[0]);
-  double needed = 8.0 * ((double)csr_rows + 1.0) * 2.0 + 40.0 * (double)sizes[2];
-  double available = (double)physical_memory_bytes();
-  if (needed > available)
-    return cli_io_fail(
-        error, error_size,
-        "%s: a %lld x %lld matrix with %lld entries needs %.1f GiB, more than the %.1f "
-        "GiB of memory here",
-        path, (long long)sizes[0], (long long)sizes[1], (long long)sizes[2], needed / 1073741824.0,
-        available / 1073741824.0);
+  double needed = 32.0 * ((double)csr_rows + 1.0) + 48.0 * (double)sizes[2];
+  char shortfall[160];
+  if (cli_memory_shortfall(needed, shortfall, sizeof shortfall))
+    return cli_io_fail(error, error_size, "%s: a %lld x %lld matrix with %lld entries %s", path,
+                       (long long)sizes[0], (long long)sizes[1], (long long)sizes[2], shortfall);
   *rows = sizes[0];
   *cols = sizes[1];
   *nnz = sizes[2];
@@ -771,13 +766,38 @@ static int64_t row_of_entry(const int64_t *indptr, int64_t n_rows, int64_t i) {
 }
 
 /* Formatting floats dominates writing, so blocks of entries are formatted in parallel, one
- * buffer per block, and written out in order. */
-enum { FORMAT_BLOCK_ENTRIES = 1 << 16 };
+ * buffer per block, and written out in order. The buffers of one round take at most
+ * FORMAT_BUFFER_BYTES whatever the thread count: more threads get smaller blocks, down to
+ * MIN_BLOCK_ENTRIES, and never more threads than processors (formatting waits on nothing). */
+enum { MAX_BLOCK_ENTRIES = 1 << 16, MIN_BLOCK_ENTRIES = 1 << 12, FORMAT_BUFFER_BYTES = 128 << 20 };
 
 static int io_threads = 0; /* 0: OpenMP's default (all cores) */
 
 void cli_set_io_threads(int threads) {
   io_threads = threads > 0 ? threads : 0;
+}
+
+typedef struct format_plan {
+  int blocks;            /* per round, one thread each */
+  int64_t block_entries; /* entries per block */
+} format_plan;
+
+static format_plan plan_formatting(void) {
+  int threads = io_threads > 0 ? io_threads : omp_get_max_threads();
+  int processors = omp_get_num_procs();
+  if (threads > processors) threads = processors;
+  if (threads < 1) threads = 1;
+  int64_t entries = (int64_t)FORMAT_BUFFER_BYTES / ((int64_t)threads * SINK_MARGIN);
+  if (entries > MAX_BLOCK_ENTRIES) entries = MAX_BLOCK_ENTRIES;
+  if (entries < MIN_BLOCK_ENTRIES) entries = MIN_BLOCK_ENTRIES;
+  int64_t most_blocks = (int64_t)FORMAT_BUFFER_BYTES / (entries * SINK_MARGIN);
+  format_plan plan = {threads < most_blocks ? threads : (int)most_blocks, entries};
+  return plan;
+}
+
+size_t cli_mtx_format_buffer_bytes(void) {
+  format_plan plan = plan_formatting();
+  return (size_t)plan.blocks * (size_t)plan.block_entries * SINK_MARGIN;
 }
 
 static int write_body(text_sink *sink, const cli_matrix *matrix) {
@@ -796,9 +816,10 @@ static int write_body(text_sink *sink, const cli_matrix *matrix) {
   sink_flush(sink);
   if (sink->failed) return -1;
 
-  int blocks_per_round = io_threads > 0 ? io_threads : omp_get_max_threads();
-  if (blocks_per_round < 1) blocks_per_round = 1;
-  char *buffers = malloc((size_t)blocks_per_round * FORMAT_BLOCK_ENTRIES * SINK_MARGIN);
+  const format_plan plan = plan_formatting();
+  const int blocks_per_round = plan.blocks;
+  const int64_t block_entries = plan.block_entries;
+  char *buffers = malloc(cli_mtx_format_buffer_bytes());
   size_t *lengths = malloc((size_t)blocks_per_round * sizeof *lengths);
   if (buffers == NULL || lengths == NULL) {
     free(buffers);
@@ -807,12 +828,12 @@ static int write_body(text_sink *sink, const cli_matrix *matrix) {
   }
   const int64_t nnz = matrix->nnz;
   for (int64_t round = 0; round < nnz && !sink->failed;
-       round += (int64_t)blocks_per_round * FORMAT_BLOCK_ENTRIES) {
+       round += (int64_t)blocks_per_round * block_entries) {
 #pragma omp parallel for schedule(static, 1) num_threads(blocks_per_round)
     for (int block = 0; block < blocks_per_round; ++block) {
-      int64_t begin = round + (int64_t)block * FORMAT_BLOCK_ENTRIES;
-      int64_t end = begin + FORMAT_BLOCK_ENTRIES < nnz ? begin + FORMAT_BLOCK_ENTRIES : nnz;
-      char *text = buffers + (size_t)block * FORMAT_BLOCK_ENTRIES * SINK_MARGIN;
+      int64_t begin = round + (int64_t)block * block_entries;
+      int64_t end = begin + block_entries < nnz ? begin + block_entries : nnz;
+      char *text = buffers + (size_t)block * (size_t)block_entries * SINK_MARGIN;
       size_t length = 0;
       if (begin < end) {
         int64_t row = row_of_entry(matrix->indptr, matrix->n_rows, begin);
@@ -824,7 +845,7 @@ static int write_body(text_sink *sink, const cli_matrix *matrix) {
       lengths[block] = length;
     }
     for (int block = 0; block < blocks_per_round && !sink->failed; ++block) {
-      const char *text = buffers + (size_t)block * FORMAT_BLOCK_ENTRIES * SINK_MARGIN;
+      const char *text = buffers + (size_t)block * (size_t)block_entries * SINK_MARGIN;
       if (lengths[block] == 0) continue;
       if (sink->gz != NULL) {
         if (gzwrite(sink->gz, text, (unsigned)lengths[block]) != (int)lengths[block])

@@ -347,22 +347,29 @@ static int check_array_for_writing(const char *path, const cli_array *array, cha
   return 0;
 }
 
-int cli_npy_write_direct(const char *path, const cli_array *array, char *error, size_t error_size) {
-  if (check_array_for_writing(path, array, error, error_size) != 0) return -1;
-  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0666);
-  if (fd < 0) return cli_io_fail(error, error_size, "cannot create %s: %s", path, strerror(errno));
+int cli_npy_write_staged(const char *temp_path, const char *final_path, const cli_array *array,
+                         char *error, size_t error_size) {
+  if (check_array_for_writing(final_path, array, error, error_size) != 0) return -1;
+  int fd = open(temp_path, O_WRONLY | O_CREAT | O_EXCL, 0666);
+  if (fd < 0)
+    return cli_io_fail(error, error_size, "cannot create a file beside %s: %s", final_path,
+                       strerror(errno));
   FILE *stream = fdopen(fd, "wb");
   if (stream == NULL) {
+    int saved = errno;
     close(fd);
-    unlink(path);
-    return cli_io_fail(error, error_size, "cannot write %s: %s", path, strerror(errno));
+    unlink(temp_path);
+    return cli_io_fail(error, error_size, "cannot write %s: %s", final_path, strerror(saved));
   }
   int failed = write_array(stream, array) != 0 || fflush(stream) != 0;
-  if (fclose(stream) != 0) failed = 1;
+  int saved = errno;
+  if (fclose(stream) != 0 && !failed) {
+    failed = 1;
+    saved = errno;
+  }
   if (failed) {
-    int saved = errno;
-    unlink(path);
-    return cli_io_fail(error, error_size, "cannot write %s: %s", path, strerror(saved));
+    unlink(temp_path);
+    return cli_io_fail(error, error_size, "cannot write %s: %s", final_path, strerror(saved));
   }
   return 0;
 }

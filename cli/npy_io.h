@@ -29,10 +29,12 @@ void cli_array_free(cli_array *array);
 int cli_npy_read(const char *path, cli_array *out, char *error, size_t error_size);
 /* Writes atomically (temporary name, then rename). Format 1.0, data 64-byte aligned. */
 int cli_npy_write(const char *path, const cli_array *array, char *error, size_t error_size);
-/* Writes to exactly `path`, created exclusively (an existing file is an error, never
+/* Writes to exactly `temp_path`, created exclusively (an existing file is an error, never
  * overwritten); removes it again if the write fails. For commands that stage several outputs
- * under cli_atomic_temp_name() names and rename them all together at the end. */
-int cli_npy_write_direct(const char *path, const cli_array *array, char *error, size_t error_size);
+ * under cli_atomic_temp_name() names and rename them all together at the end. Messages name
+ * `final_path`, the file the user asked for, never the temporary name. */
+int cli_npy_write_staged(const char *temp_path, const char *final_path, const cli_array *array,
+                         char *error, size_t error_size);
 
 #ifdef __cplusplus
 }

@@ -37,6 +37,14 @@ static const char *const feature_names[] = {"features.tsv.gz", "features.tsv", "
                                             "genes.tsv", NULL};
 static const char *const barcode_names[] = {"barcodes.tsv.gz", "barcodes.tsv", NULL};
 
+int cli_is_10x_file_name(const char *name) {
+  const char *const *lists[] = {matrix_names, feature_names, barcode_names};
+  for (size_t list = 0; list < sizeof lists / sizeof lists[0]; list++)
+    for (size_t i = 0; lists[list][i] != NULL; i++)
+      if (strcmp(name, lists[list][i]) == 0) return 1;
+  return 0;
+}
+
 int cli_is_10x_dir(const char *dir) {
   struct stat info;
   char path[4096];

@@ -7,6 +7,10 @@
 
 #include "matrix_io.h"
 
+/* 1 if `name` is one of the files a 10x directory is read from (matrix.mtx.gz, features.tsv,
+ * barcodes.tsv.gz, ...), else 0. */
+int cli_is_10x_file_name(const char *name);
+
 /* 1 if `dir` is a directory holding a matrix.mtx or matrix.mtx.gz, else 0. */
 int cli_is_10x_dir(const char *dir);
 

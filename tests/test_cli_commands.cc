@@ -30,16 +30,8 @@ using cli_test::RunCli;
 using cli_test::ScratchDir;
 using cli_test::WriteWholeFile;
 
-// Each test gets a directory for inputs and outputs (whose listing is checked) and one for the
-// captured stdout/stderr.
-class CliTest : public ::testing::Test {
+class CliTest : public cli_test::CliFixture {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(work_.ok());
-    ASSERT_TRUE(capture_.ok());
-  }
-  std::string Path(const std::string &name) const { return work_.Path(name); }
-  CliRun Run(const std::vector<std::string> &args) const { return RunCli(args, capture_); }
 
   // Runs a command that must fail: exit code `expected_exit` (1 bad input, 2 bad usage), one
   // line on stderr, and the work directory holding exactly the inputs it held before.
@@ -72,9 +64,6 @@ class CliTest : public ::testing::Test {
     char error[512] = "";
     ASSERT_EQ(cli_npy_write(Path(name).c_str(), &array, error, sizeof error), 0) << error;
   }
-
-  ScratchDir work_;
-  ScratchDir capture_;
 };
 
 // ---- usage --------------------------------------------------------------------------------

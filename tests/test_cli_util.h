@@ -4,9 +4,13 @@
 #define NORMOT_TEST_CLI_UTIL_H
 
 #include <dirent.h>
+#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -113,6 +117,81 @@ inline CliRun RunCli(const std::vector<std::string> &args, const ScratchDir &cap
   unlink(err_path.c_str());
   return run;
 }
+
+// What a run under limits did: `signal` is the signal that ended it (0 when it exited), and
+// `max_rss_kib` its peak resident memory.
+struct LimitedRun : CliRun {
+  int signal = 0;
+  long max_rss_kib = 0;
+};
+
+struct RunLimits {
+  rlim_t file_size = RLIM_INFINITY;      // RLIMIT_FSIZE, bytes
+  rlim_t address_space = RLIM_INFINITY;  // RLIMIT_AS, bytes
+  rlim_t cpu_seconds = 120;              // RLIMIT_CPU: a run that loops is stopped
+  bool ignore_file_size_signal = false;  // SIGXFSZ ignored: writes fail with EFBIG instead
+};
+
+// Runs NORMOT_CLI_PATH with `args` under `limits` (set in the child before exec); stdout and
+// stderr captured in `capture_dir` as RunCli does.
+inline LimitedRun RunCliLimited(const std::vector<std::string> &args, const ScratchDir &capture_dir,
+                                const RunLimits &limits) {
+  LimitedRun run;
+  std::string out_path = capture_dir.Path("stdout.txt");
+  std::string err_path = capture_dir.Path("stderr.txt");
+  std::string program = NORMOT_CLI_PATH;
+  std::vector<char *> argv;
+  argv.push_back(const_cast<char *>(program.c_str()));
+  for (const std::string &arg : args) argv.push_back(const_cast<char *>(arg.c_str()));
+  argv.push_back(nullptr);
+  int out_fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  int err_fd = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_t pid = fork();
+  if (pid == 0) {  // only async-signal-safe calls until exec
+    dup2(out_fd, 1);
+    dup2(err_fd, 2);
+    struct rlimit limit;
+    limit.rlim_cur = limit.rlim_max = limits.file_size;
+    setrlimit(RLIMIT_FSIZE, &limit);
+    limit.rlim_cur = limit.rlim_max = limits.address_space;
+    setrlimit(RLIMIT_AS, &limit);
+    limit.rlim_cur = limit.rlim_max = limits.cpu_seconds;
+    setrlimit(RLIMIT_CPU, &limit);
+    if (limits.ignore_file_size_signal) signal(SIGXFSZ, SIG_IGN);
+    execve(program.c_str(), argv.data(), environ);
+    _exit(127);
+  }
+  close(out_fd);
+  close(err_fd);
+  int status = 0;
+  struct rusage usage;
+  memset(&usage, 0, sizeof usage);
+  if (pid > 0 && wait4(pid, &status, 0, &usage) == pid) {
+    if (WIFEXITED(status)) run.exit_code = WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) run.signal = WTERMSIG(status);
+    run.max_rss_kib = usage.ru_maxrss;
+  }
+  run.out = ReadWholeFile(out_path);
+  run.err = ReadWholeFile(err_path);
+  unlink(out_path.c_str());
+  unlink(err_path.c_str());
+  return run;
+}
+
+// Each CLI test gets a directory for inputs and outputs (whose listing a test may check) and one
+// for the captured stdout/stderr.
+class CliFixture : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(work_.ok());
+    ASSERT_TRUE(capture_.ok());
+  }
+  std::string Path(const std::string &name) const { return work_.Path(name); }
+  CliRun Run(const std::vector<std::string> &args) const { return RunCli(args, capture_); }
+
+  ScratchDir work_;
+  ScratchDir capture_;
+};
 
 // True when `text` is exactly one line "normot: ...\n".
 inline bool IsOneMessageLine(const std::string &text) {

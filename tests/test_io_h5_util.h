@@ -20,6 +20,10 @@ extern "C" {
 #include "matrix_io.h"
 }
 
+#ifdef NORMOT_HAVE_HDF5
+#include <hdf5.h>
+#endif
+
 namespace io_test {
 
 // A fresh directory under $TMPDIR (or /tmp), removed with everything in it at scope exit.
@@ -112,6 +116,74 @@ inline bool IsEmpty(const cli_matrix &m) {
          m.indices == nullptr && m.values == nullptr && m.row_names == nullptr &&
          m.col_names == nullptr && m.col_symbols == nullptr;
 }
+
+#ifdef NORMOT_HAVE_HDF5
+// Tiny HDF5 files that declare huge datasets and never write them (a few KB on disk, whatever
+// the declared size): what a careless or hostile producer leaves behind.
+
+// A chunked dataset of `dims` values of `type`, created but never written.
+inline void CreateUnwrittenDataset(hid_t location, const char *name, hid_t type,
+                                   std::vector<hsize_t> dims, std::vector<hsize_t> chunk) {
+  hid_t space = H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr);
+  hid_t properties = H5Pcreate(H5P_DATASET_CREATE);
+  H5Pset_chunk(properties, static_cast<int>(chunk.size()), chunk.data());
+  hid_t dataset = H5Dcreate2(location, name, type, space, H5P_DEFAULT, properties, H5P_DEFAULT);
+  ASSERT_GE(dataset, 0) << name;
+  H5Dclose(dataset);
+  H5Pclose(properties);
+  H5Sclose(space);
+}
+
+inline void WriteStringAttribute(hid_t object, const char *name, const char *value) {
+  hid_t type = H5Tcopy(H5T_C_S1);
+  H5Tset_size(type, H5T_VARIABLE);
+  hid_t space = H5Screate(H5S_SCALAR);
+  hid_t attribute = H5Acreate2(object, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+  ASSERT_GE(attribute, 0) << name;
+  ASSERT_GE(H5Awrite(attribute, type, &value), 0);
+  H5Aclose(attribute);
+  H5Sclose(space);
+  H5Tclose(type);
+}
+
+// An .h5ad whose X is a dense float32 (rows, cols) array that was never written.
+inline void WriteUnwrittenDenseH5ad(const std::string &path, hsize_t rows, hsize_t cols) {
+  hid_t file = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  ASSERT_GE(file, 0) << path;
+  CreateUnwrittenDataset(file, "X", H5T_IEEE_F32LE, {rows, cols}, {1, cols < 1024 ? cols : 1024});
+  hid_t x = H5Dopen2(file, "X", H5P_DEFAULT);
+  WriteStringAttribute(x, "encoding-type", "array");
+  WriteStringAttribute(x, "encoding-version", "0.2.0");
+  H5Dclose(x);
+  H5Fclose(file);
+}
+
+// A 10x .h5 (v3 layout) of 10 genes declaring `cells` cells: shape written, indptr and barcodes
+// never written, no entries.
+inline void WriteUnwritten10xH5(const std::string &path, int32_t cells) {
+  hid_t file = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  ASSERT_GE(file, 0) << path;
+  hid_t group = H5Gcreate2(file, "matrix", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  int32_t shape[2] = {10, cells};
+  hsize_t two[1] = {2};
+  hid_t space = H5Screate_simple(1, two, nullptr);
+  hid_t dataset =
+      H5Dcreate2(group, "shape", H5T_STD_I32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  H5Dwrite(dataset, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, shape);
+  H5Dclose(dataset);
+  H5Sclose(space);
+  CreateUnwrittenDataset(group, "indptr", H5T_STD_I64LE, {static_cast<hsize_t>(cells) + 1},
+                         {10000});
+  CreateUnwrittenDataset(group, "indices", H5T_STD_I64LE, {0}, {1});
+  CreateUnwrittenDataset(group, "data", H5T_STD_I32LE, {0}, {1});
+  hid_t barcode_type = H5Tcopy(H5T_C_S1);
+  H5Tset_size(barcode_type, 16);
+  CreateUnwrittenDataset(group, "barcodes", barcode_type, {static_cast<hsize_t>(cells)}, {10000});
+  H5Tclose(barcode_type);
+  H5Gclose(group);
+  H5Fclose(file);
+}
+#endif  // NORMOT_HAVE_HDF5
 
 }  // namespace io_test
 
