@@ -73,12 +73,14 @@ std::string CanonicalDigest(const cli_matrix &m) {
   return Hex(h);
 }
 
-// obs/size_factors as float32 bytes, read with the HDF5 C API (normot's reader skips columns).
-std::vector<float> ReadSizeFactors(const std::string &path) {
+// obs/<column> as float32 bytes, read with the HDF5 C API (normot's reader skips columns).
+std::vector<float> ReadSizeFactors(const std::string &path, const std::string &column) {
   std::vector<float> factors;
   hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   if (file < 0) return factors;
-  hid_t dataset = H5Dopen2(file, "obs/size_factors", H5P_DEFAULT);
+  hid_t dataset = H5Lexists(file, ("obs/" + column).c_str(), H5P_DEFAULT) > 0
+                      ? H5Dopen2(file, ("obs/" + column).c_str(), H5P_DEFAULT)
+                      : -1;
   if (dataset >= 0) {
     hid_t space = H5Dget_space(dataset);
     factors.resize(static_cast<size_t>(H5Sget_simple_extent_npoints(space)));
@@ -98,12 +100,17 @@ void ExpectScanpyIdentical(const std::string &input) {
   std::string out = dir.file("normalized.h5ad");
   std::string factors_npy = dir.file("size_factors.npy");
   std::string log;
-  int status = io_test::Run(
-      std::string("'") + NORMOT_CLI_PATH + "' normalize '" + input + "' -o '" + out + "' 2>&1",
-      &log);
+  std::string plain = dir.file("plain.h5ad");
+  int status =
+      io_test::Run(std::string("'") + NORMOT_CLI_PATH + "' normalize '" + input + "' -o '" + out +
+                       "' --key-added n_factor 2>&1 && '" + NORMOT_CLI_PATH + "' normalize '" +
+                       input + "' -o '" + plain + "' 2>&1",
+                   &log);
   ASSERT_EQ(status, 0) << log;
-  // An .h5ad output carries the size factors without being asked; no .npy appears unasked.
+  // The size factors go to obs only when asked (scanpy's key_added); no .npy appears unasked.
   EXPECT_NE(access(factors_npy.c_str(), F_OK), 0);
+  EXPECT_TRUE(ReadSizeFactors(plain, "n_factor").empty());
+  EXPECT_TRUE(ReadSizeFactors(plain, "size_factors").empty());
   io_test::Matrix m;
   char error[512] = "";
   ASSERT_EQ(cli_read_h5ad(out.c_str(), &m.m, error, sizeof error), 0) << error;
@@ -112,8 +119,8 @@ void ExpectScanpyIdentical(const std::string &input) {
   EXPECT_EQ(m.m.n_cols, std::stoll(golden["cols"]));
   EXPECT_EQ(m.m.nnz, std::stoll(golden["nnz"]));
   EXPECT_EQ(CanonicalDigest(m.m), golden["expected_digest"]);
-  std::vector<float> factors = ReadSizeFactors(out);
-  ASSERT_EQ(factors.size(), static_cast<size_t>(m.m.n_rows)) << "no obs/size_factors column";
+  std::vector<float> factors = ReadSizeFactors(out, "n_factor");
+  ASSERT_EQ(factors.size(), static_cast<size_t>(m.m.n_rows)) << "no obs/n_factor column";
   EXPECT_EQ(Hex(Fnv1a(0xCBF29CE484222325ull, factors.data(), factors.size() * sizeof(float))),
             golden["expected_size_factors_digest"]);
   ASSERT_NE(m.m.row_names, nullptr);

@@ -83,6 +83,16 @@ void FillPattern(cli_matrix *m, bool with_names) {
   }
 }
 
+// Ids in the var index (symbols in a gene_symbols column) and the size factors in obs, the
+// layout anndata_roundtrip.py dump prints.
+cli_h5ad_output IdsAndSizeFactors(const float *size_factors) {
+  cli_h5ad_output output = {};
+  output.size_factors = size_factors;
+  output.key_added = "size_factors";
+  output.var_index = CLI_VAR_INDEX_IDS;
+  return output;
+}
+
 std::string Format17(double value) {
   char text[64];
   snprintf(text, sizeof text, "%.17g", value);
@@ -183,8 +193,8 @@ TEST(H5ad, WrittenByNormotOpensInAnndata) {
   std::vector<float> size_factors(kObs);
   for (int r = 0; r < kObs; r++) size_factors[r] = 0.1f + 0.37f * static_cast<float>(r);
   std::string path = dir.file("out.h5ad");
-  ASSERT_EQ(cli_write_h5ad(path.c_str(), &m.m, size_factors.data(), error, sizeof error), 0)
-      << error;
+  cli_h5ad_output output = IdsAndSizeFactors(size_factors.data());
+  ASSERT_EQ(cli_write_h5ad(path.c_str(), &m.m, &output, error, sizeof error), 0) << error;
   EXPECT_EQ(dir.entries(), std::vector<std::string>{"out.h5ad"});  // no temporary left
   // Integer counts as a reader gives them, without names or size factors.
   Matrix counts;
@@ -267,7 +277,8 @@ TEST(H5ad, AFailedWriteLeavesNoFile) {
   m.m.value_type = NORMOT_INT32;
   std::vector<float> size_factors(kObs, 1.0f);
   std::string path = dir.file("out.h5ad");
-  EXPECT_NE(cli_write_h5ad(path.c_str(), &m.m, size_factors.data(), error, sizeof error), 0);
+  cli_h5ad_output output = IdsAndSizeFactors(size_factors.data());
+  EXPECT_NE(cli_write_h5ad(path.c_str(), &m.m, &output, error, sizeof error), 0);
   EXPECT_NE(std::string(error).find("size factors"), std::string::npos) << error;
   EXPECT_TRUE(dir.entries().empty());
 }
