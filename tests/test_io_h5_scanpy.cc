@@ -1,7 +1,8 @@
 // The newcomer's path, end to end: a Cell Ranger output (the v3 matrix directory or the v3 .h5)
 // through `normot normalize ... -o out.h5ad` gives a .h5ad whose values and size factors are
 // bitwise those of scanpy (the committed golden tests/data/normalize/scanpy_10x_v3.txt, made by
-// tests/gen_scanpy_goldens.py with scanpy 1.11.5), with the barcodes and gene ids as names.
+// tests/gen_scanpy_goldens.py with scanpy 1.11.5), with the barcodes and gene ids as names; and
+// the whole file against the one scanpy writes (tests/scanpy_h5ad_output.py).
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -141,6 +142,24 @@ TEST(TenxToH5ad, MatrixDirectoryNormalizesLikeScanpy) {
 TEST(TenxToH5ad, CellRangerH5NormalizesLikeScanpy) {
   if (SharedDataDir().empty()) GTEST_SKIP() << "../shared/data is absent";
   ExpectScanpyIdentical(SharedDataDir() + "/10x/v3/filtered_feature_bc_matrix.h5");
+}
+
+// The .h5ad a scanpy user would have written: tests/scanpy_h5ad_output.py runs scanpy's readers,
+// normalize_total, log1p and write_h5ad on the three real 10x inputs (and small files made there
+// for repeated symbols, genomes and .h5ad inputs) and compares anndata's reading of both files.
+TEST(TenxToH5ad, OutputEqualsScanpysFile) {
+  std::string script = TestDataDir() + "/../scanpy_h5ad_output.py";
+  if (io_test::Run("python3 -c \"import importlib.util as u, sys; sys.exit(0 if all(u.find_spec(m) "
+                   "for m in ('scanpy', 'anndata', 'h5py', 'pytest')) else 1)\" >/dev/null 2>&1",
+                   nullptr) != 0)
+    GTEST_SKIP() << "python3 with scanpy, anndata, h5py and pytest is not installed";
+  std::string log;
+  int status =
+      io_test::Run(std::string("NORMOT_CLI='") + NORMOT_CLI_PATH + "' NORMOT_SHARED_DATA='" +
+                       NORMOT_SHARED_DATA_DIR +
+                       "' python3 -m pytest -q -p no:cacheprovider -W ignore '" + script + "' 2>&1",
+                   &log);
+  EXPECT_EQ(status, 0) << log;
 }
 
 // Malformed inputs through the command: non-zero exit, one line on stderr, no output at all.
