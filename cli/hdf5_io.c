@@ -1042,16 +1042,20 @@ static hid_t utf8_string_type(void) {
   return type;
 }
 
-static int write_string_attribute(hid_t object, const char *name, const char *value) {
-  hid_t type = utf8_string_type();
+/* A scalar attribute of `type`, `value` pointing to one value of it. */
+static int write_scalar_attribute(hid_t object, const char *name, hid_t type, const void *value) {
   hid_t space = H5Screate(H5S_SCALAR);
-  hid_t attribute = -1;
-  int status = 1;
-  if (type >= 0 && space >= 0)
-    attribute = H5Acreate2(object, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
-  if (attribute >= 0 && H5Awrite(attribute, type, &value) >= 0) status = 0;
+  hid_t attribute =
+      space < 0 ? -1 : H5Acreate2(object, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+  int status = attribute < 0 || H5Awrite(attribute, type, value) < 0;
   if (attribute >= 0) H5Aclose(attribute);
   if (space >= 0) H5Sclose(space);
+  return status;
+}
+
+static int write_string_attribute(hid_t object, const char *name, const char *value) {
+  hid_t type = utf8_string_type();
+  int status = type < 0 || write_scalar_attribute(object, name, type, &value);
   if (type >= 0) H5Tclose(type);
   return status;
 }
@@ -1203,15 +1207,9 @@ typedef struct frame_column {
 static int write_bool_attribute(hid_t object, const char *name, int value) {
   int8_t false_value = 0, true_value = 1, stored = value ? 1 : 0;
   hid_t type = H5Tenum_create(H5T_NATIVE_INT8);
-  hid_t space = H5Screate(H5S_SCALAR);
-  hid_t attribute = -1;
-  int status = 1;
-  if (type >= 0 && space >= 0 && H5Tenum_insert(type, "FALSE", &false_value) >= 0 &&
-      H5Tenum_insert(type, "TRUE", &true_value) >= 0)
-    attribute = H5Acreate2(object, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
-  if (attribute >= 0 && H5Awrite(attribute, type, &stored) >= 0) status = 0;
-  if (attribute >= 0) H5Aclose(attribute);
-  if (space >= 0) H5Sclose(space);
+  int status = type < 0 || H5Tenum_insert(type, "FALSE", &false_value) < 0 ||
+               H5Tenum_insert(type, "TRUE", &true_value) < 0 ||
+               write_scalar_attribute(object, name, type, &stored);
   if (type >= 0) H5Tclose(type);
   return status;
 }

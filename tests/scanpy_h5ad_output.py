@@ -210,46 +210,45 @@ def write_small_directory(folder, counts):
             out.write(f"CELL{c}-1\n")
 
 
-def test_repeated_symbols_in_an_h5_are_kept_with_anndatas_warning(tmp_path):
-    source = tmp_path / "small.h5"
-    write_small_h5(source, small_counts())
+def compare_small_input(tmp_path, reader, writer, *normot_args, make_unique=False):
+    """Writes the small input (`writer`), runs scanpy (`reader`, then var_names_make_unique when
+    asked, normalize_total with key_added "sf", log1p) and normot on it, and compares the files.
+    Returns normot's stderr and its output read back."""
+    source = tmp_path / ("small.h5" if writer is write_small_h5 else "small")
+    writer(source, small_counts())
+    adata = quietly(reader, source)
+    if make_unique:
+        quietly(adata.var_names_make_unique)
     ref = tmp_path / "scanpy.h5ad"
-    scanpy_pipeline(quietly(sc.read_10x_h5, source), ref, log1p=False, key_added=None)
+    scanpy_pipeline(adata, ref, log1p=True, key_added="sf")
     ours = tmp_path / "normot.h5ad"
-    stderr = run_normot(source, "-o", ours)
+    stderr = run_normot(source, "-o", ours, "--log1p", "--key-added", "sf", *normot_args)
+    assert_same_file_as_scanpy(ours, ref, log1p=True)
+    return stderr, anndata.read_h5ad(ours)
+
+
+def test_repeated_symbols_in_an_h5_are_kept_with_anndatas_warning(tmp_path):
+    stderr, ours = compare_small_input(tmp_path, sc.read_10x_h5, write_small_h5)
     assert "Variable names are not unique. To make them unique, call " \
            "`.var_names_make_unique`" in stderr
-    assert_same_file_as_scanpy(ours, ref, log1p=False)
-    assert list(anndata.read_h5ad(ours).var_names) == SYMBOLS
+    assert list(ours.var_names) == SYMBOLS
     # The genome column is a categorical whose categories are in anndata's (natural) order.
-    assert list(anndata.read_h5ad(ours).var["genome"].cat.categories) == \
+    assert list(ours.var["genome"].cat.categories) == \
            ["1x", "G1", "a", "a01", "a1", "a 1", "g2", "g10"]
 
 
 def test_var_names_make_unique_as_anndata(tmp_path):
-    source = tmp_path / "small.h5"
-    write_small_h5(source, small_counts())
-    adata = quietly(sc.read_10x_h5, source)
-    quietly(adata.var_names_make_unique)
-    ref = tmp_path / "scanpy.h5ad"
-    scanpy_pipeline(adata, ref, log1p=True, key_added="sf")
-    ours = tmp_path / "normot.h5ad"
-    stderr = run_normot(source, "-o", ours, "--var-names-make-unique", "--log1p",
-                        "--key-added", "sf")
+    stderr, ours = compare_small_input(tmp_path, sc.read_10x_h5, write_small_h5,
+                                       "--var-names-make-unique", make_unique=True)
     assert "not unique" not in stderr
-    assert_same_file_as_scanpy(ours, ref, log1p=True)
-    # "A-1" is taken, so the second repeat of "A" becomes "A-3" after "A-2" is found taken too.
-    assert list(anndata.read_h5ad(ours).var_names) == list(adata.var_names)
+    # "A-1" and "A-2" are symbols already, so the repeats of "A" become "A-3" and "A-4" (and
+    # anndata's warning about such suffixes is printed).
+    assert list(ours.var_names[:6]) == ["A", "B", "A-3", "A-1", "C", "A-4"]
+    assert "Suffix used (-[0-9]+)" in stderr
 
 
 def test_directory_symbols_are_made_unique_as_read_10x_mtx(tmp_path):
-    source = tmp_path / "small"
-    write_small_directory(source, small_counts())
-    ref = tmp_path / "scanpy.h5ad"
-    scanpy_pipeline(quietly(sc.read_10x_mtx, source), ref, log1p=False, key_added=None)
-    ours = tmp_path / "normot.h5ad"
-    run_normot(source, "-o", ours)
-    assert_same_file_as_scanpy(ours, ref, log1p=False)
+    compare_small_input(tmp_path, sc.read_10x_mtx, write_small_directory)
 
 
 def test_var_names_options_refused_for_other_inputs(tmp_path):
