@@ -98,7 +98,7 @@ int cli_names_make_unique(char **names, int64_t count, int *collided) {
   int status = renamed == NULL;
   for (int64_t i = 0; status == 0 && i < count; i++) name_set_add(&set, names[i]);
   for (int64_t i = 0; status == 0 && i < count; i++) {
-    name_slot *slot = name_set_find(&set, names[i]);
+    name_slot *slot = name_set_add(&set, names[i]); /* present already: this finds it */
     if (slot->counter == SLOT_UNVISITED) {
       slot->counter = 0; /* the first occurrence keeps its name */
     } else if ((renamed[i] = next_free_name(&set, slot, collided)) == NULL) {

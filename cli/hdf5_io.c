@@ -1425,17 +1425,10 @@ static void *csc_values_of(const cli_matrix *matrix, const int64_t *col_ptr,
   return values;
 }
 
-/* The normalized values in the order of the source's sparse X (CSR: the same order; CSC: see
- * csc_values_of). Returns a new array, or NULL with the error set. */
-static void *values_in_source_order(hid_t source_x, int is_csc, const cli_matrix *matrix,
-                                    const copy_context *context) {
-  size_t size = value_size(matrix->value_type);
-  if (!is_csc) {
-    void *values = allocate((size_t)matrix->nnz, size);
-    if (values != NULL) memcpy(values, matrix->values, (size_t)matrix->nnz * size);
-    if (values == NULL) copy_failed(context, "X (out of memory)");
-    return values;
-  }
+/* The normalized values of a CSC source X in its order (see csc_values_of). Returns a new
+ * array, or NULL with the error set. */
+static void *values_in_csc_order(hid_t source_x, const cli_matrix *matrix,
+                                 const copy_context *context) {
   int64_t *col_ptr = NULL, *row_index = NULL;
   void *values = NULL;
   if (read_int64_vector(context->source_path, source_x, "indptr", matrix->n_cols + 1, &col_ptr,
@@ -1457,15 +1450,17 @@ static int write_sparse_x_like(hid_t source_x, hid_t file, const cli_matrix *mat
   if (read_string_attribute(source_x, "encoding-type", encoding, sizeof encoding) != 0)
     read_string_attribute(source_x, "h5sparse_format", encoding, sizeof encoding);
   int is_csc = strcmp(encoding, "csc_matrix") == 0 || strcmp(encoding, "csc") == 0;
-  void *values = values_in_source_order(source_x, is_csc, matrix, context);
-  if (values == NULL) return 1;
+  /* A CSR source was read in its entry order: the values are in that order already. */
+  void *csc_values = is_csc ? values_in_csc_order(source_x, matrix, context) : NULL;
+  if (is_csc && csc_values == NULL) return 1;
+  const void *values = is_csc ? csc_values : matrix->values;
   hid_t x = H5Gcreate2(file, "X", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   int status = x < 0 || copy_attributes(source_x, x) ||
                H5Ocopy(source_x, "indices", x, "indices", H5P_DEFAULT, H5P_DEFAULT) < 0 ||
                H5Ocopy(source_x, "indptr", x, "indptr", H5P_DEFAULT, H5P_DEFAULT) < 0 ||
                write_vector(x, "data", native_type_of(matrix->value_type), matrix->nnz, values);
   if (x >= 0) H5Gclose(x);
-  free(values);
+  free(csc_values);
   return status ? copy_failed(context, "X") : 0;
 }
 

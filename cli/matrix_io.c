@@ -63,7 +63,9 @@ int cli_matrix_add_annotation(cli_matrix *matrix, const char *name, char **value
     free_strings(values, matrix->n_cols);
     return 1;
   }
-  matrix->annotations[matrix->n_annotations++] = (cli_gene_annotation){name_copy, values};
+  cli_gene_annotation *added = &matrix->annotations[matrix->n_annotations++];
+  added->name = name_copy;
+  added->values = values;
   return 0;
 }
 
