@@ -75,6 +75,28 @@ typedef struct normalize_options {
   int transpose;
 } normalize_options;
 
+/* The checks that need every option: -1 when the options fit together, else 2 (bad usage). */
+static int check_options(const normalize_options *options) {
+  static const char command[] = "normalize";
+  if (options->input == NULL) return cli_usage_error(command, "no INPUT given");
+  if (options->output == NULL) return cli_usage_error(command, "no output given (-o OUTPUT)");
+  char reason[512];
+  if (cli_check_output_path(options->output, reason, sizeof reason) != 0)
+    return cli_usage_error(command, "%s", reason);
+  if (options->size_factors_path != NULL &&
+      strcmp(options->size_factors_path, options->output) == 0)
+    return cli_usage_error(command, "--size-factors and the output are the same file");
+  if (options->key_added != NULL && !cli_ends_with(options->output, ".h5ad"))
+    return cli_usage_error(command, "--key-added writes an obs column: the output must be .h5ad");
+  cli_input_kind kind = cli_input_kind_of(options->input);
+  if ((options->var_names_given || options->make_unique) && kind != CLI_INPUT_10X_DIR &&
+      kind != CLI_INPUT_10X_H5)
+    return cli_usage_error(command,
+                           "--var-names and --var-names-make-unique apply to 10x inputs (a "
+                           "directory or .h5)");
+  return -1;
+}
+
 /* Returns -1 when the options are fine, else the exit code (0 for --help, 2 for bad usage). */
 static int parse_options(int argc, char **argv, normalize_options *options) {
   static const char command[] = "normalize";
@@ -158,23 +180,7 @@ static int parse_options(int argc, char **argv, normalize_options *options) {
       return cli_usage_error(command, "more than one input ('%s' and '%s')", options->input, arg);
     }
   }
-  if (options->input == NULL) return cli_usage_error(command, "no INPUT given");
-  if (options->output == NULL) return cli_usage_error(command, "no output given (-o OUTPUT)");
-  char reason[512];
-  if (cli_check_output_path(options->output, reason, sizeof reason) != 0)
-    return cli_usage_error(command, "%s", reason);
-  if (options->size_factors_path != NULL &&
-      strcmp(options->size_factors_path, options->output) == 0)
-    return cli_usage_error(command, "--size-factors and the output are the same file");
-  if (options->key_added != NULL && !cli_ends_with(options->output, ".h5ad"))
-    return cli_usage_error(command, "--key-added writes an obs column: the output must be .h5ad");
-  cli_input_kind kind = cli_input_kind_of(options->input);
-  if ((options->var_names_given || options->make_unique) && kind != CLI_INPUT_10X_DIR &&
-      kind != CLI_INPUT_10X_H5)
-    return cli_usage_error(command,
-                           "--var-names and --var-names-make-unique apply to 10x inputs (a "
-                           "directory or .h5)");
-  return -1;
+  return check_options(options);
 }
 
 static size_t float_size(normot_value_type type) {
@@ -242,6 +248,16 @@ static int settle_var_names(const normalize_options *options, cli_matrix *matrix
         "`.obs_names_make_unique`.\n",
         stderr);
   return 0;
+}
+
+/* What an .h5ad output holds besides X. */
+static cli_h5ad_output h5ad_output_for(const normalize_options *options, const void *size_factors) {
+  cli_h5ad_output h5ad = {options->key_added != NULL ? size_factors : NULL, options->key_added,
+                          options->var_index, options->params.log1p, NULL};
+  /* An .h5ad input keeps everything but X; transposed, its obs and var no longer fit. */
+  if (cli_input_kind_of(options->input) == CLI_INPUT_H5AD && !options->transpose)
+    h5ad.source_h5ad = options->input;
+  return h5ad;
 }
 
 static int is_float(normot_value_type type) {
@@ -323,11 +339,7 @@ int normot_cmd_normalize(int argc, char **argv) {
       exit_code = cli_error("%s", error);
   }
   double write_start = cli_seconds();
-  cli_h5ad_output h5ad = {options.key_added != NULL ? size_factors : NULL, options.key_added,
-                          options.var_index, options.params.log1p, NULL};
-  /* An .h5ad input keeps everything but X; transposed, its obs and var no longer fit. */
-  if (cli_input_kind_of(options.input) == CLI_INPUT_H5AD && !options.transpose)
-    h5ad.source_h5ad = options.input;
+  cli_h5ad_output h5ad = h5ad_output_for(&options, size_factors);
   if (exit_code == 0 && cli_write_matrix(options.output, &matrix, &h5ad, error, sizeof error) != 0)
     exit_code = cli_error("%s", error);
   if (exit_code == 0 && size_factors_temp != NULL) {
