@@ -146,8 +146,11 @@ static int parse_options(int argc, char **argv, normalize_options *options) {
                                value);
       options->size_factors_path = value;
     } else if ((taken = cli_take_value(argc, argv, &i, "--key-added", &value)) != 0) {
-      if (taken < 0 || value[0] == '\0' || strchr(value, '/') != NULL)
-        return cli_usage_error(command, "--key-added needs an obs column name without '/'");
+      if (taken < 0 || value[0] == '\0' || strchr(value, '/') != NULL ||
+          strcmp(value, "_index") == 0)
+        return cli_usage_error(command,
+                               "--key-added needs an obs column name without '/', other than "
+                               "'_index'");
       options->key_added = value;
     } else if ((taken = cli_take_value(argc, argv, &i, "--var-names", &value)) != 0) {
       if (taken >= 0 && strcmp(value, "gene_symbols") == 0)

@@ -1580,6 +1580,14 @@ static int add_obs_column(hid_t file, const cli_matrix *matrix, const cli_h5ad_o
                        output->key_added, context->source_path);
   hid_t obs = H5Gopen2(file, "obs", H5P_DEFAULT);
   if (obs < 0) return copy_failed(context, "obs");
+  char index_name[256];
+  if (read_string_attribute(obs, "_index", index_name, sizeof index_name) == 0 &&
+      strcmp(index_name, output->key_added) == 0) {
+    H5Gclose(obs);
+    return cli_io_fail(context->error, context->error_size,
+                       "cannot add obs['%s']: that is the name of obs's index in '%s'",
+                       output->key_added, context->source_path);
+  }
   int status =
       (link_exists(obs, output->key_added) && H5Ldelete(obs, output->key_added, H5P_DEFAULT) < 0) ||
       write_vector(obs, output->key_added, native_type_of(matrix->value_type), matrix->n_rows,
@@ -1619,6 +1627,12 @@ static int write_copied_h5ad(hid_t file, const cli_matrix *matrix, const cli_h5a
   return status != 0;
 }
 
+/* A name a dataframe column can have: not empty, no '/' (a path in HDF5), not the index's. */
+static int is_column_name(const char *name) {
+  return name != NULL && name[0] != '\0' && strchr(name, '/') == NULL &&
+         strcmp(name, "_index") != 0;
+}
+
 int cli_write_h5ad(const char *path, const cli_matrix *matrix, const cli_h5ad_output *output,
                    char *error, size_t error_size) {
   silence_hdf5();
@@ -1640,10 +1654,11 @@ int cli_write_h5ad(const char *path, const cli_matrix *matrix, const cli_h5ad_ou
                 "cannot write '%s': size factors need a float32 or float64 matrix", path);
     return 1;
   }
-  if (output->size_factors != NULL && (output->key_added == NULL || output->key_added[0] == '\0' ||
-                                       strchr(output->key_added, '/') != NULL)) {
+  if (output->size_factors != NULL && !is_column_name(output->key_added)) {
     cli_io_fail(error, error_size,
-                "cannot write '%s': the size factors need an obs column name without '/'", path);
+                "cannot write '%s': the size factors need an obs column name without '/', other "
+                "than '_index'",
+                path);
     return 1;
   }
   char *temp_path = cli_atomic_temp_name(path);
