@@ -1003,9 +1003,9 @@ int cli_read_h5ad(const char *path, cli_matrix *out, char *error, size_t error_s
     goto fail;
   if (read_dataframe_index(path, file, "var", out->n_cols, &out->col_names, error, error_size))
     goto fail;
-  /* scanpy's read_10x_* put the symbols in the index and the ids in a gene_ids column; normot
-   * writes the ids in the index and the symbols in gene_symbols. Either way, ids become the
-   * names and symbols the symbols. */
+  /* scanpy's read_10x_* put the symbols in the index and the ids in a gene_ids column, or (with
+   * var_names="gene_ids") the ids in the index and the symbols in gene_symbols; normot writes
+   * the same two layouts. Either way, ids become the names and symbols the symbols. */
   if (read_dataframe_column(path, file, "var", "gene_ids", out->n_cols, &gene_ids, error,
                             error_size))
     goto fail;
