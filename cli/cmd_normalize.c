@@ -6,9 +6,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "anndata_names_io.h"
 #include "atomic_file.h"
 #include "cli.h"
 #include "file_identity.h"
+#include "hdf5_io.h"
 #include "matrix_io.h"
 #include "npy_io.h"
 #include "progress.h"
@@ -36,6 +38,15 @@ static void print_help(FILE *stream) {
       "  --log1p                     apply natural log1p after scaling (sc.pp.log1p)\n"
       "  --size-factors FILE.npy     also write the size factors (total / target), one per\n"
       "                              cell, of the output dtype\n"
+      "  --key-added NAME            .h5ad output: also write the size factors as the obs\n"
+      "                              column NAME (scanpy's key_added)\n"
+      "  --var-names gene_symbols|gene_ids\n"
+      "                              10x input: what indexes var in an .h5ad output (default\n"
+      "                              gene_symbols, as scanpy's readers; the other names go\n"
+      "                              to a gene_ids or gene_symbols column)\n"
+      "  --var-names-make-unique     10x input: rename repeated var names to NAME-1, NAME-2,\n"
+      "                              ... (anndata's var_names_make_unique; a 10x directory's\n"
+      "                              gene symbols are made unique anyway, as read_10x_mtx)\n"
       "  --dtype float32|float64     output type. Default: float32 for integer input (scanpy\n"
       "                              casts counts to float32), the input's own type for float\n"
       "                              input (float64 for a 'real' .mtx). Float input of the\n"
@@ -55,12 +66,45 @@ typedef struct normalize_options {
   const char *input;
   const char *output;
   const char *size_factors_path;
+  const char *key_added;
+  cli_var_index var_index;
+  int var_names_given;
+  int make_unique;
   normot_normalize_params params;
   normot_backend backend;
   int threads;
   int dtype; /* -1: default, else a normot_value_type */
   int transpose;
 } normalize_options;
+
+/* The checks that need every option: -1 when the options fit together, else 2 (bad usage). */
+static int check_options(const normalize_options *options) {
+  static const char command[] = "normalize";
+  if (options->input == NULL) return cli_usage_error(command, "no INPUT given");
+  if (options->output == NULL) return cli_usage_error(command, "no output given (-o OUTPUT)");
+  char reason[512];
+  if (cli_check_output_path(options->output, reason, sizeof reason) != 0)
+    return cli_usage_error(command, "%s", reason);
+  if (cli_output_replaces_input(options->output, options->input))
+    return cli_usage_error(command, "the output %s would overwrite the input %s", options->output,
+                           options->input);
+  if (options->size_factors_path != NULL &&
+      cli_output_replaces_input(options->size_factors_path, options->input))
+    return cli_usage_error(command, "--size-factors %s would overwrite the input %s",
+                           options->size_factors_path, options->input);
+  if (options->size_factors_path != NULL &&
+      cli_same_file(options->size_factors_path, options->output))
+    return cli_usage_error(command, "--size-factors and the output are the same file");
+  if (options->key_added != NULL && !cli_ends_with(options->output, ".h5ad"))
+    return cli_usage_error(command, "--key-added writes an obs column: the output must be .h5ad");
+  cli_input_kind kind = cli_input_kind_of(options->input);
+  if ((options->var_names_given || options->make_unique) && kind != CLI_INPUT_10X_DIR &&
+      kind != CLI_INPUT_10X_H5)
+    return cli_usage_error(command,
+                           "--var-names and --var-names-make-unique apply to 10x inputs (a "
+                           "directory or .h5)");
+  return -1;
+}
 
 /* Returns -1 when the options are fine, else the exit code (0 for --help, 2 for bad usage). */
 static int parse_options(int argc, char **argv, normalize_options *options) {
@@ -83,6 +127,8 @@ static int parse_options(int argc, char **argv, normalize_options *options) {
       options->params.log1p = 1;
     } else if (strcmp(arg, "--transpose") == 0) {
       options->transpose = 1;
+    } else if (strcmp(arg, "--var-names-make-unique") == 0) {
+      options->make_unique = 1;
     } else if (strcmp(arg, "--quiet") == 0) {
       cli_progress_set_quiet(1);
     } else if ((taken = cli_take_value(argc, argv, &i, "-o", &value)) != 0 ||
@@ -108,6 +154,21 @@ static int parse_options(int argc, char **argv, normalize_options *options) {
         return cli_usage_error(command, "--size-factors writes a .npy file; '%s' is not one",
                                value);
       options->size_factors_path = value;
+    } else if ((taken = cli_take_value(argc, argv, &i, "--key-added", &value)) != 0) {
+      if (taken < 0 || value[0] == '\0' || strchr(value, '/') != NULL ||
+          strcmp(value, "_index") == 0)
+        return cli_usage_error(command,
+                               "--key-added needs an obs column name without '/', other than "
+                               "'_index'");
+      options->key_added = value;
+    } else if ((taken = cli_take_value(argc, argv, &i, "--var-names", &value)) != 0) {
+      if (taken >= 0 && strcmp(value, "gene_symbols") == 0)
+        options->var_index = CLI_VAR_INDEX_SYMBOLS;
+      else if (taken >= 0 && strcmp(value, "gene_ids") == 0)
+        options->var_index = CLI_VAR_INDEX_IDS;
+      else
+        return cli_usage_error(command, "--var-names must be gene_symbols or gene_ids");
+      options->var_names_given = 1;
     } else if ((taken = cli_take_value(argc, argv, &i, "--backend", &value)) != 0) {
       if (taken < 0 || cli_parse_backend(value, &options->backend) != 0)
         return cli_usage_error(command, "--backend must be auto, cpu or cuda");
@@ -131,22 +192,7 @@ static int parse_options(int argc, char **argv, normalize_options *options) {
       return cli_usage_error(command, "more than one input ('%s' and '%s')", options->input, arg);
     }
   }
-  if (options->input == NULL) return cli_usage_error(command, "no INPUT given");
-  if (options->output == NULL) return cli_usage_error(command, "no output given (-o OUTPUT)");
-  char reason[512];
-  if (cli_check_output_path(options->output, reason, sizeof reason) != 0)
-    return cli_usage_error(command, "%s", reason);
-  if (cli_output_replaces_input(options->output, options->input))
-    return cli_usage_error(command, "the output %s would overwrite the input %s", options->output,
-                           options->input);
-  if (options->size_factors_path != NULL &&
-      cli_output_replaces_input(options->size_factors_path, options->input))
-    return cli_usage_error(command, "--size-factors %s would overwrite the input %s",
-                           options->size_factors_path, options->input);
-  if (options->size_factors_path != NULL &&
-      cli_same_file(options->size_factors_path, options->output))
-    return cli_usage_error(command, "--size-factors and the output are the same file");
-  return -1;
+  return check_options(options);
 }
 
 static size_t float_size(normot_value_type type) {
@@ -176,6 +222,56 @@ static int convert_float_values(cli_matrix *matrix, normot_value_type to) {
   return 0;
 }
 
+/* The gene names that index var in an .h5ad output (symbols when asked and present). */
+static char **var_index_names(const normalize_options *options, cli_matrix *matrix) {
+  if (options->var_index == CLI_VAR_INDEX_SYMBOLS && matrix->col_symbols != NULL)
+    return matrix->col_symbols;
+  return matrix->col_names;
+}
+
+/* Applies anndata's name rules to a 10x input, as scanpy's readers do: read_10x_mtx makes the
+ * gene symbols unique; read_10x_h5 keeps repeats and warns (anndata's text). Returns 0, or 1
+ * after printing a failure. */
+static int settle_var_names(const normalize_options *options, cli_matrix *matrix) {
+  cli_input_kind kind = cli_input_kind_of(options->input);
+  if (kind != CLI_INPUT_10X_DIR && kind != CLI_INPUT_10X_H5) return 0;
+  char **names = var_index_names(options, matrix);
+  int make_unique = options->make_unique ||
+                    (kind == CLI_INPUT_10X_DIR && names == matrix->col_symbols && names != NULL);
+  if (names != NULL && make_unique) {
+    int collided = 0;
+    if (cli_names_make_unique(names, matrix->n_cols, &collided) != 0)
+      return cli_error("out of memory making the var names unique");
+    if (collided)
+      fputs(
+          "normot: warning: Suffix used (-[0-9]+) to deduplicate index values may make index "
+          "values difficult to interpret. There values with a similar suffixes in the index.\n",
+          stderr);
+  }
+  if (kind != CLI_INPUT_10X_H5) return 0;
+  if (names != NULL && cli_names_have_duplicates(names, matrix->n_cols) > 0)
+    fputs(
+        "normot: warning: Variable names are not unique. To make them unique, call "
+        "`.var_names_make_unique` (normot: --var-names-make-unique).\n",
+        stderr);
+  if (matrix->row_names != NULL && cli_names_have_duplicates(matrix->row_names, matrix->n_rows) > 0)
+    fputs(
+        "normot: warning: Observation names are not unique. To make them unique, call "
+        "`.obs_names_make_unique`.\n",
+        stderr);
+  return 0;
+}
+
+/* What an .h5ad output holds besides X. */
+static cli_h5ad_output h5ad_output_for(const normalize_options *options, const void *size_factors) {
+  cli_h5ad_output h5ad = {options->key_added != NULL ? size_factors : NULL, options->key_added,
+                          options->var_index, options->params.log1p, NULL};
+  /* An .h5ad input keeps everything but X; transposed, its obs and var no longer fit. */
+  if (cli_input_kind_of(options->input) == CLI_INPUT_H5AD && !options->transpose)
+    h5ad.source_h5ad = options->input;
+  return h5ad;
+}
+
 static int is_float(normot_value_type type) {
   return type == NORMOT_FLOAT32 || type == NORMOT_FLOAT64;
 }
@@ -197,6 +293,7 @@ int normot_cmd_normalize(int argc, char **argv) {
     return cli_error("%s", error);
   }
   double read_seconds = cli_seconds() - start;
+  int exit_code = settle_var_names(&options, &matrix);
 
   normot_value_type dtype;
   if (options.dtype >= 0)
@@ -204,11 +301,10 @@ int normot_cmd_normalize(int argc, char **argv) {
   else
     dtype = is_float(matrix.value_type) ? matrix.value_type : NORMOT_FLOAT32;
 
-  int exit_code = 0;
   void *normalized = NULL;
   void *size_factors = NULL;
   char *size_factors_temp = NULL;
-  if (is_float(matrix.value_type) && matrix.value_type != dtype)
+  if (exit_code == 0 && is_float(matrix.value_type) && matrix.value_type != dtype)
     exit_code = convert_float_values(&matrix, dtype);
 
   normot_normalize_output output;
@@ -220,9 +316,7 @@ int normot_cmd_normalize(int argc, char **argv) {
     if (normalized == NULL) exit_code = cli_error("out of memory for the normalized values");
     output.values = normalized;
   }
-  /* An .h5ad output always carries the size factors in obs, as scanpy's key_added would. */
-  if (exit_code == 0 &&
-      (options.size_factors_path != NULL || cli_ends_with(options.output, ".h5ad"))) {
+  if (exit_code == 0 && (options.size_factors_path != NULL || options.key_added != NULL)) {
     size_factors = malloc((matrix.n_rows > 0 ? (size_t)matrix.n_rows : 1) * float_size(dtype));
     if (size_factors == NULL) exit_code = cli_error("out of memory for the size factors");
     output.size_factors = size_factors;
@@ -258,8 +352,8 @@ int normot_cmd_normalize(int argc, char **argv) {
       exit_code = cli_error("%s", error);
   }
   double write_start = cli_seconds();
-  if (exit_code == 0 &&
-      cli_write_matrix(options.output, &matrix, size_factors, error, sizeof error) != 0)
+  cli_h5ad_output h5ad = h5ad_output_for(&options, size_factors);
+  if (exit_code == 0 && cli_write_matrix(options.output, &matrix, &h5ad, error, sizeof error) != 0)
     exit_code = cli_error("%s", error);
   if (exit_code == 0 && size_factors_temp != NULL) {
     if (cli_atomic_commit_path(size_factors_temp, options.size_factors_path) != 0) {

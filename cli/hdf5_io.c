@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "anndata_names_io.h"
 #include "io_error.h"
 #include "tenx_io.h"
 
@@ -35,10 +36,10 @@ int cli_read_h5ad(const char *path, cli_matrix *out, char *error, size_t error_s
   return 1;
 }
 
-int cli_write_h5ad(const char *path, const cli_matrix *matrix, const void *size_factors,
+int cli_write_h5ad(const char *path, const cli_matrix *matrix, const cli_h5ad_output *output,
                    char *error, size_t error_size) {
   (void)matrix;
-  (void)size_factors;
+  (void)output;
   cli_io_fail(error, error_size, "cannot write '%s': this normot was built without HDF5", path);
   return 1;
 }
@@ -463,6 +464,90 @@ static herr_t find_genome_group(hid_t group, const char *name, const H5L_info_t 
   return 0;
 }
 
+/* The values of the annotation called `name`, or NULL. */
+static char **annotation_values(const cli_matrix *matrix, const char *name) {
+  for (int k = 0; k < matrix->n_annotations; k++)
+    if (strcmp(matrix->annotations[k].name, name) == 0) return matrix->annotations[k].values;
+  return NULL;
+}
+
+/* The names, in name order, of the string datasets of `features/` that scanpy's reader turns
+ * into var columns of their own (all but the id, name and type it handles itself). */
+typedef struct feature_columns {
+  char names[32][64];
+  int count;
+  int overflow; /* more datasets, or longer names, than fit */
+} feature_columns;
+
+static herr_t collect_feature_column(hid_t group, const char *name, const H5L_info_t *info,
+                                     void *data) {
+  (void)info;
+  feature_columns *columns = data;
+  static const char *const handled[] = {"name", "feature_type", "id", "gene_id", "_all_tag_keys"};
+  for (size_t i = 0; i < sizeof handled / sizeof handled[0]; i++)
+    if (strcmp(name, handled[i]) == 0) return 0;
+  if (object_kind(group, name) != H5I_DATASET) return 0;
+  hid_t dataset = H5Dopen2(group, name, H5P_DEFAULT);
+  H5T_class_t type_class = dataset >= 0 ? dataset_class(dataset) : H5T_NO_CLASS;
+  if (dataset >= 0) H5Dclose(dataset);
+  if (type_class != H5T_STRING) return 0;
+  if (columns->count == 32 || strlen(name) >= sizeof columns->names[0]) {
+    columns->overflow = 1;
+    return 1;
+  }
+  snprintf(columns->names[columns->count++], sizeof columns->names[0], "%s", name);
+  return 0;
+}
+
+/* Reads one string dataset of `features/` as the annotation `column`. */
+static int add_feature_annotation(const char *path, hid_t group, const char *dataset,
+                                  const char *column, cli_matrix *out, char *error,
+                                  size_t error_size) {
+  char qualified[128];
+  char **values = NULL;
+  snprintf(qualified, sizeof qualified, "features/%s", dataset);
+  if (read_string_vector(path, group, qualified, out->n_cols, &values, error, error_size)) return 1;
+  if (cli_matrix_add_annotation(out, column, values) != 0)
+    return cli_io_fail(error, error_size, "'%s': out of memory reading '%s'", path, qualified);
+  return 0;
+}
+
+/* The var columns scanpy.read_10x_h5 makes of a Cell Ranger 3+ features group, in its order:
+ * probe_ids (probe matrices, whose gene ids are then features/gene_id), feature_types, then
+ * every other string dataset (genome, ...) by name. */
+static int read_feature_annotations(const char *path, hid_t group, cli_matrix *out, char *error,
+                                    size_t error_size) {
+  if (link_exists(group, "features/gene_id")) {
+    char **gene_ids = NULL;
+    if (read_string_vector(path, group, "features/gene_id", out->n_cols, &gene_ids, error,
+                           error_size))
+      return 1;
+    if (cli_matrix_add_annotation(out, "probe_ids", out->col_names) != 0) {
+      out->col_names = gene_ids;
+      return cli_io_fail(error, error_size, "'%s': out of memory reading the probe ids", path);
+    }
+    out->col_names = gene_ids;
+  }
+  if (add_feature_annotation(path, group, "feature_type", "feature_types", out, error, error_size))
+    return 1;
+  feature_columns columns = {.count = 0, .overflow = 0};
+  hid_t features = H5Gopen2(group, "features", H5P_DEFAULT);
+  if (features < 0) return cli_io_fail(error, error_size, "'%s': no features group", path);
+  hsize_t position = 0;
+  H5Literate(features, H5_INDEX_NAME, H5_ITER_INC, &position, collect_feature_column, &columns);
+  H5Gclose(features);
+  if (columns.overflow)
+    return cli_io_fail(error, error_size,
+                       "'%s': features/ has more than 32 string datasets, or a name of more than "
+                       "63 bytes",
+                       path);
+  for (int k = 0; k < columns.count; k++)
+    if (add_feature_annotation(path, group, columns.names[k], columns.names[k], out, error,
+                               error_size))
+      return 1;
+  return 0;
+}
+
 int cli_read_10x_h5(const char *path, cli_matrix *out, char *error, size_t error_size) {
   cli_h5_setup();
   memset(out, 0, sizeof *out);
@@ -476,16 +561,17 @@ int cli_read_10x_h5(const char *path, cli_matrix *out, char *error, size_t error
   int64_t *shape = NULL, *indptr = NULL, *indices = NULL;
   void *values = NULL;
   normot_value_type value_type = NORMOT_INT32;
-  char **barcodes = NULL, **gene_ids = NULL, **gene_names = NULL, **feature_types = NULL;
+  char **barcodes = NULL, **gene_ids = NULL, **gene_names = NULL;
   int64_t n_genes = 0, n_cells = 0, nnz = 0;
-  const char *ids_name, *names_name, *types_name = NULL;
+  const char *ids_name, *names_name;
+  int has_features = 0;
   char group_name[256];
 
   if (link_exists(file, "matrix")) { /* Cell Ranger 3 and later */
     snprintf(group_name, sizeof group_name, "matrix");
     ids_name = "features/id";
     names_name = "features/name";
-    types_name = "features/feature_type";
+    has_features = 1;
   } else { /* Cell Ranger 2: /<genome>/{genes,gene_names} */
     genome_search search = {{0}, 0};
     hsize_t position = 0;
@@ -533,9 +619,6 @@ int cli_read_10x_h5(const char *path, cli_matrix *out, char *error, size_t error
   if (link_exists(group, names_name) &&
       read_string_vector(path, group, names_name, n_genes, &gene_names, error, error_size))
     goto done;
-  if (types_name != NULL && link_exists(group, types_name) &&
-      read_string_vector(path, group, types_name, n_genes, &feature_types, error, error_size))
-    goto done;
 
   out->n_rows = n_cells;
   out->n_cols = n_genes;
@@ -550,10 +633,15 @@ int cli_read_10x_h5(const char *path, cli_matrix *out, char *error, size_t error
   indptr = indices = NULL;
   values = NULL;
   barcodes = gene_ids = gene_names = NULL;
-  if (cli_sort_row_entries(out) != 0 || cli_keep_gene_expression(out, feature_types) != 0) {
+  /* Each cell's entries stay in the file's order, as scanpy's reader keeps them. */
+  if (has_features && read_feature_annotations(path, group, out, error, error_size) != 0) {
     cli_matrix_free(out);
-    memset(out, 0, sizeof *out);
-    cli_io_fail(error, error_size, "'%s': out of memory sorting the entries", path);
+    goto done;
+  }
+  if (cli_keep_gene_expression(out, annotation_values(out, "feature_types")) != 0) {
+    cli_matrix_free(out);
+    cli_io_fail(error, error_size, "'%s': out of memory selecting the gene expression features",
+                path);
     goto done;
   }
   status = 0;
@@ -565,7 +653,6 @@ done:
   free_strings(barcodes, n_cells);
   free_strings(gene_ids, n_genes);
   free_strings(gene_names, n_genes);
-  free_strings(feature_types, n_genes);
   if (group >= 0) H5Gclose(group);
   H5Fclose(file);
   return status;
@@ -956,9 +1043,9 @@ int cli_read_h5ad(const char *path, cli_matrix *out, char *error, size_t error_s
     goto fail;
   if (read_dataframe_index(path, file, "var", out->n_cols, &out->col_names, error, error_size))
     goto fail;
-  /* scanpy's read_10x_* put the symbols in the index and the ids in a gene_ids column; normot
-   * writes the ids in the index and the symbols in gene_symbols. Either way, ids become the
-   * names and symbols the symbols. */
+  /* scanpy's read_10x_* put the symbols in the index and the ids in a gene_ids column, or (with
+   * var_names="gene_ids") the ids in the index and the symbols in gene_symbols; normot writes
+   * the same two layouts. Either way, ids become the names and symbols the symbols. */
   if (read_dataframe_column(path, file, "var", "gene_ids", out->n_cols, &gene_ids, error,
                             error_size))
     goto fail;
@@ -995,16 +1082,20 @@ static hid_t utf8_string_type(void) {
   return type;
 }
 
-static int write_string_attribute(hid_t object, const char *name, const char *value) {
-  hid_t type = utf8_string_type();
+/* A scalar attribute of `type`, `value` pointing to one value of it. */
+static int write_scalar_attribute(hid_t object, const char *name, hid_t type, const void *value) {
   hid_t space = H5Screate(H5S_SCALAR);
-  hid_t attribute = -1;
-  int status = 1;
-  if (type >= 0 && space >= 0)
-    attribute = H5Acreate2(object, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
-  if (attribute >= 0 && H5Awrite(attribute, type, &value) >= 0) status = 0;
+  hid_t attribute =
+      space < 0 ? -1 : H5Acreate2(object, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+  int status = attribute < 0 || H5Awrite(attribute, type, value) < 0;
   if (attribute >= 0) H5Aclose(attribute);
   if (space >= 0) H5Sclose(space);
+  return status;
+}
+
+static int write_string_attribute(hid_t object, const char *name, const char *value) {
+  hid_t type = utf8_string_type();
+  int status = type < 0 || write_scalar_attribute(object, name, type, &value);
   if (type >= 0) H5Tclose(type);
   return status;
 }
@@ -1035,14 +1126,15 @@ static int write_column_order(hid_t group, const char *const *columns, int count
   return status;
 }
 
-static int write_vector(hid_t location, const char *name, hid_t memory_type, int64_t length,
-                        const void *data) {
+/* A 1-D dataset of `file_type` (anndata's "array"), written from values of `memory_type`. */
+static int write_vector_as(hid_t location, const char *name, hid_t file_type, hid_t memory_type,
+                           int64_t length, const void *data) {
   hsize_t dims[1] = {(hsize_t)length};
   hid_t space = H5Screate_simple(1, dims, NULL);
   hid_t dataset = -1;
   int status = 1;
   if (space >= 0)
-    dataset = H5Dcreate2(location, name, memory_type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    dataset = H5Dcreate2(location, name, file_type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   if (dataset >= 0) {
     status = length > 0 && H5Dwrite(dataset, memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0;
     if (status == 0 && H5Tget_class(memory_type) != H5T_STRING)
@@ -1051,6 +1143,11 @@ static int write_vector(hid_t location, const char *name, hid_t memory_type, int
   }
   if (space >= 0) H5Sclose(space);
   return status;
+}
+
+static int write_vector(hid_t location, const char *name, hid_t type, int64_t length,
+                        const void *data) {
+  return write_vector_as(location, name, type, type, length, data);
 }
 
 /* Writes `length` strings; NULL `strings` writes "0", "1", ... as anndata names rows. */
@@ -1145,29 +1242,449 @@ static int write_csr_x(hid_t file, const cli_matrix *matrix) {
   return status;
 }
 
+/* One dataframe column: strings (written as anndata writes a str column) or numbers. */
+typedef struct frame_column {
+  const char *name;
+  char *const *strings; /* NULL for a numeric column */
+  hid_t number_type;
+  const void *numbers;
+} frame_column;
+
+/* A bool attribute as h5py stores numpy's bool_: an 8-bit enum with FALSE = 0 and TRUE = 1. */
+static int write_bool_attribute(hid_t object, const char *name, int value) {
+  int8_t false_value = 0, true_value = 1, stored = value ? 1 : 0;
+  hid_t type = H5Tenum_create(H5T_NATIVE_INT8);
+  int status = type < 0 || H5Tenum_insert(type, "FALSE", &false_value) < 0 ||
+               H5Tenum_insert(type, "TRUE", &true_value) < 0 ||
+               write_scalar_attribute(object, name, type, &stored);
+  if (type >= 0) H5Tclose(type);
+  return status;
+}
+
+/* The integer type pandas gives the codes of a categorical with n categories. */
+static hid_t code_type_for(int64_t n_categories) {
+  if (n_categories < INT8_MAX) return H5T_STD_I8LE;
+  if (n_categories < INT16_MAX) return H5T_STD_I16LE;
+  if (n_categories < INT32_MAX) return H5T_STD_I32LE;
+  return H5T_STD_I64LE;
+}
+
+static int write_categorical(hid_t location, const char *name, const cli_categorical *categorical,
+                             int64_t length) {
+  hid_t group = H5Gcreate2(location, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  if (group < 0) return 1;
+  int status = write_encoding(group, "categorical", "0.2.0") ||
+               write_bool_attribute(group, "ordered", 0) ||
+               write_string_array(group, "categories", (char *const *)categorical->categories,
+                                  categorical->n_categories) ||
+               write_vector_as(group, "codes", code_type_for(categorical->n_categories),
+                               H5T_NATIVE_INT64, length, categorical->codes);
+  H5Gclose(group);
+  return status;
+}
+
+/* A string column as anndata writes it: a categorical when some value repeats (fewer distinct
+ * values than rows), else a string array. */
+static int write_string_column(hid_t location, const char *name, char *const *strings,
+                               int64_t length) {
+  cli_categorical categorical;
+  if (cli_categorical_build(strings, length, &categorical) != 0) return 1;
+  int status = categorical.n_categories < length
+                   ? write_categorical(location, name, &categorical, length)
+                   : write_string_array(location, name, strings, length);
+  cli_categorical_free(&categorical);
+  return status;
+}
+
 static int write_dataframe(hid_t file, const char *name, char *const *index, int64_t length,
-                           const char *column, hid_t column_type, const void *column_data,
-                           int column_is_strings) {
+                           const frame_column *columns, int n_columns) {
   hid_t group = H5Gcreate2(file, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   if (group < 0) return 1;
-  const char *columns[1] = {column};
-  int has_column = column_data != NULL;
-  int status = write_encoding(group, "dataframe", "0.2.0") ||
+  const char *names[64];
+  for (int k = 0; k < n_columns && k < 64; k++) names[k] = columns[k].name;
+  int status = n_columns > 64 || write_encoding(group, "dataframe", "0.2.0") ||
                write_string_attribute(group, "_index", "_index") ||
-               write_column_order(group, columns, has_column ? 1 : 0) ||
+               write_column_order(group, names, n_columns) ||
                write_string_array(group, "_index", index, length);
-  if (status == 0 && has_column) {
-    status = column_is_strings
-                 ? write_string_array(group, column, (char *const *)column_data, length)
-                 : write_vector(group, column, column_type, length, column_data);
+  for (int k = 0; status == 0 && k < n_columns; k++) {
+    const frame_column *column = &columns[k];
+    status = column->strings != NULL
+                 ? write_string_column(group, column->name, column->strings, length)
+                 : write_vector(group, column->name, column->number_type, length, column->numbers);
   }
   H5Gclose(group);
   return status;
 }
 
-int cli_write_h5ad(const char *path, const cli_matrix *matrix, const void *size_factors,
+/* var as scanpy's 10x readers lay it out: the chosen names in the index, the other names in a
+ * column (gene_ids or gene_symbols), then the annotations. */
+static int write_var(hid_t file, const cli_matrix *matrix, cli_var_index var_index) {
+  frame_column columns[64];
+  int count = 0;
+  if (matrix->n_annotations > 62) return 1; /* the readers make at most 34 */
+  char *const *index = matrix->col_names;
+  if (matrix->col_symbols != NULL && var_index == CLI_VAR_INDEX_SYMBOLS) {
+    index = matrix->col_symbols;
+    if (matrix->col_names != NULL)
+      columns[count++] = (frame_column){"gene_ids", matrix->col_names, -1, NULL};
+  } else if (matrix->col_symbols != NULL) {
+    columns[count++] = (frame_column){"gene_symbols", matrix->col_symbols, -1, NULL};
+  }
+  for (int k = 0; k < matrix->n_annotations; k++)
+    columns[count++] =
+        (frame_column){matrix->annotations[k].name, matrix->annotations[k].values, -1, NULL};
+  return write_dataframe(file, "var", index, matrix->n_cols, columns, count);
+}
+
+static int write_obs(hid_t file, const cli_matrix *matrix, const cli_h5ad_output *output) {
+  frame_column size_factors = {output->key_added, NULL, native_type_of(matrix->value_type),
+                               output->size_factors};
+  return write_dataframe(file, "obs", matrix->row_names, matrix->n_rows, &size_factors,
+                         output->size_factors != NULL ? 1 : 0);
+}
+
+/* Python's None as anndata writes it: an empty (null dataspace) float32 dataset. */
+static int write_none(hid_t location, const char *name) {
+  hid_t space = H5Screate(H5S_NULL);
+  hid_t dataset = space < 0 ? -1
+                            : H5Dcreate2(location, name, H5T_IEEE_F32LE, space, H5P_DEFAULT,
+                                         H5P_DEFAULT, H5P_DEFAULT);
+  int status = dataset < 0 || write_encoding(dataset, "null", "0.1.0");
+  if (dataset >= 0) H5Dclose(dataset);
+  if (space >= 0) H5Sclose(space);
+  return status;
+}
+
+/* uns["log1p"] = {"base": None}, what sc.pp.log1p records for the natural logarithm. Replaces
+ * an earlier record, as scanpy does. */
+static int write_log1p_record(hid_t uns) {
+  if (link_exists(uns, "log1p") && H5Ldelete(uns, "log1p", H5P_DEFAULT) < 0) return 1;
+  hid_t group = H5Gcreate2(uns, "log1p", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  if (group < 0) return 1;
+  int status = write_encoding(group, "dict", "0.1.0") || write_none(group, "base");
+  H5Gclose(group);
+  return status;
+}
+
+static int write_uns(hid_t file, int log1p) {
+  if (!link_exists(file, "uns") && write_empty_dict(file, "uns") != 0) return 1;
+  if (!log1p) return 0;
+  hid_t uns = H5Gopen2(file, "uns", H5P_DEFAULT);
+  if (uns < 0) return 1;
+  int status = write_log1p_record(uns);
+  H5Gclose(uns);
+  return status;
+}
+
+/* An .h5ad made from a matrix alone (10x and Matrix Market inputs). */
+static int write_built_h5ad(hid_t file, const cli_matrix *matrix, const cli_h5ad_output *output) {
+  hid_t root = H5Gopen2(file, "/", H5P_DEFAULT);
+  int status = root < 0 || write_encoding(root, "anndata", "0.1.0");
+  if (root >= 0) H5Gclose(root);
+  if (status == 0) status = write_csr_x(file, matrix);
+  if (status == 0) status = write_obs(file, matrix, output);
+  if (status == 0) status = write_var(file, matrix, output->var_index);
+  const char *dicts[] = {"layers", "obsm", "obsp", "varm", "varp"};
+  for (size_t i = 0; status == 0 && i < sizeof dicts / sizeof dicts[0]; i++)
+    status = write_empty_dict(file, dicts[i]);
+  if (status == 0) status = write_uns(file, output->log1p);
+  return status;
+}
+
+/* ---- .h5ad writing from an .h5ad input: everything but X copied --------------------------- */
+
+/* Where a copy reports its failure. */
+typedef struct copy_context {
+  const char *source_path;
+  const char *path;
+  char *error;
+  size_t error_size;
+} copy_context;
+
+static int copy_failed(const copy_context *context, const char *what) {
+  return cli_io_fail(context->error, context->error_size, "cannot copy %s from '%s' into '%s'",
+                     what, context->source_path, context->path);
+}
+
+/* Copies one attribute, in its stored type, onto the object whose id `data` points to. */
+static herr_t copy_one_attribute(hid_t source, const char *name, const H5A_info_t *info,
+                                 void *data) {
+  (void)info;
+  hid_t target = *(const hid_t *)data;
+  hid_t attribute = H5Aopen(source, name, H5P_DEFAULT);
+  hid_t file_type = attribute < 0 ? -1 : H5Aget_type(attribute);
+  hid_t memory_type = file_type < 0 ? -1 : H5Tget_native_type(file_type, H5T_DIR_ASCEND);
+  hid_t space = attribute < 0 ? -1 : H5Aget_space(attribute);
+  hssize_t points = space < 0 ? -1 : H5Sget_simple_extent_npoints(space);
+  void *buffer = NULL;
+  hid_t copy = -1;
+  herr_t result = -1;
+  if (memory_type >= 0 && points >= 0) buffer = allocate((size_t)points, H5Tget_size(memory_type));
+  if (buffer != NULL && (points == 0 || H5Aread(attribute, memory_type, buffer) >= 0)) {
+    copy = H5Acreate2(target, name, file_type, space, H5P_DEFAULT, H5P_DEFAULT);
+    if (copy >= 0 && (points == 0 || H5Awrite(copy, memory_type, buffer) >= 0)) result = 0;
+    if (points > 0 &&
+        (H5Tdetect_class(memory_type, H5T_VLEN) > 0 || H5Tis_variable_str(memory_type) > 0))
+      reclaim_strings(memory_type, space, buffer);
+  }
+  free(buffer);
+  if (copy >= 0) H5Aclose(copy);
+  if (space >= 0) H5Sclose(space);
+  if (memory_type >= 0) H5Tclose(memory_type);
+  if (file_type >= 0) H5Tclose(file_type);
+  if (attribute >= 0) H5Aclose(attribute);
+  return result;
+}
+
+static int copy_attributes(hid_t source, hid_t target) {
+  hsize_t position = 0;
+  return H5Aiterate2(source, H5_INDEX_NAME, H5_ITER_INC, &position, copy_one_attribute, &target) <
+         0;
+}
+
+/* Copies every member of the source root but X (obs, var, obsm, varm, obsp, varp, layers, uns,
+ * raw, and whatever else is there) with H5Ocopy, which keeps each object as it is stored. */
+static herr_t copy_root_member(hid_t source, const char *name, const H5L_info_t *info, void *data) {
+  (void)info;
+  hid_t target = *(const hid_t *)data;
+  if (strcmp(name, "X") == 0) return 0;
+  return H5Ocopy(source, name, target, name, H5P_DEFAULT, H5P_DEFAULT) < 0 ? -1 : 0;
+}
+
+/* Each stored value of a CSC X in the source's order: the reader turned it into CSR by visiting
+ * the columns in order, so the same visit finds every entry's place in the CSR values. */
+static void *csc_values_of(const cli_matrix *matrix, const int64_t *col_ptr,
+                           const int64_t *row_index) {
+  size_t size = value_size(matrix->value_type);
+  int64_t *next = allocate((size_t)matrix->n_rows, sizeof *next);
+  char *values = allocate((size_t)matrix->nnz, size);
+  if (next == NULL || values == NULL) {
+    free(next);
+    free(values);
+    return NULL;
+  }
+  memcpy(next, matrix->indptr, (size_t)matrix->n_rows * sizeof *next);
+  const char *csr_values = matrix->values;
+  for (int64_t c = 0; c < matrix->n_cols; c++)
+    for (int64_t i = col_ptr[c]; i < col_ptr[c + 1]; i++)
+      memcpy(values + (size_t)i * size, csr_values + (size_t)next[row_index[i]]++ * size, size);
+  free(next);
+  return values;
+}
+
+/* The normalized values of a CSC source X in its order (see csc_values_of). Returns a new
+ * array, or NULL with the error set. */
+static void *values_in_csc_order(hid_t source_x, const cli_matrix *matrix,
+                                 const copy_context *context) {
+  int64_t *col_ptr = NULL, *row_index = NULL;
+  void *values = NULL;
+  if (read_int64_vector(context->source_path, source_x, "indptr", matrix->n_cols + 1, &col_ptr,
+                        NULL, context->error, context->error_size) == 0 &&
+      read_int64_vector(context->source_path, source_x, "indices", matrix->nnz, &row_index, NULL,
+                        context->error, context->error_size) == 0) {
+    values = csc_values_of(matrix, col_ptr, row_index);
+    if (values == NULL) copy_failed(context, "X (out of memory)");
+  }
+  free(col_ptr);
+  free(row_index);
+  return values;
+}
+
+/* A sparse X in the source's layout: its attributes and index arrays copied, the data new. */
+static int write_sparse_x_like(hid_t source_x, hid_t file, const cli_matrix *matrix,
+                               const copy_context *context) {
+  char encoding[64];
+  if (read_string_attribute(source_x, "encoding-type", encoding, sizeof encoding) != 0)
+    read_string_attribute(source_x, "h5sparse_format", encoding, sizeof encoding);
+  int is_csc = strcmp(encoding, "csc_matrix") == 0 || strcmp(encoding, "csc") == 0;
+  /* A CSR source was read in its entry order: the values are in that order already. */
+  void *csc_values = is_csc ? values_in_csc_order(source_x, matrix, context) : NULL;
+  if (is_csc && csc_values == NULL) return 1;
+  const void *values = is_csc ? csc_values : matrix->values;
+  hid_t x = H5Gcreate2(file, "X", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  int status = x < 0 || copy_attributes(source_x, x) ||
+               H5Ocopy(source_x, "indices", x, "indices", H5P_DEFAULT, H5P_DEFAULT) < 0 ||
+               H5Ocopy(source_x, "indptr", x, "indptr", H5P_DEFAULT, H5P_DEFAULT) < 0 ||
+               write_vector(x, "data", native_type_of(matrix->value_type), matrix->nnz, values);
+  if (x >= 0) H5Gclose(x);
+  free(csc_values);
+  return status ? copy_failed(context, "X") : 0;
+}
+
+/* Rows [first, first + count) of the matrix as a dense row-major block (zeros elsewhere). */
+static void fill_dense_rows(const cli_matrix *matrix, int64_t first, int64_t count, char *block) {
+  size_t size = value_size(matrix->value_type);
+  memset(block, 0, (size_t)count * (size_t)matrix->n_cols * size);
+  const char *values = matrix->values;
+  for (int64_t r = 0; r < count; r++) {
+    char *row = block + (size_t)r * (size_t)matrix->n_cols * size;
+    for (int64_t i = matrix->indptr[first + r]; i < matrix->indptr[first + r + 1]; i++)
+      memcpy(row + (size_t)matrix->indices[i] * size, values + (size_t)i * size, size);
+  }
+}
+
+/* A dense X as the source stores it (its attributes copied), written a block of rows at a time. */
+static int write_dense_x_like(hid_t source_x, hid_t file, const cli_matrix *matrix,
+                              const copy_context *context) {
+  size_t size = value_size(matrix->value_type);
+  hsize_t dims[2] = {(hsize_t)matrix->n_rows, (hsize_t)matrix->n_cols};
+  hid_t type = native_type_of(matrix->value_type);
+  hid_t file_space = H5Screate_simple(2, dims, NULL);
+  hid_t x = file_space < 0
+                ? -1
+                : H5Dcreate2(file, "X", type, file_space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  int64_t rows_per_block =
+      matrix->n_cols > 0 ? (int64_t)(((size_t)32 << 20) / (size * (size_t)matrix->n_cols)) : 1;
+  if (rows_per_block < 1) rows_per_block = 1;
+  char *block = allocate((size_t)rows_per_block * (size_t)matrix->n_cols, size);
+  int status = x < 0 || block == NULL || copy_attributes(source_x, x);
+  for (int64_t first = 0; status == 0 && first < matrix->n_rows; first += rows_per_block) {
+    int64_t count =
+        matrix->n_rows - first < rows_per_block ? matrix->n_rows - first : rows_per_block;
+    hsize_t start[2] = {(hsize_t)first, 0}, extent[2] = {(hsize_t)count, dims[1]};
+    hid_t memory_space = H5Screate_simple(2, extent, NULL);
+    fill_dense_rows(matrix, first, count, block);
+    status = memory_space < 0 ||
+             H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start, NULL, extent, NULL) < 0 ||
+             (dims[1] > 0 && H5Dwrite(x, type, memory_space, file_space, H5P_DEFAULT, block) < 0);
+    if (memory_space >= 0) H5Sclose(memory_space);
+  }
+  free(block);
+  if (x >= 0) H5Dclose(x);
+  if (file_space >= 0) H5Sclose(file_space);
+  return status ? copy_failed(context, "X") : 0;
+}
+
+/* The names a dataframe's column-order attribute lists (anndata writes an empty float array for
+ * none). Returns 0 with *names NULL and *count 0 when there are none, 1 on failure. */
+static int read_column_order(hid_t frame, char ***names, int64_t *count) {
+  *names = NULL;
+  *count = 0;
+  if (H5Aexists(frame, "column-order") <= 0) return 0;
+  hid_t attribute = H5Aopen(frame, "column-order", H5P_DEFAULT);
+  hid_t file_type = attribute < 0 ? -1 : H5Aget_type(attribute);
+  hid_t space = attribute < 0 ? -1 : H5Aget_space(attribute);
+  hid_t memory_type = utf8_string_type();
+  hssize_t points = space < 0 ? -1 : H5Sget_simple_extent_npoints(space);
+  int status = 1;
+  if (file_type >= 0 && H5Tget_class(file_type) != H5T_STRING) {
+    status = 0; /* the empty float array */
+  } else if (file_type >= 0 && memory_type >= 0 && points >= 0 &&
+             H5Tis_variable_str(file_type) > 0) {
+    char **read = allocate((size_t)points, sizeof *read);
+    char **copies = calloc((size_t)(points > 0 ? points : 1), sizeof *copies);
+    H5Tset_cset(memory_type, H5Tget_cset(file_type));
+    if (read != NULL && copies != NULL &&
+        (points == 0 || H5Aread(attribute, memory_type, read) >= 0)) {
+      status = 0;
+      for (hssize_t i = 0; i < points; i++)
+        if ((copies[i] = strdup(read[i] != NULL ? read[i] : "")) == NULL) status = 1;
+      if (points > 0) reclaim_strings(memory_type, space, read);
+    }
+    if (status == 0) {
+      *names = copies;
+      *count = (int64_t)points;
+    } else {
+      free_strings(copies, (int64_t)points);
+    }
+    free(read);
+  }
+  if (memory_type >= 0) H5Tclose(memory_type);
+  if (space >= 0) H5Sclose(space);
+  if (file_type >= 0) H5Tclose(file_type);
+  if (attribute >= 0) H5Aclose(attribute);
+  return status;
+}
+
+/* Adds `column` to the end of a dataframe's column-order, unless it is listed already (a
+ * replaced pandas column keeps its place). */
+static int append_column_order(hid_t frame, const char *column) {
+  char **names = NULL;
+  int64_t count = 0;
+  if (read_column_order(frame, &names, &count) != 0) return 1;
+  int listed = 0;
+  for (int64_t i = 0; i < count; i++) listed |= strcmp(names[i], column) == 0;
+  const char **order = allocate((size_t)count + 1, sizeof *order);
+  int status = order == NULL;
+  if (status == 0 && !listed) {
+    for (int64_t i = 0; i < count; i++) order[i] = names[i];
+    order[count] = column;
+    status =
+        H5Adelete(frame, "column-order") < 0 || write_column_order(frame, order, (int)(count + 1));
+  }
+  free(order);
+  free_strings(names, count);
+  return status;
+}
+
+/* obs[key_added] in an obs copied from the input: the column written (or replaced) and named in
+ * column-order. */
+static int add_obs_column(hid_t file, const cli_matrix *matrix, const cli_h5ad_output *output,
+                          const copy_context *context) {
+  if (object_kind(file, "obs") != H5I_GROUP)
+    return cli_io_fail(context->error, context->error_size,
+                       "cannot add obs['%s']: obs in '%s' is not a dataframe group",
+                       output->key_added, context->source_path);
+  hid_t obs = H5Gopen2(file, "obs", H5P_DEFAULT);
+  if (obs < 0) return copy_failed(context, "obs");
+  char index_name[256];
+  if (read_string_attribute(obs, "_index", index_name, sizeof index_name) == 0 &&
+      strcmp(index_name, output->key_added) == 0) {
+    H5Gclose(obs);
+    return cli_io_fail(context->error, context->error_size,
+                       "cannot add obs['%s']: that is the name of obs's index in '%s'",
+                       output->key_added, context->source_path);
+  }
+  int status =
+      (link_exists(obs, output->key_added) && H5Ldelete(obs, output->key_added, H5P_DEFAULT) < 0) ||
+      write_vector(obs, output->key_added, native_type_of(matrix->value_type), matrix->n_rows,
+                   output->size_factors) ||
+      append_column_order(obs, output->key_added);
+  H5Gclose(obs);
+  return status ? copy_failed(context, "obs") : 0;
+}
+
+/* An .h5ad made from an .h5ad input: all of it copied but X, which is written in its layout. */
+static int write_copied_h5ad(hid_t file, const cli_matrix *matrix, const cli_h5ad_output *output,
+                             const copy_context *context) {
+  hid_t source = H5Fopen(output->source_h5ad, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (source < 0)
+    return cli_io_fail(context->error, context->error_size, "cannot open '%s' as an HDF5 file",
+                       output->source_h5ad);
+  hid_t source_root = H5Gopen2(source, "/", H5P_DEFAULT);
+  hid_t root = H5Gopen2(file, "/", H5P_DEFAULT);
+  hsize_t position = 0;
+  int status =
+      source_root < 0 || root < 0 || copy_attributes(source_root, root) ||
+      H5Literate(source, H5_INDEX_NAME, H5_ITER_INC, &position, copy_root_member, &root) < 0;
+  if (status) copy_failed(context, "the elements other than X");
+  H5I_type_t x_kind = object_kind(source, "X");
+  hid_t source_x = status == 0 ? H5Oopen(source, "X", H5P_DEFAULT) : -1;
+  if (status == 0 && source_x < 0) status = copy_failed(context, "X");
+  if (status == 0)
+    status = x_kind == H5I_DATASET ? write_dense_x_like(source_x, file, matrix, context)
+                                   : write_sparse_x_like(source_x, file, matrix, context);
+  if (status == 0 && output->size_factors != NULL)
+    status = add_obs_column(file, matrix, output, context);
+  if (status == 0 && write_uns(file, output->log1p) != 0) status = copy_failed(context, "uns");
+  if (source_x >= 0) H5Oclose(source_x);
+  if (root >= 0) H5Gclose(root);
+  if (source_root >= 0) H5Gclose(source_root);
+  H5Fclose(source);
+  return status != 0;
+}
+
+/* A name a dataframe column can have: not empty, no '/' (a path in HDF5), not the index's. */
+static int is_column_name(const char *name) {
+  return name != NULL && name[0] != '\0' && strchr(name, '/') == NULL &&
+         strcmp(name, "_index") != 0;
+}
+
+int cli_write_h5ad(const char *path, const cli_matrix *matrix, const cli_h5ad_output *output,
                    char *error, size_t error_size) {
   cli_h5_setup();
+  const cli_h5ad_output defaults = {NULL, NULL, CLI_VAR_INDEX_SYMBOLS, 0, NULL};
+  if (output == NULL) output = &defaults;
   if (matrix == NULL || matrix->n_rows < 0 || matrix->n_cols < 0 || matrix->nnz < 0 ||
       matrix->indptr == NULL ||
       (matrix->nnz > 0 && (matrix->indices == NULL || matrix->values == NULL))) {
@@ -1178,10 +1695,17 @@ int cli_write_h5ad(const char *path, const cli_matrix *matrix, const void *size_
     cli_io_fail(error, error_size, "cannot write '%s': unknown value type", path);
     return 1;
   }
-  if (size_factors != NULL && matrix->value_type != NORMOT_FLOAT32 &&
+  if (output->size_factors != NULL && matrix->value_type != NORMOT_FLOAT32 &&
       matrix->value_type != NORMOT_FLOAT64) {
     cli_io_fail(error, error_size,
                 "cannot write '%s': size factors need a float32 or float64 matrix", path);
+    return 1;
+  }
+  if (output->size_factors != NULL && !is_column_name(output->key_added)) {
+    cli_io_fail(error, error_size,
+                "cannot write '%s': the size factors need an obs column name without '/', other "
+                "than '_index'",
+                path);
     return 1;
   }
   char *temp_path = cli_atomic_temp_name(path);
@@ -1198,23 +1722,20 @@ int cli_write_h5ad(const char *path, const cli_matrix *matrix, const void *size_
     cli_atomic_discard_path(temp_path);
     return 1;
   }
-  hid_t group = H5Gopen2(file, "/", H5P_DEFAULT);
-  int status = group < 0 || write_encoding(group, "anndata", "0.1.0");
-  if (group >= 0) H5Gclose(group);
-  if (status == 0) status = write_csr_x(file, matrix);
-  if (status == 0)
-    status = write_dataframe(file, "obs", matrix->row_names, matrix->n_rows, "size_factors",
-                             native_type_of(matrix->value_type), size_factors, 0);
-  if (status == 0)
-    status = write_dataframe(file, "var", matrix->col_names, matrix->n_cols, "gene_symbols", -1,
-                             matrix->col_symbols, 1);
-  const char *dicts[] = {"layers", "obsm", "obsp", "uns", "varm", "varp"};
-  for (size_t i = 0; status == 0 && i < sizeof dicts / sizeof dicts[0]; i++)
-    status = write_empty_dict(file, dicts[i]);
-  if (H5Fclose(file) < 0) status = 1;
+  int status;
+  if (output->source_h5ad != NULL) {
+    copy_context context = {output->source_h5ad, path, error, error_size};
+    status = write_copied_h5ad(file, matrix, output, &context);
+  } else {
+    status = write_built_h5ad(file, matrix, output);
+  }
+  if (H5Fclose(file) < 0 && status == 0) status = 2;
   if (status != 0) {
-    cli_h5_failure_cause(cause, sizeof cause);
-    cli_io_fail(error, error_size, "cannot write '%s': %s", path, cause);
+    /* A copy failure names what it could not copy; any other failure gets HDF5's cause. */
+    if (output->source_h5ad == NULL || status == 2) {
+      cli_h5_failure_cause(cause, sizeof cause);
+      cli_io_fail(error, error_size, "cannot write '%s': %s", path, cause);
+    }
     cli_atomic_discard_path(temp_path);
     return 1;
   }

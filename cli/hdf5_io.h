@@ -28,14 +28,29 @@ int cli_read_10x_h5(const char *path, cli_matrix *out, char *error, size_t error
  * present). Returns 0, or non-zero with a one-line reason in `error`. */
 int cli_read_h5ad(const char *path, cli_matrix *out, char *error, size_t error_size);
 
-/* Writes `matrix` as an .h5ad that the anndata package opens: X as csr_matrix, obs indexed by
- * row_names (or "0", "1", ...) with a "size_factors" column when size_factors is non-NULL
- * (n_rows values of matrix->value_type, which must then be FLOAT32 or FLOAT64), var indexed by
- * col_names with a "gene_symbols" column when col_symbols is non-NULL. Written to a temporary
+/* Which gene names index var (scanpy's read_10x_mtx var_names=). */
+typedef enum cli_var_index {
+  CLI_VAR_INDEX_SYMBOLS, /* the symbols; the ids go to a "gene_ids" column */
+  CLI_VAR_INDEX_IDS      /* the ids; the symbols go to a "gene_symbols" column */
+} cli_var_index;
+
+/* What an .h5ad output holds besides X. All zero: var indexed by the gene symbols (or the ids when
+ * there are none), no obs column, an empty uns. */
+typedef struct cli_h5ad_output {
+  const void *size_factors; /* NULL, or n_rows values of the matrix's (float) type ... */
+  const char *key_added;    /* ... written as the obs column of this name */
+  cli_var_index var_index;
+  int log1p;               /* uns["log1p"] = {"base": None}, as sc.pp.log1p records */
+  const char *source_h5ad; /* an .h5ad input: every element but X is copied from it unchanged,
+                            * and X is written in its layout (CSR, CSC or dense) */
+} cli_h5ad_output;
+
+/* Writes `matrix` as the .h5ad that scanpy's write_h5ad would write after reading the input and
+ * normalizing it (see docs/formats.md); `output` NULL means all defaults. Written to a temporary
  * name and renamed: a failure leaves no file at `path`. Returns 0, or non-zero with a reason that
  * names `path` (never the temporary name) and the cause: the system's (errno), out of memory, or
  * HDF5's error class. */
-int cli_write_h5ad(const char *path, const cli_matrix *matrix, const void *size_factors,
+int cli_write_h5ad(const char *path, const cli_matrix *matrix, const cli_h5ad_output *output,
                    char *error, size_t error_size);
 
 #endif

@@ -37,6 +37,46 @@ static sniffed_kind sniff(const char *path) {
   return SNIFF_UNKNOWN;
 }
 
+static void free_strings(char **strings, int64_t count) {
+  if (strings == NULL) return;
+  for (int64_t i = 0; i < count; i++) free(strings[i]);
+  free(strings);
+}
+
+void cli_matrix_free_annotations(cli_matrix *matrix) {
+  for (int k = 0; k < matrix->n_annotations; k++) {
+    free(matrix->annotations[k].name);
+    free_strings(matrix->annotations[k].values, matrix->n_cols);
+  }
+  free(matrix->annotations);
+  matrix->annotations = NULL;
+  matrix->n_annotations = 0;
+}
+
+int cli_matrix_add_annotation(cli_matrix *matrix, const char *name, char **values) {
+  cli_gene_annotation *grown = realloc(
+      matrix->annotations, (size_t)(matrix->n_annotations + 1) * sizeof *matrix->annotations);
+  char *name_copy = strdup(name);
+  if (grown != NULL) matrix->annotations = grown;
+  if (grown == NULL || name_copy == NULL) {
+    free(name_copy);
+    free_strings(values, matrix->n_cols);
+    return 1;
+  }
+  cli_gene_annotation *added = &matrix->annotations[matrix->n_annotations++];
+  added->name = name_copy;
+  added->values = values;
+  return 0;
+}
+
+cli_input_kind cli_input_kind_of(const char *path) {
+  struct stat info;
+  if (stat(path, &info) == 0 && S_ISDIR(info.st_mode)) return CLI_INPUT_10X_DIR;
+  if (ends_with(path, ".h5ad")) return CLI_INPUT_H5AD;
+  if (ends_with(path, ".h5")) return CLI_INPUT_10X_H5;
+  return CLI_INPUT_OTHER;
+}
+
 int cli_transpose_matrix(cli_matrix *matrix, char *error, size_t error_size) {
   int64_t n_rows = matrix->n_rows, n_cols = matrix->n_cols, nnz = matrix->nnz;
   size_t value_size = matrix->value_type == NORMOT_FLOAT64 || matrix->value_type == NORMOT_INT64
@@ -72,15 +112,16 @@ int cli_transpose_matrix(cli_matrix *matrix, char *error, size_t error_size) {
   matrix->values = values;
   matrix->n_rows = n_cols;
   matrix->n_cols = n_rows;
-  /* Names follow their axis; symbols belong to genes, which are now rows: drop them. */
+  /* Names follow their axis; symbols and annotations belong to genes, which are now rows: drop
+   * them. */
   char **old_rows = matrix->row_names;
   matrix->row_names = matrix->col_names;
   matrix->col_names = old_rows;
-  if (matrix->col_symbols != NULL) {
-    for (int64_t c = 0; c < n_cols; ++c) free(matrix->col_symbols[c]);
-    free(matrix->col_symbols);
-    matrix->col_symbols = NULL;
-  }
+  free_strings(matrix->col_symbols, n_cols);
+  matrix->col_symbols = NULL;
+  matrix->n_cols = n_cols;
+  cli_matrix_free_annotations(matrix);
+  matrix->n_cols = n_rows;
   return 0;
 }
 
@@ -148,10 +189,9 @@ int cli_check_output_path(const char *path, char *error, size_t error_size) {
                      path);
 }
 
-int cli_write_matrix(const char *path, const cli_matrix *matrix, const void *size_factors,
+int cli_write_matrix(const char *path, const cli_matrix *matrix, const struct cli_h5ad_output *h5ad,
                      char *error, size_t error_size) {
   if (cli_check_output_path(path, error, error_size) != 0) return -1;
-  if (ends_with(path, ".h5ad"))
-    return cli_write_h5ad(path, matrix, size_factors, error, error_size);
+  if (ends_with(path, ".h5ad")) return cli_write_h5ad(path, matrix, h5ad, error, error_size);
   return cli_write_mtx(path, matrix, error, error_size);
 }

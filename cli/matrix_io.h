@@ -14,21 +14,44 @@
 extern "C" {
 #endif
 
+/* A string annotation of every gene beyond its id and symbol (a 10x file's feature_types,
+ * genome, ...), named as scanpy's readers name the var column. */
+typedef struct cli_gene_annotation {
+  char *name;
+  char **values; /* n_cols */
+} cli_gene_annotation;
+
 /* An owning CSR matrix, rows = cells, columns = genes, 64-bit indices. */
 typedef struct cli_matrix {
   int64_t n_rows;
   int64_t n_cols;
   int64_t nnz;
-  int64_t *indptr;              /* n_rows + 1 */
-  int64_t *indices;             /* nnz column indices */
-  void *values;                 /* nnz values of value_type */
-  normot_value_type value_type; /* integer files: an integer type; real files: FLOAT64 */
-  char **row_names;             /* optional (NULL): n_rows cell barcodes / obs names */
-  char **col_names;             /* optional (NULL): n_cols gene ids / var names */
-  char **col_symbols;           /* optional (NULL): n_cols gene symbols */
+  int64_t *indptr;                  /* n_rows + 1 */
+  int64_t *indices;                 /* nnz column indices */
+  void *values;                     /* nnz values of value_type */
+  normot_value_type value_type;     /* integer files: an integer type; real files: FLOAT64 */
+  char **row_names;                 /* optional (NULL): n_rows cell barcodes / obs names */
+  char **col_names;                 /* optional (NULL): n_cols gene ids / var names */
+  char **col_symbols;               /* optional (NULL): n_cols gene symbols */
+  cli_gene_annotation *annotations; /* optional: n_annotations more gene columns, in order */
+  int n_annotations;
 } cli_matrix;
 
 void cli_matrix_free(cli_matrix *matrix);
+/* Frees the gene annotations (cli_matrix_free does too) and sets their count to 0. */
+void cli_matrix_free_annotations(cli_matrix *matrix);
+/* Appends an annotation named `name`, taking ownership of `values` (n_cols strings) whether it
+ * succeeds or not. Returns 0, or non-zero when out of memory. */
+int cli_matrix_add_annotation(cli_matrix *matrix, const char *name, char **values);
+
+/* What an input path holds, by the rules cli_read_matrix follows. */
+typedef enum cli_input_kind {
+  CLI_INPUT_10X_DIR,
+  CLI_INPUT_10X_H5,
+  CLI_INPUT_H5AD,
+  CLI_INPUT_OTHER /* Matrix Market, or unreadable */
+} cli_input_kind;
+cli_input_kind cli_input_kind_of(const char *path);
 
 /* Matrix Market coordinate (integer | real | pattern, general), plain or gzip (found by its magic
  * bytes, whatever the name), rows = cells (scipy.io.mmread); `transpose` for genes x cells files.
@@ -51,9 +74,9 @@ int cli_write_mtx(const char *path, const cli_matrix *matrix, char *error, size_
  * genes). */
 int cli_read_matrix(const char *path, int transpose, cli_matrix *out, char *error,
                     size_t error_size);
-/* Writes by extension: .mtx or .h5ad (size_factors: optional n_rows values of the matrix's
- * value_type, stored as an obs column in .h5ad). */
-int cli_write_matrix(const char *path, const cli_matrix *matrix, const void *size_factors,
+/* Writes by extension: .mtx, or .h5ad laid out as `h5ad` says (hdf5_io.h; NULL: defaults). */
+struct cli_h5ad_output;
+int cli_write_matrix(const char *path, const cli_matrix *matrix, const struct cli_h5ad_output *h5ad,
                      char *error, size_t error_size);
 
 /* Threads the Matrix Market writer formats with (the CLI's --threads); 0: all cores. More

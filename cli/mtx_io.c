@@ -38,6 +38,7 @@ void cli_matrix_free(cli_matrix *matrix) {
     for (int64_t i = 0; i < name_counts[list]; ++i) free(name_lists[list][i]);
     free(name_lists[list]);
   }
+  cli_matrix_free_annotations(matrix);
   memset(matrix, 0, sizeof *matrix);
 }
 

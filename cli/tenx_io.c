@@ -245,6 +245,17 @@ done:
 
 static const char gene_expression[] = "Gene Expression";
 
+/* Moves the strings of the kept columns (new_index >= 0) to their new places, frees the rest. */
+static void keep_columns(char **strings, const int64_t *new_index, int64_t n_cols) {
+  if (strings == NULL) return;
+  for (int64_t c = 0; c < n_cols; c++) {
+    if (new_index[c] < 0)
+      free(strings[c]);
+    else
+      strings[new_index[c]] = strings[c];
+  }
+}
+
 int cli_keep_gene_expression(cli_matrix *matrix, char **feature_types) {
   if (feature_types == NULL) return 0;
   int64_t n_cols = matrix->n_cols, kept = 0, expression = 0;
@@ -270,16 +281,10 @@ int cli_keep_gene_expression(cli_matrix *matrix, char **feature_types) {
     matrix->indptr[r + 1] = write;
   }
   matrix->nnz = write;
-  char **name_lists[2] = {matrix->col_names, matrix->col_symbols};
-  for (int k = 0; k < 2; k++) {
-    if (name_lists[k] == NULL) continue;
-    for (int64_t c = 0; c < n_cols; c++) {
-      if (new_index[c] < 0)
-        free(name_lists[k][c]);
-      else
-        name_lists[k][new_index[c]] = name_lists[k][c];
-    }
-  }
+  keep_columns(matrix->col_names, new_index, n_cols);
+  keep_columns(matrix->col_symbols, new_index, n_cols);
+  for (int k = 0; k < matrix->n_annotations; k++)
+    keep_columns(matrix->annotations[k].values, new_index, n_cols);
   matrix->n_cols = kept;
   free(new_index);
   return 0;
@@ -311,8 +316,17 @@ int cli_read_10x_dir(const char *dir, cli_matrix *out, char *error, size_t error
   int failed =
       read_tsv_columns(features_path, out->n_cols, feature_columns, "gene", error, error_size) ||
       read_tsv_columns(barcodes_path, out->n_rows, barcode_columns, "cell", error, error_size);
-  if (!failed &&
-      (cli_keep_gene_expression(out, feature_types) != 0 || cli_sort_row_entries(out) != 0)) {
+  /* features.tsv (Cell Ranger 3+) has a feature type column, which scanpy keeps in var;
+   * genes.tsv (Cell Ranger 2) has none. */
+  int out_of_memory = 0;
+  if (!failed && strncmp(features_path + strlen(dir), "/features.tsv", 13) == 0) {
+    out_of_memory = cli_matrix_add_annotation(out, "feature_types", feature_types);
+    feature_types = NULL;
+  }
+  char **types = out->n_annotations > 0 ? out->annotations[0].values : feature_types;
+  if (!failed && !out_of_memory)
+    out_of_memory = cli_keep_gene_expression(out, types) != 0 || cli_sort_row_entries(out) != 0;
+  if (out_of_memory) {
     cli_io_fail(error, error_size, "out of memory reading '%s'", dir);
     failed = 1;
   }

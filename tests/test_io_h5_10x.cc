@@ -99,14 +99,18 @@ void WriteTinyDir(const TempDir &dir, const TinyDir &tiny) {
   WriteGzip(dir.file("barcodes.tsv.gz"), tiny.barcodes);
 }
 
-// The expected content of the tiny matrix, cells x genes, rows sorted.
-void ExpectTinyMatrix(const cli_matrix &m) {
+// The expected content of the tiny matrix, cells x genes: each cell's genes ascending (the
+// directory reader), or in the order its .h5 stores them (`file_order`, TinyH5 below), which
+// the .h5 reader keeps as scanpy's read_10x_h5 does.
+void ExpectTinyMatrix(const cli_matrix &m, bool file_order = false) {
   ASSERT_EQ(m.n_rows, 4);
   ASSERT_EQ(m.n_cols, 3);
   ASSERT_EQ(m.nnz, 6);
   const int64_t indptr[] = {0, 2, 2, 3, 6};
-  const int64_t indices[] = {0, 2, 1, 0, 1, 2};
-  const double values[] = {1, 5, 7, 2, 4, 3};
+  const int64_t sorted_indices[] = {0, 2, 1, 0, 1, 2}, file_indices[] = {2, 0, 1, 2, 1, 0};
+  const double sorted_values[] = {1, 5, 7, 2, 4, 3}, file_values[] = {5, 1, 7, 3, 4, 2};
+  const int64_t *indices = file_order ? file_indices : sorted_indices;
+  const double *values = file_order ? file_values : sorted_values;
   for (int r = 0; r <= 4; r++) EXPECT_EQ(m.indptr[r], indptr[r]);
   for (int i = 0; i < 6; i++) {
     EXPECT_EQ(m.indices[i], indices[i]) << i;
@@ -290,6 +294,12 @@ TEST(TenxRealData, V3DirectoryAndH5GiveTheSameMatrix) {
   EXPECT_EQ(from_h5.m.n_rows, 1107);  // cells
   EXPECT_EQ(from_h5.m.n_cols, 507);   // genes
   EXPECT_EQ(from_h5.m.nnz, 23866);
+  // Cell Ranger lists each cell's genes in descending order, and the reader keeps that order
+  // (scanpy's); sorted, the matrix is the directory's.
+  for (int64_t r = 0; r < from_h5.m.n_rows; r++)
+    for (int64_t i = from_h5.m.indptr[r] + 1; i < from_h5.m.indptr[r + 1]; i++)
+      ASSERT_GT(from_h5.m.indices[i - 1], from_h5.m.indices[i]) << "row " << r;
+  ASSERT_EQ(cli_sort_row_entries(&from_h5.m), 0);
   ExpectRowsAscending(from_h5.m);
   ExpectSameMatrix(from_dir.m, from_h5.m);
   // The file's first entry, "458 1 3" (gene 458 of cell 1, 1-based), lands transposed.
@@ -335,10 +345,11 @@ struct TinyH5 {
   std::vector<std::string> barcodes{"AAAC-1", "AAAG-1", "AAAT-1", "AACA-1"};
   std::vector<std::string> ids{"G1", "G2", "G3"};
   std::vector<std::string> names{"A", "B", "C"};
-  std::vector<std::string> types;  // features/feature_type, written when not empty
-  std::string group = "matrix";    // "matrix" (v3) or a genome name (v2)
-  std::string skip;                // a dataset to leave out
-  bool shape_2d = false;           // store shape as a 1 x 2 matrix
+  std::vector<std::string> types{"Gene Expression", "Gene Expression", "Gene Expression"};
+  std::vector<std::string> genomes;  // features/genome, written when not empty
+  std::string group = "matrix";      // "matrix" (v3) or a genome name (v2)
+  std::string skip;                  // a dataset to leave out
+  bool shape_2d = false;             // store shape as a 1 x 2 matrix
   bool data_as_strings = false;
 };
 
@@ -405,7 +416,8 @@ void WriteTinyH5(const std::string &path, const TinyH5 &t) {
     hid_t features = H5Gcreate2(group, "features", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (wanted("features/id")) WriteStrings(features, "id", t.ids);
     WriteStrings(features, "name", t.names);
-    if (!t.types.empty()) WriteStrings(features, "feature_type", t.types);
+    if (wanted("features/feature_type")) WriteStrings(features, "feature_type", t.types);
+    if (!t.genomes.empty()) WriteStrings(features, "genome", t.genomes);
     H5Gclose(features);
   } else {
     if (wanted("genes")) WriteStrings(group, "genes", t.ids);
@@ -430,14 +442,22 @@ void ExpectRefused(const TinyH5 &t, const std::string &expected) {
 
 }  // namespace
 
-TEST(Tenx10xH5, ReadsV3AndSortsEachCellsGenes) {
+TEST(Tenx10xH5, ReadsV3InTheFilesEntryOrderWithScanpysVarColumns) {
   TempDir dir;
-  WriteTinyH5(dir.file("tiny.h5"), TinyH5());
+  TinyH5 t;
+  t.genomes = {"GRCh38", "GRCh38", "mm10"};
+  WriteTinyH5(dir.file("tiny.h5"), t);
   Matrix m;
   char error[512] = "";
   ASSERT_EQ(cli_read_10x_h5(dir.file("tiny.h5").c_str(), &m.m, error, sizeof error), 0) << error;
-  ExpectTinyMatrix(m.m);
+  ExpectTinyMatrix(m.m, true);
   EXPECT_EQ(m.m.value_type, NORMOT_INT32);
+  // scanpy.read_10x_h5's var columns after gene_ids: feature_types, then genome.
+  ASSERT_EQ(m.m.n_annotations, 2);
+  EXPECT_STREQ(m.m.annotations[0].name, "feature_types");
+  EXPECT_STREQ(m.m.annotations[0].values[2], "Gene Expression");
+  EXPECT_STREQ(m.m.annotations[1].name, "genome");
+  EXPECT_STREQ(m.m.annotations[1].values[2], "mm10");
 }
 
 TEST(Tenx10xH5, ReadsTheLegacyLayout) {
@@ -448,7 +468,8 @@ TEST(Tenx10xH5, ReadsTheLegacyLayout) {
   Matrix m;
   char error[512] = "";
   ASSERT_EQ(cli_read_10x_h5(dir.file("tiny.h5").c_str(), &m.m, error, sizeof error), 0) << error;
-  ExpectTinyMatrix(m.m);
+  ExpectTinyMatrix(m.m, true);
+  EXPECT_EQ(m.m.n_annotations, 0);  // Cell Ranger 2 lists no feature types
 }
 
 TEST(Tenx10xH5, KeepsOnlyGeneExpressionFeatures) {
@@ -458,6 +479,7 @@ TEST(Tenx10xH5, KeepsOnlyGeneExpressionFeatures) {
   t.ids = {"G1", "AB1", "G2", "G3"};
   t.names = {"A", "CD3", "B", "C"};
   t.types = {"Gene Expression", "Antibody Capture", "Gene Expression", "Gene Expression"};
+  t.genomes = {"GRCh38", "", "GRCh38", "mm10"};
   t.indptr = {0, 3, 3, 4, 8};
   t.indices = {3, 0, 1, 2, 3, 2, 0, 1};
   t.data = {5, 1, 9, 7, 3, 4, 2, 8};
@@ -465,8 +487,12 @@ TEST(Tenx10xH5, KeepsOnlyGeneExpressionFeatures) {
   Matrix m;
   char error[512] = "";
   ASSERT_EQ(cli_read_10x_h5(dir.file("tiny.h5").c_str(), &m.m, error, sizeof error), 0) << error;
-  ExpectTinyMatrix(m.m);
+  ExpectTinyMatrix(m.m, true);
   EXPECT_STREQ(m.m.col_names[1], "G2");
+  // The annotations follow their genes.
+  ASSERT_EQ(m.m.n_annotations, 2);
+  EXPECT_STREQ(m.m.annotations[0].values[1], "Gene Expression");
+  EXPECT_STREQ(m.m.annotations[1].values[2], "mm10");
   // Only one type listed: nothing is dropped.
   t.types = {"Antibody Capture", "Antibody Capture", "Antibody Capture", "Antibody Capture"};
   WriteTinyH5(dir.file("adt.h5"), t);
@@ -477,7 +503,8 @@ TEST(Tenx10xH5, KeepsOnlyGeneExpressionFeatures) {
 }
 
 TEST(Tenx10xH5, RefusesMissingDatasets) {
-  for (const char *name : {"data", "indices", "indptr", "shape", "barcodes", "features/id"}) {
+  for (const char *name :
+       {"data", "indices", "indptr", "shape", "barcodes", "features/id", "features/feature_type"}) {
     TinyH5 t;
     t.skip = name;
     ExpectRefused(t, std::string("'") + name + "' is missing");

@@ -1,7 +1,8 @@
 // The newcomer's path, end to end: a Cell Ranger output (the v3 matrix directory or the v3 .h5)
 // through `normot normalize ... -o out.h5ad` gives a .h5ad whose values and size factors are
 // bitwise those of scanpy (the committed golden tests/data/normalize/scanpy_10x_v3.txt, made by
-// tests/gen_scanpy_goldens.py with scanpy 1.11.5), with the barcodes and gene ids as names.
+// tests/gen_scanpy_goldens.py with scanpy 1.11.5), with the barcodes and gene ids as names; and
+// the whole file against the one scanpy writes (tests/scanpy_h5ad_output.py).
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -73,12 +74,14 @@ std::string CanonicalDigest(const cli_matrix &m) {
   return Hex(h);
 }
 
-// obs/size_factors as float32 bytes, read with the HDF5 C API (normot's reader skips columns).
-std::vector<float> ReadSizeFactors(const std::string &path) {
+// obs/<column> as float32 bytes, read with the HDF5 C API (normot's reader skips columns).
+std::vector<float> ReadSizeFactors(const std::string &path, const std::string &column) {
   std::vector<float> factors;
   hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   if (file < 0) return factors;
-  hid_t dataset = H5Dopen2(file, "obs/size_factors", H5P_DEFAULT);
+  hid_t dataset = H5Lexists(file, ("obs/" + column).c_str(), H5P_DEFAULT) > 0
+                      ? H5Dopen2(file, ("obs/" + column).c_str(), H5P_DEFAULT)
+                      : -1;
   if (dataset >= 0) {
     hid_t space = H5Dget_space(dataset);
     factors.resize(static_cast<size_t>(H5Sget_simple_extent_npoints(space)));
@@ -98,12 +101,17 @@ void ExpectScanpyIdentical(const std::string &input) {
   std::string out = dir.file("normalized.h5ad");
   std::string factors_npy = dir.file("size_factors.npy");
   std::string log;
-  int status = io_test::Run(
-      std::string("'") + NORMOT_CLI_PATH + "' normalize '" + input + "' -o '" + out + "' 2>&1",
-      &log);
+  std::string plain = dir.file("plain.h5ad");
+  int status =
+      io_test::Run(std::string("'") + NORMOT_CLI_PATH + "' normalize '" + input + "' -o '" + out +
+                       "' --key-added n_factor 2>&1 && '" + NORMOT_CLI_PATH + "' normalize '" +
+                       input + "' -o '" + plain + "' 2>&1",
+                   &log);
   ASSERT_EQ(status, 0) << log;
-  // An .h5ad output carries the size factors without being asked; no .npy appears unasked.
+  // The size factors go to obs only when asked (scanpy's key_added); no .npy appears unasked.
   EXPECT_NE(access(factors_npy.c_str(), F_OK), 0);
+  EXPECT_TRUE(ReadSizeFactors(plain, "n_factor").empty());
+  EXPECT_TRUE(ReadSizeFactors(plain, "size_factors").empty());
   io_test::Matrix m;
   char error[512] = "";
   ASSERT_EQ(cli_read_h5ad(out.c_str(), &m.m, error, sizeof error), 0) << error;
@@ -112,8 +120,8 @@ void ExpectScanpyIdentical(const std::string &input) {
   EXPECT_EQ(m.m.n_cols, std::stoll(golden["cols"]));
   EXPECT_EQ(m.m.nnz, std::stoll(golden["nnz"]));
   EXPECT_EQ(CanonicalDigest(m.m), golden["expected_digest"]);
-  std::vector<float> factors = ReadSizeFactors(out);
-  ASSERT_EQ(factors.size(), static_cast<size_t>(m.m.n_rows)) << "no obs/size_factors column";
+  std::vector<float> factors = ReadSizeFactors(out, "n_factor");
+  ASSERT_EQ(factors.size(), static_cast<size_t>(m.m.n_rows)) << "no obs/n_factor column";
   EXPECT_EQ(Hex(Fnv1a(0xCBF29CE484222325ull, factors.data(), factors.size() * sizeof(float))),
             golden["expected_size_factors_digest"]);
   ASSERT_NE(m.m.row_names, nullptr);
@@ -134,6 +142,24 @@ TEST(TenxToH5ad, MatrixDirectoryNormalizesLikeScanpy) {
 TEST(TenxToH5ad, CellRangerH5NormalizesLikeScanpy) {
   if (SharedDataDir().empty()) GTEST_SKIP() << "../shared/data is absent";
   ExpectScanpyIdentical(SharedDataDir() + "/10x/v3/filtered_feature_bc_matrix.h5");
+}
+
+// The .h5ad a scanpy user would have written: tests/scanpy_h5ad_output.py runs scanpy's readers,
+// normalize_total, log1p and write_h5ad on the three real 10x inputs (and small files made there
+// for repeated symbols, genomes and .h5ad inputs) and compares anndata's reading of both files.
+TEST(TenxToH5ad, OutputEqualsScanpysFile) {
+  std::string script = TestDataDir() + "/../scanpy_h5ad_output.py";
+  if (io_test::Run("python3 -c \"import importlib.util as u, sys; sys.exit(0 if all(u.find_spec(m) "
+                   "for m in ('scanpy', 'anndata', 'h5py', 'pytest')) else 1)\" >/dev/null 2>&1",
+                   nullptr) != 0)
+    GTEST_SKIP() << "python3 with scanpy, anndata, h5py and pytest is not installed";
+  std::string log;
+  int status =
+      io_test::Run(std::string("NORMOT_CLI='") + NORMOT_CLI_PATH + "' NORMOT_SHARED_DATA='" +
+                       NORMOT_SHARED_DATA_DIR +
+                       "' python3 -m pytest -q -p no:cacheprovider -W ignore '" + script + "' 2>&1",
+                   &log);
+  EXPECT_EQ(status, 0) << log;
 }
 
 // Malformed inputs through the command: non-zero exit, one line on stderr, no output at all.

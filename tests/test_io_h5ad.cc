@@ -83,6 +83,16 @@ void FillPattern(cli_matrix *m, bool with_names) {
   }
 }
 
+// Ids in the var index (symbols in a gene_symbols column) and the size factors in obs, the
+// layout anndata_roundtrip.py dump prints.
+cli_h5ad_output IdsAndSizeFactors(const float *size_factors) {
+  cli_h5ad_output output = {};
+  output.size_factors = size_factors;
+  output.key_added = "size_factors";
+  output.var_index = CLI_VAR_INDEX_IDS;
+  return output;
+}
+
 std::string Format17(double value) {
   char text[64];
   snprintf(text, sizeof text, "%.17g", value);
@@ -183,8 +193,8 @@ TEST(H5ad, WrittenByNormotOpensInAnndata) {
   std::vector<float> size_factors(kObs);
   for (int r = 0; r < kObs; r++) size_factors[r] = 0.1f + 0.37f * static_cast<float>(r);
   std::string path = dir.file("out.h5ad");
-  ASSERT_EQ(cli_write_h5ad(path.c_str(), &m.m, size_factors.data(), error, sizeof error), 0)
-      << error;
+  cli_h5ad_output output = IdsAndSizeFactors(size_factors.data());
+  ASSERT_EQ(cli_write_h5ad(path.c_str(), &m.m, &output, error, sizeof error), 0) << error;
   EXPECT_EQ(dir.entries(), std::vector<std::string>{"out.h5ad"});  // no temporary left
   // Integer counts as a reader gives them, without names or size factors.
   Matrix counts;
@@ -267,9 +277,76 @@ TEST(H5ad, AFailedWriteLeavesNoFile) {
   m.m.value_type = NORMOT_INT32;
   std::vector<float> size_factors(kObs, 1.0f);
   std::string path = dir.file("out.h5ad");
-  EXPECT_NE(cli_write_h5ad(path.c_str(), &m.m, size_factors.data(), error, sizeof error), 0);
+  cli_h5ad_output output = IdsAndSizeFactors(size_factors.data());
+  EXPECT_NE(cli_write_h5ad(path.c_str(), &m.m, &output, error, sizeof error), 0);
   EXPECT_NE(std::string(error).find("size factors"), std::string::npos) << error;
   EXPECT_TRUE(dir.entries().empty());
+}
+
+// An .h5ad input is copied whole but X; obs[key_added] needs obs to be a dataframe group (files
+// of anndata < 0.7 store it as a compound dataset) and a name other than its index's: else
+// refused, and nothing is left behind.
+TEST(H5ad, CopyRefusesAnObsColumnItCannotAdd) {
+  TempDir dir;
+  Matrix m;
+  FillPattern(&m.m, true);
+  char error[512] = "";
+  std::string source = dir.file("old.h5ad");
+  ASSERT_EQ(cli_write_h5ad(source.c_str(), &m.m, nullptr, error, sizeof error), 0) << error;
+  hid_t file = H5Fopen(source.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  ASSERT_GE(file, 0);
+  H5Ldelete(file, "obs", H5P_DEFAULT);
+  hsize_t dims[1] = {kObs};
+  hid_t space = H5Screate_simple(1, dims, nullptr);
+  hid_t obs = H5Dcreate2(file, "obs", H5T_STD_I32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  H5Dclose(obs);
+  H5Sclose(space);
+  H5Fclose(file);
+  std::vector<float> size_factors(kObs, 1.0f);
+  cli_h5ad_output output = {};
+  output.size_factors = size_factors.data();
+  output.key_added = "sf";
+  output.source_h5ad = source.c_str();
+  std::string path = dir.file("out.h5ad");
+  EXPECT_NE(cli_write_h5ad(path.c_str(), &m.m, &output, error, sizeof error), 0);
+  EXPECT_NE(std::string(error).find("cannot add obs['sf']: obs in '" + source +
+                                    "' is not a dataframe group"),
+            std::string::npos)
+      << error;
+  EXPECT_EQ(dir.entries(), std::vector<std::string>{"old.h5ad"});
+  // The index's name is no column name either (here the index dataset is "_index").
+  std::string named = dir.file("named.h5ad");
+  ASSERT_EQ(cli_write_h5ad(named.c_str(), &m.m, nullptr, error, sizeof error), 0) << error;
+  output.source_h5ad = named.c_str();
+  output.key_added = "_index";
+  EXPECT_NE(cli_write_h5ad(path.c_str(), &m.m, &output, error, sizeof error), 0);
+  EXPECT_NE(std::string(error).find("other than '_index'"), std::string::npos) << error;
+  EXPECT_EQ(dir.entries(), (std::vector<std::string>{"named.h5ad", "old.h5ad"}));
+  // An index stored under another name (obs's _index attribute says which).
+  file = H5Fopen(named.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  ASSERT_GE(file, 0);
+  ASSERT_GE(H5Lmove(file, "obs/_index", file, "obs/barcode", H5P_DEFAULT, H5P_DEFAULT), 0);
+  hid_t named_obs = H5Gopen2(file, "obs", H5P_DEFAULT);
+  ReplaceStringAttribute(named_obs, "_index", "barcode");
+  H5Gclose(named_obs);
+  H5Fclose(file);
+  output.key_added = "barcode";
+  EXPECT_NE(cli_write_h5ad(path.c_str(), &m.m, &output, error, sizeof error), 0);
+  EXPECT_NE(std::string(error).find("cannot add obs['barcode']: that is the name of obs's index"),
+            std::string::npos)
+      << error;
+  EXPECT_EQ(dir.entries(), (std::vector<std::string>{"named.h5ad", "old.h5ad"}));
+  output.source_h5ad = source.c_str();
+  output.key_added = "sf";
+  // Without the column to add, the old obs is copied as it is.
+  output.size_factors = nullptr;
+  ASSERT_EQ(cli_write_h5ad(path.c_str(), &m.m, &output, error, sizeof error), 0) << error;
+  file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  ASSERT_GE(file, 0);
+  hid_t copied = H5Dopen2(file, "obs", H5P_DEFAULT);
+  EXPECT_GE(copied, 0);
+  if (copied >= 0) H5Dclose(copied);
+  H5Fclose(file);
 }
 
 TEST(H5ad, RefusesAnUnknownEncoding) {
