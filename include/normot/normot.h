@@ -90,6 +90,9 @@ typedef enum normot_status {
   NORMOT_ERROR_NEGATIVE_WEIGHT = 17,      /* EMD: a negative entry in a or b */
   NORMOT_ERROR_UNBALANCED = 18,           /* EMD: |sum a - sum b| > tol * max(sum a, sum b) */
   NORMOT_ERROR_ZERO_MASS = 19,            /* EMD: a or b sums to zero */
+  NORMOT_ERROR_OVERFLOW = 20,             /* finite inputs whose results would not be finite
+                                             (the rules: docs/emd_semantics.md,
+                                             docs/normalize_semantics.md) */
   NORMOT_ERROR_INTERNAL = 99              /* a bug in normot: please report it */
 } normot_status;
 
@@ -134,14 +137,21 @@ NORMOT_API void normot_context_destroy(normot_context *context);
 /* The backend this context runs on: CPU or CUDA, never AUTO. */
 NORMOT_API normot_backend normot_context_backend(const normot_context *context);
 
-/* CPU threads used by this context. 0 means all cores (OpenMP's default), which is the initial
- * value. Results never depend on the thread count. (Nor on the CPU's vector instructions: on
- * x86-64 the CPU kernels use AVX2 where the CPU has it; the environment variable
- * NORMOT_CPU_KERNELS=baseline, read once per process, makes them use the portable code
+/* The largest thread count a context accepts. More threads than cores only add overhead, and
+ * each thread of a call costs a stack and, for normot_emd, a workspace. */
+#define NORMOT_MAX_THREADS 1024
+
+/* CPU threads used by this context, 1 to NORMOT_MAX_THREADS. 0, the initial value, means what
+ * OpenMP would use: omp_get_max_threads() of the calling thread, evaluated at each call, so that
+ * OMP_NUM_THREADS, omp_set_num_threads() and the CPU affinity mask are honoured (capped at
+ * NORMOT_MAX_THREADS). Results never depend on the thread count. (Nor on the CPU's vector
+ * instructions: on x86-64 the CPU kernels use AVX2 where the CPU has it; the environment
+ * variable NORMOT_CPU_KERNELS=baseline, read once per process, makes them use the portable code
  * instead, same bytes.)
- * Returns NORMOT_SUCCESS, NORMOT_ERROR_NULL_POINTER, NORMOT_ERROR_INVALID_ARGUMENT (n < 0). */
+ * Returns NORMOT_SUCCESS, NORMOT_ERROR_NULL_POINTER, NORMOT_ERROR_INVALID_ARGUMENT (n < 0 or
+ * n > NORMOT_MAX_THREADS; the previous value is kept). */
 NORMOT_API normot_status normot_context_set_threads(normot_context *context, int n_threads);
-/* The thread count a call would use now (resolves 0 to the number of cores). */
+/* The thread count a call would use now (resolves 0 as described above). */
 NORMOT_API int normot_context_threads(const normot_context *context);
 
 /* The CUDA stream (a cudaStream_t passed as void*) that the CUDA backend orders its work on;
