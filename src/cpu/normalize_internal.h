@@ -38,6 +38,9 @@ typedef struct normalize_job {
   void *out_values;        /* where the normalized values go (== X->values in place) */
   double *sums;            /* n_rows */
   double *size_factors;    /* n_rows */
+  /* n_rows each when the results are checked (else NULL): each row's smallest and largest
+   * value in the output type, +Inf and -Inf for a row without stored values */
+  double *row_low, *row_high;
   unsigned char *excluded; /* n_cols flags, when exclude */
   void *out_totals;        /* the caller's optional arrays, of out_type */
   void *out_size_factors;
@@ -204,27 +207,52 @@ static NORMOT_ALWAYS_INLINE void normot_store_as_output(void *array, normot_valu
     ((double *)array)[i] = value;
 }
 
-/* value / size_factor as one division in the output type, then the optional log1p, and the
- * store. In float32, log with a base divides by log(base) in float64 before rounding, as
- * numpy's np.divide(float32, float64 scalar, out=float32) does. */
-static NORMOT_ALWAYS_INLINE void normot_scale_store(void *out_values, normot_value_type out,
-                                                    int64_t j, double value, double factor,
-                                                    int apply_log1p, double log_divisor) {
+/* value / size_factor as one division in the output type, then the optional log1p; returned
+ * as the double holding that output-type value exactly. In float32, log with a base divides by
+ * log(base) in float64 before rounding, as numpy's np.divide(float32, float64 scalar,
+ * out=float32) does. */
+static NORMOT_ALWAYS_INLINE double normot_scaled_value(normot_value_type out, double value,
+                                                       double factor, int apply_log1p,
+                                                       double log_divisor) {
   if (out == NORMOT_FLOAT32) {
     float y = (float)value / (float)factor;
     if (apply_log1p) {
       y = log1pf(y);
       if (log_divisor != 0.0) y = (float)((double)y / log_divisor);
     }
-    ((float *)out_values)[j] = y;
-  } else {
-    double y = value / factor;
-    if (apply_log1p) {
-      y = log1p(y);
-      if (log_divisor != 0.0) y = y / log_divisor;
-    }
-    ((double *)out_values)[j] = y;
+    return y;
   }
+  double y = value / factor;
+  if (apply_log1p) {
+    y = log1p(y);
+    if (log_divisor != 0.0) y = y / log_divisor;
+  }
+  return y;
+}
+
+/* normot_scaled_value, stored at out_values[j]. */
+static NORMOT_ALWAYS_INLINE void normot_scale_store(void *out_values, normot_value_type out,
+                                                    int64_t j, double value, double factor,
+                                                    int apply_log1p, double log_divisor) {
+  normot_store_as_output(out_values, out, j,
+                         normot_scaled_value(out, value, factor, apply_log1p, log_divisor));
+}
+
+/* The smallest and largest of values [start, end) in the output type, folded into *low and
+ * *high. Every scaled value of a row lies between the scaled smallest and largest (division by
+ * one factor, log1p and rounding are all monotone), so these two decide whether a row's results
+ * are finite. */
+static NORMOT_ALWAYS_INLINE void normot_value_range(const void *values, normot_value_type in,
+                                                    normot_value_type out, int64_t start,
+                                                    int64_t end, double *low, double *high) {
+  double lo = *low, hi = *high;
+  for (int64_t j = start; j < end; ++j) {
+    double x = normot_load_as_output(values, in, out, j);
+    lo = x < lo ? x : lo;
+    hi = x > hi ? x : hi;
+  }
+  *low = lo;
+  *high = hi;
 }
 
 /* One code per supported (input, index, output) combination. */

@@ -6,6 +6,7 @@
  * that Scanpy's CSC.tocsr() would build). CSC is column-major, so each thread takes a block of
  * rows and walks every column, adding only its own rows: each row is then summed by exactly one
  * thread in column order. */
+#include <math.h>
 #include <string.h>
 
 #ifdef _OPENMP
@@ -17,6 +18,16 @@
 static void flag_gene(unsigned char *excluded, int64_t gene) {
 #pragma omp atomic write
   excluded[gene] = 1;
+}
+
+/* Row r's smallest and largest value, read while the row is in cache. */
+static NORMOT_ALWAYS_INLINE void record_row_range(const normalize_job *job, int64_t r,
+                                                  const void *values, normot_value_type in,
+                                                  normot_value_type out, int64_t start,
+                                                  int64_t end) {
+  job->row_low[r] = INFINITY;
+  job->row_high[r] = -INFINITY;
+  normot_value_range(values, in, out, start, end, &job->row_low[r], &job->row_high[r]);
 }
 
 /* ---- CSR --------------------------------------------------------------------------------- */
@@ -46,6 +57,7 @@ static NORMOT_ALWAYS_INLINE void csr_totals_rows(const normalize_job *job, int64
     }
     double total = normot_round_to(out, sum);
     job->sums[r] = total;
+    if (job->row_low != NULL) record_row_range(job, r, values, in, out, start, end);
     if (job->exclude) {
       double threshold = job->max_fraction * total;
       for (int64_t j = start; j < end; ++j)
@@ -88,6 +100,7 @@ static NORMOT_ALWAYS_INLINE void dense_totals_rows(const normalize_job *job, int
     }
     double total = normot_round_to(out, sum);
     job->sums[r] = total;
+    if (job->row_low != NULL) record_row_range(job, r, X->values, in, out, start, end);
     if (job->exclude) {
       double threshold = job->max_fraction * total;
       for (int64_t j = start; j < end; ++j)
@@ -162,7 +175,10 @@ static NORMOT_ALWAYS_INLINE void csc_totals_block(const normalize_job *job, int6
                                                   normot_matrix_problem *problem) {
   const normot_matrix *X = job->X;
   double *sums = job->sums;
+  const int track_range = job->row_low != NULL && !kept_only;
   for (int64_t r = r0; r < r1; ++r) sums[r] = 0.0;
+  if (track_range)
+    for (int64_t r = r0; r < r1; ++r) job->row_low[r] = INFINITY, job->row_high[r] = -INFINITY;
   if (r0 == r1) return;
   for (int64_t c = 0; c < X->n_cols; ++c) {
     if (kept_only && job->excluded[c]) continue;
@@ -181,6 +197,8 @@ static NORMOT_ALWAYS_INLINE void csc_totals_block(const normalize_job *job, int6
         return;
       }
       sums[row] += v;
+      if (track_range)
+        normot_value_range(X->values, in, out, j, j + 1, &job->row_low[row], &job->row_high[row]);
     }
   }
   for (int64_t r = r0; r < r1; ++r) sums[r] = normot_round_to(out, sums[r]);
