@@ -23,6 +23,16 @@
 /* Rows handed to one kernel call: the type dispatch happens once per chunk, not per row. */
 enum { NORMOT_ROW_CHUNK = 256 };
 
+/* Exclusion where flags per gene would cost more than the matrix (CSR with more genes than
+ * stored entries, or no rows at all): each stored entry is flagged when it exceeds its row's
+ * threshold, then the genes of flagged entries are collected, sorted and made unique. Its
+ * memory is O(nnz) whatever n_cols is. */
+typedef struct sparse_exclusion {
+  unsigned char *entry_flags; /* nnz */
+  int64_t *genes;             /* the excluded genes, sorted, `count` of them (capacity nnz) */
+  int64_t count;
+} sparse_exclusion;
+
 /* What every pass needs to know. `sums` holds per row the total rounded to the output type
  * (stored as a double, which holds a float32 exactly); `size_factors` likewise. */
 typedef struct normalize_job {
@@ -41,7 +51,8 @@ typedef struct normalize_job {
   /* n_rows each when the results are checked (else NULL): each row's smallest and largest
    * value in the output type, +Inf and -Inf for a row without stored values */
   double *row_low, *row_high;
-  unsigned char *excluded; /* n_cols flags, when exclude */
+  unsigned char *excluded;           /* n_cols flags, when exclude and not `sparse_excluded` */
+  sparse_exclusion *sparse_excluded; /* instead of `excluded` when that would be too large */
   void *out_totals;        /* the caller's optional arrays, of out_type */
   void *out_size_factors;
   int n_threads;
@@ -286,6 +297,13 @@ static inline int normot_job_combo(const normalize_job *job) {
 #else
 #define NORMOT_KERNEL(name) name
 #endif
+
+/* Whether exclusion keeps its flags per stored entry (sparse_exclusion) rather than per gene:
+ * when n_cols bytes would exceed what the matrix itself holds. */
+static inline int normot_exclusion_is_sparse(const normot_matrix *X) {
+  if (X->layout == NORMOT_LAYOUT_CSR) return X->n_cols > X->nnz;
+  return X->layout == NORMOT_LAYOUT_DENSE && X->n_rows == 0;
+}
 
 /* Pass 1: checks the contents (indptr, indices where read, finiteness when asked) and fills
  * job->sums; with exclusion also job->excluded and then the recomputed sums. Writes nothing

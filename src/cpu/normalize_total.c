@@ -115,12 +115,20 @@ static normot_status check_results_finite(normot_context *context, const normali
 }
 
 /* Carves the scratch block: totals and size factors, the value ranges when results are
- * checked, the exclusion flags. */
-static normot_status carve_scratch(normot_context *context, normalize_job *job, int check_results) {
-  const size_t n_rows = (size_t)job->X->n_rows;
+ * checked, the exclusion's memory (n_cols flags, or O(nnz) for a sparse exclusion). */
+static normot_status carve_scratch(normot_context *context, normalize_job *job, int check_results,
+                                   sparse_exclusion *sparse) {
+  const normot_matrix *X = job->X;
+  const size_t n_rows = (size_t)X->n_rows;
   const size_t row_arrays = check_results ? 4 : 2;
-  const size_t flag_bytes = job->exclude ? (size_t)job->X->n_cols : 0;
-  const size_t bytes = row_arrays * n_rows * sizeof(double) + flag_bytes;
+  const int per_entry = job->exclude && normot_exclusion_is_sparse(X);
+  const size_t entries = per_entry && X->layout == NORMOT_LAYOUT_CSR ? (size_t)X->nnz : 0;
+  size_t exclusion_bytes = 0;
+  if (per_entry)
+    exclusion_bytes = entries * (sizeof(int64_t) + 1);
+  else if (job->exclude)
+    exclusion_bytes = (size_t)X->n_cols;
+  const size_t bytes = row_arrays * n_rows * sizeof(double) + exclusion_bytes;
   void *block = scratch_block(context, bytes);
   if (block == NULL)
     return normot_fail(context, NORMOT_ERROR_OUT_OF_MEMORY,
@@ -129,9 +137,23 @@ static normot_status carve_scratch(normot_context *context, normalize_job *job, 
   job->size_factors = job->sums + n_rows;
   job->row_low = check_results ? job->size_factors + n_rows : NULL;
   job->row_high = check_results ? job->row_low + n_rows : NULL;
-  job->excluded =
-      job->exclude ? (unsigned char *)block + row_arrays * n_rows * sizeof(double) : NULL;
+  unsigned char *exclusion = (unsigned char *)block + row_arrays * n_rows * sizeof(double);
+  job->excluded = job->exclude && !per_entry ? exclusion : NULL;
+  job->sparse_excluded = per_entry ? sparse : NULL;
+  if (per_entry) {
+    sparse->genes = (int64_t *)(void *)exclusion;
+    sparse->entry_flags = exclusion + entries * sizeof(int64_t);
+    sparse->count = 0;
+  }
   return NORMOT_SUCCESS;
+}
+
+static int64_t count_excluded_genes(const normalize_job *job) {
+  if (!job->exclude) return 0;
+  if (job->sparse_excluded != NULL) return job->sparse_excluded->count;
+  int64_t excluded = 0;
+  for (int64_t c = 0; c < job->X->n_cols; ++c) excluded += job->excluded[c];
+  return excluded;
 }
 
 static normot_status two_pass(normot_context *context, normalize_job *job,
@@ -139,7 +161,8 @@ static normot_status two_pass(normot_context *context, normalize_job *job,
                               normot_normalize_output *output) {
   const normot_matrix *X = job->X;
   const int check_results = params->check_values != 0;
-  normot_status status = carve_scratch(context, job, check_results);
+  sparse_exclusion sparse;
+  normot_status status = carve_scratch(context, job, check_results, &sparse);
   if (status != NORMOT_SUCCESS) return status;
 
   normot_matrix_problem problem;
@@ -182,12 +205,9 @@ static normot_status two_pass(normot_context *context, normalize_job *job,
   write_totals(job);
   write_size_factors(job, target);
 
-  int64_t excluded = 0;
-  if (job->exclude)
-    for (int64_t c = 0; c < X->n_cols; ++c) excluded += job->excluded[c];
   output->target = target;
   output->n_zero_cells = zero_cells;
-  output->n_excluded_genes = excluded;
+  output->n_excluded_genes = count_excluded_genes(job);
   return NORMOT_SUCCESS;
 }
 
