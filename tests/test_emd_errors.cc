@@ -335,13 +335,20 @@ TEST_P(EmdErrorTest, ResultsOverlappingInputsAreRefused) {
   result_.plan = plan_and_cost.data();
   ExpectFailure(NORMOT_ERROR_INVALID_ARGUMENT, "result->plan overlaps problem->cost");
   EXPECT_EQ(plan_and_cost, cost_before);
+  // Inputs with room behind them, so that a shifted result overlaps that input and nothing
+  // else whatever the heap layout.
+  std::vector<double> a_padded(2 * a_.size()), y_padded(2 * y_.size());
+  std::copy(a_.begin(), a_.end(), a_padded.begin());
+  std::copy(y_.begin(), y_.end(), y_padded.begin());
+  problem_.a = a_padded.data();
   result_ = ResultView(out_);
-  result_.u = a_.data() + 3;
+  result_.u = a_padded.data() + 3;
   ExpectFailure(NORMOT_ERROR_INVALID_ARGUMENT, "result->u overlaps problem->a");
   result_ = ResultView(out_);
-  problem_.cost = nullptr;
-  result_.v = y_.data() + y_.size() - 1;
+  problem_.cost = nullptr, problem_.y = y_padded.data();
+  result_.v = y_padded.data() + y_.size() - 1;
   ExpectFailure(NORMOT_ERROR_INVALID_ARGUMENT, "result->v overlaps problem->y");
+  problem_.a = a_.data(), problem_.y = y_.data();
   // Two results on one array.
   result_ = ResultView(out_);
   result_.cost = out_.plan.data() + 2;

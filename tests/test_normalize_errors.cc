@@ -440,6 +440,9 @@ TEST_P(NormalizeErrors, Log1pOfResultsBelowMinusOneIsRefused) {
 TEST_P(NormalizeErrors, OutputsOverlappingInputsAreRefused) {
   Csr csr = SmallCsr(NORMOT_FLOAT64);
   HostMatrix m = Build(csr, NORMOT_LAYOUT_CSR, NORMOT_INDEX_INT64);
+  // Room after the 5 values, so that the shifted outputs below overlap X->values and nothing
+  // else whatever the heap layout.
+  m.values.resize(64 * 8, 0);
   normot_matrix X = m.View();
   const std::vector<unsigned char> before = m.values;
   normot_normalize_params params = Defaults();
