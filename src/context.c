@@ -105,7 +105,11 @@ normot_status normot_context_set_threads(normot_context *context, int n_threads)
   if (context == NULL) return NORMOT_ERROR_NULL_POINTER;
   if (n_threads < 0)
     return normot_fail(context, NORMOT_ERROR_INVALID_ARGUMENT,
-                       "thread count %d is negative (0 means all cores)", n_threads);
+                       "thread count %d is negative (0 means what OpenMP would use)", n_threads);
+  if (n_threads > NORMOT_MAX_THREADS)
+    return normot_fail(context, NORMOT_ERROR_INVALID_ARGUMENT,
+                       "thread count %d is above NORMOT_MAX_THREADS = %d", n_threads,
+                       NORMOT_MAX_THREADS);
   context->n_threads = n_threads;
   return NORMOT_SUCCESS;
 }
@@ -113,7 +117,9 @@ normot_status normot_context_set_threads(normot_context *context, int n_threads)
 int normot_threads_for(const normot_context *context) {
   if (context != NULL && context->n_threads > 0) return context->n_threads;
 #ifdef _OPENMP
-  return omp_get_num_procs();
+  /* OMP_NUM_THREADS may ask for more than the cap; the runtime would try to start them all. */
+  int openmp_default = omp_get_max_threads();
+  return openmp_default < NORMOT_MAX_THREADS ? openmp_default : NORMOT_MAX_THREADS;
 #else
   return 1;
 #endif

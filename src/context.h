@@ -43,7 +43,7 @@ enum { NORMOT_MESSAGE_CAPACITY = 512 };
 struct normot_context {
   normot_backend backend; /* resolved: CPU or CUDA */
   int device_id;
-  int n_threads; /* 0: all cores */
+  int n_threads; /* 0: omp_get_max_threads() at each call */
   void *stream;
   const normot_backend_ops *ops;
   normot_cache cache[NORMOT_CACHE_COUNT];

@@ -4,6 +4,7 @@
 #include <math.h>
 
 #include "context.h"
+#include "validate_emd.h"
 
 void normot_emd_params_init(normot_emd_params *params) {
   if (params == NULL) return;
@@ -119,5 +120,7 @@ normot_status normot_emd(normot_context *context, const normot_emd_problem *prob
   if (status == NORMOT_SUCCESS) status = check_memory(context, problem);
   if (status != NORMOT_SUCCESS) return status;
   if (problem->k == 0) return NORMOT_SUCCESS;
+  status = normot_check_emd_overlaps(context, problem, result);
+  if (status != NORMOT_SUCCESS) return status;
   return context->ops->emd(context, problem, params, result);
 }

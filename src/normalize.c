@@ -4,6 +4,7 @@
 #include <math.h>
 
 #include "context.h"
+#include "validate_matrix.h"
 
 void normot_normalize_params_init(normot_normalize_params *params) {
   if (params == NULL) return;
@@ -140,6 +141,7 @@ normot_status normot_normalize_total(normot_context *context, const normot_matri
   if (status == NORMOT_SUCCESS) status = check_sizes(context, X);
   if (status == NORMOT_SUCCESS) status = check_pointers(context, X);
   if (status == NORMOT_SUCCESS) status = check_params(context, params, output->value_type);
+  if (status == NORMOT_SUCCESS) status = normot_check_normalize_overlaps(context, X, output);
   if (status != NORMOT_SUCCESS) return status;
 
   if (!memory_tag_known(X->memory))

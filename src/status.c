@@ -22,6 +22,7 @@ const char *normot_status_string(normot_status status) {
   case NORMOT_ERROR_NEGATIVE_WEIGHT: return "negative weight";
   case NORMOT_ERROR_UNBALANCED: return "unbalanced marginals";
   case NORMOT_ERROR_ZERO_MASS: return "marginal of zero mass";
+  case NORMOT_ERROR_OVERFLOW: return "result would overflow";
   case NORMOT_ERROR_INTERNAL: return "internal error";
   }
   return "unknown status";

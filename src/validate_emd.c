@@ -4,6 +4,8 @@
 #include <math.h>
 #include <stdio.h>
 
+#include "validate_overlap.h"
+
 /* Where a message goes; NULL while the parallel pass only looks for the first failing problem. */
 typedef struct message_sink {
   char *text;
@@ -13,16 +15,23 @@ typedef struct message_sink {
 #define SAY(sink, ...) \
   ((sink) != NULL ? (void)snprintf((sink)->text, (sink)->capacity, __VA_ARGS__) : (void)0)
 
-/* Checks one weight vector; on success stores its sum. */
+/* The sum and the largest entry of a weight vector. */
+typedef struct weight_summary {
+  double sum, largest;
+} weight_summary;
+
+/* Checks one weight vector; on success stores its sum and largest entry. */
 static normot_status check_weights(const normot_emd_problem *problem, const void *weights,
                                    int shared, int64_t length, int64_t p, const char *name,
-                                   double *sum, message_sink *sink) {
-  if (weights == NULL) {
-    *sum = 1.0; /* uniform 1/length */
+                                   weight_summary *summary, message_sink *sink) {
+  if (weights == NULL) { /* uniform 1/length, summed as the solvers sum it */
+    summary->largest = 1.0 / (double)length;
+    summary->sum = 0.0;
+    for (int64_t i = 0; i < length; ++i) summary->sum += summary->largest;
     return NORMOT_SUCCESS;
   }
   int64_t offset = shared ? 0 : p * length;
-  double total = 0.0;
+  double total = 0.0, largest = 0.0;
   for (int64_t i = 0; i < length; ++i) {
     double w = normot_emd_load(weights, problem->value_type, offset + i);
     if (!isfinite(w)) {
@@ -35,6 +44,7 @@ static normot_status check_weights(const normot_emd_problem *problem, const void
       return NORMOT_ERROR_NEGATIVE_WEIGHT;
     }
     total += w;
+    if (w > largest) largest = w;
   }
   if (!isfinite(total)) {
     SAY(sink, "problem %lld: the sum of %s overflows", (long long)p, name);
@@ -44,13 +54,16 @@ static normot_status check_weights(const normot_emd_problem *problem, const void
     SAY(sink, "problem %lld: %s sums to zero (no mass to transport)", (long long)p, name);
     return NORMOT_ERROR_ZERO_MASS;
   }
-  *sum = total;
+  summary->sum = total;
+  summary->largest = largest;
   return NORMOT_SUCCESS;
 }
 
+/* Checks that `count` values are finite; on success stores the largest magnitude among them. */
 static normot_status check_finite(const normot_emd_problem *problem, const void *values,
                                   int64_t offset, int64_t count, int64_t p, const char *name,
-                                  message_sink *sink) {
+                                  double *largest_magnitude, message_sink *sink) {
+  double largest = 0.0;
   for (int64_t i = 0; i < count; ++i) {
     double value = normot_emd_load(values, problem->value_type, offset + i);
     if (!isfinite(value)) {
@@ -58,52 +71,171 @@ static normot_status check_finite(const normot_emd_problem *problem, const void 
           (long long)i, value);
       return NORMOT_ERROR_NONFINITE_VALUE;
     }
+    if (fabs(value) > largest) largest = fabs(value);
+  }
+  *largest_magnitude = largest;
+  return NORMOT_SUCCESS;
+}
+
+/* The largest cost of problem p's point clouds, computed entry by entry as the solvers compute
+ * them. Reached only when the quick bound of point_cloud_cost_bound() is too large to decide,
+ * so it may be slow. An entry that overflows is reported. */
+static normot_status largest_point_cloud_cost(const normot_emd_problem *problem, int64_t p,
+                                              double *largest, message_sink *sink) {
+  double found = 0.0;
+  for (int64_t i = 0; i < problem->n; ++i)
+    for (int64_t j = 0; j < problem->m; ++j) {
+      double cost = normot_emd_point_cost(problem, p, i, j);
+      if (!isfinite(cost)) {
+        SAY(sink,
+            "problem %lld: the cost between x[%lld] and y[%lld] overflows float64 although "
+            "both points are finite",
+            (long long)p, (long long)i, (long long)j);
+        return NORMOT_ERROR_OVERFLOW;
+      }
+      if (cost > found) found = cost;
+    }
+  *largest = found;
+  return NORMOT_SUCCESS;
+}
+
+/* An upper bound of every cost of a point-cloud problem whose coordinates are at most
+ * x_largest and y_largest in magnitude: each squared difference is at most
+ * (x_largest + y_largest)^2. Slightly widened to cover the rounding of the bound itself.
+ * Infinite when the bound overflows, which does not mean that a cost does. */
+static double point_cloud_cost_bound(const normot_emd_problem *problem, double x_largest,
+                                     double y_largest) {
+  double reach = x_largest + y_largest;
+  double squared = (double)problem->dim * reach * reach * (1.0 + 1e-12);
+  return problem->metric == NORMOT_METRIC_EUCLIDEAN ? sqrt(squared) : squared;
+}
+
+/* The costs of problem p are finite; stores the largest magnitude among them, or for point
+ * clouds a bound of it that is exact enough to decide the cost limit of a problem of this
+ * mass. A shared cost matrix is checked with problem 0 (its largest magnitude is passed in). */
+static normot_status check_costs(const normot_emd_problem *problem, int64_t p,
+                                 double shared_cost_largest, double mass, double *largest,
+                                 message_sink *sink) {
+  const int64_t n = problem->n, m = problem->m;
+  if (problem->cost != NULL) {
+    *largest = shared_cost_largest;
+    if (problem->cost_shared && p > 0) return NORMOT_SUCCESS;
+    return check_finite(problem, problem->cost, problem->cost_shared ? 0 : p * n * m, n * m, p,
+                        "cost", largest, sink);
+  }
+  double x_largest, y_largest;
+  normot_status status = check_finite(problem, problem->x, p * n * problem->dim, n * problem->dim,
+                                      p, "x", &x_largest, sink);
+  if (status == NORMOT_SUCCESS)
+    status = check_finite(problem, problem->y, p * m * problem->dim, m * problem->dim, p, "y",
+                          &y_largest, sink);
+  if (status != NORMOT_SUCCESS) return status;
+  *largest = point_cloud_cost_bound(problem, x_largest, y_largest);
+  if (*largest <= normot_emd_cost_limit(problem, mass)) return NORMOT_SUCCESS;
+  return largest_point_cloud_cost(problem, p, largest, sink);
+}
+
+/* The rules that keep every number the solvers form finite (docs/emd_semantics.md, "Magnitude
+ * limits"): rescaling b to the mass of a, and the size of the costs against n + m and the mass. */
+static normot_status check_magnitudes(const normot_emd_problem *problem, int64_t p,
+                                      const weight_summary *a, const weight_summary *b,
+                                      double cost_largest, message_sink *sink) {
+  if (a->sum != b->sum && !isfinite(normot_emd_rescaled_weight(b->largest, a->sum, b->sum))) {
+    SAY(sink,
+        "problem %lld: rescaling b to the mass of a overflows (b's largest weight %g, sum a = "
+        "%g, sum b = %g)",
+        (long long)p, b->largest, a->sum, b->sum);
+    return NORMOT_ERROR_OVERFLOW;
+  }
+  double limit = normot_emd_cost_limit(problem, a->sum);
+  if (!(cost_largest <= limit)) {
+    SAY(sink,
+        "problem %lld: costs up to %g are too large for this problem (n + m = %lld, mass %g): "
+        "the solvers need max|M| <= DBL_MAX / (8 (n + m) max(1, sum a)) = %g",
+        (long long)p, cost_largest, (long long)(problem->n + problem->m), a->sum, limit);
+    return NORMOT_ERROR_OVERFLOW;
   }
   return NORMOT_SUCCESS;
 }
 
 static normot_status check_problem(const normot_emd_problem *problem,
-                                   const normot_emd_params *params, int64_t p, message_sink *sink) {
-  const int64_t n = problem->n, m = problem->m;
-  double sum_a, sum_b;
+                                   const normot_emd_params *params, int64_t p,
+                                   double shared_cost_largest, message_sink *sink) {
+  weight_summary a, b;
   normot_status status =
-      check_weights(problem, problem->a, problem->a_shared, n, p, "a", &sum_a, sink);
+      check_weights(problem, problem->a, problem->a_shared, problem->n, p, "a", &a, sink);
   if (status != NORMOT_SUCCESS) return status;
-  status = check_weights(problem, problem->b, problem->b_shared, m, p, "b", &sum_b, sink);
+  status = check_weights(problem, problem->b, problem->b_shared, problem->m, p, "b", &b, sink);
   if (status != NORMOT_SUCCESS) return status;
   if (params->check_marginals) {
-    double larger = sum_a > sum_b ? sum_a : sum_b;
-    if (fabs(sum_a - sum_b) > params->marginal_tol * larger) {
+    double larger = a.sum > b.sum ? a.sum : b.sum;
+    if (fabs(a.sum - b.sum) > params->marginal_tol * larger) {
       SAY(sink,
           "problem %lld: unbalanced marginals, sum a = %.17g and sum b = %.17g differ by more "
           "than marginal_tol = %g (relative); set check_marginals = 0 to rescale b",
-          (long long)p, sum_a, sum_b, params->marginal_tol);
+          (long long)p, a.sum, b.sum, params->marginal_tol);
       return NORMOT_ERROR_UNBALANCED;
     }
   }
-  if (problem->cost != NULL) {
-    if (!problem->cost_shared || p == 0)
-      return check_finite(problem, problem->cost, problem->cost_shared ? 0 : p * n * m, n * m, p,
-                          "cost", sink);
-    return NORMOT_SUCCESS;
-  }
-  status = check_finite(problem, problem->x, p * n * problem->dim, n * problem->dim, p, "x", sink);
+  double cost_largest;
+  status = check_costs(problem, p, shared_cost_largest, a.sum, &cost_largest, sink);
   if (status != NORMOT_SUCCESS) return status;
-  return check_finite(problem, problem->y, p * m * problem->dim, m * problem->dim, p, "y", sink);
+  return check_magnitudes(problem, p, &a, &b, cost_largest, sink);
+}
+
+/* The largest magnitude in a shared cost matrix (NaN and Inf are skipped: problem 0 reports
+ * them). 0 when the costs are not shared. */
+static double shared_cost_largest(const normot_emd_problem *problem) {
+  if (problem->cost == NULL || !problem->cost_shared) return 0.0;
+  double largest = 0.0;
+  for (int64_t e = 0; e < problem->n * problem->m; ++e) {
+    double magnitude = fabs(normot_emd_load(problem->cost, problem->value_type, e));
+    if (magnitude > largest && isfinite(magnitude)) largest = magnitude;
+  }
+  return largest;
 }
 
 normot_status normot_validate_emd_host(normot_context *context, const normot_emd_problem *problem,
                                        const normot_emd_params *params, int n_threads) {
   const int64_t k = problem->k;
+  const double shared_largest = shared_cost_largest(problem);
   int64_t first_bad = k;
 #pragma omp parallel for schedule(dynamic, 16) num_threads(n_threads) reduction(min : first_bad)
   for (int64_t p = 0; p < k; ++p) {
-    if (p < first_bad && check_problem(problem, params, p, NULL) != NORMOT_SUCCESS) first_bad = p;
+    if (p < first_bad && check_problem(problem, params, p, shared_largest, NULL) != NORMOT_SUCCESS)
+      first_bad = p;
   }
   if (first_bad == k) return NORMOT_SUCCESS;
   char text[NORMOT_MESSAGE_CAPACITY];
   message_sink sink = {text, sizeof text};
-  normot_status status = check_problem(problem, params, first_bad, &sink);
+  normot_status status = check_problem(problem, params, first_bad, shared_largest, &sink);
   if (status == NORMOT_SUCCESS) return NORMOT_SUCCESS; /* cannot happen: the check is pure */
   return normot_fail(context, status, "%s", text);
+}
+
+normot_status normot_check_emd_overlaps(normot_context *context, const normot_emd_problem *problem,
+                                        const normot_emd_result *result) {
+  const int64_t k = problem->k, n = problem->n, m = problem->m, dim = problem->dim;
+  const int64_t value = (int64_t)normot_value_size(problem->value_type);
+  const int point_clouds = problem->cost == NULL;
+  const normot_byte_range inputs[] = {
+      {problem->a, (problem->a_shared ? n : k * n) * value, "problem->a"},
+      {problem->b, (problem->b_shared ? m : k * m) * value, "problem->b"},
+      {problem->cost, (problem->cost_shared ? n * m : k * n * m) * value, "problem->cost"},
+      {point_clouds ? problem->x : NULL, k * n * dim * value, "problem->x"},
+      {point_clouds ? problem->y : NULL, k * m * dim * value, "problem->y"}};
+  const int64_t basis = k * (n + m - 1);
+  const normot_byte_range outputs[] = {{result->cost, k * 8, "result->cost"},
+                                       {result->plan, k * n * m * 8, "result->plan"},
+                                       {result->sparse_row, basis * 8, "result->sparse_row"},
+                                       {result->sparse_col, basis * 8, "result->sparse_col"},
+                                       {result->sparse_value, basis * 8, "result->sparse_value"},
+                                       {result->sparse_count, k * 8, "result->sparse_count"},
+                                       {result->u, k * n * 8, "result->u"},
+                                       {result->v, k * m * 8, "result->v"},
+                                       {result->status, k * 4, "result->status"},
+                                       {result->iterations, k * 8, "result->iterations"},
+                                       {result->flags, k * 4, "result->flags"}};
+  return normot_check_overlaps(context, inputs, (int)(sizeof inputs / sizeof inputs[0]), outputs,
+                               (int)(sizeof outputs / sizeof outputs[0]));
 }

@@ -1,6 +1,8 @@
 /* Content checks of host matrix views (see validate_matrix.h). */
 #include "validate_matrix.h"
 
+#include "validate_overlap.h"
+
 static void record(normot_matrix_problem *problem, normot_status status, int64_t major,
                    int64_t position, int64_t bad_index, double bad_value) {
   normot_matrix_problem found = {status, major, position, bad_index, bad_value};
@@ -149,4 +151,34 @@ normot_status normot_report_matrix_problem(normot_context *context, const normot
       return normot_fail(context, problem->status, "invalid matrix (status %d)",
                          (int)problem->status);
   }
+}
+
+/* Elements of X's values array that a call reads: nnz, or the rows of a dense view. */
+static int64_t value_extent(const normot_matrix *X) {
+  if (X->layout != NORMOT_LAYOUT_DENSE) return X->nnz;
+  if (X->n_rows == 0 || X->n_cols == 0) return 0;
+  int64_t ld = X->ld > 0 ? X->ld : X->n_cols;
+  return (X->n_rows - 1) * ld + X->n_cols;
+}
+
+normot_status normot_check_normalize_overlaps(normot_context *context, const normot_matrix *X,
+                                              const normot_normalize_output *output) {
+  const int64_t extent = value_extent(X);
+  const int sparse = X->layout != NORMOT_LAYOUT_DENSE;
+  const int64_t index_bytes = (int64_t)normot_index_size(X->index_type);
+  const int64_t n_major = X->layout == NORMOT_LAYOUT_CSC ? X->n_cols : X->n_rows;
+  const int64_t out_bytes = (int64_t)normot_value_size(output->value_type);
+  /* The values array given again as the output, same type: in place, as with NULL. */
+  const int in_place = output->values == NULL ||
+                       (output->values == X->values && output->value_type == X->value_type);
+  const normot_byte_range inputs[] = {
+      {sparse ? X->indptr : NULL, (n_major + 1) * index_bytes, "X->indptr"},
+      {sparse ? X->indices : NULL, X->nnz * index_bytes, "X->indices"},
+      {X->values, extent * (int64_t)normot_value_size(X->value_type), "X->values"}};
+  const normot_byte_range outputs[] = {
+      {in_place ? NULL : output->values, extent * out_bytes, "output->values"},
+      {output->size_factors, X->n_rows * out_bytes, "output->size_factors"},
+      {output->totals, X->n_rows * out_bytes, "output->totals"}};
+  return normot_check_overlaps(context, inputs, (int)(sizeof inputs / sizeof inputs[0]), outputs,
+                               (int)(sizeof outputs / sizeof outputs[0]));
 }

@@ -77,6 +77,12 @@ void normot_check_matrix(const normot_matrix *X, int check_indices, int check_va
 normot_status normot_report_matrix_problem(normot_context *context, const normot_matrix *X,
                                            const normot_matrix_problem *problem);
 
+/* Refuses (NORMOT_ERROR_INVALID_ARGUMENT) an output array that overlaps one of X's arrays or
+ * another output array. output->values equal to X->values with X's value type is in-place
+ * normalization, as with NULL, and allowed. Needs only pointers and checked sizes. */
+normot_status normot_check_normalize_overlaps(normot_context *context, const normot_matrix *X,
+                                              const normot_normalize_output *output);
+
 #ifdef __cplusplus
 }
 #endif

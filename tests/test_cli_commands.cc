@@ -521,6 +521,21 @@ TEST_F(CliTest, EmdRefusesShapesTypesAndValuesThatDoNotFit) {
   }
 }
 
+TEST_F(CliTest, EmdRefusesPointCloudsWhoseCostsOverflow) {
+  // Finite coordinates, squared distances of 1e400: the command used to write cost -5e199.
+  WriteNpy("x.npy", NORMOT_FLOAT64, {2, 1}, {0, 1});
+  WriteNpy("y.npy", NORMOT_FLOAT64, {2, 1}, {1e200, -1e200});
+  for (const char *metric : {"sqeuclidean", "euclidean"}) {
+    std::vector<std::string> args = {"emd",         "--x",        Path("x.npy"),   "--y",
+                                     Path("y.npy"), "--metric",   metric,          "--out-cost",
+                                     Path("c.npy"), "--out-plan", Path("plan.npy")};
+    ExpectCleanFailure(args);
+    CliRun run = Run(args);
+    EXPECT_NE(run.err.find("the cost between x[0] and y[0] overflows"), std::string::npos)
+        << run.err;
+  }
+}
+
 // ---- emd: results equal the C API's -------------------------------------------------------
 
 TEST_F(CliTest, EmdGivesTheSameResultsAsTheApi) {

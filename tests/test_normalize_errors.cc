@@ -355,6 +355,150 @@ TEST_P(NormalizeErrors, MemoryTags) {
       << normot_context_last_error(context_);
 }
 
+// Finite values whose results would not be finite: NORMOT_ERROR_OVERFLOW, nothing written
+// (docs/normalize_semantics.md, "Results that would not be finite"). The CUDA backend does not
+// apply these rules yet.
+#define SKIP_RESULT_CHECKS_ON_CUDA() \
+  if (GetParam() == NORMOT_BACKEND_CUDA) GTEST_SKIP() << "CUDA does not check results yet"
+
+TEST_P(NormalizeErrors, TotalsBeyondTheOutputTypeAreRefused) {
+  SKIP_RESULT_CHECKS_ON_CUDA();
+  // Row 2 = {3e38, 3e38}: its float64 total rounds to Inf in float32 (the size factor was Inf
+  // and the row came out as zeros). In float64, {1.5e308, 1.5e308} overflows the sum itself.
+  const double big[] = {3e38, 1.5e308};
+  const normot_value_type types[] = {NORMOT_FLOAT32, NORMOT_FLOAT64};
+  for (int t = 0; t < 2; ++t)
+    for (normot_layout layout : {NORMOT_LAYOUT_CSR, NORMOT_LAYOUT_CSC, NORMOT_LAYOUT_DENSE})
+      for (bool given_target : {false, true}) {
+        SCOPED_TRACE(std::string(TypeName(types[t])) + " " + LayoutName(layout) +
+                     (given_target ? " target" : " median"));
+        Csr csr = SmallCsr(types[t]);
+        PutValue(csr.values, types[t], 3, big[t]);
+        PutValue(csr.values, types[t], 4, big[t]);
+        normot_normalize_params params = Defaults();
+        params.has_target_sum = given_target;
+        params.target_sum = 10;
+        ExpectRejected(Build(csr, layout, NORMOT_INDEX_INT32).View(), params, types[t],
+                       NORMOT_ERROR_OVERFLOW,
+                       types[t] == NORMOT_FLOAT32 ? "row 2: the total of its values overflows "
+                                                    "float32"
+                                                  : "row 2: the total of its values overflows "
+                                                    "float64");
+      }
+}
+
+TEST_P(NormalizeErrors, TargetsWhoseResultsOverflowAreRefused) {
+  SKIP_RESULT_CHECKS_ON_CUDA();
+  // float32, target FLT_MAX: row 1 = {3} gives 3 / (3 / FLT_MAX) = Inf. Integer input went
+  // through the unchecked fused pass.
+  for (normot_value_type type : {NORMOT_FLOAT32, NORMOT_INT32, NORMOT_UINT16})
+    for (normot_layout layout : {NORMOT_LAYOUT_CSR, NORMOT_LAYOUT_CSC, NORMOT_LAYOUT_DENSE}) {
+      SCOPED_TRACE(std::string(TypeName(type)) + " " + LayoutName(layout));
+      HostMatrix m = Build(SmallCsr(type), layout, NORMOT_INDEX_INT64);
+      normot_normalize_params params = Defaults();
+      params.has_target_sum = 1;
+      params.target_sum = std::numeric_limits<float>::max();
+      ExpectRejected(m.View(), params, NORMOT_FLOAT32, NORMOT_ERROR_OVERFLOW,
+                     "row 1: its values (from ");
+      // 1e-45 rounds to the smallest float32: every size factor is Inf.
+      params.target_sum = 1e-45;
+      ExpectRejected(m.View(), params, NORMOT_FLOAT32, NORMOT_ERROR_OVERFLOW,
+                     "row 0: its size factor, total 3 / target 1.4013e-45, overflows float32");
+      // Just inside: 1e38 leaves every result finite.
+      params.target_sum = 1e38;
+      Result r = RunNormalize(context_, m, params, NORMOT_FLOAT32);
+      ASSERT_EQ(r.status, NORMOT_SUCCESS) << r.message;
+      for (size_t e = 0; e < r.values.size() / 4; ++e)
+        EXPECT_TRUE(std::isfinite(GetValue(r.values.data(), NORMOT_FLOAT32, e)));
+    }
+}
+
+TEST_P(NormalizeErrors, Log1pOfResultsBelowMinusOneIsRefused) {
+  SKIP_RESULT_CHECKS_ON_CUDA();
+  // Row 0 = {-5, 2}: total -3, size factor -0.3, results 16.7 and -6.7, whose log1p is NaN.
+  for (normot_value_type type : {NORMOT_FLOAT32, NORMOT_FLOAT64, NORMOT_INT32})
+    for (normot_layout layout : {NORMOT_LAYOUT_CSR, NORMOT_LAYOUT_CSC, NORMOT_LAYOUT_DENSE}) {
+      SCOPED_TRACE(std::string(TypeName(type)) + " " + LayoutName(layout));
+      Csr csr = SmallCsr(type);
+      PutValue(csr.values, type, 0, -5);
+      normot_value_type out = type == NORMOT_INT32 ? NORMOT_FLOAT32 : type;
+      normot_normalize_params params = Defaults();
+      params.has_target_sum = 1;
+      params.target_sum = 10;
+      params.log1p = 1;
+      ExpectRejected(Build(csr, layout, NORMOT_INDEX_INT32).View(), params, out,
+                     NORMOT_ERROR_OVERFLOW,
+                     "row 0: its values (from -5 to 2) divided by its "
+                     "size factor -0.3 and log1p");
+      // Without log1p the same results are finite.
+      params.log1p = 0;
+      Result r = RunNormalize(context_, Build(csr, layout, NORMOT_INDEX_INT32), params, out);
+      ASSERT_EQ(r.status, NORMOT_SUCCESS) << r.message;
+    }
+}
+
+TEST_P(NormalizeErrors, OutputsOverlappingInputsAreRefused) {
+  Csr csr = SmallCsr(NORMOT_FLOAT64);
+  HostMatrix m = Build(csr, NORMOT_LAYOUT_CSR, NORMOT_INDEX_INT64);
+  // Room after the 5 values, so that the shifted outputs below overlap X->values and nothing
+  // else whatever the heap layout.
+  m.values.resize(64 * 8, 0);
+  normot_matrix X = m.View();
+  const std::vector<unsigned char> before = m.values;
+  normot_normalize_params params = Defaults();
+  std::vector<double> other(16, -1.0);
+  auto expect_overlap = [&](normot_normalize_output output, const char *words) {
+    output.value_type = NORMOT_FLOAT64;
+    output.target = -123.0;
+    EXPECT_EQ(normot_normalize_total(context_, &X, &params, &output),
+              NORMOT_ERROR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(normot_context_last_error(context_)).find(words), std::string::npos)
+        << normot_context_last_error(context_);
+    EXPECT_TRUE(m.values == before) << "input values were written";
+    EXPECT_EQ(other, std::vector<double>(16, -1.0));
+    EXPECT_EQ(output.target, -123.0);
+  };
+  // Out of place, one element further on: each value used to be read after its neighbour's
+  // result was written over it.
+  normot_normalize_output output{};
+  output.values = (double *)X.values + 1;
+  expect_overlap(output, "output->values overlaps X->values");
+  output = normot_normalize_output{};
+  output.values = other.data();
+  output.size_factors = (double *)X.values + 4;
+  expect_overlap(output, "output->size_factors overlaps X->values");
+  output.size_factors = other.data() + 4;  // other[0..4] are the values
+  expect_overlap(output, "output->values overlaps output->size_factors");
+  output.size_factors = nullptr;
+  output.totals = (void *)X.indptr;
+  expect_overlap(output, "output->totals overlaps X->indptr");
+  output.totals = (void *)((const int64_t *)X.indices + 2);
+  expect_overlap(output, "output->totals overlaps X->indices");
+  // In place (NULL, or the values pointer itself with the same type) stays allowed.
+  output = normot_normalize_output{};
+  output.values = X.values;
+  output.value_type = NORMOT_FLOAT64;
+  output.size_factors = other.data();
+  ASSERT_EQ(normot_normalize_total(context_, &X, &params, &output), NORMOT_SUCCESS)
+      << normot_context_last_error(context_);
+  std::vector<unsigned char> by_pointer = m.values;
+  m.values = before;
+  X = m.View();
+  output.values = nullptr;
+  ASSERT_EQ(normot_normalize_total(context_, &X, &params, &output), NORMOT_SUCCESS);
+  EXPECT_TRUE(m.values == by_pointer);
+  EXPECT_TRUE(m.values != before);
+  // Integer input cannot be normalized over itself.
+  HostMatrix counts = Build(SmallCsr(NORMOT_INT32), NORMOT_LAYOUT_CSR, NORMOT_INDEX_INT32);
+  normot_matrix C = counts.View();
+  output = normot_normalize_output{};
+  output.values = C.values;
+  output.value_type = NORMOT_FLOAT32;
+  EXPECT_EQ(normot_normalize_total(context_, &C, &params, &output), NORMOT_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(normot_context_last_error(context_)).find("output->values overlaps"),
+            std::string::npos);
+}
+
 #if defined(__SANITIZE_ADDRESS__)
 #define NORMOT_TEST_UNDER_ASAN 1
 #elif defined(__has_feature)
@@ -370,18 +514,17 @@ TEST_P(NormalizeErrors, OutOfMemoryWritesNothing) {
   if (GetParam() != NORMOT_BACKEND_CPU) GTEST_SKIP() << "host scratch sizes: CPU only";
   // 2^44 one-column cells: the scratch for their totals (256 TiB) exceeds a 47-bit address
   // space, so no overcommit policy can grant it; no value is read before it is allocated.
-  std::vector<float> values(8, 1.0f);
+  // In place: an output buffer would lie inside the 64 TiB the view claims, an overlap.
+  std::vector<float> values(8, 7.0f);
   normot_matrix X = normot_matrix_dense((int64_t)1 << 44, 1, values.data(), NORMOT_FLOAT32);
   normot_normalize_params params = Defaults();
-  std::vector<float> out(8, 7.0f);
   normot_normalize_output output{};
-  output.values = out.data();
   output.value_type = NORMOT_FLOAT32;
   output.target = -1;
   EXPECT_EQ(normot_normalize_total(context_, &X, &params, &output), NORMOT_ERROR_OUT_OF_MEMORY);
   EXPECT_NE(std::string(normot_context_last_error(context_)).find("out of memory"),
             std::string::npos);
-  EXPECT_EQ(out, std::vector<float>(8, 7.0f));
+  EXPECT_EQ(values, std::vector<float>(8, 7.0f));
   EXPECT_EQ(output.target, -1);
 }
 

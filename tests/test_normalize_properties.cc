@@ -456,6 +456,38 @@ TEST_P(NormalizeProperties, RepeatedCallsOfChangingSizesAgreeWithAFreshContext) 
   }
 }
 
+TEST_P(NormalizeProperties, ExclusionMemoryDoesNotGrowWithTheGeneCount) {
+  if (GetParam() != NORMOT_BACKEND_CPU) GTEST_SKIP() << "host scratch sizes: CPU only";
+  // Genes flagged per stored entry when n_cols > nnz (2^40 columns used to ask 1 TiB of flags):
+  // the same bytes as flags per gene, for any thread count.
+  normot_normalize_params params = Params(true, true);
+  params.max_fraction = 0.3;
+  Csr csr = RandomMatrix(19, 400, 60, 0.3, NORMOT_FLOAT32, true, true);
+  HostMatrix m = Build(csr, NORMOT_LAYOUT_CSR, NORMOT_INDEX_INT64);
+  ASSERT_GT(m.nnz, m.cols);
+  ASSERT_EQ(normot_context_set_threads(context_, 1), NORMOT_SUCCESS);
+  Result per_gene = RunNormalize(context_, m, params, NORMOT_FLOAT32);
+  ASSERT_EQ(per_gene.status, NORMOT_SUCCESS) << per_gene.message;
+  ASSERT_GT(per_gene.n_excluded_genes, 0);
+  for (int64_t cols : {m.nnz + 1, (int64_t)1 << 40})
+    for (int threads : {1, 2, 3}) {
+      SCOPED_TRACE(std::to_string(cols) + " columns, " + std::to_string(threads) + " threads");
+      ASSERT_EQ(normot_context_set_threads(context_, threads), NORMOT_SUCCESS);
+      HostMatrix wide = m;
+      wide.cols = cols;
+      Result per_entry = RunNormalize(context_, wide, params, NORMOT_FLOAT32);
+      ASSERT_EQ(per_entry.status, NORMOT_SUCCESS) << per_entry.message;
+      ExpectSameResult(per_gene, per_entry);
+    }
+  // No rows: nothing to exclude, whatever the width.
+  HostMatrix empty = Build(Csr{}, NORMOT_LAYOUT_DENSE, NORMOT_INDEX_INT32);
+  empty.cols = (int64_t)1 << 40;
+  params = Params(false, true);
+  Result r = RunNormalize(context_, empty, params, NORMOT_FLOAT32);
+  ASSERT_EQ(r.status, NORMOT_SUCCESS) << r.message;
+  EXPECT_EQ(r.n_excluded_genes, 0);
+}
+
 NORMOT_INSTANTIATE_FOR_BACKENDS(NormalizeProperties);
 
 }  // namespace

@@ -86,10 +86,13 @@ typedef enum normot_status {
   NORMOT_ERROR_NOT_IMPLEMENTED = 13,      /* the chosen backend does not implement this yet */
   NORMOT_ERROR_CUDA = 14,                 /* a CUDA runtime/library call failed (message has it) */
   NORMOT_ERROR_INVALID_MEMORY = 15,       /* memory tag not usable by this backend / pointer kind */
-  NORMOT_ERROR_INVALID_ARGUMENT = 16,     /* an enum value out of range, threads < 0, ... */
+  NORMOT_ERROR_INVALID_ARGUMENT = 16,     /* a value out of range, overlapping arrays, ... */
   NORMOT_ERROR_NEGATIVE_WEIGHT = 17,      /* EMD: a negative entry in a or b */
   NORMOT_ERROR_UNBALANCED = 18,           /* EMD: |sum a - sum b| > tol * max(sum a, sum b) */
   NORMOT_ERROR_ZERO_MASS = 19,            /* EMD: a or b sums to zero */
+  NORMOT_ERROR_OVERFLOW = 20,             /* finite inputs whose results would not be finite
+                                             (the rules: docs/emd_semantics.md,
+                                             docs/normalize_semantics.md) */
   NORMOT_ERROR_INTERNAL = 99              /* a bug in normot: please report it */
 } normot_status;
 
@@ -134,14 +137,21 @@ NORMOT_API void normot_context_destroy(normot_context *context);
 /* The backend this context runs on: CPU or CUDA, never AUTO. */
 NORMOT_API normot_backend normot_context_backend(const normot_context *context);
 
-/* CPU threads used by this context. 0 means all cores (OpenMP's default), which is the initial
- * value. Results never depend on the thread count. (Nor on the CPU's vector instructions: on
- * x86-64 the CPU kernels use AVX2 where the CPU has it; the environment variable
- * NORMOT_CPU_KERNELS=baseline, read once per process, makes them use the portable code
+/* The largest thread count a context accepts. More threads than cores only add overhead, and
+ * each thread of a call costs a stack and, for normot_emd, a workspace. */
+#define NORMOT_MAX_THREADS 1024
+
+/* CPU threads used by this context, 1 to NORMOT_MAX_THREADS. 0, the initial value, means what
+ * OpenMP would use: omp_get_max_threads() of the calling thread, evaluated at each call, so that
+ * OMP_NUM_THREADS, omp_set_num_threads() and the CPU affinity mask are honoured (capped at
+ * NORMOT_MAX_THREADS). Results never depend on the thread count. (Nor on the CPU's vector
+ * instructions: on x86-64 the CPU kernels use AVX2 where the CPU has it; the environment
+ * variable NORMOT_CPU_KERNELS=baseline, read once per process, makes them use the portable code
  * instead, same bytes.)
- * Returns NORMOT_SUCCESS, NORMOT_ERROR_NULL_POINTER, NORMOT_ERROR_INVALID_ARGUMENT (n < 0). */
+ * Returns NORMOT_SUCCESS, NORMOT_ERROR_NULL_POINTER, NORMOT_ERROR_INVALID_ARGUMENT (n < 0 or
+ * n > NORMOT_MAX_THREADS; the previous value is kept). */
 NORMOT_API normot_status normot_context_set_threads(normot_context *context, int n_threads);
-/* The thread count a call would use now (resolves 0 to the number of cores). */
+/* The thread count a call would use now (resolves 0 as described above). */
 NORMOT_API int normot_context_threads(const normot_context *context);
 
 /* The CUDA stream (a cudaStream_t passed as void*) that the CUDA backend orders its work on;
@@ -240,8 +250,10 @@ typedef struct normot_normalize_params {
   double max_fraction;         /* default 0.05; must lie in [0, 1] */
   int log1p;                   /* default 0: fuse sc.pp.log1p after the scaling */
   double log_base;             /* 0 (default): natural log; else finite, > 0, != 1 */
-  int check_values;            /* default 1: reject NaN/Inf before writing. 0 skips the check,
-                                  so that a target_sum call is one pass over the values */
+  int check_values;            /* default 1: reject NaN/Inf before writing, and results that
+                                  would not be finite (NORMOT_ERROR_OVERFLOW). 0 skips both
+                                  checks, so that a target_sum call is one pass over the
+                                  values: the caller vouches for finite values and results */
 } normot_normalize_params;
 
 /* Fills params with Scanpy's defaults (median target, no exclusion, max_fraction 0.05, no
@@ -251,7 +263,9 @@ NORMOT_API void normot_normalize_params_init(normot_normalize_params *params);
 /* Where the results go, and what the call reports back. */
 typedef struct normot_normalize_output {
   /* Normalized values, laid out like the input's values (nnz, or n_rows * ld), of value_type.
-   * NULL: in place into the input's values (float input whose type equals value_type). */
+   * NULL, or X->values itself: in place into the input's values (float input whose type equals
+   * value_type). Otherwise it must not overlap X's arrays; none of the three output arrays may
+   * overlap X's arrays or each other. */
   void *values;
   /* NORMOT_FLOAT32 or NORMOT_FLOAT64. For float input it must equal the input type; for
    * integer input either is allowed (Scanpy gives float32). Also the type of the two arrays
@@ -266,7 +280,9 @@ typedef struct normot_normalize_output {
   int64_t n_excluded_genes;   /* genes excluded from the totals (0 without exclusion) */
 } normot_normalize_output;
 
-/* Normalizes X as described above. The output buffers live in X->memory.
+/* Normalizes X as described above. The output buffers live in X->memory. With check_values,
+ * every total, size factor and result must be finite in the output type (docs/
+ * normalize_semantics.md, rule 8), else nothing is written.
  * Returns NORMOT_SUCCESS or:
  *   NORMOT_ERROR_NULL_POINTER      context, X, params or output NULL; X's indptr (sparse),
  *                                  indices (sparse, nnz > 0) or values (when non-empty) NULL
@@ -280,6 +296,8 @@ typedef struct normot_normalize_output {
  *   NORMOT_ERROR_UNSUPPORTED_TYPE  output type not float; in place on integer input; in place
  *                                  with a different output type; unknown enum values
  *   NORMOT_ERROR_NO_POSITIVE_TOTAL median target with no cell whose total is > 0
+ *   NORMOT_ERROR_OVERFLOW          (check_values) a total, size factor or result not finite
+ *   NORMOT_ERROR_INVALID_ARGUMENT  an output array overlaps an input array or another output
  *   NORMOT_ERROR_INVALID_MEMORY    device memory given to the CPU backend; an unknown memory tag
  *   NORMOT_ERROR_OUT_OF_MEMORY, NORMOT_ERROR_CUDA, NORMOT_ERROR_NOT_IMPLEMENTED */
 NORMOT_API normot_status normot_normalize_total(normot_context *context, const normot_matrix *X,
@@ -373,6 +391,9 @@ typedef struct normot_emd_result {
 
 /* Solves the k problems. The call returns NORMOT_SUCCESS when the batch was processed, even if
  * some problems are INFEASIBLE or MAX_ITER_REACHED: look at result->status per problem.
+ * No result array may overlap an input array or another result array. Every cost (given, or
+ * computed from the clouds) must satisfy max|M| <= DBL_MAX / (8 (n + m) max(1, sum a)), so that
+ * every result is finite (docs/emd_semantics.md, "Magnitude limits").
  * Returns NORMOT_SUCCESS or:
  *   NORMOT_ERROR_NULL_POINTER     context, problem, params, result or result->cost NULL; cost and
  *                                 x/y both NULL; x or y NULL in point-cloud mode
@@ -383,7 +404,10 @@ typedef struct normot_emd_result {
  *   NORMOT_ERROR_NEGATIVE_WEIGHT  a negative entry in a or b
  *   NORMOT_ERROR_ZERO_MASS        a or b of a problem sums to 0
  *   NORMOT_ERROR_UNBALANCED       sums differ by more than marginal_tol (check_marginals)
- *   NORMOT_ERROR_INVALID_ARGUMENT max_iter < 0, marginal_tol < 0
+ *   NORMOT_ERROR_OVERFLOW         a cost that is infinite or above the limit, or b rescaled to
+ *                                 the mass of a not finite (message names the problem)
+ *   NORMOT_ERROR_INVALID_ARGUMENT max_iter < 0, marginal_tol < 0; a result array overlapping an
+ *                                 input array or another result array
  *   NORMOT_ERROR_INVALID_MEMORY, NORMOT_ERROR_OUT_OF_MEMORY, NORMOT_ERROR_CUDA,
  *   NORMOT_ERROR_NOT_IMPLEMENTED */
 NORMOT_API normot_status normot_emd(normot_context *context, const normot_emd_problem *problem,

@@ -287,7 +287,7 @@ static void solve_problem(const normot_emd_problem *problem, const normot_emd_pa
   /* As POT: b is always rescaled to the mass of a (a no-op when the sums agree). */
   if (sum_b != sum_a)
     for (int64_t j = 0; j < m; ++j) {
-      double scaled = w->b[j] * sum_a / sum_b;
+      double scaled = normot_emd_rescaled_weight(w->b[j], sum_a, sum_b);
       /* a positive weight stays positive, so that the zero pattern is the input's */
       w->b[j] = scaled == 0.0 && w->b[j] > 0.0 ? DBL_TRUE_MIN : scaled;
     }

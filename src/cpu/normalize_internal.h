@@ -23,6 +23,16 @@
 /* Rows handed to one kernel call: the type dispatch happens once per chunk, not per row. */
 enum { NORMOT_ROW_CHUNK = 256 };
 
+/* Exclusion where flags per gene would cost more than the matrix (CSR with more genes than
+ * stored entries, or no rows at all): each stored entry is flagged when it exceeds its row's
+ * threshold, then the genes of flagged entries are collected, sorted and made unique. Its
+ * memory is O(nnz) whatever n_cols is. */
+typedef struct sparse_exclusion {
+  unsigned char *entry_flags; /* nnz */
+  int64_t *genes;             /* the excluded genes, sorted, `count` of them (capacity nnz) */
+  int64_t count;
+} sparse_exclusion;
+
 /* What every pass needs to know. `sums` holds per row the total rounded to the output type
  * (stored as a double, which holds a float32 exactly); `size_factors` likewise. */
 typedef struct normalize_job {
@@ -38,7 +48,11 @@ typedef struct normalize_job {
   void *out_values;        /* where the normalized values go (== X->values in place) */
   double *sums;            /* n_rows */
   double *size_factors;    /* n_rows */
-  unsigned char *excluded; /* n_cols flags, when exclude */
+  /* n_rows each when the results are checked (else NULL): each row's smallest and largest
+   * value in the output type, +Inf and -Inf for a row without stored values */
+  double *row_low, *row_high;
+  unsigned char *excluded;           /* n_cols flags, when exclude and not `sparse_excluded` */
+  sparse_exclusion *sparse_excluded; /* instead of `excluded` when that would be too large */
   void *out_totals;        /* the caller's optional arrays, of out_type */
   void *out_size_factors;
   int n_threads;
@@ -204,26 +218,176 @@ static NORMOT_ALWAYS_INLINE void normot_store_as_output(void *array, normot_valu
     ((double *)array)[i] = value;
 }
 
-/* value / size_factor as one division in the output type, then the optional log1p, and the
- * store. In float32, log with a base divides by log(base) in float64 before rounding, as
- * numpy's np.divide(float32, float64 scalar, out=float32) does. */
-static NORMOT_ALWAYS_INLINE void normot_scale_store(void *out_values, normot_value_type out,
-                                                    int64_t j, double value, double factor,
-                                                    int apply_log1p, double log_divisor) {
+/* value / size_factor as one division in the output type, then the optional log1p; returned
+ * as the double holding that output-type value exactly. In float32, log with a base divides by
+ * log(base) in float64 before rounding, as numpy's np.divide(float32, float64 scalar,
+ * out=float32) does. */
+static NORMOT_ALWAYS_INLINE double normot_scaled_value(normot_value_type out, double value,
+                                                       double factor, int apply_log1p,
+                                                       double log_divisor) {
   if (out == NORMOT_FLOAT32) {
     float y = (float)value / (float)factor;
     if (apply_log1p) {
       y = log1pf(y);
       if (log_divisor != 0.0) y = (float)((double)y / log_divisor);
     }
-    ((float *)out_values)[j] = y;
-  } else {
-    double y = value / factor;
-    if (apply_log1p) {
-      y = log1p(y);
-      if (log_divisor != 0.0) y = y / log_divisor;
+    return y;
+  }
+  double y = value / factor;
+  if (apply_log1p) {
+    y = log1p(y);
+    if (log_divisor != 0.0) y = y / log_divisor;
+  }
+  return y;
+}
+
+/* normot_scaled_value, stored at out_values[j]. */
+static NORMOT_ALWAYS_INLINE void normot_scale_store(void *out_values, normot_value_type out,
+                                                    int64_t j, double value, double factor,
+                                                    int apply_log1p, double log_divisor) {
+  normot_store_as_output(out_values, out, j,
+                         normot_scaled_value(out, value, factor, apply_log1p, log_divisor));
+}
+
+/* The smallest and largest of float values [j, end), folded into *low and *high; the values
+ * are finite (checked before). Written with intrinsics: compilers leave a floating-point
+ * minimum unvectorized, and this runs on every row that is checked. */
+#if defined(__AVX2__)
+static NORMOT_ALWAYS_INLINE void normot_f32_range(const float *v, int64_t j, int64_t end,
+                                                  float *low, float *high) {
+  __m256 lo = _mm256_set1_ps(*low), hi = _mm256_set1_ps(*high);
+  for (; j + 8 <= end; j += 8) {
+    __m256 x = _mm256_loadu_ps(v + j);
+    lo = _mm256_min_ps(lo, x);
+    hi = _mm256_max_ps(hi, x);
+  }
+  float lanes_lo[8], lanes_hi[8];
+  _mm256_storeu_ps(lanes_lo, lo);
+  _mm256_storeu_ps(lanes_hi, hi);
+  for (int k = 0; k < 8; ++k) {
+    *low = lanes_lo[k] < *low ? lanes_lo[k] : *low;
+    *high = lanes_hi[k] > *high ? lanes_hi[k] : *high;
+  }
+  for (; j < end; ++j) {
+    *low = v[j] < *low ? v[j] : *low;
+    *high = v[j] > *high ? v[j] : *high;
+  }
+}
+static NORMOT_ALWAYS_INLINE void normot_f64_range(const double *v, int64_t j, int64_t end,
+                                                  double *low, double *high) {
+  __m256d lo = _mm256_set1_pd(*low), hi = _mm256_set1_pd(*high);
+  for (; j + 4 <= end; j += 4) {
+    __m256d x = _mm256_loadu_pd(v + j);
+    lo = _mm256_min_pd(lo, x);
+    hi = _mm256_max_pd(hi, x);
+  }
+  double lanes_lo[4], lanes_hi[4];
+  _mm256_storeu_pd(lanes_lo, lo);
+  _mm256_storeu_pd(lanes_hi, hi);
+  for (int k = 0; k < 4; ++k) {
+    *low = lanes_lo[k] < *low ? lanes_lo[k] : *low;
+    *high = lanes_hi[k] > *high ? lanes_hi[k] : *high;
+  }
+  for (; j < end; ++j) {
+    *low = v[j] < *low ? v[j] : *low;
+    *high = v[j] > *high ? v[j] : *high;
+  }
+}
+#elif defined(__SSE2__)
+static NORMOT_ALWAYS_INLINE void normot_f32_range(const float *v, int64_t j, int64_t end,
+                                                  float *low, float *high) {
+  __m128 lo = _mm_set1_ps(*low), hi = _mm_set1_ps(*high);
+  for (; j + 4 <= end; j += 4) {
+    __m128 x = _mm_loadu_ps(v + j);
+    lo = _mm_min_ps(lo, x);
+    hi = _mm_max_ps(hi, x);
+  }
+  float lanes_lo[4], lanes_hi[4];
+  _mm_storeu_ps(lanes_lo, lo);
+  _mm_storeu_ps(lanes_hi, hi);
+  for (int k = 0; k < 4; ++k) {
+    *low = lanes_lo[k] < *low ? lanes_lo[k] : *low;
+    *high = lanes_hi[k] > *high ? lanes_hi[k] : *high;
+  }
+  for (; j < end; ++j) {
+    *low = v[j] < *low ? v[j] : *low;
+    *high = v[j] > *high ? v[j] : *high;
+  }
+}
+static NORMOT_ALWAYS_INLINE void normot_f64_range(const double *v, int64_t j, int64_t end,
+                                                  double *low, double *high) {
+  __m128d lo = _mm_set1_pd(*low), hi = _mm_set1_pd(*high);
+  for (; j + 2 <= end; j += 2) {
+    __m128d x = _mm_loadu_pd(v + j);
+    lo = _mm_min_pd(lo, x);
+    hi = _mm_max_pd(hi, x);
+  }
+  double lanes_lo[2], lanes_hi[2];
+  _mm_storeu_pd(lanes_lo, lo);
+  _mm_storeu_pd(lanes_hi, hi);
+  for (int k = 0; k < 2; ++k) {
+    *low = lanes_lo[k] < *low ? lanes_lo[k] : *low;
+    *high = lanes_hi[k] > *high ? lanes_hi[k] : *high;
+  }
+  for (; j < end; ++j) {
+    *low = v[j] < *low ? v[j] : *low;
+    *high = v[j] > *high ? v[j] : *high;
+  }
+}
+#else
+static NORMOT_ALWAYS_INLINE void normot_f32_range(const float *v, int64_t j, int64_t end,
+                                                  float *low, float *high) {
+  for (; j < end; ++j) {
+    *low = v[j] < *low ? v[j] : *low;
+    *high = v[j] > *high ? v[j] : *high;
+  }
+}
+static NORMOT_ALWAYS_INLINE void normot_f64_range(const double *v, int64_t j, int64_t end,
+                                                  double *low, double *high) {
+  for (; j < end; ++j) {
+    *low = v[j] < *low ? v[j] : *low;
+    *high = v[j] > *high ? v[j] : *high;
+  }
+}
+#endif
+
+/* The smallest and largest of integer values [start, end), converted to the output type
+ * afterwards (the conversion is monotone). Integer minima vectorize as written. */
+#define NORMOT_INTEGER_RANGE(TYPE)                                          \
+  do {                                                                      \
+    const TYPE *v = values;                                                 \
+    TYPE lo = v[start], hi = v[start];                                      \
+    for (int64_t j = start + 1; j < end; ++j) {                             \
+      lo = v[j] < lo ? v[j] : lo;                                           \
+      hi = v[j] > hi ? v[j] : hi;                                           \
+    }                                                                       \
+    double lo_out = out == NORMOT_FLOAT32 ? (double)(float)lo : (double)lo; \
+    double hi_out = out == NORMOT_FLOAT32 ? (double)(float)hi : (double)hi; \
+    *low = lo_out < *low ? lo_out : *low;                                   \
+    *high = hi_out > *high ? hi_out : *high;                                \
+  } while (0)
+
+/* The smallest and largest of values [start, end) in the output type, folded into *low and
+ * *high. Every scaled value of a row lies between the scaled smallest and largest (division by
+ * one factor, log1p and rounding are all monotone), so these two decide whether a row's results
+ * are finite. */
+static NORMOT_ALWAYS_INLINE void normot_value_range(const void *values, normot_value_type in,
+                                                    normot_value_type out, int64_t start,
+                                                    int64_t end, double *low, double *high) {
+  if (start >= end) return;
+  switch (in) {
+    case NORMOT_FLOAT32: {
+      float lo = (float)*low, hi = (float)*high; /* +-Inf or values of a float32 row */
+      normot_f32_range(values, start, end, &lo, &hi);
+      *low = lo;
+      *high = hi;
+      return;
     }
-    ((double *)out_values)[j] = y;
+    case NORMOT_FLOAT64: normot_f64_range(values, start, end, low, high); return;
+    case NORMOT_INT32: NORMOT_INTEGER_RANGE(int32_t); return;
+    case NORMOT_INT64: NORMOT_INTEGER_RANGE(int64_t); return;
+    case NORMOT_UINT16: NORMOT_INTEGER_RANGE(uint16_t); return;
+    case NORMOT_UINT32: NORMOT_INTEGER_RANGE(uint32_t); return;
   }
 }
 
@@ -258,6 +422,13 @@ static inline int normot_job_combo(const normalize_job *job) {
 #else
 #define NORMOT_KERNEL(name) name
 #endif
+
+/* Whether exclusion keeps its flags per stored entry (sparse_exclusion) rather than per gene:
+ * when n_cols bytes would exceed what the matrix itself holds. */
+static inline int normot_exclusion_is_sparse(const normot_matrix *X) {
+  if (X->layout == NORMOT_LAYOUT_CSR) return X->n_cols > X->nnz;
+  return X->layout == NORMOT_LAYOUT_DENSE && X->n_rows == 0;
+}
 
 /* Pass 1: checks the contents (indptr, indices where read, finiteness when asked) and fills
  * job->sums; with exclusion also job->excluded and then the recomputed sums. Writes nothing

@@ -8,7 +8,9 @@
  *       target (median of the positive totals, unless given) and size factors, in scratch
  *       pass 2: scaling into the output; then the optional totals/size factors arrays
  * Nothing the caller sees is written before every check has passed. */
+#include <float.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "cpu_kernels.h"
@@ -63,24 +65,111 @@ static void write_size_factors(const normalize_job *job, double target) {
                            normot_size_factor(job->out_type, job->sums[r], target));
 }
 
+static const char *type_name(normot_value_type out) {
+  return out == NORMOT_FLOAT32 ? "float32" : "float64";
+}
+
+/* With checked results, every total must be finite in the output type. */
+static normot_status check_totals_finite(normot_context *context, const normalize_job *job) {
+  for (int64_t r = 0; r < job->X->n_rows; ++r)
+    if (!isfinite(job->sums[r]))
+      return normot_fail(context, NORMOT_ERROR_OVERFLOW,
+                         "row %lld: the total of its values overflows %s (results would not be "
+                         "finite)",
+                         (long long)r, type_name(job->out_type));
+  return NORMOT_SUCCESS;
+}
+
+/* Whether row r's size factor and every scaled value (checked through the row's smallest and
+ * largest value) are finite. */
+static int row_results_finite(const normalize_job *job, int64_t r) {
+  double factor = job->size_factors[r];
+  if (!isfinite(factor)) return 0;
+  if (job->row_low[r] > job->row_high[r]) return 1; /* no stored value */
+  double low = normot_scaled_value(job->out_type, job->row_low[r], factor, job->log1p,
+                                   job->log_base_divisor);
+  double high = normot_scaled_value(job->out_type, job->row_high[r], factor, job->log1p,
+                                    job->log_base_divisor);
+  return isfinite(low) && isfinite(high);
+}
+
+/* With checked results, the size factors and the results of every row must be finite. */
+static normot_status check_results_finite(normot_context *context, const normalize_job *job,
+                                          double target) {
+  int64_t first_bad = INT64_MAX;
+#pragma omp parallel for num_threads(job->n_threads) schedule(static) reduction(min : first_bad)
+  for (int64_t r = 0; r < job->X->n_rows; ++r)
+    if (r < first_bad && !row_results_finite(job, r)) first_bad = r;
+  if (first_bad == INT64_MAX) return NORMOT_SUCCESS;
+  const double factor = job->size_factors[first_bad];
+  if (!isfinite(factor))
+    return normot_fail(context, NORMOT_ERROR_OVERFLOW,
+                       "row %lld: its size factor, total %g / target %g, overflows %s",
+                       (long long)first_bad, job->sums[first_bad], target,
+                       type_name(job->out_type));
+  return normot_fail(context, NORMOT_ERROR_OVERFLOW,
+                     "row %lld: its values (from %g to %g) divided by its size factor %g%s give "
+                     "a result that is not finite in %s",
+                     (long long)first_bad, job->row_low[first_bad], job->row_high[first_bad],
+                     factor, job->log1p ? " and log1p" : "", type_name(job->out_type));
+}
+
+/* Carves the scratch block: totals and size factors, the value ranges when results are
+ * checked, the exclusion's memory (n_cols flags, or O(nnz) for a sparse exclusion). */
+static normot_status carve_scratch(normot_context *context, normalize_job *job, int check_results,
+                                   sparse_exclusion *sparse) {
+  const normot_matrix *X = job->X;
+  const size_t n_rows = (size_t)X->n_rows;
+  const size_t row_arrays = check_results ? 4 : 2;
+  const int per_entry = job->exclude && normot_exclusion_is_sparse(X);
+  const size_t entries = per_entry && X->layout == NORMOT_LAYOUT_CSR ? (size_t)X->nnz : 0;
+  size_t exclusion_bytes = 0;
+  if (per_entry)
+    exclusion_bytes = entries * (sizeof(int64_t) + 1);
+  else if (job->exclude)
+    exclusion_bytes = (size_t)X->n_cols;
+  const size_t bytes = row_arrays * n_rows * sizeof(double) + exclusion_bytes;
+  void *block = scratch_block(context, bytes);
+  if (block == NULL)
+    return normot_fail(context, NORMOT_ERROR_OUT_OF_MEMORY,
+                       "out of memory for %zu bytes of scratch (totals and size factors)", bytes);
+  job->sums = block;
+  job->size_factors = job->sums + n_rows;
+  job->row_low = check_results ? job->size_factors + n_rows : NULL;
+  job->row_high = check_results ? job->row_low + n_rows : NULL;
+  unsigned char *exclusion = (unsigned char *)block + row_arrays * n_rows * sizeof(double);
+  job->excluded = job->exclude && !per_entry ? exclusion : NULL;
+  job->sparse_excluded = per_entry ? sparse : NULL;
+  if (per_entry) {
+    sparse->genes = (int64_t *)(void *)exclusion;
+    sparse->entry_flags = exclusion + entries * sizeof(int64_t);
+    sparse->count = 0;
+  }
+  return NORMOT_SUCCESS;
+}
+
+static int64_t count_excluded_genes(const normalize_job *job) {
+  if (!job->exclude) return 0;
+  if (job->sparse_excluded != NULL) return job->sparse_excluded->count;
+  int64_t excluded = 0;
+  for (int64_t c = 0; c < job->X->n_cols; ++c) excluded += job->excluded[c];
+  return excluded;
+}
+
 static normot_status two_pass(normot_context *context, normalize_job *job,
                               const normot_normalize_params *params,
                               normot_normalize_output *output) {
   const normot_matrix *X = job->X;
-  size_t n_rows = (size_t)X->n_rows;
-  size_t flag_bytes = job->exclude ? (size_t)X->n_cols : 0;
-  void *block = scratch_block(context, 2 * n_rows * sizeof(double) + flag_bytes);
-  if (block == NULL)
-    return normot_fail(context, NORMOT_ERROR_OUT_OF_MEMORY,
-                       "out of memory for %zu bytes of scratch (totals and size factors)",
-                       2 * n_rows * sizeof(double) + flag_bytes);
-  job->sums = block;
-  job->size_factors = job->sums + n_rows;
-  job->excluded = job->exclude ? (unsigned char *)block + 2 * n_rows * sizeof(double) : NULL;
+  const int check_results = params->check_values != 0;
+  sparse_exclusion sparse;
+  normot_status status = carve_scratch(context, job, check_results, &sparse);
+  if (status != NORMOT_SUCCESS) return status;
 
   normot_matrix_problem problem;
   job->kernels->totals(job, &problem);
   if (problem.status != NORMOT_SUCCESS) return normot_report_matrix_problem(context, X, &problem);
+  if (check_results && (status = check_totals_finite(context, job)) != NORMOT_SUCCESS)
+    return status;
 
   double target;
   if (params->has_target_sum) {
@@ -109,18 +198,45 @@ static normot_status two_pass(normot_context *context, normalize_job *job,
     }
     job->size_factors[r] = factor;
   }
+  if (check_results && (status = check_results_finite(context, job, target)) != NORMOT_SUCCESS)
+    return status;
 
   job->kernels->scale(job);
   write_totals(job);
   write_size_factors(job, target);
 
-  int64_t excluded = 0;
-  if (job->exclude)
-    for (int64_t c = 0; c < X->n_cols; ++c) excluded += job->excluded[c];
   output->target = target;
   output->n_zero_cells = zero_cells;
-  output->n_excluded_genes = excluded;
+  output->n_excluded_genes = count_excluded_genes(job);
   return NORMOT_SUCCESS;
+}
+
+/* The largest magnitude of a value of an integer type (0 for a float type). */
+static double integer_type_magnitude(normot_value_type type) {
+  switch (type) {
+    case NORMOT_INT32: return 0x1p31;
+    case NORMOT_INT64: return 0x1p63;
+    case NORMOT_UINT16: return 65535.0;
+    case NORMOT_UINT32: return 4294967295.0;
+    default: return 0.0;
+  }
+}
+
+/* Whether integer input with a given target has finite results whatever its values, so that
+ * the fused pass needs no check: a row holds at most `longest` values of magnitude at most V,
+ * so |total| <= longest * V; a non-zero total of integers is at least 1 in magnitude, so
+ * 1 / target <= |size factor| <= longest * V / target and |value / size factor| <= V * target.
+ * log1p of a negative result may be -Inf or NaN, so signed input with log1p is checked. */
+static int integer_results_stay_finite(const normalize_job *job, double target) {
+  const double magnitude = integer_type_magnitude(job->in_type);
+  if (magnitude == 0.0) return 0;
+  if (job->log1p && (job->in_type == NORMOT_INT32 || job->in_type == NORMOT_INT64)) return 0;
+  const normot_matrix *X = job->X;
+  const double longest = (double)(X->layout == NORMOT_LAYOUT_CSR ? X->nnz : X->n_cols);
+  const double largest = job->out_type == NORMOT_FLOAT32 ? FLT_MAX : DBL_MAX;
+  /* A factor of 2 covers the rounding of each bound. */
+  return 2.0 * longest * magnitude / target <= largest && 2.0 * magnitude * target <= largest &&
+         2.0 / target <= largest;
 }
 
 normot_status normot_cpu_normalize_total(normot_context *context, const normot_matrix *X,
@@ -142,14 +258,15 @@ normot_status normot_cpu_normalize_total(normot_context *context, const normot_m
   job.n_threads = normot_threads_for(context);
   job.kernels = normot_cpu_normalize_kernels();
 
-  int fusable =
-      params->has_target_sum && !job.check_values && !job.exclude && X->layout != NORMOT_LAYOUT_CSC;
+  double target = normot_round_to(job.out_type, params->target_sum);
+  int fusable = params->has_target_sum && !job.check_values && !job.exclude &&
+                X->layout != NORMOT_LAYOUT_CSC &&
+                (!params->check_values || integer_results_stay_finite(&job, target));
   if (!fusable) return two_pass(context, &job, params, output);
 
   normot_matrix_problem problem;
   job.kernels->check_indptr(&job, &problem);
   if (problem.status != NORMOT_SUCCESS) return normot_report_matrix_problem(context, X, &problem);
-  double target = normot_round_to(job.out_type, params->target_sum);
   output->n_zero_cells = job.kernels->fused(&job, target);
   output->target = target;
   output->n_excluded_genes = 0;

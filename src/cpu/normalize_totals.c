@@ -6,6 +6,8 @@
  * that Scanpy's CSC.tocsr() would build). CSC is column-major, so each thread takes a block of
  * rows and walks every column, adding only its own rows: each row is then summed by exactly one
  * thread in column order. */
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #ifdef _OPENMP
@@ -17,6 +19,52 @@
 static void flag_gene(unsigned char *excluded, int64_t gene) {
 #pragma omp atomic write
   excluded[gene] = 1;
+}
+
+static int compare_genes(const void *left, const void *right) {
+  int64_t l = *(const int64_t *)left, r = *(const int64_t *)right;
+  return (l > r) - (l < r);
+}
+
+static int gene_is_excluded(const normalize_job *job, int64_t gene) {
+  if (job->sparse_excluded == NULL) return job->excluded[gene];
+  const int64_t *genes = job->sparse_excluded->genes;
+  int64_t low = 0, high = job->sparse_excluded->count;
+  while (low < high) {
+    int64_t mid = low + (high - low) / 2;
+    if (genes[mid] < gene)
+      low = mid + 1;
+    else
+      high = mid;
+  }
+  return low < job->sparse_excluded->count && genes[low] == gene;
+}
+
+/* The sorted, unique genes of the flagged entries of a CSR matrix. */
+static void collect_sparse_exclusion(const normalize_job *job) {
+  sparse_exclusion *exclusion = job->sparse_excluded;
+  const normot_matrix *X = job->X;
+  int64_t count = 0;
+  if (X->layout == NORMOT_LAYOUT_CSR)
+    for (int64_t j = 0; j < X->nnz; ++j)
+      if (exclusion->entry_flags[j])
+        exclusion->genes[count++] = normot_load_index(X->indices, X->index_type, j);
+  qsort(exclusion->genes, (size_t)count, sizeof *exclusion->genes, compare_genes);
+  int64_t unique = 0;
+  for (int64_t e = 0; e < count; ++e)
+    if (unique == 0 || exclusion->genes[unique - 1] != exclusion->genes[e])
+      exclusion->genes[unique++] = exclusion->genes[e];
+  exclusion->count = unique;
+}
+
+/* Row r's smallest and largest value, read while the row is in cache. */
+static NORMOT_ALWAYS_INLINE void record_row_range(const normalize_job *job, int64_t r,
+                                                  const void *values, normot_value_type in,
+                                                  normot_value_type out, int64_t start,
+                                                  int64_t end) {
+  job->row_low[r] = INFINITY;
+  job->row_high[r] = -INFINITY;
+  normot_value_range(values, in, out, start, end, &job->row_low[r], &job->row_high[r]);
 }
 
 /* ---- CSR --------------------------------------------------------------------------------- */
@@ -46,11 +94,17 @@ static NORMOT_ALWAYS_INLINE void csr_totals_rows(const normalize_job *job, int64
     }
     double total = normot_round_to(out, sum);
     job->sums[r] = total;
+    if (job->row_low != NULL) record_row_range(job, r, values, in, out, start, end);
     if (job->exclude) {
       double threshold = job->max_fraction * total;
-      for (int64_t j = start; j < end; ++j)
-        if (normot_load_as_output(values, in, out, j) > threshold)
-          flag_gene(job->excluded, normot_load_index(X->indices, idx, j));
+      if (job->sparse_excluded != NULL)
+        for (int64_t j = start; j < end; ++j)
+          job->sparse_excluded->entry_flags[j] =
+              normot_load_as_output(values, in, out, j) > threshold;
+      else
+        for (int64_t j = start; j < end; ++j)
+          if (normot_load_as_output(values, in, out, j) > threshold)
+            flag_gene(job->excluded, normot_load_index(X->indices, idx, j));
     }
   }
 }
@@ -65,7 +119,7 @@ static NORMOT_ALWAYS_INLINE void csr_kept_totals_rows(const normalize_job *job, 
     int64_t end = normot_load_index(X->indptr, idx, r + 1);
     double sum = 0.0;
     for (int64_t j = start; j < end; ++j)
-      if (!job->excluded[normot_load_index(X->indices, idx, j)])
+      if (!gene_is_excluded(job, normot_load_index(X->indices, idx, j)))
         sum += normot_load_as_output(X->values, in, out, j);
     job->sums[r] = normot_round_to(out, sum);
   }
@@ -88,6 +142,7 @@ static NORMOT_ALWAYS_INLINE void dense_totals_rows(const normalize_job *job, int
     }
     double total = normot_round_to(out, sum);
     job->sums[r] = total;
+    if (job->row_low != NULL) record_row_range(job, r, X->values, in, out, start, end);
     if (job->exclude) {
       double threshold = job->max_fraction * total;
       for (int64_t j = start; j < end; ++j)
@@ -162,7 +217,10 @@ static NORMOT_ALWAYS_INLINE void csc_totals_block(const normalize_job *job, int6
                                                   normot_matrix_problem *problem) {
   const normot_matrix *X = job->X;
   double *sums = job->sums;
+  const int track_range = job->row_low != NULL && !kept_only;
   for (int64_t r = r0; r < r1; ++r) sums[r] = 0.0;
+  if (track_range)
+    for (int64_t r = r0; r < r1; ++r) job->row_low[r] = INFINITY, job->row_high[r] = -INFINITY;
   if (r0 == r1) return;
   for (int64_t c = 0; c < X->n_cols; ++c) {
     if (kept_only && job->excluded[c]) continue;
@@ -181,6 +239,8 @@ static NORMOT_ALWAYS_INLINE void csc_totals_block(const normalize_job *job, int6
         return;
       }
       sums[row] += v;
+      if (track_range)
+        normot_value_range(X->values, in, out, j, j + 1, &job->row_low[row], &job->row_high[row]);
     }
   }
   for (int64_t r = r0; r < r1; ++r) sums[r] = normot_round_to(out, sums[r]);
@@ -326,6 +386,7 @@ static void row_layout_totals(const normalize_job *job, normot_matrix_problem *p
     normot_merge_problem(problem, &local);
   }
   if (problem->status != NORMOT_SUCCESS || !job->exclude) return;
+  if (job->sparse_excluded != NULL) collect_sparse_exclusion(job);
 #pragma omp parallel for num_threads(job->n_threads) schedule(dynamic, 1)
   for (int64_t r0 = 0; r0 < X->n_rows; r0 += NORMOT_ROW_CHUNK) {
     int64_t r1 = r0 + NORMOT_ROW_CHUNK < X->n_rows ? r0 + NORMOT_ROW_CHUNK : X->n_rows;
@@ -382,7 +443,8 @@ static void csc_layout_totals(const normalize_job *job, normot_matrix_problem *p
 void NORMOT_KERNEL(normot_cpu_normalize_totals)(const normalize_job *job,
                                                 normot_matrix_problem *problem) {
   *problem = normot_no_problem();
-  if (job->exclude) memset(job->excluded, 0, (size_t)job->X->n_cols);
+  if (job->exclude && job->sparse_excluded == NULL)
+    memset(job->excluded, 0, (size_t)job->X->n_cols);
   if (job->X->layout == NORMOT_LAYOUT_CSC)
     csc_layout_totals(job, problem);
   else
