@@ -40,7 +40,7 @@ static void print_help(FILE *stream) {
       "  --points N               points per cloud in the EMD batch (default 100)\n"
       "  --seed S                 seed of every random choice (default 42)\n"
       "  --backend auto|cpu|cuda  default auto: CUDA if available, else CPU\n"
-      "  --threads N              CPU threads (default 0: all cores)\n"
+      "  --threads N              CPU threads (default 0: as OpenMP, OMP_NUM_THREADS)\n"
       "  --quiet                  no progress lines on stderr\n",
       stream);
 }
@@ -106,7 +106,7 @@ static int parse_options(int argc, char **argv, demo_options *options) {
       if (taken < 0 || cli_parse_backend(value, &options->backend) != 0)
         return cli_usage_error(command_name, "--backend must be auto, cpu or cuda");
     } else if ((taken = cli_take_value(argc, argv, &i, "--threads", &value)) != 0) {
-      code = parse_count("--threads", value, 0, 4096, &threads);
+      code = parse_count("--threads", value, 0, NORMOT_MAX_THREADS, &threads);
       options->threads = (int)threads;
     } else {
       return cli_usage_error(command_name, "unknown argument '%s'", arg);

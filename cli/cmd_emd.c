@@ -40,7 +40,7 @@ static void print_help(FILE *stream) {
       "  --max-iter N               pivot limit per problem (default 0: no limit)\n"
       "  --no-marginal-check        accept sum(a) != sum(b): b is rescaled to sum(a), as POT\n"
       "  --backend auto|cpu|cuda    default auto: CUDA if available, else CPU\n"
-      "  --threads N                CPU threads (default 0: all cores)\n"
+      "  --threads N                CPU threads (default 0: as OpenMP, OMP_NUM_THREADS)\n"
       "  --quiet                    no summary on stderr\n"
       "\n"
       "Exit status: 0 on success (a problem that stopped at --max-iter is reported on\n"
@@ -125,8 +125,9 @@ static int parse_options(int argc, char **argv, emd_options *options) {
         return cli_usage_error(command, "--backend must be auto, cpu or cuda");
     } else if ((taken = cli_take_value(argc, argv, &i, "--threads", &value)) != 0) {
       long long threads = 0;
-      if (taken < 0 || cli_parse_int64(value, &threads) != 0 || threads < 0 || threads > 4096)
-        return cli_usage_error(command, "--threads must be an integer in [0, 4096]");
+      if (taken < 0 || cli_parse_int64(value, &threads) != 0 || threads < 0 || threads > NORMOT_MAX_THREADS)
+        return cli_usage_error(command, "--threads must be an integer in [0, %d]",
+                               NORMOT_MAX_THREADS);
       options->threads = (int)threads;
     } else if (arg[0] == '-') {
       return cli_usage_error(command, "unknown option '%s'", arg);

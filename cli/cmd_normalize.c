@@ -54,7 +54,7 @@ static void print_help(FILE *stream) {
       "  --transpose                 the input is genes x cells (for .mtx files; 10x inputs\n"
       "                              are transposed to cells x genes already)\n"
       "  --backend auto|cpu|cuda     default auto: CUDA if available, else CPU\n"
-      "  --threads N                 CPU threads (default 0: all cores)\n"
+      "  --threads N                 CPU threads (default 0: as OpenMP, OMP_NUM_THREADS)\n"
       "  --quiet                     no summary or progress on stderr\n"
       "\n"
       "Exit status: 0 on success, 1 on bad input or failure, 2 on bad usage. On failure no\n"
@@ -174,8 +174,9 @@ static int parse_options(int argc, char **argv, normalize_options *options) {
         return cli_usage_error(command, "--backend must be auto, cpu or cuda");
     } else if ((taken = cli_take_value(argc, argv, &i, "--threads", &value)) != 0) {
       long long threads = 0;
-      if (taken < 0 || cli_parse_int64(value, &threads) != 0 || threads < 0 || threads > 4096)
-        return cli_usage_error(command, "--threads must be an integer in [0, 4096]");
+      if (taken < 0 || cli_parse_int64(value, &threads) != 0 || threads < 0 || threads > NORMOT_MAX_THREADS)
+        return cli_usage_error(command, "--threads must be an integer in [0, %d]",
+                               NORMOT_MAX_THREADS);
       options->threads = (int)threads;
     } else if ((taken = cli_take_value(argc, argv, &i, "--dtype", &value)) != 0) {
       if (taken >= 0 && strcmp(value, "float32") == 0)

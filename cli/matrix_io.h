@@ -79,7 +79,7 @@ struct cli_h5ad_output;
 int cli_write_matrix(const char *path, const cli_matrix *matrix, const struct cli_h5ad_output *h5ad,
                      char *error, size_t error_size);
 
-/* Threads the Matrix Market writer formats with (the CLI's --threads); 0: all cores. More
+/* Threads the Matrix Market writer formats with (the CLI's --threads); 0: OpenMP's default. More
  * threads than processors are not started. */
 void cli_set_io_threads(int threads);
 /* The bytes of formatting buffers cli_write_mtx takes with the current thread setting: at most

@@ -772,7 +772,7 @@ static int64_t row_of_entry(const int64_t *indptr, int64_t n_rows, int64_t i) {
  * MIN_BLOCK_ENTRIES, and never more threads than processors (formatting waits on nothing). */
 enum { MAX_BLOCK_ENTRIES = 1 << 16, MIN_BLOCK_ENTRIES = 1 << 12, FORMAT_BUFFER_BYTES = 128 << 20 };
 
-static int io_threads = 0; /* 0: OpenMP's default (all cores) */
+static int io_threads = 0; /* 0: OpenMP's default (omp_get_max_threads()) */
 
 void cli_set_io_threads(int threads) {
   io_threads = threads > 0 ? threads : 0;

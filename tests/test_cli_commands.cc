@@ -88,6 +88,10 @@ TEST_F(CliTest, HelpAndUsageErrors) {
   ExpectCleanFailure({"normalize", in, "-o", Path("o.mtx"), "--dtype", "int8"}, 2);
   ExpectCleanFailure({"normalize", in, "-o", Path("o.mtx"), "--backend", "tpu"}, 2);
   ExpectCleanFailure({"normalize", in, "-o", Path("o.mtx"), "--threads", "-1"}, 2);
+  // Above the library's bound: refused as usage, not by the library after reading the input.
+  const std::string too_many = std::to_string(NORMOT_MAX_THREADS + 1);
+  ExpectCleanFailure({"normalize", in, "-o", Path("o.mtx"), "--threads", too_many}, 2);
+  ExpectCleanFailure({"demo", "--threads", too_many}, 2);
   ExpectCleanFailure({"normalize", in, "-o", Path("o.mtx"), "--size-factors", Path("s.txt")}, 2);
   ExpectCleanFailure({"normalize", in, in, "-o", Path("o.mtx")}, 2);
   ExpectCleanFailure({"normalize", in, "-o"}, 2);

@@ -113,10 +113,11 @@ def get_backend() -> str:
 
 
 def set_num_threads(n: int) -> None:
-    """CPU threads per call; 0 means all cores. Results never depend on it."""
+    """CPU threads per call; 0 means OpenMP's default (omp_get_max_threads(): OMP_NUM_THREADS,
+    the affinity mask). Results never depend on it."""
     n = int(n)
     if n < 0:
-        raise ValueError("the number of threads must be >= 0 (0 means all cores)")
+        raise ValueError("the number of threads must be >= 0 (0 means OpenMP's default)")
     _settings["threads"] = n
 
 
