@@ -1,0 +1,20 @@
+# Sourced by run_ci.sh and campaign.sh: the fuzz targets, and the options every run of one uses.
+# shellcheck shell=bash
+normot_fuzz_targets=(fuzz_mtx fuzz_mtx_gz fuzz_npy fuzz_10x_dir fuzz_10x_h5 fuzz_h5ad
+                     fuzz_normalize fuzz_emd)
+
+# The dictionary of a target (fuzz_mtx_gz shares fuzz_mtx's), or nothing.
+normot_fuzz_dict() {
+  local name=${1#fuzz_}
+  name=${name%_gz}
+  local file=tests/fuzz/dict/$name.dict
+  [ -f "$file" ] && printf '%s\n' "-dict=$file"
+  return 0
+}
+
+# Sanitizer settings: a leak, any UBSan report or an allocation beyond the limit is a failure.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/fuzz/lsan.supp}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# libFuzzer's limits: 256 MB of memory (a refused tiny file must stay under it), 10 s an input.
+normot_fuzz_limits=(-rss_limit_mb=256 -malloc_limit_mb=256 -timeout=10)
