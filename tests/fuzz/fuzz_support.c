@@ -76,6 +76,10 @@ void fuzz_write_file(const char *path, const uint8_t *data, size_t size, int gzi
   if (fclose(stream) != 0) fuzz_fail("cannot close %s", path);
 }
 
+void fuzz_remove_file(const char *path) {
+  unlink(path);
+}
+
 void fuzz_check_error_line(const char *what, const char *message) {
   if (message == NULL || message[0] == '\0') fuzz_fail("%s failed without a message", what);
   if (strchr(message, '\n') != NULL) fuzz_fail("%s: message of several lines: %s", what, message);

@@ -26,6 +26,9 @@ void fuzz_scratch_path(const char *name, char *out, size_t out_size);
 /* Writes size bytes to path, as they are or gzip-compressed. Fails on any write error. */
 void fuzz_write_file(const char *path, const uint8_t *data, size_t size, int gzip);
 
+/* Removes a scratch file (a missing one is fine). */
+void fuzz_remove_file(const char *path);
+
 /* A failure's message must be one non-empty line. */
 void fuzz_check_error_line(const char *what, const char *message);
 

@@ -4,7 +4,8 @@
 A few tiny valid inputs per target (and one or two near misses), so that a short run starts
 from every format's main paths. The .h5 / .h5ad seeds are written with h5py in the layouts the
 readers accept (Cell Ranger v3 and v2; AnnData csr, csc and dense X), each well under 20 KB.
-The API seeds follow the byte layouts that fuzz_normalize.c and fuzz_emd.c decode.
+The API seeds follow the byte layouts that fuzz_normalize.c and fuzz_emd.c decode, the
+*_layout seeds the steps of fuzz_hdf5_builder.c (the name lists mirror the targets' own).
 
 Usage: python3 tests/fuzz/make_seeds.py   (needs numpy and h5py; rewrites the corpora)
 """
@@ -242,10 +243,106 @@ def emd_seeds():
           emd_call(1, 2, 2, 1, 0b1000101, 1, 0, 0, [[1, 1], [1, 3], [0, 1, 1, 0]], max_iter=129))
 
 
+class H5Program:
+    """fuzz_hdf5_builder.c's steps; names and strings are indices into the target's lists."""
+
+    def __init__(self, names, values):
+        self.names, self.values, self.code = names, values, bytearray()
+
+    def group(self, name):
+        self.code += bytes([0, self.names.index(name)])
+        return self
+
+    def up(self):
+        self.code += bytes([1])
+        return self
+
+    def numbers(self, name, type_code, extents, values):
+        self.code += bytes([2, self.names.index(name), type_code, len(extents)] + list(extents))
+        self.code += b"".join(number(v) for v in values)
+        return self
+
+    def strings(self, name, texts, kind=0):
+        self.code += bytes([3, self.names.index(name), kind, len(texts)])
+        self.code += bytes(self.values.index(t) for t in texts)
+        return self
+
+    def text_attribute(self, name, value, kind=0):
+        self.code += bytes([4, self.names.index(name), kind, self.values.index(value)])
+        return self
+
+    def number_attribute(self, name, type_code, values):
+        self.code += bytes([5, self.names.index(name), type_code, len(values)])
+        self.code += b"".join(number(v) for v in values)
+        return self
+
+
+INT32, INT64, FLOAT32, FLOAT64 = 0, 1, 2, 3
+
+H5AD_NAMES = ["X", "obs", "var", "data", "indices", "indptr", "_index", "gene_ids",
+              "gene_symbols", "categories", "codes", "shape", "encoding-type",
+              "encoding-version", "h5sparse_format", "column-order", "obs_names", "var_names",
+              "layers"]
+H5AD_VALUES = ["csr_matrix", "csc_matrix", "array", "dataframe", "categorical", "string-array",
+               "csr", "csc", "_index", "gene_ids", "gene_symbols", "0.1.0", "0.2.0", "cell1",
+               "GENE", "", "coo_matrix"]
+
+
+def h5ad_frames(program, n_obs, n_var):
+    for frame, count in (("obs", n_obs), ("var", n_var)):
+        program.group(frame).text_attribute("_index", "_index")
+        program.text_attribute("encoding-type", "dataframe")
+        program.strings("_index", (["cell1", "GENE", ""] * 3)[:count]).up()
+    return program
+
+
+def h5ad_layout_seeds():
+    def program():
+        return H5Program(H5AD_NAMES, H5AD_VALUES)
+    csr = program().group("X").text_attribute("encoding-type", "csr_matrix")
+    csr.text_attribute("encoding-version", "0.1.0").number_attribute("shape", INT64, [2, 3])
+    csr.numbers("data", FLOAT32, [3], [1, 2, 3]).numbers("indices", INT32, [3], [0, 2, 2])
+    csr.numbers("indptr", INT32, [3], [0, 2, 3]).up()
+    write("fuzz_h5ad_layout", "csr", bytes(h5ad_frames(csr, 2, 3).code))
+    csc = program().group("X").text_attribute("encoding-type", "csc_matrix")
+    csc.number_attribute("shape", INT64, [2, 2]).numbers("data", INT64, [2], [4, 5])
+    csc.numbers("indices", INT64, [2], [1, 0]).numbers("indptr", INT64, [3], [0, 1, 2]).up()
+    categorical = h5ad_frames(csc, 2, 2).group("var").group("gene_ids")
+    categorical.text_attribute("encoding-type", "categorical")
+    categorical.strings("categories", ["GENE", "cell1"]).numbers("codes", 6, [2], [1, 0])
+    write("fuzz_h5ad_layout", "csc_categorical", bytes(categorical.up().up().code))
+    dense = program().numbers("X", FLOAT64, [2, 3], [1, 0, 2, 0, 0, 3])
+    dense.text_attribute("encoding-type", "array")
+    write("fuzz_h5ad_layout", "dense", bytes(h5ad_frames(dense, 2, 3).code))
+
+
+TENX_NAMES = ["matrix", "GRCh38", "data", "indices", "indptr", "shape", "barcodes", "features",
+              "id", "name", "feature_type", "genes", "gene_names", "genome", "mm10"]
+TENX_VALUES = ["Gene Expression", "Antibody Capture", "CRISPR Guide Capture", "AAAC-1",
+               "AAAG-1", "ENSG0001", "GENE1", "", "GRCh38"]
+
+
+def tenx_counts(program):
+    program.numbers("data", INT32, [4], TENX_DATA).numbers("indices", INT64, [4], TENX_INDICES)
+    program.numbers("indptr", INT64, [3], TENX_INDPTR).numbers("shape", INT32, [2], [3, 2])
+    return program.strings("barcodes", ["AAAC-1", "AAAG-1"], kind=6)
+
+
+def tenx_h5_layout_seeds():
+    v3 = tenx_counts(H5Program(TENX_NAMES, TENX_VALUES).group("matrix")).group("features")
+    v3.strings("id", ["ENSG0001", "GENE1", "GRCh38"]).strings("name", ["GENE1", "GENE1", ""])
+    v3.strings("feature_type", ["Gene Expression"] * 2 + ["Antibody Capture"]).up().up()
+    write("fuzz_10x_h5_layout", "v3", bytes(v3.code))
+    v2 = tenx_counts(H5Program(TENX_NAMES, TENX_VALUES).group("GRCh38"))
+    v2.strings("genes", ["ENSG0001", "GENE1", "GRCh38"], kind=8)
+    v2.strings("gene_names", ["GENE1", "", "GENE1"]).up()
+    write("fuzz_10x_h5_layout", "v2", bytes(v2.code))
+
+
 def main():
     shutil.rmtree(CORPUS, ignore_errors=True)
     for make in (mtx_seeds, npy_seeds, tenx_dir_seeds, tenx_h5_seeds, h5ad_seeds,
-                 normalize_seeds, emd_seeds):
+                 tenx_h5_layout_seeds, h5ad_layout_seeds, normalize_seeds, emd_seeds):
         make()
 
 

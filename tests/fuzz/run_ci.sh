@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # CI's fuzzing step: builds the fuzz preset (clang, ASan + UBSan, libFuzzer) and runs every
-# target for a fixed time, starting from the committed seeds and reproducers only; new inputs
+# target for a fixed time (the byte-level HDF5 targets: their seeds and reproducers only, see
+# targets.sh), starting from the committed seeds and reproducers only; new inputs
 # go to a temporary folder, crashes to build-fuzz/fuzz-artifacts/<target>/. Fails when any
 # target crashes, leaks, times out or runs out of memory.
 # Environment: NORMOT_FUZZ_SECONDS (default 20 per target), NORMOT_FUZZ_SEED (default 1: a
@@ -23,12 +24,17 @@ for target in "${normot_fuzz_targets[@]}"; do
   mkdir -p "$scratch/$target" "$artifacts"
   corpora=(tests/fuzz/corpus/$target)
   [ -d tests/fuzz/regressions/$target ] && corpora+=(tests/fuzz/regressions/$target)
-  printf '== fuzzing %s for %s s\n' "$target" "$seconds" >&2
+  budget=(-max_total_time="$seconds")
+  if [[ " ${normot_fuzz_replay_only[*]} " == *" $target "* ]]; then
+    budget=(-runs=0)
+    printf '== replaying the seeds and reproducers of %s\n' "$target" >&2
+  else
+    printf '== fuzzing %s for %s s\n' "$target" "$seconds" >&2
+  fi
   # shellcheck disable=SC2046
   if ! build-fuzz/tests/fuzz/$target "$scratch/$target" "${corpora[@]}" \
-      $(normot_fuzz_dict "$target") "${normot_fuzz_limits[@]}" -seed="$seed" \
-      -max_total_time="$seconds" -artifact_prefix="$artifacts/" -print_final_stats=1 \
-      >"$scratch/$target.log" 2>&1; then
+      $(normot_fuzz_dict "$target") "${normot_fuzz_limits[@]}" -seed="$seed" "${budget[@]}" \
+      -artifact_prefix="$artifacts/" -print_final_stats=1 >"$scratch/$target.log" 2>&1; then
     tail -n 60 "$scratch/$target.log" >&2
     failed+=("$target")
   else
