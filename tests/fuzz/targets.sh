@@ -21,8 +21,9 @@ normot_fuzz_dict() {
 # Sanitizer settings: a leak, any UBSan report or an allocation beyond the limit is a failure.
 # ASan's quarantine of freed memory is cut to 32 MB so that the memory limit measures what the
 # code under test holds (libhdf5's churn filled the default 256 MB quarantine in seconds).
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1:quarantine_size_mb=32}
-export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/fuzz/lsan.supp}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# Options already in the environment come after these, so they win.
+export ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1:quarantine_size_mb=32${ASAN_OPTIONS:+:$ASAN_OPTIONS}
+export LSAN_OPTIONS=suppressions=$PWD/tests/fuzz/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}
 # libFuzzer's limits: 256 MB of memory (a refused tiny file must stay under it), 10 s an input.
 normot_fuzz_limits=(-rss_limit_mb=256 -malloc_limit_mb=256 -timeout=10)
