@@ -29,6 +29,7 @@ typedef struct builder {
 static const char *pick(const char *const *list, uint8_t code) {
   int count = 0;
   while (list[count] != NULL) ++count;
+  if (count == 0) fuzz_fail("an empty vocabulary");
   return list[code % count];
 }
 
@@ -153,10 +154,10 @@ static void add_text_attribute(builder *b) {
   hid_t space = H5Screate(H5S_SCALAR);
   hid_t attribute = H5Acreate2(attribute_owner(b), name, type, space, H5P_DEFAULT, H5P_DEFAULT);
   if (attribute >= 0) {
-    char fixed[16] = "";
     if (H5Tis_variable_str(type) > 0) {
       H5Awrite(attribute, type, &text);
     } else {
+      char fixed[16] = "";
       strncpy(fixed, text, sizeof fixed);
       H5Awrite(attribute, type, fixed);
     }

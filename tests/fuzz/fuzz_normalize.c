@@ -24,10 +24,10 @@ typedef struct normalize_call {
 } normalize_call;
 
 static void *sentinel_buffer(size_t bytes) {
-  void *buffer = malloc(bytes > 0 ? bytes : 1);
-  if (buffer == NULL) fuzz_fail("out of memory in the harness");
-  memset(buffer, SENTINEL_BYTE, bytes > 0 ? bytes : 1);
-  return buffer;
+  const size_t size = bytes > 0 ? bytes : 1;
+  void *buffer = malloc(size);
+  if (buffer != NULL) return memset(buffer, SENTINEL_BYTE, size);
+  fuzz_fail("out of memory in the harness");
 }
 
 static int is_sentinel(const void *buffer, size_t bytes) {

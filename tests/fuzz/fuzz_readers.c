@@ -19,14 +19,18 @@ static void check_names(const char *what, const char *axis, char **names, int64_
 }
 
 static void check_indptr(const char *what, const cli_matrix *matrix) {
-  if (matrix->indptr == NULL) fuzz_fail("%s: no indptr", what);
-  if (matrix->indptr[0] != 0) fuzz_fail("%s: indptr[0] != 0", what);
-  for (int64_t r = 0; r < matrix->n_rows; ++r)
-    if (matrix->indptr[r + 1] < matrix->indptr[r])
-      fuzz_fail("%s: indptr decreases at row %lld", what, (long long)r);
-  if (matrix->indptr[matrix->n_rows] != matrix->nnz)
-    fuzz_fail("%s: indptr ends at %lld, nnz is %lld", what,
-              (long long)matrix->indptr[matrix->n_rows], (long long)matrix->nnz);
+  const int64_t *indptr = matrix->indptr;
+  if (indptr == NULL) {
+    fuzz_fail("%s: no indptr", what);
+  } else {
+    if (indptr[0] != 0) fuzz_fail("%s: indptr[0] != 0", what);
+    for (int64_t r = 0; r < matrix->n_rows; ++r)
+      if (indptr[r + 1] < indptr[r])
+        fuzz_fail("%s: indptr decreases at row %lld", what, (long long)r);
+    if (indptr[matrix->n_rows] != matrix->nnz)
+      fuzz_fail("%s: indptr ends at %lld, nnz is %lld", what, (long long)indptr[matrix->n_rows],
+                (long long)matrix->nnz);
+  }
 }
 
 static void check_indices(const char *what, const cli_matrix *matrix, int sorted_unique) {

@@ -12,7 +12,7 @@
 
 #include "normot/normot.h"
 
-void fuzz_fail(const char *format, ...) {
+_Noreturn void fuzz_fail(const char *format, ...) {
   va_list args;
   va_start(args, format);
   fputs("contract broken: ", stderr);

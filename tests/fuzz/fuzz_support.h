@@ -10,9 +10,9 @@
 #include "normot/normot.h"
 
 /* Prints "contract broken: <reason>" to stderr and aborts. */
-void fuzz_fail(const char *format, ...)
+_Noreturn void fuzz_fail(const char *format, ...)
 #if defined(__GNUC__)
-    __attribute__((format(printf, 1, 2), noreturn))
+    __attribute__((format(printf, 1, 2)))
 #endif
     ;
 
