@@ -3,7 +3,9 @@
 #   bash dev/setup.sh demo   install what is missing, build, run `normot demo`
 #   bash dev/setup.sh test   install what is missing, build, run every test
 # Environment: NORMOT_SANITIZE_PASS=1 (default under CI=true) also builds and runs the suite
-# under AddressSanitizer + UBSan; NORMOT_JOBS sets the build parallelism.
+# under AddressSanitizer + UBSan; NORMOT_FUZZ_PASS=1 (default under CI=true) then runs every
+# fuzz target for a short fixed time (tests/fuzz/run_ci.sh, docs/fuzzing.md); NORMOT_JOBS sets
+# the build parallelism.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-test}
@@ -14,6 +16,9 @@ log() { printf '== %s\n' "$*" >&2; }
 install_debian_packages() {
   local wanted=(build-essential cmake pkg-config zlib1g-dev libhdf5-dev libgtest-dev
                 libbenchmark-dev python3 python3-pip python3-venv)
+  # The fuzz targets need clang with libFuzzer (libclang-rt-dev: libclang-rt-14-dev on Debian
+  # 12) and clang's OpenMP runtime.
+  if fuzz_pass_enabled; then wanted+=(clang libclang-rt-dev libomp-dev); fi
   local missing=()
   for package in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
@@ -45,6 +50,11 @@ build() {  # preset
   cmake --build --preset "$1" -j "$jobs"
 }
 
+fuzz_pass_enabled() {
+  [ "$mode" = test ] && [ "${NORMOT_FUZZ_PASS:-${CI:-false}}" != "false" ] &&
+    [ "${NORMOT_FUZZ_PASS:-1}" != "0" ]
+}
+
 install_debian_packages
 case "$mode" in
   demo)
@@ -63,6 +73,10 @@ case "$mode" in
       log "running the test suite under AddressSanitizer + UBSan"
       ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         ctest --preset asan -j "$jobs"
+    fi
+    if fuzz_pass_enabled; then
+      log "fuzzing every reader and API call for a short fixed time (ASan + UBSan)"
+      NORMOT_JOBS=$jobs bash tests/fuzz/run_ci.sh
     fi
     if [ -d python/tests ]; then
       log "running the Python package's tests"

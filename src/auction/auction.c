@@ -73,12 +73,13 @@ int normot_auction_solve(const normot_auction_problem *problem, void *workspace,
       if (x > 0) cost += x * problem->cost[i * m + j];
     }
   }
+  /* Scaled by max|M| rather than the grid unit: all-zero costs give duals of exactly 0. */
   if (output->u != NULL)
     for (int64_t i = 0; i < n; ++i)
-      output->u[i] = normot_auction_price_to_cost(state.u[i], unit, multiplier);
+      output->u[i] = normot_auction_price_to_cost(state.u[i], largest_cost, multiplier);
   if (output->v != NULL)
     for (int64_t j = 0; j < m; ++j)
-      output->v[j] = normot_auction_price_to_cost(state.v[j], unit, multiplier);
+      output->v[j] = normot_auction_price_to_cost(state.v[j], largest_cost, multiplier);
   output->cost = cost;
   output->iterations = iterations;
   output->status = status;

@@ -194,10 +194,10 @@ NORMOT_AUCTION_INLINE int64_t normot_auction_grid_cost(double cost, double unit,
   return (int64_t)llround(cost / unit * NORMOT_AUCTION_COST_LEVELS) * multiplier;
 }
 
-/* A price (scaled grid units) back in cost units. */
-NORMOT_AUCTION_INLINE double normot_auction_price_to_cost(int64_t price, double unit,
+/* A price (scaled grid units) back in cost units: price / (K 2^40) * max|M|. */
+NORMOT_AUCTION_INLINE double normot_auction_price_to_cost(int64_t price, double max_abs_cost,
                                                           int64_t multiplier) {
-  return (double)price / ((double)multiplier * NORMOT_AUCTION_COST_LEVELS) * unit;
+  return (double)price / ((double)multiplier * NORMOT_AUCTION_COST_LEVELS) * max_abs_cost;
 }
 
 /* A flow (mass units) back in the mass of the weights that summed to `total`. */

@@ -244,10 +244,11 @@ NORMOT_AUCTION_INLINE void emd_solve_problem(const emd_batch_view &view, int64_t
   for (int64_t e = lane; e < rn * rm; e += lanes)
     reduced_plan[e] =
         normot_auction_flow_to_mass(normot_auction_flow(&state, e / rm, e % rm), sum_a);
+  /* Scaled by max|M| rather than the grid unit: all-zero costs give duals of exactly 0. */
   for (int64_t i = lane; i < rn; i += lanes)
-    ru[i] = normot_auction_price_to_cost(state.u[i], unit, multiplier);
+    ru[i] = normot_auction_price_to_cost(state.u[i], largest, multiplier);
   for (int64_t j = lane; j < rm; j += lanes)
-    rv[j] = normot_auction_price_to_cost(state.v[j], unit, multiplier);
+    rv[j] = normot_auction_price_to_cost(state.v[j], largest, multiplier);
   normot_auction_sync();
 
   int certified = 0;

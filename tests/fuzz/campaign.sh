@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# A longer fuzzing campaign of one target: bash tests/fuzz/campaign.sh TARGET SECONDS [CRASH_DIR]
+# Runs under nice with one libFuzzer worker in fork mode, which goes on after a crash, a leak,
+# a timeout or an out-of-memory, so that one campaign collects every distinct failure. The
+# corpus grows in build-fuzz/campaign-corpus/TARGET (seeded from the committed corpus and
+# reproducers, kept between campaigns); failing inputs go to CRASH_DIR (default
+# build-fuzz/campaign-crashes/TARGET). Exit status: 0 when nothing failed, 1 otherwise.
+# Build first: cmake --preset fuzz && cmake --build --preset fuzz --target fuzz_targets
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+source tests/fuzz/targets.sh
+if [ $# -lt 2 ]; then
+  echo "usage: bash tests/fuzz/campaign.sh TARGET SECONDS [CRASH_DIR]" >&2
+  echo "targets: ${normot_fuzz_targets[*]}" >&2
+  exit 2
+fi
+target=$1
+seconds=$2
+crashes=${3:-build-fuzz/campaign-crashes/$target}
+binary=build-fuzz/tests/fuzz/$target
+[ -x "$binary" ] || { echo "$binary is not built (see the comment at the top)" >&2; exit 2; }
+corpus=build-fuzz/campaign-corpus/$target
+mkdir -p "$corpus" "$crashes"
+corpora=(tests/fuzz/corpus/$target)
+[ -d tests/fuzz/regressions/$target ] && corpora+=(tests/fuzz/regressions/$target)
+log=$crashes/campaign.log
+# shellcheck disable=SC2046
+nice -n 10 "$binary" "$corpus" "${corpora[@]}" $(normot_fuzz_dict "$target") \
+  "${normot_fuzz_limits[@]}" -max_total_time="$seconds" -fork=1 -ignore_crashes=1 \
+  -ignore_timeouts=1 -ignore_ooms=1 -artifact_prefix="$crashes/" -print_final_stats=1 \
+  >"$log" 2>&1 || true
+failures=$(find "$crashes" -maxdepth 1 -type f \( -name 'crash-*' -o -name 'leak-*' \
+           -o -name 'timeout-*' -o -name 'oom-*' \) | wc -l)
+printf '%s: %s s, %s failing input(s) in %s (log: %s)\n' "$target" "$seconds" "$failures" \
+  "$crashes" "$log"
+[ "$failures" -eq 0 ]

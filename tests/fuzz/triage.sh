@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# One line per failing input of a campaign: which failure it reproduces.
+#   bash tests/fuzz/triage.sh TARGET [CRASH_DIR]   (default build-fuzz/campaign-crashes/TARGET)
+# Each input is run once under the CI limits; the line shows the contract message, or the
+# sanitizer's or libFuzzer's summary, and the first stack frame in normot's own code.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+source tests/fuzz/targets.sh
+target=${1:?usage: bash tests/fuzz/triage.sh TARGET [CRASH_DIR]}
+crashes=${2:-build-fuzz/campaign-crashes/$target}
+for input in "$crashes"/crash-* "$crashes"/leak-* "$crashes"/timeout-* "$crashes"/oom-*; do
+  [ -f "$input" ] || continue
+  output=$(timeout 60 "build-fuzz/tests/fuzz/$target" "${normot_fuzz_limits[@]}" "$input" 2>&1)
+  reason=$(grep -m1 -E 'contract broken|ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error' <<<"$output")
+  frame=$(grep -m1 -E '#[0-9]+ .* in [a-z_]+ /.*/(src|cli)/' <<<"$output" | sed -E 's/.* in ([a-z_0-9]+) .*\/((src|cli)\/[^ ]*).*/\1 \2/')
+  printf '%s: %s%s\n' "$(basename "$input")" "${reason:-no failure when run alone}" \
+    "${frame:+ [$frame]}"
+done
