@@ -11,7 +11,7 @@ normot_fuzz_replay_only=(fuzz_10x_h5 fuzz_h5ad)
 # Targets whose fuzzing meets bugs that are still open (tests/fuzz/open/README.md) within CI's
 # budget: CI replays their seeds and reproducers only, so that it stays green until the fixes
 # are in; then a target leaves this list (NORMOT_FUZZ_ALL=1 fuzzes them anyway).
-normot_fuzz_awaiting_fixes=(fuzz_normalize fuzz_emd fuzz_10x_h5_layout fuzz_h5ad_layout)
+normot_fuzz_awaiting_fixes=()
 
 # 0 when CI fuzzes `target`, 1 when it only replays its seeds and reproducers.
 normot_fuzz_ci_replays() {
