@@ -257,3 +257,111 @@ def _normalize_excluding(x, settings: _Settings, dtype) -> DaskNormalized:
                            dtype=dtype, meta=x._meta.astype(dtype))
     return DaskNormalized(values, _size_factors(totals, target, row_chunks), float(target),
                           int(np.count_nonzero(totals == 0)), np.flatnonzero(excluded_mask))
+
+
+# ---------------------------------------------------------------------------------------------
+# EMD batches: each chunk of problems is one batched library call.
+
+
+@dataclass(frozen=True)
+class EmdOptions:
+    """The solver's options, as the tasks receive them."""
+
+    max_iter: int
+    center_dual: bool
+    check_marginals: bool
+
+
+def unsupported(name: str, value) -> None:
+    if value:
+        raise ValueError(f"normot.emd with Dask arrays returns the plans or costs only; "
+                         f"{name}={value!r} needs in-memory arrays (compute the chunk first)")
+
+
+def _weights_operand(w, name: str, size: int, k: int, row_chunks):
+    """(array or constant, index) for blockwise: per-problem weights (k, size) chunked like
+    the problems; shared (size,) or empty weights are passed to every task as they are."""
+    from .emd import _DIMENSION_MISMATCH, _is_empty
+    from ._errors import ShapeMismatchError
+
+    if _is_empty(w):
+        return None, None
+    shape = tuple(int(s) for s in w.shape)
+    if shape == (size,):
+        return (w.compute() if is_dask_array(w) else w), None
+    if shape == (k, size):
+        import dask.array as da
+
+        return da.asarray(w).rechunk((row_chunks, (size,))), "k" + name
+    raise ShapeMismatchError(f"{_DIMENSION_MISMATCH}: {name} has shape {shape}, expected "
+                             f"({size},) or ({k}, {size}) or an empty list for uniform weights")
+
+
+def _batch_operands(a, b, first, second_size: int):
+    """Blockwise operands (a, index, b, index) of a batch whose problems are first's chunks."""
+    k, n = (int(s) for s in first.shape[:2])
+    a_array, a_index = _weights_operand(a, "i", n, k, first.chunks[0])
+    b_array, b_index = _weights_operand(b, "j", second_size, k, first.chunks[0])
+    return a_array, a_index, b_array, b_index
+
+
+def _as_problem_chunks(array, name: str, last: str):
+    import dask.array as da
+
+    array = da.asarray(array)
+    if array.ndim != 3:
+        raise ValueError(f"normot.emd: a Dask {name} must be a batch of shape (k, n, {last}), "
+                         f"got shape {tuple(array.shape)}")
+    return array.rechunk({1: -1, 2: -1})
+
+
+def _emd_chunk(M, a, b, options: EmdOptions, costs_only: bool):
+    from .emd import emd, emd2
+
+    kwargs = dict(numItermax=options.max_iter, center_dual=options.center_dual,
+                  check_marginals=options.check_marginals)
+    with threads_in_this_thread(task_threads()):
+        a = [] if a is None else a
+        b = [] if b is None else b
+        return emd2(a, b, M, **kwargs) if costs_only else emd(a, b, M, **kwargs)
+
+
+def emd_batch(a, b, M, options: EmdOptions, costs_only: bool):
+    """Plans (k, n, m) or costs (k,) of a Dask batch M chunked along k, as Dask arrays."""
+    import dask.array as da
+
+    from .emd import _ResultKind
+
+    M = _as_problem_chunks(M, "M", "m")
+    a_array, a_index, b_array, b_index = _batch_operands(a, b, M, int(M.shape[2]))
+    dtype = np.dtype(np.float64) if costs_only else _ResultKind(a, b, M).dtype
+    out_index = "k" if costs_only else "kij"
+    return da.blockwise(_emd_chunk, out_index, M, "kij", a_array, a_index, b_array, b_index,
+                        options, None, costs_only, None, concatenate=True, dtype=dtype,
+                        meta=np.empty((0,) * len(out_index), dtype))
+
+
+def _clouds_chunk(X, Y, a, b, metric: str, options: EmdOptions):
+    from .emd import emd_pointclouds
+
+    with threads_in_this_thread(task_threads()):
+        return emd_pointclouds(X, Y, a, b, metric=metric, numItermax=options.max_iter,
+                               center_dual=options.center_dual,
+                               check_marginals=options.check_marginals)
+
+
+def emd_pointclouds_batch(X, Y, a, b, metric: str, options: EmdOptions):
+    """Costs (k,) of Dask point clouds X (k, n, d) and Y (k, m, d), as a Dask array."""
+    import dask.array as da
+
+    X = _as_problem_chunks(X, "X", "d")
+    Y = _as_problem_chunks(Y, "Y", "d").rechunk({0: X.chunks[0]})
+    if X.shape[0] != Y.shape[0] or X.shape[2] != Y.shape[2]:
+        raise ValueError(f"X and Y must hold as many problems of the same dimension; got "
+                         f"{tuple(X.shape)} and {tuple(Y.shape)}")
+    if metric not in L.METRIC_BY_NAME:
+        raise ValueError(f"metric must be one of {sorted(L.METRIC_BY_NAME)}, not {metric!r}")
+    a_array, a_index, b_array, b_index = _batch_operands(a, b, X, int(Y.shape[1]))
+    return da.blockwise(_clouds_chunk, "k", X, "kid", Y, "kjd", a_array, a_index, b_array,
+                        b_index, metric, None, options, None, concatenate=True,
+                        dtype=np.float64, meta=np.empty((0,), np.float64))
