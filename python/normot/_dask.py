@@ -8,6 +8,7 @@ computed until asked, except the passes the target and the excluded set need.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ import numpy as np
 
 from . import _library as L
 from ._context import _settings, threads_in_this_thread
+from ._errors import NormotError
 
 
 def is_dask_array(obj) -> bool:
@@ -109,19 +111,33 @@ def _output_dtype(dtype) -> np.dtype:
     return np.dtype(dtype) if np.dtype(dtype) in _FLOAT_CODES else np.dtype(np.float32)
 
 
-def _chunk_totals(chunk, settings: _Settings):
+@contextlib.contextmanager
+def _naming_rows(block_info):
+    """A library error of a chunk says which rows of the whole matrix the chunk holds, since
+    the library's own message counts rows from the start of the chunk."""
+    try:
+        yield
+    except NormotError as error:
+        if not block_info or None not in block_info:
+            raise
+        first, end = block_info[None]["array-location"][0]
+        raise type(error)(f"in the chunk of rows {first} to {end - 1} of the Dask array: "
+                          f"{error}", error.status) from None
+
+
+def _chunk_totals(chunk, settings: _Settings, block_info=None):
     """The chunk's totals as the library computes them (rounded to the output type), from a
     call with target 1 whose normalized values are dropped."""
     from .normalize import _normalize_matrix
 
-    with threads_in_this_thread(task_threads()):
+    with threads_in_this_thread(task_threads()), _naming_rows(block_info):
         return _normalize_matrix(chunk, params=_params(settings, 1.0), inplace=False).totals
 
 
-def _chunk_scaled(chunk, target: float, settings: _Settings):
+def _chunk_scaled(chunk, target: float, settings: _Settings, block_info=None):
     from .normalize import _normalize_matrix
 
-    with threads_in_this_thread(task_threads()):
+    with threads_in_this_thread(task_threads()), _naming_rows(block_info):
         return _normalize_matrix(chunk, params=_params(settings, target), inplace=False).X
 
 
@@ -140,11 +156,11 @@ def _without_genes(chunk, excluded_mask, dtype):
     return work
 
 
-def _chunk_high_genes(chunk, settings: _Settings, dtype):
+def _chunk_high_genes(chunk, settings: _Settings, dtype, block_info=None):
     """(1, n_genes) mask of the genes some cell of the chunk has above max_fraction of its
     total: the library's rule, (double)value > max_fraction * (double)rounded total."""
     values = _as_output_type(chunk, dtype)
-    totals = _chunk_totals(values, settings).astype(np.float64)
+    totals = _chunk_totals(values, settings, block_info).astype(np.float64)
     high = np.zeros((1, chunk.shape[1]), dtype=bool)
     if hasattr(values, "indices"):
         rows = np.repeat(np.arange(values.shape[0]), np.diff(values.indptr))
@@ -278,7 +294,7 @@ def unsupported(name: str, value) -> None:
                          f"{name}={value!r} needs in-memory arrays (compute the chunk first)")
 
 
-def _weights_operand(w, name: str, size: int, k: int, row_chunks):
+def _weights_operand(w, name: str, index: str, size: int, k: int, row_chunks):
     """(array or constant, index) for blockwise: per-problem weights (k, size) chunked like
     the problems; shared (size,) or empty weights are passed to every task as they are."""
     from .emd import _DIMENSION_MISMATCH, _is_empty
@@ -292,7 +308,7 @@ def _weights_operand(w, name: str, size: int, k: int, row_chunks):
     if shape == (k, size):
         import dask.array as da
 
-        return da.asarray(w).rechunk((row_chunks, (size,))), "k" + name
+        return da.asarray(w).rechunk((row_chunks, (size,))), "k" + index
     raise ShapeMismatchError(f"{_DIMENSION_MISMATCH}: {name} has shape {shape}, expected "
                              f"({size},) or ({k}, {size}) or an empty list for uniform weights")
 
@@ -300,8 +316,8 @@ def _weights_operand(w, name: str, size: int, k: int, row_chunks):
 def _batch_operands(a, b, first, second_size: int):
     """Blockwise operands (a, index, b, index) of a batch whose problems are first's chunks."""
     k, n = (int(s) for s in first.shape[:2])
-    a_array, a_index = _weights_operand(a, "i", n, k, first.chunks[0])
-    b_array, b_index = _weights_operand(b, "j", second_size, k, first.chunks[0])
+    a_array, a_index = _weights_operand(a, "a", "i", n, k, first.chunks[0])
+    b_array, b_index = _weights_operand(b, "b", "j", second_size, k, first.chunks[0])
     return a_array, a_index, b_array, b_index
 
 
