@@ -286,3 +286,16 @@ def test_thread_override_is_per_thread_and_restored():
         assert normot.get_num_threads() == 3
     finally:
         normot.set_num_threads(0)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.int32, np.uint16])
+@pytest.mark.parametrize("case", ["median", "exclude_median"])
+def test_other_dtypes_give_the_in_memory_bytes(dtype, case):
+    counts = synthetic_counts().astype(dtype)
+    kwargs = NORMALIZE_CASES[case]
+    expected = quiet(normot.normalize_total, counts.copy(), inplace=False, **kwargs)
+    result = quiet(normot.normalize_total, dask_matrix(counts, "csr", ROW_CHUNKS),
+                   inplace=False, **kwargs)
+    values = result["X"].compute(scheduler="threads")
+    assert values.dtype == expected["X"].dtype
+    assert as_dense(values).tobytes() == expected["X"].tobytes()
