@@ -131,7 +131,17 @@ def _chunk_totals(chunk, settings: _Settings, block_info=None):
     from .normalize import _normalize_matrix
 
     with threads_in_this_thread(task_threads()), _naming_rows(block_info):
-        return _normalize_matrix(chunk, params=_params(settings, 1.0), inplace=False).totals
+        return _normalize_matrix(_scratch_values(chunk), params=_params(settings, 1.0),
+                                 inplace=True).totals
+
+
+def _scratch_values(chunk):
+    """The chunk with its own copy of the values (float values: normalized in place there) and
+    the chunk's own index arrays, which the library only reads: a memcpy instead of a new output
+    array and copies of the indices."""
+    if not hasattr(chunk, "indices"):
+        return chunk.copy()
+    return type(chunk)((chunk.data.copy(), chunk.indices, chunk.indptr), shape=chunk.shape)
 
 
 def _chunk_scaled(chunk, target: float, settings: _Settings, block_info=None):
@@ -196,8 +206,11 @@ def _median_target(totals: np.ndarray) -> float:
     from .normalize import _make_params, _normalize_matrix
 
     column = np.ascontiguousarray(totals.reshape(-1, 1))
-    return _normalize_matrix(column, params=_make_params(None, False, 0.05),
-                             inplace=False).target
+    # One thread: a selection over one number a cell is milliseconds, less than waking a team
+    # of threads on a machine whose cores the workers are using.
+    with threads_in_this_thread(1):
+        return _normalize_matrix(column, params=_make_params(None, False, 0.05),
+                                 inplace=False).target
 
 
 def _check_target(settings: _Settings, dtype) -> None:
