@@ -462,12 +462,12 @@ def emd(a, b, M, numItermax=DEFAULT_MAX_ITER, log=False, center_dual=True, numTh
     del potentials_init
     _check_sparse(sparse)
     threads = _threads(numThreads)
+    a, b, M = _lists_to_arrays(a, b, M)
     if _dask.is_dask_array(M):
         _dask.unsupported("log", log)
         _dask.unsupported("sparse", sparse)
         return _dask.emd_batch(a, b, M, _dask_options(numItermax, center_dual, check_marginals),
                                costs_only=False)
-    a, b, M = _lists_to_arrays(a, b, M)
     kind = _ResultKind(a, b, M)
     batched = _is_batched_cost(M)
     batch = _solve(a, b, cost=M, max_iter=numItermax, center_dual=center_dual,
@@ -504,12 +504,12 @@ def emd2(a, b, M, processes=1, numItermax=DEFAULT_MAX_ITER, log=False, return_ma
     """
     del potentials_init
     threads = _threads(numThreads)
+    a, b, M = _lists_to_arrays(a, b, M)
     if _dask.is_dask_array(M):
         _dask.unsupported("log", log)
         _dask.unsupported("return_matrix", return_matrix)
         return _dask.emd_batch(a, b, M, _dask_options(numItermax, center_dual, check_marginals),
                                costs_only=True)
-    a, b, M = _lists_to_arrays(a, b, M)
     kind = _ResultKind(a, b, M)
     batched = _is_batched_cost(M)
     columns = not batched and not _is_empty(b) and len(_shape_of(b)) == 2
@@ -590,12 +590,12 @@ def emd_pointclouds(X, Y, a=None, b=None, metric="sqeuclidean", numItermax=DEFAU
     of them for a batch), when ``return_matrix``.
     """
     want_log = log or return_matrix
+    a, b = _lists_to_arrays(a, b)
     if _dask.is_dask_array(X) or _dask.is_dask_array(Y):
         _dask.unsupported("log", log)
         _dask.unsupported("return_matrix", return_matrix)
         return _dask.emd_pointclouds_batch(X, Y, a, b, metric, _dask_options(
             numItermax, center_dual, check_marginals))
-    a, b = _lists_to_arrays(a, b)
     batch = _solve(a, b, x=X, y=Y, metric=metric, max_iter=numItermax, center_dual=center_dual,
                    check_marginals=check_marginals, want_plan=False, want_duals=want_log,
                    want_sparse=return_matrix)

@@ -197,7 +197,7 @@ def test_emd_batches_give_the_in_memory_results(scheduler, rng):
     plans = normot.emd(da.from_array(A, chunks=(2, 6)), B[0], chunked_M)
     assert _dask.is_dask_array(plans) and plans.chunks[0] == (4, 4, 1)
     assert plans.compute().tobytes() == normot.emd(A, B[0], M).tobytes()
-    costs = normot.emd2([], B, chunked_M)
+    costs = normot.emd2([], B.tolist(), chunked_M)  # nested lists, as POT takes them
     assert _dask.is_dask_array(costs)
     assert costs.compute().tobytes() == normot.emd2([], B, M).tobytes()
 
