@@ -17,8 +17,9 @@ class NormotError(ValueError):
         self.status = int(status)
 
     def __reduce__(self):
-        # Rebuilt with both arguments when unpickled: Dask sends a worker's exception to the
-        # client this way, which then raises it with the library's message and status.
+        # Rebuilt with both arguments when unpickled, as when a worker process (Dask's
+        # multiprocessing scheduler, plain pickle) sends it to the client, which then raises it
+        # with the library's message and status.
         return type(self), (str(self), self.status)
 
     @property

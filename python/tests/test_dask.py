@@ -2,7 +2,7 @@
 dask.distributed LocalCluster of two worker processes on loopback: the same bytes as in memory,
 errors raised on the client with the library's message, and the workers' thread budget."""
 
-import pickle
+import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -240,10 +240,14 @@ def test_bad_arguments_fail_before_any_task():
 
 
 def test_normot_errors_survive_pickling():
-    error = normot.UnbalancedError("problem 0: unbalanced marginals", 7)
-    copy = pickle.loads(pickle.dumps(error))
-    assert type(copy) is normot.UnbalancedError
-    assert (str(copy), copy.status) == (str(error), error.status)
+    # In a fresh interpreter: importing distributed installs tblib's exception pickling, which
+    # would hide a failure here; the multiprocessing scheduler has no such help.
+    script = ("import pickle, normot\n"
+              "error = normot.UnbalancedError('problem 0: unbalanced marginals', 7)\n"
+              "copy = pickle.loads(pickle.dumps(error))\n"
+              "assert type(copy) is normot.UnbalancedError\n"
+              "assert (str(copy), copy.status) == (str(error), 7)\n")
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
 
 
 def test_a_distributed_task_uses_its_workers_threads(client):
