@@ -24,7 +24,7 @@ log "using $NORMOT_LIBRARY"
 
 missing=()
 for spec in numpy:numpy scipy:scipy anndata:anndata scanpy:scanpy ot:pot pytest:pytest \
-  dask.array:dask[array] distributed:distributed; do
+  'dask.array:dask[array]' distributed:distributed; do
   module=${spec%%:*}
   "$python" -c "import $module" 2>/dev/null || missing+=("${spec##*:}")
 done
