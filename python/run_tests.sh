@@ -3,8 +3,8 @@
 #   bash python/run_tests.sh [pytest arguments...]
 # Finds libnormot (NORMOT_LIBRARY, else build/ from `bash dev/setup.sh test`, else builds it
 # there with the release preset), installs what the tests need from PyPI when it is missing
-# (numpy, scipy, anndata, scanpy, pot, pytest, and torch: see below), runs pytest, and fails
-# when a test fails or when no test ran at all.
+# (numpy, scipy, anndata, scanpy, pot, pytest, dask[array] and distributed for the Dask tests,
+# and torch: see below), runs pytest, and fails when a test fails or when no test ran at all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
@@ -23,7 +23,8 @@ export NORMOT_LIBRARY
 log "using $NORMOT_LIBRARY"
 
 missing=()
-for spec in numpy:numpy scipy:scipy anndata:anndata scanpy:scanpy ot:pot pytest:pytest; do
+for spec in numpy:numpy scipy:scipy anndata:anndata scanpy:scanpy ot:pot pytest:pytest \
+  'dask.array:dask[array]' distributed:distributed; do
   module=${spec%%:*}
   "$python" -c "import $module" 2>/dev/null || missing+=("${spec##*:}")
 done

@@ -7,6 +7,7 @@ for the life of the thread.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import threading
 
@@ -52,7 +53,10 @@ class Context:
             raise error_for(status, message.decode(errors="replace"))
 
     def prepare(self, stream: int = 0) -> None:
-        self.check(self._lib.normot_context_set_threads(self.handle, _settings["threads"]))
+        threads = getattr(_per_thread, "threads", None)
+        if threads is None:
+            threads = _settings["threads"]
+        self.check(self._lib.normot_context_set_threads(self.handle, threads))
         self.check(self._lib.normot_context_set_stream(self.handle, ctypes.c_void_p(stream or None)))
 
 
@@ -119,6 +123,19 @@ def set_num_threads(n: int) -> None:
     if n < 0:
         raise ValueError("the number of threads must be >= 0 (0 means OpenMP's default)")
     _settings["threads"] = n
+
+
+@contextlib.contextmanager
+def threads_in_this_thread(n: int):
+    """Calls made by this Python thread inside the block use n CPU threads, whatever
+    set_num_threads says: a Dask task sizes its calls to its worker's share of the cores without
+    changing the setting of the other threads of the process."""
+    previous = getattr(_per_thread, "threads", None)
+    _per_thread.threads = int(n)
+    try:
+        yield
+    finally:
+        _per_thread.threads = previous
 
 
 def get_num_threads() -> int:

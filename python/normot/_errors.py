@@ -16,6 +16,12 @@ class NormotError(ValueError):
         super().__init__(message)
         self.status = int(status)
 
+    def __reduce__(self):
+        # Rebuilt with both arguments when unpickled, as when a worker process (Dask's
+        # multiprocessing scheduler, plain pickle) sends it to the client, which then raises it
+        # with the library's message and status.
+        return type(self), (str(self), self.status)
+
     @property
     def status_name(self) -> str:
         return status_string(self.status)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _dask
 from . import _library as L
 from ._buffers import Buffer, to_host
 from ._context import device_context_for
@@ -426,6 +427,12 @@ def _coo(kind: _ResultKind, indices, values, shape):
     return sparse.coo_array((values, indices), shape=shape)
 
 
+def _dask_options(max_iter, center_dual, check_marginals) -> _dask.EmdOptions:
+    """The options of a Dask batch, checked on the client before any task runs."""
+    _params(max_iter, check_marginals, center_dual, "auto")
+    return _dask.EmdOptions(int(max_iter), bool(center_dual), bool(check_marginals))
+
+
 def _check_sparse(sparse) -> None:
     if sparse not in (False, True, "batch"):
         raise ValueError(f"sparse must be False, True or 'batch', not {sparse!r}")
@@ -456,6 +463,11 @@ def emd(a, b, M, numItermax=DEFAULT_MAX_ITER, log=False, center_dual=True, numTh
     _check_sparse(sparse)
     threads = _threads(numThreads)
     a, b, M = _lists_to_arrays(a, b, M)
+    if _dask.is_dask_array(M):
+        _dask.unsupported("log", log)
+        _dask.unsupported("sparse", sparse)
+        return _dask.emd_batch(a, b, M, _dask_options(numItermax, center_dual, check_marginals),
+                               costs_only=False)
     kind = _ResultKind(a, b, M)
     batched = _is_batched_cost(M)
     batch = _solve(a, b, cost=M, max_iter=numItermax, center_dual=center_dual,
@@ -493,6 +505,11 @@ def emd2(a, b, M, processes=1, numItermax=DEFAULT_MAX_ITER, log=False, return_ma
     del potentials_init
     threads = _threads(numThreads)
     a, b, M = _lists_to_arrays(a, b, M)
+    if _dask.is_dask_array(M):
+        _dask.unsupported("log", log)
+        _dask.unsupported("return_matrix", return_matrix)
+        return _dask.emd_batch(a, b, M, _dask_options(numItermax, center_dual, check_marginals),
+                               costs_only=True)
     kind = _ResultKind(a, b, M)
     batched = _is_batched_cost(M)
     columns = not batched and not _is_empty(b) and len(_shape_of(b)) == 2
@@ -574,6 +591,11 @@ def emd_pointclouds(X, Y, a=None, b=None, metric="sqeuclidean", numItermax=DEFAU
     """
     want_log = log or return_matrix
     a, b = _lists_to_arrays(a, b)
+    if _dask.is_dask_array(X) or _dask.is_dask_array(Y):
+        _dask.unsupported("log", log)
+        _dask.unsupported("return_matrix", return_matrix)
+        return _dask.emd_pointclouds_batch(X, Y, a, b, metric, _dask_options(
+            numItermax, center_dual, check_marginals))
     batch = _solve(a, b, x=X, y=Y, metric=metric, max_iter=numItermax, center_dual=center_dual,
                    check_marginals=check_marginals, want_plan=False, want_duals=want_log,
                    want_sparse=return_matrix)

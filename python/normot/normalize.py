@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from . import _dask
 from . import _library as L
 from ._buffers import Buffer, to_host
 from ._context import device_context_for
@@ -301,8 +302,8 @@ def normalize_total(adata_or_X, target_sum: float | None = None,
         if x is None:
             raise ValueError(f"Layer {layer!r} not found in adata.")
         logger.info("normalizing counts per cell")
-        excluded = _excluded_genes(x, max_fraction) if exclude_highly_expressed else None
-        result = _normalize_matrix(x, params=params, inplace=inplace)
+        result, excluded = _normalize_any(x, params, inplace, target_sum,
+                                          exclude_highly_expressed, max_fraction)
         size_factors = result.size_factors
         _report(result, excluded, adata.var_names, started, key_added)
         if inplace:
@@ -324,12 +325,22 @@ def normalize_total(adata_or_X, target_sum: float | None = None,
     if copy:
         x = x.copy()
     logger.info("normalizing counts per cell")
-    excluded = _excluded_genes(x, max_fraction) if exclude_highly_expressed else None
-    result = _normalize_matrix(x, params=params, inplace=inplace)
+    result, excluded = _normalize_any(x, params, inplace, target_sum, exclude_highly_expressed,
+                                      max_fraction)
     _report(result, excluded, None, started, None)
     if inplace:
         return result.X
     return dict(X=result.X, norm_factor=result.size_factors)
+
+
+def _normalize_any(x, params, inplace, target_sum, exclude_highly_expressed, max_fraction):
+    """(result, excluded genes or None): a Dask matrix chunk by chunk (a new lazy array, never
+    in place), any other matrix in one call."""
+    if _dask.is_dask_array(x):
+        result = _dask.normalize(x, target_sum, exclude_highly_expressed, max_fraction)
+        return result, result.excluded if logger.isEnabledFor(logging.INFO) else None
+    excluded = _excluded_genes(x, max_fraction) if exclude_highly_expressed else None
+    return _normalize_matrix(x, params=params, inplace=inplace), excluded
 
 
 def _excluded_genes(x, max_fraction):
