@@ -100,80 +100,112 @@ NORMOT_AUCTION_INLINE void normot_auction_state_init(normot_auction_state *state
   state->basis = p;
 }
 
-NORMOT_AUCTION_INLINE void normot_auction_sync(void) {
+/* The team's primitives: a barrier, an exchange with lane (lane ^ offset), and a vote. On the
+ * device the team is a warp (warp shuffles, __syncwarp); on the host it is one lane, unless a
+ * test defines NORMOT_AUCTION_EMULATED_TEAM and provides the primitives itself, running a team
+ * of threads in lockstep (tests/test_auction_cuda_emulation.cc), so that the warp's code paths
+ * are exercised without a GPU. NORMOT_AUCTION_WIDTH is the team size the reductions span. */
 #if defined(__CUDA_ARCH__)
+#define NORMOT_AUCTION_WIDTH 32
+NORMOT_AUCTION_INLINE void normot_auction_sync(void) {
   __syncwarp();
-#endif
 }
+NORMOT_AUCTION_INLINE int64_t normot_auction_exchange(int64_t value, int offset) {
+  return __shfl_xor_sync(0xffffffffu, value, offset);
+}
+NORMOT_AUCTION_INLINE double normot_auction_exchange_double(double value, int offset) {
+  return __shfl_xor_sync(0xffffffffu, value, offset);
+}
+NORMOT_AUCTION_INLINE unsigned normot_auction_vote(int flag) {
+  return __ballot_sync(0xffffffffu, flag);
+}
+NORMOT_AUCTION_INLINE int normot_auction_popcount(unsigned mask) {
+  return __popc(mask);
+}
+#else
+#if defined(NORMOT_AUCTION_EMULATED_TEAM)
+int normot_emulated_width(void);
+void normot_emulated_sync(void);
+int64_t normot_emulated_exchange(int64_t value, int offset);
+double normot_emulated_exchange_double(double value, int offset);
+unsigned normot_emulated_vote(int flag);
+#define NORMOT_AUCTION_WIDTH normot_emulated_width()
+#define NORMOT_AUCTION_HOOK(emulated, plain) emulated
+#else
+#define NORMOT_AUCTION_WIDTH 1
+#define NORMOT_AUCTION_HOOK(emulated, plain) plain
+#endif
+NORMOT_AUCTION_INLINE void normot_auction_sync(void) {
+  NORMOT_AUCTION_HOOK(normot_emulated_sync(), (void)0);
+}
+NORMOT_AUCTION_INLINE int64_t normot_auction_exchange(int64_t value, int offset) {
+  (void)offset;
+  return NORMOT_AUCTION_HOOK(normot_emulated_exchange(value, offset), value);
+}
+NORMOT_AUCTION_INLINE double normot_auction_exchange_double(double value, int offset) {
+  (void)offset;
+  return NORMOT_AUCTION_HOOK(normot_emulated_exchange_double(value, offset), value);
+}
+NORMOT_AUCTION_INLINE unsigned normot_auction_vote(int flag) {
+  return NORMOT_AUCTION_HOOK(normot_emulated_vote(flag), flag != 0 ? 1u : 0u);
+}
+NORMOT_AUCTION_INLINE int normot_auction_popcount(unsigned mask) {
+  int count = 0;
+  for (; mask != 0; mask &= mask - 1) ++count;
+  return count;
+}
+#endif
 
 /* Lexicographic (value, index) minimum across the team; every lane gets the result. */
 NORMOT_AUCTION_INLINE void normot_auction_reduce_argmin(int64_t *value, int64_t *index) {
-#if defined(__CUDA_ARCH__)
-  for (int offset = 16; offset > 0; offset >>= 1) {
-    int64_t other_value = __shfl_xor_sync(0xffffffffu, *value, offset);
-    int64_t other_index = __shfl_xor_sync(0xffffffffu, *index, offset);
+  for (int offset = NORMOT_AUCTION_WIDTH / 2; offset > 0; offset >>= 1) {
+    int64_t other_value = normot_auction_exchange(*value, offset);
+    int64_t other_index = normot_auction_exchange(*index, offset);
     if (other_value < *value || (other_value == *value && other_index < *index)) {
       *value = other_value;
       *index = other_index;
     }
   }
-#else
-  (void)value;
-  (void)index;
-#endif
 }
 
 NORMOT_AUCTION_INLINE int64_t normot_auction_reduce_min(int64_t value) {
-#if defined(__CUDA_ARCH__)
-  for (int offset = 16; offset > 0; offset >>= 1) {
-    int64_t other = __shfl_xor_sync(0xffffffffu, value, offset);
+  for (int offset = NORMOT_AUCTION_WIDTH / 2; offset > 0; offset >>= 1) {
+    int64_t other = normot_auction_exchange(value, offset);
     if (other < value) value = other;
   }
-#endif
   return value;
 }
 
+/* Not -reduce_min(-value): a lane with nothing to scan holds INT64_MIN, whose negation
+ * overflows (the first epsilon then came out as 1 for problems with fewer entries than lanes,
+ * and the solve crawled through the whole cost range one unit at a time). */
 NORMOT_AUCTION_INLINE int64_t normot_auction_reduce_max(int64_t value) {
-  return -normot_auction_reduce_min(-value);
+  for (int offset = NORMOT_AUCTION_WIDTH / 2; offset > 0; offset >>= 1) {
+    int64_t other = normot_auction_exchange(value, offset);
+    if (other > value) value = other;
+  }
+  return value;
 }
 
 /* A team-wide ballot: every lane learns how many lanes have `flag` set (*count), and a lane with
  * it set learns how many lanes before it have it too (the return value): its slot. */
 NORMOT_AUCTION_INLINE int64_t normot_auction_ballot(int flag, int lane, int64_t *count) {
-#if defined(__CUDA_ARCH__)
-  const unsigned mask = __ballot_sync(0xffffffffu, flag);
-  *count = __popc(mask);
-  return __popc(mask & ((1u << lane) - 1u));
-#else
-  (void)lane;
-  *count = flag != 0;
-  return 0;
-#endif
+  const unsigned mask = normot_auction_vote(flag);
+  *count = normot_auction_popcount(mask);
+  return normot_auction_popcount(mask & ((1u << lane) - 1u));
 }
 
 NORMOT_AUCTION_INLINE int64_t normot_auction_reduce_sum_int(int64_t value) {
-#if defined(__CUDA_ARCH__)
-  for (int offset = 16; offset > 0; offset >>= 1)
-    value += __shfl_xor_sync(0xffffffffu, value, offset);
-#endif
+  for (int offset = NORMOT_AUCTION_WIDTH / 2; offset > 0; offset >>= 1)
+    value += normot_auction_exchange(value, offset);
   return value;
 }
 
 NORMOT_AUCTION_INLINE double normot_auction_reduce_max_double(double value) {
-#if defined(__CUDA_ARCH__)
-  for (int offset = 16; offset > 0; offset >>= 1) {
-    double other = __shfl_xor_sync(0xffffffffu, value, offset);
+  for (int offset = NORMOT_AUCTION_WIDTH / 2; offset > 0; offset >>= 1) {
+    double other = normot_auction_exchange_double(value, offset);
     if (other > value) value = other;
   }
-#endif
-  return value;
-}
-
-NORMOT_AUCTION_INLINE double normot_auction_reduce_sum(double value) {
-#if defined(__CUDA_ARCH__)
-  for (int offset = 16; offset > 0; offset >>= 1)
-    value += __shfl_xor_sync(0xffffffffu, value, offset);
-#endif
   return value;
 }
 
@@ -371,21 +403,24 @@ NORMOT_AUCTION_INLINE int normot_auction_prove_optimal(normot_auction_state *s, 
     }
     normot_auction_sync();
   }
-  int64_t out_of_range = 0;
-  for (int64_t i = lane; i < n; i += lanes) {
-    s->source_excess[i] = 0;
-    out_of_range +=
-        tree_u[i] >= NORMOT_AUCTION_PRICE_LIMIT || tree_u[i] <= -NORMOT_AUCTION_PRICE_LIMIT;
-  }
-  for (int64_t j = lane; j < m; j += lanes) {
-    s->sink_excess[j] = 0;
-    out_of_range +=
-        tree_v[j] >= NORMOT_AUCTION_PRICE_LIMIT || tree_v[j] <= -NORMOT_AUCTION_PRICE_LIMIT;
-  }
-  out_of_range = normot_auction_reduce_sum_int(out_of_range);
+  for (int64_t i = lane; i < n; i += lanes) s->source_excess[i] = 0;
+  for (int64_t j = lane; j < m; j += lanes) s->sink_excess[j] = 0;
   normot_auction_sync();
-  if (out_of_range != 0) return 0;
-  if (reached != n + m && !normot_auction_settle_prices(s, lane, lanes)) return 0;
+  /* Only a walk that reached every node has set every tree price: otherwise the prices of the
+   * unreached nodes are whatever the workspace held (earlier problems, other threads' history),
+   * and label correcting starts over from the current prices instead. */
+  if (reached != n + m) {
+    if (!normot_auction_settle_prices(s, lane, lanes)) return 0;
+  } else {
+    int64_t out_of_range = 0;
+    for (int64_t i = lane; i < n; i += lanes)
+      out_of_range +=
+          tree_u[i] >= NORMOT_AUCTION_PRICE_LIMIT || tree_u[i] <= -NORMOT_AUCTION_PRICE_LIMIT;
+    for (int64_t j = lane; j < m; j += lanes)
+      out_of_range +=
+          tree_v[j] >= NORMOT_AUCTION_PRICE_LIMIT || tree_v[j] <= -NORMOT_AUCTION_PRICE_LIMIT;
+    if (normot_auction_reduce_sum_int(out_of_range) != 0) return 0;
+  }
 
   /* Flow arcs outside the tree (cycles) must be tight too. */
   int64_t violations = 0;
@@ -406,7 +441,8 @@ NORMOT_AUCTION_INLINE int normot_auction_prove_optimal(normot_auction_state *s, 
 
 /* Runs the epsilon-scaling phases to the exact optimum of the integer problem in `s` (costs,
  * supply and demand filled). `lane`/`lanes`: this thread's place in the team. max_iter bounds
- * the number of pushes (0: no bound). Returns a normot_emd_status: OPTIMAL, or
+ * the number of pushes exactly (0: no bound): the check comes before every push, of a source or
+ * of a sink. Returns a normot_emd_status: OPTIMAL, or
  * MAX_ITER_REACHED (the flow is then made feasible but may not be optimal), or INFEASIBLE when
  * the prices would leave their range (the caller re-solves with another method). */
 NORMOT_AUCTION_INLINE int normot_auction_run(normot_auction_state *s, int lane, int lanes,
@@ -547,6 +583,10 @@ NORMOT_AUCTION_INLINE int normot_auction_run(normot_auction_state *s, int lane, 
             break;
           }
           sink_price = gain - epsilon;
+        }
+        if (max_iter > 0 && pushes >= max_iter) {
+          status = NORMOT_EMD_MAX_ITER_REACHED;
+          break;
         }
         const int64_t k = worst_i;
         const int64_t held = s->flow[j * n + k];
@@ -689,30 +729,38 @@ NORMOT_AUCTION_INLINE void normot_auction_make_basic(normot_auction_state *s, in
   normot_auction_sync();
 }
 
-/* SPEC section 4's certificate for a real-valued problem, on dense row-major data:
- * |row sums - a| and |column sums - b| <= mass_tol (absolute), u_i + v_j <= M_ij + cost_tol
- * everywhere and u_i + v_j >= M_ij - cost_tol wherever plan_ij > 0. Lane-parallel; every lane
- * gets the verdict (1: certified). */
-NORMOT_AUCTION_INLINE int normot_auction_certify_dense(int64_t n, int64_t m, const double *a,
-                                                       const double *b, const double *cost,
-                                                       const double *plan, const double *u,
-                                                       const double *v, double cost_tol,
-                                                       double mass_tol, int lane, int lanes) {
+/* A solution to be certified, on dense row-major data: b is compared rescaled by b_scale (the
+ * mass of a over the mass of b, as the solve maps it). */
+typedef struct normot_auction_claim {
+  int64_t n, m;
+  const double *a, *b;
+  double b_scale;
+  const double *cost, *plan, *u, *v;
+  double cost_tol, mass_tol;
+} normot_auction_claim;
+
+/* SPEC section 4's certificate for a real-valued problem: |row sums - a| and
+ * |column sums - b * b_scale| <= mass_tol (absolute), u_i + v_j <= M_ij + cost_tol everywhere and
+ * u_i + v_j >= M_ij - cost_tol wherever plan_ij > 0. Lane-parallel; every lane gets the verdict
+ * (1: certified). */
+NORMOT_AUCTION_INLINE int normot_auction_certify_dense(const normot_auction_claim *c, int lane,
+                                                       int lanes) {
+  const int64_t n = c->n, m = c->m;
   int64_t failures = 0;
   for (int64_t i = lane; i < n; i += lanes) {
     double sum = 0;
     for (int64_t j = 0; j < m; ++j) {
-      double x = plan[i * m + j];
-      double slack = cost[i * m + j] - u[i] - v[j];
+      double x = c->plan[i * m + j];
+      double slack = c->cost[i * m + j] - c->u[i] - c->v[j];
       sum += x;
-      if (x < 0 || slack < -cost_tol || (x > 0 && slack > cost_tol)) ++failures;
+      if (!(x >= 0) || !(slack >= -c->cost_tol) || (x > 0 && slack > c->cost_tol)) ++failures;
     }
-    if (!(fabs(sum - a[i]) <= mass_tol)) ++failures;
+    if (!(fabs(sum - c->a[i]) <= c->mass_tol)) ++failures;
   }
   for (int64_t j = lane; j < m; j += lanes) {
     double sum = 0;
-    for (int64_t i = 0; i < n; ++i) sum += plan[i * m + j];
-    if (!(fabs(sum - b[j]) <= mass_tol)) ++failures;
+    for (int64_t i = 0; i < n; ++i) sum += c->plan[i * m + j];
+    if (!(fabs(sum - c->b[j] * c->b_scale) <= c->mass_tol)) ++failures;
   }
   return normot_auction_reduce_max(failures) == 0;
 }
