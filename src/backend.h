@@ -58,8 +58,10 @@ NORMOT_BACKEND_API const normot_backend_ops *normot_cuda_backend_ops(void);
 /* The exact host EMD solvers (network simplex, assignment, auction with its own fallback), on
  * host-readable arrays whose contents are already validated: what the CPU backend runs, and
  * what another backend calls for the problems it gives to the host. */
-normot_status normot_emd_host_exact(normot_context *context, const normot_emd_problem *problem,
-                                    const normot_emd_params *params, normot_emd_result *result);
+NORMOT_BACKEND_API normot_status normot_emd_host_exact(normot_context *context,
+                                                       const normot_emd_problem *problem,
+                                                       const normot_emd_params *params,
+                                                       normot_emd_result *result);
 
 #ifdef __cplusplus
 }

@@ -206,6 +206,6 @@ TEST_P(AuctionApiTest, AgreesOnDotmark32Pairs) {
   }
 }
 
-NORMOT_INSTANTIATE_FOR_BACKENDS(AuctionApiTest);
+NORMOT_INSTANTIATE_FOR_EMD_BACKENDS(AuctionApiTest);
 
 }  // namespace

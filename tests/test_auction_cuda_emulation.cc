@@ -18,6 +18,7 @@
 
 #include "cuda/emd_problem.cuh"
 #include "test_emd_support.h"
+#include "test_support.h"
 
 // ---- the emulated warp ----------------------------------------------------------------------
 // The 32 lanes are coroutines on this thread (ucontext), switched round-robin at every barrier:
@@ -432,3 +433,114 @@ TEST(AuctionCudaEmulation, OnlyTheAuctionRunsOnTheDevice) {
 }
 
 }  // namespace
+
+// ---- the emulated CUDA backend: the shared EMD suites' third parameterisation -----------------
+// A backend table whose emd runs what normot_cuda_emd runs, with host memory standing in for the
+// device's: the batches the device takes (emd_runs_on_device) go through emd_solve_problem one
+// problem at a time (one lane; the warp is covered above), the others to the host's exact
+// solvers; a problem the device code hands back is re-solved by the network simplex and flagged
+// NORMOT_EMD_FLAG_CPU_FALLBACK, which the shared certificate check reports as a failure.
+
+#include "context.h"
+
+namespace {
+
+size_t ValueSize(const normot_emd_problem *problem) {
+  return problem->value_type == NORMOT_FLOAT64 ? 8 : 4;
+}
+
+const void *ProblemSlice(const void *base, bool shared, int64_t p, int64_t per_problem,
+                         size_t value) {
+  if (base == nullptr || shared) return base;
+  return static_cast<const char *>(base) + (size_t)(p * per_problem) * value;
+}
+
+normot_status ReSolveOnHost(normot_context *context, const normot_emd_problem *problem,
+                            const normot_emd_params *params, normot_emd_result *result, int64_t p) {
+  const int64_t n = problem->n, m = problem->m, basis = n + m - 1;
+  const size_t value = ValueSize(problem);
+  normot_emd_problem one = *problem;
+  one.k = 1;
+  one.a = ProblemSlice(problem->a, problem->a_shared, p, n, value);
+  one.b = ProblemSlice(problem->b, problem->b_shared, p, m, value);
+  one.cost = ProblemSlice(problem->cost, problem->cost_shared, p, n * m, value);
+  one.x = ProblemSlice(problem->x, false, p, n * problem->dim, value);
+  one.y = ProblemSlice(problem->y, false, p, m * problem->dim, value);
+  auto at = [p](auto *array, int64_t per_problem) {
+    return array ? array + p * per_problem : array;
+  };
+  normot_emd_result slice = {at(result->cost, 1),
+                             at(result->plan, n * m),
+                             at(result->sparse_row, basis),
+                             at(result->sparse_col, basis),
+                             at(result->sparse_value, basis),
+                             at(result->sparse_count, 1),
+                             at(result->u, n),
+                             at(result->v, m),
+                             at(result->status, 1),
+                             at(result->iterations, 1),
+                             at(result->flags, 1)};
+  normot_emd_params simplex = *params;
+  simplex.solver = NORMOT_EMD_SOLVER_NETWORK_SIMPLEX;
+  normot_status status = normot_emd_host_exact(context, &one, &simplex, &slice);
+  if (status == NORMOT_SUCCESS && result->flags != nullptr)
+    result->flags[p] |= NORMOT_EMD_FLAG_CPU_FALLBACK;
+  return status;
+}
+
+normot_status EmulatedCudaEmd(normot_context *context, const normot_emd_problem *problem,
+                              const normot_emd_params *params, normot_emd_result *result) {
+  if (!emd_runs_on_device(params)) return normot_emd_host_exact(context, problem, params, result);
+  const int64_t k = problem->k, n = problem->n, m = problem->m;
+  emd_batch_view view = {};
+  view.k = k, view.n = n, view.m = m, view.dim = problem->dim;
+  view.is_double = problem->value_type == NORMOT_FLOAT64;
+  view.a = problem->a, view.b = problem->b, view.cost = problem->cost;
+  view.x = problem->x, view.y = problem->y;
+  view.a_shared = problem->a_shared, view.b_shared = problem->b_shared;
+  view.cost_shared = problem->cost_shared;
+  view.metric = (int)problem->metric;
+  std::vector<int32_t> needs_host(k, 0);
+  emd_outputs out = {};
+  out.cost = result->cost, out.plan = result->plan, out.u = result->u, out.v = result->v;
+  out.sparse_value = result->sparse_value, out.sparse_row = result->sparse_row;
+  out.sparse_col = result->sparse_col, out.sparse_count = result->sparse_count;
+  out.iterations = result->iterations, out.status = result->status, out.flags = result->flags;
+  out.needs_host = needs_host.data();
+  out.sparse = result->sparse_row != nullptr || result->sparse_col != nullptr ||
+               result->sparse_value != nullptr || result->sparse_count != nullptr;
+  const emd_solve_options options = {params->max_iter, params->center_duals, 0};
+  std::vector<int64_t> workspace(emd_problem_workspace_bytes(n, m) / 8 + 1, 0x5a5a5a5a5a5a5a5a);
+  int64_t scratch[4];
+  for (int64_t p = 0; p < k; ++p)
+    emd_solve_problem(view, p, workspace.data(), options, out, nullptr, scratch, 0, 1);
+  for (int64_t p = 0; p < k; ++p) {
+    if (!needs_host[p]) continue;
+    normot_status status = ReSolveOnHost(context, problem, params, result, p);
+    if (status != NORMOT_SUCCESS) return status;
+  }
+  return NORMOT_SUCCESS;
+}
+
+normot_status CopyHostToHost(normot_context *, void *host, const void *source, size_t bytes) {
+  std::memcpy(host, source, bytes);
+  return NORMOT_SUCCESS;
+}
+
+const normot_backend_ops *EmulatedCudaOps() {
+  static normot_backend_ops table = [] {
+    normot_backend_ops ops = *normot_cpu_backend_ops();
+    ops.emd = EmulatedCudaEmd;
+    ops.copy_to_host = CopyHostToHost;
+    return ops;
+  }();
+  return &table;
+}
+
+}  // namespace
+
+normot_status CreateEmulatedCudaContext(normot_context **context) {
+  normot_status status = normot_context_create(context, NORMOT_BACKEND_CPU, 0);
+  if (status == NORMOT_SUCCESS) (*context)->ops = EmulatedCudaOps();
+  return status;
+}

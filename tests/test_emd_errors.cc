@@ -198,6 +198,6 @@ TEST_P(EmdErrorTest, WeightsSignsMassAndBalance) {
   ExpectFailure(NORMOT_ERROR_NEGATIVE_WEIGHT, "a[4]");
 }
 
-NORMOT_INSTANTIATE_FOR_BACKENDS(EmdErrorTest);
+NORMOT_INSTANTIATE_FOR_EMD_BACKENDS(EmdErrorTest);
 
 }  // namespace

@@ -54,7 +54,7 @@ NORMOT_AUCTION_API size_t normot_auction_workspace_bytes(int64_t n, int64_t m);
  * whether the answer also holds for the original costs. */
 NORMOT_AUCTION_API int normot_auction_solve(const normot_auction_problem *problem, void *workspace,
                                             normot_auction_output *output);
-/* INFEASIBLE is returned only when the problem is outside the core's range (min(n, m) > 2^17,
+/* INFEASIBLE is returned only when the problem is outside the core's range (min(n, m) > 2^16,
  * n or m < 1) or the integer prices would overflow (not seen in practice): the caller should
  * then re-solve with the network simplex. The plan is then all zeros. The workspace must be
  * 8-byte aligned (malloc's is). */

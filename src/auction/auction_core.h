@@ -10,7 +10,8 @@
  * auction_sync(). With one lane this is an ordinary sequential program; with 32 it gives
  * bitwise the same result, since reductions break ties by the smaller index.
  *
- * Why it is exact: costs become integers C_ij = round(M_ij * s) with s = 2^40 / max|M|, and the
+ * Why it is exact: costs become integers C_ij = round(M_ij * s) with s = 2^41 / unit (unit: the
+ * smallest power of two >= max|M|), and the
  * solver works with C_ij * K, K = 2 min(n, m) + 1. A flow that is epsilon-optimal for epsilon = 1
  * in those units has every residual cycle (at most 2 min(n, m) arcs) of scaled cost > -K, hence
  * of grid cost > -1, hence >= 0 since grid costs are integers: it is optimal for the rounded
@@ -31,8 +32,8 @@
 #define NORMOT_AUCTION_INLINE static inline
 #endif
 
-/* The cost grid: max|M| maps to 2^40 levels. */
-#define NORMOT_AUCTION_COST_LEVELS 1099511627776.0 /* 2^40 */
+/* The cost grid: the unit (a power of two >= max|M|) maps to 2^41 levels. */
+#define NORMOT_AUCTION_COST_LEVELS 2199023255552.0 /* 2^41 */
 /* The mass grid: the total mass maps to 2^60 units (so every sum of flows fits in int64). */
 #define NORMOT_AUCTION_MASS_UNITS 1152921504606846976.0 /* 2^60 */
 /* Epsilon shrinks by this factor per phase. */
@@ -41,8 +42,8 @@
 #endif
 /* Prices beyond this magnitude could overflow C_ij - v_j: the solve gives up (never seen). */
 #define NORMOT_AUCTION_PRICE_LIMIT ((int64_t)1 << 61)
-/* Problems with min(n, m) above this would make K * 2^40 overflow the price range. */
-#define NORMOT_AUCTION_MAX_SIDE ((int64_t)1 << 17)
+/* Problems with min(n, m) above this would make K * 2^41 overflow the price range. */
+#define NORMOT_AUCTION_MAX_SIDE ((int64_t)1 << 16)
 
 /* The arrays of one problem's solve; the caller carves them out of a workspace. */
 typedef struct normot_auction_state {
@@ -209,10 +210,16 @@ NORMOT_AUCTION_INLINE double normot_auction_reduce_max_double(double value) {
   return value;
 }
 
-/* Costs are divided by max|M| before scaling (never multiplied by 2^40 / max|M|, which
- * overflows for tiny costs). A max|M| of 0 (all costs zero) is treated as 1. */
+/* The grid's unit: the smallest power of two >= max|M| (1 when all costs are 0). Costs are
+ * divided by it before scaling (never multiplied by 2^41 / unit, which overflows for tiny
+ * costs); being a power of two, the division and the scaling are exact, so integer and other
+ * dyadic costs land on the grid exactly (no rounding at all), and the grid keeps between 2^40
+ * and 2^41 levels over max|M|. */
 NORMOT_AUCTION_INLINE double normot_auction_cost_unit(double max_abs_cost) {
-  return max_abs_cost > 0 ? max_abs_cost : 1.0;
+  if (!(max_abs_cost > 0)) return 1.0;
+  int exponent = 0;
+  const double fraction = frexp(max_abs_cost, &exponent);
+  return fraction == 0.5 ? max_abs_cost : ldexp(1.0, exponent);
 }
 
 /* K: the factor that makes epsilon = 1 (scaled) exact for the rounded costs. */
@@ -220,7 +227,7 @@ NORMOT_AUCTION_INLINE int64_t normot_auction_cost_multiplier(int64_t n, int64_t 
   return 2 * (n < m ? n : m) + 1;
 }
 
-/* One scaled grid cost: round(cost / unit * 2^40) * K. */
+/* One scaled grid cost: round(cost / unit * 2^41) * K. */
 NORMOT_AUCTION_INLINE int64_t normot_auction_grid_cost(double cost, double unit,
                                                        int64_t multiplier) {
   return (int64_t)llround(cost / unit * NORMOT_AUCTION_COST_LEVELS) * multiplier;
