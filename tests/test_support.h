@@ -12,7 +12,9 @@
 // with a visible reason when that backend cannot run here (CUDA without a device).
 // The CUDA backend's EMD code compiled for the host, behind a backend table of its own
 // (tests/test_auction_cuda_emulation.cc): the EMD suites run their shared instances on it too.
-const normot_backend kEmulatedCuda = (normot_backend)100;
+// 3: the next value after CUDA, still inside the enum's range of values (one past it would be
+// undefined behaviour in C++).
+const normot_backend kEmulatedCuda = (normot_backend)3;
 normot_status CreateEmulatedCudaContext(normot_context **context);
 
 class BackendTest : public ::testing::TestWithParam<normot_backend> {
