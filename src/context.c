@@ -21,11 +21,8 @@ const char *normot_version_string(void) {
 unsigned normot_version_number(void) { return NORMOT_VERSION_NUMBER; }
 
 int normot_cuda_device_count(void) {
-#ifdef NORMOT_HAVE_CUDA
-  return normot_cuda_visible_devices();
-#else
-  return 0;
-#endif
+  const normot_backend_ops *cuda = normot_cuda_backend_ops();
+  return cuda == NULL ? 0 : cuda->device_count();
 }
 
 int normot_backend_available(normot_backend backend) {
@@ -65,19 +62,15 @@ normot_status normot_context_create(normot_context **out_context, normot_backend
   if (context == NULL) return NORMOT_ERROR_OUT_OF_MEMORY;
   context->backend = chosen;
   context->device_id = device_id;
-#ifdef NORMOT_HAVE_CUDA
-  if (chosen == NORMOT_BACKEND_CUDA) {
-    context->ops = normot_cuda_backend_ops();
-    normot_status status = normot_cuda_context_init(context);
+  context->ops =
+      chosen == NORMOT_BACKEND_CUDA ? normot_cuda_backend_ops() : normot_cpu_backend_ops();
+  if (context->ops->init != NULL) {
+    normot_status status = context->ops->init(context);
     if (status != NORMOT_SUCCESS) {
       normot_context_destroy(context);
       return status;
     }
-    *out_context = context;
-    return NORMOT_SUCCESS;
   }
-#endif
-  context->ops = normot_cpu_backend_ops();
   *out_context = context;
   return NORMOT_SUCCESS;
 }
@@ -152,12 +145,9 @@ normot_status normot_fail(normot_context *context, normot_status status, const c
 
 normot_memory normot_resolve_memory(normot_memory tag, const void *pointer) {
   if (tag != NORMOT_MEMORY_AUTO) return tag;
-#ifdef NORMOT_HAVE_CUDA
-  return normot_cuda_pointer_memory(pointer);
-#else
-  (void)pointer;
-  return NORMOT_MEMORY_HOST;
-#endif
+  const normot_backend_ops *cuda = normot_cuda_backend_ops();
+  if (cuda == NULL || cuda->pointer_memory == NULL) return NORMOT_MEMORY_HOST;
+  return cuda->pointer_memory(pointer);
 }
 
 int normot_mul_fits(int64_t a, int64_t b, int64_t *product) {

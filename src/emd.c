@@ -1,7 +1,10 @@
 /* normot_emd: every check that needs no pass over the data (pointers, sizes, enums, parameter
- * ranges, memory tags), then the backend. The backend checks the contents (finiteness, signs,
- * balance; see validate_emd.h) before it writes anything. */
+ * ranges, memory tags), then the content checks (finiteness, signs, balance; validate_emd.h),
+ * once, here, for every backend, so that a bad input gets the same status and message whichever
+ * backend the context has; then the backend, between its enter and leave (its device made
+ * current, the caller's restored). */
 #include <math.h>
+#include <stdlib.h>
 
 #include "context.h"
 #include "validate_emd.h"
@@ -109,6 +112,73 @@ static normot_status check_memory(normot_context *context, const normot_emd_prob
                      (int)problem->memory);
 }
 
+/* Device-resident inputs are checked on a host copy (one transfer of the inputs, held while
+ * the check runs), so that the messages are the host check's. */
+typedef struct host_copy {
+  normot_emd_problem problem;
+  void *arrays[5];
+} host_copy;
+
+static void free_host_copy(host_copy *copy) {
+  for (int e = 0; e < 5; ++e) free(copy->arrays[e]);
+}
+
+static normot_status copy_array(normot_context *context, const void *source, int64_t count,
+                                size_t value_size, void **out) {
+  *out = NULL;
+  if (source == NULL || count == 0) return NORMOT_SUCCESS;
+  *out = malloc((size_t)count * value_size);
+  if (*out == NULL)
+    return normot_fail(context, NORMOT_ERROR_OUT_OF_MEMORY,
+                       "emd: cannot allocate %lld bytes of host memory to check device inputs",
+                       (long long)count * (long long)value_size);
+  return context->ops->copy_to_host(context, *out, source, (size_t)count * value_size);
+}
+
+static normot_status copy_inputs_to_host(normot_context *context, const normot_emd_problem *p,
+                                         host_copy *copy) {
+  const size_t value = normot_value_size(p->value_type);
+  const int64_t k = p->k, n = p->n, m = p->m, clouds = p->cost == NULL;
+  copy->problem = *p;
+  copy->problem.memory = NORMOT_MEMORY_HOST;
+  normot_status status =
+      copy_array(context, p->a, p->a_shared ? n : k * n, value, &copy->arrays[0]);
+  if (status == NORMOT_SUCCESS)
+    status = copy_array(context, p->b, p->b_shared ? m : k * m, value, &copy->arrays[1]);
+  if (status == NORMOT_SUCCESS)
+    status =
+        copy_array(context, p->cost, p->cost_shared ? n * m : k * n * m, value, &copy->arrays[2]);
+  if (status == NORMOT_SUCCESS && clouds)
+    status = copy_array(context, p->x, k * n * p->dim, value, &copy->arrays[3]);
+  if (status == NORMOT_SUCCESS && clouds)
+    status = copy_array(context, p->y, k * m * p->dim, value, &copy->arrays[4]);
+  copy->problem.a = copy->arrays[0];
+  copy->problem.b = copy->arrays[1];
+  copy->problem.cost = copy->arrays[2];
+  copy->problem.x = copy->arrays[3];
+  copy->problem.y = copy->arrays[4];
+  return status;
+}
+
+static normot_status check_contents(normot_context *context, const normot_emd_problem *problem,
+                                    const normot_emd_params *params) {
+  const void *any_input = problem->cost != NULL ? problem->cost : problem->x;
+  const normot_memory memory = normot_resolve_memory(problem->memory, any_input);
+  const int threads = normot_threads_for(context);
+  if (memory != NORMOT_MEMORY_CUDA)
+    return normot_validate_emd_host(context, problem, params, threads);
+  if (context->ops->copy_to_host == NULL)
+    return normot_fail(context, NORMOT_ERROR_INVALID_MEMORY,
+                       "emd: the %s backend cannot read device memory (NORMOT_MEMORY_CUDA)",
+                       normot_backend_name(context->backend));
+  host_copy copy = {0};
+  normot_status status = copy_inputs_to_host(context, problem, &copy);
+  if (status == NORMOT_SUCCESS)
+    status = normot_validate_emd_host(context, &copy.problem, params, threads);
+  free_host_copy(&copy);
+  return status;
+}
+
 normot_status normot_emd(normot_context *context, const normot_emd_problem *problem,
                          const normot_emd_params *params, normot_emd_result *result) {
   if (context == NULL) return NORMOT_ERROR_NULL_POINTER;
@@ -122,5 +192,14 @@ normot_status normot_emd(normot_context *context, const normot_emd_problem *prob
   if (problem->k == 0) return NORMOT_SUCCESS;
   status = normot_check_emd_overlaps(context, problem, result);
   if (status != NORMOT_SUCCESS) return status;
-  return context->ops->emd(context, problem, params, result);
+  const normot_backend_ops *ops = context->ops;
+  int token = 0;
+  if (ops->enter != NULL) {
+    status = ops->enter(context, &token);
+    if (status != NORMOT_SUCCESS) return status;
+  }
+  status = check_contents(context, problem, params);
+  if (status == NORMOT_SUCCESS) status = ops->emd(context, problem, params, result);
+  if (ops->leave != NULL) ops->leave(context, token);
+  return status;
 }

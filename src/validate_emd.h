@@ -7,6 +7,7 @@
 #include <math.h>
 
 #include "context.h"
+#include "emd_conventions.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -40,14 +41,6 @@ static inline double normot_emd_load(const void *values, normot_value_type type,
 static inline double normot_emd_cost_limit(const normot_emd_problem *problem, double mass) {
   double weight = mass > 1.0 ? mass : 1.0;
   return DBL_MAX / (8.0 * (double)(problem->n + problem->m)) / weight;
-}
-
-/* b_j rescaled to the mass of a: b_j * sum_a / sum_b, as POT computes it, except where
- * b_j * sum_a overflows; then b_j * (sum_a / sum_b), which is finite (it is at most about
- * sum_a) where POT's form gives Inf. */
-static inline double normot_emd_rescaled_weight(double b_j, double sum_a, double sum_b) {
-  double scaled = b_j * sum_a;
-  return isfinite(scaled) ? scaled / sum_b : b_j * (sum_a / sum_b);
 }
 
 /* Cost (i, j) of problem p in point-cloud mode, in the order the solvers compute it: squared

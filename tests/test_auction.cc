@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <numeric>
 #include <random>
 #include <vector>
@@ -19,6 +20,7 @@ struct Solved {
   int64_t iterations = 0;
   int status = -1;
   bool certified = false;
+  bool certified_by_solver = false;
 };
 
 Solved Solve(int64_t n, int64_t m, const std::vector<double> &a, const std::vector<double> &b,
@@ -34,6 +36,7 @@ Solved Solve(int64_t n, int64_t m, const std::vector<double> &a, const std::vect
   EXPECT_EQ(s.status, out.status);
   s.cost = out.cost;
   s.iterations = out.iterations;
+  s.certified_by_solver = out.certified == 1;
   s.certified = normot_auction_certify(&problem, &out) == 1;
   // An optimal plan comes back basic: its support is a forest, at most n + m - 1 entries.
   if (s.status == 1) {
@@ -113,6 +116,7 @@ TEST(AuctionCore, CertifiesRandomTransportProblemsOfManyShapes) {
       Solved s = Solve(n, m, a, b, cost);
       ASSERT_EQ(s.status, 1) << n << "x" << m;
       EXPECT_TRUE(s.certified) << n << "x" << m;
+      EXPECT_TRUE(s.certified_by_solver) << n << "x" << m;  // no needless re-solve
       // Strong duality: <a, u> + <b, v> equals the cost up to the certificate's tolerance.
       double dual = std::inner_product(a.begin(), a.end(), s.u.begin(), 0.0) +
                     std::inner_product(b.begin(), b.end(), s.v.begin(), 0.0);
@@ -255,6 +259,21 @@ TEST(AuctionCore, IterationLimitStillReturnsAFeasiblePlan) {
   EXPECT_GE(s.cost, full.cost - 1e-12);
 }
 
+// max_iter bounds the pushes exactly, sink pushes included (they once overshot the limit).
+TEST(AuctionCore, PushLimitIsExact) {
+  std::mt19937_64 rng(16);
+  for (int trial = 0; trial < 20; ++trial) {
+    const int64_t n = 20, m = 20;
+    std::vector<double> a = RandomWeights(rng, n), b = RandomWeights(rng, m);
+    std::vector<double> cost = RandomCosts(rng, n * m, 0.0, 1.0);
+    for (int64_t limit : {1, 7, 25, 60}) {
+      Solved s = Solve(n, m, a, b, cost, limit);
+      EXPECT_LE(s.iterations, limit) << "trial " << trial;
+      if (s.status == 3) EXPECT_EQ(s.iterations, limit) << "trial " << trial;
+    }
+  }
+}
+
 TEST(AuctionCore, CertificateRejectsAWrongPlan) {
   // The certificate is the oracle of every test here: it must be able to say no.
   const int64_t n = 3;
@@ -278,6 +297,66 @@ TEST(AuctionCore, CertificateRejectsAWrongPlan) {
   u[0] += 0.5;
   normot_auction_output greedy = {s.plan.data(), u.data(), s.v.data(), 0, 0, 1};
   EXPECT_EQ(normot_auction_certify(&problem, &greedy), 0);
+}
+
+// The solve reads nothing of its workspace that it has not written first: whatever an earlier
+// problem (or another thread's history, through the CPU backend's cached workspaces) left there,
+// the results are the same bytes. Uniform square problems have supports that do not connect
+// every node, which is where the optimality proof walks only part of the graph.
+TEST(AuctionCore, ResultsDoNotDependOnWhatTheWorkspaceHeld) {
+  std::mt19937_64 rng(14);
+  for (int trial = 0; trial < 24; ++trial) {
+    const int64_t n = 6 + trial % 13, m = trial % 3 == 0 ? n : 5 + trial % 11;
+    const bool uniform = trial % 2 == 0;
+    std::vector<double> a = uniform ? Uniform(n) : RandomWeights(rng, n);
+    std::vector<double> b = uniform ? Uniform(m) : RandomWeights(rng, m);
+    std::vector<double> cost = RandomCosts(rng, n * m, 0.0, 1.0);
+    if (trial % 4 == 1)
+      for (double &c : cost) c = std::floor(c * 4.0);
+    normot_auction_problem problem = {n, m, a.data(), b.data(), cost.data(), 0};
+    const size_t words = normot_auction_workspace_bytes(n, m) / 8 + 1;
+    std::vector<std::vector<double>> plans, us, vs;
+    std::vector<int64_t> iterations;
+    for (unsigned char poison : {0x00, 0x7f, 0x80, 0x3c, 0xff}) {
+      std::vector<uint64_t> workspace(words);
+      std::memset(workspace.data(), poison, words * 8);
+      std::vector<double> plan(n * m), u(n), v(m);
+      normot_auction_output out = {plan.data(), u.data(), v.data(), 0, 0, -1};
+      ASSERT_EQ(normot_auction_solve(&problem, workspace.data(), &out), 1) << trial;
+      plans.push_back(plan), us.push_back(u), vs.push_back(v);
+      iterations.push_back(out.iterations);
+    }
+    for (size_t k = 1; k < plans.size(); ++k) {
+      SCOPED_TRACE(::testing::Message() << "trial " << trial << " poison " << k);
+      EXPECT_EQ(std::memcmp(plans[k].data(), plans[0].data(), n * m * 8), 0);
+      EXPECT_EQ(std::memcmp(us[k].data(), us[0].data(), n * 8), 0);
+      EXPECT_EQ(std::memcmp(vs[k].data(), vs[0].data(), m * 8), 0);
+      EXPECT_EQ(iterations[k], iterations[0]);
+    }
+  }
+}
+
+// A few huge costs among costs of order 1: the core solves the rounded problem exactly, but the
+// rounding bound on the original costs is far above the tolerance, so the answer is not
+// certified (the callers then re-solve it with the network simplex).
+TEST(AuctionCore, FewHugeCostsAreNotCertified) {
+  std::mt19937_64 rng(15);
+  const int64_t n = 10;
+  for (double huge : {1e9, 1e100, 1e300}) {
+    std::vector<double> cost = RandomCosts(rng, n * n, 0.0, 1.0);
+    cost[5] = cost[42] = cost[77] = huge;
+    normot_auction_problem problem = {n, n, nullptr, nullptr, cost.data(), 0};
+    std::vector<double> w = Uniform(n), plan(n * n), u(n), v(n);
+    problem.a = w.data(), problem.b = w.data();
+    std::vector<uint64_t> workspace(normot_auction_workspace_bytes(n, n) / 8 + 1);
+    normot_auction_output out = {plan.data(), u.data(), v.data(), 0, 0, -1, -1};
+    EXPECT_EQ(normot_auction_solve(&problem, workspace.data(), &out), 1);
+    EXPECT_EQ(out.certified, 0) << huge;
+  }
+  // The same costs without the huge entries are certified.
+  std::vector<double> cost = RandomCosts(rng, n * n, 0.0, 1.0);
+  Solved s = Solve(n, n, Uniform(n), Uniform(n), cost);
+  EXPECT_EQ(s.certified_by_solver, true);
 }
 
 TEST(AuctionCore, RejectsSizesOutsideItsRange) {

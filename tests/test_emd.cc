@@ -465,6 +465,6 @@ TEST_P(EmdTest, RepeatedCallsOfChangingSizes) {
   }
 }
 
-NORMOT_INSTANTIATE_FOR_BACKENDS(EmdTest);
+NORMOT_INSTANTIATE_FOR_EMD_BACKENDS(EmdTest);
 
 }  // namespace

@@ -199,17 +199,10 @@ TEST_P(EmdErrorTest, WeightsSignsMassAndBalance) {
   ExpectFailure(NORMOT_ERROR_NEGATIVE_WEIGHT, "a[4]");
 }
 
-// The magnitude rules of docs/emd_semantics.md are applied by the host validation; the CUDA
-// backend validates on the device and does not apply them yet.
-#define SKIP_MAGNITUDE_RULES_ON_CUDA()   \
-  if (GetParam() == NORMOT_BACKEND_CUDA) \
-  GTEST_SKIP() << "the CUDA backend's validation does not apply the magnitude rules yet"
-
 const normot_emd_solver kAllSolvers[] = {NORMOT_EMD_SOLVER_AUTO, NORMOT_EMD_SOLVER_NETWORK_SIMPLEX,
                                          NORMOT_EMD_SOLVER_ASSIGNMENT, NORMOT_EMD_SOLVER_AUCTION};
 
 TEST_P(EmdErrorTest, PointCloudCostsThatOverflowAreRefused) {
-  SKIP_MAGNITUDE_RULES_ON_CUDA();
   // Finite coordinates whose squared distances overflow: the release build used to answer
   // SUCCESS, OPTIMAL, cost -5e199 through the assignment solver.
   std::vector<double> x = {0.0, 1.0}, y = {1e200, -1e200};
@@ -234,7 +227,6 @@ TEST_P(EmdErrorTest, PointCloudCostsThatOverflowAreRefused) {
 }
 
 TEST_P(EmdErrorTest, PointCloudOverflowNamesTheFirstProblem) {
-  SKIP_MAGNITUDE_RULES_ON_CUDA();
   problem_.cost = nullptr;
   x_[2 * kN * kDim + 1] = 3e153;  // squared: 9e306 on its own, plus 8 (n + m) is past DBL_MAX
   ExpectFailure(NORMOT_ERROR_OVERFLOW, "problem 2: costs up to");
@@ -245,7 +237,6 @@ TEST_P(EmdErrorTest, PointCloudOverflowNamesTheFirstProblem) {
 }
 
 TEST_P(EmdErrorTest, CostsNearTheLargestDoubleAreRefused) {
-  SKIP_MAGNITUDE_RULES_ON_CUDA();
   // Potentials and reduced costs of such costs overflow: the solvers used to disagree while
   // each said OPTIMAL, with NaN or Inf duals.
   for (int64_t e = 0; e < kN * kM; ++e)
@@ -262,7 +253,6 @@ TEST_P(EmdErrorTest, CostsNearTheLargestDoubleAreRefused) {
 }
 
 TEST_P(EmdErrorTest, LargeCostsWithinTheLimitAreSolvedExactly) {
-  SKIP_MAGNITUDE_RULES_ON_CUDA();
   // The limit is DBL_MAX / (8 (n + m) max(1, mass)): 2.04e306 for 5 x 6 problems of mass 1.
   const double limit = std::numeric_limits<double>::max() / (8.0 * (kN + kM));
   std::mt19937_64 rng(11);
@@ -295,7 +285,6 @@ TEST_P(EmdErrorTest, LargeCostsWithinTheLimitAreSolvedExactly) {
 }
 
 TEST_P(EmdErrorTest, LargeMassesAreRescaledOrRefused) {
-  SKIP_MAGNITUDE_RULES_ON_CUDA();
   // Rescaling b as POT does, b * sum a / sum b, overflowed in b * sum a: an infinite cost was
   // reported OPTIMAL. b * (sum a / sum b) is used where that product overflows.
   params_.check_marginals = 0;
@@ -366,6 +355,6 @@ TEST_P(EmdErrorTest, ResultsOverlappingInputsAreRefused) {
       << normot_context_last_error(context_);
 }
 
-NORMOT_INSTANTIATE_FOR_BACKENDS(EmdErrorTest);
+NORMOT_INSTANTIATE_FOR_EMD_BACKENDS(EmdErrorTest);
 
 }  // namespace

@@ -139,6 +139,6 @@ TEST_P(EmdGoldenTest, DotmarkPairsMatchPot) {
   EXPECT_GE(pairs, 1);
 }
 
-NORMOT_INSTANTIATE_FOR_BACKENDS(EmdGoldenTest);
+NORMOT_INSTANTIATE_FOR_EMD_BACKENDS(EmdGoldenTest);
 
 }  // namespace

@@ -347,9 +347,12 @@ typedef enum normot_emd_solver {
 } normot_emd_solver;
 
 typedef struct normot_emd_params {
-  int64_t max_iter;       /* iteration limit per problem; 0 (default) = no limit. Counts the
-                             simplex's pivots; AUTO picks the assignment solver (at most n
-                             augmenting paths) only when max_iter is 0 or >= n */
+  int64_t max_iter;       /* iteration limit per problem; 0 (default) = no limit. It bounds
+                             exactly the iterations of the solver that runs: NETWORK_SIMPLEX
+                             pivots, ASSIGNMENT augmenting paths (at most n: AUTO picks it only
+                             when max_iter is 0 or >= n), AUCTION pushes. On CUDA, AUTO runs the
+                             device auction only when max_iter is 0; with a limit it takes the
+                             CPU's choice (on the host), so a limit means the same on both */
   int check_marginals;    /* default 1: reject |sum a - sum b| > marginal_tol * max(sums).
                              0: rescale b to sum a, as POT does */
   double marginal_tol;    /* default 1e-6 (relative) */
@@ -369,7 +372,8 @@ typedef enum normot_emd_status {
 } normot_emd_status;
 
 /* Flags per problem. */
-#define NORMOT_EMD_FLAG_CPU_FALLBACK 1 /* CUDA's certificate failed; the CPU solver re-solved it */
+#define NORMOT_EMD_FLAG_CPU_FALLBACK 1 /* the auction's answer failed its certificate on the
+                                          original costs; the network simplex re-solved it */
 
 /* Where results go. Every pointer but `cost` is optional (NULL: not computed/not written).
  * All live in the problem's memory, and all values are float64. */

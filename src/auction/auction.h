@@ -41,17 +41,20 @@ typedef struct normot_auction_output {
   double *v;    /* m, optional */
   double cost;  /* <plan, cost> */
   int64_t iterations;
-  int status; /* a normot_emd_status value */
+  int status;    /* a normot_emd_status value */
+  int certified; /* OPTIMAL and proven on the original costs (see auction_solve.h); an OPTIMAL
+                    answer that is not certified must be re-solved exactly or reported */
 } normot_auction_output;
 
 /* Bytes of workspace normot_auction_solve needs for an n x m problem. */
 NORMOT_AUCTION_API size_t normot_auction_workspace_bytes(int64_t n, int64_t m);
 
 /* Solves exactly (for costs on a fixed-point grid of >= 2^40 levels over max|cost|) and
- * returns a normot_emd_status value (also stored in output->status). */
+ * returns a normot_emd_status value (also stored in output->status); output->certified says
+ * whether the answer also holds for the original costs. */
 NORMOT_AUCTION_API int normot_auction_solve(const normot_auction_problem *problem, void *workspace,
                                             normot_auction_output *output);
-/* INFEASIBLE is returned only when the problem is outside the core's range (min(n, m) > 2^17,
+/* INFEASIBLE is returned only when the problem is outside the core's range (min(n, m) > 2^16,
  * n or m < 1) or the integer prices would overflow (not seen in practice): the caller should
  * then re-solve with the network simplex. The plan is then all zeros. The workspace must be
  * 8-byte aligned (malloc's is). */

@@ -10,7 +10,8 @@
  * auction_sync(). With one lane this is an ordinary sequential program; with 32 it gives
  * bitwise the same result, since reductions break ties by the smaller index.
  *
- * Why it is exact: costs become integers C_ij = round(M_ij * s) with s = 2^40 / max|M|, and the
+ * Why it is exact: costs become integers C_ij = round(M_ij * s) with s = 2^41 / unit (unit: the
+ * smallest power of two >= max|M|), and the
  * solver works with C_ij * K, K = 2 min(n, m) + 1. A flow that is epsilon-optimal for epsilon = 1
  * in those units has every residual cycle (at most 2 min(n, m) arcs) of scaled cost > -K, hence
  * of grid cost > -1, hence >= 0 since grid costs are integers: it is optimal for the rounded
@@ -31,8 +32,8 @@
 #define NORMOT_AUCTION_INLINE static inline
 #endif
 
-/* The cost grid: max|M| maps to 2^40 levels. */
-#define NORMOT_AUCTION_COST_LEVELS 1099511627776.0 /* 2^40 */
+/* The cost grid: the unit (a power of two >= max|M|) maps to 2^41 levels. */
+#define NORMOT_AUCTION_COST_LEVELS 2199023255552.0 /* 2^41 */
 /* The mass grid: the total mass maps to 2^60 units (so every sum of flows fits in int64). */
 #define NORMOT_AUCTION_MASS_UNITS 1152921504606846976.0 /* 2^60 */
 /* Epsilon shrinks by this factor per phase. */
@@ -41,8 +42,8 @@
 #endif
 /* Prices beyond this magnitude could overflow C_ij - v_j: the solve gives up (never seen). */
 #define NORMOT_AUCTION_PRICE_LIMIT ((int64_t)1 << 61)
-/* Problems with min(n, m) above this would make K * 2^40 overflow the price range. */
-#define NORMOT_AUCTION_MAX_SIDE ((int64_t)1 << 17)
+/* Problems with min(n, m) above this would make K * 2^41 overflow the price range. */
+#define NORMOT_AUCTION_MAX_SIDE ((int64_t)1 << 16)
 
 /* The arrays of one problem's solve; the caller carves them out of a workspace. */
 typedef struct normot_auction_state {
@@ -100,87 +101,125 @@ NORMOT_AUCTION_INLINE void normot_auction_state_init(normot_auction_state *state
   state->basis = p;
 }
 
-NORMOT_AUCTION_INLINE void normot_auction_sync(void) {
+/* The team's primitives: a barrier, an exchange with lane (lane ^ offset), and a vote. On the
+ * device the team is a warp (warp shuffles, __syncwarp); on the host it is one lane, unless a
+ * test defines NORMOT_AUCTION_EMULATED_TEAM and provides the primitives itself, running a team
+ * of threads in lockstep (tests/test_auction_cuda_emulation.cc), so that the warp's code paths
+ * are exercised without a GPU. NORMOT_AUCTION_WIDTH is the team size the reductions span. */
 #if defined(__CUDA_ARCH__)
+#define NORMOT_AUCTION_WIDTH 32
+NORMOT_AUCTION_INLINE void normot_auction_sync(void) {
   __syncwarp();
-#endif
 }
+NORMOT_AUCTION_INLINE int64_t normot_auction_exchange(int64_t value, int offset) {
+  return __shfl_xor_sync(0xffffffffu, value, offset);
+}
+NORMOT_AUCTION_INLINE double normot_auction_exchange_double(double value, int offset) {
+  return __shfl_xor_sync(0xffffffffu, value, offset);
+}
+NORMOT_AUCTION_INLINE unsigned normot_auction_vote(int flag) {
+  return __ballot_sync(0xffffffffu, flag);
+}
+NORMOT_AUCTION_INLINE int normot_auction_popcount(unsigned mask) {
+  return __popc(mask);
+}
+#else
+#if defined(NORMOT_AUCTION_EMULATED_TEAM)
+int normot_emulated_width(void);
+void normot_emulated_sync(void);
+int64_t normot_emulated_exchange(int64_t value, int offset);
+double normot_emulated_exchange_double(double value, int offset);
+unsigned normot_emulated_vote(int flag);
+#define NORMOT_AUCTION_WIDTH normot_emulated_width()
+#define NORMOT_AUCTION_HOOK(emulated, plain) emulated
+#else
+#define NORMOT_AUCTION_WIDTH 1
+#define NORMOT_AUCTION_HOOK(emulated, plain) plain
+#endif
+NORMOT_AUCTION_INLINE void normot_auction_sync(void) {
+  NORMOT_AUCTION_HOOK(normot_emulated_sync(), (void)0);
+}
+NORMOT_AUCTION_INLINE int64_t normot_auction_exchange(int64_t value, int offset) {
+  (void)offset;
+  return NORMOT_AUCTION_HOOK(normot_emulated_exchange(value, offset), value);
+}
+NORMOT_AUCTION_INLINE double normot_auction_exchange_double(double value, int offset) {
+  (void)offset;
+  return NORMOT_AUCTION_HOOK(normot_emulated_exchange_double(value, offset), value);
+}
+NORMOT_AUCTION_INLINE unsigned normot_auction_vote(int flag) {
+  return NORMOT_AUCTION_HOOK(normot_emulated_vote(flag), flag != 0 ? 1u : 0u);
+}
+NORMOT_AUCTION_INLINE int normot_auction_popcount(unsigned mask) {
+  int count = 0;
+  for (; mask != 0; mask &= mask - 1) ++count;
+  return count;
+}
+#endif
 
 /* Lexicographic (value, index) minimum across the team; every lane gets the result. */
 NORMOT_AUCTION_INLINE void normot_auction_reduce_argmin(int64_t *value, int64_t *index) {
-#if defined(__CUDA_ARCH__)
-  for (int offset = 16; offset > 0; offset >>= 1) {
-    int64_t other_value = __shfl_xor_sync(0xffffffffu, *value, offset);
-    int64_t other_index = __shfl_xor_sync(0xffffffffu, *index, offset);
+  for (int offset = NORMOT_AUCTION_WIDTH / 2; offset > 0; offset >>= 1) {
+    int64_t other_value = normot_auction_exchange(*value, offset);
+    int64_t other_index = normot_auction_exchange(*index, offset);
     if (other_value < *value || (other_value == *value && other_index < *index)) {
       *value = other_value;
       *index = other_index;
     }
   }
-#else
-  (void)value;
-  (void)index;
-#endif
 }
 
 NORMOT_AUCTION_INLINE int64_t normot_auction_reduce_min(int64_t value) {
-#if defined(__CUDA_ARCH__)
-  for (int offset = 16; offset > 0; offset >>= 1) {
-    int64_t other = __shfl_xor_sync(0xffffffffu, value, offset);
+  for (int offset = NORMOT_AUCTION_WIDTH / 2; offset > 0; offset >>= 1) {
+    int64_t other = normot_auction_exchange(value, offset);
     if (other < value) value = other;
   }
-#endif
   return value;
 }
 
+/* Not -reduce_min(-value): a lane with nothing to scan holds INT64_MIN, whose negation
+ * overflows (the first epsilon then came out as 1 for problems with fewer entries than lanes,
+ * and the solve crawled through the whole cost range one unit at a time). */
 NORMOT_AUCTION_INLINE int64_t normot_auction_reduce_max(int64_t value) {
-  return -normot_auction_reduce_min(-value);
+  for (int offset = NORMOT_AUCTION_WIDTH / 2; offset > 0; offset >>= 1) {
+    int64_t other = normot_auction_exchange(value, offset);
+    if (other > value) value = other;
+  }
+  return value;
 }
 
 /* A team-wide ballot: every lane learns how many lanes have `flag` set (*count), and a lane with
  * it set learns how many lanes before it have it too (the return value): its slot. */
 NORMOT_AUCTION_INLINE int64_t normot_auction_ballot(int flag, int lane, int64_t *count) {
-#if defined(__CUDA_ARCH__)
-  const unsigned mask = __ballot_sync(0xffffffffu, flag);
-  *count = __popc(mask);
-  return __popc(mask & ((1u << lane) - 1u));
-#else
-  (void)lane;
-  *count = flag != 0;
-  return 0;
-#endif
+  const unsigned mask = normot_auction_vote(flag);
+  *count = normot_auction_popcount(mask);
+  return normot_auction_popcount(mask & ((1u << lane) - 1u));
 }
 
 NORMOT_AUCTION_INLINE int64_t normot_auction_reduce_sum_int(int64_t value) {
-#if defined(__CUDA_ARCH__)
-  for (int offset = 16; offset > 0; offset >>= 1)
-    value += __shfl_xor_sync(0xffffffffu, value, offset);
-#endif
+  for (int offset = NORMOT_AUCTION_WIDTH / 2; offset > 0; offset >>= 1)
+    value += normot_auction_exchange(value, offset);
   return value;
 }
 
 NORMOT_AUCTION_INLINE double normot_auction_reduce_max_double(double value) {
-#if defined(__CUDA_ARCH__)
-  for (int offset = 16; offset > 0; offset >>= 1) {
-    double other = __shfl_xor_sync(0xffffffffu, value, offset);
+  for (int offset = NORMOT_AUCTION_WIDTH / 2; offset > 0; offset >>= 1) {
+    double other = normot_auction_exchange_double(value, offset);
     if (other > value) value = other;
   }
-#endif
   return value;
 }
 
-NORMOT_AUCTION_INLINE double normot_auction_reduce_sum(double value) {
-#if defined(__CUDA_ARCH__)
-  for (int offset = 16; offset > 0; offset >>= 1)
-    value += __shfl_xor_sync(0xffffffffu, value, offset);
-#endif
-  return value;
-}
-
-/* Costs are divided by max|M| before scaling (never multiplied by 2^40 / max|M|, which
- * overflows for tiny costs). A max|M| of 0 (all costs zero) is treated as 1. */
+/* The grid's unit: the smallest power of two >= max|M| (1 when all costs are 0). Costs are
+ * divided by it before scaling (never multiplied by 2^41 / unit, which overflows for tiny
+ * costs); being a power of two, the division and the scaling are exact, so integer and other
+ * dyadic costs land on the grid exactly (no rounding at all), and the grid keeps between 2^40
+ * and 2^41 levels over max|M|. */
 NORMOT_AUCTION_INLINE double normot_auction_cost_unit(double max_abs_cost) {
-  return max_abs_cost > 0 ? max_abs_cost : 1.0;
+  if (!(max_abs_cost > 0)) return 1.0;
+  int exponent = 0;
+  const double fraction = frexp(max_abs_cost, &exponent);
+  return fraction == 0.5 ? max_abs_cost : ldexp(1.0, exponent);
 }
 
 /* K: the factor that makes epsilon = 1 (scaled) exact for the rounded costs. */
@@ -188,16 +227,16 @@ NORMOT_AUCTION_INLINE int64_t normot_auction_cost_multiplier(int64_t n, int64_t 
   return 2 * (n < m ? n : m) + 1;
 }
 
-/* One scaled grid cost: round(cost / unit * 2^40) * K. */
+/* One scaled grid cost: round(cost / unit * 2^41) * K. */
 NORMOT_AUCTION_INLINE int64_t normot_auction_grid_cost(double cost, double unit,
                                                        int64_t multiplier) {
   return (int64_t)llround(cost / unit * NORMOT_AUCTION_COST_LEVELS) * multiplier;
 }
 
-/* A price (scaled grid units) back in cost units: price / (K 2^40) * max|M|. */
-NORMOT_AUCTION_INLINE double normot_auction_price_to_cost(int64_t price, double max_abs_cost,
+/* A price (scaled grid units) back in cost units: price / (K 2^41) * unit. */
+NORMOT_AUCTION_INLINE double normot_auction_price_to_cost(int64_t price, double unit,
                                                           int64_t multiplier) {
-  return (double)price / ((double)multiplier * NORMOT_AUCTION_COST_LEVELS) * max_abs_cost;
+  return (double)price / ((double)multiplier * NORMOT_AUCTION_COST_LEVELS) * unit;
 }
 
 /* A flow (mass units) back in the mass of the weights that summed to `total`. */
@@ -371,21 +410,24 @@ NORMOT_AUCTION_INLINE int normot_auction_prove_optimal(normot_auction_state *s, 
     }
     normot_auction_sync();
   }
-  int64_t out_of_range = 0;
-  for (int64_t i = lane; i < n; i += lanes) {
-    s->source_excess[i] = 0;
-    out_of_range +=
-        tree_u[i] >= NORMOT_AUCTION_PRICE_LIMIT || tree_u[i] <= -NORMOT_AUCTION_PRICE_LIMIT;
-  }
-  for (int64_t j = lane; j < m; j += lanes) {
-    s->sink_excess[j] = 0;
-    out_of_range +=
-        tree_v[j] >= NORMOT_AUCTION_PRICE_LIMIT || tree_v[j] <= -NORMOT_AUCTION_PRICE_LIMIT;
-  }
-  out_of_range = normot_auction_reduce_sum_int(out_of_range);
+  for (int64_t i = lane; i < n; i += lanes) s->source_excess[i] = 0;
+  for (int64_t j = lane; j < m; j += lanes) s->sink_excess[j] = 0;
   normot_auction_sync();
-  if (out_of_range != 0) return 0;
-  if (reached != n + m && !normot_auction_settle_prices(s, lane, lanes)) return 0;
+  /* Only a walk that reached every node has set every tree price: otherwise the prices of the
+   * unreached nodes are whatever the workspace held (earlier problems, other threads' history),
+   * and label correcting starts over from the current prices instead. */
+  if (reached != n + m) {
+    if (!normot_auction_settle_prices(s, lane, lanes)) return 0;
+  } else {
+    int64_t out_of_range = 0;
+    for (int64_t i = lane; i < n; i += lanes)
+      out_of_range +=
+          tree_u[i] >= NORMOT_AUCTION_PRICE_LIMIT || tree_u[i] <= -NORMOT_AUCTION_PRICE_LIMIT;
+    for (int64_t j = lane; j < m; j += lanes)
+      out_of_range +=
+          tree_v[j] >= NORMOT_AUCTION_PRICE_LIMIT || tree_v[j] <= -NORMOT_AUCTION_PRICE_LIMIT;
+    if (normot_auction_reduce_sum_int(out_of_range) != 0) return 0;
+  }
 
   /* Flow arcs outside the tree (cycles) must be tight too. */
   int64_t violations = 0;
@@ -406,7 +448,8 @@ NORMOT_AUCTION_INLINE int normot_auction_prove_optimal(normot_auction_state *s, 
 
 /* Runs the epsilon-scaling phases to the exact optimum of the integer problem in `s` (costs,
  * supply and demand filled). `lane`/`lanes`: this thread's place in the team. max_iter bounds
- * the number of pushes (0: no bound). Returns a normot_emd_status: OPTIMAL, or
+ * the number of pushes exactly (0: no bound): the check comes before every push, of a source or
+ * of a sink. Returns a normot_emd_status: OPTIMAL, or
  * MAX_ITER_REACHED (the flow is then made feasible but may not be optimal), or INFEASIBLE when
  * the prices would leave their range (the caller re-solves with another method). */
 NORMOT_AUCTION_INLINE int normot_auction_run(normot_auction_state *s, int lane, int lanes,
@@ -547,6 +590,10 @@ NORMOT_AUCTION_INLINE int normot_auction_run(normot_auction_state *s, int lane, 
             break;
           }
           sink_price = gain - epsilon;
+        }
+        if (max_iter > 0 && pushes >= max_iter) {
+          status = NORMOT_EMD_MAX_ITER_REACHED;
+          break;
         }
         const int64_t k = worst_i;
         const int64_t held = s->flow[j * n + k];
@@ -689,30 +736,38 @@ NORMOT_AUCTION_INLINE void normot_auction_make_basic(normot_auction_state *s, in
   normot_auction_sync();
 }
 
-/* SPEC section 4's certificate for a real-valued problem, on dense row-major data:
- * |row sums - a| and |column sums - b| <= mass_tol (absolute), u_i + v_j <= M_ij + cost_tol
- * everywhere and u_i + v_j >= M_ij - cost_tol wherever plan_ij > 0. Lane-parallel; every lane
- * gets the verdict (1: certified). */
-NORMOT_AUCTION_INLINE int normot_auction_certify_dense(int64_t n, int64_t m, const double *a,
-                                                       const double *b, const double *cost,
-                                                       const double *plan, const double *u,
-                                                       const double *v, double cost_tol,
-                                                       double mass_tol, int lane, int lanes) {
+/* A solution to be certified, on dense row-major data: b is compared rescaled by b_scale (the
+ * mass of a over the mass of b, as the solve maps it). */
+typedef struct normot_auction_claim {
+  int64_t n, m;
+  const double *a, *b;
+  double b_scale;
+  const double *cost, *plan, *u, *v;
+  double cost_tol, mass_tol;
+} normot_auction_claim;
+
+/* SPEC section 4's certificate for a real-valued problem: |row sums - a| and
+ * |column sums - b * b_scale| <= mass_tol (absolute), u_i + v_j <= M_ij + cost_tol everywhere and
+ * u_i + v_j >= M_ij - cost_tol wherever plan_ij > 0. Lane-parallel; every lane gets the verdict
+ * (1: certified). */
+NORMOT_AUCTION_INLINE int normot_auction_certify_dense(const normot_auction_claim *c, int lane,
+                                                       int lanes) {
+  const int64_t n = c->n, m = c->m;
   int64_t failures = 0;
   for (int64_t i = lane; i < n; i += lanes) {
     double sum = 0;
     for (int64_t j = 0; j < m; ++j) {
-      double x = plan[i * m + j];
-      double slack = cost[i * m + j] - u[i] - v[j];
+      double x = c->plan[i * m + j];
+      double slack = c->cost[i * m + j] - c->u[i] - c->v[j];
       sum += x;
-      if (x < 0 || slack < -cost_tol || (x > 0 && slack > cost_tol)) ++failures;
+      if (!(x >= 0) || !(slack >= -c->cost_tol) || (x > 0 && slack > c->cost_tol)) ++failures;
     }
-    if (!(fabs(sum - a[i]) <= mass_tol)) ++failures;
+    if (!(fabs(sum - c->a[i]) <= c->mass_tol)) ++failures;
   }
   for (int64_t j = lane; j < m; j += lanes) {
     double sum = 0;
-    for (int64_t i = 0; i < n; ++i) sum += plan[i * m + j];
-    if (!(fabs(sum - b[j]) <= mass_tol)) ++failures;
+    for (int64_t i = 0; i < n; ++i) sum += c->plan[i * m + j];
+    if (!(fabs(sum - c->b[j] * c->b_scale) <= c->mass_tol)) ++failures;
   }
   return normot_auction_reduce_max(failures) == 0;
 }

@@ -1,4 +1,5 @@
-/* The CPU backend's normot_emd: content checks, then the batch, parallel across problems.
+/* The CPU backend's normot_emd: the batch, parallel across problems (its contents were checked
+ * by the dispatch layer, src/emd.c).
  *
  * Each problem is prepared in its thread's workspace (weights and costs as float64, zero-weight
  * rows and columns removed, b rescaled to the mass of a as POT does), solved by one of the
@@ -6,7 +7,6 @@
  * the removed rows and columns restored. Workspaces are cached in the context (grow-only), so
  * that a loop of calls allocates once and the problem loop never allocates. Each problem is
  * solved by one thread from start to end, so results do not depend on the thread count. */
-#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +15,7 @@
 #endif
 
 #include "../auction/auction.h"
+#include "../emd_conventions.h"
 #include "../validate_emd.h"
 #include "cpu_kernels.h"
 #include "emd_solvers.h"
@@ -223,57 +224,28 @@ static int compare_sparse(const void *left, const void *right) {
   return (l > r) - (l < r);
 }
 
-/* POT's center_ot_dual: shift so that sum a u = sum b v; the objective does not change. */
-static void center_duals(double *u, double *v, const double *a, const double *b, int64_t n,
-                         int64_t m) {
-  double weighted = 0.0, mass = 0.0;
-  for (int64_t j = 0; j < m; ++j) weighted += b[j] * v[j], mass += b[j];
-  for (int64_t i = 0; i < n; ++i) weighted -= a[i] * u[i], mass += a[i];
-  double shift = weighted / mass;
-  for (int64_t i = 0; i < n; ++i) u[i] += shift;
-  for (int64_t j = 0; j < m; ++j) v[j] -= shift;
-}
-
-/* POT's estimate_dual_null_weights: a zero-weight row or column gets a dual that violates no
- * constraint, by lowering it by its largest violation; then the duals are centred again. */
-static void estimate_null_duals(workspace *w, const double *cost, int64_t n, int64_t m) {
-  for (int64_t i = 0; i < n; ++i) w->row_violation[i] = -INFINITY;
-  for (int64_t j = 0; j < m; ++j) w->col_violation[j] = -INFINITY;
-  for (int64_t i = 0; i < n; ++i) {
-    const double *row = cost + i * m;
-    const int zero_row = w->a[i] == 0.0;
-    for (int64_t j = 0; j < m; ++j) {
-      if (!zero_row && w->b[j] != 0.0) continue;
-      double violation = w->u[i] + w->v[j] - row[j];
-      if (zero_row && violation > w->row_violation[i]) w->row_violation[i] = violation;
-      if (w->b[j] == 0.0 && violation > w->col_violation[j]) w->col_violation[j] = violation;
-    }
-  }
-  for (int64_t i = 0; i < n; ++i)
-    if (w->a[i] == 0.0 && w->row_violation[i] > 0.0) w->u[i] -= w->row_violation[i];
-  for (int64_t j = 0; j < m; ++j)
-    if (w->b[j] == 0.0 && w->col_violation[j] > 0.0) w->v[j] -= w->col_violation[j];
-  center_duals(w->u, w->v, w->a, w->b, n, m);
-}
-
 /* Runs the auction core, then turns its plan into a basic solution like the other solvers'.
- * Outside the core's range (it answers INFEASIBLE) the network simplex solves the problem. */
-static void solve_with_auction(const emd_dense_problem *dense, int64_t max_iter, workspace *w,
-                               emd_basic_solution *solution) {
+ * Outside the core's range (it answers INFEASIBLE), or when its answer is not certified on the
+ * original costs, the network simplex solves the problem: returns NORMOT_EMD_FLAG_CPU_FALLBACK
+ * then, else 0. */
+static int32_t solve_with_auction(const emd_dense_problem *dense, int64_t max_iter, workspace *w,
+                                  emd_basic_solution *solution) {
   normot_auction_problem auction = {dense->n, dense->m, dense->a, dense->b, dense->cost, max_iter};
   normot_auction_output output;
   memset(&output, 0, sizeof output);
   output.plan = w->auction_plan;
   output.u = solution->u;
   output.v = solution->v;
-  if (normot_auction_solve(&auction, w->solver, &output) == NORMOT_EMD_INFEASIBLE) {
+  int status = normot_auction_solve(&auction, w->solver, &output);
+  if (status == NORMOT_EMD_INFEASIBLE || (status == NORMOT_EMD_OPTIMAL && !output.certified)) {
     emd_network_simplex_solve(dense, max_iter, w->solver, solution);
-    return;
+    return NORMOT_EMD_FLAG_CPU_FALLBACK;
   }
   solution->count = emd_basic_from_plan(dense->n, dense->m, w->auction_plan, w->solver,
                                         solution->row, solution->col, solution->flow);
   solution->iterations = output.iterations;
   solution->status = output.status;
+  return 0;
 }
 
 static void solve_problem(const normot_emd_problem *problem, const normot_emd_params *params,
@@ -281,16 +253,7 @@ static void solve_problem(const normot_emd_problem *problem, const normot_emd_pa
   const int64_t n = problem->n, m = problem->m;
   load_weights(problem, problem->a, problem->a_shared, n, p, w->a);
   load_weights(problem, problem->b, problem->b_shared, m, p, w->b);
-  double sum_a = 0.0, sum_b = 0.0;
-  for (int64_t i = 0; i < n; ++i) sum_a += w->a[i];
-  for (int64_t j = 0; j < m; ++j) sum_b += w->b[j];
-  /* As POT: b is always rescaled to the mass of a (a no-op when the sums agree). */
-  if (sum_b != sum_a)
-    for (int64_t j = 0; j < m; ++j) {
-      double scaled = normot_emd_rescaled_weight(w->b[j], sum_a, sum_b);
-      /* a positive weight stays positive, so that the zero pattern is the input's */
-      w->b[j] = scaled == 0.0 && w->b[j] > 0.0 ? DBL_TRUE_MIN : scaled;
-    }
+  normot_emd_rescale_b(w->b, m, normot_emd_weight_sum(w->a, n), normot_emd_weight_sum(w->b, m));
 
   int32_t n_active = 0, m_active = 0;
   for (int64_t i = 0; i < n; ++i)
@@ -314,11 +277,12 @@ static void solve_problem(const normot_emd_problem *problem, const normot_emd_pa
   emd_basic_solution solution = {
       w->basis_row,      w->basis_col, w->basis_flow, 0, w->u_active, w->v_active, 0,
       NORMOT_EMD_OPTIMAL};
+  int32_t flags = 0;
   const int assignment_fits =
       n_active == m_active && all_equal(w->a_active, n_active) && all_equal(w->b_active, m_active);
   switch (params->solver) {
     case NORMOT_EMD_SOLVER_AUCTION:
-      solve_with_auction(&dense, params->max_iter, w, &solution);
+      flags = solve_with_auction(&dense, params->max_iter, w, &solution);
       break;
     case NORMOT_EMD_SOLVER_ASSIGNMENT:
       if (assignment_fits)
@@ -373,22 +337,28 @@ static void solve_problem(const normot_emd_problem *problem, const normot_emd_pa
     result->sparse_count[p] = count;
   }
   if (result->u != NULL || result->v != NULL) {
-    /* Centred on the active part first, so that the duals of zero-weight rows and columns
-     * below do not depend on which solver ran (its potentials have an arbitrary offset). */
-    if (params->center_duals)
-      center_duals(solution.u, solution.v, w->a_active, w->b_active, n_active, m_active);
     memset(w->u, 0, (size_t)n * sizeof(double));
     memset(w->v, 0, (size_t)m * sizeof(double));
     for (int32_t r = 0; r < n_active; ++r) w->u[w->row_of[r]] = solution.u[r];
     for (int32_t c = 0; c < m_active; ++c) w->v[w->col_of[c]] = solution.v[c];
-    if (params->center_duals) center_duals(w->u, w->v, w->a, w->b, n, m);
-    if (has_zero) estimate_null_duals(w, cost, n, m);
+    const normot_emd_dual_job duals = {n,
+                                       m,
+                                       w->a,
+                                       w->b,
+                                       cost,
+                                       w->u,
+                                       w->v,
+                                       w->row_violation,
+                                       w->col_violation,
+                                       has_zero,
+                                       params->center_duals};
+    normot_emd_restore_duals(&duals);
     if (result->u != NULL) memcpy(result->u + p * n, w->u, (size_t)n * sizeof(double));
     if (result->v != NULL) memcpy(result->v + p * m, w->v, (size_t)m * sizeof(double));
   }
   if (result->status != NULL) result->status[p] = solution.status;
   if (result->iterations != NULL) result->iterations[p] = solution.iterations;
-  if (result->flags != NULL) result->flags[p] = 0;
+  if (result->flags != NULL) result->flags[p] = flags;
 }
 
 /* ---- the batch ------------------------------------------------------------------------------ */
@@ -404,18 +374,14 @@ static int has_zero_weight(const normot_emd_problem *problem, const void *weight
 
 normot_status normot_cpu_emd(normot_context *context, const normot_emd_problem *problem,
                              const normot_emd_params *params, normot_emd_result *result) {
-  const void *any_input = problem->cost != NULL ? problem->cost : problem->x;
-  if (normot_resolve_memory(problem->memory, any_input) == NORMOT_MEMORY_CUDA)
-    return normot_fail(context, NORMOT_ERROR_INVALID_MEMORY,
-                       "emd: the CPU backend cannot read device memory (NORMOT_MEMORY_CUDA)");
   const int64_t n = problem->n, m = problem->m;
   if (n + m >= INT32_MAX)
     return normot_fail(context, NORMOT_ERROR_INVALID_SIZE,
                        "emd: the CPU solvers need n + m < 2^31 (n=%lld, m=%lld)", (long long)n,
                        (long long)m);
+  /* The contents were checked by normot_emd (validate_emd.h) before any backend ran. */
   const int threads = normot_threads_for(context);
-  normot_status status = normot_validate_emd_host(context, problem, params, threads);
-  if (status != NORMOT_SUCCESS) return status;
+  normot_status status;
 
   batch_plan plan;
   plan.need_full_cost = problem->cost == NULL || problem->value_type != NORMOT_FLOAT64;

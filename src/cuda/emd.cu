@@ -1,8 +1,10 @@
-/* normot_emd on the CUDA backend: stage the inputs on the device (host inputs are copied in),
- * validate every problem before anything is written, solve the batch in chunks with one warp
- * per problem (the auction core, exact on its fixed-point grids), certify each result on the
- * device, and re-solve on the host, with the CPU backend's network simplex, every problem whose
- * certificate failed (its flags say NORMOT_EMD_FLAG_CPU_FALLBACK). */
+/* normot_emd on the CUDA backend (its inputs already checked by the neutral dispatch, src/emd.c,
+ * and its device made current): stage the inputs on the device (host inputs are copied in),
+ * solve the batch in chunks with one warp per problem (the auction core, exact on its
+ * fixed-point grids), certify each result on the original costs, and re-solve on the host, with
+ * the exact network simplex, every problem whose certificate failed (its flags say
+ * NORMOT_EMD_FLAG_CPU_FALLBACK). Batches for the other solvers (and AUTO with an iteration
+ * limit, see emd_runs_on_device) run on the host's exact solvers. */
 #include <cuda_runtime.h>
 #include <stdint.h>
 #include <string.h>
@@ -12,9 +14,6 @@
 #include "cuda_check.cuh"
 #include "cuda_kernels.h"
 #include "emd_kernels.cuh"
-
-extern "C" normot_status normot_cpu_emd(normot_context *context, const normot_emd_problem *problem,
-                                        const normot_emd_params *params, normot_emd_result *result);
 
 namespace {
 
@@ -48,7 +47,8 @@ class DeviceMemory {
 struct Call {
   normot_context *context;
   cudaStream_t stream;
-  bool on_device; /* the caller's pointers are device-accessible */
+  bool on_device;   /* the caller's pointers are device-accessible */
+  bool device_only; /* ... and the host cannot read them */
   DeviceMemory *memory;
 };
 
@@ -113,65 +113,12 @@ normot_status caller_copy(const Call &call, void *destination, const void *sourc
                            "cudaMemcpy (EMD host fallback)");
 }
 
-normot_status fault_message(normot_context *context, int64_t problem, int32_t fault) {
-  switch (fault) {
-    case EMD_INPUT_NONFINITE_WEIGHT:
-      return normot_fail(context, NORMOT_ERROR_NONFINITE_VALUE,
-                         "emd: problem %lld: NaN or Inf in a or b", (long long)problem);
-    case EMD_INPUT_NEGATIVE_WEIGHT:
-      return normot_fail(context, NORMOT_ERROR_NEGATIVE_WEIGHT,
-                         "emd: problem %lld: a negative weight in a or b", (long long)problem);
-    case EMD_INPUT_NONFINITE_COST:
-      return normot_fail(context, NORMOT_ERROR_NONFINITE_VALUE,
-                         "emd: problem %lld: NaN or Inf in the costs or the point clouds",
-                         (long long)problem);
-    case EMD_INPUT_ZERO_MASS:
-      return normot_fail(context, NORMOT_ERROR_ZERO_MASS, "emd: problem %lld: a or b sums to 0",
-                         (long long)problem);
-    default:
-      return normot_fail(context, NORMOT_ERROR_UNBALANCED,
-                         "emd: problem %lld: sum(a) and sum(b) differ by more than marginal_tol",
-                         (long long)problem);
-  }
-}
-
-normot_status check_arguments(normot_context *context, const normot_emd_problem *problem,
-                              const normot_emd_params *params, const normot_emd_result *result) {
-  if (result->cost == NULL)
-    return normot_fail(context, NORMOT_ERROR_NULL_POINTER, "emd: result->cost is NULL");
-  if (problem->cost == NULL && (problem->x == NULL || problem->y == NULL))
-    return normot_fail(context, NORMOT_ERROR_NULL_POINTER,
-                       "emd: no cost, and x or y is NULL (point-cloud mode)");
-  if (problem->k < 0 || problem->n < 0 || problem->m < 0 ||
-      (problem->k > 0 && (problem->n == 0 || problem->m == 0)) ||
-      (problem->cost == NULL && problem->dim < 1))
-    return normot_fail(context, NORMOT_ERROR_INVALID_SIZE,
-                       "emd: invalid sizes k=%lld n=%lld m=%lld dim=%lld", (long long)problem->k,
-                       (long long)problem->n, (long long)problem->m, (long long)problem->dim);
-  int64_t nm = 0, knm = 0, kn = 0, km = 0, knd = 0, kmd = 0;
-  if (!normot_mul_fits(problem->n, problem->m, &nm) || !normot_mul_fits(problem->k, nm, &knm) ||
-      !normot_mul_fits(problem->k, problem->n + problem->m, &kn) || !normot_mul_fits(knm, 8, &km) ||
-      (problem->cost == NULL &&
-       (!normot_mul_fits(kn, problem->dim, &knd) || !normot_mul_fits(knd, 8, &kmd))))
-    return normot_fail(context, NORMOT_ERROR_INVALID_SIZE, "emd: sizes overflow");
-  if (problem->value_type != NORMOT_FLOAT32 && problem->value_type != NORMOT_FLOAT64)
-    return normot_fail(context, NORMOT_ERROR_UNSUPPORTED_TYPE,
-                       "emd: value_type must be FLOAT32 or FLOAT64");
-  if (problem->cost == NULL && problem->metric != NORMOT_METRIC_SQEUCLIDEAN &&
-      problem->metric != NORMOT_METRIC_EUCLIDEAN)
-    return normot_fail(context, NORMOT_ERROR_UNSUPPORTED_TYPE, "emd: unknown metric");
-  if (params->solver < NORMOT_EMD_SOLVER_AUTO || params->solver > NORMOT_EMD_SOLVER_AUCTION)
-    return normot_fail(context, NORMOT_ERROR_UNSUPPORTED_TYPE, "emd: unknown solver");
-  if (params->max_iter < 0 || !(params->marginal_tol >= 0))
-    return normot_fail(context, NORMOT_ERROR_INVALID_ARGUMENT,
-                       "emd: max_iter and marginal_tol must be >= 0");
-  return NORMOT_SUCCESS;
-}
-
-/* Re-solves problem p on the host with the CPU backend and writes its results where the
- * caller asked for them. */
+/* Solves problem p on the host with the exact host solvers and writes its results where the
+ * caller asked for them. fallback: the device's answer was not certified: the network simplex
+ * re-solves it and the problem is flagged NORMOT_EMD_FLAG_CPU_FALLBACK. */
 normot_status solve_on_host(const Call &call, const normot_emd_problem *problem,
-                            const normot_emd_params *params, normot_emd_result *result, int64_t p) {
+                            const normot_emd_params *params, normot_emd_result *result, int64_t p,
+                            bool fallback) {
   const int64_t n = problem->n, m = problem->m, dim = problem->dim;
   const size_t value = problem->value_type == NORMOT_FLOAT64 ? 8 : 4;
   const char *a = (const char *)problem->a, *b = (const char *)problem->b;
@@ -216,10 +163,10 @@ normot_status solve_on_host(const Call &call, const normot_emd_problem *problem,
                             &status,
                             &iterations,
                             &flags};
-  normot_emd_params simplex = *params;
-  simplex.solver = NORMOT_EMD_SOLVER_NETWORK_SIMPLEX;
-  NORMOT_TRY(normot_cpu_emd(call.context, &one, &simplex, &host));
-  flags |= NORMOT_EMD_FLAG_CPU_FALLBACK;
+  normot_emd_params host_params = *params;
+  if (fallback) host_params.solver = NORMOT_EMD_SOLVER_NETWORK_SIMPLEX;
+  NORMOT_TRY(normot_emd_host_exact(call.context, &one, &host_params, &host));
+  if (fallback) flags |= NORMOT_EMD_FLAG_CPU_FALLBACK;
 
   const cudaMemcpyKind up = cudaMemcpyHostToDevice;
   NORMOT_TRY(caller_copy(call, result->cost + p, &cost_value, sizeof(double), up));
@@ -246,25 +193,33 @@ normot_status solve_on_host(const Call &call, const normot_emd_problem *problem,
  * excesses there; above it they stay in global memory. Two such blocks fit on one Hopper SM. */
 const size_t kSharedCostLimit = 96 * 1024;
 
+/* The batches the device code does not take (emd_runs_on_device): the host's exact solvers,
+ * on the caller's arrays when the host can read them, else problem by problem through copies. */
+normot_status solve_batch_on_host(const Call &call, const normot_emd_problem *problem,
+                                  const normot_emd_params *params, normot_emd_result *result) {
+  if (!call.device_only) {
+    normot_emd_problem host = *problem;
+    host.memory = NORMOT_MEMORY_HOST;
+    return normot_emd_host_exact(call.context, &host, params, result);
+  }
+  for (int64_t p = 0; p < problem->k; ++p)
+    NORMOT_TRY(solve_on_host(call, problem, params, result, p, false));
+  return NORMOT_SUCCESS;
+}
+
 }  // namespace
 
 extern "C" normot_status normot_cuda_emd(normot_context *context, const normot_emd_problem *problem,
                                          const normot_emd_params *params,
                                          normot_emd_result *result) {
-  NORMOT_TRY(check_arguments(context, problem, params, result));
   const int64_t k = problem->k, n = problem->n, m = problem->m, dim = problem->dim;
-  if (k == 0) return NORMOT_SUCCESS;
-
   const void *any_input = problem->cost != NULL ? problem->cost : problem->x;
-  normot_memory memory = normot_resolve_memory(problem->memory, any_input);
-  if (memory != NORMOT_MEMORY_HOST && memory != NORMOT_MEMORY_CUDA &&
-      memory != NORMOT_MEMORY_CUDA_HOST && memory != NORMOT_MEMORY_CUDA_MANAGED)
-    return normot_fail(context, NORMOT_ERROR_INVALID_MEMORY, "emd: unknown memory tag %d",
-                       (int)problem->memory);
+  const normot_memory memory = normot_resolve_memory(problem->memory, any_input);
   DeviceMemory device_memory(context);
   Call call = {context, (cudaStream_t)context->stream,
                memory == NORMOT_MEMORY_CUDA || memory == NORMOT_MEMORY_CUDA_MANAGED,
-               &device_memory};
+               memory == NORMOT_MEMORY_CUDA, &device_memory};
+  if (!emd_runs_on_device(params)) return solve_batch_on_host(call, problem, params, result);
 
   /* Bytes per problem of each input and output array; host data moves in chunks of problems
    * whose buffers and workspaces fit in a quarter of the free device memory, so that a batch
@@ -326,24 +281,8 @@ extern "C" normot_status normot_cuda_emd(normot_context *context, const normot_e
     return NORMOT_SUCCESS;
   };
 
-  /* Pass 1: validate every problem before anything is written. */
-  int32_t *faults = NULL;
-  double *sums = NULL;
-  NORMOT_TRY(device_memory.allocate(k * sizeof(int32_t), (void **)&faults));
-  NORMOT_TRY(device_memory.allocate(2 * k * sizeof(double), (void **)&sums));
-  for (int64_t first = 0; first < k; first += chunk) {
-    const int64_t count = k - first < chunk ? k - first : chunk;
-    NORMOT_TRY(stage_chunk(first, count));
-    emd_validate_kernel<<<(unsigned)count, EMD_TEAM, 0, call.stream>>>(
-        view, first, params->check_marginals, params->marginal_tol, faults, sums);
-    NORMOT_CUDA_TRY_LAUNCH("emd_validate_kernel");
-  }
-  std::vector<int32_t> host_faults(k);
-  NORMOT_CUDA_TRY(cudaMemcpyAsync(host_faults.data(), faults, k * sizeof(int32_t),
-                                  cudaMemcpyDeviceToHost, call.stream));
-  NORMOT_CUDA_TRY(cudaStreamSynchronize(call.stream));
-  for (int64_t p = 0; p < k; ++p)
-    if (host_faults[p] != EMD_INPUT_OK) return fault_message(context, p, host_faults[p]);
+  /* The inputs of a single chunk are staged once, here; several chunks are staged in turn. */
+  if (one_chunk) NORMOT_TRY(stage_chunk(0, k));
 
   /* Outputs: the caller's device arrays, or chunk buffers. */
   emd_outputs out;
@@ -373,13 +312,13 @@ extern "C" normot_status normot_cuda_emd(normot_context *context, const normot_e
   char *workspace = NULL;
   NORMOT_TRY(device_memory.allocate((size_t)chunk * stride, (void **)&workspace));
 
-  /* Pass 2: solve chunk by chunk (the inputs of a single chunk are still on the device). */
+  /* Solve chunk by chunk. */
   for (int64_t first = 0; first < k; first += chunk) {
     const int64_t count = k - first < chunk ? k - first : chunk;
     if (!one_chunk) NORMOT_TRY(stage_chunk(first, count));
     out.first = call.on_device ? 0 : first;
     emd_solve_kernel<<<(unsigned)count, EMD_TEAM, options.costs_in_shared ? shared_bytes : 0,
-                       call.stream>>>(view, first, sums, workspace, stride, options, out);
+                       call.stream>>>(view, first, workspace, stride, options, out);
     NORMOT_CUDA_TRY_LAUNCH("emd_solve_kernel");
     NORMOT_TRY(copy_back(call, result->cost, out.cost, 1, first, count));
     NORMOT_TRY(copy_back(call, result->plan, out.plan, n * m, first, count));
@@ -402,6 +341,6 @@ extern "C" normot_status normot_cuda_emd(normot_context *context, const normot_e
                                   cudaMemcpyDeviceToHost, call.stream));
   NORMOT_CUDA_TRY(cudaStreamSynchronize(call.stream));
   for (int64_t p = 0; p < k; ++p)
-    if (needs_host[p]) NORMOT_TRY(solve_on_host(call, problem, params, result, p));
+    if (needs_host[p]) NORMOT_TRY(solve_on_host(call, problem, params, result, p, true));
   return NORMOT_SUCCESS;
 }

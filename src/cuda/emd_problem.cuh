@@ -1,10 +1,12 @@
 /* One problem of the CUDA EMD, as host-and-device code: a view of the batch that reads any
- * problem's weights and costs (dense, shared, or computed on the fly from point clouds), the
- * validation of one problem, and the solve of one problem (zero weights removed, the auction
- * core, a basic plan, the device certificate, the outputs with POT's dual conventions). The
- * kernels of emd_kernels.cuh run these with a warp per problem (lanes = 32); the tests run them
- * on the host with one lane, so that the CUDA backend's logic is exercised without a GPU.
- * Plain C++ that g++ compiles too (no CUDA header needed). */
+ * problem's weights and costs (dense, shared, or computed on the fly from point clouds), and the
+ * solve of one problem (b rescaled and zero weights removed as emd_conventions.h says, the
+ * auction core through auction_solve.h, its certificate on the original costs, the outputs with
+ * the shared dual conventions). The inputs were validated by the backend-neutral dispatch
+ * (src/emd.c) before the backend was called. The kernels of emd_kernels.cuh run this with a
+ * warp per problem (lanes = 32); tests/test_auction_cuda_emulation.cc runs it on the host with
+ * one lane and with an emulated warp, so that the CUDA backend's logic is exercised without a
+ * GPU. Plain C++ that g++ compiles too (no CUDA header needed). */
 #ifndef NORMOT_SRC_CUDA_EMD_PROBLEM_CUH
 #define NORMOT_SRC_CUDA_EMD_PROBLEM_CUH
 
@@ -12,7 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../auction/auction_core.h"
+#include "../auction/auction_solve.h"
+#include "../emd_conventions.h"
 
 /* The batch as the device reads it: pointers are device-accessible. */
 struct emd_batch_view {
@@ -53,73 +56,6 @@ NORMOT_AUCTION_INLINE double emd_cost(const emd_batch_view &v, int64_t p, int64_
   return v.metric == NORMOT_METRIC_EUCLIDEAN ? sqrt(squared) : squared;
 }
 
-/* Validation verdicts, per problem. */
-enum emd_input_fault {
-  EMD_INPUT_OK = 0,
-  EMD_INPUT_NONFINITE_WEIGHT = 1,
-  EMD_INPUT_NEGATIVE_WEIGHT = 2,
-  EMD_INPUT_NONFINITE_COST = 3,
-  EMD_INPUT_ZERO_MASS = 4,
-  EMD_INPUT_UNBALANCED = 5
-};
-
-/* Problem p's input fault and its two masses (faults[p], sums[2p], sums[2p + 1]). Reads only. */
-NORMOT_AUCTION_INLINE void emd_validate_problem(const emd_batch_view &view, int64_t p,
-                                                int check_marginals, double tolerance,
-                                                int32_t *faults, double *sums, int lane,
-                                                int lanes) {
-  int64_t nonfinite = 0, negative = 0, bad_cost = 0;
-  double sum_a = 0, sum_b = 0;
-  for (int64_t i = lane; i < view.n; i += lanes) {
-    double w = emd_a(view, p, i);
-    if (!isfinite(w))
-      ++nonfinite;
-    else if (w < 0)
-      ++negative;
-    sum_a += w;
-  }
-  for (int64_t j = lane; j < view.m; j += lanes) {
-    double w = emd_b(view, p, j);
-    if (!isfinite(w))
-      ++nonfinite;
-    else if (w < 0)
-      ++negative;
-    sum_b += w;
-  }
-  if (view.cost != NULL) {
-    for (int64_t e = lane; e < view.n * view.m; e += lanes)
-      if (!isfinite(emd_cost(view, p, e / view.m, e % view.m))) ++bad_cost;
-  } else {
-    for (int64_t e = lane; e < view.n * view.dim; e += lanes)
-      if (!isfinite(emd_load(view.x, (p - view.first) * view.n * view.dim + e, view.is_double)))
-        ++bad_cost;
-    for (int64_t e = lane; e < view.m * view.dim; e += lanes)
-      if (!isfinite(emd_load(view.y, (p - view.first) * view.m * view.dim + e, view.is_double)))
-        ++bad_cost;
-  }
-  nonfinite = normot_auction_reduce_max(nonfinite);
-  negative = normot_auction_reduce_max(negative);
-  bad_cost = normot_auction_reduce_max(bad_cost);
-  sum_a = normot_auction_reduce_sum(sum_a);
-  sum_b = normot_auction_reduce_sum(sum_b);
-  if (lane != 0) return;
-  int32_t fault = EMD_INPUT_OK;
-  double larger = sum_a > sum_b ? sum_a : sum_b;
-  if (nonfinite)
-    fault = EMD_INPUT_NONFINITE_WEIGHT;
-  else if (negative)
-    fault = EMD_INPUT_NEGATIVE_WEIGHT;
-  else if (bad_cost)
-    fault = EMD_INPUT_NONFINITE_COST;
-  else if (!(sum_a > 0) || !(sum_b > 0))
-    fault = EMD_INPUT_ZERO_MASS;
-  else if (check_marginals && fabs(sum_a - sum_b) > tolerance * larger)
-    fault = EMD_INPUT_UNBALANCED;
-  faults[p] = fault;
-  sums[2 * p] = sum_a;
-  sums[2 * p + 1] = sum_b;
-}
-
 /* Where a problem's results go (device pointers; NULL: not asked for), indexed by the
  * problem's number in the whole batch. */
 struct emd_outputs {
@@ -130,6 +66,15 @@ struct emd_outputs {
   int sparse;          /* any of the sparse arrays asked for */
   int64_t first;       /* the problem at offset 0 of the arrays above (needs_host: always 0) */
 };
+
+/* Whether the CUDA backend gives a batch to its device code (the auction core). max_iter is
+ * defined per solver (normot.h): the simplex's pivots, the assignment solver's augmenting paths,
+ * the auction's pushes; AUTO with a limit takes the CPU backend's choice, so that the limit
+ * means the same on both backends. The other batches run on the host's exact solvers. */
+NORMOT_AUCTION_INLINE int emd_runs_on_device(const normot_emd_params *params) {
+  return params->solver == NORMOT_EMD_SOLVER_AUCTION ||
+         (params->solver == NORMOT_EMD_SOLVER_AUTO && params->max_iter == 0);
+}
 
 struct emd_solve_options {
   int64_t max_iter;
@@ -146,214 +91,181 @@ NORMOT_AUCTION_INLINE size_t emd_fast_memory_bytes(int64_t n, int64_t m) {
 
 /* Bytes of one problem's global workspace (8-byte aligned pieces). */
 NORMOT_AUCTION_INLINE size_t emd_problem_workspace_bytes(int64_t n, int64_t m) {
-  return normot_auction_state_bytes(n, m) + (size_t)(2 * n * m + 6 * n + 6 * m) * 8;
+  return normot_auction_state_bytes(n, m) + (size_t)(2 * n * m + 8 * n + 8 * m) * 8;
 }
 
-/* Solves problem p with `workspace` (emd_problem_workspace_bytes) and writes its outputs, or
- * marks it needs_host. shared_costs: emd_fast_memory_bytes(n, m) of fast memory when
- * options.costs_in_shared; scratch: 3 int64 that every lane sees (shared memory on the
- * device). */
-NORMOT_AUCTION_INLINE void emd_solve_problem(const emd_batch_view &view, int64_t p,
-                                             const double *sums, int64_t *workspace,
-                                             const emd_solve_options &options,
-                                             const emd_outputs &out, int64_t *shared_costs,
-                                             int64_t *scratch, int lane, int lanes) {
+/* The pieces of one problem's workspace beyond the core's state. */
+struct emd_problem_space {
+  double *a, *b;        /* n, m: the weights as float64, b rescaled */
+  double *reduced_cost; /* n' x m' (later: the whole n x m cost, for the duals) */
+  double *reduced_plan; /* n' x m' */
+  double *ra, *rb, *ru, *rv;
+  double *u, *v; /* n, m: the whole problem's duals */
+  double *row_violation, *col_violation;
+  int64_t *rows, *cols; /* reduced index -> original index */
+};
+
+NORMOT_AUCTION_INLINE emd_problem_space emd_carve_space(int64_t *workspace, int64_t n, int64_t m) {
+  double *p = (double *)(workspace + normot_auction_state_bytes(n, m) / 8);
+  emd_problem_space s;
+  s.a = p, p += n;
+  s.b = p, p += m;
+  s.reduced_cost = p, p += n * m;
+  s.reduced_plan = p, p += n * m;
+  s.ra = p, p += n;
+  s.rb = p, p += m;
+  s.ru = p, p += n;
+  s.rv = p, p += m;
+  s.u = p, p += n;
+  s.v = p, p += m;
+  s.row_violation = p, p += n;
+  s.col_violation = p, p += m;
+  s.rows = (int64_t *)p;
+  s.cols = s.rows + n;
+  return s;
+}
+
+/* Lane 0: the weights as float64, b rescaled to the mass of a, and the positive-weight rows and
+ * columns listed in order (their count in sizes[0], sizes[1]). */
+NORMOT_AUCTION_INLINE void emd_reduce_weights(const emd_batch_view &view, int64_t p,
+                                              const emd_problem_space &s, int64_t *sizes) {
   const int64_t n = view.n, m = view.m;
-  int64_t *w = workspace;
+  for (int64_t i = 0; i < n; ++i) s.a[i] = emd_a(view, p, i);
+  for (int64_t j = 0; j < m; ++j) s.b[j] = emd_b(view, p, j);
+  normot_emd_rescale_b(s.b, m, normot_emd_weight_sum(s.a, n), normot_emd_weight_sum(s.b, m));
+  int64_t count = 0;
+  for (int64_t i = 0; i < n; ++i)
+    if (s.a[i] > 0) s.ra[count] = s.a[i], s.rows[count++] = i;
+  sizes[0] = count;
+  count = 0;
+  for (int64_t j = 0; j < m; ++j)
+    if (s.b[j] > 0) s.rb[count] = s.b[j], s.cols[count++] = j;
+  sizes[1] = count;
+}
 
-  /* Carve the workspace; sizes are those of the full problem, the reduced one fits. */
-  normot_auction_state state;
-  normot_auction_state_init(&state, n, m, w);
-  double *words = (double *)(w + normot_auction_state_bytes(n, m) / 8);
-  double *reduced_cost = words;         /* n' x m' */
-  double *reduced_plan = words + n * m; /* n' x m' */
-  double *ra = reduced_plan + n * m, *rb = ra + n, *ru = rb + m, *rv = ru + n;
-  double *u_full = rv + m, *v_full = u_full + n;
-  int64_t *rows = (int64_t *)(v_full + m), *cols = rows + n;
-  double *violation_of = (double *)(cols + m); /* n + m */
+/* The core's state for the reduced problem; with costs_in_shared the arrays the core reads on
+ * every push (grid costs, prices, excesses) live in `fast`. */
+NORMOT_AUCTION_INLINE void emd_lay_out_state(normot_auction_state *state, int64_t rn, int64_t rm,
+                                             int64_t *workspace, int64_t *fast) {
+  normot_auction_state_init(state, rn, rm, workspace);
+  if (fast == NULL) return;
+  state->cost = fast;
+  fast += rn * rm;
+  state->u = fast;
+  fast += rn;
+  state->v = fast;
+  fast += rm;
+  state->source_excess = fast;
+  fast += rn;
+  state->sink_excess = fast;
+}
 
-  const double sum_a = sums[2 * p], sum_b = sums[2 * p + 1];
-  const double b_factor = sum_a / sum_b; /* b rescaled to the mass of a (POT) */
-
-  /* Zero-weight rows and columns leave the problem; lane 0 lists the others in order. */
-  int64_t *sizes = scratch;
-  if (lane == 0) {
-    int64_t count = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      double wi = emd_a(view, p, i);
-      if (wi > 0) {
-        ra[count] = wi;
-        rows[count++] = i;
-      }
-    }
-    sizes[0] = count;
-    count = 0;
-    for (int64_t j = 0; j < m; ++j) {
-      double wj = emd_b(view, p, j) * b_factor;
-      if (wj > 0) {
-        rb[count] = wj;
-        cols[count++] = j;
-      }
-    }
-    sizes[1] = count;
-  }
-  normot_auction_sync();
-  const int64_t rn = sizes[0], rm = sizes[1];
-  normot_auction_state_init(&state, rn, rm, w);
-  if (options.costs_in_shared) {
-    int64_t *fast = shared_costs;
-    state.cost = fast;
-    fast += rn * rm;
-    state.u = fast;
-    fast += rn;
-    state.v = fast;
-    fast += rm;
-    state.source_excess = fast;
-    fast += rn;
-    state.sink_excess = fast;
-  }
-
-  double largest = 0;
-  for (int64_t e = lane; e < rn * rm; e += lanes) {
-    double c = emd_cost(view, p, rows[e / rm], cols[e % rm]);
-    reduced_cost[e] = c;
-    if (fabs(c) > largest) largest = fabs(c);
-  }
-  /* max of non-negative doubles through their ordered bit patterns */
-  largest = normot_auction_reduce_max_double(largest);
-  const double unit = normot_auction_cost_unit(largest);
-  const int64_t multiplier = normot_auction_cost_multiplier(rn, rm);
-  for (int64_t e = lane; e < rn * rm; e += lanes)
-    state.cost[e] = normot_auction_grid_cost(reduced_cost[e], unit, multiplier);
-
-  int64_t *quantized = scratch + 2;
-  if (lane == 0) {
-    const int64_t units = (int64_t)NORMOT_AUCTION_MASS_UNITS;
-    *quantized = normot_auction_quantize(ra, rn, sum_a, units, state.supply) &&
-                 normot_auction_quantize(rb, rm, sum_a, units, state.demand);
-  }
-  normot_auction_sync();
-  const int64_t masses_ok = *quantized;
-
-  int64_t iterations = 0;
-  int status = NORMOT_EMD_INFEASIBLE;
-  if (masses_ok && (rn < rm ? rn : rm) <= NORMOT_AUCTION_MAX_SIDE)
-    status = normot_auction_run(&state, lane, lanes, options.max_iter, &iterations);
-  if (status == NORMOT_EMD_OPTIMAL) normot_auction_make_basic(&state, lane);
-
-  for (int64_t e = lane; e < rn * rm; e += lanes)
-    reduced_plan[e] =
-        normot_auction_flow_to_mass(normot_auction_flow(&state, e / rm, e % rm), sum_a);
-  /* Scaled by max|M| rather than the grid unit: all-zero costs give duals of exactly 0. */
-  for (int64_t i = lane; i < rn; i += lanes)
-    ru[i] = normot_auction_price_to_cost(state.u[i], largest, multiplier);
-  for (int64_t j = lane; j < rm; j += lanes)
-    rv[j] = normot_auction_price_to_cost(state.v[j], largest, multiplier);
-  normot_auction_sync();
-
-  int certified = 0;
-  if (status == NORMOT_EMD_OPTIMAL)
-    certified = normot_auction_certify_dense(
-        rn, rm, ra, rb, reduced_cost, reduced_plan, ru, rv,
-        normot_auction_cost_tolerance(rn, rm, largest),
-        normot_auction_mass_tolerance(sum_a > sum_b ? sum_a : sum_b), lane, lanes);
-
-  /* A sparse plan must be basic (at most n + m - 1 entries); a plan with more positive
-   * entries than that is re-solved on the host, whose simplex returns a basic one. */
-  int64_t positive = 0;
-  for (int64_t e = lane; e < rn * rm; e += lanes) positive += reduced_plan[e] > 0;
-  positive = -normot_auction_reduce_min(-positive);
-  const int sparse_fits = positive <= n + m - 1;
-
-  const int needs_host = (status == NORMOT_EMD_OPTIMAL && !certified) ||
-                         status == NORMOT_EMD_INFEASIBLE || (out.sparse && !sparse_fits);
-  if (lane == 0) out.needs_host[p] = needs_host;
-  if (needs_host) return; /* the host writes this problem's results */
-
-  double cost = 0;
-  for (int64_t e = lane; e < rn * rm; e += lanes) cost += reduced_plan[e] * reduced_cost[e];
-  cost = normot_auction_reduce_sum(cost);
-
+/* The dense and sparse plans of problem p (reduced entries put back in place). */
+NORMOT_AUCTION_INLINE void emd_write_plans(const emd_outputs &out, int64_t p, int64_t n, int64_t m,
+                                           int64_t rn, int64_t rm, const emd_problem_space &s,
+                                           int lane, int lanes) {
   if (out.plan != NULL) {
     double *plan = out.plan + (p - out.first) * n * m;
     for (int64_t e = lane; e < n * m; e += lanes) plan[e] = 0;
     normot_auction_sync();
     for (int64_t e = lane; e < rn * rm; e += lanes)
-      plan[rows[e / rm] * m + cols[e % rm]] = reduced_plan[e];
+      plan[s.rows[e / rm] * m + s.cols[e % rm]] = s.reduced_plan[e];
   }
-  if (out.sparse && lane == 0) {
-    const int64_t base = (p - out.first) * (n + m - 1);
-    int64_t count = 0;
-    for (int64_t e = 0; e < rn * rm; ++e) {
-      if (reduced_plan[e] > 0) {
-        if (out.sparse_row != NULL) out.sparse_row[base + count] = rows[e / rm];
-        if (out.sparse_col != NULL) out.sparse_col[base + count] = cols[e % rm];
-        if (out.sparse_value != NULL) out.sparse_value[base + count] = reduced_plan[e];
-        ++count;
-      }
+  if (!out.sparse || lane != 0) return;
+  const int64_t base = (p - out.first) * (n + m - 1);
+  int64_t count = 0;
+  for (int64_t e = 0; e < rn * rm; ++e) {
+    if (s.reduced_plan[e] > 0) {
+      if (out.sparse_row != NULL) out.sparse_row[base + count] = s.rows[e / rm];
+      if (out.sparse_col != NULL) out.sparse_col[base + count] = s.cols[e % rm];
+      if (out.sparse_value != NULL) out.sparse_value[base + count] = s.reduced_plan[e];
+      ++count;
     }
-    if (out.sparse_count != NULL) out.sparse_count[p - out.first] = count;
   }
+  if (out.sparse_count != NULL) out.sparse_count[p - out.first] = count;
+}
 
-  if (out.u != NULL || out.v != NULL) {
-    /* Duals of zero-weight rows and columns start at 0 and are lowered by their largest
-     * violation of u_i + v_j <= M_ij (POT's estimate_dual_null_weights), then the pair is
-     * centred (POT's center_ot_dual). */
-    for (int64_t i = lane; i < n; i += lanes) u_full[i] = 0;
-    for (int64_t j = lane; j < m; j += lanes) v_full[j] = 0;
-    normot_auction_sync();
-    for (int64_t i = lane; i < rn; i += lanes) u_full[rows[i]] = ru[i];
-    for (int64_t j = lane; j < rm; j += lanes) v_full[cols[j]] = rv[j];
-    normot_auction_sync();
-    if (rn < n || rm < m) {
-      for (int64_t i = lane; i < n; i += lanes) {
-        if (emd_a(view, p, i) > 0) continue;
-        double violation = -INFINITY;
-        for (int64_t j = 0; j < m; ++j)
-          violation = fmax(violation, u_full[i] + v_full[j] - emd_cost(view, p, i, j));
-        violation_of[i] = violation > 0 ? violation : 0;
-      }
-      for (int64_t j = lane; j < m; j += lanes) {
-        if (emd_b(view, p, j) > 0) continue;
-        double violation = -INFINITY;
-        for (int64_t i = 0; i < n; ++i)
-          violation = fmax(violation, u_full[i] + v_full[j] - emd_cost(view, p, i, j));
-        violation_of[n + j] = violation > 0 ? violation : 0;
-      }
-      normot_auction_sync();
-      for (int64_t i = lane; i < n; i += lanes)
-        if (!(emd_a(view, p, i) > 0)) u_full[i] -= violation_of[i];
-      for (int64_t j = lane; j < m; j += lanes)
-        if (!(emd_b(view, p, j) > 0)) v_full[j] -= violation_of[n + j];
-      normot_auction_sync();
-    }
-    double shift = 0;
-    if (options.center_duals) {
-      double weighted = 0, mass = 0;
-      for (int64_t i = lane; i < n; i += lanes) {
-        double wi = emd_a(view, p, i);
-        weighted -= wi * u_full[i];
-        mass += wi;
-      }
-      for (int64_t j = lane; j < m; j += lanes) {
-        double wj = emd_b(view, p, j) * b_factor;
-        weighted += wj * v_full[j];
-        mass += wj;
-      }
-      weighted = normot_auction_reduce_sum(weighted);
-      mass = normot_auction_reduce_sum(mass);
-      shift = weighted / mass;
-    }
-    if (out.u != NULL)
-      for (int64_t i = lane; i < n; i += lanes) out.u[(p - out.first) * n + i] = u_full[i] + shift;
-    if (out.v != NULL)
-      for (int64_t j = lane; j < m; j += lanes) out.v[(p - out.first) * m + j] = v_full[j] - shift;
+/* The whole problem's duals from the reduced ones, by the shared conventions (lane 0 works on
+ * the whole cost, which the lanes first gather into reduced_cost's room). */
+NORMOT_AUCTION_INLINE void emd_write_duals(const emd_batch_view &view, int64_t p,
+                                           const emd_outputs &out, int64_t rn, int64_t rm,
+                                           const emd_problem_space &s, int center, int lane,
+                                           int lanes) {
+  const int64_t n = view.n, m = view.m;
+  for (int64_t i = lane; i < n; i += lanes) s.u[i] = 0;
+  for (int64_t j = lane; j < m; j += lanes) s.v[j] = 0;
+  for (int64_t e = lane; e < n * m; e += lanes) s.reduced_cost[e] = emd_cost(view, p, e / m, e % m);
+  normot_auction_sync();
+  for (int64_t i = lane; i < rn; i += lanes) s.u[s.rows[i]] = s.ru[i];
+  for (int64_t j = lane; j < rm; j += lanes) s.v[s.cols[j]] = s.rv[j];
+  normot_auction_sync();
+  if (lane == 0) {
+    const normot_emd_dual_job job = {n,
+                                     m,
+                                     s.a,
+                                     s.b,
+                                     s.reduced_cost,
+                                     s.u,
+                                     s.v,
+                                     s.row_violation,
+                                     s.col_violation,
+                                     rn < n || rm < m,
+                                     center};
+    normot_emd_restore_duals(&job);
   }
+  normot_auction_sync();
+  if (out.u != NULL)
+    for (int64_t i = lane; i < n; i += lanes) out.u[(p - out.first) * n + i] = s.u[i];
+  if (out.v != NULL)
+    for (int64_t j = lane; j < m; j += lanes) out.v[(p - out.first) * m + j] = s.v[j];
+}
+
+/* Solves problem p with `workspace` (emd_problem_workspace_bytes) and writes its outputs, or
+ * marks it needs_host (the core gave up, or its answer is not certified on the original costs,
+ * or a sparse plan would not be basic). shared_costs: emd_fast_memory_bytes(n, m) of fast
+ * memory when options.costs_in_shared; scratch: 3 int64 that every lane sees (shared memory on
+ * the device). */
+NORMOT_AUCTION_INLINE void emd_solve_problem(const emd_batch_view &view, int64_t p,
+                                             int64_t *workspace, const emd_solve_options &options,
+                                             const emd_outputs &out, int64_t *shared_costs,
+                                             int64_t *scratch, int lane, int lanes) {
+  const int64_t n = view.n, m = view.m;
+  const emd_problem_space s = emd_carve_space(workspace, n, m);
+  if (lane == 0) emd_reduce_weights(view, p, s, scratch);
+  normot_auction_sync();
+  const int64_t rn = scratch[0], rm = scratch[1];
+  normot_auction_sync(); /* every lane has read the sizes before the core reuses the words */
+
+  normot_auction_state state;
+  emd_lay_out_state(&state, rn, rm, workspace, options.costs_in_shared ? shared_costs : NULL);
+  for (int64_t e = lane; e < rn * rm; e += lanes)
+    s.reduced_cost[e] = emd_cost(view, p, s.rows[e / rm], s.cols[e % rm]);
+  normot_auction_sync();
+
+  const normot_auction_problem reduced = {rn, rm, s.ra, s.rb, s.reduced_cost, options.max_iter};
+  normot_auction_output solved = {s.reduced_plan, s.ru, s.rv, 0, 0, 0, 0};
+  const normot_auction_team team = {&state, scratch + 2, lane, lanes};
+  const int status = normot_auction_solve_team(&reduced, &team, &solved);
+
+  /* A sparse plan must be basic (at most n + m - 1 entries): a safety net, the core's optimal
+   * plans are basic. */
+  int64_t positive = 0;
+  for (int64_t e = lane; e < rn * rm; e += lanes) positive += s.reduced_plan[e] > 0;
+  positive = -normot_auction_reduce_min(-positive);
+  const int needs_host = status == NORMOT_EMD_INFEASIBLE ||
+                         (status == NORMOT_EMD_OPTIMAL && !solved.certified) ||
+                         (out.sparse && positive > n + m - 1);
+  if (lane == 0) out.needs_host[p] = needs_host;
+  if (needs_host) return; /* the host writes this problem's results */
+
+  emd_write_plans(out, p, n, m, rn, rm, s, lane, lanes);
+  if (out.u != NULL || out.v != NULL)
+    emd_write_duals(view, p, out, rn, rm, s, options.center_duals, lane, lanes);
   if (lane == 0) {
     const int64_t q = p - out.first;
-    out.cost[q] = cost;
+    out.cost[q] = solved.cost;
     if (out.status != NULL) out.status[q] = status;
-    if (out.iterations != NULL) out.iterations[q] = iterations;
+    if (out.iterations != NULL) out.iterations[q] = solved.iterations;
     if (out.flags != NULL) out.flags[q] = 0;
   }
 }

@@ -3,6 +3,7 @@
 #include <new>
 
 #include "cuda_check.cuh"
+#include "cuda_state.cuh"
 #include "normalize_workspace.cuh"
 
 namespace normot_cuda {
@@ -111,7 +112,7 @@ static normot_status create_slots(normot_context *context, workspace *space) {
 normot_status get_workspace(normot_context *context, workspace **out) {
   *out = nullptr;
   NORMOT_CUDA_TRY(cudaSetDevice(context->device_id));
-  normot_cache *cache = &context->cache[NORMOT_CACHE_CUDA];
+  normot_cache *cache = &normot_cuda_state_of(context)->normalize;
   workspace *space = static_cast<workspace *>(cache->ptr);
   if (space == nullptr) {
     space = new (std::nothrow) workspace();

@@ -1,4 +1,4 @@
-/* What the CUDA normalize_total keeps in a context between calls (cache slot NORMOT_CACHE_CUDA):
+/* What the CUDA normalize_total keeps in a context between calls (in the backend's state):
  * its streams and events, pinned staging buffers and device scratch. Buffers only grow, so a
  * loop of calls on same-sized data allocates once. */
 #ifndef NORMOT_SRC_CUDA_NORMALIZE_WORKSPACE_CUH
