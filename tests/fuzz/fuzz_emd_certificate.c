@@ -23,7 +23,14 @@ static scales scales_of(const emd_instance *instance) {
   return s;
 }
 
-/* G >= 0, finite, rows sum to a, columns to b * sum_a / sum_b; returns <G, M>. */
+/* b_j rescaled to the mass of a as emd_semantics.md ("Magnitude limits") states it:
+ * b_j * sum_a / sum_b, or b_j * (sum_a / sum_b) where the product b_j * sum_a overflows. */
+static double rescaled_b(const emd_instance *instance, scales s, int64_t j) {
+  const double product = instance->b[j] * s.sum_a;
+  return isfinite(product) ? product / s.sum_b : instance->b[j] * (s.sum_a / s.sum_b);
+}
+
+/* G >= 0, finite, rows sum to a, columns to b rescaled (rescaled_b); returns <G, M>. */
 static double check_plan(const emd_instance *instance, const double *plan, scales s, int64_t index,
                          double *scale) {
   const int64_t n = instance->n, m = instance->m;
@@ -45,7 +52,7 @@ static double check_plan(const emd_instance *instance, const double *plan, scale
   for (int64_t j = 0; j < m; ++j) {
     double column = 0;
     for (int64_t i = 0; i < n; ++i) column += plan[i * m + j];
-    const double target = instance->b[j] * s.sum_a / s.sum_b;
+    const double target = rescaled_b(instance, s, j);
     if (fabs(column - target) > s.mass_tol)
       fuzz_fail("problem %lld: column %lld sums to %.17g, b is %.17g", (long long)index,
                 (long long)j, column, target);
@@ -75,7 +82,7 @@ static double check_duals(const emd_instance *instance, const emd_answer *answer
     *scale += instance->a[i] * fabs(answer->u[i]);
   }
   for (int64_t j = 0; j < m; ++j) {
-    const double b = instance->b[j] * s.sum_a / s.sum_b;
+    const double b = rescaled_b(instance, s, j);
     dual += b * answer->v[j];
     *scale += b * fabs(answer->v[j]);
   }
