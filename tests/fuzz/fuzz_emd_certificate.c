@@ -1,5 +1,6 @@
 #include "fuzz_emd_certificate.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -24,10 +25,12 @@ static scales scales_of(const emd_instance *instance) {
 }
 
 /* b_j rescaled to the mass of a as emd_semantics.md ("Magnitude limits") states it:
- * b_j * sum_a / sum_b, or b_j * (sum_a / sum_b) where the product b_j * sum_a overflows. */
+ * b_j * sum_a / sum_b where the product b_j * sum_a is 0 or a normal float64, else
+ * (b_j / sum_b) * sum_a. */
 static double rescaled_b(const emd_instance *instance, scales s, int64_t j) {
   const double product = instance->b[j] * s.sum_a;
-  return isfinite(product) ? product / s.sum_b : instance->b[j] * (s.sum_a / s.sum_b);
+  if (product == 0 || (isfinite(product) && product >= DBL_MIN)) return product / s.sum_b;
+  return instance->b[j] / s.sum_b * s.sum_a;
 }
 
 /* G >= 0, finite, rows sum to a, columns to b rescaled (rescaled_b); returns <G, M>. */
@@ -37,7 +40,7 @@ static double check_plan(const emd_instance *instance, const double *plan, scale
   double primal = 0;
   *scale = 0;
   for (int64_t i = 0; i < n; ++i) {
-    double row = 0;
+    long double row = 0; /* wider: a row of a mass near DBL_MAX may round past it in double */
     for (int64_t j = 0; j < m; ++j) {
       const double g = plan[i * m + j];
       if (!(isfinite(g) && g >= 0)) fuzz_fail("problem %lld: plan entry %g", (long long)index, g);
@@ -45,17 +48,17 @@ static double check_plan(const emd_instance *instance, const double *plan, scale
       primal += g * instance->cost[i * m + j];
       *scale += g * fabs(instance->cost[i * m + j]);
     }
-    if (fabs(row - instance->a[i]) > s.mass_tol)
+    if (fabsl(row - instance->a[i]) > s.mass_tol)
       fuzz_fail("problem %lld: row %lld sums to %.17g, a is %.17g", (long long)index, (long long)i,
-                row, instance->a[i]);
+                (double)row, instance->a[i]);
   }
   for (int64_t j = 0; j < m; ++j) {
-    double column = 0;
+    long double column = 0;
     for (int64_t i = 0; i < n; ++i) column += plan[i * m + j];
     const double target = rescaled_b(instance, s, j);
-    if (fabs(column - target) > s.mass_tol)
+    if (fabsl(column - target) > s.mass_tol)
       fuzz_fail("problem %lld: column %lld sums to %.17g, b is %.17g", (long long)index,
-                (long long)j, column, target);
+                (long long)j, (double)column, target);
   }
   return primal;
 }
