@@ -193,7 +193,7 @@ static normot_status two_pass(normot_context *context, normalize_job *job,
   if (check_results && (status = check_totals_finite(context, job)) != NORMOT_SUCCESS)
     return status;
 
-  double target;
+  double target = 0.0;
   if (params->has_target_sum)
     target = normot_round_to(job->out_type, params->target_sum);
   else if ((status = median_target(context, job, check_results, &target)) != NORMOT_SUCCESS)
