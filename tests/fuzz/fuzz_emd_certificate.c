@@ -19,7 +19,9 @@ static scales scales_of(const emd_instance *instance) {
   for (int64_t j = 0; j < instance->m; ++j) s.sum_b += instance->b[j];
   for (int64_t e = 0; e < instance->n * instance->m; ++e)
     s.largest_cost = fmax(s.largest_cost, fabs(instance->cost[e]));
-  s.mass_tol = relative_tol * s.sum_a;
+  /* Plan entries of a subnormal mass lie on float64's grid of 2^-1074, far coarser than 1e-9 of
+   * that mass: a marginal is then allowed one grid step per row and column. */
+  s.mass_tol = fmax(relative_tol * s.sum_a, (double)(instance->n + instance->m) * DBL_TRUE_MIN);
   s.cost_tol = relative_tol * fmax(s.largest_cost, 1e-300);
   return s;
 }
