@@ -43,13 +43,13 @@ static inline double normot_emd_cost_limit(const normot_emd_problem *problem, do
 }
 
 /* b_j rescaled to the mass of a: b_j * sum_a / sum_b, as POT computes it, where the product
- * b_j * sum_a is a normal float64 (or 0); otherwise (b_j / sum_b) * sum_a. Where the product
- * overflows POT's form gives Inf; where it is subnormal it has lost bits (a b_j of 3e-319
- * against a mass of 196 came out 2.6e-8 of the mass short). b_j / sum_b <= 1 keeps the result
- * finite (at most about sum_a) and correctly rounded twice. */
+ * b_j * sum_a is a normal float64; otherwise (b_j / sum_b) * sum_a. Where the product
+ * overflows POT's form gives Inf; where it is subnormal or 0 it has lost bits (a b_j of 3e-319
+ * against a mass of 196 came out 2.6e-8 of the mass short, against a mass of 2e-41 it was 0).
+ * b_j / sum_b <= 1 keeps the result finite (at most about sum_a), rounded twice. */
 static inline double normot_emd_rescaled_weight(double b_j, double sum_a, double sum_b) {
   double scaled = b_j * sum_a;
-  if (scaled == 0.0 || (isfinite(scaled) && scaled >= DBL_MIN)) return scaled / sum_b;
+  if (isfinite(scaled) && scaled >= DBL_MIN) return scaled / sum_b;
   return b_j / sum_b * sum_a;
 }
 

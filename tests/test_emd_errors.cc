@@ -336,21 +336,24 @@ TEST_P(EmdErrorTest, SubnormalMassesAreRescaledWithoutLoss) {
   std::memcpy(&tiny, &bits, sizeof tiny);
   std::fill(b_.begin() + kM, b_.begin() + 2 * kM, 0.0);
   b_[kM] = tiny;
-  const double a[kN] = {37, 122, 13, 21, 2.9375};
-  std::copy(a, a + kN, a_.begin() + kN);
-  for (normot_emd_solver solver : kAllSolvers) {
-    params_.solver = solver;
-    ASSERT_EQ(normot_emd(context_, &problem_, &params_, &result_), NORMOT_SUCCESS)
-        << normot_context_last_error(context_);
-    // All of a's mass goes to column 0: plan column 0 is a, to the certificate's 1e-9 of the
-    // mass (it was 5e-6 short in one row).
-    double cost = 0.0;
-    for (int64_t i = 0; i < kN; ++i) {
-      EXPECT_NEAR(out_.plan[(kN + i) * kM], a[i], 1e-9 * 195.9375)
-          << "solver " << solver << " row " << i;
-      cost += a[i] * cost_[kN * kM + i * kM];
+  // With a scaled by 1e-43 (still normal) the product underflowed to 0: b rescaled was 0.
+  for (double scale : {1.0, 1e-43}) {
+    const double a[kN] = {37 * scale, 122 * scale, 13 * scale, 21 * scale, 2.9375 * scale};
+    std::copy(a, a + kN, a_.begin() + kN);
+    for (normot_emd_solver solver : kAllSolvers) {
+      params_.solver = solver;
+      ASSERT_EQ(normot_emd(context_, &problem_, &params_, &result_), NORMOT_SUCCESS)
+          << normot_context_last_error(context_);
+      // All of a's mass goes to column 0: plan column 0 is a, to the certificate's 1e-9 of the
+      // mass (it was 5e-6 short in one row).
+      double cost = 0.0;
+      for (int64_t i = 0; i < kN; ++i) {
+        EXPECT_NEAR(out_.plan[(kN + i) * kM], a[i], 1e-9 * 195.9375 * scale)
+            << "solver " << solver << " scale " << scale << " row " << i;
+        cost += a[i] * cost_[kN * kM + i * kM];
+      }
+      EXPECT_NEAR(out_.cost[1], cost, 1e-12 * cost) << "solver " << solver << " scale " << scale;
     }
-    EXPECT_NEAR(out_.cost[1], cost, 1e-12 * cost) << "solver " << solver;
   }
 }
 

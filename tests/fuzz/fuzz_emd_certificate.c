@@ -27,11 +27,11 @@ static scales scales_of(const emd_instance *instance) {
 }
 
 /* b_j rescaled to the mass of a as emd_semantics.md ("Magnitude limits") states it:
- * b_j * sum_a / sum_b where the product b_j * sum_a is 0 or a normal float64, else
+ * b_j * sum_a / sum_b where the product b_j * sum_a is a normal float64, else
  * (b_j / sum_b) * sum_a. */
 static double rescaled_b(const emd_instance *instance, scales s, int64_t j) {
   const double product = instance->b[j] * s.sum_a;
-  if (product == 0 || (isfinite(product) && product >= DBL_MIN)) return product / s.sum_b;
+  if (isfinite(product) && product >= DBL_MIN) return product / s.sum_b;
   return instance->b[j] / s.sum_b * s.sum_a;
 }
 
