@@ -357,6 +357,21 @@ TEST_P(EmdErrorTest, SubnormalMassesAreRescaledWithoutLoss) {
   }
 }
 
+TEST_P(EmdErrorTest, MassesWithinRoundingOfDblMaxAreNotRescaled) {
+  SKIP_MAGNITUDE_RULES_ON_CUDA();
+  // Problem 1: a of mass DBL_MAX (zero costs, within the cost limit). b rescaled to it has
+  // finite weights whose sum rounds past DBL_MAX: the auction solver quantised b against that
+  // Inf and put the mass of a into column 0, and the problem said OPTIMAL.
+  params_.check_marginals = 0;
+  params_.solver = NORMOT_EMD_SOLVER_AUCTION;
+  const double a[kN] = {47, 127, std::numeric_limits<double>::max(), 71, 1};
+  const double b[kM] = {1, 0, 37, 0, 1, 3};
+  std::copy(a, a + kN, a_.begin() + kN);
+  std::copy(b, b + kM, b_.begin() + kM);
+  std::fill(cost_.begin() + kN * kM, cost_.begin() + 2 * kN * kM, 0.0);
+  ExpectFailure(NORMOT_ERROR_OVERFLOW, "problem 1: rescaling b to the mass of a overflows");
+}
+
 TEST_P(EmdErrorTest, ResultsOverlappingInputsAreRefused) {
   // A plan written over a shared cost used to change the costs the later problems read.
   std::vector<double> shared(cost_.begin(), cost_.begin() + kN * kM);
