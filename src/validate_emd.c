@@ -135,12 +135,21 @@ static normot_status check_costs(const normot_emd_problem *problem, int64_t p,
   return largest_point_cloud_cost(problem, p, largest, sink);
 }
 
+/* Whether b rescaled to the mass of a (when the sums differ) has a weight, or a sum, that is not
+ * finite: the rescaled weights sum to the mass of a only to within m + 2 roundings, so a mass
+ * that close to DBL_MAX can sum past it (the auction solver then quantised b against Inf). */
+static int rescaling_overflows(const weight_summary *a, const weight_summary *b, int64_t m) {
+  if (a->sum == b->sum) return 0;
+  if (a->sum > DBL_MAX / (1.0 + (double)(m + 2) * DBL_EPSILON)) return 1;
+  return !isfinite(normot_emd_rescaled_weight(b->largest, a->sum, b->sum));
+}
+
 /* The rules that keep every number the solvers form finite (docs/emd_semantics.md, "Magnitude
  * limits"): rescaling b to the mass of a, and the size of the costs against n + m and the mass. */
 static normot_status check_magnitudes(const normot_emd_problem *problem, int64_t p,
                                       const weight_summary *a, const weight_summary *b,
                                       double cost_largest, message_sink *sink) {
-  if (a->sum != b->sum && !isfinite(normot_emd_rescaled_weight(b->largest, a->sum, b->sum))) {
+  if (rescaling_overflows(a, b, problem->m)) {
     SAY(sink,
         "problem %lld: rescaling b to the mass of a overflows (b's largest weight %g, sum a = "
         "%g, sum b = %g)",

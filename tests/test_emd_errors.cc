@@ -314,6 +314,51 @@ TEST_P(EmdErrorTest, LargeMassesAreRescaledOrRefused) {
   EXPECT_NEAR(out_.cost[2], 5e305, 1e294);
 }
 
+TEST_P(EmdErrorTest, SubnormalMassesAreRescaledWithoutLoss) {
+  // Problem 1: b = {3.1e-319, 0, ...} (a subnormal) against a mass of 195.9375. The product
+  // b_0 * sum a is subnormal too and lost bits: b rescaled came out 2.6e-8 (relative) short of
+  // the mass, so no plan had both marginals and a row of the plan summed short of a.
+  params_.check_marginals = 0;
+  const uint64_t bits = 0xf3fb;
+  double tiny;
+  std::memcpy(&tiny, &bits, sizeof tiny);
+  std::fill(b_.begin() + kM, b_.begin() + 2 * kM, 0.0);
+  b_[kM] = tiny;
+  // With a scaled by 1e-43 (still normal) the product underflowed to 0: b rescaled was 0.
+  for (double scale : {1.0, 1e-43}) {
+    const double a[kN] = {37 * scale, 122 * scale, 13 * scale, 21 * scale, 2.9375 * scale};
+    std::copy(a, a + kN, a_.begin() + kN);
+    for (normot_emd_solver solver : kAllSolvers) {
+      params_.solver = solver;
+      ASSERT_EQ(normot_emd(context_, &problem_, &params_, &result_), NORMOT_SUCCESS)
+          << normot_context_last_error(context_);
+      // All of a's mass goes to column 0: plan column 0 is a, to the certificate's 1e-9 of the
+      // mass (it was 5e-6 short in one row).
+      double cost = 0.0;
+      for (int64_t i = 0; i < kN; ++i) {
+        EXPECT_NEAR(out_.plan[(kN + i) * kM], a[i], 1e-9 * 195.9375 * scale)
+            << "solver " << solver << " scale " << scale << " row " << i;
+        cost += a[i] * cost_[kN * kM + i * kM];
+      }
+      EXPECT_NEAR(out_.cost[1], cost, 1e-12 * cost) << "solver " << solver << " scale " << scale;
+    }
+  }
+}
+
+TEST_P(EmdErrorTest, MassesWithinRoundingOfDblMaxAreNotRescaled) {
+  // Problem 1: a of mass DBL_MAX (zero costs, within the cost limit). b rescaled to it has
+  // finite weights whose sum rounds past DBL_MAX: the auction solver quantised b against that
+  // Inf and put the mass of a into column 0, and the problem said OPTIMAL.
+  params_.check_marginals = 0;
+  params_.solver = NORMOT_EMD_SOLVER_AUCTION;
+  const double a[kN] = {47, 127, std::numeric_limits<double>::max(), 71, 1};
+  const double b[kM] = {1, 0, 37, 0, 1, 3};
+  std::copy(a, a + kN, a_.begin() + kN);
+  std::copy(b, b + kM, b_.begin() + kM);
+  std::fill(cost_.begin() + kN * kM, cost_.begin() + 2 * kN * kM, 0.0);
+  ExpectFailure(NORMOT_ERROR_OVERFLOW, "problem 1: rescaling b to the mass of a overflows");
+}
+
 TEST_P(EmdErrorTest, ResultsOverlappingInputsAreRefused) {
   // A plan written over a shared cost used to change the costs the later problems read.
   std::vector<double> shared(cost_.begin(), cost_.begin() + kN * kM);

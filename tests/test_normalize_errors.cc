@@ -387,6 +387,34 @@ TEST_P(NormalizeErrors, TotalsBeyondTheOutputTypeAreRefused) {
       }
 }
 
+TEST_P(NormalizeErrors, MedianTargetsBeyondTheOutputTypeAreRefused) {
+  SKIP_RESULT_CHECKS_ON_CUDA();
+  // Two rows of one value each: both totals are finite, but the median of an even count is
+  // (a + b) / 2 in the output type, and a + b overflows it. The target was Inf, every size factor
+  // 0 and the call a success.
+  const double big[] = {3e38, 1e308};
+  const normot_value_type types[] = {NORMOT_FLOAT32, NORMOT_FLOAT64};
+  for (int t = 0; t < 2; ++t)
+    for (normot_layout layout : {NORMOT_LAYOUT_CSR, NORMOT_LAYOUT_CSC, NORMOT_LAYOUT_DENSE}) {
+      SCOPED_TRACE(std::string(TypeName(types[t])) + " " + LayoutName(layout));
+      Csr csr;
+      csr.rows = 2;
+      csr.cols = 2;
+      csr.indptr = {0, 1, 2};
+      csr.indices = {0, 1};
+      csr.type = types[t];
+      csr.values.assign(2 * ValueSize(types[t]), 0);
+      PutValue(csr.values, types[t], 0, big[t]);
+      PutValue(csr.values, types[t], 1, big[t]);
+      ExpectRejected(Build(csr, layout, NORMOT_INDEX_INT32).View(), Defaults(), types[t],
+                     NORMOT_ERROR_OVERFLOW,
+                     types[t] == NORMOT_FLOAT32 ? "the median target, the mean of the two "
+                                                  "middle of 2 positive totals, overflows float32"
+                                                : "the median target, the mean of the two "
+                                                  "middle of 2 positive totals, overflows float64");
+    }
+}
+
 TEST_P(NormalizeErrors, TargetsWhoseResultsOverflowAreRefused) {
   SKIP_RESULT_CHECKS_ON_CUDA();
   // float32, target FLT_MAX: row 1 = {3} gives 3 / (3 / FLT_MAX) = Inf. Integer input went

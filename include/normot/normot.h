@@ -281,8 +281,8 @@ typedef struct normot_normalize_output {
 } normot_normalize_output;
 
 /* Normalizes X as described above. The output buffers live in X->memory. With check_values,
- * every total, size factor and result must be finite in the output type (docs/
- * normalize_semantics.md, rule 8), else nothing is written.
+ * every total, the target, every size factor and result must be finite in the output type
+ * (docs/normalize_semantics.md, rule 8), else nothing is written.
  * Returns NORMOT_SUCCESS or:
  *   NORMOT_ERROR_NULL_POINTER      context, X, params or output NULL; X's indptr (sparse),
  *                                  indices (sparse, nnz > 0) or values (when non-empty) NULL
@@ -296,7 +296,8 @@ typedef struct normot_normalize_output {
  *   NORMOT_ERROR_UNSUPPORTED_TYPE  output type not float; in place on integer input; in place
  *                                  with a different output type; unknown enum values
  *   NORMOT_ERROR_NO_POSITIVE_TOTAL median target with no cell whose total is > 0
- *   NORMOT_ERROR_OVERFLOW          (check_values) a total, size factor or result not finite
+ *   NORMOT_ERROR_OVERFLOW          (check_values) a total, the median target, a size factor
+ *                                  or a result not finite
  *   NORMOT_ERROR_INVALID_ARGUMENT  an output array overlaps an input array or another output
  *   NORMOT_ERROR_INVALID_MEMORY    device memory given to the CPU backend; an unknown memory tag
  *   NORMOT_ERROR_OUT_OF_MEMORY, NORMOT_ERROR_CUDA, NORMOT_ERROR_NOT_IMPLEMENTED */

@@ -114,6 +114,28 @@ static normot_status check_results_finite(normot_context *context, const normali
                      factor, job->log1p ? " and log1p" : "", type_name(job->out_type));
 }
 
+/* The median of the positive totals. With checked results it must be finite: the two middle
+ * totals of an even count can be finite while their sum in the output type is not. */
+static normot_status median_target(normot_context *context, const normalize_job *job,
+                                   int check_results, double *target) {
+  /* The size factor array is free until the size factors are computed: the median works in it. */
+  int64_t n_positive = 0;
+  for (int64_t r = 0; r < job->X->n_rows; ++r)
+    if (job->sums[r] > 0.0) job->size_factors[n_positive++] = job->sums[r];
+  if (n_positive == 0)
+    return normot_fail(context, NORMOT_ERROR_NO_POSITIVE_TOTAL,
+                       "no cell has a total > 0 (%lld cells), so there is no median target; "
+                       "give target_sum",
+                       (long long)job->X->n_rows);
+  *target = normot_cpu_median(job->size_factors, n_positive, job->out_type);
+  if (check_results && !isfinite(*target))
+    return normot_fail(context, NORMOT_ERROR_OVERFLOW,
+                       "the median target, the mean of the two middle of %lld positive totals, "
+                       "overflows %s",
+                       (long long)n_positive, type_name(job->out_type));
+  return NORMOT_SUCCESS;
+}
+
 /* Carves the scratch block: totals and size factors, the value ranges when results are
  * checked, the exclusion's memory (n_cols flags, or O(nnz) for a sparse exclusion). */
 static normot_status carve_scratch(normot_context *context, normalize_job *job, int check_results,
@@ -171,22 +193,11 @@ static normot_status two_pass(normot_context *context, normalize_job *job,
   if (check_results && (status = check_totals_finite(context, job)) != NORMOT_SUCCESS)
     return status;
 
-  double target;
-  if (params->has_target_sum) {
+  double target = 0.0;
+  if (params->has_target_sum)
     target = normot_round_to(job->out_type, params->target_sum);
-  } else {
-    /* The size factor array is free until the size factors are computed: the median works in
-     * it. */
-    int64_t n_positive = 0;
-    for (int64_t r = 0; r < X->n_rows; ++r)
-      if (job->sums[r] > 0.0) job->size_factors[n_positive++] = job->sums[r];
-    if (n_positive == 0)
-      return normot_fail(context, NORMOT_ERROR_NO_POSITIVE_TOTAL,
-                         "no cell has a total > 0 (%lld cells), so there is no median target; "
-                         "give target_sum",
-                         (long long)X->n_rows);
-    target = normot_cpu_median(job->size_factors, n_positive, job->out_type);
-  }
+  else if ((status = median_target(context, job, check_results, &target)) != NORMOT_SUCCESS)
+    return status;
 
   int64_t zero_cells = 0;
 #pragma omp parallel for num_threads(job->n_threads) schedule(static) reduction(+ : zero_cells)

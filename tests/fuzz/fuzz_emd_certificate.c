@@ -1,5 +1,6 @@
 #include "fuzz_emd_certificate.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -18,19 +19,30 @@ static scales scales_of(const emd_instance *instance) {
   for (int64_t j = 0; j < instance->m; ++j) s.sum_b += instance->b[j];
   for (int64_t e = 0; e < instance->n * instance->m; ++e)
     s.largest_cost = fmax(s.largest_cost, fabs(instance->cost[e]));
-  s.mass_tol = relative_tol * s.sum_a;
+  /* Plan entries of a subnormal mass lie on float64's grid of 2^-1074, far coarser than 1e-9 of
+   * that mass: a marginal is then allowed one grid step per row and column. */
+  s.mass_tol = fmax(relative_tol * s.sum_a, (double)(instance->n + instance->m) * DBL_TRUE_MIN);
   s.cost_tol = relative_tol * fmax(s.largest_cost, 1e-300);
   return s;
 }
 
-/* G >= 0, finite, rows sum to a, columns to b * sum_a / sum_b; returns <G, M>. */
+/* b_j rescaled to the mass of a as emd_semantics.md ("Magnitude limits") states it:
+ * b_j * sum_a / sum_b where the product b_j * sum_a is a normal float64, else
+ * (b_j / sum_b) * sum_a. */
+static double rescaled_b(const emd_instance *instance, scales s, int64_t j) {
+  const double product = instance->b[j] * s.sum_a;
+  if (isfinite(product) && product >= DBL_MIN) return product / s.sum_b;
+  return instance->b[j] / s.sum_b * s.sum_a;
+}
+
+/* G >= 0, finite, rows sum to a, columns to b rescaled (rescaled_b); returns <G, M>. */
 static double check_plan(const emd_instance *instance, const double *plan, scales s, int64_t index,
                          double *scale) {
   const int64_t n = instance->n, m = instance->m;
   double primal = 0;
   *scale = 0;
   for (int64_t i = 0; i < n; ++i) {
-    double row = 0;
+    long double row = 0; /* wider: a row of a mass near DBL_MAX may round past it in double */
     for (int64_t j = 0; j < m; ++j) {
       const double g = plan[i * m + j];
       if (!(isfinite(g) && g >= 0)) fuzz_fail("problem %lld: plan entry %g", (long long)index, g);
@@ -38,17 +50,17 @@ static double check_plan(const emd_instance *instance, const double *plan, scale
       primal += g * instance->cost[i * m + j];
       *scale += g * fabs(instance->cost[i * m + j]);
     }
-    if (fabs(row - instance->a[i]) > s.mass_tol)
+    if (fabsl(row - instance->a[i]) > s.mass_tol)
       fuzz_fail("problem %lld: row %lld sums to %.17g, a is %.17g", (long long)index, (long long)i,
-                row, instance->a[i]);
+                (double)row, instance->a[i]);
   }
   for (int64_t j = 0; j < m; ++j) {
-    double column = 0;
+    long double column = 0;
     for (int64_t i = 0; i < n; ++i) column += plan[i * m + j];
-    const double target = instance->b[j] * s.sum_a / s.sum_b;
-    if (fabs(column - target) > s.mass_tol)
+    const double target = rescaled_b(instance, s, j);
+    if (fabsl(column - target) > s.mass_tol)
       fuzz_fail("problem %lld: column %lld sums to %.17g, b is %.17g", (long long)index,
-                (long long)j, column, target);
+                (long long)j, (double)column, target);
   }
   return primal;
 }
@@ -75,7 +87,7 @@ static double check_duals(const emd_instance *instance, const emd_answer *answer
     *scale += instance->a[i] * fabs(answer->u[i]);
   }
   for (int64_t j = 0; j < m; ++j) {
-    const double b = instance->b[j] * s.sum_a / s.sum_b;
+    const double b = rescaled_b(instance, s, j);
     dual += b * answer->v[j];
     *scale += b * fabs(answer->v[j]);
   }

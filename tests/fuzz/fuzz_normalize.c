@@ -1,7 +1,8 @@
 /* normot_normalize_total with fuzzed layouts, types, shapes, indptr/indices (some corrupted),
  * values and parameters, against normot.h's contract: a documented status; a failure leaves
  * every output buffer (and, in place, the input) byte for byte as it was and says why in one
- * line; a success on finite input gives a finite target and finite results. */
+ * line; a success gives a positive target, and a checked one (check_values) a finite target and,
+ * on finite input, finite results. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,7 +210,11 @@ static void check_success(const normalize_call *call) {
   if (!is_float_type(output->value_type)) fuzz_fail("normalize succeeded with an integer output");
   if (call->params.check_values && !call->inputs_finite)
     fuzz_fail("normalize succeeded on non-finite values with check_values on");
-  if (!(isfinite(output->target) && output->target > 0))
+  /* The target is positive: a given target_sum is validated in the output type, a median is
+   * one of positive totals. It is finite when the call checks or when it was given: an unchecked
+   * median is of totals that the caller vouched for (check_values = 0, normot.h). */
+  if (!(output->target > 0)) fuzz_fail("normalize succeeded with target %g", output->target);
+  if (!isfinite(output->target) && (call->params.check_values || call->params.has_target_sum))
     fuzz_fail("normalize succeeded with target %g", output->target);
   if (output->n_zero_cells < 0 || output->n_zero_cells > call->X.n_rows ||
       output->n_excluded_genes < 0 || output->n_excluded_genes > call->X.n_cols)
