@@ -4,6 +4,8 @@
 #include <math.h>
 #include <stdio.h>
 
+#include "validate_matrix.h"
+
 /* Where a message goes; NULL while the parallel pass only looks for the first failing problem. */
 typedef struct message_sink {
   char *text;
@@ -62,8 +64,10 @@ static normot_status check_finite(const normot_emd_problem *problem, const void 
   return NORMOT_SUCCESS;
 }
 
-static normot_status check_problem(const normot_emd_problem *problem,
-                                   const normot_emd_params *params, int64_t p, message_sink *sink) {
+/* The weights of problem p and, when params->check_marginals, their balance. */
+static normot_status check_marginals(const normot_emd_problem *problem,
+                                     const normot_emd_params *params, int64_t p,
+                                     message_sink *sink) {
   const int64_t n = problem->n, m = problem->m;
   double sum_a, sum_b;
   normot_status status =
@@ -81,6 +85,14 @@ static normot_status check_problem(const normot_emd_problem *problem,
       return NORMOT_ERROR_UNBALANCED;
     }
   }
+  return NORMOT_SUCCESS;
+}
+
+static normot_status check_problem(const normot_emd_problem *problem,
+                                   const normot_emd_params *params, int64_t p, message_sink *sink) {
+  const int64_t n = problem->n, m = problem->m;
+  normot_status status = check_marginals(problem, params, p, sink);
+  if (status != NORMOT_SUCCESS) return status;
   if (problem->cost != NULL) {
     if (!problem->cost_shared || p == 0)
       return check_finite(problem, problem->cost, problem->cost_shared ? 0 : p * n * m, n * m, p,
@@ -105,5 +117,33 @@ normot_status normot_validate_emd_host(normot_context *context, const normot_emd
   message_sink sink = {text, sizeof text};
   normot_status status = check_problem(problem, params, first_bad, &sink);
   if (status == NORMOT_SUCCESS) return NORMOT_SUCCESS; /* cannot happen: the check is pure */
+  return normot_fail(context, status, "%s", text);
+}
+
+normot_status normot_validate_emd_sparse_host(normot_context *context,
+                                              const normot_emd_sparse_problem *problem,
+                                              const normot_emd_params *params, int n_threads) {
+  normot_matrix edges =
+      normot_matrix_csr(problem->n, problem->m, problem->nnz, problem->indptr, problem->indices,
+                        problem->index_type, (void *)problem->values, problem->value_type);
+  normot_matrix_problem found = normot_no_problem();
+  normot_check_matrix(&edges, 1, 0, n_threads, &found);
+  if (found.status != NORMOT_SUCCESS) return normot_report_matrix_problem(context, &edges, &found);
+  for (int64_t e = 0; e < problem->nnz; ++e) {
+    double value = normot_emd_load(problem->values, problem->value_type, e);
+    if (!isfinite(value))
+      return normot_fail(context, NORMOT_ERROR_NONFINITE_VALUE,
+                         "the cost of edge %lld (values[%lld]) is not finite (%g)", (long long)e,
+                         (long long)e, value);
+  }
+  /* The weights are checked as those of a one-problem batch. */
+  normot_emd_problem weights = {0};
+  weights.k = 1, weights.n = problem->n, weights.m = problem->m;
+  weights.value_type = problem->value_type;
+  weights.a = problem->a, weights.b = problem->b;
+  char text[NORMOT_MESSAGE_CAPACITY];
+  message_sink sink = {text, sizeof text};
+  normot_status status = check_marginals(&weights, params, 0, &sink);
+  if (status == NORMOT_SUCCESS) return NORMOT_SUCCESS;
   return normot_fail(context, status, "%s", text);
 }

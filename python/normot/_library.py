@@ -48,7 +48,8 @@ LAYOUT_CSR, LAYOUT_CSC, LAYOUT_DENSE = 0, 1, 2
 METRIC_SQEUCLIDEAN, METRIC_EUCLIDEAN = 0, 1
 METRIC_BY_NAME = {"sqeuclidean": METRIC_SQEUCLIDEAN, "euclidean": METRIC_EUCLIDEAN}
 
-EMD_SOLVER_BY_NAME = {"auto": 0, "network_simplex": 1, "assignment": 2, "auction": 3}
+EMD_SOLVER_BY_NAME = {"auto": 0, "network_simplex": 1, "assignment": 2, "auction": 3,
+                      "multiscale": 4}
 
 EMD_INFEASIBLE, EMD_OPTIMAL, EMD_UNBOUNDED, EMD_MAX_ITER_REACHED = 0, 1, 2, 3
 EMD_FLAG_CPU_FALLBACK = 1
