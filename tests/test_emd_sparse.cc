@@ -6,6 +6,8 @@
 #include <functional>
 #include <string>
 
+#include "npy_io.h"
+#include "test_cli_util.h"
 #include "test_emd_support.h"
 
 namespace {
@@ -247,6 +249,75 @@ TEST_F(EmdSparseTest, BadInputsFailBeforeAnythingIsWritten) {
     EXPECT_EQ(out.cost[0], -7.0);
     EXPECT_EQ(out.status[0], -7);
   }
+}
+
+using cli_test::CliRun;
+using cli_test::RunCli;
+using cli_test::ScratchDir;
+
+// normot emd with a sparse cost from three .npy arrays: POT's sparse example again, end to end.
+TEST(EmdSparseCli, SolvesACsrCostFromThreeNpyArrays) {
+  ScratchDir dir, capture;
+  ASSERT_TRUE(dir.ok() && capture.ok());
+  char error[256];
+  auto save = [&](const char *name, normot_value_type type, std::vector<double> values) {
+    cli_array array = {};
+    array.ndim = 1, array.shape[0] = (int64_t)values.size(), array.type = type;
+    std::vector<int64_t> integers(values.begin(), values.end());
+    array.data = type == NORMOT_INT64 ? (void *)integers.data() : (void *)values.data();
+    ASSERT_EQ(cli_npy_write(dir.Path(name).c_str(), &array, error, sizeof error), 0) << error;
+  };
+  save("indptr.npy", NORMOT_INT64, {0, 2, 4});
+  save("indices.npy", NORMOT_INT64, {0, 2, 1, 2});
+  save("data.npy", NORMOT_FLOAT64, {1.0, 2.0, 3.0, 1.0});
+  save("a.npy", NORMOT_FLOAT64, {0.5, 0.5});
+  save("b.npy", NORMOT_FLOAT64, {0.3, 0.3, 0.4});
+  CliRun run = RunCli({"emd",
+                       "--cost-indptr",
+                       dir.Path("indptr.npy"),
+                       "--cost-indices",
+                       dir.Path("indices.npy"),
+                       "--cost-data",
+                       dir.Path("data.npy"),
+                       "--cost-cols",
+                       "3",
+                       "--a",
+                       dir.Path("a.npy"),
+                       "--b",
+                       dir.Path("b.npy"),
+                       "--out-cost",
+                       dir.Path("cost.npy"),
+                       "--out-plan-rows",
+                       dir.Path("r.npy"),
+                       "--out-plan-cols",
+                       dir.Path("c.npy"),
+                       "--out-plan-values",
+                       dir.Path("v.npy"),
+                       "--quiet"},
+                      capture);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  cli_array cost = {}, rows = {}, cols = {}, values = {};
+  ASSERT_EQ(cli_npy_read(dir.Path("cost.npy").c_str(), &cost, error, sizeof error), 0);
+  ASSERT_EQ(cli_npy_read(dir.Path("r.npy").c_str(), &rows, error, sizeof error), 0);
+  ASSERT_EQ(cli_npy_read(dir.Path("c.npy").c_str(), &cols, error, sizeof error), 0);
+  ASSERT_EQ(cli_npy_read(dir.Path("v.npy").c_str(), &values, error, sizeof error), 0);
+  EXPECT_NEAR(((double *)cost.data)[0], 1.8, 1e-12);
+  ASSERT_EQ(rows.shape[0], 4);
+  const int64_t want_rows[] = {0, 0, 1, 1}, want_cols[] = {0, 2, 1, 2};
+  const double want_values[] = {0.3, 0.2, 0.3, 0.2};
+  for (int e = 0; e < 4; ++e) {
+    EXPECT_EQ(((int64_t *)rows.data)[e], want_rows[e]);
+    EXPECT_EQ(((int64_t *)cols.data)[e], want_cols[e]);
+    EXPECT_NEAR(((double *)values.data)[e], want_values[e], 1e-15);
+  }
+  for (cli_array *array : {&cost, &rows, &cols, &values}) cli_array_free(array);
+  // A dense plan output is refused with a sparse cost.
+  run = RunCli({"emd", "--cost-indptr", dir.Path("indptr.npy"), "--cost-indices",
+                dir.Path("indices.npy"), "--cost-data", dir.Path("data.npy"), "--cost-cols", "3",
+                "--out-cost", dir.Path("cost2.npy"), "--out-plan", dir.Path("plan.npy")},
+               capture);
+  EXPECT_EQ(run.exit_code, 2);
+  EXPECT_NE(run.err.find("--out-plan is dense"), std::string::npos) << run.err;
 }
 
 }  // namespace

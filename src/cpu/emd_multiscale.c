@@ -103,19 +103,18 @@ typedef struct pricing {
 static void price_row(const emd_multiscale_problem *p, const pricing *q, int32_t r,
                       const scratch *s) {
   const double *row = active_row(p, r, s);
-  const double ur = q->u[r], *v = q->v;
-  double smallest = 0.0;
-  for (int32_t c = 0; c < p->m; ++c) {
-    double reduced = row[c] - ur - v[c];
-    smallest = reduced < smallest ? reduced : smallest;
-  }
+  const double ur = q->u[r], *v = q->v, threshold = -q->tolerance;
+  /* A branch-free count (which compilers vectorize) decides whether the row needs a second,
+   * selecting pass; most rows do not once the first rounds are done. */
+  int32_t violations = 0;
+  for (int32_t c = 0; c < p->m; ++c) violations += row[c] - ur - v[c] < threshold;
   q->added_size[r] = 0;
-  if (!(smallest < -q->tolerance)) return;
+  if (violations == 0) return;
   double reduced_kept[ADDED_PER_ROW];
   int32_t *cols = q->added_col + (size_t)r * ADDED_PER_ROW;
   for (int32_t c = 0; c < p->m; ++c) {
     double reduced = row[c] - ur - v[c];
-    if (reduced < -q->tolerance)
+    if (reduced < threshold)
       keep_smallest(reduced, c, reduced_kept, cols, &q->added_size[r], ADDED_PER_ROW);
   }
   for (int32_t t = 0; t < q->added_size[r]; ++t)
