@@ -120,6 +120,9 @@ normot_status normot_emd(normot_context *context, const normot_emd_problem *prob
   if (status == NORMOT_SUCCESS) status = check_enums(context, problem, params);
   if (status == NORMOT_SUCCESS) status = check_memory(context, problem);
   if (status != NORMOT_SUCCESS) return status;
+  if (params->solver == NORMOT_EMD_SOLVER_MULTISCALE && context->backend != NORMOT_BACKEND_CPU)
+    return normot_fail(context, NORMOT_ERROR_NOT_IMPLEMENTED,
+                       "emd: the multiscale solver runs on the CPU backend only");
   if (problem->k == 0) return NORMOT_SUCCESS;
   return context->ops->emd(context, problem, params, result);
 }
@@ -164,8 +167,6 @@ normot_status normot_emd_sparse(normot_context *context, const normot_emd_sparse
   if (status == NORMOT_SUCCESS) status = check_enums(context, &as_batch, params);
   if (status == NORMOT_SUCCESS) status = check_memory(context, &as_batch);
   if (status != NORMOT_SUCCESS) return status;
-  if (context->backend != NORMOT_BACKEND_CPU)
-    return normot_fail(context, NORMOT_ERROR_NOT_IMPLEMENTED,
-                       "normot_emd_sparse: only the CPU backend solves sparse costs");
+  /* Host arrays are solved by the CPU solver whatever the context's backend. */
   return normot_cpu_emd_sparse(context, problem, params, result);
 }

@@ -2,8 +2,12 @@
 // certified over all pairs, and its cost equals the dense network simplex's to 1e-9.
 #include <cmath>
 #include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
 
 #include "test_emd_support.h"
+#include "test_support.h"
 
 namespace {
 
@@ -133,6 +137,111 @@ TEST_F(EmdMultiscaleTest, BatchesAndThreadCountsGiveTheSameBits) {
             NORMOT_SUCCESS);
   EXPECT_EQ(std::memcmp(&one_thread.cost[0], &batch.cost[0], sizeof(double)), 0);
   EXPECT_EQ(one_thread.u, std::vector<double>(batch.u.begin(), batch.u.begin() + 120));
+}
+
+// Solves point clouds x (n, dim) and y (m, dim) in point-cloud mode with `solver`.
+EmdOutcome SolveClouds(normot_context *context, const EmdCase &weights,
+                       const std::vector<double> &x, const std::vector<double> &y, int64_t dim,
+                       normot_emd_solver solver, bool want_plan) {
+  const int64_t n = weights.n, m = weights.m;
+  normot_emd_problem problem = {};
+  problem.k = 1, problem.n = n, problem.m = m, problem.dim = dim;
+  problem.value_type = NORMOT_FLOAT64;
+  problem.memory = NORMOT_MEMORY_HOST;
+  problem.a = weights.a.empty() ? nullptr : weights.a.data();
+  problem.b = weights.b.empty() ? nullptr : weights.b.data();
+  problem.x = x.data(), problem.y = y.data();
+  EmdOutcome out = AllocateOutcome(1, n, m);
+  normot_emd_result result = ResultView(out);
+  if (!want_plan) result.plan = nullptr;
+  normot_emd_params params;
+  normot_emd_params_init(&params);
+  params.solver = solver;
+  EXPECT_EQ(normot_emd(context, &problem, &params, &result), NORMOT_SUCCESS)
+      << normot_context_last_error(context);
+  return out;
+}
+
+std::vector<double> SquaredDistances(const std::vector<double> &x, const std::vector<double> &y,
+                                     int64_t dim) {
+  const int64_t n = (int64_t)x.size() / dim, m = (int64_t)y.size() / dim;
+  std::vector<double> cost(n * m);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < m; ++j) {
+      double s = 0;
+      for (int64_t d = 0; d < dim; ++d)
+        s += (x[i * dim + d] - y[j * dim + d]) * (x[i * dim + d] - y[j * dim + d]);
+      cost[i * m + j] = s;
+    }
+  return cost;
+}
+
+TEST_F(EmdMultiscaleTest, CoarseToFineOnLargeCloudsInOneToThreeDimensions) {
+  // Large enough (n + m > 2048) for the grid hierarchy; every result certified on the full
+  // cost and equal to the dense simplex's.
+  std::mt19937_64 rng(20);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  for (int64_t dim : {1, 2, 3}) {
+    SCOPED_TRACE(dim);
+    const int64_t n = 1300, m = 1100;
+    EmdCase c = RandomCase(rng, n, m, dim == 3, dim == 2 ? 5 : 0, dim == 2 ? 3 : 0);
+    std::vector<double> x(n * dim), y(m * dim);
+    for (double &t : x) t = unit(rng);
+    for (double &t : y) t = unit(rng) * unit(rng) + 0.1;  // a different, skewed distribution
+    c.cost = SquaredDistances(x, y, dim);
+    EmdOutcome clouds = SolveClouds(context_, c, x, y, dim, NORMOT_EMD_SOLVER_MULTISCALE, true);
+    ExpectCertificate(c, clouds, 0);
+    EmdOutcome dense;
+    ASSERT_EQ(SolveBatch(context_, {c}, Params(NORMOT_EMD_SOLVER_NETWORK_SIMPLEX), &dense),
+              NORMOT_SUCCESS);
+    EXPECT_NEAR(clouds.cost[0], dense.cost[0], 1e-9 * std::max(1.0, dense.cost[0]));
+    // AUTO takes the same solver from n x m >= 2^20 pairs on: the same bits.
+    EmdOutcome automatic = SolveClouds(context_, c, x, y, dim, NORMOT_EMD_SOLVER_AUTO, false);
+    EXPECT_EQ(std::memcmp(&automatic.cost[0], &clouds.cost[0], sizeof(double)), 0);
+  }
+}
+
+std::vector<double> Dotmark64(const std::string &path) {
+  std::ifstream in(path);
+  std::vector<double> values;
+  std::string line, cell;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    while (std::getline(fields, cell, ',')) values.push_back(std::stod(cell));
+  }
+  double total = 0;
+  for (double v : values) total += v;
+  for (double &v : values) v /= total;
+  return values;
+}
+
+TEST_F(EmdMultiscaleTest, DotmarkSixtyFourMatchesPotAndIsCertified) {
+  const std::string shared = SharedDataDir();
+  if (shared.empty()) GTEST_SKIP() << "no shared data (../shared/data): DOTmark 64x64 skipped";
+  std::ifstream goldens(TestDataDir() + "/emd/dotmark64_costs.txt");
+  ASSERT_TRUE(goldens.good()) << "tests/data/emd/dotmark64_costs.txt is missing";
+  const int64_t side = 64, n = side * side;
+  std::vector<double> grid(n * 2);
+  for (int64_t p = 0; p < n; ++p)
+    grid[2 * p] = (double)(p / side), grid[2 * p + 1] = (double)(p % side);
+  EmdCase c;
+  c.n = c.m = n;
+  c.cost = SquaredDistances(grid, grid, 2);
+  std::string cls;
+  int first, second, pairs = 0;
+  double pot_cost;
+  while (goldens >> cls >> first >> second >> pot_cost) {
+    SCOPED_TRACE(cls);
+    const std::string dir = shared + "/dotmark/" + cls + "/data64_";
+    c.a = Dotmark64(dir + std::to_string(first) + ".csv");
+    c.b = Dotmark64(dir + std::to_string(second) + ".csv");
+    ASSERT_EQ(c.a.size(), (size_t)n);
+    EmdOutcome out = SolveClouds(context_, c, grid, grid, 2, NORMOT_EMD_SOLVER_MULTISCALE, true);
+    ExpectCertificate(c, out, 0);
+    EXPECT_NEAR(out.cost[0], pot_cost, 1e-9 * pot_cost);
+    ++pairs;
+  }
+  EXPECT_GE(pairs, 1);
 }
 
 }  // namespace

@@ -326,15 +326,21 @@ typedef enum normot_emd_solver {
                                             paths; other problems fall back to the simplex */
   NORMOT_EMD_SOLVER_AUCTION = 3,         /* the fixed-point auction core (CUDA's algorithm; on
                                             the CPU too, as an alternative) */
-  NORMOT_EMD_SOLVER_MULTISCALE = 4       /* CPU: the candidate-set solver: sparse simplex on
-                                            each point's cheapest partners, then pricing over
-                                            all pairs until none violates (see below) */
+  NORMOT_EMD_SOLVER_MULTISCALE = 4       /* CPU only (CUDA: NORMOT_ERROR_NOT_IMPLEMENTED): a
+                                            sparse simplex on candidate pairs (each point's
+                                            cheapest partners; coarse to fine on 1-3-D point
+                                            clouds), priced over all pairs until none violates,
+                                            so the result is optimal for the full problem.
+                                            Point clouds: no n x m memory. max_iter does not
+                                            apply (it always runs to the certified optimum) */
 } normot_emd_solver;
 
 typedef struct normot_emd_params {
   int64_t max_iter;       /* iteration limit per problem; 0 (default) = no limit. Counts the
                              simplex's pivots; AUTO picks the assignment solver (at most n
-                             augmenting paths) only when max_iter is 0 or >= n */
+                             augmenting paths) only when max_iter is 0 or >= n, and the
+                             multiscale solver (n x m >= 2^20 on the CPU) only when max_iter is
+                             0 or >= 100000 (POT's default) */
   int check_marginals;    /* default 1: reject |sum a - sum b| > marginal_tol * max(sums).
                              0: rescale b to sum a, as POT does */
   double marginal_tol;    /* default 1e-6 (relative) */
@@ -399,8 +405,9 @@ NORMOT_API normot_status normot_emd(normot_context *context, const normot_emd_pr
  * entries (explicit zeros included) are the edges, and every missing pair is forbidden (as if
  * its cost were infinite). Minimise <G, M> over G >= 0 supported on the edges with G 1 = a and
  * G^T 1 = b; b is rescaled to the mass of a as in normot_emd. Solved exactly by a network
- * simplex on the edge graph (CPU backend; the CUDA backend returns NORMOT_ERROR_NOT_IMPLEMENTED),
- * never building the n x m matrix. Duplicate edges are allowed (the cheaper one is used).
+ * simplex on the edge graph, never building the n x m matrix, by the CPU solver whatever the
+ * context's backend (the arrays must be in host memory). Duplicate edges are allowed (the
+ * cheaper one carries the flow).
  * ------------------------------------------------------------------------------------------- */
 
 typedef struct normot_emd_sparse_problem {
@@ -434,7 +441,7 @@ typedef struct normot_emd_sparse_problem {
  *   NORMOT_ERROR_NONFINITE_VALUE, NORMOT_ERROR_NEGATIVE_WEIGHT, NORMOT_ERROR_ZERO_MASS,
  *   NORMOT_ERROR_UNBALANCED, NORMOT_ERROR_INVALID_ARGUMENT  as for normot_emd
  *   NORMOT_ERROR_INVALID_MEMORY    device memory, or an unknown memory tag
- *   NORMOT_ERROR_OUT_OF_MEMORY, NORMOT_ERROR_NOT_IMPLEMENTED (CUDA backend) */
+ *   NORMOT_ERROR_OUT_OF_MEMORY */
 NORMOT_API normot_status normot_emd_sparse(normot_context *context,
                                            const normot_emd_sparse_problem *problem,
                                            const normot_emd_params *params,

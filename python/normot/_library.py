@@ -145,6 +145,22 @@ class EmdResult(ctypes.Structure):
     ]
 
 
+class EmdSparseProblem(ctypes.Structure):
+    _fields_ = [
+        ("n", ctypes.c_int64),
+        ("m", ctypes.c_int64),
+        ("nnz", ctypes.c_int64),
+        ("value_type", _c_enum),
+        ("a", ctypes.c_void_p),
+        ("b", ctypes.c_void_p),
+        ("indptr", ctypes.c_void_p),
+        ("indices", ctypes.c_void_p),
+        ("index_type", _c_enum),
+        ("values", ctypes.c_void_p),
+        ("memory", _c_enum),
+    ]
+
+
 STRUCTS = {
     "normot_matrix": Matrix,
     "normot_normalize_params": NormalizeParams,
@@ -152,6 +168,7 @@ STRUCTS = {
     "normot_emd_problem": EmdProblem,
     "normot_emd_params": EmdParams,
     "normot_emd_result": EmdResult,
+    "normot_emd_sparse_problem": EmdSparseProblem,
 }
 
 # ---- locating the shared library --------------------------------------------------------------
@@ -202,6 +219,11 @@ def _declare(lib: ctypes.CDLL) -> None:
         "normot_emd": (
             c_int,
             [c_void_p, ctypes.POINTER(EmdProblem), ctypes.POINTER(EmdParams),
+             ctypes.POINTER(EmdResult)],
+        ),
+        "normot_emd_sparse": (
+            c_int,
+            [c_void_p, ctypes.POINTER(EmdSparseProblem), ctypes.POINTER(EmdParams),
              ctypes.POINTER(EmdResult)],
         ),
     }

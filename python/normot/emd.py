@@ -281,6 +281,77 @@ def _batch_log(batch: _Batch) -> dict:
     }
 
 
+def _is_scipy_sparse(M) -> bool:
+    """A scipy.sparse matrix or array (scipy is only imported when it is installed)."""
+    try:
+        import scipy.sparse
+    except ImportError:
+        return False
+    return scipy.sparse.issparse(M)
+
+
+def _emd_sparse(a, b, M, max_iter, center_dual, check_marginals):
+    """POT's ot.emd on a scipy.sparse cost: stored entries are the only allowed edges. Returns
+    the plan as a scipy.sparse.coo_array of its positive entries and POT's log."""
+    import scipy.sparse
+
+    csr = scipy.sparse.csr_array(M)
+    n, m = (int(s) for s in csr.shape)
+    dtype = _type_as(a, b, csr)
+    weights = []
+    for w, name, length in ((a, "a", n), (b, "b", m)):
+        if _is_empty(w):
+            weights.append(None)
+            continue
+        w = np.ascontiguousarray(to_host(w) if not isinstance(w, (list, tuple)) else w,
+                                 dtype=np.float64)
+        if w.shape != (length,):
+            raise ValueError(f"Dimension mismatch: {name} has shape {w.shape}, expected "
+                             f"({length},) for M of shape {csr.shape}")
+        weights.append(w)
+    indptr = np.ascontiguousarray(csr.indptr, dtype=np.int64)
+    indices = np.ascontiguousarray(csr.indices, dtype=np.int64)
+    values = np.ascontiguousarray(csr.data, dtype=np.float64)
+
+    problem = L.EmdSparseProblem()
+    problem.n, problem.m, problem.nnz = n, m, int(values.shape[0])
+    problem.value_type, problem.memory = L.FLOAT64, L.MEMORY_HOST
+    problem.a = weights[0].ctypes.data if weights[0] is not None else None
+    problem.b = weights[1].ctypes.data if weights[1] is not None else None
+    problem.indptr, problem.indices = indptr.ctypes.data, indices.ctypes.data
+    problem.index_type, problem.values = L.INDEX_INT64, values.ctypes.data
+
+    params = L.EmdParams()
+    L.load().normot_emd_params_init(ctypes.byref(params))
+    if int(max_iter) < 0:
+        raise ValueError("numItermax must be >= 0")
+    params.max_iter = int(max_iter)
+    params.check_marginals = int(bool(check_marginals))
+    params.center_duals = int(bool(center_dual))
+
+    width = n + m - 1
+    cost, count = np.zeros(1), np.zeros(1, np.int64)
+    u, v, status = np.zeros(n), np.zeros(m), np.zeros(1, np.int32)
+    rows, cols = np.zeros(width, np.int64), np.zeros(width, np.int64)
+    flows = np.zeros(width)
+    result = L.EmdResult()
+    result.cost, result.u, result.v, result.status = (cost.ctypes.data, u.ctypes.data,
+                                                      v.ctypes.data, status.ctypes.data)
+    result.sparse_row, result.sparse_col = rows.ctypes.data, cols.ctypes.data
+    result.sparse_value, result.sparse_count = flows.ctypes.data, count.ctypes.data
+    ctx = context(on_device=False, device_id=0, stream=None)
+    ctx.check(L.load().normot_emd_sparse(ctx.handle, ctypes.byref(problem),
+                                         ctypes.byref(params), ctypes.byref(result)))
+    _warn_results(status, stacklevel=3)
+    kept = int(count[0])
+    plan = scipy.sparse.coo_array((flows[:kept].astype(dtype), (rows[:kept], cols[:kept])),
+                                  shape=(n, m))
+    code = int(status[0])
+    log = {"cost": float(cost[0]), "u": _cast(u, dtype), "v": _cast(v, dtype),
+           "warning": result_message(code), "result_code": code}
+    return plan, log
+
+
 def _is_batched_cost(M) -> bool:
     return len(np.shape(M) if isinstance(M, (list, tuple)) else M.shape) == 3
 
@@ -303,6 +374,9 @@ def emd(a, b, M, numItermax=DEFAULT_MAX_ITER, log=False, center_dual=True, numTh
     """
     del potentials_init
     _warn_ignored(numThreads=numThreads)
+    if _is_scipy_sparse(M):
+        plan, info = _emd_sparse(a, b, M, numItermax, center_dual, check_marginals)
+        return (plan, info) if log else plan
     if _is_batched_cost(M):
         batch = _solve(a, b, cost=M, max_iter=numItermax, center_dual=center_dual,
                        check_marginals=check_marginals, want_duals=log)

@@ -400,7 +400,7 @@ static int solve_problem(const normot_emd_problem *problem, const normot_emd_par
                                      has_zero ? w->col_of : NULL,
                                      plan->pricing_threads,
                                      NULL};
-    if (!emd_multiscale_solve(&sparse, params->max_iter, &solution)) return 0;
+    if (!emd_multiscale_solve(&sparse, &solution)) return 0;
   } else {
     solve_dense(params, cost.cost, &sizes, w, &solution);
   }

@@ -193,9 +193,9 @@ static int allocate_buffers(const emd_multiscale_problem *p, buffers *b) {
   return 1;
 }
 
-/* Solves, re-prices and adds violators until none is left (or max_iter pivots were made). */
-static int solve_until_certified(const emd_multiscale_problem *p, int64_t max_iter, buffers *b,
-                                 emd_arc_list *arcs, emd_basic_solution *solution) {
+/* Solves, re-prices and adds violators until none is left. */
+static int solve_until_certified(const emd_multiscale_problem *p, buffers *b, emd_arc_list *arcs,
+                                 emd_basic_solution *solution) {
   double cost_bound = 0.0;
   if (arcs->count == 0) {
     if (!initial_candidates(p, &b->spaces[0], arcs, &cost_bound)) return 0;
@@ -211,7 +211,7 @@ static int solve_until_certified(const emd_multiscale_problem *p, int64_t max_it
   int64_t iterations = 0, rounds = 0, added = 0;
   int status;
   do {
-    status = emd_sparse_simplex_run(simplex, arcs, max_iter, &iterations);
+    status = emd_sparse_simplex_run(simplex, arcs, 0, &iterations);
     emd_sparse_simplex_duals(simplex, b->u, b->v);
     ++rounds;
     if (status != NORMOT_EMD_OPTIMAL) break;
@@ -241,21 +241,18 @@ static int solve_until_certified(const emd_multiscale_problem *p, int64_t max_it
   return 1;
 }
 
-int emd_certified_solve(const emd_multiscale_problem *problem, emd_arc_list *arcs, int64_t max_iter,
+int emd_certified_solve(const emd_multiscale_problem *problem, emd_arc_list *arcs,
                         emd_basic_solution *solution) {
   buffers b;
-  int ok =
-      allocate_buffers(problem, &b) && solve_until_certified(problem, max_iter, &b, arcs, solution);
+  int ok = allocate_buffers(problem, &b) && solve_until_certified(problem, &b, arcs, solution);
   free_buffers(&b);
   return ok;
 }
 
-int emd_multiscale_solve(const emd_multiscale_problem *problem, int64_t max_iter,
-                         emd_basic_solution *solution) {
-  if (emd_cloud_hierarchy_applies(problem))
-    return emd_cloud_hierarchy_solve(problem, max_iter, solution);
+int emd_multiscale_solve(const emd_multiscale_problem *problem, emd_basic_solution *solution) {
+  if (emd_cloud_hierarchy_applies(problem)) return emd_cloud_hierarchy_solve(problem, solution);
   emd_arc_list arcs = {0, 0, NULL, NULL, NULL};
-  int ok = emd_certified_solve(problem, &arcs, max_iter, solution);
+  int ok = emd_certified_solve(problem, &arcs, solution);
   emd_arc_list_free(&arcs);
   return ok;
 }

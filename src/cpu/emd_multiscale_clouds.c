@@ -228,7 +228,7 @@ static void free_solution(level_solution *s) {
 /* Solves levels top-1 .. 1 (each a problem between the two clouds' points of that level),
  * leaving the basis of level 1 in `coarse`. */
 static int solve_coarse_levels(const emd_multiscale_problem *p, const hierarchy *x,
-                               const hierarchy *y, int64_t max_iter, emd_basic_solution *coarse,
+                               const hierarchy *y, emd_basic_solution *coarse,
                                level_solution *store) {
   const int32_t dim = p->source->dim;
   int64_t pivots = 0;
@@ -248,7 +248,7 @@ static int solve_coarse_levels(const emd_multiscale_problem *p, const hierarchy 
     int ok = allocate_solution(store, lx->count, ly->count);
     emd_basic_solution solution = {store->row, store->col, store->flow, 0,
                                    store->u,   store->v,   0,           0};
-    ok = ok && emd_certified_solve(&problem, &arcs, max_iter, &solution);
+    ok = ok && emd_certified_solve(&problem, &arcs, &solution);
     emd_arc_list_free(&arcs);
     if (!ok) return 0;
     pivots += solution.iterations;
@@ -258,20 +258,19 @@ static int solve_coarse_levels(const emd_multiscale_problem *p, const hierarchy 
   return 1;
 }
 
-int emd_cloud_hierarchy_solve(const emd_multiscale_problem *problem, int64_t max_iter,
-                              emd_basic_solution *solution) {
+int emd_cloud_hierarchy_solve(const emd_multiscale_problem *problem, emd_basic_solution *solution) {
   hierarchy x, y;
   level_solution store = {NULL, NULL, NULL, NULL, NULL};
   emd_basic_solution coarse = {NULL, NULL, NULL, 0, NULL, NULL, 0, 0};
   emd_arc_list arcs = {0, 0, NULL, NULL, NULL};
-  int ok = build_hierarchies(problem, &x, &y) &&
-           solve_coarse_levels(problem, &x, &y, max_iter, &coarse, &store);
+  int ok =
+      build_hierarchies(problem, &x, &y) && solve_coarse_levels(problem, &x, &y, &coarse, &store);
   if (ok && x.count > 1)
     ok = refine_candidates(problem, &x.levels[1], &y.levels[1], &coarse, &arcs);
   const int64_t coarse_iterations = coarse.iterations;
   free_solution(&store);
   free_hierarchies(&x, &y);
-  ok = ok && emd_certified_solve(problem, &arcs, max_iter, solution);
+  ok = ok && emd_certified_solve(problem, &arcs, solution);
   emd_arc_list_free(&arcs);
   if (ok) solution->iterations += coarse_iterations;
   return ok;

@@ -124,20 +124,18 @@ typedef struct emd_multiscale_problem {
 
 /* Fills `solution` (arrays of n + m - 1 arcs, n and m duals) with an optimal basic solution
  * certified over all pairs. Returns 0 when memory runs out (solution not written). */
-int emd_multiscale_solve(const emd_multiscale_problem *problem, int64_t max_iter,
-                         emd_basic_solution *solution);
+int emd_multiscale_solve(const emd_multiscale_problem *problem, emd_basic_solution *solution);
 
 /* The certified loop alone, starting from the candidate arcs already in `arcs` (each row's and
  * column's cheapest partners when it is empty); arcs grows with the violators it adds. */
-int emd_certified_solve(const emd_multiscale_problem *problem, emd_arc_list *arcs, int64_t max_iter,
+int emd_certified_solve(const emd_multiscale_problem *problem, emd_arc_list *arcs,
                         emd_basic_solution *solution);
 
 /* Point clouds in 1 to 3 dimensions, large enough to coarsen: solved coarse to fine on a
  * hierarchy of grid cells (emd_multiscale_clouds.c), each level certified, each level's
  * candidates the pairs of points inside the cells paired by the coarser level's basis. */
 int emd_cloud_hierarchy_applies(const emd_multiscale_problem *problem);
-int emd_cloud_hierarchy_solve(const emd_multiscale_problem *problem, int64_t max_iter,
-                              emd_basic_solution *solution);
+int emd_cloud_hierarchy_solve(const emd_multiscale_problem *problem, emd_basic_solution *solution);
 
 /* ---- results (emd_results.c) ---------------------------------------------------------------- */
 
