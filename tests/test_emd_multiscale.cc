@@ -195,7 +195,7 @@ TEST_F(EmdMultiscaleTest, CoarseToFineOnLargeCloudsInOneToThreeDimensions) {
     ASSERT_EQ(SolveBatch(context_, {c}, Params(NORMOT_EMD_SOLVER_NETWORK_SIMPLEX), &dense),
               NORMOT_SUCCESS);
     EXPECT_NEAR(clouds.cost[0], dense.cost[0], 1e-9 * std::max(1.0, dense.cost[0]));
-    // AUTO takes the same solver from n x m >= 2^20 pairs on: the same bits.
+    // AUTO takes the same solver for such clouds: the same bits.
     EmdOutcome automatic = SolveClouds(context_, c, x, y, dim, NORMOT_EMD_SOLVER_AUTO, false);
     EXPECT_EQ(std::memcmp(&automatic.cost[0], &clouds.cost[0], sizeof(double)), 0);
   }

@@ -339,8 +339,9 @@ typedef struct normot_emd_params {
   int64_t max_iter;       /* iteration limit per problem; 0 (default) = no limit. Counts the
                              simplex's pivots; AUTO picks the assignment solver (at most n
                              augmenting paths) only when max_iter is 0 or >= n, and the
-                             multiscale solver (n x m >= 2^20 on the CPU) only when max_iter is
-                             0 or >= 100000 (POT's default) */
+                             multiscale solver (CPU, point clouds of 1 to 3 dimensions with
+                             n + m > 2048) only when max_iter is 0 or >= 100000 (POT's
+                             default) */
   int check_marginals;    /* default 1: reject |sum a - sum b| > marginal_tol * max(sums).
                              0: rescale b to sum a, as POT does */
   double marginal_tol;    /* default 1e-6 (relative) */

@@ -410,16 +410,18 @@ static int solve_problem(const normot_emd_problem *problem, const normot_emd_par
 
 /* ---- the batch ------------------------------------------------------------------------------ */
 
-/* AUTO takes the candidate-set solver from this many pairs n x m on (measured against the dense
- * simplex: docs/emd_semantics.md), and only under no pivot limit or POT's default one, since
- * that solver does not stop early. */
-#define MULTISCALE_AUTO_MIN_PAIRS (1024.0 * 1024.0)
+/* AUTO takes the multiscale solver where it measurably wins over the dense simplex: point
+ * clouds in 1 to 3 dimensions large enough for its coarse-to-fine hierarchy (docs/
+ * emd_semantics.md: 20x at DOTmark 64 x 64, and no n x m memory). On a dense cost, or below
+ * that size, the dense simplex was faster. Only under no pivot limit or one of at least POT's
+ * default, since the multiscale solver does not stop early. */
 enum { MULTISCALE_AUTO_MIN_MAX_ITER = 100000 };
 
 static int uses_multiscale(const normot_emd_problem *problem, const normot_emd_params *params) {
   if (params->solver == NORMOT_EMD_SOLVER_MULTISCALE) return 1;
-  return params->solver == NORMOT_EMD_SOLVER_AUTO &&
-         (double)problem->n * (double)problem->m >= MULTISCALE_AUTO_MIN_PAIRS &&
+  return params->solver == NORMOT_EMD_SOLVER_AUTO && problem->cost == NULL &&
+         problem->dim <= EMD_HIERARCHY_MAX_DIM &&
+         problem->n + problem->m > EMD_HIERARCHY_MIN_POINTS &&
          (params->max_iter == 0 || params->max_iter >= MULTISCALE_AUTO_MIN_MAX_ITER);
 }
 

@@ -13,7 +13,12 @@
 
 #include "emd_solvers.h"
 
-enum { COARSEST_POINTS = 2048, MAX_LEVELS = 24, MAX_DIM = 3, BITS_PER_DIM = 21 };
+enum {
+  COARSEST_POINTS = EMD_HIERARCHY_MIN_POINTS,
+  MAX_LEVELS = 24,
+  MAX_DIM = EMD_HIERARCHY_MAX_DIM,
+  BITS_PER_DIM = 21
+};
 
 typedef struct level {
   int32_t count;

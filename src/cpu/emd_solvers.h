@@ -131,6 +131,10 @@ int emd_multiscale_solve(const emd_multiscale_problem *problem, emd_basic_soluti
 int emd_certified_solve(const emd_multiscale_problem *problem, emd_arc_list *arcs,
                         emd_basic_solution *solution);
 
+/* The clouds the hierarchy takes: dim <= EMD_HIERARCHY_MAX_DIM and n + m above
+ * EMD_HIERARCHY_MIN_POINTS (the size of its coarsest level). */
+enum { EMD_HIERARCHY_MAX_DIM = 3, EMD_HIERARCHY_MIN_POINTS = 2048 };
+
 /* Point clouds in 1 to 3 dimensions, large enough to coarsen: solved coarse to fine on a
  * hierarchy of grid cells (emd_multiscale_clouds.c), each level certified, each level's
  * candidates the pairs of points inside the cells paired by the coarser level's basis. */
