@@ -399,6 +399,7 @@ static int solve_problem(const normot_emd_problem *problem, const normot_emd_par
                                      has_zero ? w->row_of : NULL,
                                      has_zero ? w->col_of : NULL,
                                      plan->pricing_threads,
+                                     NULL,
                                      NULL};
     if (!emd_multiscale_solve(&sparse, &solution)) return 0;
   } else {

@@ -38,18 +38,6 @@ static const double *active_row(const emd_multiscale_problem *p, int32_t r, cons
   return s->active_row;
 }
 
-/* Inserts (value, index) into a list of at most `capacity` smallest values kept sorted. */
-static inline void keep_smallest(double value, int32_t index, double *values, int32_t *indices,
-                                 int32_t *count, int32_t capacity) {
-  if (*count == capacity && value >= values[capacity - 1]) return;
-  int32_t slot = *count < capacity ? (*count)++ : capacity - 1;
-  while (slot > 0 && values[slot - 1] > value) {
-    values[slot] = values[slot - 1], indices[slot] = indices[slot - 1];
-    --slot;
-  }
-  values[slot] = value, indices[slot] = index;
-}
-
 typedef struct column_lists {
   double *cost;  /* m x CANDIDATES */
   int32_t *row;  /* m x CANDIDATES */
@@ -74,11 +62,11 @@ static int initial_candidates(const emd_multiscale_problem *p, const scratch *s,
     for (int32_t c = 0; c < m; ++c) {
       const double value = row[c];
       bound = fabs(value) > bound ? fabs(value) : bound;
-      keep_smallest(value, c, row_cost, row_col, &kept, per);
+      emd_keep_smallest(value, c, row_cost, row_col, &kept, per);
       double *column_cost = lists.cost + (size_t)c * CANDIDATES;
       if (lists.size[c] < per_col || value < column_cost[per_col - 1])
-        keep_smallest(value, r, column_cost, lists.row + (size_t)c * CANDIDATES, &lists.size[c],
-                      per_col);
+        emd_keep_smallest(value, r, column_cost, lists.row + (size_t)c * CANDIDATES, &lists.size[c],
+                          per_col);
     }
     for (int32_t t = 0; t < kept; ++t) emd_arc_list_push(arcs, r, row_col[t], row_cost[t]);
   }
@@ -115,7 +103,7 @@ static void price_row(const emd_multiscale_problem *p, const pricing *q, int32_t
   for (int32_t c = 0; c < p->m; ++c) {
     double reduced = row[c] - ur - v[c];
     if (reduced < threshold)
-      keep_smallest(reduced, c, reduced_kept, cols, &q->added_size[r], ADDED_PER_ROW);
+      emd_keep_smallest(reduced, c, reduced_kept, cols, &q->added_size[r], ADDED_PER_ROW);
   }
   for (int32_t t = 0; t < q->added_size[r]; ++t)
     q->added_cost[(size_t)r * ADDED_PER_ROW + t] = row[cols[t]];
@@ -127,13 +115,21 @@ static void price_row(const emd_multiscale_problem *p, const pricing *q, int32_t
 static int64_t add_violators(const emd_multiscale_problem *p, const pricing *q, scratch *spaces,
                              emd_arc_list *arcs) {
   const int32_t n = p->n;
+  if (p->pricer != NULL) p->pricer->prepare(p->pricer->context, q->v);
 #pragma omp parallel for schedule(dynamic, 16) num_threads(p->threads)
   for (int32_t r = 0; r < n; ++r) {
     int thread = 0;
 #ifdef _OPENMP
     thread = omp_get_thread_num();
 #endif
-    price_row(p, q, r, &spaces[thread]);
+    if (p->pricer != NULL) {
+      const size_t slot = (size_t)r * ADDED_PER_ROW;
+      q->added_size[r] =
+          p->pricer->price_row(p->pricer->context, r, q->u[r], q->v, -q->tolerance,
+                               q->added_col + slot, q->added_cost + slot, ADDED_PER_ROW);
+    } else {
+      price_row(p, q, r, &spaces[thread]);
+    }
   }
   int64_t added = 0;
   for (int32_t r = 0; r < n; ++r)
@@ -200,7 +196,7 @@ static int solve_until_certified(const emd_multiscale_problem *p, buffers *b, em
   if (arcs->count == 0) {
     if (!initial_candidates(p, &b->spaces[0], arcs, &cost_bound)) return 0;
   } else {
-    cost_bound = largest_cost(p, b->spaces);
+    cost_bound = p->pricer != NULL ? p->pricer->cost_bound : largest_cost(p, b->spaces);
   }
   emd_sparse_setup setup = {p->n, p->m, p->a, p->b, cost_bound};
   emd_sparse_simplex *simplex = emd_sparse_simplex_create(&setup);

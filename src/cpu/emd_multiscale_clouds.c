@@ -230,6 +230,159 @@ static void free_solution(level_solution *s) {
   memset(s, 0, sizeof *s);
 }
 
+/* ---- pricing by cells ---------------------------------------------------------------------- */
+
+/* Exact pricing of level `base`'s pairs that skips whole cells of the coarser levels of y: for
+ * a cell with bounding box B and largest column dual vmax, every member y_j has
+ * c(x_i, y_j) >= d(x_i, B) (the gaps to the box are no larger than the coordinate differences,
+ * also after rounding, which is monotone), so (c - u_i) - v_j >= (d - u_i) - vmax; a cell whose
+ * bound is not below the threshold holds no violator. */
+typedef struct cell_pricer {
+  const emd_multiscale_problem *problem; /* level base's problem (its costs, maps) */
+  const level *rows;                     /* level base of x: the rows' points */
+  const hierarchy *y;
+  int32_t base, dim;
+  double *low[MAX_LEVELS], *high[MAX_LEVELS], *vmax[MAX_LEVELS]; /* levels base + 1 .. top */
+} cell_pricer;
+
+static double box_distance(const cell_pricer *cp, const double *x, int32_t l, int32_t cell) {
+  const double *low = cp->low[l] + (size_t)cell * cp->dim,
+               *high = cp->high[l] + (size_t)cell * cp->dim;
+  double total = 0.0;
+  for (int32_t d = 0; d < cp->dim; ++d) {
+    double gap = x[d] < low[d] ? low[d] - x[d] : x[d] > high[d] ? x[d] - high[d] : 0.0;
+    total += gap * gap;
+  }
+  return cp->problem->source->euclidean ? sqrt(total) : total;
+}
+
+static void prepare_cells(void *context, const double *v) {
+  cell_pricer *cp = context;
+  const hierarchy *y = cp->y;
+  for (int32_t l = cp->base + 1; l < y->count; ++l) {
+    const level *cells = &y->levels[l];
+    const double *below = l == cp->base + 1 ? v : cp->vmax[l - 1];
+    for (int32_t c = 0; c < cells->count; ++c) {
+      double largest = -INFINITY;
+      for (int32_t s = cells->start[c]; s < cells->start[c + 1]; ++s)
+        largest = below[cells->members[s]] > largest ? below[cells->members[s]] : largest;
+      cp->vmax[l][c] = largest;
+    }
+  }
+}
+
+typedef struct row_query {
+  const cell_pricer *cp;
+  int32_t r;
+  const double *x, *v;
+  double u_r, threshold;
+  int32_t *cols;
+  double *costs, kept[16];
+  int32_t count, capacity;
+} row_query;
+
+/* Visits cell `cell` of level l (> base): its members that may hold a violator. */
+static void visit_cell(row_query *q, int32_t l, int32_t cell) {
+  const cell_pricer *cp = q->cp;
+  const level *cells = &cp->y->levels[l];
+  for (int32_t s = cells->start[cell]; s < cells->start[cell + 1]; ++s) {
+    const int32_t member = cells->members[s];
+    if (l - 1 > cp->base) {
+      double bound = box_distance(cp, q->x, l - 1, member) - q->u_r - cp->vmax[l - 1][member];
+      if (bound < q->threshold) visit_cell(q, l - 1, member);
+      continue;
+    }
+    const emd_multiscale_problem *p = cp->problem;
+    const int32_t i = p->row_of != NULL ? p->row_of[q->r] : q->r;
+    const int32_t j = p->col_of != NULL ? p->col_of[member] : member;
+    const double cost = emd_cost_at(p->source, i, j);
+    const double reduced = cost - q->u_r - q->v[member];
+    if (reduced < q->threshold)
+      emd_keep_smallest(reduced, member, q->kept, q->cols, &q->count, q->capacity);
+  }
+}
+
+static int32_t price_row_by_cells(const void *context, int32_t r, double u_r, const double *v,
+                                  double threshold, int32_t *cols, double *costs,
+                                  int32_t capacity) {
+  const cell_pricer *cp = context;
+  row_query q = {cp,  r, cp->rows->points + (size_t)r * cp->dim, v, u_r, threshold, cols, costs,
+                 {0}, 0, capacity < 16 ? capacity : 16};
+  const int32_t top = cp->y->count - 1;
+  for (int32_t cell = 0; cell < cp->y->levels[top].count; ++cell)
+    if (box_distance(cp, q.x, top, cell) - u_r - cp->vmax[top][cell] < threshold)
+      visit_cell(&q, top, cell);
+  const emd_multiscale_problem *p = cp->problem;
+  for (int32_t t = 0; t < q.count; ++t)
+    costs[t] = emd_cost_at(p->source, p->row_of != NULL ? p->row_of[r] : r,
+                           p->col_of != NULL ? p->col_of[cols[t]] : cols[t]);
+  return q.count;
+}
+
+static void free_cell_pricer(cell_pricer *cp) {
+  for (int32_t l = 0; l < MAX_LEVELS; ++l) free(cp->low[l]), free(cp->high[l]), free(cp->vmax[l]);
+  memset(cp, 0, sizeof *cp);
+}
+
+static void widen_range(const level *points, int32_t dim, int32_t d, double *low, double *high) {
+  for (int32_t i = 0; i < points->count; ++i) {
+    const double value = points->points[(size_t)i * dim + d];
+    *low = value < *low ? value : *low, *high = value > *high ? value : *high;
+  }
+}
+
+/* Bounding boxes of the cells of y above level base, and the largest |cost| any pair of the
+ * level can have (from the boxes of both clouds). */
+static int make_cell_pricer(cell_pricer *cp, const emd_multiscale_problem *p, const hierarchy *x,
+                            const hierarchy *y, int32_t base, double *cost_bound) {
+  const int32_t dim = p->source->dim;
+  memset(cp, 0, sizeof *cp);
+  cp->problem = p, cp->rows = &x->levels[base], cp->y = y, cp->base = base, cp->dim = dim;
+  for (int32_t l = base + 1; l < y->count; ++l) {
+    const level *cells = &y->levels[l];
+    cp->low[l] = malloc((size_t)cells->count * dim * sizeof(double));
+    cp->high[l] = malloc((size_t)cells->count * dim * sizeof(double));
+    cp->vmax[l] = malloc((size_t)cells->count * sizeof(double));
+    if (!cp->low[l] || !cp->high[l] || !cp->vmax[l]) return 0;
+    for (int32_t c = 0; c < cells->count; ++c)
+      for (int32_t d = 0; d < dim; ++d) {
+        double low = INFINITY, high = -INFINITY;
+        for (int32_t s = cells->start[c]; s < cells->start[c + 1]; ++s) {
+          const int32_t member = cells->members[s];
+          const double lo = l == base + 1 ? y->levels[base].points[(size_t)member * dim + d]
+                                          : cp->low[l - 1][(size_t)member * dim + d];
+          const double hi = l == base + 1 ? lo : cp->high[l - 1][(size_t)member * dim + d];
+          low = lo < low ? lo : low, high = hi > high ? hi : high;
+        }
+        cp->low[l][(size_t)c * dim + d] = low, cp->high[l][(size_t)c * dim + d] = high;
+      }
+  }
+  double total = 0.0;
+  for (int32_t d = 0; d < dim; ++d) {
+    double low = INFINITY, high = -INFINITY;
+    widen_range(&x->levels[base], dim, d, &low, &high);
+    widen_range(&y->levels[base], dim, d, &low, &high);
+    total += (high - low) * (high - low);
+  }
+  *cost_bound = p->source->euclidean ? sqrt(total) : total;
+  return 1;
+}
+
+/* Solves level `base` (problem p) from the candidate arcs, pricing by the cells above it. */
+static int solve_level(const emd_multiscale_problem *p, const hierarchy *x, const hierarchy *y,
+                       int32_t base, emd_arc_list *arcs, emd_basic_solution *solution) {
+  cell_pricer cp;
+  memset(&cp, 0, sizeof cp);
+  emd_row_pricer pricer = {&cp, prepare_cells, price_row_by_cells, 0.0};
+  /* Without memory for the cells, every pair is priced: slower, as exact. */
+  int ok = base + 1 < y->count && make_cell_pricer(&cp, p, x, y, base, &pricer.cost_bound);
+  emd_multiscale_problem priced = *p;
+  if (ok) priced.pricer = &pricer;
+  ok = emd_certified_solve(base + 1 < y->count ? &priced : p, arcs, solution);
+  free_cell_pricer(&cp);
+  return ok;
+}
+
 /* Solves levels top-1 .. 1 (each a problem between the two clouds' points of that level),
  * leaving the basis of level 1 in `coarse`. */
 static int solve_coarse_levels(const emd_multiscale_problem *p, const hierarchy *x,
@@ -242,7 +395,7 @@ static int solve_coarse_levels(const emd_multiscale_problem *p, const hierarchy 
     emd_cost_source source = {lx->count, ly->count,           NULL, lx->points, ly->by_dim,
                               dim,       p->source->euclidean};
     emd_multiscale_problem problem = {lx->count, ly->count, lx->mass,   ly->mass, &source,
-                                      NULL,      NULL,      p->threads, NULL};
+                                      NULL,      NULL,      p->threads, NULL,     NULL};
     emd_arc_list arcs = {0, 0, NULL, NULL, NULL};
     if (l + 1 < x->count &&
         !refine_candidates(&problem, &x->levels[l + 1], &y->levels[l + 1], coarse, &arcs)) {
@@ -253,7 +406,8 @@ static int solve_coarse_levels(const emd_multiscale_problem *p, const hierarchy 
     int ok = allocate_solution(store, lx->count, ly->count);
     emd_basic_solution solution = {store->row, store->col, store->flow, 0,
                                    store->u,   store->v,   0,           0};
-    ok = ok && emd_certified_solve(&problem, &arcs, &solution);
+    ok = ok && (l + 1 < x->count ? solve_level(&problem, x, y, l, &arcs, &solution)
+                                 : emd_certified_solve(&problem, &arcs, &solution));
     emd_arc_list_free(&arcs);
     if (!ok) return 0;
     pivots += solution.iterations;
@@ -274,8 +428,8 @@ int emd_cloud_hierarchy_solve(const emd_multiscale_problem *problem, emd_basic_s
     ok = refine_candidates(problem, &x.levels[1], &y.levels[1], &coarse, &arcs);
   const int64_t coarse_iterations = coarse.iterations;
   free_solution(&store);
+  ok = ok && solve_level(problem, &x, &y, 0, &arcs, solution);
   free_hierarchies(&x, &y);
-  ok = ok && emd_certified_solve(problem, &arcs, solution);
   emd_arc_list_free(&arcs);
   if (ok) solution->iterations += coarse_iterations;
   return ok;

@@ -112,6 +112,32 @@ typedef struct emd_multiscale_stats {
   int64_t arcs;   /* candidate arcs at the end */
 } emd_multiscale_stats;
 
+/* An exact pricing over all pairs that is faster than computing every pair (the cloud
+ * hierarchy's, which skips whole cells by a lower bound). prepare() gets the column duals before
+ * each pass; price_row() writes row r's most negative reduced costs c - u_r - v_c below
+ * `threshold` (at most `capacity` columns and their costs, each cost computed with emd_cost_at
+ * as the arcs carry it, and the reduced cost as (c - u_r) - v_c) and returns how many; it must
+ * miss no row that has such a pair. price_row runs on several threads at once. */
+typedef struct emd_row_pricer {
+  void *context;
+  void (*prepare)(void *context, const double *v);
+  int32_t (*price_row)(const void *context, int32_t r, double u_r, const double *v,
+                       double threshold, int32_t *cols, double *costs, int32_t capacity);
+  double cost_bound; /* at least |cost| of every pair */
+} emd_row_pricer;
+
+/* Inserts (value, index) into a list of at most `capacity` smallest values kept sorted. */
+static inline void emd_keep_smallest(double value, int32_t index, double *values, int32_t *indices,
+                                     int32_t *count, int32_t capacity) {
+  if (*count == capacity && value >= values[capacity - 1]) return;
+  int32_t slot = *count < capacity ? (*count)++ : capacity - 1;
+  while (slot > 0 && values[slot - 1] > value) {
+    values[slot] = values[slot - 1], indices[slot] = indices[slot - 1];
+    --slot;
+  }
+  values[slot] = value, indices[slot] = index;
+}
+
 /* The rows and columns with mass of a problem whose cost comes from `source`. */
 typedef struct emd_multiscale_problem {
   int32_t n, m;                   /* active sizes */
@@ -120,6 +146,7 @@ typedef struct emd_multiscale_problem {
   const int32_t *row_of, *col_of; /* active index -> source index; NULL: the identity */
   int threads;                    /* OpenMP threads for the pricing over all pairs */
   emd_multiscale_stats *stats;    /* optional */
+  const emd_row_pricer *pricer;   /* optional: NULL prices every pair */
 } emd_multiscale_problem;
 
 /* Fills `solution` (arrays of n + m - 1 arcs, n and m duals) with an optimal basic solution
