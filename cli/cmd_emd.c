@@ -395,7 +395,7 @@ static int report_status(normot_status status, const run_summary *summary) {
 }
 
 /* One problem on a sparse cost (--cost-indptr/-indices/-data, --cost-cols). */
-static int run_sparse(emd_options *options, cli_array *arrays, cli_array *outputs,
+static int run_sparse(const emd_options *options, cli_array *arrays, cli_array *outputs,
                       run_summary *summary) {
   const cli_array *indptr = &arrays[IN_INDPTR], *indices = &arrays[IN_INDICES];
   cli_array *data = &arrays[IN_DATA];
@@ -474,13 +474,12 @@ static int run_sparse(emd_options *options, cli_array *arrays, cli_array *output
 }
 
 /* The batch of dense costs or point clouds. */
-static int run_dense(emd_options *options_in, cli_array *arrays, cli_array *outputs,
+static int run_dense(const emd_options *options_in, cli_array *arrays, cli_array *outputs,
                      run_summary *summary) {
-  emd_options options = *options_in;
-  int exit_code = 0;
+  const emd_options options = *options_in;
   batch_shape shape = {0};
   int a_shared = 0, b_shared = 0;
-  if (exit_code == 0) exit_code = shape_from_costs(&options, arrays, &shape);
+  int exit_code = shape_from_costs(&options, arrays, &shape);
   if (exit_code == 0 && options.inputs[IN_A] != NULL)
     exit_code =
         check_weights(&arrays[IN_A], "--a", options.inputs[IN_A], shape.n, "n", &shape, &a_shared);

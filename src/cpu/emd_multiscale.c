@@ -205,7 +205,7 @@ static int solve_until_certified(const emd_multiscale_problem *p, buffers *b, em
       b->u,          b->v,         emd_sparse_tolerance(cost_bound, (int64_t)p->n + p->m + 1),
       b->added_cost, b->added_col, b->added_size};
   int64_t iterations = 0, rounds = 0, added = 0;
-  int status;
+  int status = NORMOT_EMD_OPTIMAL;
   do {
     status = emd_sparse_simplex_run(simplex, arcs, 0, &iterations);
     emd_sparse_simplex_duals(simplex, b->u, b->v);

@@ -277,7 +277,7 @@ typedef struct row_query {
   const double *x, *v;
   double u_r, threshold;
   int32_t *cols;
-  double *costs, kept[16];
+  double kept[16];
   int32_t count, capacity;
 } row_query;
 
@@ -306,7 +306,7 @@ static int32_t price_row_by_cells(const void *context, int32_t r, double u_r, co
                                   double threshold, int32_t *cols, double *costs,
                                   int32_t capacity) {
   const cell_pricer *cp = context;
-  row_query q = {cp,  r, cp->rows->points + (size_t)r * cp->dim, v, u_r, threshold, cols, costs,
+  row_query q = {cp,  r, cp->rows->points + (size_t)r * cp->dim, v, u_r, threshold, cols,
                  {0}, 0, capacity < 16 ? capacity : 16};
   const int32_t top = cp->y->count - 1;
   for (int32_t cell = 0; cell < cp->y->levels[top].count; ++cell)
