@@ -63,7 +63,7 @@ static void usage(FILE *stream) {
   fprintf(stream,
           "usage: bench_emd [--quick] [--cases seed,nonuniform,single,grid] [--repeats R]\n"
           "                 [--threads LIST] [--backend cpu|cuda|auto]\n"
-          "                 [--solver auto|simplex|assignment|auction] [--seed S]\n"
+          "                 [--solver auto|simplex|assignment|auction|multiscale] [--seed S]\n"
           "       bench_emd --name NAME (--cost M.npy | --x X.npy --y Y.npy [--metric "
           "sqeuclidean|euclidean])\n"
           "                 [--a A.npy] [--b B.npy] [--k K] [--out-cost C.npy] [...]\n");
@@ -141,6 +141,8 @@ static int parse_options(int argc, char **argv, options *opt) {
         opt->solver = NORMOT_EMD_SOLVER_ASSIGNMENT;
       else if (strcmp(value, "auction") == 0)
         opt->solver = NORMOT_EMD_SOLVER_AUCTION;
+      else if (strcmp(value, "multiscale") == 0)
+        opt->solver = NORMOT_EMD_SOLVER_MULTISCALE;
       else
         return fprintf(stderr, "bench_emd: unknown solver '%s'\n", value), 1;
     } else {
@@ -163,6 +165,7 @@ static const char *solver_name(normot_emd_solver solver) {
     case NORMOT_EMD_SOLVER_NETWORK_SIMPLEX: return "simplex";
     case NORMOT_EMD_SOLVER_ASSIGNMENT: return "assignment";
     case NORMOT_EMD_SOLVER_AUCTION: return "auction";
+    case NORMOT_EMD_SOLVER_MULTISCALE: return "multiscale";
   }
   return "?";
 }

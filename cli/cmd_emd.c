@@ -36,6 +36,16 @@ static void print_help(FILE *stream) {
       "                       as POT's center_ot_dual\n"
       "  --out-status S.npy   (k) int32: 1 optimal, 3 iteration limit reached, 0 infeasible\n"
       "\n"
+      "A sparse cost (one problem; pairs that are not edges are forbidden), as the arrays of a\n"
+      "scipy.sparse CSR matrix (indptr, indices, data) and its number of columns:\n"
+      "  --cost-indptr P.npy --cost-indices I.npy --cost-data D.npy --cost-cols M\n"
+      "                 int32 or int64 indptr (n + 1) and indices (nnz), float data (nnz);\n"
+      "                 --a/--b are (n) and (m); --out-cost/-u/-v/-status keep their\n"
+      "                 batch axis of 1; the plan's positive entries, sorted by row then\n"
+      "                 column, go to --out-plan-rows R.npy and --out-plan-cols C.npy\n"
+      "                 (int64) and --out-plan-values V.npy (float64). Status 0 (infeasible)\n"
+      "                 when the edges cannot carry the marginals.\n"
+      "\n"
       "options:\n"
       "  --max-iter N               pivot limit per problem (default 0: no limit)\n"
       "  --no-marginal-check        accept sum(a) != sum(b): b is rescaled to sum(a), as POT\n"
@@ -50,11 +60,23 @@ static void print_help(FILE *stream) {
       stream);
 }
 
-enum { OUT_COST, OUT_PLAN, OUT_U, OUT_V, OUT_STATUS, OUT_COUNT };
-static const char *const output_options[OUT_COUNT] = {"--out-cost", "--out-plan", "--out-u",
-                                                      "--out-v", "--out-status"};
-enum { IN_COST, IN_X, IN_Y, IN_A, IN_B, IN_COUNT };
-static const char *const input_options[IN_COUNT] = {"--cost", "--x", "--y", "--a", "--b"};
+enum {
+  OUT_COST,
+  OUT_PLAN,
+  OUT_U,
+  OUT_V,
+  OUT_STATUS,
+  OUT_PLAN_ROWS,
+  OUT_PLAN_COLS,
+  OUT_PLAN_VALUES,
+  OUT_COUNT
+};
+static const char *const output_options[OUT_COUNT] = {
+    "--out-cost",   "--out-plan",      "--out-u",         "--out-v",
+    "--out-status", "--out-plan-rows", "--out-plan-cols", "--out-plan-values"};
+enum { IN_COST, IN_X, IN_Y, IN_A, IN_B, IN_INDPTR, IN_INDICES, IN_DATA, IN_COUNT };
+static const char *const input_options[IN_COUNT] = {
+    "--cost", "--x", "--y", "--a", "--b", "--cost-indptr", "--cost-indices", "--cost-data"};
 
 typedef struct emd_options {
   const char *inputs[IN_COUNT];
@@ -64,7 +86,36 @@ typedef struct emd_options {
   normot_emd_params params;
   normot_backend backend;
   int threads;
+  long long cost_cols; /* --cost-cols; -1 when not given */
 } emd_options;
+
+/* The options that go with a sparse cost, and only with it. -1 when they are consistent. */
+static int check_sparse_options(const emd_options *options, int sparse_mode) {
+  static const char command[] = "emd";
+  const char *const *in = options->inputs;
+  const char *const *out = options->outputs;
+  if (!sparse_mode) {
+    if (options->cost_cols >= 0)
+      return cli_usage_error(command, "--cost-cols goes with a sparse cost (--cost-indptr)");
+    for (int k = OUT_PLAN_ROWS; k <= OUT_PLAN_VALUES; ++k)
+      if (out[k] != NULL)
+        return cli_usage_error(command, "%s goes with a sparse cost (--cost-indptr)",
+                               output_options[k]);
+    return -1;
+  }
+  if (in[IN_INDPTR] == NULL || in[IN_INDICES] == NULL || in[IN_DATA] == NULL ||
+      options->cost_cols < 0)
+    return cli_usage_error(command,
+                           "a sparse cost needs --cost-indptr, --cost-indices, --cost-data and "
+                           "--cost-cols");
+  if (out[OUT_PLAN] != NULL)
+    return cli_usage_error(command,
+                           "--out-plan is dense; with a sparse cost use --out-plan-rows, "
+                           "--out-plan-cols and --out-plan-values");
+  if (options->have_metric)
+    return cli_usage_error(command, "--metric applies to --x/--y point clouds only");
+  return -1;
+}
 
 static int parse_options(int argc, char **argv, emd_options *options) {
   static const char command[] = "emd";
@@ -72,6 +123,7 @@ static int parse_options(int argc, char **argv, emd_options *options) {
   normot_emd_params_init(&options->params);
   options->backend = NORMOT_BACKEND_AUTO;
   options->metric = NORMOT_METRIC_SQEUCLIDEAN;
+  options->cost_cols = -1;
   for (int i = 1; i < argc; ++i) {
     const char *arg = argv[i];
     const char *value = NULL;
@@ -120,6 +172,9 @@ static int parse_options(int argc, char **argv, emd_options *options) {
       if (taken < 0 || cli_parse_int64(value, &max_iter) != 0 || max_iter < 0)
         return cli_usage_error(command, "--max-iter must be an integer >= 0");
       options->params.max_iter = max_iter;
+    } else if ((taken = cli_take_value(argc, argv, &i, "--cost-cols", &value)) != 0) {
+      if (taken < 0 || cli_parse_int64(value, &options->cost_cols) != 0 || options->cost_cols < 1)
+        return cli_usage_error(command, "--cost-cols must be an integer >= 1");
     } else if ((taken = cli_take_value(argc, argv, &i, "--backend", &value)) != 0) {
       if (taken < 0 || cli_parse_backend(value, &options->backend) != 0)
         return cli_usage_error(command, "--backend must be auto, cpu or cuda");
@@ -138,9 +193,14 @@ static int parse_options(int argc, char **argv, emd_options *options) {
   const char *const *in = options->inputs;
   int cost_mode = in[IN_COST] != NULL;
   int cloud_mode = in[IN_X] != NULL || in[IN_Y] != NULL;
-  if (cost_mode && cloud_mode)
-    return cli_usage_error(command, "give either --cost or --x and --y, not both");
-  if (!cost_mode && !cloud_mode) return cli_usage_error(command, "give --cost or --x and --y");
+  int sparse_mode = in[IN_INDPTR] != NULL || in[IN_INDICES] != NULL || in[IN_DATA] != NULL;
+  if (cost_mode + cloud_mode + sparse_mode > 1)
+    return cli_usage_error(command,
+                           "give one of --cost, --x and --y, or --cost-indptr/-indices/-data");
+  if (!cost_mode && !cloud_mode && !sparse_mode)
+    return cli_usage_error(command, "give --cost or --x and --y");
+  int usage = check_sparse_options(options, sparse_mode);
+  if (usage >= 0) return usage;
   if (cloud_mode && (in[IN_X] == NULL || in[IN_Y] == NULL))
     return cli_usage_error(command, "--x and --y go together");
   if (cost_mode && options->have_metric)
@@ -307,33 +367,124 @@ static int write_outputs(const emd_options *options, cli_array *outputs) {
 
 /* ---- the command ----------------------------------------------------------------------------- */
 
-int normot_cmd_emd(int argc, char **argv) {
-  emd_options options;
-  int usage = parse_options(argc, argv, &options);
-  if (usage >= 0) return usage;
+/* indptr and indices are integers; every other input is float. */
+static int dtype_allowed(int input, normot_value_type type) {
+  if (input == IN_INDPTR || input == IN_INDICES)
+    return type == NORMOT_INT32 || type == NORMOT_INT64;
+  return type == NORMOT_FLOAT32 || type == NORMOT_FLOAT64;
+}
 
-  cli_array arrays[IN_COUNT];
-  cli_array outputs[OUT_COUNT];
-  memset(arrays, 0, sizeof arrays);
-  memset(outputs, 0, sizeof outputs);
-  normot_context *context = NULL;
-  char error[1024];
-  int exit_code = 0;
-
-  for (int k = 0; k < IN_COUNT && exit_code == 0; ++k) {
-    if (options.inputs[k] == NULL) continue;
-    if (cli_npy_read(options.inputs[k], &arrays[k], error, sizeof error) != 0) {
-      exit_code = cli_error("%s", error);
-    } else if (arrays[k].type != NORMOT_FLOAT32 && arrays[k].type != NORMOT_FLOAT64) {
-      exit_code =
-          cli_error("%s %s: dtype %s is not supported (use float32 or float64)", input_options[k],
-                    options.inputs[k], arrays[k].type == NORMOT_INT32 ? "int32" : "int64");
-    }
+static const char *dtype_name(normot_value_type type) {
+  switch (type) {
+    case NORMOT_FLOAT32: return "float32";
+    case NORMOT_FLOAT64: return "float64";
+    case NORMOT_INT32: return "int32";
+    default: return "int64";
   }
+}
 
+/* What a solve reports for the summary line. */
+typedef struct run_summary {
+  int64_t k, n, m;
+  double seconds;
+  normot_context *context;
+} run_summary;
+
+/* Runs normot_emd (or normot_emd_sparse) with the context of the options; 0 or 1 (printed). */
+static int report_status(normot_status status, const run_summary *summary) {
+  if (status == NORMOT_ERROR_UNBALANCED)
+    return cli_error("%s (on the command line: --no-marginal-check)",
+                     normot_context_last_error(summary->context));
+  if (status != NORMOT_SUCCESS) return cli_error("%s", normot_context_last_error(summary->context));
+  return 0;
+}
+
+/* One problem on a sparse cost (--cost-indptr/-indices/-data, --cost-cols). */
+static int run_sparse(const emd_options *options, cli_array *arrays, cli_array *outputs,
+                      run_summary *summary) {
+  const cli_array *indptr = &arrays[IN_INDPTR], *indices = &arrays[IN_INDICES];
+  cli_array *data = &arrays[IN_DATA];
+  if (indptr->ndim != 1 || indptr->shape[0] < 2)
+    return cli_error("--cost-indptr %s: expected a vector of n + 1 >= 2 offsets",
+                     options->inputs[IN_INDPTR]);
+  if (indices->ndim != 1 || data->ndim != 1 || indices->shape[0] != data->shape[0])
+    return cli_error("--cost-indices and --cost-data must be vectors of the same length (nnz)");
+  if (indices->type != indptr->type)
+    return cli_error("--cost-indptr and --cost-indices must have the same dtype");
+  const int64_t n = indptr->shape[0] - 1, m = options->cost_cols, nnz = data->shape[0];
+  normot_value_type type = data->type;
+  for (int k = IN_A; k <= IN_B; ++k)
+    if (options->inputs[k] != NULL && arrays[k].type == NORMOT_FLOAT64) type = NORMOT_FLOAT64;
+  for (int k = IN_A; k <= IN_DATA; ++k) {
+    if (k == IN_INDPTR || k == IN_INDICES || options->inputs[k] == NULL) continue;
+    if (type == NORMOT_FLOAT64 && promote_to_float64(&arrays[k]) != 0) return 1;
+  }
+  const int64_t sizes[2] = {n, m};
+  for (int k = IN_A; k <= IN_B; ++k)
+    if (options->inputs[k] != NULL &&
+        (arrays[k].ndim != 1 || arrays[k].shape[0] != sizes[k - IN_A]))
+      return cli_error("%s %s: expected a vector of %lld weights", input_options[k],
+                       options->inputs[k], (long long)sizes[k - IN_A]);
+  const struct {
+    int which;
+    int ndim;
+    int64_t shape[2];
+    normot_value_type type;
+  } layout[] = {
+      {OUT_COST, 1, {1, 0}, NORMOT_FLOAT64},
+      {OUT_U, 2, {1, n}, NORMOT_FLOAT64},
+      {OUT_V, 2, {1, m}, NORMOT_FLOAT64},
+      {OUT_STATUS, 1, {1, 0}, NORMOT_INT32},
+      {OUT_PLAN_ROWS, 1, {n + m - 1, 0}, NORMOT_INT64},
+      {OUT_PLAN_COLS, 1, {n + m - 1, 0}, NORMOT_INT64},
+      {OUT_PLAN_VALUES, 1, {n + m - 1, 0}, NORMOT_FLOAT64},
+  };
+  for (size_t j = 0; j < sizeof layout / sizeof layout[0]; ++j) {
+    cli_array *out = &outputs[layout[j].which];
+    out->ndim = layout[j].ndim;
+    out->type = layout[j].type;
+    for (int d = 0; d < out->ndim; ++d) out->shape[d] = layout[j].shape[d];
+    out->data = calloc((size_t)cli_array_size(out), out->type == NORMOT_INT32 ? 4 : 8);
+    if (out->data == NULL) return cli_error("out of memory for the outputs");
+  }
+  summary->context = cli_context(options->backend, options->threads);
+  if (summary->context == NULL) return 1;
+  normot_emd_sparse_problem problem = {
+      n,
+      m,
+      nnz,
+      type,
+      arrays[IN_A].data,
+      arrays[IN_B].data,
+      indptr->data,
+      indices->data,
+      indptr->type == NORMOT_INT32 ? NORMOT_INDEX_INT32 : NORMOT_INDEX_INT64,
+      data->data,
+      NORMOT_MEMORY_HOST};
+  int64_t count = 0;
+  normot_emd_result result;
+  memset(&result, 0, sizeof result);
+  result.cost = outputs[OUT_COST].data;
+  result.u = outputs[OUT_U].data, result.v = outputs[OUT_V].data;
+  result.status = outputs[OUT_STATUS].data;
+  result.sparse_row = outputs[OUT_PLAN_ROWS].data, result.sparse_col = outputs[OUT_PLAN_COLS].data;
+  result.sparse_value = outputs[OUT_PLAN_VALUES].data, result.sparse_count = &count;
+  double start = cli_seconds();
+  int exit_code = report_status(
+      normot_emd_sparse(summary->context, &problem, &options->params, &result), summary);
+  summary->k = 1, summary->n = n, summary->m = m, summary->seconds = cli_seconds() - start;
+  /* The plan files hold exactly its positive entries. */
+  for (int k = OUT_PLAN_ROWS; k <= OUT_PLAN_VALUES; ++k) outputs[k].shape[0] = count;
+  return exit_code;
+}
+
+/* The batch of dense costs or point clouds. */
+static int run_dense(const emd_options *options_in, cli_array *arrays, cli_array *outputs,
+                     run_summary *summary) {
+  const emd_options options = *options_in;
   batch_shape shape = {0};
   int a_shared = 0, b_shared = 0;
-  if (exit_code == 0) exit_code = shape_from_costs(&options, arrays, &shape);
+  int exit_code = shape_from_costs(&options, arrays, &shape);
   if (exit_code == 0 && options.inputs[IN_A] != NULL)
     exit_code =
         check_weights(&arrays[IN_A], "--a", options.inputs[IN_A], shape.n, "n", &shape, &a_shared);
@@ -404,8 +555,8 @@ int normot_cmd_emd(int argc, char **argv) {
   }
 
   if (exit_code == 0) {
-    context = cli_context(options.backend, options.threads);
-    if (context == NULL) exit_code = 1;
+    summary->context = cli_context(options.backend, options.threads);
+    if (summary->context == NULL) exit_code = 1;
   }
   double solve_seconds = 0;
   if (exit_code == 0) {
@@ -437,20 +588,49 @@ int normot_cmd_emd(int argc, char **argv) {
     result.v = outputs[OUT_V].data;
     result.status = outputs[OUT_STATUS].data;
     double start = cli_seconds();
-    normot_status status = normot_emd(context, &problem, &options.params, &result);
+    normot_status status = normot_emd(summary->context, &problem, &options.params, &result);
     solve_seconds = cli_seconds() - start;
-    if (status == NORMOT_ERROR_UNBALANCED)
-      exit_code = cli_error("%s (on the command line: --no-marginal-check)",
-                            normot_context_last_error(context));
-    else if (status != NORMOT_SUCCESS)
-      exit_code = cli_error("%s", normot_context_last_error(context));
+    exit_code = report_status(status, summary);
   }
 
+  summary->k = k, summary->n = n, summary->m = m, summary->seconds = solve_seconds;
+  return exit_code;
+}
+
+int normot_cmd_emd(int argc, char **argv) {
+  emd_options options;
+  int usage = parse_options(argc, argv, &options);
+  if (usage >= 0) return usage;
+
+  cli_array arrays[IN_COUNT];
+  cli_array outputs[OUT_COUNT];
+  memset(arrays, 0, sizeof arrays);
+  memset(outputs, 0, sizeof outputs);
+  char error[1024];
+  int exit_code = 0;
+
+  for (int k = 0; k < IN_COUNT && exit_code == 0; ++k) {
+    if (options.inputs[k] == NULL) continue;
+    if (cli_npy_read(options.inputs[k], &arrays[k], error, sizeof error) != 0) {
+      exit_code = cli_error("%s", error);
+    } else if (!dtype_allowed(k, arrays[k].type)) {
+      int is_index = k == IN_INDPTR || k == IN_INDICES;
+      exit_code = cli_error("%s %s: dtype %s is not supported (use %s)", input_options[k],
+                            options.inputs[k], dtype_name(arrays[k].type),
+                            is_index ? "int32 or int64" : "float32 or float64");
+    }
+  }
+
+  run_summary summary = {0, 0, 0, 0.0, NULL};
+  if (exit_code == 0)
+    exit_code = options.inputs[IN_INDPTR] != NULL ? run_sparse(&options, arrays, outputs, &summary)
+                                                  : run_dense(&options, arrays, outputs, &summary);
   if (exit_code == 0) exit_code = write_outputs(&options, outputs);
 
   if (exit_code == 0) {
     const int32_t *statuses = outputs[OUT_STATUS].data;
     int64_t not_optimal = 0;
+    const int64_t k = summary.k;
     for (int64_t i = 0; i < k; ++i) not_optimal += statuses[i] != NORMOT_EMD_OPTIMAL;
     if (not_optimal > 0)
       fprintf(stderr,
@@ -459,11 +639,11 @@ int normot_cmd_emd(int argc, char **argv) {
               (long long)not_optimal, (long long)k);
     if (cli_progress_enabled())
       fprintf(stderr, "normot: solved %lld problems of %lld x %lld on %s in %.3f s\n", (long long)k,
-              (long long)n, (long long)m, normot_backend_name(normot_context_backend(context)),
-              solve_seconds);
+              (long long)summary.n, (long long)summary.m,
+              normot_backend_name(normot_context_backend(summary.context)), summary.seconds);
   }
   for (int j = 0; j < IN_COUNT; ++j) cli_array_free(&arrays[j]);
   for (int j = 0; j < OUT_COUNT; ++j) cli_array_free(&outputs[j]);
-  normot_context_destroy(context);
+  normot_context_destroy(summary.context);
   return exit_code;
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "context.h"
+#include "cpu/emd_sparse_cost.h"
 #include "validate_emd.h"
 
 void normot_emd_params_init(normot_emd_params *params) {
@@ -87,7 +88,8 @@ static normot_status check_enums(normot_context *context, const normot_emd_probl
                        (int)problem->metric);
   if (params->solver != NORMOT_EMD_SOLVER_AUTO &&
       params->solver != NORMOT_EMD_SOLVER_NETWORK_SIMPLEX &&
-      params->solver != NORMOT_EMD_SOLVER_ASSIGNMENT && params->solver != NORMOT_EMD_SOLVER_AUCTION)
+      params->solver != NORMOT_EMD_SOLVER_ASSIGNMENT &&
+      params->solver != NORMOT_EMD_SOLVER_AUCTION && params->solver != NORMOT_EMD_SOLVER_MULTISCALE)
     return normot_fail(context, NORMOT_ERROR_UNSUPPORTED_TYPE, "unknown solver %d",
                        (int)params->solver);
   if (params->max_iter < 0)
@@ -189,6 +191,9 @@ normot_status normot_emd(normot_context *context, const normot_emd_problem *prob
   if (status == NORMOT_SUCCESS) status = check_enums(context, problem, params);
   if (status == NORMOT_SUCCESS) status = check_memory(context, problem);
   if (status != NORMOT_SUCCESS) return status;
+  if (params->solver == NORMOT_EMD_SOLVER_MULTISCALE && context->backend != NORMOT_BACKEND_CPU)
+    return normot_fail(context, NORMOT_ERROR_NOT_IMPLEMENTED,
+                       "emd: the multiscale solver runs on the CPU backend only");
   if (problem->k == 0) return NORMOT_SUCCESS;
   status = normot_check_emd_overlaps(context, problem, result);
   if (status != NORMOT_SUCCESS) return status;
@@ -202,4 +207,50 @@ normot_status normot_emd(normot_context *context, const normot_emd_problem *prob
   if (status == NORMOT_SUCCESS) status = ops->emd(context, problem, params, result);
   if (ops->leave != NULL) ops->leave(context, token);
   return status;
+}
+
+/* ---- sparse costs --------------------------------------------------------------------------- */
+
+static normot_status check_sparse_problem(normot_context *context,
+                                          const normot_emd_sparse_problem *problem) {
+  if (problem->indptr == NULL)
+    return normot_fail(context, NORMOT_ERROR_NULL_POINTER, "sparse cost: indptr is NULL");
+  if (problem->nnz > 0 && (problem->indices == NULL || problem->values == NULL))
+    return normot_fail(context, NORMOT_ERROR_NULL_POINTER,
+                       "sparse cost: indices or values is NULL with nnz = %lld",
+                       (long long)problem->nnz);
+  if (problem->n < 1 || problem->m < 1 || problem->nnz < 0)
+    return normot_fail(context, NORMOT_ERROR_INVALID_SIZE,
+                       "sparse cost: n = %lld and m = %lld must be >= 1, nnz = %lld >= 0",
+                       (long long)problem->n, (long long)problem->m, (long long)problem->nnz);
+  if (problem->n >= INT32_MAX - problem->m)
+    return normot_fail(context, NORMOT_ERROR_INVALID_SIZE,
+                       "sparse cost: the solver needs n + m < 2^31 (n = %lld, m = %lld)",
+                       (long long)problem->n, (long long)problem->m);
+  if (problem->index_type != NORMOT_INDEX_INT32 && problem->index_type != NORMOT_INDEX_INT64)
+    return normot_fail(context, NORMOT_ERROR_UNSUPPORTED_TYPE, "sparse cost: unknown index_type %d",
+                       (int)problem->index_type);
+  return NORMOT_SUCCESS;
+}
+
+normot_status normot_emd_sparse(normot_context *context, const normot_emd_sparse_problem *problem,
+                                const normot_emd_params *params, normot_emd_result *result) {
+  if (context == NULL) return NORMOT_ERROR_NULL_POINTER;
+  if (problem == NULL || params == NULL || result == NULL)
+    return normot_fail(context, NORMOT_ERROR_NULL_POINTER, "problem, params or result is NULL");
+  /* The batch checks of pointers, types, parameters and memory, on the view of a one-problem
+   * batch with a (nominal) dense cost. */
+  normot_emd_problem as_batch = {0};
+  as_batch.k = 1, as_batch.n = problem->n, as_batch.m = problem->m;
+  as_batch.value_type = problem->value_type, as_batch.memory = problem->memory;
+  as_batch.cost = problem->indptr;
+  normot_status status = check_sparse_problem(context, problem);
+  if (status == NORMOT_SUCCESS) status = check_pointers(context, &as_batch, result);
+  if (status == NORMOT_SUCCESS) status = check_enums(context, &as_batch, params);
+  if (status == NORMOT_SUCCESS) status = check_memory(context, &as_batch);
+  if (status != NORMOT_SUCCESS) return status;
+  status = normot_check_emd_sparse_overlaps(context, problem, result);
+  if (status != NORMOT_SUCCESS) return status;
+  /* Host arrays are solved by the CPU solver whatever the context's backend. */
+  return normot_cpu_emd_sparse(context, problem, params, result);
 }

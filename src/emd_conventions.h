@@ -49,7 +49,8 @@ NORMOT_CONVENTION void normot_emd_rescale_b(double *b, int64_t m, double sum_a, 
 typedef struct normot_emd_dual_job {
   int64_t n, m;
   const double *a, *b;   /* n, m: the weights, b rescaled */
-  const double *cost;    /* n x m, row-major: the whole problem's costs */
+  const double *cost;    /* n x m, row-major: the whole problem's costs, for
+                            normot_emd_restore_duals; unused by the pass the caller drives */
   double *u, *v;         /* n, m: in: the solver's duals at positive weights, 0 elsewhere; out */
   double *row_violation; /* n, m: scratch */
   double *col_violation;
@@ -71,38 +72,59 @@ NORMOT_CONVENTION void normot_emd_center_duals(const normot_emd_dual_job *job, i
     if (!positive_only || job->b[j] > 0.0) job->v[j] -= shift;
 }
 
-/* POT's estimate_dual_null_weights: a zero-weight row or column starts at 0 and is lowered by
- * its largest violation of u_i + v_j <= M_ij, so that it violates no constraint. */
-NORMOT_CONVENTION void normot_emd_estimate_null_duals(const normot_emd_dual_job *job) {
-  const int64_t n = job->n, m = job->m;
-  for (int64_t i = 0; i < n; ++i) job->row_violation[i] = -INFINITY;
-  for (int64_t j = 0; j < m; ++j) job->col_violation[j] = -INFINITY;
-  for (int64_t i = 0; i < n; ++i) {
-    const double *row = job->cost + i * m;
-    const int zero_row = job->a[i] == 0.0;
-    for (int64_t j = 0; j < m; ++j) {
-      if (!zero_row && job->b[j] != 0.0) continue;
-      double violation = job->u[i] + job->v[j] - row[j];
-      if (zero_row && violation > job->row_violation[i]) job->row_violation[i] = violation;
-      if (job->b[j] == 0.0 && violation > job->col_violation[j]) job->col_violation[j] = violation;
-    }
-  }
-  for (int64_t i = 0; i < n; ++i)
-    if (job->a[i] == 0.0 && job->row_violation[i] > 0.0) job->u[i] -= job->row_violation[i];
-  for (int64_t j = 0; j < m; ++j)
-    if (job->b[j] == 0.0 && job->col_violation[j] > 0.0) job->v[j] -= job->col_violation[j];
+/* POT's estimate_dual_null_weights, as a pass over the costs that the caller drives, so that it
+ * runs on a dense matrix, on cost rows computed on the fly, or on the edges of a sparse cost
+ * (a missing pair constrains nothing): a zero-weight row or column starts at 0 and is lowered
+ * by its largest violation of u_i + v_j <= M_ij, so that it violates no constraint.
+ * normot_emd_null_duals_begin, then normot_emd_null_duals_pair for every pair (i, j) with its
+ * cost (pairs of two positive weights are skipped), then normot_emd_null_duals_end. */
+NORMOT_CONVENTION void normot_emd_null_duals_begin(const normot_emd_dual_job *job) {
+  for (int64_t i = 0; i < job->n; ++i) job->row_violation[i] = -INFINITY;
+  for (int64_t j = 0; j < job->m; ++j) job->col_violation[j] = -INFINITY;
+}
+
+NORMOT_CONVENTION void normot_emd_null_duals_pair(const normot_emd_dual_job *job, int64_t i,
+                                                  int64_t j, double cost) {
+  const int zero_row = job->a[i] == 0.0, zero_col = job->b[j] == 0.0;
+  if (!zero_row && !zero_col) return;
+  double violation = job->u[i] + job->v[j] - cost;
+  if (zero_row && violation > job->row_violation[i]) job->row_violation[i] = violation;
+  if (zero_col && violation > job->col_violation[j]) job->col_violation[j] = violation;
+}
+
+/* Row i of the costs, m values. */
+NORMOT_CONVENTION void normot_emd_null_duals_row(const normot_emd_dual_job *job, int64_t i,
+                                                 const double *row) {
+  for (int64_t j = 0; j < job->m; ++j) normot_emd_null_duals_pair(job, i, j, row[j]);
 }
 
 /* The order every backend follows: centre the positive-weight part first (so that the
- * estimates below do not depend on the solver's arbitrary potential offset), estimate the
- * zero-weight duals from 0, centre the whole again (the estimates moved the balance).
- * center_duals = 0: no centring at all, the estimates are taken against the solver's own
- * potentials. */
-NORMOT_CONVENTION void normot_emd_restore_duals(const normot_emd_dual_job *job) {
+ * estimates do not depend on the solver's arbitrary potential offset), estimate the zero-weight
+ * duals from 0, centre the whole again (the estimates moved the balance). center_duals = 0: no
+ * centring at all, the estimates are taken against the solver's own potentials.
+ * normot_emd_restore_duals_begin does the first step and returns whether the estimates need the
+ * pass over the costs (some weight is zero); then the pass (pairs or rows), then
+ * normot_emd_restore_duals_end. */
+NORMOT_CONVENTION int normot_emd_restore_duals_begin(const normot_emd_dual_job *job) {
   if (job->center) normot_emd_center_duals(job, 1);
-  if (!job->has_zero_weight) return;
-  normot_emd_estimate_null_duals(job);
+  if (!job->has_zero_weight) return 0;
+  normot_emd_null_duals_begin(job);
+  return 1;
+}
+
+NORMOT_CONVENTION void normot_emd_restore_duals_end(const normot_emd_dual_job *job) {
+  for (int64_t i = 0; i < job->n; ++i)
+    if (job->a[i] == 0.0 && job->row_violation[i] > 0.0) job->u[i] -= job->row_violation[i];
+  for (int64_t j = 0; j < job->m; ++j)
+    if (job->b[j] == 0.0 && job->col_violation[j] > 0.0) job->v[j] -= job->col_violation[j];
   if (job->center) normot_emd_center_duals(job, 0);
+}
+
+/* The whole order on a dense cost (job->cost). */
+NORMOT_CONVENTION void normot_emd_restore_duals(const normot_emd_dual_job *job) {
+  if (!normot_emd_restore_duals_begin(job)) return;
+  for (int64_t i = 0; i < job->n; ++i) normot_emd_null_duals_row(job, i, job->cost + i * job->m);
+  normot_emd_restore_duals_end(job);
 }
 
 #endif

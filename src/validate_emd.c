@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdio.h>
 
+#include "validate_matrix.h"
 #include "validate_overlap.h"
 
 /* Where a message goes; NULL while the parallel pass only looks for the first failing problem. */
@@ -167,25 +168,35 @@ static normot_status check_magnitudes(const normot_emd_problem *problem, int64_t
   return NORMOT_SUCCESS;
 }
 
+/* The weights of problem p and, when params->check_marginals, their balance; on success stores
+ * the sum and the largest entry of each. */
+static normot_status check_marginals(const normot_emd_problem *problem,
+                                     const normot_emd_params *params, int64_t p, weight_summary *a,
+                                     weight_summary *b, message_sink *sink) {
+  normot_status status =
+      check_weights(problem, problem->a, problem->a_shared, problem->n, p, "a", a, sink);
+  if (status != NORMOT_SUCCESS) return status;
+  status = check_weights(problem, problem->b, problem->b_shared, problem->m, p, "b", b, sink);
+  if (status != NORMOT_SUCCESS) return status;
+  if (params->check_marginals) {
+    double larger = a->sum > b->sum ? a->sum : b->sum;
+    if (fabs(a->sum - b->sum) > params->marginal_tol * larger) {
+      SAY(sink,
+          "problem %lld: unbalanced marginals, sum a = %.17g and sum b = %.17g differ by more "
+          "than marginal_tol = %g (relative); set check_marginals = 0 to rescale b",
+          (long long)p, a->sum, b->sum, params->marginal_tol);
+      return NORMOT_ERROR_UNBALANCED;
+    }
+  }
+  return NORMOT_SUCCESS;
+}
+
 static normot_status check_problem(const normot_emd_problem *problem,
                                    const normot_emd_params *params, int64_t p,
                                    double shared_cost_largest, message_sink *sink) {
   weight_summary a, b;
-  normot_status status =
-      check_weights(problem, problem->a, problem->a_shared, problem->n, p, "a", &a, sink);
+  normot_status status = check_marginals(problem, params, p, &a, &b, sink);
   if (status != NORMOT_SUCCESS) return status;
-  status = check_weights(problem, problem->b, problem->b_shared, problem->m, p, "b", &b, sink);
-  if (status != NORMOT_SUCCESS) return status;
-  if (params->check_marginals) {
-    double larger = a.sum > b.sum ? a.sum : b.sum;
-    if (fabs(a.sum - b.sum) > params->marginal_tol * larger) {
-      SAY(sink,
-          "problem %lld: unbalanced marginals, sum a = %.17g and sum b = %.17g differ by more "
-          "than marginal_tol = %g (relative); set check_marginals = 0 to rescale b",
-          (long long)p, a.sum, b.sum, params->marginal_tol);
-      return NORMOT_ERROR_UNBALANCED;
-    }
-  }
   double cost_largest;
   status = check_costs(problem, p, shared_cost_largest, a.sum, &cost_largest, sink);
   if (status != NORMOT_SUCCESS) return status;
@@ -222,17 +233,10 @@ normot_status normot_validate_emd_host(normot_context *context, const normot_emd
   return normot_fail(context, status, "%s", text);
 }
 
-normot_status normot_check_emd_overlaps(normot_context *context, const normot_emd_problem *problem,
-                                        const normot_emd_result *result) {
-  const int64_t k = problem->k, n = problem->n, m = problem->m, dim = problem->dim;
-  const int64_t value = (int64_t)normot_value_size(problem->value_type);
-  const int point_clouds = problem->cost == NULL;
-  const normot_byte_range inputs[] = {
-      {problem->a, (problem->a_shared ? n : k * n) * value, "problem->a"},
-      {problem->b, (problem->b_shared ? m : k * m) * value, "problem->b"},
-      {problem->cost, (problem->cost_shared ? n * m : k * n * m) * value, "problem->cost"},
-      {point_clouds ? problem->x : NULL, k * n * dim * value, "problem->x"},
-      {point_clouds ? problem->y : NULL, k * m * dim * value, "problem->y"}};
+/* The result arrays of a batch of k problems of size n x m against `inputs`. */
+static normot_status check_result_overlaps(normot_context *context, const normot_byte_range *inputs,
+                                           int input_count, int64_t k, int64_t n, int64_t m,
+                                           const normot_emd_result *result) {
   const int64_t basis = k * (n + m - 1);
   const normot_byte_range outputs[] = {{result->cost, k * 8, "result->cost"},
                                        {result->plan, k * n * m * 8, "result->plan"},
@@ -245,6 +249,70 @@ normot_status normot_check_emd_overlaps(normot_context *context, const normot_em
                                        {result->status, k * 4, "result->status"},
                                        {result->iterations, k * 8, "result->iterations"},
                                        {result->flags, k * 4, "result->flags"}};
-  return normot_check_overlaps(context, inputs, (int)(sizeof inputs / sizeof inputs[0]), outputs,
+  return normot_check_overlaps(context, inputs, input_count, outputs,
                                (int)(sizeof outputs / sizeof outputs[0]));
+}
+
+normot_status normot_check_emd_overlaps(normot_context *context, const normot_emd_problem *problem,
+                                        const normot_emd_result *result) {
+  const int64_t k = problem->k, n = problem->n, m = problem->m, dim = problem->dim;
+  const int64_t value = (int64_t)normot_value_size(problem->value_type);
+  const int point_clouds = problem->cost == NULL;
+  const normot_byte_range inputs[] = {
+      {problem->a, (problem->a_shared ? n : k * n) * value, "problem->a"},
+      {problem->b, (problem->b_shared ? m : k * m) * value, "problem->b"},
+      {problem->cost, (problem->cost_shared ? n * m : k * n * m) * value, "problem->cost"},
+      {point_clouds ? problem->x : NULL, k * n * dim * value, "problem->x"},
+      {point_clouds ? problem->y : NULL, k * m * dim * value, "problem->y"}};
+  return check_result_overlaps(context, inputs, (int)(sizeof inputs / sizeof inputs[0]), k, n, m,
+                               result);
+}
+
+normot_status normot_check_emd_sparse_overlaps(normot_context *context,
+                                               const normot_emd_sparse_problem *problem,
+                                               const normot_emd_result *result) {
+  const int64_t n = problem->n, m = problem->m, nnz = problem->nnz;
+  const int64_t value = (int64_t)normot_value_size(problem->value_type);
+  const int64_t index = problem->index_type == NORMOT_INDEX_INT32 ? 4 : 8;
+  const normot_byte_range inputs[] = {{problem->a, n * value, "problem->a"},
+                                      {problem->b, m * value, "problem->b"},
+                                      {problem->indptr, (n + 1) * index, "problem->indptr"},
+                                      {problem->indices, nnz * index, "problem->indices"},
+                                      {problem->values, nnz * value, "problem->values"}};
+  return check_result_overlaps(context, inputs, (int)(sizeof inputs / sizeof inputs[0]), 1, n, m,
+                               result);
+}
+
+normot_status normot_validate_emd_sparse_host(normot_context *context,
+                                              const normot_emd_sparse_problem *problem,
+                                              const normot_emd_params *params, int n_threads) {
+  normot_matrix edges =
+      normot_matrix_csr(problem->n, problem->m, problem->nnz, problem->indptr, problem->indices,
+                        problem->index_type, (void *)problem->values, problem->value_type);
+  normot_matrix_problem found = normot_no_problem();
+  normot_check_matrix(&edges, 1, 0, n_threads, &found);
+  if (found.status != NORMOT_SUCCESS) return normot_report_matrix_problem(context, &edges, &found);
+  double largest_edge_cost = 0.0;
+  for (int64_t e = 0; e < problem->nnz; ++e) {
+    double value = normot_emd_load(problem->values, problem->value_type, e);
+    if (!isfinite(value))
+      return normot_fail(context, NORMOT_ERROR_NONFINITE_VALUE,
+                         "the cost of edge %lld (values[%lld]) is not finite (%g)", (long long)e,
+                         (long long)e, value);
+    if (fabs(value) > largest_edge_cost) largest_edge_cost = fabs(value);
+  }
+  /* The weights and the magnitude limits are checked as those of a one-problem batch whose
+   * largest cost is the largest edge cost. */
+  normot_emd_problem weights = {0};
+  weights.k = 1, weights.n = problem->n, weights.m = problem->m;
+  weights.value_type = problem->value_type;
+  weights.a = problem->a, weights.b = problem->b;
+  char text[NORMOT_MESSAGE_CAPACITY];
+  message_sink sink = {text, sizeof text};
+  weight_summary a, b;
+  normot_status status = check_marginals(&weights, params, 0, &a, &b, &sink);
+  if (status == NORMOT_SUCCESS)
+    status = check_magnitudes(&weights, 0, &a, &b, largest_edge_cost, &sink);
+  if (status == NORMOT_SUCCESS) return NORMOT_SUCCESS;
+  return normot_fail(context, status, "%s", text);
 }

@@ -28,6 +28,20 @@ normot_status normot_validate_emd_host(normot_context *context, const normot_emd
 normot_status normot_check_emd_overlaps(normot_context *context, const normot_emd_problem *problem,
                                         const normot_emd_result *result);
 
+/* As normot_check_emd_overlaps, for normot_emd_sparse: its inputs a, b, indptr, indices and
+ * values against its one-problem result. */
+normot_status normot_check_emd_sparse_overlaps(normot_context *context,
+                                               const normot_emd_sparse_problem *problem,
+                                               const normot_emd_result *result);
+
+/* The content checks of a sparse-cost problem (normot_emd_sparse), before anything is written:
+ * indptr and indices of the edge list, finite edge costs, then the weights and the magnitude
+ * limits as for a batch (the largest edge cost standing for the largest cost).
+ * Assumes the scalar checks of normot_emd_sparse() passed. */
+normot_status normot_validate_emd_sparse_host(normot_context *context,
+                                              const normot_emd_sparse_problem *problem,
+                                              const normot_emd_params *params, int n_threads);
+
 /* Element `index` of a float32 or float64 array, as a double. */
 static inline double normot_emd_load(const void *values, normot_value_type type, int64_t index) {
   return type == NORMOT_FLOAT32 ? (double)((const float *)values)[index]

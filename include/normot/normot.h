@@ -343,17 +343,27 @@ typedef enum normot_emd_solver {
   NORMOT_EMD_SOLVER_NETWORK_SIMPLEX = 1, /* CPU: the general transportation simplex */
   NORMOT_EMD_SOLVER_ASSIGNMENT = 2,      /* CPU: n == m, uniform weights: shortest augmenting
                                             paths; other problems fall back to the simplex */
-  NORMOT_EMD_SOLVER_AUCTION = 3          /* the fixed-point auction core (CUDA's algorithm; on
+  NORMOT_EMD_SOLVER_AUCTION = 3,         /* the fixed-point auction core (CUDA's algorithm; on
                                             the CPU too, as an alternative) */
+  NORMOT_EMD_SOLVER_MULTISCALE = 4       /* CPU only (CUDA: NORMOT_ERROR_NOT_IMPLEMENTED): a
+                                            sparse simplex on candidate pairs (each point's
+                                            cheapest partners; coarse to fine on 1-3-D point
+                                            clouds), priced over all pairs until none violates,
+                                            so the result is optimal for the full problem.
+                                            Point clouds: no n x m memory. max_iter does not
+                                            apply (it always runs to the certified optimum) */
 } normot_emd_solver;
 
 typedef struct normot_emd_params {
   int64_t max_iter;       /* iteration limit per problem; 0 (default) = no limit. It bounds
                              exactly the iterations of the solver that runs: NETWORK_SIMPLEX
                              pivots, ASSIGNMENT augmenting paths (at most n: AUTO picks it only
-                             when max_iter is 0 or >= n), AUCTION pushes. On CUDA, AUTO runs the
-                             device auction only when max_iter is 0; with a limit it takes the
-                             CPU's choice (on the host), so a limit means the same on both */
+                             when max_iter is 0 or >= n), AUCTION pushes; MULTISCALE ignores it
+                             (AUTO picks it, on the CPU, for point clouds of 1 to 3 dimensions
+                             with n + m > 2048, only when max_iter is 0 or >= 100000, POT's
+                             default). On CUDA, AUTO runs the device auction only when max_iter
+                             is 0; with a limit it takes the CPU's choice (on the host), so a
+                             limit means the same on both */
   int check_marginals;    /* default 1: reject |sum a - sum b| > marginal_tol * max(sums).
                              0: rescale b to sum a, as POT does */
   double marginal_tol;    /* default 1e-6 (relative) */
@@ -417,6 +427,56 @@ typedef struct normot_emd_result {
  *   NORMOT_ERROR_NOT_IMPLEMENTED */
 NORMOT_API normot_status normot_emd(normot_context *context, const normot_emd_problem *problem,
                                     const normot_emd_params *params, normot_emd_result *result);
+
+/* ---------------------------------------------------------------------------------------------
+ * Exact EMD on a sparse cost
+ *
+ * One problem whose cost is given only on a set of edges (i, j): CSR over the n rows, stored
+ * entries (explicit zeros included) are the edges, and every missing pair is forbidden (as if
+ * its cost were infinite). Minimise <G, M> over G >= 0 supported on the edges with G 1 = a and
+ * G^T 1 = b; b is rescaled to the mass of a as in normot_emd. Solved exactly by a network
+ * simplex on the edge graph, never building the n x m matrix, by the CPU solver whatever the
+ * context's backend (the arrays must be in host memory). Duplicate edges are allowed (the
+ * cheaper one carries the flow).
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct normot_emd_sparse_problem {
+  int64_t n, m, nnz;
+  normot_value_type value_type; /* of a, b and values: FLOAT32 or FLOAT64 */
+  const void *a;                /* (n); NULL: uniform 1/n */
+  const void *b;                /* (m); NULL: uniform 1/m */
+  const void *indptr;           /* n + 1 offsets: row i's edges are [indptr[i], indptr[i+1]) */
+  const void *indices;          /* nnz column indices in [0, m), any order within a row */
+  normot_index_type index_type; /* of indptr and indices */
+  const void *values;           /* nnz edge costs */
+  normot_memory memory;         /* HOST (or AUTO resolving to host memory) */
+} normot_emd_sparse_problem;
+
+/* Solves the problem as described above. `result` is read as for a batch of k = 1: cost (1),
+ * sparse_row/col/value (n + m - 1) and sparse_count (1) for the plan's positive entries sorted
+ * by row then column, u (n), v (m), status (1), iterations (1), flags (1), each optional but
+ * cost; plan, when given, receives the dense n x m plan.
+ * Status per problem: OPTIMAL; INFEASIBLE when the edges cannot carry the marginals (cost 0,
+ * no plan entries, zero duals, as POT); MAX_ITER_REACHED when max_iter pivots were made (the
+ * plan may then not meet the marginals). The duals satisfy u_i + v_j <= cost on every edge,
+ * with equality where the plan is positive; they are centred as in normot_emd when
+ * center_duals, and rows or columns of zero weight get dual 0 before that centring.
+ * params->solver is checked but not used. Returns NORMOT_SUCCESS or:
+ *   NORMOT_ERROR_NULL_POINTER      context, problem, params, result or result->cost NULL;
+ *                                  indptr NULL; indices or values NULL while nnz > 0
+ *   NORMOT_ERROR_INVALID_SIZE      n or m < 1, nnz < 0, n + m >= 2^31
+ *   NORMOT_ERROR_INVALID_INDPTR    indptr[0] != 0, indptr decreasing, or indptr[n] != nnz
+ *   NORMOT_ERROR_INDEX_OUT_OF_RANGE a column index < 0 or >= m
+ *   NORMOT_ERROR_UNSUPPORTED_TYPE  value_type not FLOAT32/FLOAT64; unknown index_type or solver
+ *   NORMOT_ERROR_NONFINITE_VALUE, NORMOT_ERROR_NEGATIVE_WEIGHT, NORMOT_ERROR_ZERO_MASS,
+ *   NORMOT_ERROR_UNBALANCED, NORMOT_ERROR_OVERFLOW, NORMOT_ERROR_INVALID_ARGUMENT  as for
+ *                                  normot_emd, the edge costs standing for the costs
+ *   NORMOT_ERROR_INVALID_MEMORY    device memory, or an unknown memory tag
+ *   NORMOT_ERROR_OUT_OF_MEMORY */
+NORMOT_API normot_status normot_emd_sparse(normot_context *context,
+                                           const normot_emd_sparse_problem *problem,
+                                           const normot_emd_params *params,
+                                           normot_emd_result *result);
 
 #ifdef __cplusplus
 }

@@ -48,7 +48,8 @@ LAYOUT_CSR, LAYOUT_CSC, LAYOUT_DENSE = 0, 1, 2
 METRIC_SQEUCLIDEAN, METRIC_EUCLIDEAN = 0, 1
 METRIC_BY_NAME = {"sqeuclidean": METRIC_SQEUCLIDEAN, "euclidean": METRIC_EUCLIDEAN}
 
-EMD_SOLVER_BY_NAME = {"auto": 0, "network_simplex": 1, "assignment": 2, "auction": 3}
+EMD_SOLVER_BY_NAME = {"auto": 0, "network_simplex": 1, "assignment": 2, "auction": 3,
+                      "multiscale": 4}
 
 EMD_INFEASIBLE, EMD_OPTIMAL, EMD_UNBOUNDED, EMD_MAX_ITER_REACHED = 0, 1, 2, 3
 EMD_FLAG_CPU_FALLBACK = 1
@@ -144,6 +145,22 @@ class EmdResult(ctypes.Structure):
     ]
 
 
+class EmdSparseProblem(ctypes.Structure):
+    _fields_ = [
+        ("n", ctypes.c_int64),
+        ("m", ctypes.c_int64),
+        ("nnz", ctypes.c_int64),
+        ("value_type", _c_enum),
+        ("a", ctypes.c_void_p),
+        ("b", ctypes.c_void_p),
+        ("indptr", ctypes.c_void_p),
+        ("indices", ctypes.c_void_p),
+        ("index_type", _c_enum),
+        ("values", ctypes.c_void_p),
+        ("memory", _c_enum),
+    ]
+
+
 STRUCTS = {
     "normot_matrix": Matrix,
     "normot_normalize_params": NormalizeParams,
@@ -151,6 +168,7 @@ STRUCTS = {
     "normot_emd_problem": EmdProblem,
     "normot_emd_params": EmdParams,
     "normot_emd_result": EmdResult,
+    "normot_emd_sparse_problem": EmdSparseProblem,
 }
 
 # ---- locating the shared library --------------------------------------------------------------
@@ -201,6 +219,11 @@ def _declare(lib: ctypes.CDLL) -> None:
         "normot_emd": (
             c_int,
             [c_void_p, ctypes.POINTER(EmdProblem), ctypes.POINTER(EmdParams),
+             ctypes.POINTER(EmdResult)],
+        ),
+        "normot_emd_sparse": (
+            c_int,
+            [c_void_p, ctypes.POINTER(EmdSparseProblem), ctypes.POINTER(EmdParams),
              ctypes.POINTER(EmdResult)],
         ),
     }

@@ -11,7 +11,7 @@ import numpy as np
 from . import _dask
 from . import _library as L
 from ._buffers import Buffer, to_host
-from ._context import device_context_for
+from ._context import context, device_context_for
 from ._errors import ShapeMismatchError
 from ._torch import (SparsePlans, as_tensor, differentiable_costs, is_tensor, library_view,
                      needs_gradient, torch_dtype_of)
@@ -399,6 +399,70 @@ def _sparse_entries(batch: _Batch):
     return problem, rows[keep], cols[keep], values[keep], counts
 
 
+def _is_scipy_sparse(M) -> bool:
+    """A scipy.sparse matrix or array (scipy is only imported when it is installed)."""
+    try:
+        import scipy.sparse
+    except ImportError:
+        return False
+    return scipy.sparse.issparse(M)
+
+
+def _emd_sparse(a, b, M, max_iter, center_dual, check_marginals):
+    """POT's ot.emd on a scipy.sparse cost: stored entries are the only allowed edges. Returns
+    the plan as a scipy.sparse.coo_array of its positive entries and POT's log."""
+    import scipy.sparse
+
+    csr = scipy.sparse.csr_array(M)
+    n, m = (int(s) for s in csr.shape)
+    kind = _ResultKind(a, b, M)
+    weights = []
+    for w, name, length in ((a, "a", n), (b, "b", m)):
+        if _is_empty(w):
+            weights.append(None)
+            continue
+        w = np.ascontiguousarray(to_host(library_view(w)), dtype=np.float64)
+        if w.shape != (length,):
+            raise ValueError(f"Dimension mismatch: {name} has shape {w.shape}, expected "
+                             f"({length},) for M of shape {csr.shape}")
+        weights.append(w)
+    indptr = np.ascontiguousarray(csr.indptr, dtype=np.int64)
+    indices = np.ascontiguousarray(csr.indices, dtype=np.int64)
+    values = np.ascontiguousarray(csr.data, dtype=np.float64)
+
+    problem = L.EmdSparseProblem()
+    problem.n, problem.m, problem.nnz = n, m, int(values.shape[0])
+    problem.value_type, problem.memory = L.FLOAT64, L.MEMORY_HOST
+    problem.a = weights[0].ctypes.data if weights[0] is not None else None
+    problem.b = weights[1].ctypes.data if weights[1] is not None else None
+    problem.indptr, problem.indices = indptr.ctypes.data, indices.ctypes.data
+    problem.index_type, problem.values = L.INDEX_INT64, values.ctypes.data
+
+    params = _params(max_iter, check_marginals, center_dual, "auto")
+
+    width = n + m - 1
+    cost, count = np.zeros(1), np.zeros(1, np.int64)
+    u, v, status = np.zeros(n), np.zeros(m), np.zeros(1, np.int32)
+    rows, cols = np.zeros(width, np.int64), np.zeros(width, np.int64)
+    flows = np.zeros(width)
+    result = L.EmdResult()
+    result.cost, result.u, result.v, result.status = (cost.ctypes.data, u.ctypes.data,
+                                                      v.ctypes.data, status.ctypes.data)
+    result.sparse_row, result.sparse_col = rows.ctypes.data, cols.ctypes.data
+    result.sparse_value, result.sparse_count = flows.ctypes.data, count.ctypes.data
+    ctx = context(on_device=False, device_id=0, stream=None)
+    ctx.check(L.load().normot_emd_sparse(ctx.handle, ctypes.byref(problem),
+                                         ctypes.byref(params), ctypes.byref(result)))
+    _warn_results(status, stacklevel=3)
+    kept = int(count[0])
+    plan = scipy.sparse.coo_array((flows[:kept].astype(kind.dtype), (rows[:kept], cols[:kept])),
+                                  shape=(n, m))
+    code = int(status[0])
+    log = {"cost": float(cost[0]), "u": kind.array(u), "v": kind.array(v),
+           "warning": result_message(code), "result_code": code}
+    return plan, log
+
+
 def _sparse_plans(batch: _Batch, kind: _ResultKind, layout):
     """The plans' positive entries (at most n + m - 1 per problem, sorted by row then column):
     layout True, a list of one COO matrix per problem (scipy.sparse.coo_matrix, or
@@ -463,6 +527,9 @@ def emd(a, b, M, numItermax=DEFAULT_MAX_ITER, log=False, center_dual=True, numTh
     _check_sparse(sparse)
     threads = _threads(numThreads)
     a, b, M = _lists_to_arrays(a, b, M)
+    if _is_scipy_sparse(M):
+        plan, info = _emd_sparse(a, b, M, numItermax, center_dual, check_marginals)
+        return (plan, info) if log else plan
     if _dask.is_dask_array(M):
         _dask.unsupported("log", log)
         _dask.unsupported("sparse", sparse)

@@ -74,11 +74,6 @@ out_of_memory:
 
 /* ---- one problem ---------------------------------------------------------------------------- */
 
-typedef struct sparse_entry {
-  int64_t key; /* row * m + col */
-  double value;
-} sparse_entry;
-
 /* The arrays of one thread's workspace. */
 typedef struct workspace {
   double *full_cost;           /* n*m: converted or computed costs (NULL when the input is used) */
@@ -91,14 +86,17 @@ typedef struct workspace {
   double *basis_flow;
   double *u_active, *v_active, *u, *v;
   double *row_violation, *col_violation;
-  sparse_entry *sparse;
+  double *cost_row; /* m: one row of the cost (zero-weight duals) */
+  emd_sparse_entry *sparse;
   void *solver;
   double *auction_plan;
 } workspace;
 
 typedef struct batch_plan {
   int need_full_cost, any_zero_weight, use_auction;
-  int64_t dim; /* point-cloud mode: the dimension, else 0 */
+  int use_multiscale;  /* the candidate-set solver: no n x m buffer but a float32 cost's copy */
+  int pricing_threads; /* its threads inside one problem (the batch has fewer problems) */
+  int64_t dim;         /* point-cloud mode: the dimension, else 0 */
   size_t solver_bytes;
 } batch_plan;
 
@@ -114,15 +112,15 @@ static size_t workspace_bytes(int64_t n, int64_t m, const batch_plan *plan) {
   if (plan->need_full_cost) bytes += emd_align64(nm * sizeof(double));
   bytes += emd_align64((size_t)(n * plan->dim) * sizeof(double)) +
            emd_align64((size_t)(m * plan->dim) * sizeof(double));
-  if (plan->any_zero_weight) bytes += emd_align64(nm * sizeof(double));
+  if (plan->any_zero_weight && !plan->use_multiscale) bytes += emd_align64(nm * sizeof(double));
   bytes +=
       2 * emd_align64((size_t)n * sizeof(double)) + 2 * emd_align64((size_t)m * sizeof(double));
   bytes += emd_align64((size_t)n * sizeof(int32_t)) + emd_align64((size_t)m * sizeof(int32_t));
   bytes += 2 * emd_align64(nodes * sizeof(int32_t)) + emd_align64(nodes * sizeof(double));
   bytes +=
       2 * emd_align64((size_t)n * sizeof(double)) + 2 * emd_align64((size_t)m * sizeof(double));
-  bytes += emd_align64((size_t)n * sizeof(double)) + emd_align64((size_t)m * sizeof(double));
-  bytes += emd_align64(nodes * sizeof(sparse_entry));
+  bytes += emd_align64((size_t)n * sizeof(double)) + 2 * emd_align64((size_t)m * sizeof(double));
+  bytes += emd_align64(nodes * sizeof(emd_sparse_entry));
   bytes += emd_align64(plan->solver_bytes);
   if (plan->use_auction) bytes += emd_align64(nm * sizeof(double));
   return bytes + 64;
@@ -136,7 +134,8 @@ static workspace carve_workspace(void *memory, int64_t n, int64_t m, const batch
   if (plan->need_full_cost) w.full_cost = carve(&cursor, nm * sizeof(double));
   w.points_x = carve(&cursor, (size_t)(n * plan->dim) * sizeof(double));
   w.points_y = carve(&cursor, (size_t)(m * plan->dim) * sizeof(double));
-  if (plan->any_zero_weight) w.active_cost = carve(&cursor, nm * sizeof(double));
+  if (plan->any_zero_weight && !plan->use_multiscale)
+    w.active_cost = carve(&cursor, nm * sizeof(double));
   w.a = carve(&cursor, (size_t)n * sizeof(double));
   w.a_active = carve(&cursor, (size_t)n * sizeof(double));
   w.b = carve(&cursor, (size_t)m * sizeof(double));
@@ -152,28 +151,24 @@ static workspace carve_workspace(void *memory, int64_t n, int64_t m, const batch
   w.v = carve(&cursor, (size_t)m * sizeof(double));
   w.row_violation = carve(&cursor, (size_t)n * sizeof(double));
   w.col_violation = carve(&cursor, (size_t)m * sizeof(double));
-  w.sparse = carve(&cursor, nodes * sizeof(sparse_entry));
+  w.cost_row = carve(&cursor, (size_t)m * sizeof(double));
+  w.sparse = carve(&cursor, nodes * sizeof(emd_sparse_entry));
   w.solver = carve(&cursor, plan->solver_bytes);
   if (plan->use_auction) w.auction_plan = carve(&cursor, nm * sizeof(double));
   return w;
 }
 
-static void load_weights(const normot_emd_problem *problem, const void *weights, int shared,
-                         int64_t length, int64_t p, double *out) {
-  if (weights == NULL) {
-    for (int64_t i = 0; i < length; ++i) out[i] = 1.0 / (double)length;
-    return;
-  }
-  int64_t offset = shared ? 0 : p * length;
-  if (problem->value_type == NORMOT_FLOAT64) {
-    memcpy(out, (const double *)weights + offset, (size_t)length * sizeof(double));
-  } else {
-    const float *source = (const float *)weights + offset;
-    for (int64_t i = 0; i < length; ++i) out[i] = source[i];
-  }
+/* Problem p's clouds as float64: x as (n, dim), y transposed to (dim, m). */
+static void load_points(const normot_emd_problem *problem, int64_t p, double *points_x,
+                        double *points_y) {
+  const int64_t n = problem->n, m = problem->m, dim = problem->dim;
+  for (int64_t e = 0; e < n * dim; ++e)
+    points_x[e] = normot_emd_load(problem->x, problem->value_type, p * n * dim + e);
+  for (int64_t j = 0; j < m; ++j)
+    for (int64_t d = 0; d < dim; ++d)
+      points_y[d * m + j] = normot_emd_load(problem->y, problem->value_type, (p * m + j) * dim + d);
 }
 
-/* The full n x m cost of problem p, as float64: the input itself when it already is. */
 /* The full n x m cost of problem p, as float64: the input itself when it already is. Point
  * clouds: y is first transposed to (dim, m) so that the distance loop runs along a row of the
  * cost; each entry is still summed over the coordinates in order, from 0. */
@@ -188,11 +183,7 @@ static const double *load_cost(const normot_emd_problem *problem, int64_t p, dou
     return buffer;
   }
   const int64_t dim = problem->dim;
-  for (int64_t e = 0; e < n * dim; ++e)
-    points_x[e] = normot_emd_load(problem->x, problem->value_type, p * n * dim + e);
-  for (int64_t j = 0; j < m; ++j)
-    for (int64_t d = 0; d < dim; ++d)
-      points_y[d * m + j] = normot_emd_load(problem->y, problem->value_type, (p * m + j) * dim + d);
+  load_points(problem, p, points_x, points_y);
   for (int64_t i = 0; i < n; ++i) {
     double *row = buffer + i * m;
     for (int64_t j = 0; j < m; ++j) row[j] = 0.0;
@@ -219,11 +210,6 @@ static int all_equal(const double *values, int32_t count) {
   return 1;
 }
 
-static int compare_sparse(const void *left, const void *right) {
-  int64_t l = ((const sparse_entry *)left)->key, r = ((const sparse_entry *)right)->key;
-  return (l > r) - (l < r);
-}
-
 /* Runs the auction core, then turns its plan into a basic solution like the other solvers'.
  * Outside the core's range (it answers INFEASIBLE), or when its answer is not certified on the
  * original costs, the network simplex solves the problem: returns NORMOT_EMD_FLAG_CPU_FALLBACK
@@ -248,23 +234,34 @@ static int32_t solve_with_auction(const emd_dense_problem *dense, int64_t max_it
   return 0;
 }
 
-static void solve_problem(const normot_emd_problem *problem, const normot_emd_params *params,
-                          const normot_emd_result *result, int64_t p, workspace *w) {
+typedef struct active_sizes {
+  int64_t n, m;               /* the problem's */
+  int32_t n_active, m_active; /* rows and columns with mass */
+} active_sizes;
+
+/* Loads problem p's weights, rescales b to the mass of a, and lists the rows and columns with
+ * mass (w->row_of, w->col_of, w->a_active, w->b_active). */
+static void prepare_weights(const normot_emd_problem *problem, int64_t p, workspace *w,
+                            int32_t *n_active, int32_t *m_active) {
   const int64_t n = problem->n, m = problem->m;
-  load_weights(problem, problem->a, problem->a_shared, n, p, w->a);
-  load_weights(problem, problem->b, problem->b_shared, m, p, w->b);
+  emd_load_weights(problem->a, problem->a_shared ? 0 : p * n, n, problem->value_type, w->a);
+  emd_load_weights(problem->b, problem->b_shared ? 0 : p * m, m, problem->value_type, w->b);
   normot_emd_rescale_b(w->b, m, normot_emd_weight_sum(w->a, n), normot_emd_weight_sum(w->b, m));
-
-  int32_t n_active = 0, m_active = 0;
+  *n_active = 0, *m_active = 0;
   for (int64_t i = 0; i < n; ++i)
-    if (w->a[i] > 0.0) w->row_of[n_active] = (int32_t)i, w->a_active[n_active++] = w->a[i];
+    if (w->a[i] > 0.0) w->row_of[*n_active] = (int32_t)i, w->a_active[(*n_active)++] = w->a[i];
   for (int64_t j = 0; j < m; ++j)
-    if (w->b[j] > 0.0) w->col_of[m_active] = (int32_t)j, w->b_active[m_active++] = w->b[j];
-  const int has_zero = n_active < n || m_active < m;
+    if (w->b[j] > 0.0) w->col_of[*m_active] = (int32_t)j, w->b_active[(*m_active)++] = w->b[j];
+}
 
-  const double *cost = load_cost(problem, p, w->full_cost, w->points_x, w->points_y);
+/* The dense solvers, on the active rows and columns of a cost held in memory. Returns the
+ * problem's flags (NORMOT_EMD_FLAG_*). */
+static int32_t solve_dense(const normot_emd_params *params, const double *cost,
+                           const active_sizes *sizes, workspace *w, emd_basic_solution *solution) {
+  const int32_t n_active = sizes->n_active, m_active = sizes->m_active;
+  const int64_t m = sizes->m;
   const double *active_cost = cost;
-  if (has_zero) {
+  if (n_active < sizes->n || m_active < m) {
     for (int32_t r = 0; r < n_active; ++r) {
       const double *source = cost + (int64_t)w->row_of[r] * m;
       double *target = w->active_cost + (int64_t)r * m_active;
@@ -272,23 +269,19 @@ static void solve_problem(const normot_emd_problem *problem, const normot_emd_pa
     }
     active_cost = w->active_cost;
   }
-
   emd_dense_problem dense = {n_active, m_active, w->a_active, w->b_active, active_cost};
-  emd_basic_solution solution = {
-      w->basis_row,      w->basis_col, w->basis_flow, 0, w->u_active, w->v_active, 0,
-      NORMOT_EMD_OPTIMAL};
   int32_t flags = 0;
   const int assignment_fits =
       n_active == m_active && all_equal(w->a_active, n_active) && all_equal(w->b_active, m_active);
   switch (params->solver) {
     case NORMOT_EMD_SOLVER_AUCTION:
-      flags = solve_with_auction(&dense, params->max_iter, w, &solution);
+      flags = solve_with_auction(&dense, params->max_iter, w, solution);
       break;
     case NORMOT_EMD_SOLVER_ASSIGNMENT:
       if (assignment_fits)
-        emd_assignment_solve(&dense, w->solver, &solution);
+        emd_assignment_solve(&dense, w->solver, solution);
       else
-        emd_network_simplex_solve(&dense, params->max_iter, w->solver, &solution);
+        emd_network_simplex_solve(&dense, params->max_iter, w->solver, solution);
       break;
     case NORMOT_EMD_SOLVER_AUTO:
       /* Uniform square problems up to ASSIGNMENT_AUTO_MAX_N go to the shortest augmenting
@@ -300,68 +293,147 @@ static void solve_problem(const normot_emd_problem *problem, const normot_emd_pa
        * counts. */
       if (assignment_fits && n_active <= ASSIGNMENT_AUTO_MAX_N &&
           (params->max_iter == 0 || params->max_iter >= n_active))
-        emd_assignment_solve(&dense, w->solver, &solution);
+        emd_assignment_solve(&dense, w->solver, solution);
       else
-        emd_network_simplex_solve(&dense, params->max_iter, w->solver, &solution);
+        emd_network_simplex_solve(&dense, params->max_iter, w->solver, solution);
       break;
     default: /* NETWORK_SIMPLEX */
-      emd_network_simplex_solve(&dense, params->max_iter, w->solver, &solution);
+      emd_network_simplex_solve(&dense, params->max_iter, w->solver, solution);
   }
+  return flags;
+}
 
+/* The duals of the whole problem in w->u and w->v (emd_conventions.h), the zero-weight
+ * estimates passing over the cost rows: the dense cost when there is one, else rows computed
+ * from the clouds one at a time (no n x m memory). */
+static void restore_duals(const normot_emd_params *params, const emd_cost_source *cost,
+                          workspace *w, int has_zero_weight) {
+  const normot_emd_dual_job job = {cost->n,
+                                   cost->m,
+                                   w->a,
+                                   w->b,
+                                   cost->cost,
+                                   w->u,
+                                   w->v,
+                                   w->row_violation,
+                                   w->col_violation,
+                                   has_zero_weight,
+                                   params->center_duals};
+  if (cost->cost != NULL) {
+    normot_emd_restore_duals(&job);
+    return;
+  }
+  if (!normot_emd_restore_duals_begin(&job)) return;
+  for (int32_t i = 0; i < cost->n; ++i) {
+    emd_cost_row(cost, i, w->cost_row);
+    normot_emd_null_duals_row(&job, i, w->cost_row);
+  }
+  normot_emd_restore_duals_end(&job);
+}
+
+/* Writes problem p's cost, plans, duals, status and iterations from its basic solution on the
+ * active rows and columns; `cost` is the full cost (zero-weight rows and columns included). */
+static void write_results(const normot_emd_params *params, const emd_cost_source *cost,
+                          const active_sizes *sizes, const normot_emd_result *result, int64_t p,
+                          workspace *w, emd_basic_solution *solution) {
+  const int64_t n = cost->n, m = cost->m;
+  const int32_t n_active = sizes->n_active, m_active = sizes->m_active;
   double total = 0.0;
-  for (int64_t e = 0; e < solution.count; ++e)
-    total += solution.flow[e] * active_cost[(int64_t)solution.row[e] * m_active + solution.col[e]];
+  for (int64_t e = 0; e < solution->count; ++e)
+    total += solution->flow[e] *
+             emd_cost_at(cost, w->row_of[solution->row[e]], w->col_of[solution->col[e]]);
   result->cost[p] = total;
 
   if (result->plan != NULL) {
     double *plan = result->plan + p * n * m;
     memset(plan, 0, (size_t)(n * m) * sizeof(double));
-    for (int64_t e = 0; e < solution.count; ++e)
-      plan[(int64_t)w->row_of[solution.row[e]] * m + w->col_of[solution.col[e]]] +=
-          solution.flow[e];
+    for (int64_t e = 0; e < solution->count; ++e)
+      plan[(int64_t)w->row_of[solution->row[e]] * m + w->col_of[solution->col[e]]] +=
+          solution->flow[e];
   }
   if (result->sparse_count != NULL) {
-    int64_t count = 0;
-    for (int64_t e = 0; e < solution.count; ++e)
-      if (solution.flow[e] > 0.0) {
-        w->sparse[count].key = (int64_t)w->row_of[solution.row[e]] * m + w->col_of[solution.col[e]];
-        w->sparse[count++].value = solution.flow[e];
-      }
-    qsort(w->sparse, (size_t)count, sizeof *w->sparse, compare_sparse);
-    const int64_t base = p * (n + m - 1);
-    for (int64_t e = 0; e < count; ++e) {
-      result->sparse_row[base + e] = w->sparse[e].key / m;
-      result->sparse_col[base + e] = w->sparse[e].key % m;
-      result->sparse_value[base + e] = w->sparse[e].value;
+    for (int64_t e = 0; e < solution->count; ++e) {
+      solution->row[e] = w->row_of[solution->row[e]];
+      solution->col[e] = w->col_of[solution->col[e]];
     }
-    result->sparse_count[p] = count;
+    emd_sparse_plan_view plan = {result->sparse_row + p * (n + m - 1),
+                                 result->sparse_col + p * (n + m - 1),
+                                 result->sparse_value + p * (n + m - 1), result->sparse_count + p};
+    emd_write_sparse_plan(solution, m, w->sparse, &plan);
   }
   if (result->u != NULL || result->v != NULL) {
     memset(w->u, 0, (size_t)n * sizeof(double));
     memset(w->v, 0, (size_t)m * sizeof(double));
-    for (int32_t r = 0; r < n_active; ++r) w->u[w->row_of[r]] = solution.u[r];
-    for (int32_t c = 0; c < m_active; ++c) w->v[w->col_of[c]] = solution.v[c];
-    const normot_emd_dual_job duals = {n,
-                                       m,
-                                       w->a,
-                                       w->b,
-                                       cost,
-                                       w->u,
-                                       w->v,
-                                       w->row_violation,
-                                       w->col_violation,
-                                       has_zero,
-                                       params->center_duals};
-    normot_emd_restore_duals(&duals);
+    for (int32_t r = 0; r < n_active; ++r) w->u[w->row_of[r]] = solution->u[r];
+    for (int32_t c = 0; c < m_active; ++c) w->v[w->col_of[c]] = solution->v[c];
+    restore_duals(params, cost, w, n_active < n || m_active < m);
     if (result->u != NULL) memcpy(result->u + p * n, w->u, (size_t)n * sizeof(double));
     if (result->v != NULL) memcpy(result->v + p * m, w->v, (size_t)m * sizeof(double));
   }
-  if (result->status != NULL) result->status[p] = solution.status;
-  if (result->iterations != NULL) result->iterations[p] = solution.iterations;
+  if (result->status != NULL) result->status[p] = solution->status;
+  if (result->iterations != NULL) result->iterations[p] = solution->iterations;
+}
+
+/* Returns 0 when the candidate-set solver ran out of memory (nothing written for p). */
+static int solve_problem(const normot_emd_problem *problem, const normot_emd_params *params,
+                         const normot_emd_result *result, int64_t p, workspace *w,
+                         const batch_plan *plan) {
+  const int64_t n = problem->n, m = problem->m;
+  emd_basic_solution solution = {
+      w->basis_row,      w->basis_col, w->basis_flow, 0, w->u_active, w->v_active, 0,
+      NORMOT_EMD_OPTIMAL};
+  active_sizes sizes = {n, m, 0, 0};
+  int32_t flags = 0;
+  prepare_weights(problem, p, w, &sizes.n_active, &sizes.m_active);
+  emd_cost_source cost = {(int32_t)n,
+                          (int32_t)m,
+                          NULL,
+                          w->points_x,
+                          w->points_y,
+                          (int32_t)problem->dim,
+                          problem->metric == NORMOT_METRIC_EUCLIDEAN};
+  if (plan->use_multiscale && problem->cost == NULL) {
+    load_points(problem, p, w->points_x, w->points_y);
+  } else {
+    cost.cost = load_cost(problem, p, w->full_cost, w->points_x, w->points_y);
+  }
+  if (plan->use_multiscale) {
+    const int has_zero = sizes.n_active < n || sizes.m_active < m;
+    emd_multiscale_problem sparse = {sizes.n_active,
+                                     sizes.m_active,
+                                     w->a_active,
+                                     w->b_active,
+                                     &cost,
+                                     has_zero ? w->row_of : NULL,
+                                     has_zero ? w->col_of : NULL,
+                                     plan->pricing_threads,
+                                     NULL,
+                                     NULL};
+    if (!emd_multiscale_solve(&sparse, &solution)) return 0;
+  } else {
+    flags = solve_dense(params, cost.cost, &sizes, w, &solution);
+  }
+  write_results(params, &cost, &sizes, result, p, w, &solution);
   if (result->flags != NULL) result->flags[p] = flags;
+  return 1;
 }
 
 /* ---- the batch ------------------------------------------------------------------------------ */
+
+/* AUTO takes the multiscale solver where it measurably wins over the dense simplex: point
+ * clouds in 1 to 3 dimensions large enough for its coarse-to-fine hierarchy (docs/
+ * emd_semantics.md: 20x at DOTmark 64 x 64, and no n x m memory). On a dense cost, or below
+ * that size, the dense simplex was faster. Only under no pivot limit or one of at least POT's
+ * default, since the multiscale solver does not stop early. */
+enum { MULTISCALE_AUTO_MIN_MAX_ITER = 100000 };
+
+static int uses_multiscale(const normot_emd_problem *problem, const normot_emd_params *params) {
+  if (params->solver == NORMOT_EMD_SOLVER_MULTISCALE) return 1;
+  return params->solver == NORMOT_EMD_SOLVER_AUTO && problem->cost == NULL &&
+         problem->dim <= EMD_HIERARCHY_MAX_DIM &&
+         problem->n + problem->m > EMD_HIERARCHY_MIN_POINTS &&
+         (params->max_iter == 0 || params->max_iter >= MULTISCALE_AUTO_MIN_MAX_ITER);
+}
 
 static int has_zero_weight(const normot_emd_problem *problem, const void *weights, int shared,
                            int64_t length) {
@@ -384,7 +456,9 @@ normot_status normot_cpu_emd(normot_context *context, const normot_emd_problem *
   normot_status status;
 
   batch_plan plan;
+  plan.use_multiscale = uses_multiscale(problem, params);
   plan.need_full_cost = problem->cost == NULL || problem->value_type != NORMOT_FLOAT64;
+  if (plan.use_multiscale && problem->cost == NULL) plan.need_full_cost = 0;
   plan.dim = problem->cost == NULL ? problem->dim : 0;
   plan.any_zero_weight = has_zero_weight(problem, problem->a, problem->a_shared, n) ||
                          has_zero_weight(problem, problem->b, problem->b_shared, m);
@@ -401,10 +475,12 @@ normot_status normot_cpu_emd(normot_context *context, const normot_emd_problem *
 
   const int64_t k = problem->k;
   const int used_threads = (int64_t)threads < k ? threads : (int)k;
+  plan.pricing_threads = threads / used_threads;
   emd_cache *cache;
   status = reserve_workspaces(context, used_threads, workspace_bytes(n, m, &plan), &cache);
   if (status != NORMOT_SUCCESS) return status;
 
+  int64_t first_failed = k;
 #pragma omp parallel num_threads(used_threads)
   {
     int thread = 0;
@@ -412,8 +488,15 @@ normot_status normot_cpu_emd(normot_context *context, const normot_emd_problem *
     thread = omp_get_thread_num();
 #endif
     workspace w = carve_workspace(cache->spaces[thread].memory, n, m, &plan);
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t p = 0; p < k; ++p) solve_problem(problem, params, result, p, &w);
+#pragma omp for schedule(dynamic, 1) reduction(min : first_failed)
+    for (int64_t p = 0; p < k; ++p)
+      if (!solve_problem(problem, params, result, p, &w, &plan) && p < first_failed)
+        first_failed = p;
   }
+  if (first_failed < k)
+    return normot_fail(context, NORMOT_ERROR_OUT_OF_MEMORY,
+                       "emd: problem %lld: out of memory for the candidate arcs of the "
+                       "multiscale solver",
+                       (long long)first_failed);
   return NORMOT_SUCCESS;
 }

@@ -22,6 +22,7 @@
 #endif
 
 #include "emd_solvers.h"
+#include "emd_tree_links.h"
 #include "normot/normot.h"
 
 typedef struct tree {
@@ -64,21 +65,13 @@ static inline double arc_cost(const tree *t, int32_t child, int32_t parent) {
 }
 
 static inline void add_child(tree *t, int32_t parent, int32_t child) {
-  int32_t first = t->first_child[parent];
-  t->next_sibling[child] = first;
-  t->prev_sibling[child] = -1;
-  if (first >= 0) t->prev_sibling[first] = child;
-  t->first_child[parent] = child;
-  t->parent[child] = parent;
+  emd_tree_links links = {t->parent, t->first_child, t->next_sibling, t->prev_sibling};
+  emd_tree_add_child(&links, parent, child);
 }
 
 static inline void remove_child(tree *t, int32_t parent, int32_t child) {
-  int32_t prev = t->prev_sibling[child], next = t->next_sibling[child];
-  if (prev >= 0)
-    t->next_sibling[prev] = next;
-  else
-    t->first_child[parent] = next;
-  if (next >= 0) t->prev_sibling[next] = prev;
+  emd_tree_links links = {t->parent, t->first_child, t->next_sibling, t->prev_sibling};
+  emd_tree_remove_child(&links, parent, child);
 }
 
 /* Sets the potential of every node below `top` (whose own potential is set) from its parent,

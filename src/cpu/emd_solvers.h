@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "normot/normot.h"
+
 typedef struct emd_dense_problem {
   int32_t n, m;
   const double *a;    /* n positive weights */
@@ -41,6 +43,151 @@ void emd_assignment_solve(const emd_dense_problem *problem, void *workspace,
 size_t emd_crossover_workspace_bytes(int32_t n, int32_t m);
 int64_t emd_basic_from_plan(int32_t n, int32_t m, const double *plan, void *workspace, int32_t *row,
                             int32_t *col, double *flow);
+
+/* ---- sparse graphs -------------------------------------------------------------------------- */
+
+/* A list of arcs row -> column with their costs; grows by doubling (malloc'd, owned by whoever
+ * made it; start from all zeros). push and reserve return 0 when memory runs out. */
+typedef struct emd_arc_list {
+  int64_t count, capacity;
+  int32_t *row, *col;
+  double *cost;
+} emd_arc_list;
+
+int emd_arc_list_reserve(emd_arc_list *arcs, int64_t capacity);
+int emd_arc_list_push(emd_arc_list *arcs, int32_t row, int32_t col, double cost);
+void emd_arc_list_free(emd_arc_list *arcs);
+
+/* Network simplex on the arcs of an emd_arc_list (emd_sparse_simplex.c). cost_bound must be at
+ * least the largest |cost| of any arc that will be given to it. */
+typedef struct emd_sparse_setup {
+  int32_t n, m;
+  const double *a, *b; /* positive weights, sum b equal to sum a up to rounding */
+  double cost_bound;
+} emd_sparse_setup;
+
+typedef struct emd_sparse_simplex emd_sparse_simplex;
+
+/* The reduced-cost tolerance of the sparse simplex for costs bounded by cost_bound on a graph
+ * of `nodes` nodes: arcs whose reduced cost is above -tolerance count as priced out. */
+double emd_sparse_tolerance(double cost_bound, int64_t nodes);
+
+/* NULL when memory runs out. */
+emd_sparse_simplex *emd_sparse_simplex_create(const emd_sparse_setup *setup);
+void emd_sparse_simplex_destroy(emd_sparse_simplex *solver);
+/* Pivots until no arc of `arcs` has a reduced cost below -tolerance, starting from the basis
+ * the previous run left (arcs may only have been appended since). Adds the pivots to
+ * *iterations; returns NORMOT_EMD_OPTIMAL or NORMOT_EMD_MAX_ITER_REACHED (max_iter 0: none). */
+int emd_sparse_simplex_run(emd_sparse_simplex *solver, const emd_arc_list *arcs, int64_t max_iter,
+                           int64_t *iterations);
+/* Flow still on artificial arcs: > 0 at optimality means the arcs cannot carry the marginals. */
+double emd_sparse_simplex_artificial_flow(const emd_sparse_simplex *solver);
+/* u (n) and v (m) with u_i + v_j = cost on every basic arc of the last run. */
+void emd_sparse_simplex_duals(const emd_sparse_simplex *solver, double *u, double *v);
+/* The basic arcs of the last run that are real arcs (at most n + m - 1), zero flows included,
+ * with their costs when `cost` is not NULL; returns their number. */
+int64_t emd_sparse_simplex_basis(const emd_sparse_simplex *solver, int32_t *row, int32_t *col,
+                                 double *flow, double *cost);
+
+/* ---- costs that are not stored: rows on demand (emd_cost_source.c) --------------------------- */
+
+/* An n x m cost: a dense float64 matrix, or distances between point clouds. */
+typedef struct emd_cost_source {
+  int32_t n, m;
+  const double *cost;     /* n x m row-major; NULL: point clouds */
+  const double *x;        /* n x dim */
+  const double *y_by_dim; /* dim x m: y transposed, so that a row runs along memory */
+  int32_t dim;
+  int euclidean; /* 0: squared Euclidean */
+} emd_cost_source;
+
+/* Row i of the cost into out (m values). */
+void emd_cost_row(const emd_cost_source *source, int32_t i, double *out);
+double emd_cost_at(const emd_cost_source *source, int32_t i, int32_t j);
+
+/* ---- the candidate-set solver (emd_multiscale.c) ------------------------------------------ */
+
+typedef struct emd_multiscale_stats {
+  int64_t rounds; /* sparse solves, each followed by pricing over all pairs */
+  int64_t arcs;   /* candidate arcs at the end */
+} emd_multiscale_stats;
+
+/* An exact pricing over all pairs that is faster than computing every pair (the cloud
+ * hierarchy's, which skips whole cells by a lower bound). prepare() gets the column duals before
+ * each pass; price_row() writes row r's most negative reduced costs c - u_r - v_c below
+ * `threshold` (at most `capacity` columns and their costs, each cost computed with emd_cost_at
+ * as the arcs carry it, and the reduced cost as (c - u_r) - v_c) and returns how many; it must
+ * miss no row that has such a pair. price_row runs on several threads at once. */
+typedef struct emd_row_pricer {
+  void *context;
+  void (*prepare)(void *context, const double *v);
+  int32_t (*price_row)(const void *context, int32_t r, double u_r, const double *v,
+                       double threshold, int32_t *cols, double *costs, int32_t capacity);
+  double cost_bound; /* at least |cost| of every pair */
+} emd_row_pricer;
+
+/* Inserts (value, index) into a list of at most `capacity` smallest values kept sorted. */
+static inline void emd_keep_smallest(double value, int32_t index, double *values, int32_t *indices,
+                                     int32_t *count, int32_t capacity) {
+  if (*count == capacity && value >= values[capacity - 1]) return;
+  int32_t slot = *count < capacity ? (*count)++ : capacity - 1;
+  while (slot > 0 && values[slot - 1] > value) {
+    values[slot] = values[slot - 1], indices[slot] = indices[slot - 1];
+    --slot;
+  }
+  values[slot] = value, indices[slot] = index;
+}
+
+/* The rows and columns with mass of a problem whose cost comes from `source`. */
+typedef struct emd_multiscale_problem {
+  int32_t n, m;                   /* active sizes */
+  const double *a, *b;            /* active weights, positive, balanced */
+  const emd_cost_source *source;  /* the full cost */
+  const int32_t *row_of, *col_of; /* active index -> source index; NULL: the identity */
+  int threads;                    /* OpenMP threads for the pricing over all pairs */
+  emd_multiscale_stats *stats;    /* optional */
+  const emd_row_pricer *pricer;   /* optional: NULL prices every pair */
+} emd_multiscale_problem;
+
+/* Fills `solution` (arrays of n + m - 1 arcs, n and m duals) with an optimal basic solution
+ * certified over all pairs. Returns 0 when memory runs out (solution not written). */
+int emd_multiscale_solve(const emd_multiscale_problem *problem, emd_basic_solution *solution);
+
+/* The certified loop alone, starting from the candidate arcs already in `arcs` (each row's and
+ * column's cheapest partners when it is empty); arcs grows with the violators it adds. */
+int emd_certified_solve(const emd_multiscale_problem *problem, emd_arc_list *arcs,
+                        emd_basic_solution *solution);
+
+/* The clouds the hierarchy takes: dim <= EMD_HIERARCHY_MAX_DIM and n + m above
+ * EMD_HIERARCHY_MIN_POINTS (the size of its coarsest level). */
+enum { EMD_HIERARCHY_MAX_DIM = 3, EMD_HIERARCHY_MIN_POINTS = 2048 };
+
+/* Point clouds in 1 to 3 dimensions, large enough to coarsen: solved coarse to fine on a
+ * hierarchy of grid cells (emd_multiscale_clouds.c), each level certified, each level's
+ * candidates the pairs of points inside the cells paired by the coarser level's basis. */
+int emd_cloud_hierarchy_applies(const emd_multiscale_problem *problem);
+int emd_cloud_hierarchy_solve(const emd_multiscale_problem *problem, emd_basic_solution *solution);
+
+/* ---- results (emd_results.c) ---------------------------------------------------------------- */
+
+/* `length` weights from offset `offset` of a float32/float64 array as float64; NULL: uniform. */
+void emd_load_weights(const void *weights, int64_t offset, int64_t length, normot_value_type type,
+                      double *out);
+typedef struct emd_sparse_entry {
+  int64_t key; /* row * m + col */
+  double value;
+} emd_sparse_entry;
+
+typedef struct emd_sparse_plan_view {
+  int64_t *row, *col;
+  double *value;
+  int64_t *count;
+} emd_sparse_plan_view;
+
+/* The positive flows of `solution` (row and col already in the caller's numbering, m columns)
+ * sorted by row then column; scratch holds solution->count entries. */
+void emd_write_sparse_plan(const emd_basic_solution *solution, int64_t m, emd_sparse_entry *scratch,
+                           const emd_sparse_plan_view *plan);
 
 /* Rounds a byte count up to a multiple of 64 so that carved arrays stay cache-line aligned. */
 static inline size_t emd_align64(size_t bytes) {

@@ -1,0 +1,436 @@
+/* Coarse to fine on point clouds (1 to 3 dimensions): each cloud is coarsened on a grid of
+ * cells that doubles in size at every level (a point of level l + 1 is a cell of level l: its
+ * mass is the sum of its members', its position their mass-weighted mean), until both clouds
+ * together have at most COARSEST_POINTS points. The coarsest problem is solved by the
+ * certified candidate-set loop (emd_multiscale.c); every finer level starts from the pairs of
+ * points that lie in two cells joined by an arc of the coarser basis, and is again solved and
+ * priced over all of its pairs until none violates. The finest level is the problem itself,
+ * so its result carries the full certificate; the coarser levels only make its first candidate
+ * set nearly right, which saves most of the pivots and pricing rounds. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "emd_solvers.h"
+
+enum {
+  COARSEST_POINTS = EMD_HIERARCHY_MIN_POINTS,
+  MAX_LEVELS = 24,
+  MAX_DIM = EMD_HIERARCHY_MAX_DIM,
+  BITS_PER_DIM = 21
+};
+
+typedef struct level {
+  int32_t count;
+  double *points;   /* count x dim */
+  double *by_dim;   /* dim x count: the same, transposed (for the column side of a cost) */
+  double *mass;     /* count */
+  int32_t *start;   /* count + 1: members of point c are members[start[c] .. start[c + 1]) */
+  int32_t *members; /* indices of the finer level's points */
+} level;
+
+typedef struct hierarchy {
+  level levels[MAX_LEVELS];
+  int32_t count;
+} hierarchy;
+
+typedef struct keyed {
+  uint64_t key;
+  int32_t index;
+} keyed;
+
+static int compare_keyed(const void *left, const void *right) {
+  const keyed *l = left, *r = right;
+  if (l->key != r->key) return l->key < r->key ? -1 : 1;
+  return (l->index > r->index) - (l->index < r->index);
+}
+
+static void free_level(level *l) {
+  free(l->points), free(l->by_dim), free(l->mass), free(l->start), free(l->members);
+  memset(l, 0, sizeof *l);
+}
+
+static int allocate_level(level *l, int32_t count, int32_t dim, int32_t finer_count) {
+  l->count = count;
+  l->points = malloc((size_t)count * dim * sizeof(double));
+  l->by_dim = malloc((size_t)count * dim * sizeof(double));
+  l->mass = malloc((size_t)count * sizeof(double));
+  l->start = finer_count > 0 ? malloc(((size_t)count + 1) * sizeof(int32_t)) : NULL;
+  l->members = finer_count > 0 ? malloc((size_t)finer_count * sizeof(int32_t)) : NULL;
+  return l->points && l->by_dim && l->mass && (finer_count == 0 || (l->start && l->members));
+}
+
+static void transpose(level *l, int32_t dim) {
+  for (int32_t c = 0; c < l->count; ++c)
+    for (int32_t d = 0; d < dim; ++d)
+      l->by_dim[(size_t)d * l->count + c] = l->points[(size_t)c * dim + d];
+}
+
+typedef struct grid {
+  int32_t dim;
+  double origin[MAX_DIM];
+  double cell;
+} grid;
+
+static uint64_t cell_key(const grid *g, const double *point) {
+  uint64_t key = 0;
+  for (int32_t d = 0; d < g->dim; ++d) {
+    double q = floor((point[d] - g->origin[d]) / g->cell);
+    const double top = (double)((1u << BITS_PER_DIM) - 1);
+    q = q < 0.0 ? 0.0 : q > top ? top : q;
+    key |= (uint64_t)q << (BITS_PER_DIM * d);
+  }
+  return key;
+}
+
+/* The next level of `finer` on grid g; returns 0 when memory runs out. */
+static int coarsen(const level *finer, const grid *g, keyed *order, level *out) {
+  const int32_t dim = g->dim;
+  for (int32_t i = 0; i < finer->count; ++i)
+    order[i].key = cell_key(g, finer->points + (size_t)i * dim), order[i].index = i;
+  qsort(order, (size_t)finer->count, sizeof *order, compare_keyed);
+  int32_t count = 0;
+  for (int32_t i = 0; i < finer->count; ++i) count += i == 0 || order[i].key != order[i - 1].key;
+  if (!allocate_level(out, count, dim, finer->count)) return 0;
+  int32_t c = -1;
+  for (int32_t i = 0; i < finer->count; ++i) {
+    if (i == 0 || order[i].key != order[i - 1].key) {
+      ++c;
+      out->start[c] = i;
+      out->mass[c] = 0.0;
+      for (int32_t d = 0; d < dim; ++d) out->points[(size_t)c * dim + d] = 0.0;
+    }
+    const int32_t member = order[i].index;
+    const double w = finer->mass[member];
+    out->members[i] = member;
+    out->mass[c] += w;
+    for (int32_t d = 0; d < dim; ++d)
+      out->points[(size_t)c * dim + d] += w * finer->points[(size_t)member * dim + d];
+  }
+  out->start[count] = finer->count;
+  for (c = 0; c < count; ++c)
+    for (int32_t d = 0; d < dim; ++d) out->points[(size_t)c * dim + d] /= out->mass[c];
+  transpose(out, dim);
+  return 1;
+}
+
+int emd_cloud_hierarchy_applies(const emd_multiscale_problem *problem) {
+  const emd_cost_source *source = problem->source;
+  return source->cost == NULL && source->dim >= 1 && source->dim <= MAX_DIM &&
+         (int64_t)problem->n + problem->m > COARSEST_POINTS;
+}
+
+/* Level 0: the problem's active points and weights. */
+static int finest_levels(const emd_multiscale_problem *p, level *x, level *y) {
+  const emd_cost_source *s = p->source;
+  const int32_t dim = s->dim;
+  if (!allocate_level(x, p->n, dim, 0) || !allocate_level(y, p->m, dim, 0)) return 0;
+  for (int32_t r = 0; r < p->n; ++r) {
+    const int32_t i = p->row_of != NULL ? p->row_of[r] : r;
+    memcpy(x->points + (size_t)r * dim, s->x + (size_t)i * dim, (size_t)dim * sizeof(double));
+  }
+  for (int32_t c = 0; c < p->m; ++c) {
+    const int32_t j = p->col_of != NULL ? p->col_of[c] : c;
+    for (int32_t d = 0; d < dim; ++d)
+      y->points[(size_t)c * dim + d] = s->y_by_dim[(size_t)d * s->m + j];
+  }
+  memcpy(x->mass, p->a, (size_t)p->n * sizeof(double));
+  memcpy(y->mass, p->b, (size_t)p->m * sizeof(double));
+  transpose(x, dim);
+  transpose(y, dim);
+  return 1;
+}
+
+/* The grid of the first coarsening: about 2^dim points of the larger cloud per cell. */
+static grid first_grid(const level *x, const level *y, int32_t dim) {
+  grid g;
+  g.dim = dim;
+  double extent = 0.0;
+  for (int32_t d = 0; d < dim; ++d) {
+    double low = INFINITY, high = -INFINITY;
+    for (int32_t i = 0; i < x->count; ++i) {
+      double v = x->points[(size_t)i * dim + d];
+      low = v < low ? v : low, high = v > high ? v : high;
+    }
+    for (int32_t j = 0; j < y->count; ++j) {
+      double v = y->points[(size_t)j * dim + d];
+      low = v < low ? v : low, high = v > high ? v : high;
+    }
+    g.origin[d] = low;
+    extent = high - low > extent ? high - low : extent;
+  }
+  const int32_t larger = x->count > y->count ? x->count : y->count;
+  g.cell = 2.0 * extent / pow((double)larger, 1.0 / dim);
+  if (!(g.cell > 0.0)) g.cell = 1.0; /* every point in one place */
+  return g;
+}
+
+static void free_hierarchies(hierarchy *x, hierarchy *y) {
+  for (int32_t l = 0; l < MAX_LEVELS; ++l) free_level(&x->levels[l]), free_level(&y->levels[l]);
+}
+
+/* Coarsens both clouds together until they are small or stop shrinking. */
+static int build_hierarchies(const emd_multiscale_problem *p, hierarchy *x, hierarchy *y) {
+  const int32_t dim = p->source->dim;
+  memset(x, 0, sizeof *x), memset(y, 0, sizeof *y);
+  if (!finest_levels(p, &x->levels[0], &y->levels[0])) return 0;
+  x->count = y->count = 1;
+  grid g = first_grid(&x->levels[0], &y->levels[0], dim);
+  keyed *order = malloc(((size_t)(p->n > p->m ? p->n : p->m)) * sizeof *order);
+  if (order == NULL) return 0;
+  int ok = 1;
+  while (ok && x->count < MAX_LEVELS) {
+    const level *fx = &x->levels[x->count - 1], *fy = &y->levels[y->count - 1];
+    if ((int64_t)fx->count + fy->count <= COARSEST_POINTS) break;
+    ok = coarsen(fx, &g, order, &x->levels[x->count]) &&
+         coarsen(fy, &g, order, &y->levels[y->count]);
+    if (!ok) break;
+    const int shrank =
+        x->levels[x->count].count < fx->count || y->levels[y->count].count < fy->count;
+    ++x->count, ++y->count;
+    if (!shrank) break;
+    g.cell *= 2.0;
+  }
+  free(order);
+  return ok;
+}
+
+/* Candidates of level l from the basis of level l + 1: every pair of members of two cells
+ * that a basic arc joins. */
+static int refine_candidates(const emd_multiscale_problem *fine, const level *cx, const level *cy,
+                             const emd_basic_solution *coarse, emd_arc_list *arcs) {
+  for (int64_t e = 0; e < coarse->count; ++e) {
+    const int32_t r = coarse->row[e], c = coarse->col[e];
+    for (int32_t s = cx->start[r]; s < cx->start[r + 1]; ++s)
+      for (int32_t t = cy->start[c]; t < cy->start[c + 1]; ++t) {
+        const int32_t i = cx->members[s], j = cy->members[t];
+        const int32_t si = fine->row_of != NULL ? fine->row_of[i] : i;
+        const int32_t sj = fine->col_of != NULL ? fine->col_of[j] : j;
+        if (!emd_arc_list_push(arcs, i, j, emd_cost_at(fine->source, si, sj))) return 0;
+      }
+  }
+  return 1;
+}
+
+typedef struct level_solution {
+  int32_t *row, *col;
+  double *flow, *u, *v;
+} level_solution;
+
+static int allocate_solution(level_solution *s, int32_t n, int32_t m) {
+  const size_t nodes = (size_t)n + (size_t)m;
+  s->row = malloc(nodes * sizeof(int32_t)), s->col = malloc(nodes * sizeof(int32_t));
+  s->flow = malloc(nodes * sizeof(double));
+  s->u = malloc((size_t)n * sizeof(double)), s->v = malloc((size_t)m * sizeof(double));
+  return s->row && s->col && s->flow && s->u && s->v;
+}
+
+static void free_solution(level_solution *s) {
+  free(s->row), free(s->col), free(s->flow), free(s->u), free(s->v);
+  memset(s, 0, sizeof *s);
+}
+
+/* ---- pricing by cells ---------------------------------------------------------------------- */
+
+/* Exact pricing of level `base`'s pairs that skips whole cells of the coarser levels of y: for
+ * a cell with bounding box B and largest column dual vmax, every member y_j has
+ * c(x_i, y_j) >= d(x_i, B) (the gaps to the box are no larger than the coordinate differences,
+ * also after rounding, which is monotone), so (c - u_i) - v_j >= (d - u_i) - vmax; a cell whose
+ * bound is not below the threshold holds no violator. */
+typedef struct cell_pricer {
+  const emd_multiscale_problem *problem; /* level base's problem (its costs, maps) */
+  const level *rows;                     /* level base of x: the rows' points */
+  const hierarchy *y;
+  int32_t base, dim;
+  double *low[MAX_LEVELS], *high[MAX_LEVELS], *vmax[MAX_LEVELS]; /* levels base + 1 .. top */
+} cell_pricer;
+
+static double box_distance(const cell_pricer *cp, const double *x, int32_t l, int32_t cell) {
+  const double *low = cp->low[l] + (size_t)cell * cp->dim,
+               *high = cp->high[l] + (size_t)cell * cp->dim;
+  double total = 0.0;
+  for (int32_t d = 0; d < cp->dim; ++d) {
+    double gap = x[d] < low[d] ? low[d] - x[d] : x[d] > high[d] ? x[d] - high[d] : 0.0;
+    total += gap * gap;
+  }
+  return cp->problem->source->euclidean ? sqrt(total) : total;
+}
+
+static void prepare_cells(void *context, const double *v) {
+  cell_pricer *cp = context;
+  const hierarchy *y = cp->y;
+  for (int32_t l = cp->base + 1; l < y->count; ++l) {
+    const level *cells = &y->levels[l];
+    const double *below = l == cp->base + 1 ? v : cp->vmax[l - 1];
+    for (int32_t c = 0; c < cells->count; ++c) {
+      double largest = -INFINITY;
+      for (int32_t s = cells->start[c]; s < cells->start[c + 1]; ++s)
+        largest = below[cells->members[s]] > largest ? below[cells->members[s]] : largest;
+      cp->vmax[l][c] = largest;
+    }
+  }
+}
+
+typedef struct row_query {
+  const cell_pricer *cp;
+  int32_t r;
+  const double *x, *v;
+  double u_r, threshold;
+  int32_t *cols;
+  double kept[16];
+  int32_t count, capacity;
+} row_query;
+
+/* Visits cell `cell` of level l (> base): its members that may hold a violator. */
+static void visit_cell(row_query *q, int32_t l, int32_t cell) {
+  const cell_pricer *cp = q->cp;
+  const level *cells = &cp->y->levels[l];
+  for (int32_t s = cells->start[cell]; s < cells->start[cell + 1]; ++s) {
+    const int32_t member = cells->members[s];
+    if (l - 1 > cp->base) {
+      double bound = box_distance(cp, q->x, l - 1, member) - q->u_r - cp->vmax[l - 1][member];
+      if (bound < q->threshold) visit_cell(q, l - 1, member);
+      continue;
+    }
+    const emd_multiscale_problem *p = cp->problem;
+    const int32_t i = p->row_of != NULL ? p->row_of[q->r] : q->r;
+    const int32_t j = p->col_of != NULL ? p->col_of[member] : member;
+    const double cost = emd_cost_at(p->source, i, j);
+    const double reduced = cost - q->u_r - q->v[member];
+    if (reduced < q->threshold)
+      emd_keep_smallest(reduced, member, q->kept, q->cols, &q->count, q->capacity);
+  }
+}
+
+static int32_t price_row_by_cells(const void *context, int32_t r, double u_r, const double *v,
+                                  double threshold, int32_t *cols, double *costs,
+                                  int32_t capacity) {
+  const cell_pricer *cp = context;
+  row_query q = {cp,  r, cp->rows->points + (size_t)r * cp->dim, v, u_r, threshold, cols,
+                 {0}, 0, capacity < 16 ? capacity : 16};
+  const int32_t top = cp->y->count - 1;
+  for (int32_t cell = 0; cell < cp->y->levels[top].count; ++cell)
+    if (box_distance(cp, q.x, top, cell) - u_r - cp->vmax[top][cell] < threshold)
+      visit_cell(&q, top, cell);
+  const emd_multiscale_problem *p = cp->problem;
+  for (int32_t t = 0; t < q.count; ++t)
+    costs[t] = emd_cost_at(p->source, p->row_of != NULL ? p->row_of[r] : r,
+                           p->col_of != NULL ? p->col_of[cols[t]] : cols[t]);
+  return q.count;
+}
+
+static void free_cell_pricer(cell_pricer *cp) {
+  for (int32_t l = 0; l < MAX_LEVELS; ++l) free(cp->low[l]), free(cp->high[l]), free(cp->vmax[l]);
+  memset(cp, 0, sizeof *cp);
+}
+
+static void widen_range(const level *points, int32_t dim, int32_t d, double *low, double *high) {
+  for (int32_t i = 0; i < points->count; ++i) {
+    const double value = points->points[(size_t)i * dim + d];
+    *low = value < *low ? value : *low, *high = value > *high ? value : *high;
+  }
+}
+
+/* Bounding boxes of the cells of y above level base, and the largest |cost| any pair of the
+ * level can have (from the boxes of both clouds). */
+static int make_cell_pricer(cell_pricer *cp, const emd_multiscale_problem *p, const hierarchy *x,
+                            const hierarchy *y, int32_t base, double *cost_bound) {
+  const int32_t dim = p->source->dim;
+  memset(cp, 0, sizeof *cp);
+  cp->problem = p, cp->rows = &x->levels[base], cp->y = y, cp->base = base, cp->dim = dim;
+  for (int32_t l = base + 1; l < y->count; ++l) {
+    const level *cells = &y->levels[l];
+    cp->low[l] = malloc((size_t)cells->count * dim * sizeof(double));
+    cp->high[l] = malloc((size_t)cells->count * dim * sizeof(double));
+    cp->vmax[l] = malloc((size_t)cells->count * sizeof(double));
+    if (!cp->low[l] || !cp->high[l] || !cp->vmax[l]) return 0;
+    for (int32_t c = 0; c < cells->count; ++c)
+      for (int32_t d = 0; d < dim; ++d) {
+        double low = INFINITY, high = -INFINITY;
+        for (int32_t s = cells->start[c]; s < cells->start[c + 1]; ++s) {
+          const int32_t member = cells->members[s];
+          const double lo = l == base + 1 ? y->levels[base].points[(size_t)member * dim + d]
+                                          : cp->low[l - 1][(size_t)member * dim + d];
+          const double hi = l == base + 1 ? lo : cp->high[l - 1][(size_t)member * dim + d];
+          low = lo < low ? lo : low, high = hi > high ? hi : high;
+        }
+        cp->low[l][(size_t)c * dim + d] = low, cp->high[l][(size_t)c * dim + d] = high;
+      }
+  }
+  double total = 0.0;
+  for (int32_t d = 0; d < dim; ++d) {
+    double low = INFINITY, high = -INFINITY;
+    widen_range(&x->levels[base], dim, d, &low, &high);
+    widen_range(&y->levels[base], dim, d, &low, &high);
+    total += (high - low) * (high - low);
+  }
+  *cost_bound = p->source->euclidean ? sqrt(total) : total;
+  return 1;
+}
+
+/* Solves level `base` (problem p) from the candidate arcs, pricing by the cells above it. */
+static int solve_level(const emd_multiscale_problem *p, const hierarchy *x, const hierarchy *y,
+                       int32_t base, emd_arc_list *arcs, emd_basic_solution *solution) {
+  cell_pricer cp;
+  memset(&cp, 0, sizeof cp);
+  emd_row_pricer pricer = {&cp, prepare_cells, price_row_by_cells, 0.0};
+  /* Without memory for the cells, every pair is priced: slower, as exact. */
+  int ok = base + 1 < y->count && make_cell_pricer(&cp, p, x, y, base, &pricer.cost_bound);
+  emd_multiscale_problem priced = *p;
+  if (ok) priced.pricer = &pricer;
+  ok = emd_certified_solve(base + 1 < y->count ? &priced : p, arcs, solution);
+  free_cell_pricer(&cp);
+  return ok;
+}
+
+/* Solves levels top-1 .. 1 (each a problem between the two clouds' points of that level),
+ * leaving the basis of level 1 in `coarse`. */
+static int solve_coarse_levels(const emd_multiscale_problem *p, const hierarchy *x,
+                               const hierarchy *y, emd_basic_solution *coarse,
+                               level_solution *store) {
+  const int32_t dim = p->source->dim;
+  int64_t pivots = 0;
+  for (int32_t l = x->count - 1; l >= 1; --l) {
+    const level *lx = &x->levels[l], *ly = &y->levels[l];
+    emd_cost_source source = {lx->count, ly->count,           NULL, lx->points, ly->by_dim,
+                              dim,       p->source->euclidean};
+    emd_multiscale_problem problem = {lx->count, ly->count, lx->mass,   ly->mass, &source,
+                                      NULL,      NULL,      p->threads, NULL,     NULL};
+    emd_arc_list arcs = {0, 0, NULL, NULL, NULL};
+    if (l + 1 < x->count &&
+        !refine_candidates(&problem, &x->levels[l + 1], &y->levels[l + 1], coarse, &arcs)) {
+      emd_arc_list_free(&arcs);
+      return 0;
+    }
+    free_solution(store);
+    int ok = allocate_solution(store, lx->count, ly->count);
+    emd_basic_solution solution = {store->row, store->col, store->flow, 0,
+                                   store->u,   store->v,   0,           0};
+    ok = ok && (l + 1 < x->count ? solve_level(&problem, x, y, l, &arcs, &solution)
+                                 : emd_certified_solve(&problem, &arcs, &solution));
+    emd_arc_list_free(&arcs);
+    if (!ok) return 0;
+    pivots += solution.iterations;
+    *coarse = solution;
+  }
+  coarse->iterations = pivots;
+  return 1;
+}
+
+int emd_cloud_hierarchy_solve(const emd_multiscale_problem *problem, emd_basic_solution *solution) {
+  hierarchy x, y;
+  level_solution store = {NULL, NULL, NULL, NULL, NULL};
+  emd_basic_solution coarse = {NULL, NULL, NULL, 0, NULL, NULL, 0, 0};
+  emd_arc_list arcs = {0, 0, NULL, NULL, NULL};
+  int ok =
+      build_hierarchies(problem, &x, &y) && solve_coarse_levels(problem, &x, &y, &coarse, &store);
+  if (ok && x.count > 1)
+    ok = refine_candidates(problem, &x.levels[1], &y.levels[1], &coarse, &arcs);
+  const int64_t coarse_iterations = coarse.iterations;
+  free_solution(&store);
+  ok = ok && solve_level(problem, &x, &y, 0, &arcs, solution);
+  free_hierarchies(&x, &y);
+  emd_arc_list_free(&arcs);
+  if (ok) solution->iterations += coarse_iterations;
+  return ok;
+}

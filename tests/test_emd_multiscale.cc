@@ -1,0 +1,247 @@
+// The candidate-set solver (NORMOT_EMD_SOLVER_MULTISCALE, CPU): every problem it solves is
+// certified over all pairs, and its cost equals the dense network simplex's to 1e-9.
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "test_emd_support.h"
+#include "test_support.h"
+
+namespace {
+
+class EmdMultiscaleTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(normot_context_create(&context_, NORMOT_BACKEND_CPU, 0), NORMOT_SUCCESS);
+  }
+  void TearDown() override { normot_context_destroy(context_); }
+  static normot_emd_params Params(normot_emd_solver solver) {
+    normot_emd_params params;
+    normot_emd_params_init(&params);
+    params.solver = solver;
+    return params;
+  }
+  // Solves c with the multiscale solver and with the dense simplex; certifies the first and
+  // compares the costs.
+  EmdOutcome SolveAndCompare(const EmdCase &c) {
+    EmdOutcome multiscale, dense;
+    EXPECT_EQ(SolveBatch(context_, {c}, Params(NORMOT_EMD_SOLVER_MULTISCALE), &multiscale),
+              NORMOT_SUCCESS)
+        << normot_context_last_error(context_);
+    ExpectCertificate(c, multiscale, 0);
+    EXPECT_EQ(SolveBatch(context_, {c}, Params(NORMOT_EMD_SOLVER_NETWORK_SIMPLEX), &dense),
+              NORMOT_SUCCESS);
+    double largest = 0;
+    for (double x : c.cost) largest = std::max(largest, std::fabs(x));
+    EXPECT_NEAR(multiscale.cost[0], dense.cost[0], 1e-9 * std::max(largest, 1e-300));
+    return multiscale;
+  }
+  normot_context *context_ = nullptr;
+};
+
+TEST_F(EmdMultiscaleTest, CertifiedOnRandomCostsOfManyShapes) {
+  std::mt19937_64 rng(15);
+  const int64_t shapes[][2] = {{1, 1},   {1, 9},   {9, 1},   {2, 3},    {7, 7},
+                               {30, 20}, {20, 30}, {64, 64}, {150, 90}, {200, 257}};
+  for (auto &s : shapes) {
+    SolveAndCompare(RandomCase(rng, s[0], s[1], false));
+    SolveAndCompare(RandomCase(rng, s[0], s[1], true));
+  }
+}
+
+TEST_F(EmdMultiscaleTest, CertifiedOnPointCloudCostsWhereCandidatesMissTheOptimum) {
+  std::mt19937_64 rng(16);
+  for (int64_t n : {50, 300, 700}) {
+    SolveAndCompare(PointCloudCase(rng, n, n, true));
+    // Shifted clouds: the cheapest partners of a point are rarely its optimal ones, so the
+    // pricing over all pairs has to add arcs.
+    EmdCase shifted = PointCloudCase(rng, n, n + 17, false);
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < n + 17; ++j) shifted.cost[i * (n + 17) + j] += 0.3 * (double)j / n;
+    SolveAndCompare(shifted);
+  }
+}
+
+TEST_F(EmdMultiscaleTest, CertifiedWithTiesZeroWeightsAndNegativeCosts) {
+  std::mt19937_64 rng(17);
+  for (int64_t n : {5, 40, 200}) {
+    EmdCase ties = RandomCase(rng, n, n + 3, false);
+    for (double &x : ties.cost) x = std::floor(x * 3);
+    SolveAndCompare(ties);
+    EmdCase flat = RandomCase(rng, n, n, true);
+    std::fill(flat.cost.begin(), flat.cost.end(), -2.5);
+    SolveAndCompare(flat);
+    SolveAndCompare(RandomCase(rng, n + 4, n, false, 3, 2, 100.0, -50.0));
+  }
+}
+
+TEST_F(EmdMultiscaleTest, PointCloudModeNeedsNoDenseCostAndMatchesTheDenseInput) {
+  std::mt19937_64 rng(18);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  const int64_t n = 400, m = 350, dim = 3;
+  std::vector<double> x(n * dim), y(m * dim), a(n), b(m);
+  for (double &t : x) t = unit(rng);
+  for (double &t : y) t = unit(rng) + 0.2;
+  double sa = 0, sb = 0;
+  for (double &w : a) sa += (w = unit(rng) + 0.1);
+  for (double &w : b) sb += (w = unit(rng) + 0.1);
+  for (double &w : a) w /= sa;
+  for (double &w : b) w /= sb;
+  for (normot_metric metric : {NORMOT_METRIC_SQEUCLIDEAN, NORMOT_METRIC_EUCLIDEAN}) {
+    normot_emd_problem problem = {};
+    problem.k = 1, problem.n = n, problem.m = m, problem.dim = dim;
+    problem.value_type = NORMOT_FLOAT64;
+    problem.memory = NORMOT_MEMORY_HOST;
+    problem.a = a.data(), problem.b = b.data(), problem.x = x.data(), problem.y = y.data();
+    problem.metric = metric;
+    EmdOutcome clouds = AllocateOutcome(1, n, m);
+    normot_emd_result result = ResultView(clouds);
+    normot_emd_params params = Params(NORMOT_EMD_SOLVER_MULTISCALE);
+    ASSERT_EQ(normot_emd(context_, &problem, &params, &result), NORMOT_SUCCESS)
+        << normot_context_last_error(context_);
+    EmdCase c;
+    c.n = n, c.m = m, c.a = a, c.b = b, c.cost.resize(n * m);
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < m; ++j) {
+        double s = 0;
+        for (int64_t d = 0; d < dim; ++d) {
+          double diff = x[i * dim + d] - y[j * dim + d];
+          s += diff * diff;
+        }
+        c.cost[i * m + j] = metric == NORMOT_METRIC_EUCLIDEAN ? std::sqrt(s) : s;
+      }
+    ExpectCertificate(c, clouds, 0);
+    EmdOutcome dense = SolveAndCompare(c);
+    // The costs are computed the same way in both modes, and the plan is the same basis.
+    EXPECT_NEAR(clouds.cost[0], dense.cost[0], 1e-12);
+  }
+}
+
+TEST_F(EmdMultiscaleTest, BatchesAndThreadCountsGiveTheSameBits) {
+  std::mt19937_64 rng(19);
+  std::vector<EmdCase> cases;
+  for (int p = 0; p < 5; ++p) cases.push_back(PointCloudCase(rng, 120, 100, false));
+  EmdOutcome batch;
+  ASSERT_EQ(SolveBatch(context_, cases, Params(NORMOT_EMD_SOLVER_MULTISCALE), &batch),
+            NORMOT_SUCCESS);
+  for (int p = 0; p < 5; ++p) {
+    ExpectCertificate(cases[p], batch, p);
+    EmdOutcome alone = SolveAndCompare(cases[p]);
+    EXPECT_EQ(std::memcmp(&alone.cost[0], &batch.cost[p], sizeof(double)), 0);
+  }
+  ASSERT_EQ(normot_context_set_threads(context_, 1), NORMOT_SUCCESS);
+  EmdOutcome one_thread;
+  ASSERT_EQ(SolveBatch(context_, {cases[0]}, Params(NORMOT_EMD_SOLVER_MULTISCALE), &one_thread),
+            NORMOT_SUCCESS);
+  EXPECT_EQ(std::memcmp(&one_thread.cost[0], &batch.cost[0], sizeof(double)), 0);
+  EXPECT_EQ(one_thread.u, std::vector<double>(batch.u.begin(), batch.u.begin() + 120));
+}
+
+// Solves point clouds x (n, dim) and y (m, dim) in point-cloud mode with `solver`.
+EmdOutcome SolveClouds(normot_context *context, const EmdCase &weights,
+                       const std::vector<double> &x, const std::vector<double> &y, int64_t dim,
+                       normot_emd_solver solver, bool want_plan) {
+  const int64_t n = weights.n, m = weights.m;
+  normot_emd_problem problem = {};
+  problem.k = 1, problem.n = n, problem.m = m, problem.dim = dim;
+  problem.value_type = NORMOT_FLOAT64;
+  problem.memory = NORMOT_MEMORY_HOST;
+  problem.a = weights.a.empty() ? nullptr : weights.a.data();
+  problem.b = weights.b.empty() ? nullptr : weights.b.data();
+  problem.x = x.data(), problem.y = y.data();
+  EmdOutcome out = AllocateOutcome(1, n, m);
+  normot_emd_result result = ResultView(out);
+  if (!want_plan) result.plan = nullptr;
+  normot_emd_params params;
+  normot_emd_params_init(&params);
+  params.solver = solver;
+  EXPECT_EQ(normot_emd(context, &problem, &params, &result), NORMOT_SUCCESS)
+      << normot_context_last_error(context);
+  return out;
+}
+
+std::vector<double> SquaredDistances(const std::vector<double> &x, const std::vector<double> &y,
+                                     int64_t dim) {
+  const int64_t n = (int64_t)x.size() / dim, m = (int64_t)y.size() / dim;
+  std::vector<double> cost(n * m);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < m; ++j) {
+      double s = 0;
+      for (int64_t d = 0; d < dim; ++d)
+        s += (x[i * dim + d] - y[j * dim + d]) * (x[i * dim + d] - y[j * dim + d]);
+      cost[i * m + j] = s;
+    }
+  return cost;
+}
+
+TEST_F(EmdMultiscaleTest, CoarseToFineOnLargeCloudsInOneToThreeDimensions) {
+  // Large enough (n + m > 2048) for the grid hierarchy; every result certified on the full
+  // cost and equal to the dense simplex's.
+  std::mt19937_64 rng(20);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  for (int64_t dim : {1, 2, 3}) {
+    SCOPED_TRACE(dim);
+    const int64_t n = 1300, m = 1100;
+    EmdCase c = RandomCase(rng, n, m, dim == 3, dim == 2 ? 5 : 0, dim == 2 ? 3 : 0);
+    std::vector<double> x(n * dim), y(m * dim);
+    for (double &t : x) t = unit(rng);
+    for (double &t : y) t = unit(rng) * unit(rng) + 0.1;  // a different, skewed distribution
+    c.cost = SquaredDistances(x, y, dim);
+    EmdOutcome clouds = SolveClouds(context_, c, x, y, dim, NORMOT_EMD_SOLVER_MULTISCALE, true);
+    ExpectCertificate(c, clouds, 0);
+    EmdOutcome dense;
+    ASSERT_EQ(SolveBatch(context_, {c}, Params(NORMOT_EMD_SOLVER_NETWORK_SIMPLEX), &dense),
+              NORMOT_SUCCESS);
+    EXPECT_NEAR(clouds.cost[0], dense.cost[0], 1e-9 * std::max(1.0, dense.cost[0]));
+    // AUTO takes the same solver for such clouds: the same bits.
+    EmdOutcome automatic = SolveClouds(context_, c, x, y, dim, NORMOT_EMD_SOLVER_AUTO, false);
+    EXPECT_EQ(std::memcmp(&automatic.cost[0], &clouds.cost[0], sizeof(double)), 0);
+  }
+}
+
+std::vector<double> Dotmark64(const std::string &path) {
+  std::ifstream in(path);
+  std::vector<double> values;
+  std::string line, cell;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    while (std::getline(fields, cell, ',')) values.push_back(std::stod(cell));
+  }
+  double total = 0;
+  for (double v : values) total += v;
+  for (double &v : values) v /= total;
+  return values;
+}
+
+TEST_F(EmdMultiscaleTest, DotmarkSixtyFourMatchesPotAndIsCertified) {
+  const std::string shared = SharedDataDir();
+  if (shared.empty()) GTEST_SKIP() << "no shared data (../shared/data): DOTmark 64x64 skipped";
+  std::ifstream goldens(TestDataDir() + "/emd/dotmark64_costs.txt");
+  ASSERT_TRUE(goldens.good()) << "tests/data/emd/dotmark64_costs.txt is missing";
+  const int64_t side = 64, n = side * side;
+  std::vector<double> grid(n * 2);
+  for (int64_t p = 0; p < n; ++p)
+    grid[2 * p] = (double)(p / side), grid[2 * p + 1] = (double)(p % side);
+  EmdCase c;
+  c.n = c.m = n;
+  c.cost = SquaredDistances(grid, grid, 2);
+  std::string cls;
+  int first, second, pairs = 0;
+  double pot_cost;
+  while (goldens >> cls >> first >> second >> pot_cost) {
+    SCOPED_TRACE(cls);
+    const std::string dir = shared + "/dotmark/" + cls + "/data64_";
+    c.a = Dotmark64(dir + std::to_string(first) + ".csv");
+    c.b = Dotmark64(dir + std::to_string(second) + ".csv");
+    ASSERT_EQ(c.a.size(), (size_t)n);
+    EmdOutcome out = SolveClouds(context_, c, grid, grid, 2, NORMOT_EMD_SOLVER_MULTISCALE, true);
+    ExpectCertificate(c, out, 0);
+    EXPECT_NEAR(out.cost[0], pot_cost, 1e-9 * pot_cost);
+    ++pairs;
+  }
+  EXPECT_GE(pairs, 1);
+}
+
+}  // namespace
