@@ -3,6 +3,7 @@
 #include "memory_budget.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -43,8 +44,21 @@ static uint64_t limit_left(int resource) {
   return (uint64_t)limit.rlim_cur > used ? (uint64_t)limit.rlim_cur - used : 0;
 }
 
+/* NORMOT_MAX_MEMORY, a byte count, caps what the readers may ask for below what the machine
+ * has (UINT64_MAX when unset or not a positive integer): a smaller share than the machine's,
+ * for a process that runs beside others or under a memory limit of its own (the fuzz targets). */
+static uint64_t configured_cap(void) {
+  const char *text = getenv("NORMOT_MAX_MEMORY");
+  if (text == NULL || *text == '\0') return UINT64_MAX;
+  char *end = NULL;
+  unsigned long long value = strtoull(text, &end, 10);
+  return *end == '\0' && value > 0 ? (uint64_t)value : UINT64_MAX;
+}
+
 uint64_t cli_memory_available(void) {
   uint64_t available = kernel_available_bytes();
+  uint64_t cap = configured_cap();
+  if (cap < available) available = cap;
   uint64_t address_space = limit_left(RLIMIT_AS);
   uint64_t data_segment = limit_left(RLIMIT_DATA);
   if (address_space < available) available = address_space;

@@ -134,6 +134,23 @@ TEST_F(CliHardening, AnAddressSpaceLimitCountsAsTheMemoryAvailable) {
 #endif
 }
 
+// NORMOT_MAX_MEMORY caps the budget below what the machine has (the fuzz targets run under a
+// 256 MB limit): an empty matrix of 552 million cells fits this machine but not 128 MiB.
+TEST_F(CliHardening, AConfiguredMemoryCapCountsAsTheMemoryAvailable) {
+  WriteWholeFile(Path("rows.mtx"),
+                 "%%MatrixMarket matrix coordinate integer general\n552199351 2 0\n");
+  ASSERT_EQ(setenv("NORMOT_MAX_MEMORY", "134217728", 1), 0);
+  cli_matrix matrix;
+  char error[512] = "";
+  const int status = cli_read_matrix(Path("rows.mtx").c_str(), 0, &matrix, error, sizeof error);
+  unsetenv("NORMOT_MAX_MEMORY");
+  ASSERT_NE(status, 0);
+  EXPECT_NE(std::string(error).find("a 552199351 x 2 matrix with 0 entries needs"),
+            std::string::npos)
+      << error;
+  EXPECT_NE(std::string(error).find("128.0 MiB"), std::string::npos) << error;
+}
+
 // ---- a failed .h5ad write --------------------------------------------------------------------
 
 // The file-size limit stands in for a full disk. libhdf5 1.10 used to crash in its exit handler

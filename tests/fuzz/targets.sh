@@ -37,5 +37,9 @@ normot_fuzz_dict() {
 export ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1:quarantine_size_mb=32${ASAN_OPTIONS:+:$ASAN_OPTIONS}
 export LSAN_OPTIONS=suppressions=$PWD/tests/fuzz/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}
+# The readers' memory budget (docs/formats.md, NORMOT_MAX_MEMORY) below libFuzzer's limit, so
+# that a file declaring more than that is refused, not allocated: without it a 552-million-row
+# empty .mtx fits this machine's memory and its 4.4 GB indptr trips the 256 MB limit.
+export NORMOT_MAX_MEMORY=${NORMOT_MAX_MEMORY:-134217728}
 # libFuzzer's limits: 256 MB of memory (a refused tiny file must stay under it), 10 s an input.
 normot_fuzz_limits=(-rss_limit_mb=256 -malloc_limit_mb=256 -timeout=10)
