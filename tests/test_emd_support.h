@@ -1,5 +1,5 @@
 // Helpers of the EMD tests: a batch of problems held as float64 vectors, a call of normot_emd
-// that collects every output, and the optimality certificate of SPEC section 4, which every
+// that collects every output, and the optimality certificate of docs/emd_semantics.md, which every
 // test applies to every problem it solves.
 #ifndef NORMOT_TEST_EMD_SUPPORT_H
 #define NORMOT_TEST_EMD_SUPPORT_H

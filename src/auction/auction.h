@@ -59,10 +59,10 @@ NORMOT_AUCTION_API int normot_auction_solve(const normot_auction_problem *proble
  * then re-solve with the network simplex. The plan is then all zeros. The workspace must be
  * 8-byte aligned (malloc's is). */
 
-/* SPEC section 4's certificate, with the tolerances the auction guarantees: marginals within
- * 1e-12 of the total mass, u_i + v_j <= M_ij + tol and u_i + v_j >= M_ij - tol where
- * plan_ij > 0, tol = (n + m + 4) * 2^-40 * max|M|. Needs output->u and output->v.
- * Returns 1 when certified, 0 when not. */
+/* The optimality certificate (docs/emd_semantics.md), with the tolerances the auction guarantees:
+ * marginals within 1e-12 of the total mass, u_i + v_j <= M_ij + tol and u_i + v_j >= M_ij - tol
+ * where plan_ij > 0, tol = (n + m + 4) * 2^-40 * max|M|. Needs output->u and output->v. Returns 1
+ * when certified, 0 when not. */
 NORMOT_AUCTION_API int normot_auction_certify(const normot_auction_problem *problem,
                                               const normot_auction_output *output);
 

@@ -657,12 +657,12 @@ NORMOT_AUCTION_INLINE int64_t normot_auction_root(int64_t *parent, int64_t node)
 }
 
 /* Turns an optimal flow into a basic one (its support a forest: at most n + m - 1 arcs), so that
- * sparse plans are the basic solution SPEC asks for. Arcs with flow join a forest one by one; an
- * arc that closes a cycle has flow moved around the cycle, away from itself, until it or a forest
- * arc of the cycle is empty, and the empty arc leaves. Masses are integers: the marginals are
- * kept exactly. Every arc of an optimal flow's support is tight for the optimal duals, so a
- * cycle's alternating (rounded) cost is zero and the flow stays optimal, its support shrinking
- * inside the old one (the duals remain a certificate). Lane 0 works, the others wait. */
+ * sparse plans are the basic solution docs/emd_semantics.md promises. Arcs with flow join a forest
+ * one by one; an arc that closes a cycle has flow moved around the cycle, away from itself, until
+ * it or a forest arc of the cycle is empty, and the empty arc leaves. Masses are integers: the
+ * marginals are kept exactly. Every arc of an optimal flow's support is tight for the optimal
+ * duals, so a cycle's alternating (rounded) cost is zero and the flow stays optimal, its support
+ * shrinking inside the old one (the duals remain a certificate). Lane 0 works, the others wait. */
 NORMOT_AUCTION_INLINE void normot_auction_make_basic(normot_auction_state *s, int lane) {
   if (lane == 0) {
     const int64_t n = s->n, m = s->m, nodes = n + m;
@@ -746,7 +746,7 @@ typedef struct normot_auction_claim {
   double cost_tol, mass_tol;
 } normot_auction_claim;
 
-/* SPEC section 4's certificate for a real-valued problem: |row sums - a| and
+/* The optimality certificate (docs/emd_semantics.md) for a real-valued problem: |row sums - a| and
  * |column sums - b * b_scale| <= mass_tol (absolute), u_i + v_j <= M_ij + cost_tol everywhere and
  * u_i + v_j >= M_ij - cost_tol wherever plan_ij > 0. Lane-parallel; every lane gets the verdict
  * (1: certified). */

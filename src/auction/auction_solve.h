@@ -8,11 +8,12 @@
 
 #include "auction_core.h"
 
-/* The auction's answer is certified when, besides SPEC's certificate with the grid's tolerance,
- * the rounding of the costs onto the grid cannot have moved the plan's cost by more than this
- * fraction of sum_ij G_ij |M_ij| away from the true optimum (see normot_auction_rounding_bound).
- * A few huge costs among small ones make the grid too coarse for the small ones: the bound then
- * fails and the caller re-solves the problem with the network simplex. */
+/* The auction's answer is certified when, besides the optimality certificate
+ * (docs/emd_semantics.md) with the grid's tolerance, the rounding of the costs onto the grid cannot
+ * have moved the plan's cost by more than this fraction of sum_ij G_ij |M_ij| away from the true
+ * optimum (see normot_auction_rounding_bound). A few huge costs among small ones make the grid too
+ * coarse for the small ones: the bound then fails and the caller re-solves the problem with the
+ * network simplex. */
 #define NORMOT_AUCTION_RELATIVE_TOLERANCE 1e-6
 
 /* The memory one team works in: the core's state, laid out by the caller (the CUDA kernel may
@@ -106,7 +107,7 @@ NORMOT_AUCTION_INLINE int normot_auction_load_masses(const normot_auction_proble
 }
 
 /* Solves `problem` with the team and writes output->plan (n x m), u, v (optional), cost,
- * iterations, status and `certified` (1: SPEC's certificate holds on the original costs with the
+ * iterations, status and `certified` (1: the certificate holds on the original costs with the
  * grid's tolerance, and the rounding bound is within NORMOT_AUCTION_RELATIVE_TOLERANCE).
  * b is mapped onto the total mass of a (POT's rescaling). Every lane returns the status. */
 NORMOT_AUCTION_INLINE int normot_auction_solve_team(const normot_auction_problem *problem,
