@@ -338,9 +338,13 @@ static int parse_size_line(line_reader *reader, const char *line, mtx_field fiel
 
   /* Memory: the entries as read (row, column, value: 24 bytes) and the CSR arrays (16 bytes per
    * entry, 8 per row), and what normalizing them takes on top (8 bytes per entry for the
-   * normalized values, 24 per row for the totals and size factors). */
+   * normalized values, 24 per row for the totals and size factors); per column, up to 32 bytes
+   * of names and annotations (a 10x directory's gene ids, symbols and types, one pointer each,
+   * and a count for the transposition). */
   uint64_t csr_rows = (uint64_t)(transpose ? sizes[1] : sizes[0]);
-  double needed = 32.0 * ((double)csr_rows + 1.0) + 48.0 * (double)sizes[2];
+  uint64_t csr_cols = (uint64_t)(transpose ? sizes[0] : sizes[1]);
+  double needed =
+      32.0 * ((double)csr_rows + 1.0) + 32.0 * ((double)csr_cols + 1.0) + 48.0 * (double)sizes[2];
   char shortfall[160];
   if (cli_memory_shortfall(needed, shortfall, sizeof shortfall))
     return cli_io_fail(error, error_size, "%s: a %lld x %lld matrix with %lld entries %s", path,

@@ -151,6 +151,22 @@ TEST_F(CliHardening, AConfiguredMemoryCapCountsAsTheMemoryAvailable) {
   EXPECT_NE(std::string(error).find("128.0 MiB"), std::string::npos) << error;
 }
 
+// A 10x directory's genes are columns once transposed: their names count against the budget
+// too (a tiny directory declaring 184 million genes used to allocate 1.5 GB of name slots).
+TEST_F(CliHardening, DeclaredGenesCountAgainstTheMemoryBudget) {
+  WriteWholeFile(Path("genes.mtx"),
+                 "%%MatrixMarket matrix coordinate integer general\n184612745 2 1\n1 1 5\n");
+  ASSERT_EQ(setenv("NORMOT_MAX_MEMORY", "134217728", 1), 0);
+  cli_matrix matrix;
+  char error[512] = "";
+  const int status = cli_read_matrix(Path("genes.mtx").c_str(), 1, &matrix, error, sizeof error);
+  unsetenv("NORMOT_MAX_MEMORY");
+  ASSERT_NE(status, 0);
+  EXPECT_NE(std::string(error).find("a 184612745 x 2 matrix with 1 entries needs"),
+            std::string::npos)
+      << error;
+}
+
 // ---- a failed .h5ad write --------------------------------------------------------------------
 
 // The file-size limit stands in for a full disk. libhdf5 1.10 used to crash in its exit handler
