@@ -26,18 +26,8 @@ int normot_auction_certify(const normot_auction_problem *problem,
   if (n < 1 || m < 1 || output->u == NULL || output->v == NULL) return 0;
   const double total_a = normot_auction_ordered_sum(problem->a, n);
   const double total_b = normot_auction_ordered_sum(problem->b, m);
-  const double mass = total_a > total_b ? total_a : total_b;
   const double largest = normot_auction_max_abs(problem->cost, n * m, 0, 1);
-  const normot_auction_claim claim = {n,
-                                      m,
-                                      problem->a,
-                                      problem->b,
-                                      total_a / total_b,
-                                      problem->cost,
-                                      output->plan,
-                                      output->u,
-                                      output->v,
-                                      normot_auction_cost_tolerance(n, m, largest),
-                                      normot_auction_mass_tolerance(mass)};
+  const normot_auction_claim claim =
+      normot_auction_claim_of(problem, output, total_a, total_b, largest);
   return normot_auction_certify_dense(&claim, 0, 1);
 }

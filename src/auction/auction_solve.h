@@ -106,6 +106,28 @@ NORMOT_AUCTION_INLINE int normot_auction_load_masses(const normot_auction_proble
   return loaded;
 }
 
+/* The claim that `output` solves `problem` optimally, with the tolerances the auction
+ * guarantees: weights summing to total_a and total_b (b compared rescaled to total_a), costs at
+ * most `largest` in magnitude. */
+NORMOT_AUCTION_INLINE normot_auction_claim
+normot_auction_claim_of(const normot_auction_problem *problem, const normot_auction_output *output,
+                        double total_a, double total_b, double largest) {
+  const double mass = total_a > total_b ? total_a : total_b;
+  const normot_auction_claim claim = {
+      problem->n,
+      problem->m,
+      problem->a,
+      problem->b,
+      total_a / total_b,
+      problem->cost,
+      output->plan,
+      output->u,
+      output->v,
+      normot_auction_cost_tolerance(problem->n, problem->m, largest),
+      normot_auction_mass_tolerance(mass)};
+  return claim;
+}
+
 /* Solves `problem` with the team and writes output->plan (n x m), u, v (optional), cost,
  * iterations, status and `certified` (1: the certificate holds on the original costs with the
  * grid's tolerance, and the rounding bound is within NORMOT_AUCTION_RELATIVE_TOLERANCE).
@@ -153,18 +175,8 @@ NORMOT_AUCTION_INLINE int normot_auction_solve_team(const normot_auction_problem
     if (output->plan[e] > 0) cost += output->plan[e] * problem->cost[e];
   int certified = 0;
   if (status == NORMOT_EMD_OPTIMAL && output->u != NULL && output->v != NULL) {
-    const double mass = total_a > total_b ? total_a : total_b;
-    const normot_auction_claim claim = {n,
-                                        m,
-                                        problem->a,
-                                        problem->b,
-                                        total_a / total_b,
-                                        problem->cost,
-                                        output->plan,
-                                        output->u,
-                                        output->v,
-                                        normot_auction_cost_tolerance(n, m, largest_cost),
-                                        normot_auction_mass_tolerance(mass)};
+    const normot_auction_claim claim =
+        normot_auction_claim_of(problem, output, total_a, total_b, largest_cost);
     certified = normot_auction_certify_dense(&claim, lane, lanes);
     const double bound = normot_auction_rounding_bound(problem, state, output->plan, unit, total_a);
     double scale = normot_auction_plan_magnitude(problem, output->plan);
