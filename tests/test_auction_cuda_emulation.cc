@@ -16,6 +16,7 @@
 #include <random>
 #include <vector>
 
+#include "cuda/emd_assignment_problem.cuh"
 #include "cuda/emd_problem.cuh"
 #include "test_emd_support.h"
 #include "test_support.h"
@@ -155,7 +156,34 @@ struct EmulationOptions {
   bool share_cost = false;
   int64_t max_iter = 0;
   int center_duals = 1;
+  bool assignment = false;  // the assignment kernel's code instead of the auction's
+  int misfit_route = EMD_ROUTE_AUCTION;
+  int64_t assignment_max_n = EMD_ASSIGNMENT_AUTO_MAX_N;
 };
+
+emd_solve_options SolveOptions(const EmulationOptions &options) {
+  emd_solve_options solve = {};
+  solve.max_iter = options.max_iter;
+  solve.center_duals = options.center_duals;
+  solve.misfit_route = options.misfit_route;
+  solve.assignment_max_n = options.assignment_max_n;
+  solve.costs_in_shared = options.fast_memory;
+  return solve;
+}
+
+// One problem through the assignment kernel's code: `fast` stands in for its shared memory.
+void RunAssignmentProblem(const emd_batch_view &view, const emd_outputs &outputs,
+                          const emd_solve_options &solve, int64_t p, bool warp) {
+  std::vector<int64_t> workspace(emd_problem_workspace_bytes(view.n, view.m) / 8 + 1,
+                                 0x5a5a5a5a5a5a5a5a);
+  std::vector<int64_t> fast(emd_assignment_fast_bytes(view.n) / 8 + 1, 0x3c3c3c3c3c3c3c3c);
+  int64_t scratch[4] = {-9, -9, -9, -9};
+  RunTeam(warp, [&](int lane, int lanes) {
+    emd_team_call call = {&view,       &outputs, solve, workspace.data(),
+                          fast.data(), scratch,  lane,  lanes};
+    emd_assign_problem(call, p);
+  });
+}
 
 EmulatedRun RunDeviceCode(const std::vector<EmdCase> &cases, const EmulationOptions &options) {
   const int64_t k = (int64_t)cases.size(), n = cases[0].n, m = cases[0].m;
@@ -189,8 +217,13 @@ EmulatedRun RunDeviceCode(const std::vector<EmdCase> &cases, const EmulationOpti
   outputs.flags = run.out.flags.data();
   outputs.needs_host = run.needs_host.data();
   outputs.sparse = 1;
-  emd_solve_options solve = {options.max_iter, options.center_duals, options.fast_memory};
+  const emd_solve_options solve = SolveOptions(options);
   for (int64_t p = 0; p < k; ++p) {
+    if (options.assignment) {
+      RunAssignmentProblem(view, outputs, solve, p, options.warp);
+      run.fallbacks += run.needs_host[p] == EMD_ROUTE_FALLBACK;
+      continue;
+    }
     // A workspace full of garbage, as device memory is: the code must not read it unwritten.
     std::vector<int64_t> workspace(emd_problem_workspace_bytes(n, m) / 8 + 1, 0x5a5a5a5a5a5a5a5a);
     std::vector<int64_t> fast(emd_fast_memory_bytes(n, m) / 8 + 1,
@@ -414,32 +447,150 @@ TEST(AuctionCudaEmulation, FewHugeCostsAreHandedToTheHost) {
   }
 }
 
-TEST(AuctionCudaEmulation, OnlyTheAuctionRunsOnTheDevice) {
-  // Which problems the CUDA backend gives its device code: max_iter counts the pivots of the
-  // simplex or the augmenting paths of the assignment solver, and the auction's pushes only when
-  // the auction is asked for; AUTO with a limit takes the CPU's choice, so that the limit means
-  // the same on both backends.
+// ---- the assignment kernel's code --------------------------------------------------------------
+
+// The assignment kernel's code against the CPU backend's AUTO, which runs the CPU's assignment
+// solver on these problems: the same bytes (cost, plans, u, v), statuses and path counts.
+void ExpectLikeTheCpuAssignment(const std::vector<EmdCase> &cases, const EmulatedRun &run,
+                                int center = 1) {
+  EmdOutcome cpu = SolveOnCpu(cases, Params(NORMOT_EMD_SOLVER_AUTO, center));
+  EXPECT_EQ(run.fallbacks, 0) << "the device code handed problems to the host";
+  for (size_t p = 0; p < cases.size(); ++p) {
+    SCOPED_TRACE(::testing::Message() << "problem " << p);
+    const int64_t n = cases[p].n, m = cases[p].m;
+    ASSERT_EQ(run.needs_host[p], EMD_ROUTE_DONE);
+    if (center) ExpectCertificate(cases[p], run.out, (int64_t)p);
+    EXPECT_EQ(run.out.status[p], cpu.status[p]);
+    EXPECT_EQ(run.out.iterations[p], cpu.iterations[p]);
+    EXPECT_EQ(run.out.flags[p], 0);
+    EXPECT_EQ(std::memcmp(&run.out.cost[p], &cpu.cost[p], 8), 0);
+    EXPECT_EQ(std::memcmp(&run.out.u[p * n], &cpu.u[p * n], n * 8), 0);
+    EXPECT_EQ(std::memcmp(&run.out.v[p * m], &cpu.v[p * m], m * 8), 0);
+    EXPECT_EQ(std::memcmp(&run.out.plan[p * n * m], &cpu.plan[p * n * m], n * m * 8), 0);
+    const int64_t basis = n + m - 1;
+    EXPECT_EQ(run.out.sparse_count[p], cpu.sparse_count[p]);
+    for (int64_t e = 0; e < cpu.sparse_count[p]; ++e) {
+      EXPECT_EQ(run.out.sparse_row[p * basis + e], cpu.sparse_row[p * basis + e]);
+      EXPECT_EQ(run.out.sparse_col[p * basis + e], cpu.sparse_col[p * basis + e]);
+      EXPECT_EQ(run.out.sparse_value[p * basis + e], cpu.sparse_value[p * basis + e]);
+    }
+  }
+}
+
+EmulationOptions AssignmentOn(bool warp) {
+  EmulationOptions options;
+  options.assignment = true;
+  options.warp = warp;
+  return options;
+}
+
+TEST(AssignmentCudaEmulation, AWarpGivesTheCpuAssignmentBitForBit) {
+  std::mt19937_64 rng(81);
+  for (int64_t n : {1, 2, 3, 17, 32, 45}) {
+    SCOPED_TRACE(::testing::Message() << "n = " << n);
+    std::vector<EmdCase> cases;
+    cases.push_back(RandomCase(rng, n, n, true));
+    cases.push_back(PointCloudCase(rng, n, n, true));
+    EmdCase ties = RandomCase(rng, n, n, true);
+    for (double &x : ties.cost) x = std::floor(x * 3.0);  // many equal costs: ties everywhere
+    cases.push_back(ties);
+    cases.push_back(RandomCase(rng, n, n, true, 0, 0, 4.0, -2.0));  // negative costs
+    EmulatedRun single = RunDeviceCode(cases, AssignmentOn(false));
+    EmulatedRun team = RunDeviceCode(cases, AssignmentOn(true));
+    ExpectSameBytes(single, team);
+    ExpectLikeTheCpuAssignment(cases, team);
+  }
+}
+
+TEST(AssignmentCudaEmulation, TheSeedShapeOnOneLane) {
+  // k problems of n = 100 (the seed case's shape; one lane, the warp is covered above).
+  std::mt19937_64 rng(82);
+  std::vector<EmdCase> cases;
+  for (int p = 0; p < 3; ++p) cases.push_back(PointCloudCase(rng, 100, 100, true));
+  ExpectLikeTheCpuAssignment(cases, RunDeviceCode(cases, AssignmentOn(false)));
+}
+
+TEST(AssignmentCudaEmulation, ZeroWeightsAndUncentredDuals) {
+  // Equal positive weights with zero rows and columns: the positive part is square and uniform,
+  // so both backends run the assignment solver on it and restore the other duals alike.
+  std::mt19937_64 rng(83);
+  std::vector<EmdCase> cases;
+  for (int p = 0; p < 3; ++p) {
+    EmdCase c = RandomCase(rng, 9, 9, true, 0, 0, 1.0, -0.5);
+    c.a.assign(9, 1.0 / 7), c.b.assign(9, 1.0 / 7);
+    c.a[p] = c.a[5] = 0, c.b[2 * p] = c.b[8] = 0;
+    cases.push_back(c);
+  }
+  for (int center : {1, 0}) {
+    EmulationOptions options = AssignmentOn(true);
+    options.center_duals = center;
+    ExpectLikeTheCpuAssignment(cases, RunDeviceCode(cases, options), center);
+  }
+  EmulationOptions shared = AssignmentOn(false);
+  shared.share_cost = true;
+  std::vector<EmdCase> same_cost = cases;
+  for (EmdCase &c : same_cost) c.cost = cases[0].cost;
+  ExpectLikeTheCpuAssignment(same_cost, RunDeviceCode(same_cost, shared));
+}
+
+TEST(AssignmentCudaEmulation, ProblemsItDoesNotTakeAreRouted) {
+  // Unequal weights, a rectangular positive part, or a part above the size limit: nothing is
+  // written but the route, which the options choose (the auction kernel, or the host).
+  std::mt19937_64 rng(84);
+  std::vector<EmdCase> cases;
+  cases.push_back(RandomCase(rng, 6, 6, false));
+  EmdCase rectangular = RandomCase(rng, 6, 6, true);
+  rectangular.a.assign(6, 1.0 / 6), rectangular.b.assign(6, 1.0 / 5), rectangular.b[4] = 0;
+  cases.push_back(rectangular);
+  for (int route : {EMD_ROUTE_AUCTION, EMD_ROUTE_HOST}) {
+    EmulationOptions options = AssignmentOn(true);
+    options.misfit_route = route;
+    EmulatedRun run = RunDeviceCode(cases, options);
+    EXPECT_EQ(run.needs_host, std::vector<int32_t>(2, route));
+  }
+  std::vector<EmdCase> large = {RandomCase(rng, 6, 6, true)};
+  EmulationOptions limited = AssignmentOn(false);
+  limited.assignment_max_n = 5;
+  EXPECT_EQ(RunDeviceCode(large, limited).needs_host, std::vector<int32_t>(1, EMD_ROUTE_AUCTION));
+  limited.assignment_max_n = 6;
+  ExpectLikeTheCpuAssignment(large, RunDeviceCode(large, limited));
+}
+
+TEST(AuctionCudaEmulation, WhichSolverTheDeviceRuns) {
+  // max_iter counts the pivots of the simplex, the augmenting paths of the assignment solver
+  // and the auction's pushes: the device takes a batch only where a device solver honours the
+  // parameters as the CPU backend would.
   normot_emd_params params = Params();
-  EXPECT_TRUE(emd_runs_on_device(&params));
-  params.max_iter = 100;
-  EXPECT_FALSE(emd_runs_on_device(&params));
+  emd_device_plan plan = emd_plan_device(&params, 100);
+  EXPECT_TRUE(plan.assignment && plan.auto_limit && plan.auction);
+  params.max_iter = 100;  // AUTO: the assignment solver needs at most n paths; no auction
+  plan = emd_plan_device(&params, 100);
+  EXPECT_TRUE(plan.assignment && plan.auto_limit && !plan.auction);
+  params.max_iter = 99;  // fewer than n: the CPU would run the simplex with that limit
+  EXPECT_FALSE(emd_runs_on_device(emd_plan_device(&params, 100)));
   params.solver = NORMOT_EMD_SOLVER_AUCTION;
-  EXPECT_TRUE(emd_runs_on_device(&params));
+  plan = emd_plan_device(&params, 100);
+  EXPECT_TRUE(!plan.assignment && plan.auction);
+  params.solver = NORMOT_EMD_SOLVER_ASSIGNMENT;
+  plan = emd_plan_device(&params, 100);
+  EXPECT_TRUE(plan.assignment && !plan.auto_limit && !plan.auction);
   params.solver = NORMOT_EMD_SOLVER_NETWORK_SIMPLEX;
   params.max_iter = 0;
-  EXPECT_FALSE(emd_runs_on_device(&params));
-  params.solver = NORMOT_EMD_SOLVER_ASSIGNMENT;
-  EXPECT_FALSE(emd_runs_on_device(&params));
+  EXPECT_FALSE(emd_runs_on_device(emd_plan_device(&params, 100)));
+  params.solver = NORMOT_EMD_SOLVER_MULTISCALE;
+  EXPECT_FALSE(emd_runs_on_device(emd_plan_device(&params, 100)));
 }
 
 }  // namespace
 
 // ---- the emulated CUDA backend: the shared EMD suites' third parameterisation -----------------
 // A backend table whose emd runs what normot_cuda_emd runs, with host memory standing in for the
-// device's: the batches the device takes (emd_runs_on_device) go through emd_solve_problem one
-// problem at a time (one lane; the warp is covered above), the others to the host's exact
-// solvers; a problem the device code hands back is re-solved by the network simplex and flagged
-// NORMOT_EMD_FLAG_CPU_FALLBACK, which the shared certificate check reports as a failure.
+// device's: for the batches the device takes (emd_plan_device), the assignment kernel's code on
+// an emulated warp of 32 lanes, then the auction kernel's code (one lane; its warp is covered
+// above) on the problems routed to it; then the host: a problem whose certificate failed is
+// re-solved by the network simplex and flagged NORMOT_EMD_FLAG_CPU_FALLBACK (which the shared
+// certificate check reports as a failure), one routed to the host's exact solvers is solved with
+// the caller's parameters, as normot_cuda_emd does.
 
 #include "context.h"
 
@@ -455,8 +606,9 @@ const void *ProblemSlice(const void *base, bool shared, int64_t p, int64_t per_p
   return static_cast<const char *>(base) + (size_t)(p * per_problem) * value;
 }
 
-normot_status ReSolveOnHost(normot_context *context, const normot_emd_problem *problem,
-                            const normot_emd_params *params, normot_emd_result *result, int64_t p) {
+normot_status SolveOneOnHost(normot_context *context, const normot_emd_problem *problem,
+                             const normot_emd_params *params, normot_emd_result *result, int64_t p,
+                             bool fallback) {
   const int64_t n = problem->n, m = problem->m, basis = n + m - 1;
   const size_t value = ValueSize(problem);
   normot_emd_problem one = *problem;
@@ -480,43 +632,63 @@ normot_status ReSolveOnHost(normot_context *context, const normot_emd_problem *p
                              at(result->status, 1),
                              at(result->iterations, 1),
                              at(result->flags, 1)};
-  normot_emd_params simplex = *params;
-  simplex.solver = NORMOT_EMD_SOLVER_NETWORK_SIMPLEX;
-  normot_status status = normot_emd_host_exact(context, &one, &simplex, &slice);
-  if (status == NORMOT_SUCCESS && result->flags != nullptr)
+  normot_emd_params host = *params;
+  if (fallback) host.solver = NORMOT_EMD_SOLVER_NETWORK_SIMPLEX;
+  normot_status status = normot_emd_host_exact(context, &one, &host, &slice);
+  if (status == NORMOT_SUCCESS && fallback && result->flags != nullptr)
     result->flags[p] |= NORMOT_EMD_FLAG_CPU_FALLBACK;
   return status;
 }
 
-normot_status EmulatedCudaEmd(normot_context *context, const normot_emd_problem *problem,
-                              const normot_emd_params *params, normot_emd_result *result) {
-  if (!emd_runs_on_device(params)) return normot_emd_host_exact(context, problem, params, result);
-  const int64_t k = problem->k, n = problem->n, m = problem->m;
+emd_batch_view ViewOf(const normot_emd_problem *problem) {
   emd_batch_view view = {};
-  view.k = k, view.n = n, view.m = m, view.dim = problem->dim;
+  view.k = problem->k, view.n = problem->n, view.m = problem->m, view.dim = problem->dim;
   view.is_double = problem->value_type == NORMOT_FLOAT64;
   view.a = problem->a, view.b = problem->b, view.cost = problem->cost;
   view.x = problem->x, view.y = problem->y;
   view.a_shared = problem->a_shared, view.b_shared = problem->b_shared;
   view.cost_shared = problem->cost_shared;
   view.metric = (int)problem->metric;
-  std::vector<int32_t> needs_host(k, 0);
+  return view;
+}
+
+emd_outputs OutputsOf(const normot_emd_result *result, int32_t *routes) {
   emd_outputs out = {};
   out.cost = result->cost, out.plan = result->plan, out.u = result->u, out.v = result->v;
   out.sparse_value = result->sparse_value, out.sparse_row = result->sparse_row;
   out.sparse_col = result->sparse_col, out.sparse_count = result->sparse_count;
   out.iterations = result->iterations, out.status = result->status, out.flags = result->flags;
-  out.needs_host = needs_host.data();
+  out.needs_host = routes;
   out.sparse = result->sparse_row != nullptr || result->sparse_col != nullptr ||
                result->sparse_value != nullptr || result->sparse_count != nullptr;
-  const emd_solve_options options = {params->max_iter, params->center_duals, 0};
-  std::vector<int64_t> workspace(emd_problem_workspace_bytes(n, m) / 8 + 1, 0x5a5a5a5a5a5a5a5a);
+  return out;
+}
+
+normot_status EmulatedCudaEmd(normot_context *context, const normot_emd_problem *problem,
+                              const normot_emd_params *params, normot_emd_result *result) {
+  const emd_device_plan plan = emd_plan_device(params, problem->n);
+  if (!emd_runs_on_device(plan)) return normot_emd_host_exact(context, problem, params, result);
+  const int64_t k = problem->k;
+  const emd_batch_view view = ViewOf(problem);
+  std::vector<int32_t> routes(k, EMD_ROUTE_AUCTION);
+  const emd_outputs out = OutputsOf(result, routes.data());
+  emd_solve_options options = {};
+  options.max_iter = params->max_iter;
+  options.center_duals = params->center_duals;
+  options.misfit_route = plan.auction ? EMD_ROUTE_AUCTION : EMD_ROUTE_HOST;
+  options.assignment_max_n = plan.auto_limit ? EMD_ASSIGNMENT_AUTO_MAX_N : problem->n;
+  for (int64_t p = 0; plan.assignment && p < k; ++p)
+    RunAssignmentProblem(view, out, options, p, true);
+  std::vector<int64_t> workspace(emd_problem_workspace_bytes(view.n, view.m) / 8 + 1,
+                                 0x5a5a5a5a5a5a5a5a);
   int64_t scratch[4];
-  for (int64_t p = 0; p < k; ++p)
-    emd_solve_problem(view, p, workspace.data(), options, out, nullptr, scratch, 0, 1);
+  for (int64_t p = 0; plan.auction && p < k; ++p)
+    if (routes[p] == EMD_ROUTE_AUCTION)
+      emd_solve_problem(view, p, workspace.data(), options, out, nullptr, scratch, 0, 1);
   for (int64_t p = 0; p < k; ++p) {
-    if (!needs_host[p]) continue;
-    normot_status status = ReSolveOnHost(context, problem, params, result, p);
+    if (routes[p] == EMD_ROUTE_DONE) continue;
+    normot_status status =
+        SolveOneOnHost(context, problem, params, result, p, routes[p] == EMD_ROUTE_FALLBACK);
     if (status != NORMOT_SUCCESS) return status;
   }
   return NORMOT_SUCCESS;

@@ -71,6 +71,7 @@ static normot_status cuda_init(normot_context *context) {
   int token = -1;
   normot_status status = cuda_enter(context, &token);
   if (status == NORMOT_SUCCESS) status = check_device_runs_this_build(context);
+  if (status == NORMOT_SUCCESS) status = normot_cuda_state_open(context, state);
   cuda_leave(context, token);
   return status;
 }
@@ -78,8 +79,12 @@ static normot_status cuda_init(normot_context *context) {
 static void cuda_release(normot_context *context) {
   normot_cuda_state *state = normot_cuda_state_of(context);
   if (state == nullptr) return;
+  int token = -1;
+  const bool entered = cuda_enter(context, &token) == NORMOT_SUCCESS;
   if (state->normalize.ptr != nullptr && state->normalize.release != nullptr)
     state->normalize.release(state->normalize.ptr);
+  normot_cuda_state_close(state); /* after normalize: its buffers go back to the pool first */
+  if (entered) cuda_leave(context, token);
   delete state;
   context->backend_state = nullptr;
 }

@@ -1,10 +1,13 @@
 /* normot_emd on the CUDA backend (its inputs already checked by the neutral dispatch, src/emd.c,
- * and its device made current): stage the inputs on the device (host inputs are copied in),
- * solve the batch in chunks with one warp per problem (the auction core, exact on its
- * fixed-point grids), certify each result on the original costs, and re-solve on the host, with
- * the exact network simplex, every problem whose certificate failed (its flags say
- * NORMOT_EMD_FLAG_CPU_FALLBACK). Batches for the other solvers (and AUTO with an iteration
- * limit, see emd_runs_on_device) run on the host's exact solvers. */
+ * and its device made current). The batch goes through the device in chunks (emd_chunks.h):
+ * host inputs are staged on the context's copy stream while the caller's stream runs the
+ * kernels, a warp per problem: first the exact assignment solver on the uniform square problems
+ * (emd_assignment_problem.cuh), then the auction core on those it left (emd_problem.cuh), each
+ * certified on the original costs. Then the host solves what the device routed to it: with the
+ * network simplex, flagged NORMOT_EMD_FLAG_CPU_FALLBACK, a problem whose certificate failed;
+ * with the caller's parameters, a problem no device solver honours them for. Batches no device
+ * solver takes (emd_plan_device) run on the host's exact solvers. Device memory comes from the
+ * context's pool in the caller's stream order, and only the caller's stream is waited for. */
 #include <cuda_runtime.h>
 #include <stdint.h>
 #include <string.h>
@@ -13,17 +16,24 @@
 
 #include "cuda_check.cuh"
 #include "cuda_kernels.h"
+#include "cuda_state.cuh"
+#include "emd_chunks.h"
 #include "emd_kernels.cuh"
 
 namespace {
 
-/* Device memory owned by one call: everything is freed when the call returns, also on the
- * error paths. */
+/* Device memory owned by one call, from the context's pool in the caller's stream order; it
+ * goes back to the pool when the call returns, also on the error paths, once the copy stream's
+ * work is ordered before the frees. */
 class DeviceMemory {
  public:
-  explicit DeviceMemory(normot_context *context) : context_(context) {}
+  DeviceMemory(normot_context *context, cudaStream_t stream) : context_(context), stream_(stream) {}
   ~DeviceMemory() {
-    for (void *pointer : pointers_) (void)cudaFree(pointer);
+    normot_cuda_state *state = normot_cuda_state_of(context_);
+    if (!pointers_.empty() && cudaEventRecord(state->copied, state->copy_stream) == cudaSuccess)
+      (void)cudaStreamWaitEvent(stream_, state->copied, 0);
+    for (void *pointer : pointers_) normot_cuda_free(pointer, stream_);
+    (void)cudaGetLastError();
   }
   DeviceMemory(const DeviceMemory &) = delete;
   DeviceMemory &operator=(const DeviceMemory &) = delete;
@@ -31,53 +41,124 @@ class DeviceMemory {
   normot_status allocate(size_t bytes, void **out) {
     *out = NULL;
     if (bytes == 0) return NORMOT_SUCCESS;
-    void *pointer = NULL;
-    normot_status status = normot_cuda_check(context_, cudaMalloc(&pointer, bytes), "cudaMalloc");
-    if (status != NORMOT_SUCCESS) return status;
-    pointers_.push_back(pointer);
-    *out = pointer;
+    NORMOT_TRY(normot_cuda_allocate(context_, bytes, stream_, out));
+    pointers_.push_back(*out);
     return NORMOT_SUCCESS;
   }
 
  private:
   normot_context *context_;
+  cudaStream_t stream_;
   std::vector<void *> pointers_;
 };
 
 struct Call {
   normot_context *context;
-  cudaStream_t stream;
-  bool on_device;   /* the caller's pointers are device-accessible */
-  bool device_only; /* ... and the host cannot read them */
+  cudaStream_t stream; /* the caller's: kernels, allocations, the final wait */
+  cudaStream_t copy;   /* the context's: staging and returning chunks */
+  bool on_device;      /* the caller's pointers are device-accessible */
+  bool device_only;    /* ... and the host cannot read them */
   DeviceMemory *memory;
 };
 
-/* A device buffer of `bytes` for a host array, or the caller's own array when it is on the
- * device (or absent). */
-normot_status input_buffer(const Call &call, const void *caller, size_t bytes, const void **out) {
+/* Bytes per problem of each input array (0: absent or not staged) and of the workspace. */
+struct Sizes {
+  size_t value, a, b, cost, x, y;
+  int64_t basis;
+  size_t stride; /* one problem's global workspace, 256-byte aligned */
+};
+
+Sizes sizes_of(const normot_emd_problem *problem) {
+  const int64_t n = problem->n, m = problem->m, dim = problem->dim;
+  Sizes z;
+  z.value = problem->value_type == NORMOT_FLOAT64 ? 8 : 4;
+  const bool clouds = problem->cost == NULL;
+  z.a = problem->a ? (size_t)n * z.value : 0;
+  z.b = problem->b ? (size_t)m * z.value : 0;
+  z.cost = clouds ? 0 : (size_t)(n * m) * z.value;
+  z.x = clouds ? (size_t)(n * dim) * z.value : 0;
+  z.y = clouds ? (size_t)(m * dim) * z.value : 0;
+  z.basis = n + m - 1;
+  z.stride = (emd_problem_workspace_bytes(n, m) + 255) & ~(size_t)255;
+  return z;
+}
+
+/* One problem's inputs and outputs in chunk buffers (host data only). */
+size_t staging_bytes(const normot_emd_problem *problem, const normot_emd_result *result,
+                     const Sizes &z) {
+  const int64_t n = problem->n, m = problem->m;
+  size_t bytes = z.x + z.y + 8 * 4; /* cost, status, iterations, flags */
+  if (!problem->a_shared) bytes += z.a;
+  if (!problem->b_shared) bytes += z.b;
+  if (!problem->cost_shared) bytes += z.cost;
+  if (result->plan) bytes += (size_t)(n * m) * 8;
+  if (result->u) bytes += (size_t)n * 8;
+  if (result->v) bytes += (size_t)m * 8;
+  return bytes + (size_t)z.basis * 8 * 3 + 8; /* sparse arrays, at most */
+}
+
+/* Everything one call of the device path works with. */
+struct Pipeline {
+  const normot_emd_problem *problem;
+  normot_emd_result *result;
+  Sizes z;
+  emd_chunk_plan plan;
+  emd_device_plan solvers;
+  emd_batch_view view[NORMOT_CUDA_EMD_SETS]; /* inputs, per buffer set */
+  emd_outputs out[NORMOT_CUDA_EMD_SETS];     /* outputs, per buffer set */
+  char *workspace;
+  emd_solve_options options;
+  size_t assignment_shared, auction_shared;
+};
+
+/* A device buffer for `count` problems of a host array (one copy when shared), or the caller's
+ * own array when it is on the device (or absent). */
+normot_status input_buffer(const Call &call, const void *caller, size_t per_problem, bool shared,
+                           int64_t count, const void **out) {
   *out = caller;
   if (caller == NULL || call.on_device) return NORMOT_SUCCESS;
   void *buffer = NULL;
-  normot_status status = call.memory->allocate(bytes, &buffer);
+  normot_status status = call.memory->allocate(shared ? per_problem : count * per_problem, &buffer);
   *out = buffer;
   return status;
 }
 
-/* Copies problems [first, first + count) of a host array (`per_problem` bytes each; a shared
- * array whole, once, when first == 0) into its device buffer. */
-normot_status stage(const Call &call, const void *caller, const void *buffer, size_t per_problem,
-                    bool shared, int64_t first, int64_t count) {
-  if (caller == NULL || call.on_device || (shared && first > 0)) return NORMOT_SUCCESS;
-  const char *source = (const char *)caller + (shared ? 0 : (size_t)first * per_problem);
-  size_t bytes = shared ? per_problem : (size_t)count * per_problem;
-  return normot_cuda_check(
-      call.context,
-      cudaMemcpyAsync((void *)buffer, source, bytes, cudaMemcpyHostToDevice, call.stream),
-      "cudaMemcpyAsync (EMD input to device)");
+/* The input views of both buffer sets; a shared array has one buffer for both. */
+normot_status lay_out_inputs(const Call &call, Pipeline &pipe) {
+  const normot_emd_problem *problem = pipe.problem;
+  const int64_t chunk = pipe.plan.chunk;
+  const Sizes &z = pipe.z;
+  emd_batch_view view = {};
+  view.k = problem->k, view.n = problem->n, view.m = problem->m, view.dim = problem->dim;
+  view.is_double = problem->value_type == NORMOT_FLOAT64;
+  view.a_shared = problem->a_shared != 0;
+  view.b_shared = problem->b_shared != 0;
+  view.cost_shared = problem->cost_shared != 0;
+  view.metric = (int)problem->metric;
+  for (int set = 0; set < pipe.plan.sets; ++set) {
+    const bool again = set > 0; /* shared arrays: the first set's buffer */
+    emd_batch_view &v = pipe.view[set];
+    v = view;
+    if (again && view.a_shared)
+      v.a = pipe.view[0].a;
+    else
+      NORMOT_TRY(input_buffer(call, problem->a, z.a, view.a_shared, chunk, &v.a));
+    if (again && view.b_shared)
+      v.b = pipe.view[0].b;
+    else
+      NORMOT_TRY(input_buffer(call, problem->b, z.b, view.b_shared, chunk, &v.b));
+    if (again && view.cost_shared)
+      v.cost = pipe.view[0].cost;
+    else
+      NORMOT_TRY(input_buffer(call, problem->cost, z.cost, view.cost_shared, chunk, &v.cost));
+    NORMOT_TRY(input_buffer(call, problem->cost ? NULL : problem->x, z.x, false, chunk, &v.x));
+    NORMOT_TRY(input_buffer(call, problem->cost ? NULL : problem->y, z.y, false, chunk, &v.y));
+  }
+  return NORMOT_SUCCESS;
 }
 
-/* Where the kernel writes an output: the caller's array when on the device, else a device
- * buffer for one chunk, copied back after it. */
+/* Where the kernels write an output: the caller's array when on the device, else a buffer for
+ * one chunk. */
 template <typename T>
 normot_status output_buffer(const Call &call, T *caller, size_t count, T **out) {
   *out = caller;
@@ -88,6 +169,41 @@ normot_status output_buffer(const Call &call, T *caller, size_t count, T **out) 
   return status;
 }
 
+normot_status lay_out_outputs(const Call &call, Pipeline &pipe, int set, int32_t *routes) {
+  const normot_emd_result *result = pipe.result;
+  const size_t chunk = (size_t)pipe.plan.chunk, n = (size_t)pipe.problem->n;
+  const size_t m = (size_t)pipe.problem->m, basis = (size_t)pipe.z.basis;
+  emd_outputs &out = pipe.out[set];
+  NORMOT_TRY(output_buffer(call, result->cost, chunk, &out.cost));
+  NORMOT_TRY(output_buffer(call, result->plan, chunk * n * m, &out.plan));
+  NORMOT_TRY(output_buffer(call, result->u, chunk * n, &out.u));
+  NORMOT_TRY(output_buffer(call, result->v, chunk * m, &out.v));
+  NORMOT_TRY(output_buffer(call, result->sparse_row, chunk * basis, &out.sparse_row));
+  NORMOT_TRY(output_buffer(call, result->sparse_col, chunk * basis, &out.sparse_col));
+  NORMOT_TRY(output_buffer(call, result->sparse_value, chunk * basis, &out.sparse_value));
+  NORMOT_TRY(output_buffer(call, result->sparse_count, chunk, &out.sparse_count));
+  NORMOT_TRY(output_buffer(call, result->status, chunk, &out.status));
+  NORMOT_TRY(output_buffer(call, result->iterations, chunk, &out.iterations));
+  NORMOT_TRY(output_buffer(call, result->flags, chunk, &out.flags));
+  out.sparse = result->sparse_row != NULL || result->sparse_col != NULL ||
+               result->sparse_value != NULL || result->sparse_count != NULL;
+  out.needs_host = routes;
+  return NORMOT_SUCCESS;
+}
+
+/* Copies problems [first, first + count) of a host array into its buffer (a shared array
+ * whole, with the first chunk). */
+normot_status stage(const Call &call, const void *caller, const void *buffer, size_t per_problem,
+                    bool shared, int64_t first, int64_t count) {
+  if (caller == NULL || call.on_device || (shared && first > 0)) return NORMOT_SUCCESS;
+  const char *source = (const char *)caller + (shared ? 0 : (size_t)first * per_problem);
+  size_t bytes = shared ? per_problem : (size_t)count * per_problem;
+  return normot_cuda_check(
+      call.context,
+      cudaMemcpyAsync((void *)buffer, source, bytes, cudaMemcpyHostToDevice, call.copy),
+      "cudaMemcpyAsync (EMD input to device)");
+}
+
 /* Copies the chunk's results (`per_problem` elements each) back into the caller's array. */
 template <typename T>
 normot_status copy_back(const Call &call, T *caller, const T *buffer, size_t per_problem,
@@ -96,7 +212,7 @@ normot_status copy_back(const Call &call, T *caller, const T *buffer, size_t per
   return normot_cuda_check(
       call.context,
       cudaMemcpyAsync(caller + (size_t)first * per_problem, buffer,
-                      (size_t)count * per_problem * sizeof(T), cudaMemcpyDeviceToHost, call.stream),
+                      (size_t)count * per_problem * sizeof(T), cudaMemcpyDeviceToHost, call.copy),
       "cudaMemcpyAsync (EMD result to host)");
 }
 
@@ -109,8 +225,10 @@ normot_status caller_copy(const Call &call, void *destination, const void *sourc
     return NORMOT_SUCCESS;
   }
   (void)kind; /* cudaMemcpyDefault: device or managed memory, as the pointers say */
-  return normot_cuda_check(call.context, cudaMemcpy(destination, source, bytes, cudaMemcpyDefault),
-                           "cudaMemcpy (EMD host fallback)");
+  normot_context *context = call.context;
+  NORMOT_CUDA_TRY(cudaMemcpyAsync(destination, source, bytes, cudaMemcpyDefault, call.stream));
+  NORMOT_CUDA_TRY(cudaStreamSynchronize(call.stream));
+  return NORMOT_SUCCESS;
 }
 
 /* Solves problem p on the host with the exact host solvers and writes its results where the
@@ -189,11 +307,7 @@ normot_status solve_on_host(const Call &call, const normot_emd_problem *problem,
   return NORMOT_SUCCESS;
 }
 
-/* The largest dynamic shared memory a block may ask for to keep its grid costs, prices and
- * excesses there; above it they stay in global memory. Two such blocks fit on one Hopper SM. */
-const size_t kSharedCostLimit = 96 * 1024;
-
-/* The batches the device code does not take (emd_runs_on_device): the host's exact solvers,
+/* The batches the device code does not take (emd_plan_device): the host's exact solvers,
  * on the caller's arrays when the host can read them, else problem by problem through copies. */
 normot_status solve_batch_on_host(const Call &call, const normot_emd_problem *problem,
                                   const normot_emd_params *params, normot_emd_result *result) {
@@ -207,140 +321,192 @@ normot_status solve_batch_on_host(const Call &call, const normot_emd_problem *pr
   return NORMOT_SUCCESS;
 }
 
+int64_t chunk_count(const Pipeline &pipe, int64_t chunk) {
+  const int64_t first = chunk * pipe.plan.chunk, left = pipe.problem->k - first;
+  return left < pipe.plan.chunk ? left : pipe.plan.chunk;
+}
+
+/* Copy stream: the chunk's inputs into its set, then `staged` for the kernels to wait on. */
+normot_status run_stage(const Call &call, const Pipeline &pipe, const emd_step &step) {
+  normot_context *context = call.context;
+  const normot_emd_problem *problem = pipe.problem;
+  const emd_batch_view &v = pipe.view[step.set];
+  const Sizes &z = pipe.z;
+  const int64_t first = step.chunk * pipe.plan.chunk, count = chunk_count(pipe, step.chunk);
+  const bool clouds = problem->cost == NULL;
+  NORMOT_TRY(stage(call, problem->a, v.a, z.a, v.a_shared, first, count));
+  NORMOT_TRY(stage(call, problem->b, v.b, z.b, v.b_shared, first, count));
+  NORMOT_TRY(stage(call, problem->cost, v.cost, z.cost, v.cost_shared, first, count));
+  NORMOT_TRY(stage(call, clouds ? problem->x : NULL, v.x, z.x, false, first, count));
+  NORMOT_TRY(stage(call, clouds ? problem->y : NULL, v.y, z.y, false, first, count));
+  NORMOT_CUDA_TRY(cudaEventRecord(normot_cuda_state_of(context)->staged[step.set], call.copy));
+  return NORMOT_SUCCESS;
+}
+
+/* Caller's stream: after the chunk's stage, the assignment kernel, then the auction kernel on
+ * what it left; then `solved` for the return to wait on. */
+normot_status run_solve(const Call &call, const Pipeline &pipe, const emd_step &step) {
+  normot_context *context = call.context;
+  normot_cuda_state *state = normot_cuda_state_of(context);
+  const int64_t first = step.chunk * pipe.plan.chunk, count = chunk_count(pipe, step.chunk);
+  emd_batch_view view = pipe.view[step.set];
+  emd_outputs out = pipe.out[step.set];
+  view.first = call.on_device ? 0 : first;
+  out.first = view.first;
+  emd_launch launch = {first, pipe.workspace, pipe.z.stride, pipe.options};
+  NORMOT_CUDA_TRY(cudaStreamWaitEvent(call.stream, state->staged[step.set], 0));
+  if (pipe.solvers.assignment) {
+    emd_assignment_kernel<<<(unsigned)count, EMD_TEAM, pipe.assignment_shared, call.stream>>>(
+        view, launch, out);
+    NORMOT_CUDA_TRY_LAUNCH("emd_assignment_kernel");
+  }
+  if (pipe.solvers.auction) {
+    launch.options.after_assignment = pipe.solvers.assignment;
+    emd_solve_kernel<<<(unsigned)count, EMD_TEAM, pipe.auction_shared, call.stream>>>(view, launch,
+                                                                                      out);
+    NORMOT_CUDA_TRY_LAUNCH("emd_solve_kernel");
+  }
+  NORMOT_CUDA_TRY(cudaEventRecord(state->solved[step.set], call.stream));
+  return NORMOT_SUCCESS;
+}
+
+/* Copy stream: after the chunk's kernels, its results into the caller's arrays. */
+normot_status run_return(const Call &call, const Pipeline &pipe, const emd_step &step) {
+  normot_context *context = call.context;
+  NORMOT_CUDA_TRY(
+      cudaStreamWaitEvent(call.copy, normot_cuda_state_of(context)->solved[step.set], 0));
+  const normot_emd_result *r = pipe.result;
+  const emd_outputs &out = pipe.out[step.set];
+  const int64_t first = step.chunk * pipe.plan.chunk, count = chunk_count(pipe, step.chunk);
+  const size_t n = (size_t)pipe.problem->n, m = (size_t)pipe.problem->m;
+  const size_t basis = (size_t)pipe.z.basis;
+  NORMOT_TRY(copy_back(call, r->cost, out.cost, 1, first, count));
+  NORMOT_TRY(copy_back(call, r->plan, out.plan, n * m, first, count));
+  NORMOT_TRY(copy_back(call, r->u, out.u, n, first, count));
+  NORMOT_TRY(copy_back(call, r->v, out.v, m, first, count));
+  NORMOT_TRY(copy_back(call, r->sparse_row, out.sparse_row, basis, first, count));
+  NORMOT_TRY(copy_back(call, r->sparse_col, out.sparse_col, basis, first, count));
+  NORMOT_TRY(copy_back(call, r->sparse_value, out.sparse_value, basis, first, count));
+  NORMOT_TRY(copy_back(call, r->sparse_count, out.sparse_count, 1, first, count));
+  NORMOT_TRY(copy_back(call, r->status, out.status, 1, first, count));
+  NORMOT_TRY(copy_back(call, r->iterations, out.iterations, 1, first, count));
+  NORMOT_TRY(copy_back(call, r->flags, out.flags, 1, first, count));
+  return NORMOT_SUCCESS;
+}
+
+/* The largest dynamic shared memory the auction kernel may ask for to keep its grid costs,
+ * prices and excesses there; above it they stay in global memory. */
+const size_t kSharedCostLimit = 96 * 1024;
+
+/* The kernels' options and shared memory. The assignment kernel needs its labels in shared
+ * memory; a problem too large for the device's per-block limit is not given to it. */
+normot_status configure_kernels(const Call &call, const normot_emd_params *params, Pipeline &pipe) {
+  normot_context *context = call.context;
+  const int64_t n = pipe.problem->n, m = pipe.problem->m;
+  int optin = 0;
+  NORMOT_CUDA_TRY(
+      cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, context->device_id));
+  pipe.options = emd_solve_options();
+  pipe.options.max_iter = params->max_iter;
+  pipe.options.center_duals = params->center_duals;
+  pipe.options.misfit_route = pipe.solvers.auction ? EMD_ROUTE_AUCTION : EMD_ROUTE_HOST;
+  pipe.options.assignment_max_n = pipe.solvers.auto_limit ? EMD_ASSIGNMENT_AUTO_MAX_N : n;
+  pipe.assignment_shared = emd_assignment_fast_bytes(n);
+  if (pipe.assignment_shared + 64 > (size_t)optin) pipe.solvers.assignment = 0;
+  if (pipe.solvers.assignment)
+    NORMOT_CUDA_TRY(cudaFuncSetAttribute(emd_assignment_kernel,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         (int)pipe.assignment_shared));
+  const size_t shared_bytes = emd_fast_memory_bytes(n, m);
+  pipe.options.costs_in_shared = shared_bytes <= kSharedCostLimit;
+  pipe.auction_shared = pipe.options.costs_in_shared ? shared_bytes : 0;
+  if (pipe.solvers.auction && pipe.options.costs_in_shared)
+    NORMOT_CUDA_TRY(cudaFuncSetAttribute(
+        emd_solve_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared_bytes));
+  return NORMOT_SUCCESS;
+}
+
+/* The chunk plan from the free device memory and the call's sizes. */
+normot_status plan_chunks(const Call &call, Pipeline &pipe) {
+  normot_context *context = call.context;
+  const normot_emd_problem *problem = pipe.problem;
+  size_t free_bytes = 0, total_bytes = 0;
+  NORMOT_CUDA_TRY(cudaMemGetInfo(&free_bytes, &total_bytes));
+  emd_chunk_request request;
+  request.k = problem->k;
+  request.staging_bytes = call.on_device ? 0 : staging_bytes(problem, pipe.result, pipe.z);
+  request.workspace_bytes = pipe.z.stride;
+  request.fixed_bytes = (size_t)problem->k * sizeof(int32_t) + pipe.z.a + pipe.z.b + pipe.z.cost;
+  request.free_bytes = free_bytes;
+  request.max_chunk = 65535;
+  pipe.plan = emd_plan_chunks(&request);
+  return NORMOT_SUCCESS;
+}
+
+/* Allocates the call's buffers, then runs the schedule: the copy stream starts after the
+ * caller's earlier work and these allocations. */
+normot_status run_pipeline(const Call &call, Pipeline &pipe, int32_t *routes) {
+  normot_context *context = call.context;
+  normot_cuda_state *state = normot_cuda_state_of(context);
+  NORMOT_TRY(lay_out_inputs(call, pipe));
+  for (int set = 0; set < pipe.plan.sets; ++set)
+    NORMOT_TRY(lay_out_outputs(call, pipe, set, routes));
+  NORMOT_TRY(
+      call.memory->allocate((size_t)pipe.plan.chunk * pipe.z.stride, (void **)&pipe.workspace));
+  NORMOT_CUDA_TRY(cudaEventRecord(state->ready, call.stream));
+  NORMOT_CUDA_TRY(cudaStreamWaitEvent(call.copy, state->ready, 0));
+  std::vector<emd_step> steps((size_t)(3 * pipe.plan.chunks));
+  const int64_t count = emd_chunk_schedule(&pipe.plan, steps.data());
+  for (int64_t s = 0; s < count; ++s) {
+    const emd_step &step = steps[(size_t)s];
+    if (step.kind == EMD_STEP_STAGE) NORMOT_TRY(run_stage(call, pipe, step));
+    if (step.kind == EMD_STEP_SOLVE) NORMOT_TRY(run_solve(call, pipe, step));
+    if (step.kind == EMD_STEP_RETURN) NORMOT_TRY(run_return(call, pipe, step));
+  }
+  /* The caller's stream goes on after the last copy: the one stream the call waits for. */
+  NORMOT_CUDA_TRY(cudaEventRecord(state->copied, call.copy));
+  NORMOT_CUDA_TRY(cudaStreamWaitEvent(call.stream, state->copied, 0));
+  return NORMOT_SUCCESS;
+}
+
 }  // namespace
 
 extern "C" normot_status normot_cuda_emd(normot_context *context, const normot_emd_problem *problem,
                                          const normot_emd_params *params,
                                          normot_emd_result *result) {
-  const int64_t k = problem->k, n = problem->n, m = problem->m, dim = problem->dim;
   const void *any_input = problem->cost != NULL ? problem->cost : problem->x;
   const normot_memory memory = normot_resolve_memory(problem->memory, any_input);
-  DeviceMemory device_memory(context);
-  Call call = {context, (cudaStream_t)context->stream,
+  cudaStream_t stream = (cudaStream_t)context->stream;
+  DeviceMemory device_memory(context, stream);
+  Call call = {context,
+               stream,
+               normot_cuda_state_of(context)->copy_stream,
                memory == NORMOT_MEMORY_CUDA || memory == NORMOT_MEMORY_CUDA_MANAGED,
-               memory == NORMOT_MEMORY_CUDA, &device_memory};
-  if (!emd_runs_on_device(params)) return solve_batch_on_host(call, problem, params, result);
+               memory == NORMOT_MEMORY_CUDA,
+               &device_memory};
+  Pipeline pipe = {};
+  pipe.problem = problem;
+  pipe.result = result;
+  pipe.solvers = emd_plan_device(params, problem->n);
+  if (!emd_runs_on_device(pipe.solvers)) return solve_batch_on_host(call, problem, params, result);
+  pipe.z = sizes_of(problem);
+  NORMOT_TRY(configure_kernels(call, params, pipe));
+  if (!emd_runs_on_device(pipe.solvers)) return solve_batch_on_host(call, problem, params, result);
+  NORMOT_TRY(plan_chunks(call, pipe));
 
-  /* Bytes per problem of each input and output array; host data moves in chunks of problems
-   * whose buffers and workspaces fit in a quarter of the free device memory, so that a batch
-   * larger than the device works. */
-  const size_t value = problem->value_type == NORMOT_FLOAT64 ? 8 : 4;
-  const bool point_clouds = problem->cost == NULL;
-  const size_t a_bytes = (size_t)n * value, b_bytes = (size_t)m * value;
-  const size_t cost_bytes = point_clouds ? 0 : (size_t)(n * m) * value;
-  const size_t x_bytes = point_clouds ? (size_t)(n * dim) * value : 0;
-  const size_t y_bytes = point_clouds ? (size_t)(m * dim) * value : 0;
-  const int64_t basis = n + m - 1;
-  const size_t stride = (emd_problem_workspace_bytes(n, m) + 255) & ~(size_t)255;
-  size_t per_problem = stride;
-  if (!call.on_device) {
-    if (problem->a && !problem->a_shared) per_problem += a_bytes;
-    if (problem->b && !problem->b_shared) per_problem += b_bytes;
-    if (!problem->cost_shared) per_problem += cost_bytes;
-    per_problem += x_bytes + y_bytes + 8 * 4; /* cost, status, iterations, flags */
-    if (result->plan) per_problem += (size_t)(n * m) * 8;
-    if (result->u) per_problem += (size_t)n * 8;
-    if (result->v) per_problem += (size_t)m * 8;
-    per_problem += (size_t)basis * 8 * 3 + 8; /* sparse arrays, at most */
+  const int64_t k = problem->k;
+  int32_t *routes = NULL;
+  NORMOT_TRY(device_memory.allocate((size_t)k * sizeof(int32_t), (void **)&routes));
+  NORMOT_TRY(run_pipeline(call, pipe, routes));
+  std::vector<int32_t> route(k);
+  NORMOT_CUDA_TRY(
+      cudaMemcpyAsync(route.data(), routes, k * sizeof(int32_t), cudaMemcpyDeviceToHost, stream));
+  NORMOT_CUDA_TRY(cudaStreamSynchronize(stream));
+  /* What the device routed to the host: a failed certificate to the simplex (flagged), a
+   * problem no device solver honours the parameters for to the host's exact solvers. */
+  for (int64_t p = 0; p < k; ++p) {
+    if (route[p] == EMD_ROUTE_DONE) continue;
+    NORMOT_TRY(solve_on_host(call, problem, params, result, p, route[p] == EMD_ROUTE_FALLBACK));
   }
-  size_t free_bytes = 0, total_bytes = 0;
-  NORMOT_CUDA_TRY(cudaMemGetInfo(&free_bytes, &total_bytes));
-  int64_t chunk = (int64_t)(free_bytes / 4 / per_problem);
-  if (chunk < 1) chunk = 1;
-  if (chunk > k) chunk = k;
-  if (chunk > 65535) chunk = 65535;
-  const bool one_chunk = chunk == k;
-
-  emd_batch_view view;
-  view.k = k;
-  view.n = n;
-  view.m = m;
-  view.dim = dim;
-  view.is_double = problem->value_type == NORMOT_FLOAT64;
-  view.a_shared = problem->a_shared != 0;
-  view.b_shared = problem->b_shared != 0;
-  view.cost_shared = problem->cost_shared != 0;
-  view.metric = (int)problem->metric;
-  view.first = 0;
-  NORMOT_TRY(input_buffer(call, problem->a, view.a_shared ? a_bytes : chunk * a_bytes, &view.a));
-  NORMOT_TRY(input_buffer(call, problem->b, view.b_shared ? b_bytes : chunk * b_bytes, &view.b));
-  NORMOT_TRY(input_buffer(call, problem->cost, view.cost_shared ? cost_bytes : chunk * cost_bytes,
-                          &view.cost));
-  view.x = view.y = NULL;
-  if (point_clouds) {
-    NORMOT_TRY(input_buffer(call, problem->x, chunk * x_bytes, &view.x));
-    NORMOT_TRY(input_buffer(call, problem->y, chunk * y_bytes, &view.y));
-  }
-  auto stage_chunk = [&](int64_t first, int64_t count) -> normot_status {
-    NORMOT_TRY(stage(call, problem->a, view.a, a_bytes, view.a_shared, first, count));
-    NORMOT_TRY(stage(call, problem->b, view.b, b_bytes, view.b_shared, first, count));
-    NORMOT_TRY(stage(call, problem->cost, view.cost, cost_bytes, view.cost_shared, first, count));
-    NORMOT_TRY(stage(call, point_clouds ? problem->x : NULL, view.x, x_bytes, false, first, count));
-    NORMOT_TRY(stage(call, point_clouds ? problem->y : NULL, view.y, y_bytes, false, first, count));
-    view.first = call.on_device ? 0 : first;
-    return NORMOT_SUCCESS;
-  };
-
-  /* The inputs of a single chunk are staged once, here; several chunks are staged in turn. */
-  if (one_chunk) NORMOT_TRY(stage_chunk(0, k));
-
-  /* Outputs: the caller's device arrays, or chunk buffers. */
-  emd_outputs out;
-  NORMOT_TRY(output_buffer(call, result->cost, chunk, &out.cost));
-  NORMOT_TRY(output_buffer(call, result->plan, chunk * n * m, &out.plan));
-  NORMOT_TRY(output_buffer(call, result->u, chunk * n, &out.u));
-  NORMOT_TRY(output_buffer(call, result->v, chunk * m, &out.v));
-  NORMOT_TRY(output_buffer(call, result->sparse_row, chunk * basis, &out.sparse_row));
-  NORMOT_TRY(output_buffer(call, result->sparse_col, chunk * basis, &out.sparse_col));
-  NORMOT_TRY(output_buffer(call, result->sparse_value, chunk * basis, &out.sparse_value));
-  NORMOT_TRY(output_buffer(call, result->sparse_count, chunk, &out.sparse_count));
-  NORMOT_TRY(output_buffer(call, result->status, chunk, &out.status));
-  NORMOT_TRY(output_buffer(call, result->iterations, chunk, &out.iterations));
-  NORMOT_TRY(output_buffer(call, result->flags, chunk, &out.flags));
-  out.sparse = result->sparse_row != NULL || result->sparse_col != NULL ||
-               result->sparse_value != NULL || result->sparse_count != NULL;
-  NORMOT_TRY(device_memory.allocate(k * sizeof(int32_t), (void **)&out.needs_host));
-
-  emd_solve_options options;
-  options.max_iter = params->max_iter;
-  options.center_duals = params->center_duals;
-  const size_t shared_bytes = emd_fast_memory_bytes(n, m);
-  options.costs_in_shared = shared_bytes <= kSharedCostLimit;
-  if (options.costs_in_shared)
-    NORMOT_CUDA_TRY(cudaFuncSetAttribute(
-        emd_solve_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared_bytes));
-  char *workspace = NULL;
-  NORMOT_TRY(device_memory.allocate((size_t)chunk * stride, (void **)&workspace));
-
-  /* Solve chunk by chunk. */
-  for (int64_t first = 0; first < k; first += chunk) {
-    const int64_t count = k - first < chunk ? k - first : chunk;
-    if (!one_chunk) NORMOT_TRY(stage_chunk(first, count));
-    out.first = call.on_device ? 0 : first;
-    emd_solve_kernel<<<(unsigned)count, EMD_TEAM, options.costs_in_shared ? shared_bytes : 0,
-                       call.stream>>>(view, first, workspace, stride, options, out);
-    NORMOT_CUDA_TRY_LAUNCH("emd_solve_kernel");
-    NORMOT_TRY(copy_back(call, result->cost, out.cost, 1, first, count));
-    NORMOT_TRY(copy_back(call, result->plan, out.plan, n * m, first, count));
-    NORMOT_TRY(copy_back(call, result->u, out.u, n, first, count));
-    NORMOT_TRY(copy_back(call, result->v, out.v, m, first, count));
-    NORMOT_TRY(copy_back(call, result->sparse_row, out.sparse_row, basis, first, count));
-    NORMOT_TRY(copy_back(call, result->sparse_col, out.sparse_col, basis, first, count));
-    NORMOT_TRY(copy_back(call, result->sparse_value, out.sparse_value, basis, first, count));
-    NORMOT_TRY(copy_back(call, result->sparse_count, out.sparse_count, 1, first, count));
-    NORMOT_TRY(copy_back(call, result->status, out.status, 1, first, count));
-    NORMOT_TRY(copy_back(call, result->iterations, out.iterations, 1, first, count));
-    NORMOT_TRY(copy_back(call, result->flags, out.flags, 1, first, count));
-    /* The next chunk reuses the buffers: wait until these copies are done. */
-    if (!call.on_device && first + chunk < k) NORMOT_CUDA_TRY(cudaStreamSynchronize(call.stream));
-  }
-
-  /* The problems the device could not certify are re-solved on the host. */
-  std::vector<int32_t> needs_host(k);
-  NORMOT_CUDA_TRY(cudaMemcpyAsync(needs_host.data(), out.needs_host, k * sizeof(int32_t),
-                                  cudaMemcpyDeviceToHost, call.stream));
-  NORMOT_CUDA_TRY(cudaStreamSynchronize(call.stream));
-  for (int64_t p = 0; p < k; ++p)
-    if (needs_host[p]) NORMOT_TRY(solve_on_host(call, problem, params, result, p, true));
   return NORMOT_SUCCESS;
 }

@@ -67,20 +67,61 @@ struct emd_outputs {
   int64_t first;       /* the problem at offset 0 of the arrays above (needs_host: always 0) */
 };
 
-/* Whether the CUDA backend gives a batch to its device code (the auction core). max_iter is
- * defined per solver (normot.h): the simplex's pivots, the assignment solver's augmenting paths,
- * the auction's pushes; AUTO with a limit takes the CPU backend's choice, so that the limit
- * means the same on both backends. The other batches run on the host's exact solvers. */
-NORMOT_AUCTION_INLINE int emd_runs_on_device(const normot_emd_params *params) {
-  return params->solver == NORMOT_EMD_SOLVER_AUCTION ||
-         (params->solver == NORMOT_EMD_SOLVER_AUTO && params->max_iter == 0);
+/* What became of a problem on the device (emd_outputs.needs_host): solved there; handed to the
+ * host's network simplex because the device could not certify its answer (flagged
+ * NORMOT_EMD_FLAG_CPU_FALLBACK: a failure unless a test expects it); for the host's exact
+ * solvers with the caller's parameters, as the CPU backend would solve it (not a fallback: the
+ * device has no solver that honours that choice); for the auction kernel, which runs after the
+ * assignment kernel. */
+enum emd_route {
+  EMD_ROUTE_DONE = 0,
+  EMD_ROUTE_FALLBACK = 1,
+  EMD_ROUTE_HOST = 2,
+  EMD_ROUTE_AUCTION = 3,
+};
+
+/* The largest uniform square (positive-weight) part that AUTO gives the assignment solver: the
+ * CPU backend's limit (ASSIGNMENT_AUTO_MAX_N in src/cpu/emd.c), so that both pick the same
+ * solver and the duals agree bit for bit. */
+#define EMD_ASSIGNMENT_AUTO_MAX_N 512
+
+/* Which device solvers a batch meets. max_iter is defined per solver (normot.h): the simplex's
+ * pivots, the assignment solver's augmenting paths, the auction's pushes. The assignment solver
+ * takes the uniform square problems where the CPU backend would run it (AUTO with no limit or
+ * one of at least n: it needs at most n paths; ASSIGNMENT always); the auction takes what is
+ * left when the auction is asked for, or AUTO without a limit; everything else goes to the
+ * host's exact solvers (EMD_ROUTE_HOST), so that a limit means the same on both backends. */
+struct emd_device_plan {
+  int assignment; /* the assignment kernel runs first */
+  int auto_limit; /* it takes only parts up to EMD_ASSIGNMENT_AUTO_MAX_N (AUTO) */
+  int auction;    /* the auction kernel takes the problems left (else: the host) */
+};
+
+NORMOT_AUCTION_INLINE emd_device_plan emd_plan_device(const normot_emd_params *params, int64_t n) {
+  emd_device_plan plan = {0, 0, 0};
+  const int unlimited = params->max_iter == 0;
+  if (params->solver == NORMOT_EMD_SOLVER_AUCTION) plan.auction = 1;
+  if (params->solver == NORMOT_EMD_SOLVER_ASSIGNMENT) plan.assignment = 1;
+  if (params->solver == NORMOT_EMD_SOLVER_AUTO && (unlimited || params->max_iter >= n)) {
+    plan.assignment = 1;
+    plan.auto_limit = 1;
+    plan.auction = unlimited;
+  }
+  return plan;
+}
+
+NORMOT_AUCTION_INLINE int emd_runs_on_device(const emd_device_plan &plan) {
+  return plan.assignment || plan.auction;
 }
 
 struct emd_solve_options {
   int64_t max_iter;
   int center_duals;
-  int costs_in_shared; /* the grid costs and the prices and excesses live in fast (shared)
-                          memory: emd_fast_memory_bytes(n, m) of it */
+  int after_assignment;     /* the auction kernel: only problems routed EMD_ROUTE_AUCTION */
+  int misfit_route;         /* the assignment kernel: where a problem it does not take goes */
+  int64_t assignment_max_n; /* the assignment kernel: the largest part it takes */
+  int costs_in_shared;      /* the grid costs and the prices and excesses live in fast (shared)
+                               memory: emd_fast_memory_bytes(n, m) of it */
 };
 
 /* Bytes of fast memory for the arrays the core reads on every push: the grid costs, both

@@ -8,13 +8,19 @@
 
 namespace normot_cuda {
 
+/* Grows a cached buffer from the context's pool, in the order of the context's stream; the
+ * stream is waited for once the buffer is new (rarely: buffers are kept between calls), so that
+ * the slots' streams may use it at once. The old buffer's users are done: every call waits for
+ * its streams before it returns, and a buffer is grown before the call's first use of it. */
 normot_status ensure_device(normot_context *context, buffer *buffer, size_t bytes) {
   if (buffer->bytes >= bytes && buffer->ptr != nullptr) return NORMOT_SUCCESS;
-  if (buffer->ptr != nullptr) cudaFree(buffer->ptr);
+  cudaStream_t stream = static_cast<cudaStream_t>(context->stream);
+  normot_cuda_free(buffer->ptr, stream);
   buffer->ptr = nullptr;
   buffer->bytes = 0;
   if (bytes == 0) bytes = 16;  // a valid pointer even for empty arrays
-  NORMOT_CUDA_TRY(cudaMalloc(&buffer->ptr, bytes));
+  NORMOT_TRY(normot_cuda_allocate(context, bytes, stream, &buffer->ptr));
+  NORMOT_CUDA_TRY(cudaStreamSynchronize(stream));
   buffer->bytes = bytes;
   return NORMOT_SUCCESS;
 }
@@ -30,8 +36,9 @@ normot_status ensure_pinned(normot_context *context, buffer *buffer, size_t byte
   return NORMOT_SUCCESS;
 }
 
-static void free_device(buffer *buffer) {
-  if (buffer->ptr != nullptr) cudaFree(buffer->ptr);
+/* At release, on the context's copy stream (the pool is destroyed after it). */
+static void free_device(buffer *buffer, cudaStream_t stream) {
+  normot_cuda_free(buffer->ptr, stream);
   *buffer = normot_cuda::buffer();
 }
 
@@ -61,11 +68,11 @@ static void release_workspace(void *pointer) {
     free_pinned(&slot.pinned_indices);
     free_pinned(&slot.pinned_values);
     free_pinned(&slot.pinned_out);
-    free_device(&slot.device_indptr);
-    free_device(&slot.device_indices);
-    free_device(&slot.device_values);
-    free_device(&slot.device_out);
-    free_device(&slot.long_lines);
+    free_device(&slot.device_indptr, space->free_stream);
+    free_device(&slot.device_indices, space->free_stream);
+    free_device(&slot.device_values, space->free_stream);
+    free_device(&slot.device_out, space->free_stream);
+    free_device(&slot.long_lines, space->free_stream);
   }
   if (space->caller_ready != nullptr) cudaEventDestroy(space->caller_ready);
   buffer *device_buffers[] = {&space->sums,
@@ -86,7 +93,7 @@ static void release_workspace(void *pointer) {
                               &space->csc_order_in,
                               &space->csc_order_out,
                               &space->csc_temp};
-  for (buffer *b : device_buffers) free_device(b);
+  for (buffer *b : device_buffers) free_device(b, space->free_stream);
   free_pinned(&space->pinned_report);
   (void)cudaGetLastError();
   if (switched) cudaSetDevice(previous_device);
@@ -119,6 +126,7 @@ normot_status get_workspace(normot_context *context, workspace **out) {
     if (space == nullptr)
       return normot_fail(context, NORMOT_ERROR_OUT_OF_MEMORY, "CUDA workspace: out of host memory");
     space->device_id = context->device_id;
+    space->free_stream = normot_cuda_state_of(context)->copy_stream;
     // Stored before anything else can fail, so that the context's destruction frees it all.
     cache->ptr = space;
     cache->release = release_workspace;

@@ -62,6 +62,7 @@ struct stream_slot {
 
 struct workspace {
   int device_id = 0;
+  cudaStream_t free_stream = nullptr; /* the context's copy stream: the pool's frees at release */
   int multiprocessors = 1;
   int slots_ready = 0;
   stream_slot slots[SLOT_COUNT];
