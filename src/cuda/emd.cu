@@ -191,16 +191,23 @@ normot_status lay_out_outputs(const Call &call, Pipeline &pipe, int set, int32_t
   return NORMOT_SUCCESS;
 }
 
+/* One input array: the caller's, its device buffer, bytes per problem, one copy for all. */
+struct Input {
+  const void *caller;
+  const void *buffer;
+  size_t per_problem;
+  bool shared;
+};
+
 /* Copies problems [first, first + count) of a host array into its buffer (a shared array
  * whole, with the first chunk). */
-normot_status stage(const Call &call, const void *caller, const void *buffer, size_t per_problem,
-                    bool shared, int64_t first, int64_t count) {
-  if (caller == NULL || call.on_device || (shared && first > 0)) return NORMOT_SUCCESS;
-  const char *source = (const char *)caller + (shared ? 0 : (size_t)first * per_problem);
-  size_t bytes = shared ? per_problem : (size_t)count * per_problem;
+normot_status stage(const Call &call, const Input &in, int64_t first, int64_t count) {
+  if (in.caller == NULL || call.on_device || (in.shared && first > 0)) return NORMOT_SUCCESS;
+  const char *source = (const char *)in.caller + (in.shared ? 0 : (size_t)first * in.per_problem);
+  size_t bytes = in.shared ? in.per_problem : (size_t)count * in.per_problem;
   return normot_cuda_check(
       call.context,
-      cudaMemcpyAsync((void *)buffer, source, bytes, cudaMemcpyHostToDevice, call.copy),
+      cudaMemcpyAsync((void *)in.buffer, source, bytes, cudaMemcpyHostToDevice, call.copy),
       "cudaMemcpyAsync (EMD input to device)");
 }
 
@@ -334,11 +341,12 @@ normot_status run_stage(const Call &call, const Pipeline &pipe, const emd_step &
   const Sizes &z = pipe.z;
   const int64_t first = step.chunk * pipe.plan.chunk, count = chunk_count(pipe, step.chunk);
   const bool clouds = problem->cost == NULL;
-  NORMOT_TRY(stage(call, problem->a, v.a, z.a, v.a_shared, first, count));
-  NORMOT_TRY(stage(call, problem->b, v.b, z.b, v.b_shared, first, count));
-  NORMOT_TRY(stage(call, problem->cost, v.cost, z.cost, v.cost_shared, first, count));
-  NORMOT_TRY(stage(call, clouds ? problem->x : NULL, v.x, z.x, false, first, count));
-  NORMOT_TRY(stage(call, clouds ? problem->y : NULL, v.y, z.y, false, first, count));
+  const Input inputs[] = {{problem->a, v.a, z.a, v.a_shared != 0},
+                          {problem->b, v.b, z.b, v.b_shared != 0},
+                          {problem->cost, v.cost, z.cost, v.cost_shared != 0},
+                          {clouds ? problem->x : NULL, v.x, z.x, false},
+                          {clouds ? problem->y : NULL, v.y, z.y, false}};
+  for (const Input &in : inputs) NORMOT_TRY(stage(call, in, first, count));
   NORMOT_CUDA_TRY(cudaEventRecord(normot_cuda_state_of(context)->staged[step.set], call.copy));
   return NORMOT_SUCCESS;
 }
