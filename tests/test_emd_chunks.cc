@@ -24,31 +24,27 @@ emd_chunk_request Request(int64_t k, size_t staging, size_t workspace, size_t fr
   return r;
 }
 
+void ExpectPlan(const emd_chunk_request &r, int64_t chunk, int64_t chunks, int sets) {
+  const emd_chunk_plan plan = emd_plan_chunks(&r);
+  EXPECT_EQ(plan.chunk, chunk);
+  EXPECT_EQ(plan.chunks, chunks);
+  EXPECT_EQ(plan.sets, sets);
+  EXPECT_LE((size_t)plan.chunk * (plan.sets * r.staging_bytes + r.workspace_bytes),
+            r.free_bytes / 4);
+}
+
 TEST(EmdChunkPlan, OneChunkWhenTheBatchFits) {
-  emd_chunk_request r = Request(1000, 100, 300, 4 * 400 * 1000);
-  emd_chunk_plan plan = emd_plan_chunks(&r);
-  EXPECT_EQ(plan.chunk, 1000);
-  EXPECT_EQ(plan.chunks, 1);
-  EXPECT_EQ(plan.sets, 1);
+  ExpectPlan(Request(1000, 100, 300, 4 * 400 * 1000), 1000, 1, 1);
 }
 
 TEST(EmdChunkPlan, HostDataInSeveralChunksGetsTwoBufferSets) {
   // A quarter of the free memory holds 10 problems with one set; with two sets each chunk has
-  // the room of two stagings and one workspace per problem.
-  emd_chunk_request r = Request(1000, 100, 300, 4 * 400 * 10);
-  emd_chunk_plan plan = emd_plan_chunks(&r);
-  EXPECT_EQ(plan.sets, 2);
-  EXPECT_EQ(plan.chunk, 8);  // 4000 / (2 * 100 + 300)
-  EXPECT_EQ(plan.chunks, 125);
-  EXPECT_LE((size_t)plan.chunk * (2 * r.staging_bytes + r.workspace_bytes), r.free_bytes / 4);
+  // the room of two stagings and one workspace per problem: 4000 / (2 * 100 + 300) = 8.
+  ExpectPlan(Request(1000, 100, 300, 4 * 400 * 10), 8, 125, 2);
 }
 
 TEST(EmdChunkPlan, DeviceDataIsNotStaged) {
-  emd_chunk_request r = Request(1000, 0, 300, 4 * 300 * 10);
-  emd_chunk_plan plan = emd_plan_chunks(&r);
-  EXPECT_EQ(plan.sets, 1);
-  EXPECT_EQ(plan.chunk, 10);
-  EXPECT_EQ(plan.chunks, 100);
+  ExpectPlan(Request(1000, 0, 300, 4 * 300 * 10), 10, 100, 1);
 }
 
 TEST(EmdChunkPlan, BoundsOnTheChunk) {
