@@ -230,8 +230,9 @@ EmulatedRun RunDeviceCode(const std::vector<EmdCase> &cases, const EmulationOpti
                               -3);  // the block's shared memory
     int64_t scratch[4] = {-9, -9, -9, -9};
     RunTeam(options.warp, [&](int lane, int lanes) {
-      emd_solve_problem(view, p, workspace.data(), solve, outputs, fast.data(), scratch, lane,
-                        lanes);
+      emd_team_call call = {&view,       &outputs, solve, workspace.data(),
+                            fast.data(), scratch,  lane,  lanes};
+      emd_solve_problem(call, p);
     });
     run.fallbacks += run.needs_host[p] != 0;
   }
@@ -682,9 +683,9 @@ normot_status EmulatedCudaEmd(normot_context *context, const normot_emd_problem 
   std::vector<int64_t> workspace(emd_problem_workspace_bytes(view.n, view.m) / 8 + 1,
                                  0x5a5a5a5a5a5a5a5a);
   int64_t scratch[4];
+  const emd_team_call one_lane = {&view, &out, options, workspace.data(), nullptr, scratch, 0, 1};
   for (int64_t p = 0; plan.auction && p < k; ++p)
-    if (routes[p] == EMD_ROUTE_AUCTION)
-      emd_solve_problem(view, p, workspace.data(), options, out, nullptr, scratch, 0, 1);
+    if (routes[p] == EMD_ROUTE_AUCTION) emd_solve_problem(one_lane, p);
   for (int64_t p = 0; p < k; ++p) {
     if (routes[p] == EMD_ROUTE_DONE) continue;
     normot_status status =

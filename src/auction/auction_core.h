@@ -446,6 +446,209 @@ NORMOT_AUCTION_INLINE int normot_auction_prove_optimal(normot_auction_state *s, 
   return 1;
 }
 
+/* One epsilon phase's running state (every lane holds the same values). */
+typedef struct normot_auction_phase {
+  normot_auction_state *s;
+  int lane, lanes;
+  int64_t epsilon;
+  int64_t max_iter; /* 0: no bound */
+  int64_t pushes;   /* so far, over all phases */
+  int64_t head;     /* the ring of active sources: its first slot and its length */
+  int64_t active;
+  int status; /* OPTIMAL while the phase runs */
+} normot_auction_phase;
+
+/* The first epsilon: the whole cost range (at least 1). */
+NORMOT_AUCTION_INLINE int64_t normot_auction_first_epsilon(const normot_auction_state *s, int lane,
+                                                           int lanes) {
+  int64_t low = INT64_MAX, high = INT64_MIN;
+  for (int64_t e = lane; e < s->n * s->m; e += lanes) {
+    int64_t c = s->cost[e];
+    if (c < low) low = c;
+    if (c > high) high = c;
+  }
+  low = normot_auction_reduce_min(low);
+  high = normot_auction_reduce_max(high);
+  return high - low < 1 ? 1 : high - low;
+}
+
+/* Starts a phase. The first starts from the zero flow with u_i = min_j (C_ij - v_j), which is
+ * 0-optimal. The others keep the last phase's flow (Goldberg and Tarjan's refine): lowering u_i
+ * to at most min_j (C_ij - v_j) + epsilon makes every arc's reduced cost >= -epsilon, and the
+ * flow on arcs whose reduced cost is then > epsilon goes back to its source. Then the sources
+ * with excess fill the ring, in index order. */
+NORMOT_AUCTION_INLINE void normot_auction_refine(normot_auction_phase *ph, int first_phase) {
+  normot_auction_state *s = ph->s;
+  const int64_t n = s->n, m = s->m, epsilon = ph->epsilon;
+  const int lane = ph->lane, lanes = ph->lanes;
+  if (first_phase) {
+    for (int64_t e = lane; e < n * m; e += lanes) s->flow[e] = 0;
+    for (int64_t j = lane; j < m; j += lanes) s->sink_excess[j] = -s->demand[j];
+    for (int64_t i = lane; i < n; i += lanes) s->source_excess[i] = s->supply[i];
+    normot_auction_sync();
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t best = INT64_MAX;
+    const int64_t *row = s->cost + i * m;
+    for (int64_t j = lane; j < m; j += lanes) {
+      int64_t reduced = row[j] - s->v[j];
+      if (reduced < best) best = reduced;
+    }
+    best = normot_auction_reduce_min(best);
+    int64_t price = first_phase ? best : best + epsilon;
+    if (price > s->u[i] && !first_phase) price = s->u[i];
+    int64_t returned = 0;
+    if (!first_phase) {
+      for (int64_t j = lane; j < m; j += lanes) {
+        int64_t *flow = s->flow + j * n + i;
+        if (*flow > 0 && row[j] - s->v[j] - price > epsilon) {
+          returned += *flow;
+          s->sink_excess[j] -= *flow;
+          *flow = 0;
+        }
+      }
+      returned = normot_auction_reduce_sum_int(returned);
+    }
+    normot_auction_sync();
+    if (lane == 0) {
+      s->u[i] = price;
+      s->source_excess[i] += returned;
+    }
+  }
+  normot_auction_sync();
+  ph->head = 0;
+  ph->active = 0;
+  for (int64_t i = 0; i < n; ++i)
+    if (s->source_excess[i] > 0) {
+      if (lane == 0) s->queue[ph->active] = i;
+      ++ph->active;
+    }
+  normot_auction_sync();
+}
+
+/* The push limit, checked before every push: 1 (and the status set) once it is reached. */
+NORMOT_AUCTION_INLINE int normot_auction_limit_reached(normot_auction_phase *ph) {
+  if (ph->max_iter > 0 && ph->pushes >= ph->max_iter) {
+    ph->status = NORMOT_EMD_MAX_ITER_REACHED;
+    return 1;
+  }
+  return 0;
+}
+
+/* Sink j: while it holds too much, send mass back to the holder with the largest reduced cost,
+ * relabelling first when no backward arc is admissible; a holder that becomes active joins the
+ * ring. */
+NORMOT_AUCTION_INLINE void normot_auction_drain_sink(normot_auction_phase *ph, int64_t j) {
+  normot_auction_state *s = ph->s;
+  const int64_t n = s->n, m = s->m;
+  const int lane = ph->lane, lanes = ph->lanes;
+  while (s->sink_excess[j] > 0) {
+    int64_t worst = INT64_MAX, worst_i = n; /* minimum of -(C_kj - u_k) */
+    const int64_t *column = s->flow + j * n;
+    for (int64_t k = lane; k < n; k += lanes) {
+      if (column[k] > 0) {
+        int64_t negated = s->u[k] - s->cost[k * m + j];
+        if (negated < worst || (negated == worst && k < worst_i)) {
+          worst = negated;
+          worst_i = k;
+        }
+      }
+    }
+    normot_auction_reduce_argmin(&worst, &worst_i);
+    const int64_t gain = -worst; /* C_kj - u_k of the worst holder k */
+    int64_t sink_price = s->v[j];
+    if (gain - sink_price <= 0) {
+      if (gain - ph->epsilon <= -NORMOT_AUCTION_PRICE_LIMIT) {
+        ph->status = NORMOT_EMD_INFEASIBLE;
+        return;
+      }
+      sink_price = gain - ph->epsilon;
+    }
+    if (normot_auction_limit_reached(ph)) return;
+    const int64_t k = worst_i;
+    const int64_t held = s->flow[j * n + k];
+    const int64_t amount = s->sink_excess[j] < held ? s->sink_excess[j] : held;
+    const int was_idle = s->source_excess[k] == 0;
+    normot_auction_sync(); /* every lane has read what lane 0 now changes */
+    if (lane == 0) s->v[j] = sink_price;
+    normot_auction_push(s, lane, k, j, -amount);
+    ++ph->pushes;
+    if (was_idle) {
+      int64_t tail = ph->head + ph->active;
+      if (tail >= n) tail -= n;
+      if (lane == 0) s->queue[tail] = k;
+      ++ph->active;
+    }
+    normot_auction_sync();
+  }
+}
+
+/* The next source of the ring: relabel it to the best sink if no arc is admissible, then send
+ * all its excess there (its arcs have no capacity, so one push empties it), then drain that
+ * sink. */
+NORMOT_AUCTION_INLINE void normot_auction_discharge(normot_auction_phase *ph) {
+  normot_auction_state *s = ph->s;
+  const int64_t n = s->n, m = s->m;
+  const int lane = ph->lane, lanes = ph->lanes;
+  const int64_t i = s->queue[ph->head];
+  ph->head = ph->head + 1 == n ? 0 : ph->head + 1;
+  --ph->active;
+  int64_t best = INT64_MAX, best_j = m;
+  const int64_t *row = s->cost + i * m;
+  for (int64_t j = lane; j < m; j += lanes) {
+    int64_t reduced = row[j] - s->v[j];
+    if (reduced < best || (reduced == best && j < best_j)) {
+      best = reduced;
+      best_j = j;
+    }
+  }
+  normot_auction_reduce_argmin(&best, &best_j);
+  int64_t price = s->u[i];
+  if (best >= price) {
+    if (best + ph->epsilon >= NORMOT_AUCTION_PRICE_LIMIT) {
+      ph->status = NORMOT_EMD_INFEASIBLE;
+      return;
+    }
+    price = best + ph->epsilon;
+  }
+  const int64_t j = best_j;
+  const int64_t sent = s->source_excess[i];
+  normot_auction_sync(); /* every lane has read what lane 0 now changes */
+  if (lane == 0) s->u[i] = price;
+  normot_auction_push(s, lane, i, j, sent);
+  ++ph->pushes;
+  normot_auction_sync();
+  normot_auction_drain_sink(ph, j);
+}
+
+/* After the push limit: make the flow feasible (overfull sinks give back, then the remaining
+ * excess fills the remaining room in index order). The result is a plan, not an optimum. */
+NORMOT_AUCTION_INLINE void normot_auction_make_feasible(normot_auction_state *s, int lane) {
+  const int64_t n = s->n, m = s->m;
+  if (lane == 0) {
+    for (int64_t j = 0; j < m; ++j) {
+      for (int64_t k = 0; k < n && s->sink_excess[j] > 0; ++k) {
+        int64_t held = s->flow[j * n + k];
+        int64_t amount = s->sink_excess[j] < held ? s->sink_excess[j] : held;
+        if (amount > 0) normot_auction_push(s, 0, k, j, -amount);
+      }
+    }
+    int64_t j = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      while (s->source_excess[i] > 0 && j < m) {
+        int64_t room = -s->sink_excess[j];
+        if (room <= 0) {
+          ++j;
+          continue;
+        }
+        int64_t amount = s->source_excess[i] < room ? s->source_excess[i] : room;
+        normot_auction_push(s, 0, i, j, amount);
+      }
+    }
+  }
+  normot_auction_sync();
+}
+
 /* Runs the epsilon-scaling phases to the exact optimum of the integer problem in `s` (costs,
  * supply and demand filled). `lane`/`lanes`: this thread's place in the team. max_iter bounds
  * the number of pushes exactly (0: no bound): the check comes before every push, of a source or
@@ -454,197 +657,29 @@ NORMOT_AUCTION_INLINE int normot_auction_prove_optimal(normot_auction_state *s, 
  * the prices would leave their range (the caller re-solves with another method). */
 NORMOT_AUCTION_INLINE int normot_auction_run(normot_auction_state *s, int lane, int lanes,
                                              int64_t max_iter, int64_t *iterations) {
-  const int64_t n = s->n, m = s->m;
-  int64_t pushes = 0;
-  int status = NORMOT_EMD_OPTIMAL;
-
-  /* The first epsilon spans the whole cost range. */
-  int64_t low = INT64_MAX, high = INT64_MIN;
-  for (int64_t e = lane; e < n * m; e += lanes) {
-    int64_t c = s->cost[e];
-    if (c < low) low = c;
-    if (c > high) high = c;
-  }
-  low = normot_auction_reduce_min(low);
-  high = normot_auction_reduce_max(high);
-  int64_t epsilon = high - low;
-  if (epsilon < 1) epsilon = 1;
-
-  for (int64_t j = lane; j < m; j += lanes) s->v[j] = 0;
+  normot_auction_phase ph = {s, lane, lanes, 0, max_iter, 0, 0, 0, NORMOT_EMD_OPTIMAL};
+  int64_t epsilon = normot_auction_first_epsilon(s, lane, lanes);
+  for (int64_t j = lane; j < s->m; j += lanes) s->v[j] = 0;
   normot_auction_sync();
 
   int last_phase = 0, first_phase = 1;
-  while (!last_phase && status == NORMOT_EMD_OPTIMAL) {
+  while (!last_phase && ph.status == NORMOT_EMD_OPTIMAL) {
     epsilon /= NORMOT_AUCTION_EPSILON_FACTOR;
     if (epsilon <= 1) {
       epsilon = 1;
       last_phase = 1;
     }
-    if (first_phase) {
-      /* The zero flow with u_i = min_j (C_ij - v_j) is 0-optimal. */
-      for (int64_t e = lane; e < n * m; e += lanes) s->flow[e] = 0;
-      for (int64_t j = lane; j < m; j += lanes) s->sink_excess[j] = -s->demand[j];
-      for (int64_t i = lane; i < n; i += lanes) s->source_excess[i] = s->supply[i];
-      normot_auction_sync();
-    }
-    /* The last phase's flow is kept (Goldberg and Tarjan's refine): lowering u_i to at most
-     * min_j (C_ij - v_j) + epsilon makes every arc's reduced cost >= -epsilon, and the flow on
-     * arcs whose reduced cost is then > epsilon goes back to its source. */
-    for (int64_t i = 0; i < n; ++i) {
-      int64_t best = INT64_MAX;
-      const int64_t *row = s->cost + i * m;
-      for (int64_t j = lane; j < m; j += lanes) {
-        int64_t reduced = row[j] - s->v[j];
-        if (reduced < best) best = reduced;
-      }
-      best = normot_auction_reduce_min(best);
-      int64_t price = first_phase ? best : best + epsilon;
-      if (price > s->u[i] && !first_phase) price = s->u[i];
-      int64_t returned = 0;
-      if (!first_phase) {
-        for (int64_t j = lane; j < m; j += lanes) {
-          int64_t *flow = s->flow + j * n + i;
-          if (*flow > 0 && row[j] - s->v[j] - price > epsilon) {
-            returned += *flow;
-            s->sink_excess[j] -= *flow;
-            *flow = 0;
-          }
-        }
-        returned = normot_auction_reduce_sum_int(returned);
-      }
-      normot_auction_sync();
-      if (lane == 0) {
-        s->u[i] = price;
-        s->source_excess[i] += returned;
-      }
-    }
-    normot_auction_sync();
-    int64_t active = 0;
-    for (int64_t i = 0; i < n; ++i)
-      if (s->source_excess[i] > 0) {
-        if (lane == 0) s->queue[active] = i;
-        ++active;
-      }
-    normot_auction_sync();
+    ph.epsilon = epsilon;
+    normot_auction_refine(&ph, first_phase);
     first_phase = 0;
-
-    /* Active sources wait in a ring; a source is in it exactly when its excess is > 0. */
-    int64_t head = 0;
-    while (active > 0) {
-      if (max_iter > 0 && pushes >= max_iter) {
-        status = NORMOT_EMD_MAX_ITER_REACHED;
-        break;
-      }
-      const int64_t i = s->queue[head];
-      head = head + 1 == n ? 0 : head + 1;
-      --active;
-
-      /* Source i: relabel to the best sink if no arc is admissible, then send all its excess
-       * there (its arcs have no capacity, so one push empties it). */
-      int64_t best = INT64_MAX, best_j = m;
-      const int64_t *row = s->cost + i * m;
-      for (int64_t j = lane; j < m; j += lanes) {
-        int64_t reduced = row[j] - s->v[j];
-        if (reduced < best || (reduced == best && j < best_j)) {
-          best = reduced;
-          best_j = j;
-        }
-      }
-      normot_auction_reduce_argmin(&best, &best_j);
-      int64_t price = s->u[i];
-      if (best >= price) {
-        if (best + epsilon >= NORMOT_AUCTION_PRICE_LIMIT) {
-          status = NORMOT_EMD_INFEASIBLE;
-          break;
-        }
-        price = best + epsilon;
-      }
-      const int64_t j = best_j;
-      const int64_t sent = s->source_excess[i];
-      normot_auction_sync(); /* every lane has read what lane 0 now changes */
-      if (lane == 0) s->u[i] = price;
-      normot_auction_push(s, lane, i, j, sent);
-      ++pushes;
-      normot_auction_sync();
-
-      /* Sink j: while it holds too much, send mass back to the holder with the largest
-       * reduced cost, relabelling first when no backward arc is admissible. */
-      while (s->sink_excess[j] > 0) {
-        int64_t worst = INT64_MAX, worst_i = n; /* minimum of -(C_kj - u_k) */
-        const int64_t *column = s->flow + j * n;
-        for (int64_t k = lane; k < n; k += lanes) {
-          if (column[k] > 0) {
-            int64_t negated = s->u[k] - s->cost[k * m + j];
-            if (negated < worst || (negated == worst && k < worst_i)) {
-              worst = negated;
-              worst_i = k;
-            }
-          }
-        }
-        normot_auction_reduce_argmin(&worst, &worst_i);
-        const int64_t gain = -worst; /* C_kj - u_k of the worst holder k */
-        int64_t sink_price = s->v[j];
-        if (gain - sink_price <= 0) {
-          if (gain - epsilon <= -NORMOT_AUCTION_PRICE_LIMIT) {
-            status = NORMOT_EMD_INFEASIBLE;
-            break;
-          }
-          sink_price = gain - epsilon;
-        }
-        if (max_iter > 0 && pushes >= max_iter) {
-          status = NORMOT_EMD_MAX_ITER_REACHED;
-          break;
-        }
-        const int64_t k = worst_i;
-        const int64_t held = s->flow[j * n + k];
-        const int64_t amount = s->sink_excess[j] < held ? s->sink_excess[j] : held;
-        const int was_idle = s->source_excess[k] == 0;
-        normot_auction_sync(); /* every lane has read what lane 0 now changes */
-        if (lane == 0) s->v[j] = sink_price;
-        normot_auction_push(s, lane, k, j, -amount);
-        ++pushes;
-        if (was_idle) {
-          int64_t tail = head + active;
-          if (tail >= n) tail -= n;
-          if (lane == 0) s->queue[tail] = k;
-          ++active;
-        }
-        normot_auction_sync();
-      }
-      if (status != NORMOT_EMD_OPTIMAL) break;
-    }
-    if (status == NORMOT_EMD_OPTIMAL && normot_auction_prove_optimal(s, lane, lanes))
+    while (ph.active > 0 && ph.status == NORMOT_EMD_OPTIMAL && !normot_auction_limit_reached(&ph))
+      normot_auction_discharge(&ph);
+    if (ph.status == NORMOT_EMD_OPTIMAL && normot_auction_prove_optimal(s, lane, lanes))
       last_phase = 1;
   }
-
-  if (status == NORMOT_EMD_MAX_ITER_REACHED) {
-    /* Make the flow feasible: overfull sinks give back, then the remaining excess fills the
-     * remaining room in index order. The result is a plan, not an optimum. */
-    if (lane == 0) {
-      for (int64_t j = 0; j < m; ++j) {
-        for (int64_t k = 0; k < n && s->sink_excess[j] > 0; ++k) {
-          int64_t held = s->flow[j * n + k];
-          int64_t amount = s->sink_excess[j] < held ? s->sink_excess[j] : held;
-          if (amount > 0) normot_auction_push(s, 0, k, j, -amount);
-        }
-      }
-      int64_t j = 0;
-      for (int64_t i = 0; i < n; ++i) {
-        while (s->source_excess[i] > 0 && j < m) {
-          int64_t room = -s->sink_excess[j];
-          if (room <= 0) {
-            ++j;
-            continue;
-          }
-          int64_t amount = s->source_excess[i] < room ? s->source_excess[i] : room;
-          normot_auction_push(s, 0, i, j, amount);
-        }
-      }
-    }
-    normot_auction_sync();
-  }
-  *iterations = pushes;
-  return status;
+  if (ph.status == NORMOT_EMD_MAX_ITER_REACHED) normot_auction_make_feasible(s, lane);
+  *iterations = ph.pushes;
+  return ph.status;
 }
 
 /* The root of a node in make_basic's union-find (with path halving). */

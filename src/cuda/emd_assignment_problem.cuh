@@ -12,18 +12,6 @@
 #include "emd_assignment_team.cuh"
 #include "emd_problem.cuh"
 
-/* What one team needs for one problem. fast: emd_assignment_fast_bytes(n) of fast memory;
- * scratch: 4 int64 that every lane sees (shared memory on the device). */
-struct emd_team_call {
-  const emd_batch_view *view;
-  const emd_outputs *out;
-  emd_solve_options options;
-  int64_t *workspace; /* emd_problem_workspace_bytes(n, m), global memory */
-  void *fast;
-  int64_t *scratch;
-  int lane, lanes;
-};
-
 NORMOT_AUCTION_INLINE int emd_all_equal(const double *values, int64_t count) {
   for (int64_t i = 1; i < count; ++i)
     if (values[i] != values[0]) return 0;
@@ -122,12 +110,9 @@ NORMOT_AUCTION_INLINE void emd_assignment_write(const emd_team_call &call, int64
 NORMOT_AUCTION_INLINE void emd_assign_problem(const emd_team_call &call, int64_t p) {
   const emd_batch_view &view = *call.view;
   const emd_problem_space s = emd_carve_space(call.workspace, view.n, view.m);
-  if (call.lane == 0) emd_reduce_weights(view, p, s, call.scratch);
-  normot_auction_sync();
-  const int64_t rn = call.scratch[0], rm = call.scratch[1];
-  const int takes = emd_assignment_takes(call, s, rn, rm);
-  normot_auction_sync(); /* every lane has read the sizes */
-  if (!takes) {
+  const emd_part part = emd_team_weights(call, p, s);
+  const int64_t rn = part.rn;
+  if (!emd_assignment_takes(call, s, rn, part.rm)) {
     if (call.lane == 0) call.out->needs_host[p] = call.options.misfit_route;
     return;
   }
@@ -142,9 +127,7 @@ NORMOT_AUCTION_INLINE void emd_assign_problem(const emd_team_call &call, int64_t
   if (!certified) return;
   emd_assignment_write(call, p, &job, s, paths);
   normot_auction_sync();
-  if (call.out->u != NULL || call.out->v != NULL)
-    emd_write_duals(view, p, *call.out, rn, rm, s, call.options.center_duals, call.lane,
-                    call.lanes);
+  if (call.out->u != NULL || call.out->v != NULL) emd_write_duals(call, p, part, s);
 }
 
 #endif

@@ -25,20 +25,28 @@ struct emd_launch {
   emd_solve_options options;
 };
 
-/* Dynamic shared memory: emd_assignment_fast_bytes(n). */
-__global__ void emd_assignment_kernel(emd_batch_view view, emd_launch launch, emd_outputs out) {
-  extern __shared__ double assignment_labels[];
-  __shared__ int64_t scratch[4];
+/* The team of this block: its problem's workspace slice, its shared memory. */
+__device__ inline emd_team_call emd_block_call(const emd_batch_view &view, const emd_outputs &out,
+                                               const emd_launch &launch, void *fast,
+                                               int64_t *scratch) {
   emd_team_call call;
   call.view = &view;
   call.out = &out;
   call.options = launch.options;
   call.workspace = (int64_t *)(launch.workspace + (size_t)blockIdx.x * launch.workspace_stride);
-  call.fast = assignment_labels;
+  call.fast = fast;
   call.scratch = scratch;
   call.lane = (int)threadIdx.x;
   call.lanes = EMD_TEAM;
-  emd_assign_problem(call, launch.first + blockIdx.x);
+  return call;
+}
+
+/* Dynamic shared memory: emd_assignment_fast_bytes(n). */
+__global__ void emd_assignment_kernel(emd_batch_view view, emd_launch launch, emd_outputs out) {
+  extern __shared__ double assignment_labels[];
+  __shared__ int64_t scratch[4];
+  emd_assign_problem(emd_block_call(view, out, launch, assignment_labels, scratch),
+                     launch.first + blockIdx.x);
 }
 
 /* Dynamic shared memory: emd_fast_memory_bytes(n, m) when options.costs_in_shared. */
@@ -48,9 +56,7 @@ __global__ void emd_solve_kernel(emd_batch_view view, emd_launch launch, emd_out
   const int64_t p = launch.first + blockIdx.x;
   /* The whole block leaves together: the assignment kernel solved or routed this one. */
   if (launch.options.after_assignment && out.needs_host[p] != EMD_ROUTE_AUCTION) return;
-  int64_t *slice = (int64_t *)(launch.workspace + (size_t)blockIdx.x * launch.workspace_stride);
-  emd_solve_problem(view, p, slice, launch.options, out, shared_costs, scratch, threadIdx.x,
-                    EMD_TEAM);
+  emd_solve_problem(emd_block_call(view, out, launch, shared_costs, scratch), p);
 }
 
 #endif

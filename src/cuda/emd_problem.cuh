@@ -201,18 +201,38 @@ NORMOT_AUCTION_INLINE void emd_lay_out_state(normot_auction_state *state, int64_
   state->sink_excess = fast;
 }
 
+/* What one team needs for one problem, in either kernel. workspace:
+ * emd_problem_workspace_bytes(n, m) of global memory; fast: the kernel's dynamic shared memory
+ * (the auction's emd_fast_memory_bytes(n, m) when options.costs_in_shared, the assignment
+ * solver's labels); scratch: 4 int64 that every lane sees (shared memory on the device). */
+struct emd_team_call {
+  const emd_batch_view *view;
+  const emd_outputs *out;
+  emd_solve_options options;
+  int64_t *workspace;
+  void *fast;
+  int64_t *scratch;
+  int lane, lanes;
+};
+
+/* The positive-weight part's size, rn x rm. */
+struct emd_part {
+  int64_t rn, rm;
+};
+
 /* The dense and sparse plans of problem p (reduced entries put back in place). */
-NORMOT_AUCTION_INLINE void emd_write_plans(const emd_outputs &out, int64_t p, int64_t n, int64_t m,
-                                           int64_t rn, int64_t rm, const emd_problem_space &s,
-                                           int lane, int lanes) {
+NORMOT_AUCTION_INLINE void emd_write_plans(const emd_team_call &call, int64_t p,
+                                           const emd_part &part, const emd_problem_space &s) {
+  const emd_outputs &out = *call.out;
+  const int64_t n = call.view->n, m = call.view->m, rn = part.rn, rm = part.rm;
   if (out.plan != NULL) {
     double *plan = out.plan + (p - out.first) * n * m;
-    for (int64_t e = lane; e < n * m; e += lanes) plan[e] = 0;
+    for (int64_t e = call.lane; e < n * m; e += call.lanes) plan[e] = 0;
     normot_auction_sync();
-    for (int64_t e = lane; e < rn * rm; e += lanes)
+    for (int64_t e = call.lane; e < rn * rm; e += call.lanes)
       plan[s.rows[e / rm] * m + s.cols[e % rm]] = s.reduced_plan[e];
   }
-  if (!out.sparse || lane != 0) return;
+  if (!out.sparse || call.lane != 0) return;
   const int64_t base = (p - out.first) * (n + m - 1);
   int64_t count = 0;
   for (int64_t e = 0; e < rn * rm; ++e) {
@@ -226,19 +246,20 @@ NORMOT_AUCTION_INLINE void emd_write_plans(const emd_outputs &out, int64_t p, in
   if (out.sparse_count != NULL) out.sparse_count[p - out.first] = count;
 }
 
-/* The whole problem's duals from the reduced ones, by the shared conventions (lane 0 works on
- * the whole cost, which the lanes first gather into reduced_cost's room). */
-NORMOT_AUCTION_INLINE void emd_write_duals(const emd_batch_view &view, int64_t p,
-                                           const emd_outputs &out, int64_t rn, int64_t rm,
-                                           const emd_problem_space &s, int center, int lane,
-                                           int lanes) {
+/* The whole problem's duals from the part's (s.ru, s.rv), by the shared conventions (lane 0
+ * works on the whole cost, which the lanes first gather into reduced_cost's room). */
+NORMOT_AUCTION_INLINE void emd_write_duals(const emd_team_call &call, int64_t p,
+                                           const emd_part &part, const emd_problem_space &s) {
+  const emd_batch_view &view = *call.view;
+  const emd_outputs &out = *call.out;
   const int64_t n = view.n, m = view.m;
+  const int lane = call.lane, lanes = call.lanes;
   for (int64_t i = lane; i < n; i += lanes) s.u[i] = 0;
   for (int64_t j = lane; j < m; j += lanes) s.v[j] = 0;
   for (int64_t e = lane; e < n * m; e += lanes) s.reduced_cost[e] = emd_cost(view, p, e / m, e % m);
   normot_auction_sync();
-  for (int64_t i = lane; i < rn; i += lanes) s.u[s.rows[i]] = s.ru[i];
-  for (int64_t j = lane; j < rm; j += lanes) s.v[s.cols[j]] = s.rv[j];
+  for (int64_t i = lane; i < part.rn; i += lanes) s.u[s.rows[i]] = s.ru[i];
+  for (int64_t j = lane; j < part.rm; j += lanes) s.v[s.cols[j]] = s.rv[j];
   normot_auction_sync();
   if (lane == 0) {
     const normot_emd_dual_job job = {n,
@@ -250,8 +271,8 @@ NORMOT_AUCTION_INLINE void emd_write_duals(const emd_batch_view &view, int64_t p
                                      s.v,
                                      s.row_violation,
                                      s.col_violation,
-                                     rn < n || rm < m,
-                                     center};
+                                     part.rn < n || part.rm < m,
+                                     call.options.center_duals};
     normot_emd_restore_duals(&job);
   }
   normot_auction_sync();
@@ -261,31 +282,38 @@ NORMOT_AUCTION_INLINE void emd_write_duals(const emd_batch_view &view, int64_t p
     for (int64_t j = lane; j < m; j += lanes) out.v[(p - out.first) * m + j] = s.v[j];
 }
 
-/* Solves problem p with `workspace` (emd_problem_workspace_bytes) and writes its outputs, or
- * marks it needs_host (the core gave up, or its answer is not certified on the original costs,
- * or a sparse plan would not be basic). shared_costs: emd_fast_memory_bytes(n, m) of fast
- * memory when options.costs_in_shared; scratch: 3 int64 that every lane sees (shared memory on
- * the device). */
-NORMOT_AUCTION_INLINE void emd_solve_problem(const emd_batch_view &view, int64_t p,
-                                             int64_t *workspace, const emd_solve_options &options,
-                                             const emd_outputs &out, int64_t *shared_costs,
-                                             int64_t *scratch, int lane, int lanes) {
-  const int64_t n = view.n, m = view.m;
-  const emd_problem_space s = emd_carve_space(workspace, n, m);
-  if (lane == 0) emd_reduce_weights(view, p, s, scratch);
+/* Lane 0 reads the weights; every lane gets the positive-weight part's size. */
+NORMOT_AUCTION_INLINE emd_part emd_team_weights(const emd_team_call &call, int64_t p,
+                                                const emd_problem_space &s) {
+  if (call.lane == 0) emd_reduce_weights(*call.view, p, s, call.scratch);
   normot_auction_sync();
-  const int64_t rn = scratch[0], rm = scratch[1];
-  normot_auction_sync(); /* every lane has read the sizes before the core reuses the words */
+  const emd_part part = {call.scratch[0], call.scratch[1]};
+  normot_auction_sync(); /* every lane has read the sizes before the words are reused */
+  return part;
+}
+
+/* Solves problem p with the auction core and writes its outputs, or marks it needs_host (the
+ * core gave up, or its answer is not certified on the original costs, or a sparse plan would
+ * not be basic). */
+NORMOT_AUCTION_INLINE void emd_solve_problem(const emd_team_call &call, int64_t p) {
+  const emd_batch_view &view = *call.view;
+  const emd_outputs &out = *call.out;
+  const int lane = call.lane, lanes = call.lanes;
+  const emd_problem_space s = emd_carve_space(call.workspace, view.n, view.m);
+  const emd_part part = emd_team_weights(call, p, s);
+  const int64_t rn = part.rn, rm = part.rm;
 
   normot_auction_state state;
-  emd_lay_out_state(&state, rn, rm, workspace, options.costs_in_shared ? shared_costs : NULL);
+  emd_lay_out_state(&state, rn, rm, call.workspace,
+                    call.options.costs_in_shared ? (int64_t *)call.fast : NULL);
   for (int64_t e = lane; e < rn * rm; e += lanes)
     s.reduced_cost[e] = emd_cost(view, p, s.rows[e / rm], s.cols[e % rm]);
   normot_auction_sync();
 
-  const normot_auction_problem reduced = {rn, rm, s.ra, s.rb, s.reduced_cost, options.max_iter};
+  const normot_auction_problem reduced = {
+      rn, rm, s.ra, s.rb, s.reduced_cost, call.options.max_iter};
   normot_auction_output solved = {s.reduced_plan, s.ru, s.rv, 0, 0, 0, 0};
-  const normot_auction_team team = {&state, scratch + 2, lane, lanes};
+  const normot_auction_team team = {&state, call.scratch + 2, lane, lanes};
   const int status = normot_auction_solve_team(&reduced, &team, &solved);
 
   /* A sparse plan must be basic (at most n + m - 1 entries): a safety net, the core's optimal
@@ -295,13 +323,12 @@ NORMOT_AUCTION_INLINE void emd_solve_problem(const emd_batch_view &view, int64_t
   positive = -normot_auction_reduce_min(-positive);
   const int needs_host = status == NORMOT_EMD_INFEASIBLE ||
                          (status == NORMOT_EMD_OPTIMAL && !solved.certified) ||
-                         (out.sparse && positive > n + m - 1);
-  if (lane == 0) out.needs_host[p] = needs_host;
+                         (out.sparse && positive > view.n + view.m - 1);
+  if (lane == 0) out.needs_host[p] = needs_host ? EMD_ROUTE_FALLBACK : EMD_ROUTE_DONE;
   if (needs_host) return; /* the host writes this problem's results */
 
-  emd_write_plans(out, p, n, m, rn, rm, s, lane, lanes);
-  if (out.u != NULL || out.v != NULL)
-    emd_write_duals(view, p, out, rn, rm, s, options.center_duals, lane, lanes);
+  emd_write_plans(call, p, part, s);
+  if (out.u != NULL || out.v != NULL) emd_write_duals(call, p, part, s);
   if (lane == 0) {
     const int64_t q = p - out.first;
     out.cost[q] = solved.cost;
