@@ -88,10 +88,14 @@ NORMOT_AUCTION_INLINE void emd_assignment_write(const emd_team_call &call, int64
     for (int64_t i = call.lane; i < rn; i += call.lanes)
       plan[s.rows[i] * m + s.cols[job->s.row_col[i]]] = s.ra[i];
   }
+  /* The assigned costs are read by all lanes at once (row_violation is free until the duals);
+   * lane 0 then sums them in the CPU's order. */
+  for (int64_t i = call.lane; i < rn; i += call.lanes)
+    s.row_violation[i] = emd_cost(view, p, s.rows[i], s.cols[job->s.row_col[i]]);
+  normot_auction_sync();
   if (call.lane != 0) return;
   double total = 0.0;
-  for (int64_t i = 0; i < rn; ++i)
-    total += s.ra[i] * emd_cost(view, p, s.rows[i], s.cols[job->s.row_col[i]]);
+  for (int64_t i = 0; i < rn; ++i) total += s.ra[i] * s.row_violation[i];
   out.cost[q] = total;
   const int64_t base = q * (n + m - 1);
   for (int64_t i = 0; out.sparse && i < rn; ++i) {
