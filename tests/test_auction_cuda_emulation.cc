@@ -289,14 +289,7 @@ void ExpectLikeTheCpuAuction(const std::vector<EmdCase> &cases, const EmulatedRu
 
 void ExpectSameBytes(const EmulatedRun &x, const EmulatedRun &y) {
   EXPECT_EQ(x.needs_host, y.needs_host);
-  EXPECT_EQ(std::memcmp(x.out.cost.data(), y.out.cost.data(), x.out.cost.size() * 8), 0);
-  EXPECT_EQ(std::memcmp(x.out.plan.data(), y.out.plan.data(), x.out.plan.size() * 8), 0);
-  EXPECT_EQ(std::memcmp(x.out.u.data(), y.out.u.data(), x.out.u.size() * 8), 0);
-  EXPECT_EQ(std::memcmp(x.out.v.data(), y.out.v.data(), x.out.v.size() * 8), 0);
-  EXPECT_EQ(x.out.sparse_count, y.out.sparse_count);
-  EXPECT_EQ(x.out.sparse_row, y.out.sparse_row);
-  EXPECT_EQ(x.out.iterations, y.out.iterations);
-  EXPECT_EQ(x.out.status, y.out.status);
+  ExpectSameOutcomeBytes(x.out, y.out);
 }
 
 // ---- tests ------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -27,6 +28,21 @@ struct EmdOutcome {
   std::vector<int64_t> sparse_row, sparse_col, sparse_count, iterations;
   std::vector<int32_t> status, flags;
 };
+
+// Two outcomes with the same bytes in every output (NaN-safe: floating values compared as bytes).
+inline void ExpectSameOutcomeBytes(const EmdOutcome &x, const EmdOutcome &y) {
+  for (auto member : {&EmdOutcome::cost, &EmdOutcome::plan, &EmdOutcome::u, &EmdOutcome::v,
+                      &EmdOutcome::sparse_value}) {
+    const std::vector<double> &left = x.*member, &right = y.*member;
+    EXPECT_TRUE(left.size() == right.size() &&
+                std::memcmp(left.data(), right.data(), left.size() * sizeof(double)) == 0);
+  }
+  for (auto member : {&EmdOutcome::sparse_row, &EmdOutcome::sparse_col, &EmdOutcome::sparse_count,
+                      &EmdOutcome::iterations})
+    EXPECT_EQ(x.*member, y.*member);
+  EXPECT_EQ(x.status, y.status);
+  EXPECT_EQ(x.flags, y.flags);
+}
 
 inline EmdOutcome AllocateOutcome(int64_t k, int64_t n, int64_t m) {
   EmdOutcome out;
