@@ -1,5 +1,6 @@
 // The auction core (src/auction/), called directly: the same code the CUDA backend runs per
-// warp, here with one lane. Every solution is checked with SPEC section 4's certificate.
+// warp, here with one lane. Every solution is checked with the optimality certificate
+// (docs/emd_semantics.md).
 #include <gtest/gtest.h>
 
 #include <algorithm>
