@@ -144,6 +144,34 @@ static NORMOT_ALWAYS_INLINE double normot_f32_lane_total(const float *v, int64_t
   __m128d h = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
   return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
 }
+/* The same for float64 values; the test converts to int32 and back as above. */
+static NORMOT_ALWAYS_INLINE double normot_f64_lane_total(const double *v, int64_t j, int64_t end,
+                                                         int *exact) {
+  __m256d s0 = _mm256_setzero_pd(), s1 = s0;
+  __m128i ok = _mm_set1_epi32(-1);
+  for (; j + 8 <= end; j += 8) {
+    __m256d x0 = _mm256_loadu_pd(v + j), x1 = _mm256_loadu_pd(v + j + 4);
+    s0 = _mm256_add_pd(s0, x0);
+    s1 = _mm256_add_pd(s1, x1);
+    __m256d e0 = _mm256_cmp_pd(_mm256_cvtepi32_pd(_mm256_cvttpd_epi32(x0)), x0, _CMP_EQ_OQ);
+    __m256d e1 = _mm256_cmp_pd(_mm256_cvtepi32_pd(_mm256_cvttpd_epi32(x1)), x1, _CMP_EQ_OQ);
+    ok = _mm_and_si128(ok, _mm256_castsi256_si128(_mm256_castpd_si256(_mm256_and_pd(e0, e1))));
+    ok = _mm_and_si128(ok, _mm256_extracti128_si256(_mm256_castpd_si256(_mm256_and_pd(e0, e1)), 1));
+  }
+  for (; j < end; j += 4) {
+    int64_t n = end - j < 4 ? end - j : 4;
+    __m256i mask = _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
+    __m256d x = _mm256_maskload_pd(v + j, mask);
+    s0 = _mm256_add_pd(s0, x);
+    __m256d e = _mm256_cmp_pd(_mm256_cvtepi32_pd(_mm256_cvttpd_epi32(x)), x, _CMP_EQ_OQ);
+    ok = _mm_and_si128(ok, _mm256_castsi256_si128(_mm256_castpd_si256(e)));
+    ok = _mm_and_si128(ok, _mm256_extracti128_si256(_mm256_castpd_si256(e), 1));
+  }
+  *exact = _mm_movemask_epi8(ok) == 0xFFFF;
+  __m256d s = _mm256_add_pd(s0, s1);
+  __m128d h = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
+  return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+}
 #elif defined(__SSE2__)
 static NORMOT_ALWAYS_INLINE double normot_f32_lane_total(const float *v, int64_t j, int64_t end,
                                                          int *exact) {
@@ -226,8 +254,16 @@ static NORMOT_ALWAYS_INLINE double normot_row_total(const void *values, normot_v
   if (end - start >= NORMOT_EXACT_ROW_LIMIT)
     return normot_sequential_total(values, in, out, start, end);
   int all_exact = 1;
-  double sum = in == NORMOT_FLOAT32 ? normot_f32_lane_total(values, start, end, &all_exact)
-                                    : normot_lane_total(values, in, out, start, end, &all_exact);
+  double sum;
+#if defined(__AVX2__)
+  if (in == NORMOT_FLOAT64)
+    sum = normot_f64_lane_total(values, start, end, &all_exact);
+  else
+#endif
+      if (in == NORMOT_FLOAT32)
+    sum = normot_f32_lane_total(values, start, end, &all_exact);
+  else
+    sum = normot_lane_total(values, in, out, start, end, &all_exact);
   return all_exact ? sum : normot_sequential_total(values, in, out, start, end);
 }
 
