@@ -173,4 +173,35 @@ TEST(NormalizeBlocks, OnlyEmptyRowsAfterTheLastBlockBoundary) {
   ExpectReferenceBytes<double>(m);
 }
 
+// The median target is selected among the totals that share the middle rank's top 16 bits; the
+// lower middle of an even count may lie in a lower bin, or in the same one.
+TEST(NormalizeBlocks, MedianTargetAcrossMagnitudes) {
+  normot_context *context = nullptr;
+  ASSERT_EQ(normot_context_create(&context, NORMOT_BACKEND_CPU, 0), NORMOT_SUCCESS);
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> exponent(-20.0, 40.0);
+  for (int64_t n : {1, 2, 3, 4, 1001, 1002, 50000, 50001}) {
+    std::vector<double> totals((size_t)n);
+    for (double &t : totals) t = (double)(float)std::exp2(exponent(rng));
+    if (n == 2) totals = {1.0, 1000.0};               // the lower middle in a lower bin
+    if (n == 4) totals = {3.0, 1000.0, 1001.0, 5e9};  // both middles in one bin
+    std::vector<double> sorted = totals;
+    std::sort(sorted.begin(), sorted.end());
+    size_t h = (size_t)n / 2;
+    double want = n % 2 ? sorted[h] : (sorted[h - 1] + sorted[h]) / 2.0;
+    std::vector<int64_t> indptr((size_t)n + 1), indices((size_t)n, 0);
+    for (int64_t r = 0; r <= n; ++r) indptr[(size_t)r] = r;
+    normot_matrix X = normot_matrix_csr(n, 1, n, indptr.data(), indices.data(), NORMOT_INDEX_INT64,
+                                        totals.data(), NORMOT_FLOAT64);
+    normot_normalize_params params;
+    normot_normalize_params_init(&params);
+    normot_normalize_output out = {};
+    out.value_type = NORMOT_FLOAT64;
+    ASSERT_EQ(normot_normalize_total(context, &X, &params, &out), NORMOT_SUCCESS)
+        << normot_context_last_error(context);
+    EXPECT_EQ(out.target, want) << n << " totals";
+  }
+  normot_context_destroy(context);
+}
+
 }  // namespace
