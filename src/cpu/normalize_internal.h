@@ -13,7 +13,6 @@
 #endif
 
 #include "../validate_matrix.h"
-#include "normalize_log1p.h"
 
 #if defined(__GNUC__)
 #define NORMOT_ALWAYS_INLINE inline __attribute__((always_inline))
@@ -291,7 +290,7 @@ static NORMOT_ALWAYS_INLINE double normot_scaled_value(normot_value_type out, do
   if (out == NORMOT_FLOAT32) {
     float y = (float)value / (float)factor;
     if (apply_log1p) {
-      y = normot_log1pf(y);
+      y = log1pf(y);
       if (log_divisor != 0.0) y = (float)((double)y / log_divisor);
     }
     return y;

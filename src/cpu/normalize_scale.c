@@ -137,24 +137,12 @@ static NORMOT_ALWAYS_INLINE void scale_segment_f64(const normalize_job *job, row
   }
 }
 
-/* log1p (and the division by log(base)) of float32 results [start, end), in cache, eight at a
- * time (normalize_log1p.h: the same bytes as the scalar normot_log1pf). */
+/* log1p (and the division by log(base)) of float32 results [start, end), in cache. */
 static void log1p_f32_range(const normalize_job *job, int64_t start, int64_t end) {
   float *out = job->out_values;
-  const double divisor = job->log_base_divisor;
-  const __m256d by = _mm256_set1_pd(divisor);
-  int64_t j = start;
-  for (; j + 8 <= end; j += 8) {
-    __m256 y = normot_log1pf_x8(_mm256_loadu_ps(out + j));
-    if (divisor != 0.0)
-      y = _mm256_set_m128(
-          _mm256_cvtpd_ps(_mm256_div_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(y, 1)), by)),
-          _mm256_cvtpd_ps(_mm256_div_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(y)), by)));
-    _mm256_storeu_ps(out + j, y);
-  }
-  for (; j < end; ++j) {
-    float y = normot_log1pf(out[j]);
-    out[j] = divisor != 0.0 ? (float)((double)y / divisor) : y;
+  for (int64_t j = start; j < end; ++j) {
+    float y = log1pf(out[j]);
+    out[j] = job->log_base_divisor != 0.0 ? (float)((double)y / job->log_base_divisor) : y;
   }
 }
 #endif
