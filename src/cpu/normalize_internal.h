@@ -33,6 +33,14 @@ typedef struct sparse_exclusion {
   int64_t count;
 } sparse_exclusion;
 
+/* The (input, index, output) types a specialised kernel is compiled for: passed by value as
+ * constants through always-inline functions, so each combination gets its own loop. */
+typedef struct normot_types {
+  normot_value_type in;
+  normot_index_type idx;
+  normot_value_type out;
+} normot_types;
+
 /* What every pass needs to know. `sums` holds per row the total rounded to the output type
  * (stored as a double, which holds a float32 exactly); `size_factors` likewise. */
 typedef struct normalize_job {
@@ -303,12 +311,13 @@ static NORMOT_ALWAYS_INLINE double normot_scaled_value(normot_value_type out, do
   return y;
 }
 
-/* normot_scaled_value, stored at out_values[j]. */
-static NORMOT_ALWAYS_INLINE void normot_scale_store(void *out_values, normot_value_type out,
+/* normot_scaled_value, stored at job->out_values[j] (log1p divided by job->log_base_divisor). */
+static NORMOT_ALWAYS_INLINE void normot_scale_store(const normalize_job *job, normot_value_type out,
                                                     int64_t j, double value, double factor,
-                                                    int apply_log1p, double log_divisor) {
-  normot_store_as_output(out_values, out, j,
-                         normot_scaled_value(out, value, factor, apply_log1p, log_divisor));
+                                                    int apply_log1p) {
+  normot_store_as_output(job->out_values, out, j,
+                         normot_scaled_value(out, value, factor, apply_log1p,
+                                             apply_log1p ? job->log_base_divisor : 0.0));
 }
 
 /* The smallest and largest of float values [j, end), folded into *low and *high; the values
@@ -438,11 +447,12 @@ static NORMOT_ALWAYS_INLINE void normot_f64_range(const double *v, int64_t j, in
  * *high. Every scaled value of a row lies between the scaled smallest and largest (division by
  * one factor, log1p and rounding are all monotone), so these two decide whether a row's results
  * are finite. */
-static NORMOT_ALWAYS_INLINE void normot_value_range(const void *values, normot_value_type in,
-                                                    normot_value_type out, int64_t start,
-                                                    int64_t end, double *low, double *high) {
+static NORMOT_ALWAYS_INLINE void normot_value_range(const void *values, normot_types t,
+                                                    int64_t start, int64_t end, double *low,
+                                                    double *high) {
+  const normot_value_type out = t.out;
   if (start >= end) return;
-  switch (in) {
+  switch (t.in) {
     case NORMOT_FLOAT32: {
       float lo = (float)*low, hi = (float)*high; /* +-Inf or values of a float32 row */
       normot_f32_range(values, start, end, &lo, &hi);
@@ -457,14 +467,6 @@ static NORMOT_ALWAYS_INLINE void normot_value_range(const void *values, normot_v
     case NORMOT_UINT32: NORMOT_INTEGER_RANGE(uint32_t); return;
   }
 }
-
-/* The (input, index, output) types a specialised kernel is compiled for: passed by value as
- * constants through always-inline functions, so each combination gets its own loop. */
-typedef struct normot_types {
-  normot_value_type in;
-  normot_index_type idx;
-  normot_value_type out;
-} normot_types;
 
 /* One code per supported (input, index, output) combination. */
 #define NORMOT_COMBO(in, idx, out) ((int)(in)*4 + (int)(idx)*2 + ((out) == NORMOT_FLOAT64))

@@ -19,12 +19,10 @@ static NORMOT_ALWAYS_INLINE void scale_range(const normalize_job *job, int64_t s
   /* Two loops so that the common no-log1p case has no branch inside. */
   if (job->log1p)
     for (int64_t j = start; j < end; ++j)
-      normot_scale_store(job->out_values, out, j, normot_load_as_output(values, in, out, j), factor,
-                         1, job->log_base_divisor);
+      normot_scale_store(job, out, j, normot_load_as_output(values, in, out, j), factor, 1);
   else
     for (int64_t j = start; j < end; ++j)
-      normot_scale_store(job->out_values, out, j, normot_load_as_output(values, in, out, j), factor,
-                         0, 0.0);
+      normot_scale_store(job, out, j, normot_load_as_output(values, in, out, j), factor, 0);
 }
 
 enum { CACHE_LINE_BYTES = 64, PREFETCH_DISTANCE_BYTES = 16384 };
@@ -63,12 +61,10 @@ static NORMOT_ALWAYS_INLINE void scale_range_prefetching(const normalize_job *jo
     __builtin_prefetch(prefetch_target(job->X, in, j), 0, 2);
 #endif
     for (int64_t k = j; k < j + per_line; ++k)
-      normot_scale_store(job->out_values, out, k, normot_load_as_output(values, in, out, k), factor,
-                         0, 0.0);
+      normot_scale_store(job, out, k, normot_load_as_output(values, in, out, k), factor, 0);
   }
   for (; j < end; ++j)
-    normot_scale_store(job->out_values, out, j, normot_load_as_output(values, in, out, j), factor,
-                       0, 0.0);
+    normot_scale_store(job, out, j, normot_load_as_output(values, in, out, j), factor, 0);
 }
 
 #if defined(__AVX2__)
@@ -180,9 +176,8 @@ static NORMOT_ALWAYS_INLINE void scale_columns(const normalize_job *job, int64_t
     int64_t end = normot_load_index(X->indptr, t.idx, c + 1);
     for (int64_t j = start; j < end; ++j) {
       double factor = job->size_factors[normot_load_index(X->indices, t.idx, j)];
-      normot_scale_store(job->out_values, t.out, j,
-                         normot_load_as_output(X->values, t.in, t.out, j), factor, job->log1p,
-                         job->log_base_divisor);
+      normot_scale_store(job, t.out, j, normot_load_as_output(X->values, t.in, t.out, j), factor,
+                         job->log1p);
     }
   }
 }
