@@ -173,6 +173,55 @@ TEST(NormalizeBlocks, OnlyEmptyRowsAfterTheLastBlockBoundary) {
   ExpectReferenceBytes<double>(m);
 }
 
+// CSC sums each row over the columns in blocks of rows (several per thread when the columns
+// are sorted): the same bytes as the CSR reference (counts, so the column order cannot change a
+// total) at any thread count, with more than a block's rows.
+TEST(NormalizeBlocks, CscRowBlocksGiveTheReferenceBytes) {
+  RowMatrix m = ShortRows(5, 30000, false, 777, 70001);
+  for (int64_t r = 0; r < m.rows; ++r)  // distinct, increasing columns in each row
+    for (int64_t k = m.indptr[r]; k < m.indptr[r + 1]; ++k) m.indices[k] = k - m.indptr[r];
+  m.cols = 70001;
+  const int64_t nnz = (int64_t)m.values.size();
+  std::vector<int64_t> colptr((size_t)m.cols + 1, 0), rows((size_t)nnz), where((size_t)nnz);
+  for (int64_t c : m.indices) ++colptr[(size_t)c + 1];
+  for (int64_t c = 0; c < m.cols; ++c) colptr[(size_t)c + 1] += colptr[(size_t)c];
+  std::vector<int64_t> next(colptr.begin(), colptr.end() - 1);
+  for (int64_t r = 0; r < m.rows; ++r)
+    for (int64_t k = m.indptr[r]; k < m.indptr[r + 1]; ++k) {
+      where[(size_t)k] = next[(size_t)m.indices[k]]++;
+      rows[(size_t)where[(size_t)k]] = r;
+    }
+  normot_context *context = nullptr;
+  ASSERT_EQ(normot_context_create(&context, NORMOT_BACKEND_CPU, 0), NORMOT_SUCCESS);
+  for (bool median : {false, true}) {
+    Expected<float> want = Reference<float>(m, median, 1e4);
+    for (int threads : {1, 2, 3, 7}) {
+      SCOPED_TRACE(std::string(median ? "median, " : "target_sum, ") + std::to_string(threads));
+      std::vector<float> values((size_t)nnz), totals((size_t)m.rows), factors((size_t)m.rows);
+      for (int64_t k = 0; k < nnz; ++k) values[(size_t)where[(size_t)k]] = (float)m.values[k];
+      normot_matrix X = normot_matrix_csc(m.rows, m.cols, nnz, colptr.data(), rows.data(),
+                                          NORMOT_INDEX_INT64, values.data(), NORMOT_FLOAT32);
+      normot_normalize_params params;
+      normot_normalize_params_init(&params);
+      params.has_target_sum = !median;
+      params.target_sum = 1e4;
+      normot_normalize_output out = {};
+      out.value_type = NORMOT_FLOAT32;
+      out.totals = totals.data();
+      out.size_factors = factors.data();
+      ASSERT_EQ(normot_context_set_threads(context, threads), NORMOT_SUCCESS);
+      ASSERT_EQ(normot_normalize_total(context, &X, &params, &out), NORMOT_SUCCESS)
+          << normot_context_last_error(context);
+      std::vector<float> in_csr_order((size_t)nnz);
+      for (int64_t k = 0; k < nnz; ++k) in_csr_order[(size_t)k] = values[(size_t)where[(size_t)k]];
+      EXPECT_TRUE(SameBytes(in_csr_order, want.values)) << "values differ";
+      EXPECT_TRUE(SameBytes(totals, want.totals)) << "totals differ";
+      EXPECT_TRUE(SameBytes(factors, want.size_factors)) << "size factors differ";
+    }
+  }
+  normot_context_destroy(context);
+}
+
 // The median target is selected among the totals that share the middle rank's top 16 bits; the
 // lower middle of an even count may lie in a lower bin, or in the same one.
 TEST(NormalizeBlocks, MedianTargetAcrossMagnitudes) {

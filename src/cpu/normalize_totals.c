@@ -10,10 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "normalize_blocks.h"
 #include "normalize_internal.h"
 
@@ -356,7 +352,7 @@ static void row_layout_totals(const normalize_job *job, normot_matrix_problem *p
   for (int64_t b = 0; b < n_blocks; ++b) row_kept_totals(job, normot_block_rows(X, b));
 }
 
-/* The rows thread `block` of `n_blocks` sums in a CSC pass. */
+/* The rows block `block` of `n_blocks` sums in a CSC pass. */
 static csc_pass csc_thread_rows(const normot_matrix *X, int64_t n_blocks, int64_t block) {
   csc_pass pass = {0, 0, 0, 1};
   int64_t per = X->n_rows / n_blocks, extra = X->n_rows % n_blocks;
@@ -383,6 +379,37 @@ static int csc_check_all_columns(const normalize_job *job, normot_matrix_problem
   return sorted;
 }
 
+enum { CSC_BLOCK_ROWS = 8192 }; /* a block's sums and value ranges: 192 KiB, in L2 */
+
+/* One pass over the columns for every block of rows. With sorted columns the blocks are
+ * cache-sized and scheduled dynamically: the per-row sums a value is added into stay in L2 (a
+ * million rows' sums and ranges would be 24 MB of random access), and a block finds its rows in
+ * each column by binary search, so more blocks only cost searches. Unsorted columns make every
+ * block read every index: one block per thread then. Every block runs to its first problem and
+ * the earliest in the matrix is kept, so the report does not depend on the thread count. */
+static void csc_blocks_pass(const normalize_job *job, int sorted, int kept_only,
+                            normot_matrix_problem *problem) {
+  const normot_matrix *X = job->X;
+  int64_t n_blocks = job->n_threads > 0 ? job->n_threads : 1;
+  const int64_t by_size = (X->n_rows + CSC_BLOCK_ROWS - 1) / CSC_BLOCK_ROWS;
+  if (sorted && by_size > n_blocks) n_blocks = by_size;
+#pragma omp parallel num_threads(job->n_threads)
+  {
+    normot_matrix_problem local = normot_no_problem();
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      csc_pass pass = csc_thread_rows(X, n_blocks, b);
+      pass.kept_only = kept_only;
+      pass.sorted = sorted;
+      normot_matrix_problem found = normot_no_problem();
+      csc_totals(job, pass, &found);
+      normot_merge_problem(&local, &found);
+    }
+#pragma omp critical(normot_cpu_totals_merge)
+    normot_merge_problem(problem, &local);
+  }
+}
+
 static void csc_layout_totals(const normalize_job *job, normot_matrix_problem *problem) {
   const normot_matrix *X = job->X;
   check_indptr(job, problem);
@@ -390,21 +417,7 @@ static void csc_layout_totals(const normalize_job *job, normot_matrix_problem *p
   const int sorted = csc_check_all_columns(job, problem);
   if (problem->status != NORMOT_SUCCESS) return;
   for (int kept_only = 0; kept_only <= (job->exclude ? 1 : 0); ++kept_only) {
-#pragma omp parallel num_threads(job->n_threads)
-    {
-      int64_t n_blocks = 1, block = 0;
-#ifdef _OPENMP
-      n_blocks = omp_get_num_threads();
-      block = omp_get_thread_num();
-#endif
-      csc_pass pass = csc_thread_rows(X, n_blocks, block);
-      pass.kept_only = kept_only;
-      pass.sorted = sorted;
-      normot_matrix_problem local = normot_no_problem();
-      csc_totals(job, pass, &local);
-#pragma omp critical(normot_cpu_totals_merge)
-      normot_merge_problem(problem, &local);
-    }
+    csc_blocks_pass(job, sorted, kept_only, problem);
     if (problem->status != NORMOT_SUCCESS) return;
     if (kept_only || !job->exclude) continue;
 #pragma omp parallel for num_threads(job->n_threads) schedule(dynamic, 1)
