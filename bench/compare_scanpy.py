@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
-"""Side by side: normot's normalize_total (bench_normalize) and scanpy's, on the same matrix.
+"""Side by side: normot's normalize_total (bench_normalize) and scanpy's, on the same matrices.
 
-bench_normalize generates the seeded synthetic matrix, times normot on it and dumps the input
-and normot's outputs as .npy (--dump). This script then loads that same matrix, times
-scanpy.pp.normalize_total on it (median of --repeats runs after a warm-up, each run on a fresh
-copy made outside the timed region), checks that scanpy's output is bitwise equal to normot's,
-and prints one JSON line per scanpy case plus the ratios.
+For each shape (--shapes, default 200000x20000 and 1000000x2000: long and short rows),
+bench_normalize generates the seeded synthetic matrix, times normot on it against the stream
+floor measured in the same process, and dumps the input and normot's outputs as .npy (--dump).
+This script then loads that same matrix, times scanpy.pp.normalize_total on it (median of
+--repeats runs after a warm-up, each run on a fresh copy made outside the timed region), checks
+that scanpy's output is bitwise equal to normot's, times normot's Python call
+(normot.normalize_total on the scipy matrix, median target, in place, at each thread count) to
+state its overhead over the C call, and prints one JSON line per comparison plus a summary.
 
-Usage: compare_scanpy.py [--quick] [--cells N] [--genes N] [--repeats R] [--threads LIST]
-                         [--backend cpu|cuda|auto] [--bench PATH] [--workdir DIR]
+Usage: compare_scanpy.py [--quick] [--shapes CxG,...] [--repeats R] [--threads LIST]
+                         [--cases LIST] [--backend cpu|cuda|auto] [--bench PATH] [--workdir DIR]
 """
 import argparse
 import importlib.metadata
@@ -28,23 +31,19 @@ def find_bench(explicit):
     if explicit:
         return explicit
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    for build in ("build-bench", "build-release", "build"):
+    for build in ("build-bench", "build-release", "build", "build-cpu"):
         path = os.path.join(root, build, "bench", "bench_normalize")
         if os.path.exists(path):
             return path
     sys.exit("compare_scanpy: bench_normalize not found; build it or pass --bench PATH")
 
 
-def run_normot(args, workdir):
+def run_normot(args, shape, workdir):
     command = [find_bench(args.bench), "--dump", workdir, "--repeats", str(args.repeats),
                "--threads", args.threads, "--target-sum", repr(args.target_sum),
-               "--backend", args.backend]
+               "--backend", args.backend, "--shapes", shape, "--cases", args.cases]
     if args.quick:
         command.append("--quick")
-    if args.cells:
-        command += ["--cells", str(args.cells)]
-    if args.genes:
-        command += ["--genes", str(args.genes)]
     print("$ " + " ".join(command), file=sys.stderr)
     completed = subprocess.run(command, stdout=subprocess.PIPE, text=True)
     results = []
@@ -54,6 +53,27 @@ def run_normot(args, workdir):
     if completed.returncode != 0:
         sys.exit("compare_scanpy: bench_normalize failed (exit %d)" % completed.returncode)
     return results
+
+
+def time_normot_python(matrix, threads, repeats):
+    """normot.normalize_total from Python (median target, in place) on fresh copies, or None
+    when the package cannot be imported. Returns (median seconds, output values)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    sys.path.insert(0, os.path.join(root, "python"))
+    try:
+        import normot
+    except Exception as error:  # the package or its library is missing: skip the overhead
+        print("compare_scanpy: normot's Python package not usable (%s)" % error, file=sys.stderr)
+        return None, None
+    normot.set_num_threads(threads)
+    seconds, work = [], None
+    for run in range(repeats + 1):
+        work = matrix.copy()
+        start = time.perf_counter()
+        normot.normalize_total(work)
+        if run > 0:
+            seconds.append(time.perf_counter() - start)
+    return float(np.median(seconds)), work.data
 
 
 def time_scanpy(matrix, target_sum, repeats):
@@ -75,8 +95,8 @@ def time_scanpy(matrix, target_sum, repeats):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--cells", type=int)
-    parser.add_argument("--genes", type=int)
+    parser.add_argument("--shapes", default="200000x20000,1000000x2000")
+    parser.add_argument("--cases", default="median,target_sum,log1p")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", default="1,all")
     parser.add_argument("--target-sum", type=float, default=1e4)
@@ -100,16 +120,35 @@ def main():
 
 
 def compare(args, workdir, numba_threads):
-    normot = run_normot(args, workdir)
-    first = normot[0]
-    shape = (first["n_cells"], first["n_genes"])
+    all_equal = True
+    for shape in args.shapes.split(","):
+        all_equal &= compare_shape(args, shape, workdir, numba_threads)
+    if not all_equal:
+        sys.exit("compare_scanpy: normot's output differs from scanpy's")
 
+
+def load_input(workdir, shape):
     indptr = np.load(os.path.join(workdir, "indptr.npy"))
     indices = np.load(os.path.join(workdir, "indices.npy"))
     data = np.load(os.path.join(workdir, "data.npy"))
-    matrix = scipy.sparse.csr_matrix((data, indices, indptr), shape=shape)
-    del data
+    return scipy.sparse.csr_matrix((data, indices, indptr), shape=shape)
 
+
+def bitwise_equal(result, expected):
+    """(equal, number of values that differ or None)."""
+    equal = (result.dtype == np.float32
+             and np.array_equal(result.data.view(np.uint32), expected.view(np.uint32)))
+    if not equal and result.dtype == expected.dtype and result.data.shape == expected.shape:
+        return False, int(np.count_nonzero(result.data.view(np.uint32)
+                                           != expected.view(np.uint32)))
+    return equal, 0 if equal else None
+
+
+def compare_shape(args, shape_text, workdir, numba_threads):
+    normot = run_normot(args, shape_text, workdir)
+    first = normot[0]
+    shape = (first["n_cells"], first["n_genes"])
+    matrix = load_input(workdir, shape)
     all_equal = True
     for case, target_sum in (("median", None), ("target_sum", args.target_sum)):
         ours = [r for r in normot if r["name"] == "csr_f32_" + case and "seconds" in r]
@@ -117,12 +156,8 @@ def compare(args, workdir, numba_threads):
             continue
         seconds, seconds_min, result = time_scanpy(matrix, target_sum, args.repeats)
         expected = np.load(os.path.join(workdir, "out_%s.npy" % case))
-        equal = (result.dtype == np.float32 and np.array_equal(result.indices, indices)
-                 and np.array_equal(result.data.view(np.uint32), expected.view(np.uint32)))
-        if not equal and result.dtype == expected.dtype and result.data.shape == expected.shape:
-            differ = int(np.count_nonzero(result.data.view(np.uint32) != expected.view(np.uint32)))
-        else:
-            differ = None if not equal else 0
+        equal, differ = bitwise_equal(result, expected)
+        equal = equal and np.array_equal(result.indices, matrix.indices)
         all_equal &= equal
         line = {"bench": "normalize_total", "name": "scanpy_csr_f32_" + case,
                 "n_cells": shape[0], "n_genes": shape[1], "nnz": int(matrix.nnz),
@@ -136,16 +171,39 @@ def compare(args, workdir, numba_threads):
                 seconds / r["stream_floor_seconds"])
         print(json.dumps(line))
         for r in ours:
-            # The stream floor bounds the ratio any kernel could reach on this machine.
-            print("normalize_total %-10s normot %d thread(s) %.4f s (%.0f%% of copy bandwidth,"
-                  " %.0f%% of the stream floor) | scanpy %.4f s | normot is %.1fx faster"
-                  " (the floor allows %.1fx) | bitwise equal: %s"
-                  % (case, r["threads"], r["seconds"], 100 * r["fraction_of_copy"],
-                     100 * r["fraction_of_stream_floor"], seconds, seconds / r["seconds"],
-                     seconds / r["stream_floor_seconds"], equal), file=sys.stderr)
+            print("normalize_total %s %-10s normot %d thread(s) %.4f s (%.0f%% of the stream "
+                  "floor) | scanpy %.4f s | normot is %.1fx faster (the floor allows %.1fx) | "
+                  "bitwise equal: %s" % (shape_text, case, r["threads"], r["seconds"],
+                                         100 * r["fraction_of_stream_floor"], seconds,
+                                         seconds / r["seconds"],
+                                         seconds / r["stream_floor_seconds"], equal),
+                  file=sys.stderr)
         del result
-    if not all_equal:
-        sys.exit("compare_scanpy: normot's output differs from scanpy's")
+    all_equal &= python_overhead(args, normot, matrix, workdir, shape_text)
+    return all_equal
+
+
+def python_overhead(args, normot, matrix, workdir, shape_text):
+    """Times normot's Python call against the C call (median case) and checks its bytes."""
+    expected = np.load(os.path.join(workdir, "out_median.npy"))
+    equal = True
+    for r in (r for r in normot if r["name"] == "csr_f32_median" and "seconds" in r):
+        seconds, values = time_normot_python(matrix, r["threads"], args.repeats)
+        if seconds is None:
+            return True
+        same = bool(np.array_equal(values.view(np.uint32), expected.view(np.uint32)))
+        equal &= same
+        print(json.dumps({"bench": "normalize_total", "name": "python_csr_f32_median",
+                          "n_cells": matrix.shape[0], "n_genes": matrix.shape[1],
+                          "threads": r["threads"], "seconds": seconds,
+                          "c_seconds": r["seconds"], "python_overhead_seconds":
+                          seconds - r["seconds"], "python_over_c": seconds / r["seconds"],
+                          "bitwise_equal_to_c": same}))
+        print("normalize_total %s median from Python, %d thread(s): %.4f s, the C call %.4f s "
+              "(overhead %+.4f s, %.2fx) | same bytes: %s"
+              % (shape_text, r["threads"], seconds, r["seconds"], seconds - r["seconds"],
+                 seconds / r["seconds"], same), file=sys.stderr)
+    return equal
 
 
 if __name__ == "__main__":

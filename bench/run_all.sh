@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds normot in Release (build-bench/) and runs every benchmark and comparison.
 #
-#   bench/run_all.sh            default sizes (normalize: 200k x 20k; EMD: issue 3's cases,
+#   bench/run_all.sh            default sizes (normalize: 200k x 20k and 1M x 2k; EMD: issue 3's cases,
 #                               slow ones scaled; several minutes on 2 cores)
 #   bench/run_all.sh --quick    small sizes, well under a minute of benchmarking
 #   bench/run_all.sh --full     EMD with issue 3's full k everywhere (DOTmark: all 45 pairs

@@ -33,6 +33,14 @@ typedef struct sparse_exclusion {
   int64_t count;
 } sparse_exclusion;
 
+/* The (input, index, output) types a specialised kernel is compiled for: passed by value as
+ * constants through always-inline functions, so each combination gets its own loop. */
+typedef struct normot_types {
+  normot_value_type in;
+  normot_index_type idx;
+  normot_value_type out;
+} normot_types;
+
 /* What every pass needs to know. `sums` holds per row the total rounded to the output type
  * (stored as a double, which holds a float32 exactly); `size_factors` likewise. */
 typedef struct normalize_job {
@@ -53,7 +61,7 @@ typedef struct normalize_job {
   double *row_low, *row_high;
   unsigned char *excluded;           /* n_cols flags, when exclude and not `sparse_excluded` */
   sparse_exclusion *sparse_excluded; /* instead of `excluded` when that would be too large */
-  void *out_totals;        /* the caller's optional arrays, of out_type */
+  void *out_totals;                  /* the caller's optional arrays, of out_type */
   void *out_size_factors;
   int n_threads;
   const struct normalize_kernels *kernels;
@@ -105,14 +113,24 @@ static NORMOT_ALWAYS_INLINE int normot_is_small_integer_f64(double x) {
 
 enum { NORMOT_TOTAL_LANES = 16, NORMOT_EXACT_ROW_LIMIT = 1 << 22 };
 
-/* Adds float32 values [j, end) into lane[], as many as whole vectors allow, and tells whether
- * each of them is an integer of magnitude <= 2^31: converting to int32 and back returns x only
- * for such a value (NaN, infinities and larger values convert to INT32_MIN). Written with
- * intrinsics because the compiler turns the portable test into scalar branches. Returns the
- * first value not added. */
+/* The float64 sum of float32 values [j, end) added in independent lanes (no fixed order), and in
+ * *exact whether each of them is an integer of magnitude <= 2^31: converting to int32 and back
+ * returns x only for such a value (NaN, infinities and larger values convert to INT32_MIN). Only
+ * then is the order irrelevant (see normot_row_total). Written with intrinsics because the
+ * compiler turns the portable test into scalar branches. The AVX2 version reads the last partial
+ * vector with a masked load (the masked lanes are 0, an exact integer), so a short row costs a
+ * few vector steps and no scalar tail, and reduces its lanes as a tree. */
 #if defined(__AVX2__)
-static NORMOT_ALWAYS_INLINE int64_t normot_add_f32_lanes(const float *v, int64_t j, int64_t end,
-                                                         double *lane, int *exact) {
+/* All ones in the lanes k < remaining (of 8). */
+static NORMOT_ALWAYS_INLINE __m256i normot_lanes_below(int64_t remaining) {
+  int n = remaining < 8 ? (int)remaining : 8;
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+static NORMOT_ALWAYS_INLINE __m256 normot_f32_is_int32(__m256 x) {
+  return _mm256_cmp_ps(_mm256_cvtepi32_ps(_mm256_cvttps_epi32(x)), x, _CMP_EQ_OQ);
+}
+static NORMOT_ALWAYS_INLINE double normot_f32_lane_total(const float *v, int64_t j, int64_t end,
+                                                         int *exact) {
   __m256d s0 = _mm256_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
   __m256 ok = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
   for (; j + 16 <= end; j += 16) {
@@ -121,21 +139,50 @@ static NORMOT_ALWAYS_INLINE int64_t normot_add_f32_lanes(const float *v, int64_t
     s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(x0, 1)));
     s2 = _mm256_add_pd(s2, _mm256_cvtps_pd(_mm256_castps256_ps128(x1)));
     s3 = _mm256_add_pd(s3, _mm256_cvtps_pd(_mm256_extractf128_ps(x1, 1)));
-    ok = _mm256_and_ps(ok,
-                       _mm256_cmp_ps(_mm256_cvtepi32_ps(_mm256_cvttps_epi32(x0)), x0, _CMP_EQ_OQ));
-    ok = _mm256_and_ps(ok,
-                       _mm256_cmp_ps(_mm256_cvtepi32_ps(_mm256_cvttps_epi32(x1)), x1, _CMP_EQ_OQ));
+    ok = _mm256_and_ps(ok, _mm256_and_ps(normot_f32_is_int32(x0), normot_f32_is_int32(x1)));
   }
-  _mm256_storeu_pd(lane, s0);
-  _mm256_storeu_pd(lane + 4, s1);
-  _mm256_storeu_pd(lane + 8, s2);
-  _mm256_storeu_pd(lane + 12, s3);
+  for (; j < end; j += 8) {
+    __m256 x = _mm256_maskload_ps(v + j, normot_lanes_below(end - j));
+    s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(x)));
+    s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1)));
+    ok = _mm256_and_ps(ok, normot_f32_is_int32(x));
+  }
   *exact = _mm256_movemask_ps(ok) == 0xFF;
-  return j;
+  __m256d s = _mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3));
+  __m128d h = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
+  return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+}
+/* The same for float64 values; the test converts to int32 and back as above. */
+static NORMOT_ALWAYS_INLINE double normot_f64_lane_total(const double *v, int64_t j, int64_t end,
+                                                         int *exact) {
+  __m256d s0 = _mm256_setzero_pd(), s1 = s0;
+  __m128i ok = _mm_set1_epi32(-1);
+  for (; j + 8 <= end; j += 8) {
+    __m256d x0 = _mm256_loadu_pd(v + j), x1 = _mm256_loadu_pd(v + j + 4);
+    s0 = _mm256_add_pd(s0, x0);
+    s1 = _mm256_add_pd(s1, x1);
+    __m256d e0 = _mm256_cmp_pd(_mm256_cvtepi32_pd(_mm256_cvttpd_epi32(x0)), x0, _CMP_EQ_OQ);
+    __m256d e1 = _mm256_cmp_pd(_mm256_cvtepi32_pd(_mm256_cvttpd_epi32(x1)), x1, _CMP_EQ_OQ);
+    ok = _mm_and_si128(ok, _mm256_castsi256_si128(_mm256_castpd_si256(_mm256_and_pd(e0, e1))));
+    ok = _mm_and_si128(ok, _mm256_extracti128_si256(_mm256_castpd_si256(_mm256_and_pd(e0, e1)), 1));
+  }
+  for (; j < end; j += 4) {
+    int64_t n = end - j < 4 ? end - j : 4;
+    __m256i mask = _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
+    __m256d x = _mm256_maskload_pd(v + j, mask);
+    s0 = _mm256_add_pd(s0, x);
+    __m256d e = _mm256_cmp_pd(_mm256_cvtepi32_pd(_mm256_cvttpd_epi32(x)), x, _CMP_EQ_OQ);
+    ok = _mm_and_si128(ok, _mm256_castsi256_si128(_mm256_castpd_si256(e)));
+    ok = _mm_and_si128(ok, _mm256_extracti128_si256(_mm256_castpd_si256(e), 1));
+  }
+  *exact = _mm_movemask_epi8(ok) == 0xFFFF;
+  __m256d s = _mm256_add_pd(s0, s1);
+  __m128d h = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
+  return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
 }
 #elif defined(__SSE2__)
-static NORMOT_ALWAYS_INLINE int64_t normot_add_f32_lanes(const float *v, int64_t j, int64_t end,
-                                                         double *lane, int *exact) {
+static NORMOT_ALWAYS_INLINE double normot_f32_lane_total(const float *v, int64_t j, int64_t end,
+                                                         int *exact) {
   __m128d s0 = _mm_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
   __m128 ok = _mm_castsi128_ps(_mm_set1_epi32(-1));
   for (; j + 8 <= end; j += 8) {
@@ -147,26 +194,61 @@ static NORMOT_ALWAYS_INLINE int64_t normot_add_f32_lanes(const float *v, int64_t
     ok = _mm_and_ps(ok, _mm_cmpeq_ps(_mm_cvtepi32_ps(_mm_cvttps_epi32(x0)), x0));
     ok = _mm_and_ps(ok, _mm_cmpeq_ps(_mm_cvtepi32_ps(_mm_cvttps_epi32(x1)), x1));
   }
-  _mm_storeu_pd(lane, s0);
-  _mm_storeu_pd(lane + 2, s1);
-  _mm_storeu_pd(lane + 4, s2);
-  _mm_storeu_pd(lane + 6, s3);
-  *exact = _mm_movemask_ps(ok) == 0xF;
-  return j;
+  int all = _mm_movemask_ps(ok) == 0xF;
+  __m128d s = _mm_add_pd(_mm_add_pd(s0, s1), _mm_add_pd(s2, s3));
+  double sum = _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+  for (; j < end; ++j) {
+    all &= normot_is_small_integer_f64(v[j]);
+    sum += v[j];
+  }
+  *exact = all;
+  return sum;
 }
 #else
-static NORMOT_ALWAYS_INLINE int64_t normot_add_f32_lanes(const float *v, int64_t j, int64_t end,
-                                                         double *lane, int *exact) {
+static NORMOT_ALWAYS_INLINE double normot_f32_lane_total(const float *v, int64_t j, int64_t end,
+                                                         int *exact) {
+  double lane[NORMOT_TOTAL_LANES] = {0};
   int ok = 1;
   for (; j + NORMOT_TOTAL_LANES <= end; j += NORMOT_TOTAL_LANES)
     for (int k = 0; k < NORMOT_TOTAL_LANES; ++k) {
       lane[k] += (double)v[j + k];
       ok &= normot_is_small_integer_f32(v[j + k]);
     }
+  double sum = 0.0;
+  for (int k = 0; k < NORMOT_TOTAL_LANES; ++k) sum += lane[k];
+  for (; j < end; ++j) {
+    ok &= normot_is_small_integer_f64(v[j]);
+    sum += v[j];
+  }
   *exact = ok;
-  return j;
+  return sum;
 }
 #endif
+
+/* The same for values of any other type (converted to the output type first). */
+static NORMOT_ALWAYS_INLINE double normot_lane_total(const void *values, normot_value_type in,
+                                                     normot_value_type out, int64_t j, int64_t end,
+                                                     int *all_exact) {
+  double lane[NORMOT_TOTAL_LANES] = {0};
+  int exact[NORMOT_TOTAL_LANES];
+  for (int k = 0; k < NORMOT_TOTAL_LANES; ++k) exact[k] = 1;
+  for (; j + NORMOT_TOTAL_LANES <= end; j += NORMOT_TOTAL_LANES)
+    for (int k = 0; k < NORMOT_TOTAL_LANES; ++k) {
+      double x = normot_load_as_output(values, in, out, j + k);
+      lane[k] += x;
+      exact[k] &= normot_is_small_integer_f64(x);
+    }
+  int ok = 1;
+  double sum = 0.0;
+  for (int k = 0; k < NORMOT_TOTAL_LANES; ++k) ok &= exact[k], sum += lane[k];
+  for (; j < end; ++j) {
+    double x = normot_load_as_output(values, in, out, j);
+    ok &= normot_is_small_integer_f64(x);
+    sum += x;
+  }
+  *all_exact = ok;
+  return sum;
+}
 
 /* The same double as normot_sequential_total, fast on counts. When every value of the row is an
  * integer below 2^31 and the row has fewer than 2^22 entries, every partial sum in any order is
@@ -179,29 +261,17 @@ static NORMOT_ALWAYS_INLINE double normot_row_total(const void *values, normot_v
                                                     int64_t end) {
   if (end - start >= NORMOT_EXACT_ROW_LIMIT)
     return normot_sequential_total(values, in, out, start, end);
-  double lane[NORMOT_TOTAL_LANES] = {0};
   int all_exact = 1;
-  int64_t j = start;
-  if (in == NORMOT_FLOAT32) {
-    j = normot_add_f32_lanes(values, j, end, lane, &all_exact);
-  } else {
-    int exact[NORMOT_TOTAL_LANES];
-    for (int k = 0; k < NORMOT_TOTAL_LANES; ++k) exact[k] = 1;
-    for (; j + NORMOT_TOTAL_LANES <= end; j += NORMOT_TOTAL_LANES)
-      for (int k = 0; k < NORMOT_TOTAL_LANES; ++k) {
-        double x = normot_load_as_output(values, in, out, j + k);
-        lane[k] += x;
-        exact[k] &= normot_is_small_integer_f64(x);
-      }
-    for (int k = 0; k < NORMOT_TOTAL_LANES; ++k) all_exact &= exact[k];
-  }
-  double sum = 0.0;
-  for (int k = 0; k < NORMOT_TOTAL_LANES; ++k) sum += lane[k];
-  for (; j < end; ++j) {
-    double x = normot_load_as_output(values, in, out, j);
-    all_exact &= normot_is_small_integer_f64(x);
-    sum += x;
-  }
+  double sum;
+#if defined(__AVX2__)
+  if (in == NORMOT_FLOAT64)
+    sum = normot_f64_lane_total(values, start, end, &all_exact);
+  else
+#endif
+      if (in == NORMOT_FLOAT32)
+    sum = normot_f32_lane_total(values, start, end, &all_exact);
+  else
+    sum = normot_lane_total(values, in, out, start, end, &all_exact);
   return all_exact ? sum : normot_sequential_total(values, in, out, start, end);
 }
 
@@ -241,18 +311,21 @@ static NORMOT_ALWAYS_INLINE double normot_scaled_value(normot_value_type out, do
   return y;
 }
 
-/* normot_scaled_value, stored at out_values[j]. */
-static NORMOT_ALWAYS_INLINE void normot_scale_store(void *out_values, normot_value_type out,
+/* normot_scaled_value, stored at job->out_values[j] (log1p divided by job->log_base_divisor). */
+static NORMOT_ALWAYS_INLINE void normot_scale_store(const normalize_job *job, normot_value_type out,
                                                     int64_t j, double value, double factor,
-                                                    int apply_log1p, double log_divisor) {
-  normot_store_as_output(out_values, out, j,
-                         normot_scaled_value(out, value, factor, apply_log1p, log_divisor));
+                                                    int apply_log1p) {
+  normot_store_as_output(job->out_values, out, j,
+                         normot_scaled_value(out, value, factor, apply_log1p,
+                                             apply_log1p ? job->log_base_divisor : 0.0));
 }
 
 /* The smallest and largest of float values [j, end), folded into *low and *high; the values
  * are finite (checked before). Written with intrinsics: compilers leave a floating-point
  * minimum unvectorized, and this runs on every row that is checked. */
 #if defined(__AVX2__)
+/* The AVX2 version reads the last partial vector with a masked load, the masked lanes replaced
+ * by the running extremes, and reduces its lanes as a tree: no scalar tail on short rows. */
 static NORMOT_ALWAYS_INLINE void normot_f32_range(const float *v, int64_t j, int64_t end,
                                                   float *low, float *high) {
   __m256 lo = _mm256_set1_ps(*low), hi = _mm256_set1_ps(*high);
@@ -261,17 +334,20 @@ static NORMOT_ALWAYS_INLINE void normot_f32_range(const float *v, int64_t j, int
     lo = _mm256_min_ps(lo, x);
     hi = _mm256_max_ps(hi, x);
   }
-  float lanes_lo[8], lanes_hi[8];
-  _mm256_storeu_ps(lanes_lo, lo);
-  _mm256_storeu_ps(lanes_hi, hi);
-  for (int k = 0; k < 8; ++k) {
-    *low = lanes_lo[k] < *low ? lanes_lo[k] : *low;
-    *high = lanes_hi[k] > *high ? lanes_hi[k] : *high;
+  if (j < end) {
+    __m256i mask = normot_lanes_below(end - j);
+    __m256 x = _mm256_maskload_ps(v + j, mask);
+    lo = _mm256_min_ps(lo, _mm256_blendv_ps(lo, x, _mm256_castsi256_ps(mask)));
+    hi = _mm256_max_ps(hi, _mm256_blendv_ps(hi, x, _mm256_castsi256_ps(mask)));
   }
-  for (; j < end; ++j) {
-    *low = v[j] < *low ? v[j] : *low;
-    *high = v[j] > *high ? v[j] : *high;
-  }
+  __m128 l = _mm_min_ps(_mm256_castps256_ps128(lo), _mm256_extractf128_ps(lo, 1));
+  __m128 h = _mm_max_ps(_mm256_castps256_ps128(hi), _mm256_extractf128_ps(hi, 1));
+  l = _mm_min_ps(l, _mm_movehl_ps(l, l));
+  h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+  l = _mm_min_ss(l, _mm_shuffle_ps(l, l, 1));
+  h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
+  *low = _mm_cvtss_f32(l);
+  *high = _mm_cvtss_f32(h);
 }
 static NORMOT_ALWAYS_INLINE void normot_f64_range(const double *v, int64_t j, int64_t end,
                                                   double *low, double *high) {
@@ -371,11 +447,12 @@ static NORMOT_ALWAYS_INLINE void normot_f64_range(const double *v, int64_t j, in
  * *high. Every scaled value of a row lies between the scaled smallest and largest (division by
  * one factor, log1p and rounding are all monotone), so these two decide whether a row's results
  * are finite. */
-static NORMOT_ALWAYS_INLINE void normot_value_range(const void *values, normot_value_type in,
-                                                    normot_value_type out, int64_t start,
-                                                    int64_t end, double *low, double *high) {
+static NORMOT_ALWAYS_INLINE void normot_value_range(const void *values, normot_types t,
+                                                    int64_t start, int64_t end, double *low,
+                                                    double *high) {
+  const normot_value_type out = t.out;
   if (start >= end) return;
-  switch (in) {
+  switch (t.in) {
     case NORMOT_FLOAT32: {
       float lo = (float)*low, hi = (float)*high; /* +-Inf or values of a float32 row */
       normot_f32_range(values, start, end, &lo, &hi);
@@ -415,13 +492,9 @@ static inline int normot_job_combo(const normalize_job *job) {
 
 /* The passes over the values. normalize_totals.c and normalize_scale.c are compiled twice on
  * x86-64: for the baseline instruction set, and with AVX2 where the compiler offers it (CMake
- * defines NORMOT_KERNELS_AVX2 there, which suffixes the names). normalize_kernels.c picks one set
- * at run time; both give the same bytes (IEEE operations only, no contraction into FMA). */
-#if defined(NORMOT_KERNELS_AVX2)
-#define NORMOT_KERNEL(name) name##_avx2
-#else
-#define NORMOT_KERNEL(name) name
-#endif
+ * defines NORMOT_KERNELS_AVX2 there, and the files then define the _avx2 names below).
+ * normalize_kernels.c picks one set at run time; both give the same bytes (IEEE operations only,
+ * no contraction into FMA). */
 
 /* Whether exclusion keeps its flags per stored entry (sparse_exclusion) rather than per gene:
  * when n_cols bytes would exceed what the matrix itself holds. */
@@ -433,20 +506,22 @@ static inline int normot_exclusion_is_sparse(const normot_matrix *X) {
 /* Pass 1: checks the contents (indptr, indices where read, finiteness when asked) and fills
  * job->sums; with exclusion also job->excluded and then the recomputed sums. Writes nothing
  * the caller can see. The first problem in the matrix is stored in *problem. */
-void NORMOT_KERNEL(normot_cpu_normalize_totals)(const normalize_job *job,
-                                                normot_matrix_problem *problem);
+void normot_cpu_normalize_totals(const normalize_job *job, normot_matrix_problem *problem);
+void normot_cpu_normalize_totals_avx2(const normalize_job *job, normot_matrix_problem *problem);
 
 /* Checks indptr alone (for the fused pass, which reads no value twice). */
-void NORMOT_KERNEL(normot_cpu_check_indptr)(const normalize_job *job,
-                                            normot_matrix_problem *problem);
+void normot_cpu_check_indptr(const normalize_job *job, normot_matrix_problem *problem);
+void normot_cpu_check_indptr_avx2(const normalize_job *job, normot_matrix_problem *problem);
 
 /* Pass 2: writes job->out_values from X's values and job->size_factors. */
-void NORMOT_KERNEL(normot_cpu_normalize_scale)(const normalize_job *job);
+void normot_cpu_normalize_scale(const normalize_job *job);
+void normot_cpu_normalize_scale_avx2(const normalize_job *job);
 
 /* The single fused pass (CSR or dense, target known, no value check, no exclusion): per row,
  * the total, the size factor and the scaling. Fills job->out_totals and job->out_size_factors
  * when they are not NULL and returns the number of cells whose size factor was 0. */
-int64_t NORMOT_KERNEL(normot_cpu_normalize_fused)(const normalize_job *job, double target);
+int64_t normot_cpu_normalize_fused(const normalize_job *job, double target);
+int64_t normot_cpu_normalize_fused_avx2(const normalize_job *job, double target);
 
 typedef struct normalize_kernels {
   void (*totals)(const normalize_job *job, normot_matrix_problem *problem);

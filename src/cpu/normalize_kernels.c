@@ -10,11 +10,6 @@ static const normalize_kernels baseline_kernels = {
     normot_cpu_normalize_fused};
 
 #if defined(NORMOT_HAVE_AVX2_KERNELS)
-void normot_cpu_normalize_totals_avx2(const normalize_job *job, normot_matrix_problem *problem);
-void normot_cpu_check_indptr_avx2(const normalize_job *job, normot_matrix_problem *problem);
-void normot_cpu_normalize_scale_avx2(const normalize_job *job);
-int64_t normot_cpu_normalize_fused_avx2(const normalize_job *job, double target);
-
 static const normalize_kernels avx2_kernels = {
     normot_cpu_normalize_totals_avx2, normot_cpu_check_indptr_avx2, normot_cpu_normalize_scale_avx2,
     normot_cpu_normalize_fused_avx2};

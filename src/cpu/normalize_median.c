@@ -1,7 +1,9 @@
 /* The median of the positive totals, as numpy.median computes it: the middle value for an odd
  * count; for an even count the mean of the two middle values, computed in the array's type
  * (float32 totals: (a + b) rounded to float32, then halved in float32). */
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "normalize_internal.h"
 
@@ -48,14 +50,52 @@ static void select_kth(double *v, int64_t n, int64_t k) {
   qsort(v + lo, (size_t)(hi - lo), sizeof *v, compare_doubles);
 }
 
+/* Moves the values whose top 16 bits are `bin` to the front of v (in order of appearance) and
+ * returns how many there are; *max_below gets the largest value of a lower bin (-Inf if none). */
+static int64_t gather_bin(double *v, int64_t n, uint64_t bin, double *max_below) {
+  int64_t m = 0;
+  double below = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) {
+    uint64_t key;
+    memcpy(&key, &v[i], sizeof key);
+    if (key >> 48 == bin)
+      v[m++] = v[i];
+    else if (key >> 48 < bin && v[i] > below)
+      below = v[i];
+  }
+  *max_below = below;
+  return m;
+}
+
+/* The values are positive, so their bit patterns, read as unsigned integers, sort as the values
+ * do. One counting pass over the top 16 bits (sign, exponent, 4 mantissa bits) finds the bin
+ * that holds the middle rank; only that bin's values, usually a few percent, go through the
+ * selection. With n up to millions of cells this is several times faster than selecting among
+ * all of them, and it is the one serial step of the median path. */
 double normot_cpu_median(double *scratch, int64_t n, normot_value_type out) {
-  int64_t upper = n / 2;
-  select_kth(scratch, n, upper);
-  double high = scratch[upper];
+  const int64_t upper = n / 2;
+  uint32_t *count = calloc((size_t)1 << 16, sizeof *count);
+  int64_t below = 0, m = n;
+  double max_below = -INFINITY;
+  if (count != NULL) {
+    for (int64_t i = 0; i < n; ++i) {
+      uint64_t key;
+      memcpy(&key, &scratch[i], sizeof key);
+      ++count[key >> 48];
+    }
+    uint64_t bin = 0;
+    while (below + count[bin] <= upper) below += count[bin++];
+    free(count);
+    m = gather_bin(scratch, n, bin, &max_below);
+  }
+  const int64_t local = upper - below; /* the middle rank among the gathered values */
+  select_kth(scratch, m, local);
+  double high = scratch[local];
   if (n % 2 == 1) return high;
-  /* After selection everything below `upper` is <= high: the lower middle is their maximum. */
-  double low = scratch[0];
-  for (int64_t i = 1; i < upper; ++i)
+  /* The lower middle: the largest gathered value before `local` (selection put every value
+   * <= high there), or else the largest value of a lower bin. */
+  double low = max_below;
+  for (int64_t i = 0; i < local; ++i)
     if (scratch[i] > low) low = scratch[i];
   if (out == NORMOT_FLOAT32) return (double)((float)((float)low + (float)high) / 2.0f);
   return (low + high) / 2.0;

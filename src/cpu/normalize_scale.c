@@ -1,7 +1,15 @@
 /* Pass 2 of normalize_total on the CPU (divide every value by its cell's size factor, then the
  * optional log1p), and the single fused pass used when the target is known and nothing needs
  * checking before the first write. Every output element depends only on its own value and its
- * cell's size factor, so any split among threads gives the same bytes. */
+ * cell's size factor, so any split among threads gives the same bytes.
+ *
+ * CSR and dense rows are taken in blocks of about the same number of values
+ * (normalize_blocks.h). The fused pass works on groups of whole rows that fit in cache: first
+ * every row's total and size factor (one scalar division per row, outside any value loop), then
+ * the group's values are scaled as one segment. On AVX2, float32 CSR segments are scaled eight
+ * values at a time across row boundaries (a lane takes the factor of the row it lies in), so a
+ * short row costs no scalar tail and no loop set-up of its own. */
+#include "normalize_blocks.h"
 #include "normalize_internal.h"
 
 static NORMOT_ALWAYS_INLINE void scale_range(const normalize_job *job, int64_t start, int64_t end,
@@ -11,22 +19,31 @@ static NORMOT_ALWAYS_INLINE void scale_range(const normalize_job *job, int64_t s
   /* Two loops so that the common no-log1p case has no branch inside. */
   if (job->log1p)
     for (int64_t j = start; j < end; ++j)
-      normot_scale_store(job->out_values, out, j, normot_load_as_output(values, in, out, j), factor,
-                         1, job->log_base_divisor);
+      normot_scale_store(job, out, j, normot_load_as_output(values, in, out, j), factor, 1);
   else
     for (int64_t j = start; j < end; ++j)
-      normot_scale_store(job->out_values, out, j, normot_load_as_output(values, in, out, j), factor,
-                         0, 0.0);
+      normot_scale_store(job, out, j, normot_load_as_output(values, in, out, j), factor, 0);
 }
 
 enum { CACHE_LINE_BYTES = 64, PREFETCH_DISTANCE_BYTES = 16384 };
 
-/* scale_range for the fused pass, which reads each row twice: once to add it up (from memory)
- * and once to scale it (from cache). While a row is scaled nothing asks memory for the next
- * rows, and the hardware prefetcher waits with it, so each cache line scaled here asks for the
- * line 16 KiB further on, which the next rows' sums will read. (Measured on 100k x 20k float32,
- * one thread, alternating runs: 0.62-0.68 of the copy bandwidth without prefetching, 0.67-0.70
- * one row length ahead, 0.65-0.80 at 16 KiB and 32 KiB, 0.62-0.74 at 64 KiB.) */
+/* The index of the value PREFETCH_DISTANCE_BYTES after value j, clamped to the last value. The
+ * fused pass reads each group twice: once to add its rows up (from memory) and once to scale
+ * them (from cache). While a group is scaled nothing asks memory for the next groups, and the
+ * hardware prefetcher waits with it, so each cache line scaled asks for the line 16 KiB further
+ * on, which the next groups' sums will read. (Measured on 100k x 20k float32, one thread,
+ * alternating runs: 0.62-0.68 of the copy bandwidth without prefetching, 0.67-0.70 one row length
+ * ahead, 0.65-0.80 at 16 KiB and 32 KiB, 0.62-0.74 at 64 KiB.) */
+static NORMOT_ALWAYS_INLINE const char *prefetch_target(const normot_matrix *X,
+                                                        normot_value_type in, int64_t j) {
+  const int64_t value_bytes = (int64_t)normot_value_size(in); /* a constant once inlined */
+  const int64_t n_values =
+      X->layout == NORMOT_LAYOUT_CSR ? X->nnz : (X->n_rows - 1) * X->ld + X->n_cols;
+  const int64_t ahead = j + PREFETCH_DISTANCE_BYTES / value_bytes;
+  return (const char *)X->values + (ahead < n_values ? ahead : n_values - 1) * value_bytes;
+}
+
+/* scale_range for the fused pass, with the prefetching above. */
 static NORMOT_ALWAYS_INLINE void scale_range_prefetching(const normalize_job *job, int64_t start,
                                                          int64_t end, double factor,
                                                          normot_value_type in,
@@ -35,87 +52,167 @@ static NORMOT_ALWAYS_INLINE void scale_range_prefetching(const normalize_job *jo
     scale_range(job, start, end, factor, in, out);
     return;
   }
-  const normot_matrix *X = job->X;
-  const char *values = X->values;
-  const int64_t value_bytes = (int64_t)normot_value_size(in);
-  const int64_t per_line = CACHE_LINE_BYTES / value_bytes;
-  const int64_t n_values =
-      X->layout == NORMOT_LAYOUT_CSR ? X->nnz : (X->n_rows - 1) * X->ld + X->n_cols;
-  const int64_t ahead = PREFETCH_DISTANCE_BYTES / value_bytes;
+  const int64_t per_line = CACHE_LINE_BYTES / (int64_t)normot_value_size(in);
+  const void *values = job->X->values;
   int64_t j = start;
   for (; j + per_line <= end; j += per_line) {
 #if defined(__GNUC__)
-    int64_t next = j + ahead < n_values ? j + ahead : n_values - 1;
-    /* Into L2: the lines are read a few rows later, after this row's own lines are written. */
-    __builtin_prefetch(values + next * value_bytes, 0, 2);
+    /* Into L2: the lines are read a few groups later, after this group's lines are written. */
+    __builtin_prefetch(prefetch_target(job->X, in, j), 0, 2);
 #endif
     for (int64_t k = j; k < j + per_line; ++k)
-      normot_scale_store(job->out_values, out, k, normot_load_as_output(values, in, out, k), factor,
-                         0, 0.0);
+      normot_scale_store(job, out, k, normot_load_as_output(values, in, out, k), factor, 0);
   }
   for (; j < end; ++j)
-    normot_scale_store(job->out_values, out, j, normot_load_as_output(values, in, out, j), factor,
-                       0, 0.0);
+    normot_scale_store(job, out, j, normot_load_as_output(values, in, out, j), factor, 0);
 }
 
-static NORMOT_ALWAYS_INLINE void scale_rows(const normalize_job *job, int64_t r0, int64_t r1,
-                                            normot_value_type in, normot_index_type idx,
-                                            normot_value_type out) {
+#if defined(__AVX2__)
+/* Float32 CSR values [g.v0, g.v1) divided by their rows' factors (factors[r - g.r0], zeros
+ * already replaced), eight lanes at a time across row boundaries: each row that starts inside a
+ * vector blends its factor into the lanes from its start on. The same IEEE division per value as
+ * the scalar loop, so the same bytes. */
+static NORMOT_ALWAYS_INLINE void scale_segment_f32(const normalize_job *job, row_range g,
+                                                   const double *factors, normot_index_type idx,
+                                                   int prefetch) {
   const normot_matrix *X = job->X;
-  for (int64_t r = r0; r < r1; ++r) {
-    int64_t start, end;
-    if (X->layout == NORMOT_LAYOUT_CSR) {
-      start = normot_load_index(X->indptr, idx, r);
-      end = normot_load_index(X->indptr, idx, r + 1);
-    } else {
-      start = r * X->ld;
-      end = start + X->n_cols;
+  const float *in = X->values;
+  float *out = job->out_values;
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const int64_t ahead = PREFETCH_DISTANCE_BYTES / (int64_t)sizeof *in;
+  int64_t r = g.r0, next = normot_load_index(X->indptr, idx, r + 1);
+  __m256 current = _mm256_set1_ps((float)factors[0]);
+  int64_t j = g.v0;
+  for (; j + 8 <= g.v1; j += 8) {
+    __m256 f = current;
+    while (next < j + 8 && r + 1 < g.r1) { /* row r + 1 starts at lane next - j */
+      ++r;
+      current = _mm256_set1_ps((float)factors[r - g.r0]);
+      __m256i before = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(next - j)), lane);
+      f = _mm256_blendv_ps(current, f, _mm256_castsi256_ps(before));
+      next = normot_load_index(X->indptr, idx, r + 1);
     }
-    scale_range(job, start, end, job->size_factors[r], in, out);
+    if (prefetch && (j & 15) < 8)
+      _mm_prefetch(in + (j + ahead < X->nnz ? j + ahead : 0), _MM_HINT_T1);
+    _mm256_storeu_ps(out + j, _mm256_div_ps(_mm256_loadu_ps(in + j), f));
+  }
+  for (; j < g.v1; ++j) {
+    while (next <= j) next = normot_load_index(X->indptr, idx, ++r + 1);
+    out[j] = in[j] / (float)factors[r - g.r0];
+  }
+}
+
+/* The same for float64 values, four lanes at a time. */
+static NORMOT_ALWAYS_INLINE void scale_segment_f64(const normalize_job *job, row_range g,
+                                                   const double *factors, normot_index_type idx,
+                                                   int prefetch) {
+  const normot_matrix *X = job->X;
+  const double *in = X->values;
+  double *out = job->out_values;
+  const __m256i lane = _mm256_setr_epi64x(0, 1, 2, 3);
+  const int64_t ahead = PREFETCH_DISTANCE_BYTES / (int64_t)sizeof *in;
+  int64_t r = g.r0, next = normot_load_index(X->indptr, idx, r + 1);
+  __m256d current = _mm256_set1_pd(factors[0]);
+  int64_t j = g.v0;
+  for (; j + 4 <= g.v1; j += 4) {
+    __m256d f = current;
+    while (next < j + 4 && r + 1 < g.r1) { /* row r + 1 starts at lane next - j */
+      ++r;
+      current = _mm256_set1_pd(factors[r - g.r0]);
+      __m256i before = _mm256_cmpgt_epi64(_mm256_set1_epi64x(next - j), lane);
+      f = _mm256_blendv_pd(current, f, _mm256_castsi256_pd(before));
+      next = normot_load_index(X->indptr, idx, r + 1);
+    }
+    if (prefetch && (j & 7) < 4)
+      _mm_prefetch(in + (j + ahead < X->nnz ? j + ahead : 0), _MM_HINT_T1);
+    _mm256_storeu_pd(out + j, _mm256_div_pd(_mm256_loadu_pd(in + j), f));
+  }
+  for (; j < g.v1; ++j) {
+    while (next <= j) next = normot_load_index(X->indptr, idx, ++r + 1);
+    out[j] = in[j] / factors[r - g.r0];
+  }
+}
+
+/* log1p (and the division by log(base)) of float32 results [start, end), in cache. */
+static void log1p_f32_range(const normalize_job *job, int64_t start, int64_t end) {
+  float *out = job->out_values;
+  for (int64_t j = start; j < end; ++j) {
+    float y = log1pf(out[j]);
+    out[j] = job->log_base_divisor != 0.0 ? (float)((double)y / job->log_base_divisor) : y;
+  }
+}
+#endif
+
+/* The rows of g divided by their factors (factors[r - g.r0], zeros already replaced). */
+static NORMOT_ALWAYS_INLINE void scale_group(const normalize_job *job, row_range g,
+                                             const double *factors, normot_types t, int prefetch) {
+  const normot_matrix *X = job->X;
+#if defined(__AVX2__)
+  if (t.in == NORMOT_FLOAT32 && t.out == NORMOT_FLOAT32 && X->layout == NORMOT_LAYOUT_CSR) {
+    scale_segment_f32(job, g, factors, t.idx, prefetch && !job->log1p);
+    if (job->log1p) log1p_f32_range(job, g.v0, g.v1);
+    return;
+  }
+  if (t.in == NORMOT_FLOAT64 && t.out == NORMOT_FLOAT64 && X->layout == NORMOT_LAYOUT_CSR &&
+      !job->log1p) {
+    scale_segment_f64(job, g, factors, t.idx, prefetch);
+    return;
+  }
+#endif
+  for (int64_t r = g.r0; r < g.r1; ++r) {
+    int64_t start = normot_row_start(X, t.idx, r), end = normot_row_end(X, t.idx, r);
+    if (prefetch)
+      scale_range_prefetching(job, start, end, factors[r - g.r0], t.in, t.out);
+    else
+      scale_range(job, start, end, factors[r - g.r0], t.in, t.out);
   }
 }
 
 static NORMOT_ALWAYS_INLINE void scale_columns(const normalize_job *job, int64_t c0, int64_t c1,
-                                               normot_value_type in, normot_index_type idx,
-                                               normot_value_type out) {
+                                               normot_types t) {
   const normot_matrix *X = job->X;
   for (int64_t c = c0; c < c1; ++c) {
-    int64_t start = normot_load_index(X->indptr, idx, c);
-    int64_t end = normot_load_index(X->indptr, idx, c + 1);
+    int64_t start = normot_load_index(X->indptr, t.idx, c);
+    int64_t end = normot_load_index(X->indptr, t.idx, c + 1);
     for (int64_t j = start; j < end; ++j) {
-      double factor = job->size_factors[normot_load_index(X->indices, idx, j)];
-      normot_scale_store(job->out_values, out, j, normot_load_as_output(X->values, in, out, j),
-                         factor, job->log1p, job->log_base_divisor);
+      double factor = job->size_factors[normot_load_index(X->indices, t.idx, j)];
+      normot_scale_store(job, t.out, j, normot_load_as_output(X->values, t.in, t.out, j), factor,
+                         job->log1p);
     }
   }
 }
 
-/* Sum, size factor and scaling of each row while it is in cache. */
-static NORMOT_ALWAYS_INLINE int64_t fused_rows(const normalize_job *job, double target, int64_t r0,
-                                               int64_t r1, normot_value_type in,
-                                               normot_index_type idx, normot_value_type out) {
+/* The totals and size factors of g's rows into factors[] (zeros replaced by 1), and the caller's
+ * totals / size factors arrays; returns how many factors were 0. */
+static NORMOT_ALWAYS_INLINE int64_t group_factors(const normalize_job *job, double target,
+                                                  row_range g, normot_types t, double *factors) {
   const normot_matrix *X = job->X;
   int64_t zero_cells = 0;
-  for (int64_t r = r0; r < r1; ++r) {
-    int64_t start, end;
-    if (X->layout == NORMOT_LAYOUT_CSR) {
-      start = normot_load_index(X->indptr, idx, r);
-      end = normot_load_index(X->indptr, idx, r + 1);
-    } else {
-      start = r * X->ld;
-      end = start + X->n_cols;
-    }
-    double total = normot_round_to(out, normot_row_total(X->values, in, out, start, end));
-    double factor = normot_size_factor(out, total, target);
-    if (job->out_totals != NULL) normot_store_as_output(job->out_totals, out, r, total);
+  for (int64_t r = g.r0; r < g.r1; ++r) {
+    double sum = normot_row_total(X->values, t.in, t.out, normot_row_start(X, t.idx, r),
+                                  normot_row_end(X, t.idx, r));
+    double total = normot_round_to(t.out, sum);
+    double factor = normot_size_factor(t.out, total, target);
+    if (job->out_totals != NULL) normot_store_as_output(job->out_totals, t.out, r, total);
     /* Reported before the replacement, as Scanpy's key_added column is. */
     if (job->out_size_factors != NULL)
-      normot_store_as_output(job->out_size_factors, out, r, factor);
-    if (factor == 0.0) {
-      factor = 1.0;
-      ++zero_cells;
-    }
-    scale_range_prefetching(job, start, end, factor, in, out);
+      normot_store_as_output(job->out_size_factors, t.out, r, factor);
+    zero_cells += factor == 0.0;
+    factors[r - g.r0] = factor == 0.0 ? 1.0 : factor;
+  }
+  return zero_cells;
+}
+
+/* Sum, size factor and scaling of each group of rows while it is in cache. */
+static NORMOT_ALWAYS_INLINE int64_t fused_block(const normalize_job *job, double target,
+                                                row_range block, normot_types t) {
+  int64_t zero_cells = 0;
+  double factors[NORMOT_GROUP_ROWS];
+  for (int64_t r = block.r0; r < block.r1;) {
+    row_range g = normot_next_group(job->X, t.idx, r, block.r1);
+    zero_cells += group_factors(job, target, g, t, factors);
+    scale_group(job, g, factors, t, 1);
+    r = g.r1;
   }
   return zero_cells;
 }
@@ -125,51 +222,71 @@ static NORMOT_ALWAYS_INLINE int64_t fused_rows(const normalize_job *job, double 
     switch (normot_job_combo(job)) { NORMOT_FOR_EACH_COMBO(CASE) default : break; } \
   } while (0)
 
-static void scale_row_chunk(const normalize_job *job, int64_t r0, int64_t r1) {
-#define CASE(IN, IDX, OUT) \
-  case NORMOT_COMBO(IN, IDX, OUT): scale_rows(job, r0, r1, IN, IDX, OUT); break;
+static void scale_block(const normalize_job *job, row_range block) {
+  if (block.r0 == block.r1) return;
+#define CASE(IN, IDX, OUT)                                                                  \
+  case NORMOT_COMBO(IN, IDX, OUT):                                                          \
+    scale_group(job, block, job->size_factors + block.r0, (normot_types){IN, IDX, OUT}, 0); \
+    break;
   DISPATCH();
 #undef CASE
 }
 
 static void scale_column_chunk(const normalize_job *job, int64_t c0, int64_t c1) {
 #define CASE(IN, IDX, OUT) \
-  case NORMOT_COMBO(IN, IDX, OUT): scale_columns(job, c0, c1, IN, IDX, OUT); break;
+  case NORMOT_COMBO(IN, IDX, OUT): scale_columns(job, c0, c1, (normot_types){IN, IDX, OUT}); break;
   DISPATCH();
 #undef CASE
 }
 
-static int64_t fused_chunk(const normalize_job *job, double target, int64_t r0, int64_t r1) {
+static int64_t fused_chunk(const normalize_job *job, double target, row_range block) {
   int64_t zero_cells = 0;
-#define CASE(IN, IDX, OUT)                                      \
-  case NORMOT_COMBO(IN, IDX, OUT):                              \
-    zero_cells = fused_rows(job, target, r0, r1, IN, IDX, OUT); \
+#define CASE(IN, IDX, OUT)                                                      \
+  case NORMOT_COMBO(IN, IDX, OUT):                                              \
+    zero_cells = fused_block(job, target, block, (normot_types){IN, IDX, OUT}); \
     break;
   DISPATCH();
 #undef CASE
   return zero_cells;
 }
 
-void NORMOT_KERNEL(normot_cpu_normalize_scale)(const normalize_job *job) {
+static void normalize_scale(const normalize_job *job) {
   const normot_matrix *X = job->X;
-  int64_t n_major = X->layout == NORMOT_LAYOUT_CSC ? X->n_cols : X->n_rows;
+  if (X->layout == NORMOT_LAYOUT_CSC) {
 #pragma omp parallel for num_threads(job->n_threads) schedule(dynamic, 1)
-  for (int64_t m0 = 0; m0 < n_major; m0 += NORMOT_ROW_CHUNK) {
-    int64_t m1 = m0 + NORMOT_ROW_CHUNK < n_major ? m0 + NORMOT_ROW_CHUNK : n_major;
-    if (X->layout == NORMOT_LAYOUT_CSC)
-      scale_column_chunk(job, m0, m1);
-    else
-      scale_row_chunk(job, m0, m1);
+    for (int64_t c0 = 0; c0 < X->n_cols; c0 += NORMOT_ROW_CHUNK)
+      scale_column_chunk(job, c0,
+                         c0 + NORMOT_ROW_CHUNK < X->n_cols ? c0 + NORMOT_ROW_CHUNK : X->n_cols);
+    return;
   }
+  const int64_t n_blocks = normot_block_count(X);
+#pragma omp parallel for num_threads(job->n_threads) schedule(dynamic, 1)
+  for (int64_t b = 0; b < n_blocks; ++b) scale_block(job, normot_block_rows(X, b));
 }
 
-int64_t NORMOT_KERNEL(normot_cpu_normalize_fused)(const normalize_job *job, double target) {
-  const normot_matrix *X = job->X;
+static int64_t normalize_fused(const normalize_job *job, double target) {
+  const int64_t n_blocks = normot_block_count(job->X);
   int64_t zero_cells = 0;
 #pragma omp parallel for num_threads(job->n_threads) schedule(dynamic, 1) reduction(+ : zero_cells)
-  for (int64_t r0 = 0; r0 < X->n_rows; r0 += NORMOT_ROW_CHUNK) {
-    int64_t r1 = r0 + NORMOT_ROW_CHUNK < X->n_rows ? r0 + NORMOT_ROW_CHUNK : X->n_rows;
-    zero_cells += fused_chunk(job, target, r0, r1);
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    row_range block = normot_block_rows(job->X, b);
+    if (block.r0 < block.r1) zero_cells += fused_chunk(job, target, block);
   }
   return zero_cells;
 }
+
+#if defined(NORMOT_KERNELS_AVX2)
+void normot_cpu_normalize_scale_avx2(const normalize_job *job) {
+  normalize_scale(job);
+}
+int64_t normot_cpu_normalize_fused_avx2(const normalize_job *job, double target) {
+  return normalize_fused(job, target);
+}
+#else
+void normot_cpu_normalize_scale(const normalize_job *job) {
+  normalize_scale(job);
+}
+int64_t normot_cpu_normalize_fused(const normalize_job *job, double target) {
+  return normalize_fused(job, target);
+}
+#endif

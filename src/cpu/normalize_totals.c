@@ -10,10 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
+#include "normalize_blocks.h"
 #include "normalize_internal.h"
 
 static void flag_gene(unsigned char *excluded, int64_t gene) {
@@ -59,111 +56,71 @@ static void collect_sparse_exclusion(const normalize_job *job) {
 
 /* Row r's smallest and largest value, read while the row is in cache. */
 static NORMOT_ALWAYS_INLINE void record_row_range(const normalize_job *job, int64_t r,
-                                                  const void *values, normot_value_type in,
-                                                  normot_value_type out, int64_t start,
-                                                  int64_t end) {
+                                                  normot_types t, int64_t start, int64_t end) {
   job->row_low[r] = INFINITY;
   job->row_high[r] = -INFINITY;
-  normot_value_range(values, in, out, start, end, &job->row_low[r], &job->row_high[r]);
+  normot_value_range(job->X->values, t, start, end, &job->row_low[r], &job->row_high[r]);
 }
 
-/* ---- CSR --------------------------------------------------------------------------------- */
-
-static NORMOT_ALWAYS_INLINE void csr_totals_rows(const normalize_job *job, int64_t r0, int64_t r1,
-                                                 normot_value_type in, normot_index_type idx,
-                                                 normot_value_type out,
-                                                 normot_matrix_problem *problem) {
+/* Flags the genes of row r's values [start, end) that exceed max_fraction of its total (dense:
+ * the gene is the position in the row). */
+static NORMOT_ALWAYS_INLINE void flag_row(const normalize_job *job, int64_t r, row_range values,
+                                          double total, normot_types t) {
   const normot_matrix *X = job->X;
-  const void *values = X->values;
-  for (int64_t r = r0; r < r1; ++r) {
-    int64_t start = normot_load_index(X->indptr, idx, r);
-    int64_t end = normot_load_index(X->indptr, idx, r + 1);
-    if (!normot_indptr_step_ok(start, end, X->nnz)) {
-      normot_check_indptr_steps(X->indptr, idx, r, r + 1, X->nnz, problem);
-      return;
-    }
-    if (job->exclude) { /* indices are read only when genes are excluded */
-      normot_check_indices(X->indices, idx, start, end, X->n_cols, r, problem);
+  const double threshold = job->max_fraction * total;
+  (void)r;
+  if (job->sparse_excluded != NULL)
+    for (int64_t j = values.v0; j < values.v1; ++j)
+      job->sparse_excluded->entry_flags[j] =
+          normot_load_as_output(X->values, t.in, t.out, j) > threshold;
+  else
+    for (int64_t j = values.v0; j < values.v1; ++j)
+      if (normot_load_as_output(X->values, t.in, t.out, j) > threshold)
+        flag_gene(job->excluded, X->layout == NORMOT_LAYOUT_CSR
+                                     ? normot_load_index(X->indices, t.idx, j)
+                                     : j - values.v0);
+}
+
+/* ---- CSR and dense rows ------------------------------------------------------------------ */
+
+/* Totals (and checks, value ranges, exclusion flags) of the rows of a block; indptr was checked
+ * before. Stops at the first problem. */
+static NORMOT_ALWAYS_INLINE void row_totals_block(const normalize_job *job, row_range block,
+                                                  normot_types t, normot_matrix_problem *problem) {
+  const normot_matrix *X = job->X;
+  for (int64_t r = block.r0; r < block.r1; ++r) {
+    row_range row = {r, r + 1, normot_row_start(X, t.idx, r), normot_row_end(X, t.idx, r)};
+    if (job->exclude && X->layout == NORMOT_LAYOUT_CSR) { /* indices are read only then */
+      normot_check_indices(X->indices, t.idx, row.v0, row.v1, X->n_cols, r, problem);
       if (problem->status != NORMOT_SUCCESS) return;
     }
-    double sum = normot_row_total(values, in, out, start, end);
+    double sum = normot_row_total(X->values, t.in, t.out, row.v0, row.v1);
     /* A NaN or Inf among the values makes the sum non-finite; only then look for it. */
     if (job->check_values && !isfinite(sum)) {
-      normot_check_finite(values, in, start, end, r, problem);
+      normot_check_finite(X->values, t.in, row.v0, row.v1, r, problem);
       if (problem->status != NORMOT_SUCCESS) return;
     }
-    double total = normot_round_to(out, sum);
+    double total = normot_round_to(t.out, sum);
     job->sums[r] = total;
-    if (job->row_low != NULL) record_row_range(job, r, values, in, out, start, end);
-    if (job->exclude) {
-      double threshold = job->max_fraction * total;
-      if (job->sparse_excluded != NULL)
-        for (int64_t j = start; j < end; ++j)
-          job->sparse_excluded->entry_flags[j] =
-              normot_load_as_output(values, in, out, j) > threshold;
-      else
-        for (int64_t j = start; j < end; ++j)
-          if (normot_load_as_output(values, in, out, j) > threshold)
-            flag_gene(job->excluded, normot_load_index(X->indices, idx, j));
-    }
+    if (job->row_low != NULL) record_row_range(job, r, t, row.v0, row.v1);
+    if (job->exclude) flag_row(job, r, row, total, t);
   }
 }
 
-static NORMOT_ALWAYS_INLINE void csr_kept_totals_rows(const normalize_job *job, int64_t r0,
-                                                      int64_t r1, normot_value_type in,
-                                                      normot_index_type idx,
-                                                      normot_value_type out) {
+/* The totals of a block's rows over the genes that were not excluded. */
+static NORMOT_ALWAYS_INLINE void row_kept_totals_block(const normalize_job *job, row_range block,
+                                                       normot_types t) {
   const normot_matrix *X = job->X;
-  for (int64_t r = r0; r < r1; ++r) {
-    int64_t start = normot_load_index(X->indptr, idx, r);
-    int64_t end = normot_load_index(X->indptr, idx, r + 1);
+  const int is_csr = X->layout == NORMOT_LAYOUT_CSR;
+  for (int64_t r = block.r0; r < block.r1; ++r) {
+    int64_t start = normot_row_start(X, t.idx, r), end = normot_row_end(X, t.idx, r);
     double sum = 0.0;
-    for (int64_t j = start; j < end; ++j)
-      if (!gene_is_excluded(job, normot_load_index(X->indices, idx, j)))
-        sum += normot_load_as_output(X->values, in, out, j);
-    job->sums[r] = normot_round_to(out, sum);
-  }
-}
-
-/* ---- dense (row-major, ld) ------------------------------------------------------------------ */
-
-static NORMOT_ALWAYS_INLINE void dense_totals_rows(const normalize_job *job, int64_t r0, int64_t r1,
-                                                   normot_value_type in, normot_index_type idx,
-                                                   normot_value_type out,
-                                                   normot_matrix_problem *problem) {
-  const normot_matrix *X = job->X;
-  (void)idx;
-  for (int64_t r = r0; r < r1; ++r) {
-    int64_t start = r * X->ld, end = start + X->n_cols;
-    double sum = normot_row_total(X->values, in, out, start, end);
-    if (job->check_values && !isfinite(sum)) {
-      normot_check_finite(X->values, in, start, end, r, problem);
-      if (problem->status != NORMOT_SUCCESS) return;
+    for (int64_t j = start; j < end; ++j) {
+      int64_t gene = is_csr ? normot_load_index(X->indices, t.idx, j) : j - start;
+      if (is_csr ? !gene_is_excluded(job, gene) : !job->excluded[gene])
+        sum += normot_load_as_output(X->values, t.in, t.out, j);
     }
-    double total = normot_round_to(out, sum);
-    job->sums[r] = total;
-    if (job->row_low != NULL) record_row_range(job, r, X->values, in, out, start, end);
-    if (job->exclude) {
-      double threshold = job->max_fraction * total;
-      for (int64_t j = start; j < end; ++j)
-        if (normot_load_as_output(X->values, in, out, j) > threshold)
-          flag_gene(job->excluded, j - start);
-    }
-  }
-}
-
-static NORMOT_ALWAYS_INLINE void dense_kept_totals_rows(const normalize_job *job, int64_t r0,
-                                                        int64_t r1, normot_value_type in,
-                                                        normot_index_type idx,
-                                                        normot_value_type out) {
-  const normot_matrix *X = job->X;
-  (void)idx;
-  for (int64_t r = r0; r < r1; ++r) {
-    int64_t start = r * X->ld;
-    double sum = 0.0;
-    for (int64_t c = 0; c < X->n_cols; ++c)
-      if (!job->excluded[c]) sum += normot_load_as_output(X->values, in, out, start + c);
-    job->sums[r] = normot_round_to(out, sum);
+    job->sums[r] = normot_round_to(t.out, sum);
   }
 }
 
@@ -207,55 +164,68 @@ static NORMOT_ALWAYS_INLINE int64_t csc_first_row_at_least(const void *indices,
   return start;
 }
 
-/* Sums rows [r0, r1) over every column in column order (skipping excluded columns when
+/* The rows a thread sums in one CSC pass, and how. */
+typedef struct csc_pass {
+  int64_t r0, r1;
+  int kept_only; /* skip excluded columns (the recomputed totals) */
+  int sorted;    /* every column lists its rows in order */
+} csc_pass;
+
+/* Adds the entries [start, end) of column c that belong to the pass's rows into job->sums,
+ * checking finiteness (and recording value ranges) on the way. Returns 0 at a problem. */
+static NORMOT_ALWAYS_INLINE int csc_add_column(const normalize_job *job, csc_pass pass, int64_t c,
+                                               normot_types t, normot_matrix_problem *problem) {
+  const normot_matrix *X = job->X;
+  const int track_range = job->row_low != NULL && !pass.kept_only;
+  int64_t start = normot_load_index(X->indptr, t.idx, c);
+  int64_t end = normot_load_index(X->indptr, t.idx, c + 1);
+  if (pass.sorted) start = csc_first_row_at_least(X->indices, t.idx, start, end, pass.r0);
+  for (int64_t j = start; j < end; ++j) {
+    int64_t row = normot_load_index(X->indices, t.idx, j);
+    if (row < pass.r0 || row >= pass.r1) {
+      if (pass.sorted) break;
+      continue;
+    }
+    double v = normot_load_as_output(X->values, t.in, t.out, j);
+    if (job->check_values && !isfinite(v)) {
+      normot_check_finite(X->values, t.in, j, j + 1, c, problem);
+      return 0;
+    }
+    job->sums[row] += v;
+    if (track_range)
+      normot_value_range(X->values, t, j, j + 1, &job->row_low[row], &job->row_high[row]);
+  }
+  return 1;
+}
+
+/* Sums the pass's rows over every column in column order (skipping excluded columns when
  * `kept_only`) and checks the finiteness of those rows' values. The row indices were checked
  * already. With sorted columns a thread reads only its own entries; otherwise it reads every
  * index and skips the rows of other threads. */
-static NORMOT_ALWAYS_INLINE void csc_totals_block(const normalize_job *job, int64_t r0, int64_t r1,
-                                                  int kept_only, int sorted, normot_value_type in,
-                                                  normot_index_type idx, normot_value_type out,
-                                                  normot_matrix_problem *problem) {
+static NORMOT_ALWAYS_INLINE void csc_totals_block(const normalize_job *job, csc_pass pass,
+                                                  normot_types t, normot_matrix_problem *problem) {
   const normot_matrix *X = job->X;
-  double *sums = job->sums;
-  const int track_range = job->row_low != NULL && !kept_only;
-  for (int64_t r = r0; r < r1; ++r) sums[r] = 0.0;
-  if (track_range)
-    for (int64_t r = r0; r < r1; ++r) job->row_low[r] = INFINITY, job->row_high[r] = -INFINITY;
-  if (r0 == r1) return;
+  for (int64_t r = pass.r0; r < pass.r1; ++r) job->sums[r] = 0.0;
+  if (job->row_low != NULL && !pass.kept_only)
+    for (int64_t r = pass.r0; r < pass.r1; ++r)
+      job->row_low[r] = INFINITY, job->row_high[r] = -INFINITY;
+  if (pass.r0 == pass.r1) return;
   for (int64_t c = 0; c < X->n_cols; ++c) {
-    if (kept_only && job->excluded[c]) continue;
-    int64_t start = normot_load_index(X->indptr, idx, c);
-    int64_t end = normot_load_index(X->indptr, idx, c + 1);
-    if (sorted) start = csc_first_row_at_least(X->indices, idx, start, end, r0);
-    for (int64_t j = start; j < end; ++j) {
-      int64_t row = normot_load_index(X->indices, idx, j);
-      if (row < r0 || row >= r1) {
-        if (sorted) break;
-        continue;
-      }
-      double v = normot_load_as_output(X->values, in, out, j);
-      if (job->check_values && !isfinite(v)) {
-        normot_check_finite(X->values, in, j, j + 1, c, problem);
-        return;
-      }
-      sums[row] += v;
-      if (track_range)
-        normot_value_range(X->values, in, out, j, j + 1, &job->row_low[row], &job->row_high[row]);
-    }
+    if (pass.kept_only && job->excluded[c]) continue;
+    if (!csc_add_column(job, pass, c, t, problem)) return;
   }
-  for (int64_t r = r0; r < r1; ++r) sums[r] = normot_round_to(out, sums[r]);
+  for (int64_t r = pass.r0; r < pass.r1; ++r) job->sums[r] = normot_round_to(t.out, job->sums[r]);
 }
 
 static NORMOT_ALWAYS_INLINE void csc_flag_columns(const normalize_job *job, int64_t c0, int64_t c1,
-                                                  normot_value_type in, normot_index_type idx,
-                                                  normot_value_type out) {
+                                                  normot_types t) {
   const normot_matrix *X = job->X;
   for (int64_t c = c0; c < c1; ++c) {
-    int64_t start = normot_load_index(X->indptr, idx, c);
-    int64_t end = normot_load_index(X->indptr, idx, c + 1);
+    int64_t start = normot_load_index(X->indptr, t.idx, c);
+    int64_t end = normot_load_index(X->indptr, t.idx, c + 1);
     for (int64_t j = start; j < end; ++j) {
-      int64_t row = normot_load_index(X->indices, idx, j);
-      if (normot_load_as_output(X->values, in, out, j) > job->max_fraction * job->sums[row]) {
+      int64_t row = normot_load_index(X->indices, t.idx, j);
+      if (normot_load_as_output(X->values, t.in, t.out, j) > job->max_fraction * job->sums[row]) {
         job->excluded[c] = 1; /* one thread owns column c */
         break;
       }
@@ -271,41 +241,28 @@ static NORMOT_ALWAYS_INLINE void csc_flag_columns(const normalize_job *job, int6
     switch (normot_job_combo(job)) { NORMOT_FOR_EACH_COMBO(CASE) default : break; } \
   } while (0)
 
-static void csr_totals(const normalize_job *job, int64_t r0, int64_t r1,
-                       normot_matrix_problem *problem) {
-#define CASE(IN, IDX, OUT) \
-  case NORMOT_COMBO(IN, IDX, OUT): csr_totals_rows(job, r0, r1, IN, IDX, OUT, problem); break;
+static void row_totals(const normalize_job *job, row_range block, normot_matrix_problem *problem) {
+#define CASE(IN, IDX, OUT)                                               \
+  case NORMOT_COMBO(IN, IDX, OUT):                                       \
+    row_totals_block(job, block, (normot_types){IN, IDX, OUT}, problem); \
+    break;
   DISPATCH();
 #undef CASE
 }
 
-static void csr_kept_totals(const normalize_job *job, int64_t r0, int64_t r1) {
-#define CASE(IN, IDX, OUT) \
-  case NORMOT_COMBO(IN, IDX, OUT): csr_kept_totals_rows(job, r0, r1, IN, IDX, OUT); break;
+static void row_kept_totals(const normalize_job *job, row_range block) {
+#define CASE(IN, IDX, OUT)                                           \
+  case NORMOT_COMBO(IN, IDX, OUT):                                   \
+    row_kept_totals_block(job, block, (normot_types){IN, IDX, OUT}); \
+    break;
   DISPATCH();
 #undef CASE
 }
 
-static void dense_totals(const normalize_job *job, int64_t r0, int64_t r1,
-                         normot_matrix_problem *problem) {
-#define CASE(IN, IDX, OUT) \
-  case NORMOT_COMBO(IN, IDX, OUT): dense_totals_rows(job, r0, r1, IN, IDX, OUT, problem); break;
-  DISPATCH();
-#undef CASE
-}
-
-static void dense_kept_totals(const normalize_job *job, int64_t r0, int64_t r1) {
-#define CASE(IN, IDX, OUT) \
-  case NORMOT_COMBO(IN, IDX, OUT): dense_kept_totals_rows(job, r0, r1, IN, IDX, OUT); break;
-  DISPATCH();
-#undef CASE
-}
-
-static void csc_totals(const normalize_job *job, int64_t r0, int64_t r1, int kept_only, int sorted,
-                       normot_matrix_problem *problem) {
-#define CASE(IN, IDX, OUT)                                                   \
-  case NORMOT_COMBO(IN, IDX, OUT):                                           \
-    csc_totals_block(job, r0, r1, kept_only, sorted, IN, IDX, OUT, problem); \
+static void csc_totals(const normalize_job *job, csc_pass pass, normot_matrix_problem *problem) {
+#define CASE(IN, IDX, OUT)                                              \
+  case NORMOT_COMBO(IN, IDX, OUT):                                      \
+    csc_totals_block(job, pass, (normot_types){IN, IDX, OUT}, problem); \
     break;
   DISPATCH();
 #undef CASE
@@ -319,16 +276,17 @@ static int csc_check(const normalize_job *job, int64_t c0, int64_t c1,
 }
 
 static void csc_flags(const normalize_job *job, int64_t c0, int64_t c1) {
-#define CASE(IN, IDX, OUT) \
-  case NORMOT_COMBO(IN, IDX, OUT): csc_flag_columns(job, c0, c1, IN, IDX, OUT); break;
+#define CASE(IN, IDX, OUT)                                       \
+  case NORMOT_COMBO(IN, IDX, OUT):                               \
+    csc_flag_columns(job, c0, c1, (normot_types){IN, IDX, OUT}); \
+    break;
   DISPATCH();
 #undef CASE
 }
 
 /* ---- the passes ------------------------------------------------------------------------- */
 
-void NORMOT_KERNEL(normot_cpu_check_indptr)(const normalize_job *job,
-                                            normot_matrix_problem *problem) {
+static void check_indptr(const normalize_job *job, normot_matrix_problem *problem) {
   const normot_matrix *X = job->X;
   *problem = normot_no_problem();
   if (X->layout == NORMOT_LAYOUT_DENSE) return;
@@ -349,30 +307,25 @@ void NORMOT_KERNEL(normot_cpu_check_indptr)(const normalize_job *job,
   }
 }
 
-/* Row-parallel pass for CSR and dense. Rows after an already found problem are skipped: they
- * cannot change which problem comes first. */
-static void row_layout_totals(const normalize_job *job, normot_matrix_problem *problem) {
+/* Block-parallel pass for CSR and dense, after indptr was checked. Blocks after an already found
+ * problem are skipped: they cannot change which problem comes first. */
+static void row_layout_first_pass(const normalize_job *job, normot_matrix_problem *problem) {
   const normot_matrix *X = job->X;
-  int is_csr = X->layout == NORMOT_LAYOUT_CSR;
+  const int64_t n_blocks = normot_block_count(X);
+  /* Shared by the threads of the region below (cppcheck sees one scope). */
+  // cppcheck-suppress variableScope
   int64_t first_bad_row = INT64_MAX;
-  if (is_csr) {
-    normot_check_indptr_ends(X->indptr, X->index_type, X->n_rows, X->nnz, problem);
-    if (problem->status != NORMOT_SUCCESS) return;
-  }
 #pragma omp parallel num_threads(job->n_threads)
   {
     normot_matrix_problem local = normot_no_problem();
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t r0 = 0; r0 < X->n_rows; r0 += NORMOT_ROW_CHUNK) {
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      row_range block = normot_block_rows(X, b);
       int64_t known_bad;
 #pragma omp atomic read
       known_bad = first_bad_row;
-      if (local.status != NORMOT_SUCCESS || r0 > known_bad) continue;
-      int64_t r1 = r0 + NORMOT_ROW_CHUNK < X->n_rows ? r0 + NORMOT_ROW_CHUNK : X->n_rows;
-      if (is_csr)
-        csr_totals(job, r0, r1, &local);
-      else
-        dense_totals(job, r0, r1, &local);
+      if (local.status != NORMOT_SUCCESS || block.r0 > known_bad || block.r0 == block.r1) continue;
+      row_totals(job, block, &local);
       if (local.status != NORMOT_SUCCESS) {
         /* Writers take turns; readers above only need some recent value. */
 #pragma omp critical(normot_cpu_totals_bad_row)
@@ -385,22 +338,32 @@ static void row_layout_totals(const normalize_job *job, normot_matrix_problem *p
 #pragma omp critical(normot_cpu_totals_merge)
     normot_merge_problem(problem, &local);
   }
-  if (problem->status != NORMOT_SUCCESS || !job->exclude) return;
-  if (job->sparse_excluded != NULL) collect_sparse_exclusion(job);
-#pragma omp parallel for num_threads(job->n_threads) schedule(dynamic, 1)
-  for (int64_t r0 = 0; r0 < X->n_rows; r0 += NORMOT_ROW_CHUNK) {
-    int64_t r1 = r0 + NORMOT_ROW_CHUNK < X->n_rows ? r0 + NORMOT_ROW_CHUNK : X->n_rows;
-    if (is_csr)
-      csr_kept_totals(job, r0, r1);
-    else
-      dense_kept_totals(job, r0, r1);
-  }
 }
 
-static void csc_layout_totals(const normalize_job *job, normot_matrix_problem *problem) {
+static void row_layout_totals(const normalize_job *job, normot_matrix_problem *problem) {
   const normot_matrix *X = job->X;
-  NORMOT_KERNEL(normot_cpu_check_indptr)(job, problem);
+  check_indptr(job, problem);
   if (problem->status != NORMOT_SUCCESS) return;
+  row_layout_first_pass(job, problem);
+  if (problem->status != NORMOT_SUCCESS || !job->exclude) return;
+  if (job->sparse_excluded != NULL) collect_sparse_exclusion(job);
+  const int64_t n_blocks = normot_block_count(X);
+#pragma omp parallel for num_threads(job->n_threads) schedule(dynamic, 1)
+  for (int64_t b = 0; b < n_blocks; ++b) row_kept_totals(job, normot_block_rows(X, b));
+}
+
+/* The rows block `block` of `n_blocks` sums in a CSC pass. */
+static csc_pass csc_thread_rows(const normot_matrix *X, int64_t n_blocks, int64_t block) {
+  csc_pass pass = {0, 0, 0, 1};
+  int64_t per = X->n_rows / n_blocks, extra = X->n_rows % n_blocks;
+  pass.r0 = per * block + (block < extra ? block : extra);
+  pass.r1 = pass.r0 + per + (block < extra ? 1 : 0);
+  return pass;
+}
+
+/* Checks the row indices; returns whether every column lists its rows in order. */
+static int csc_check_all_columns(const normalize_job *job, normot_matrix_problem *problem) {
+  const normot_matrix *X = job->X;
   int sorted = 1;
 #pragma omp parallel num_threads(job->n_threads) reduction(&& : sorted)
   {
@@ -413,35 +376,57 @@ static void csc_layout_totals(const normalize_job *job, normot_matrix_problem *p
 #pragma omp critical(normot_cpu_totals_merge)
     normot_merge_problem(problem, &local);
   }
-  if (problem->status != NORMOT_SUCCESS) return;
-  for (int kept_only = 0; kept_only <= (job->exclude ? 1 : 0); ++kept_only) {
+  return sorted;
+}
+
+enum { CSC_BLOCK_ROWS = 8192 }; /* a block's sums and value ranges: 192 KiB, in L2 */
+
+/* One pass over the columns for every block of rows. With sorted columns the blocks are
+ * cache-sized and scheduled dynamically: the per-row sums a value is added into stay in L2 (a
+ * million rows' sums and ranges would be 24 MB of random access), and a block finds its rows in
+ * each column by binary search, so more blocks only cost searches. Unsorted columns make every
+ * block read every index: one block per thread then. Every block runs to its first problem and
+ * the earliest in the matrix is kept, so the report does not depend on the thread count. */
+static void csc_blocks_pass(const normalize_job *job, int sorted, int kept_only,
+                            normot_matrix_problem *problem) {
+  const normot_matrix *X = job->X;
+  int64_t n_blocks = job->n_threads > 0 ? job->n_threads : 1;
+  const int64_t by_size = (X->n_rows + CSC_BLOCK_ROWS - 1) / CSC_BLOCK_ROWS;
+  if (sorted && by_size > n_blocks) n_blocks = by_size;
 #pragma omp parallel num_threads(job->n_threads)
-    {
-      int64_t n_blocks = 1, block = 0;
-#ifdef _OPENMP
-      n_blocks = omp_get_num_threads();
-      block = omp_get_thread_num();
-#endif
-      int64_t r0 = X->n_rows / n_blocks * block +
-                   (block < X->n_rows % n_blocks ? block : X->n_rows % n_blocks);
-      int64_t r1 = r0 + X->n_rows / n_blocks + (block < X->n_rows % n_blocks ? 1 : 0);
-      normot_matrix_problem local = normot_no_problem();
-      csc_totals(job, r0, r1, kept_only, sorted, &local);
+  {
+    normot_matrix_problem local = normot_no_problem();
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      csc_pass pass = csc_thread_rows(X, n_blocks, b);
+      pass.kept_only = kept_only;
+      pass.sorted = sorted;
+      normot_matrix_problem found = normot_no_problem();
+      csc_totals(job, pass, &found);
+      normot_merge_problem(&local, &found);
+    }
 #pragma omp critical(normot_cpu_totals_merge)
-      normot_merge_problem(problem, &local);
-    }
-    if (problem->status != NORMOT_SUCCESS) return;
-    if (kept_only || !job->exclude) continue;
-#pragma omp parallel for num_threads(job->n_threads) schedule(dynamic, 1)
-    for (int64_t c0 = 0; c0 < X->n_cols; c0 += NORMOT_ROW_CHUNK) {
-      int64_t c1 = c0 + NORMOT_ROW_CHUNK < X->n_cols ? c0 + NORMOT_ROW_CHUNK : X->n_cols;
-      csc_flags(job, c0, c1);
-    }
+    normot_merge_problem(problem, &local);
   }
 }
 
-void NORMOT_KERNEL(normot_cpu_normalize_totals)(const normalize_job *job,
-                                                normot_matrix_problem *problem) {
+static void csc_layout_totals(const normalize_job *job, normot_matrix_problem *problem) {
+  const normot_matrix *X = job->X;
+  check_indptr(job, problem);
+  if (problem->status != NORMOT_SUCCESS) return;
+  const int sorted = csc_check_all_columns(job, problem);
+  if (problem->status != NORMOT_SUCCESS) return;
+  for (int kept_only = 0; kept_only <= (job->exclude ? 1 : 0); ++kept_only) {
+    csc_blocks_pass(job, sorted, kept_only, problem);
+    if (problem->status != NORMOT_SUCCESS) return;
+    if (kept_only || !job->exclude) continue;
+#pragma omp parallel for num_threads(job->n_threads) schedule(dynamic, 1)
+    for (int64_t c0 = 0; c0 < X->n_cols; c0 += NORMOT_ROW_CHUNK)
+      csc_flags(job, c0, c0 + NORMOT_ROW_CHUNK < X->n_cols ? c0 + NORMOT_ROW_CHUNK : X->n_cols);
+  }
+}
+
+static void normalize_totals(const normalize_job *job, normot_matrix_problem *problem) {
   *problem = normot_no_problem();
   if (job->exclude && job->sparse_excluded == NULL)
     memset(job->excluded, 0, (size_t)job->X->n_cols);
@@ -450,3 +435,19 @@ void NORMOT_KERNEL(normot_cpu_normalize_totals)(const normalize_job *job,
   else
     row_layout_totals(job, problem);
 }
+
+#if defined(NORMOT_KERNELS_AVX2)
+void normot_cpu_normalize_totals_avx2(const normalize_job *job, normot_matrix_problem *problem) {
+  normalize_totals(job, problem);
+}
+void normot_cpu_check_indptr_avx2(const normalize_job *job, normot_matrix_problem *problem) {
+  check_indptr(job, problem);
+}
+#else
+void normot_cpu_normalize_totals(const normalize_job *job, normot_matrix_problem *problem) {
+  normalize_totals(job, problem);
+}
+void normot_cpu_check_indptr(const normalize_job *job, normot_matrix_problem *problem) {
+  check_indptr(job, problem);
+}
+#endif
