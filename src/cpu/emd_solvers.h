@@ -118,11 +118,20 @@ typedef struct emd_multiscale_stats {
  * `threshold` (at most `capacity` columns and their costs, each cost computed with emd_cost_at
  * as the arcs carry it, and the reduced cost as (c - u_r) - v_c) and returns how many; it must
  * miss no row that has such a pair. price_row runs on several threads at once. */
+typedef struct emd_row_request {
+  int32_t r;
+  double u_r;
+  const double *v;
+  double threshold;
+  int32_t *cols; /* out: at most capacity columns ... */
+  double *costs; /* ... and their costs */
+  int32_t capacity;
+} emd_row_request;
+
 typedef struct emd_row_pricer {
   void *context;
   void (*prepare)(void *context, const double *v);
-  int32_t (*price_row)(const void *context, int32_t r, double u_r, const double *v,
-                       double threshold, int32_t *cols, double *costs, int32_t capacity);
+  int32_t (*price_row)(const void *context, const emd_row_request *request);
   double cost_bound; /* at least |cost| of every pair */
 } emd_row_pricer;
 
