@@ -89,11 +89,6 @@ static inline double arc_cost(const tree *t, int32_t child, int32_t parent) {
                       : t->cost[(size_t)parent * t->m + (child - t->n)];
 }
 
-static inline void link(const tree *t, int32_t before, int32_t after) {
-  t->thread[before] = after;
-  t->rev_thread[after] = before;
-}
-
 /* Sets every potential from the root's along the preorder (parents come before children). */
 static void refresh_potentials(tree *t) {
   for (int32_t x = t->thread[0]; x != 0; x = t->thread[x])
@@ -287,7 +282,8 @@ static void finish_tree(tree *t, const emd_dense_problem *problem, build_scratch
       stack[depth++] = c;
   }
   for (int32_t k = 0; k < nodes; ++k) {
-    link(t, preorder[k], preorder[k + 1 < nodes ? k + 1 : 0]);
+    const int32_t next = preorder[k + 1 < nodes ? k + 1 : 0];
+    t->thread[preorder[k]] = next, t->rev_thread[next] = preorder[k];
     t->last[preorder[k]] = preorder[k + t->size[preorder[k]] - 1];
   }
   t->pot[0] = 0.0;
@@ -474,41 +470,6 @@ static cycle find_cycle(const tree *t, int32_t i, int32_t jn) {
   return c;
 }
 
-/* The subtree below the leaving arc, S, re-rooted at `inside` (path s_0 = inside, ..., s_k =
- * leave) and hung below `outside`, in the preorder thread. S re-rooted reads: s_0's own subtree
- * (unchanged), then for each s_t (t >= 1) s_t itself and what it had besides s_{t-1}'s subtree:
- * the run before it (A) and the run after it (B) in the old order. The new S starts right after
- * `outside`. Returns the last node of the new S, which is the new last[] of every s_t. */
-static int32_t rethread(tree *t, int32_t path_length, int32_t outside) {
-  const int32_t *path = t->path;
-  int32_t *seg = t->segments, *last = t->last, *thread = t->thread;
-  const int32_t leave = path[path_length - 1], old_last = last[leave];
-  for (int32_t k = 1; k < path_length; ++k) {
-    const int32_t s = path[k], below = path[k - 1];
-    seg[4 * k] = thread[s] != below ? thread[s] : -1, seg[4 * k + 1] = t->rev_thread[below];
-    seg[4 * k + 2] = last[s] != last[below] ? thread[last[below]] : -1, seg[4 * k + 3] = last[s];
-  }
-  /* Cut S out; the ancestors whose subtree ended with it now end before it. */
-  const int32_t before = t->rev_thread[leave];
-  link(t, before, thread[old_last]);
-  for (int32_t u = t->parent[leave]; u >= 0 && last[u] == old_last; u = t->parent[u])
-    last[u] = before;
-  int32_t tail = last[path[0]];
-  for (int32_t k = 1; k < path_length; ++k) {
-    link(t, tail, path[k]);
-    tail = path[k];
-    if (seg[4 * k] >= 0) link(t, tail, seg[4 * k]), tail = seg[4 * k + 1];
-    if (seg[4 * k + 2] >= 0) link(t, tail, seg[4 * k + 2]), tail = seg[4 * k + 3];
-  }
-  for (int32_t k = 0; k < path_length; ++k) last[path[k]] = tail;
-  /* Insert after `outside`, as its first child. */
-  link(t, tail, thread[outside]);
-  link(t, outside, path[0]);
-  if (last[outside] == outside)
-    for (int32_t u = outside; u >= 0 && last[u] == outside; u = t->parent[u]) last[u] = tail;
-  return tail;
-}
-
 /* Re-hangs the path s_0 .. s_k below `outside` (parents reversed; each arc's flow moves with it
  * to its new child end) and updates the subtree sizes. */
 static void rehang(tree *t, const cycle *c, int32_t path_length, int32_t outside) {
@@ -546,7 +507,9 @@ static void pivot(tree *t, int32_t i, int32_t j_col) {
     if (x == c.leave) break;
   }
   const int32_t moved_size = t->size[c.leave];
-  const int32_t tail = rethread(t, path_length, outside);
+  const emd_thread_tree order = {t->parent, t->thread, t->rev_thread,
+                                 t->last,   t->path,   t->segments};
+  const int32_t tail = emd_thread_rehang(&order, path_length, outside);
   rehang(t, &c, path_length, outside);
   /* Potentials are defined up to a constant: shift whichever side of the entering arc is
    * smaller so that the entering arc becomes tight. */
