@@ -404,16 +404,28 @@ __attribute__((target("avx2"))) static int32_t first_column_at_avx2(const double
 }
 #endif
 
+/* Where the block search resumes. On a cost larger than a core's L2 cache (SAME_ROW_MIN_ARCS
+ * float64), a row that gave the entering arc is priced first again, up to SAME_ROW_PIVOTS
+ * pivots in a row: it is still in cache and often still has a negative arc. Measured on
+ * non-uniform 2-D problems: at n = 500 to 2000, 5% to 25% more pivots but 5% to 23% less time
+ * than resuming after it (3 was at least as fast as 2, 5, 10 or no limit); at n = 100 and 200,
+ * where every row stays cached, the extra pivots made it 8% to 30% slower. */
+enum { SAME_ROW_PIVOTS = 3, SAME_ROW_MIN_ARCS = 1 << 16 };
+
+typedef struct search_cursor {
+  int32_t next_row, last_row, streak, repeats; /* repeats: SAME_ROW_PIVOTS, or 1 for none */
+} search_cursor;
+
 /* Block search: the arc with the most negative reduced cost among the next few rows (at least
- * `block` arcs), starting at *next_row; rows are visited cyclically until a negative one is
- * found or every arc was priced. Returns 0 when no arc has reduced cost below -tolerance. */
-static int find_entering_arc(const tree *t, const pricing *p, int32_t *next_row, int32_t *enter_row,
-                             int32_t *enter_col) {
+ * `block` arcs) from the cursor; rows are visited cyclically until a negative one is found or
+ * every arc was priced. Returns 0 when no arc has reduced cost below -tolerance. */
+static int find_entering_arc(const tree *t, const pricing *p, search_cursor *cursor,
+                             int32_t *enter_row, int32_t *enter_col) {
   const int32_t n = t->n, m = t->m;
   const double *v = t->pot + n;
   double best = -p->tolerance;
   int32_t best_row = -1;
-  int32_t row = *next_row;
+  int32_t row = cursor->next_row;
   for (int32_t visited = 0; visited < n;) {
     int32_t block_end = visited + p->block_rows < n ? visited + p->block_rows : n;
     for (; visited < block_end; ++visited) {
@@ -423,7 +435,11 @@ static int find_entering_arc(const tree *t, const pricing *p, int32_t *next_row,
     }
     if (best_row >= 0) {
       *enter_col = p->first_column_at(t->cost + (size_t)best_row * m, v, t->pot[best_row], best, m);
-      *next_row = row;
+      if (best_row == cursor->last_row)
+        ++cursor->streak;
+      else
+        cursor->last_row = best_row, cursor->streak = 1;
+      cursor->next_row = cursor->streak < cursor->repeats ? best_row : row;
       *enter_row = best_row;
       return 1;
     }
@@ -553,8 +569,9 @@ void emd_network_simplex_solve(const emd_dense_problem *problem, int64_t max_ite
 
   int64_t iterations = 0;
   int status = NORMOT_EMD_OPTIMAL;
-  int32_t next_row = 0, enter_row, enter_col;
-  while (find_entering_arc(&t, &rule, &next_row, &enter_row, &enter_col)) {
+  search_cursor resume = {0, -1, 0, (int64_t)n * m >= SAME_ROW_MIN_ARCS ? SAME_ROW_PIVOTS : 1};
+  int32_t enter_row, enter_col;
+  while (find_entering_arc(&t, &rule, &resume, &enter_row, &enter_col)) {
     if (max_iter > 0 && iterations >= max_iter) {
       status = NORMOT_EMD_MAX_ITER_REACHED;
       break;
