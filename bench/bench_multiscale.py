@@ -84,13 +84,25 @@ def clouds(n, seed):
 
 # ---- normot through its C API (ctypes), with iterations and the sparse plan ------------------
 
-def normot_solve(a, b, solver, threads, cost=None, x=None, y=None):
+_contexts = {}
+
+
+def normot_context(threads):
+    """One context per thread count, kept for the process (as the Python package keeps one), so
+    that repeated solves reuse its workspaces."""
     sys.path.insert(0, os.path.join(HERE, "..", "python"))
     from normot import _library as L
     lib = L.load()
-    handle = ctypes.c_void_p()
-    assert lib.normot_context_create(ctypes.byref(handle), L.BACKEND_CPU, 0) == 0
-    lib.normot_context_set_threads(handle, threads)
+    if threads not in _contexts:
+        handle = ctypes.c_void_p()
+        assert lib.normot_context_create(ctypes.byref(handle), L.BACKEND_CPU, 0) == 0
+        lib.normot_context_set_threads(handle, threads)
+        _contexts[threads] = handle
+    return L, lib, _contexts[threads]
+
+
+def normot_solve(a, b, solver, threads, cost=None, x=None, y=None):
+    L, lib, handle = normot_context(threads)
     n, m = a.shape[0], b.shape[0]
     p = L.EmdProblem()
     p.k, p.n, p.m, p.value_type, p.memory = 1, n, m, L.FLOAT64, L.MEMORY_HOST
@@ -115,7 +127,6 @@ def normot_solve(a, b, solver, threads, cost=None, x=None, y=None):
     status = lib.normot_emd(handle, ctypes.byref(p), ctypes.byref(params), ctypes.byref(r))
     seconds, cpu_seconds = time.perf_counter() - start, time.thread_time() - cpu_start
     assert status == 0, lib.normot_context_last_error(handle)
-    lib.normot_context_destroy(handle)
     out["seconds"], out["cpu_seconds"] = seconds, cpu_seconds
     out["peak_rss_mb"] = round(peak_rss_mb(), 1)  # before the certificate check's own arrays
     return out
