@@ -142,7 +142,7 @@ TEST(EmdAllocationFailure, MultiscaleBatchWritesNothingUnlessEveryProblemIsSolve
 
 TEST(EmdAllocationFailure, MultiscalePointCloudBatchWritesNothingUnlessEveryProblemIsSolved) {
   // Clouds large enough for the coarse-to-fine hierarchy (n + m > 2048), two problems.
-  const int64_t k = 2, n = 1100, m = 1000;
+  const int64_t k = 2, n = 1030, m = 1020;
   std::mt19937_64 rng(2);
   std::uniform_real_distribution<double> unit(0.0, 1.0);
   std::vector<double> x(k * n * 2), y(k * m * 2), a(k * n), b(k * m);
