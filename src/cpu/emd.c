@@ -489,6 +489,7 @@ normot_status normot_cpu_emd(normot_context *context, const normot_emd_problem *
   normot_status status;
 
   batch_plan plan;
+  plan.store = NULL, plan.write_stored = 0;
   plan.use_multiscale = uses_multiscale(problem, params);
   plan.need_full_cost = problem->cost == NULL || problem->value_type != NORMOT_FLOAT64;
   if (plan.use_multiscale && problem->cost == NULL) plan.need_full_cost = 0;
@@ -516,7 +517,6 @@ normot_status normot_cpu_emd(normot_context *context, const normot_emd_problem *
   /* The multiscale solver allocates as it goes: its batches solve every problem into a store
    * first, so that running out of memory part-way leaves every output untouched. */
   emd_solution_store store;
-  plan.store = NULL, plan.write_stored = 0;
   if (plan.use_multiscale && k > 1) {
     if (!emd_solution_store_create(&store, k, n, m))
       return normot_fail(context, NORMOT_ERROR_OUT_OF_MEMORY,
