@@ -22,7 +22,12 @@ Cases:
                         [0.1, 1.1), multiscale only (POT would need n^2 doubles), 2 threads.
   dense                 non-uniform dense problems n = m = 100, 500, 1000, 2000 (random 2-D
                         clouds, squared Euclidean cost): POT against normot's AUTO (the dense
-                        simplex), 1 thread.
+                        simplex), 1 thread, interleaved in one process (--repeats rounds of POT
+                        then normot; medians). Times are both wall clock and the calling
+                        thread's CPU time (time.thread_time: both solvers run in that thread),
+                        which a loaded machine disturbs far less. --before LIB runs the same
+                        rounds with another build of the library in a second child, for a
+                        before/after pair of ratios each measured against POT in its own run.
 
 The certificate: feasibility (max |row or column sum - weight| / total mass), dual feasibility
 (max over ALL pairs of u_i + v_j - c_ij, over max |c|), complementary slackness (max |c_ij - u_i
@@ -79,13 +84,25 @@ def clouds(n, seed):
 
 # ---- normot through its C API (ctypes), with iterations and the sparse plan ------------------
 
-def normot_solve(a, b, solver, threads, cost=None, x=None, y=None):
+_contexts = {}
+
+
+def normot_context(threads):
+    """One context per thread count, kept for the process (as the Python package keeps one), so
+    that repeated solves reuse its workspaces."""
     sys.path.insert(0, os.path.join(HERE, "..", "python"))
     from normot import _library as L
     lib = L.load()
-    handle = ctypes.c_void_p()
-    assert lib.normot_context_create(ctypes.byref(handle), L.BACKEND_CPU, 0) == 0
-    lib.normot_context_set_threads(handle, threads)
+    if threads not in _contexts:
+        handle = ctypes.c_void_p()
+        assert lib.normot_context_create(ctypes.byref(handle), L.BACKEND_CPU, 0) == 0
+        lib.normot_context_set_threads(handle, threads)
+        _contexts[threads] = handle
+    return L, lib, _contexts[threads]
+
+
+def normot_solve(a, b, solver, threads, cost=None, x=None, y=None):
+    L, lib, handle = normot_context(threads)
     n, m = a.shape[0], b.shape[0]
     p = L.EmdProblem()
     p.k, p.n, p.m, p.value_type, p.memory = 1, n, m, L.FLOAT64, L.MEMORY_HOST
@@ -106,12 +123,11 @@ def normot_solve(a, b, solver, threads, cost=None, x=None, y=None):
     r.status, r.iterations = out["status"].ctypes.data, out["iterations"].ctypes.data
     r.sparse_row, r.sparse_col = out["rows"].ctypes.data, out["cols"].ctypes.data
     r.sparse_value, r.sparse_count = out["values"].ctypes.data, out["count"].ctypes.data
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.thread_time()
     status = lib.normot_emd(handle, ctypes.byref(p), ctypes.byref(params), ctypes.byref(r))
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.thread_time() - cpu_start
     assert status == 0, lib.normot_context_last_error(handle)
-    lib.normot_context_destroy(handle)
-    out["seconds"] = seconds
+    out["seconds"], out["cpu_seconds"] = seconds, cpu_seconds
     out["peak_rss_mb"] = round(peak_rss_mb(), 1)  # before the certificate check's own arrays
     return out
 
@@ -151,11 +167,35 @@ def peak_rss_mb():
 
 # ---- the cases, each run in a child -----------------------------------------------------------
 
-def pot_emd2(a, b, M):
+def pot_emd2(a, b, M, with_cpu=False):
     import ot
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.thread_time()
     value = ot.emd2(a, b, M, numItermax=10**9)
+    if with_cpu:
+        return float(value), time.perf_counter() - start, time.thread_time() - cpu_start
     return float(value), time.perf_counter() - start
+
+
+def dense_rounds(n, repeats):
+    """POT and normot's AUTO on one non-uniform dense problem, interleaved; medians."""
+    x, y, a, b = clouds(n, 11)
+    M = sq_cost(x, y)
+    times = {"pot": [], "pot_cpu": [], "normot": [], "normot_cpu": []}
+    for _ in range(repeats):
+        pot_cost, wall, cpu = pot_emd2(a, b, M, with_cpu=True)
+        times["pot"].append(wall), times["pot_cpu"].append(cpu)
+        out = normot_solve(a, b, "auto", 1, cost=M)
+        times["normot"].append(out["seconds"]), times["normot_cpu"].append(out["cpu_seconds"])
+    record = normot_record(out, a, b, lambda i0, i1: M[i0:i1])
+    medians = {key: float(np.median(values)) for key, values in times.items()}
+    record.update(pot_cost=pot_cost, pot_seconds=round(medians["pot"], 5),
+                  pot_cpu_seconds=round(medians["pot_cpu"], 5), repeats=repeats,
+                  seconds=round(medians["normot"], 5),
+                  cpu_seconds=round(medians["normot_cpu"], 5),
+                  speedup_vs_pot=round(medians["pot"] / medians["normot"], 2),
+                  cpu_speedup_vs_pot=round(medians["pot_cpu"] / medians["normot_cpu"], 2),
+                  cost_difference=abs(record["cost"] - pot_cost) / abs(pot_cost))
+    return record
 
 
 def child(case, arg):
@@ -183,11 +223,7 @@ def child(case, arg):
         out = normot_solve(a, b, "multiscale", 2, x=x, y=y)
         record.update(normot_record(out, a, b, lambda i0, i1: sq_cost(x[i0:i1], y)))
     elif case == "dense":
-        x, y, a, b = clouds(int(arg), 11)
-        M = sq_cost(x, y)
-        record["pot_cost"], record["pot_seconds"] = pot_emd2(a, b, M)
-        out = normot_solve(a, b, "auto", 1, cost=M)
-        record.update(normot_record(out, a, b, lambda i0, i1: M[i0:i1]))
+        record.update(dense_rounds(int(arg), int(os.environ.get("BENCH_REPEATS", "5"))))
     print(json.dumps(record), flush=True)
 
 
@@ -203,8 +239,8 @@ def normot_record(out, a, b, cost_rows):
             "violation": float(violation(a, b, out, cost_rows))}
 
 
-def run_child(case, arg, solver):
-    env = dict(os.environ, BENCH_SOLVER=solver)
+def run_child(case, arg, solver, **extra_env):
+    env = dict(os.environ, BENCH_SOLVER=solver, **extra_env)
     done = subprocess.run([sys.executable, __file__, "--child", case, str(arg)], env=env,
                           capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -220,6 +256,8 @@ def main():
     parser.add_argument("--cases", default="dotmark32,dotmark64,grid128,clouds,dense")
     parser.add_argument("--classes", default=",".join(CLASSES))
     parser.add_argument("--big", action="store_true", help="also clouds n = 5 x 10^4")
+    parser.add_argument("--repeats", type=int, default=5, help="dense: interleaved rounds")
+    parser.add_argument("--before", help="dense: another libnormot.so to measure the same way")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -246,10 +284,13 @@ def main():
                 print(json.dumps(run_child(case, n, "multiscale")), flush=True)
         elif case == "dense":
             for n in (100, 500, 1000, 2000):
-                record = run_child(case, n, "auto")
-                if "seconds" in record:
-                    record["speedup_vs_pot"] = round(record["pot_seconds"] / record["seconds"], 2)
-                print(json.dumps(record), flush=True)
+                repeats = str(args.repeats)
+                if args.before:
+                    before = run_child(case, n, "auto", BENCH_REPEATS=repeats,
+                                       NORMOT_LIBRARY=os.path.abspath(args.before))
+                    before["library"] = "before"
+                    print(json.dumps(before), flush=True)
+                print(json.dumps(run_child(case, n, "auto", BENCH_REPEATS=repeats)), flush=True)
 
 
 def cpu_name():

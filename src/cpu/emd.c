@@ -98,6 +98,10 @@ typedef struct batch_plan {
   int pricing_threads; /* its threads inside one problem (the batch has fewer problems) */
   int64_t dim;         /* point-cloud mode: the dimension, else 0 */
   size_t solver_bytes;
+  /* NULL: each problem is written as soon as it is solved. Else a first pass solves into the
+   * store (write_stored 0) and a second writes from it (write_stored 1). */
+  const emd_solution_store *store;
+  int write_stored;
 } batch_plan;
 
 static void *carve(char **cursor, size_t bytes) {
@@ -382,6 +386,7 @@ static int solve_problem(const normot_emd_problem *problem, const normot_emd_par
   emd_basic_solution solution = {
       w->basis_row,      w->basis_col, w->basis_flow, 0, w->u_active, w->v_active, 0,
       NORMOT_EMD_OPTIMAL};
+  if (plan->store != NULL) solution = emd_solution_store_slot(plan->store, p);
   active_sizes sizes = {n, m, 0, 0};
   int32_t flags = 0;
   prepare_weights(problem, p, w, &sizes.n_active, &sizes.m_active);
@@ -397,7 +402,9 @@ static int solve_problem(const normot_emd_problem *problem, const normot_emd_par
   } else {
     cost.cost = load_cost(problem, p, w->full_cost, w->points_x, w->points_y);
   }
-  if (plan->use_multiscale) {
+  if (plan->write_stored) {
+    /* solved in the first pass (flags: the multiscale solver sets none) */
+  } else if (plan->use_multiscale) {
     const int has_zero = sizes.n_active < n || sizes.m_active < m;
     emd_multiscale_problem sparse = {sizes.n_active,
                                      sizes.m_active,
@@ -412,6 +419,10 @@ static int solve_problem(const normot_emd_problem *problem, const normot_emd_par
     if (!emd_multiscale_solve(&sparse, &solution)) return 0;
   } else {
     flags = solve_dense(params, cost.cost, &sizes, w, &solution);
+  }
+  if (plan->store != NULL && !plan->write_stored) {
+    emd_solution_store_save(plan->store, p, &solution);
+    return 1;
   }
   write_results(params, &cost, &sizes, result, p, w, &solution);
   if (result->flags != NULL) result->flags[p] = flags;
@@ -444,6 +455,28 @@ static int has_zero_weight(const normot_emd_problem *problem, const void *weight
   return 0;
 }
 
+/* Every problem of the batch on `threads` threads; returns the first that ran out of memory, or
+ * k when none did. */
+static int64_t solve_batch(const normot_emd_problem *problem, const normot_emd_params *params,
+                           const normot_emd_result *result, const emd_cache *cache,
+                           const batch_plan *plan, int threads) {
+  const int64_t k = problem->k;
+  int64_t first_failed = k;
+#pragma omp parallel num_threads(threads)
+  {
+    int thread = 0;
+#ifdef _OPENMP
+    thread = omp_get_thread_num();
+#endif
+    workspace w = carve_workspace(cache->spaces[thread].memory, problem->n, problem->m, plan);
+#pragma omp for schedule(dynamic, 1) reduction(min : first_failed)
+    for (int64_t p = 0; p < k; ++p)
+      if (!solve_problem(problem, params, result, p, &w, plan) && p < first_failed)
+        first_failed = p;
+  }
+  return first_failed;
+}
+
 normot_status normot_cpu_emd(normot_context *context, const normot_emd_problem *problem,
                              const normot_emd_params *params, normot_emd_result *result) {
   const int64_t n = problem->n, m = problem->m;
@@ -456,6 +489,7 @@ normot_status normot_cpu_emd(normot_context *context, const normot_emd_problem *
   normot_status status;
 
   batch_plan plan;
+  plan.store = NULL, plan.write_stored = 0;
   plan.use_multiscale = uses_multiscale(problem, params);
   plan.need_full_cost = problem->cost == NULL || problem->value_type != NORMOT_FLOAT64;
   if (plan.use_multiscale && problem->cost == NULL) plan.need_full_cost = 0;
@@ -476,23 +510,25 @@ normot_status normot_cpu_emd(normot_context *context, const normot_emd_problem *
   const int64_t k = problem->k;
   const int used_threads = (int64_t)threads < k ? threads : (int)k;
   plan.pricing_threads = threads / used_threads;
-  emd_cache *cache;
+  emd_cache *cache = NULL;
   status = reserve_workspaces(context, used_threads, workspace_bytes(n, m, &plan), &cache);
   if (status != NORMOT_SUCCESS) return status;
 
-  int64_t first_failed = k;
-#pragma omp parallel num_threads(used_threads)
-  {
-    int thread = 0;
-#ifdef _OPENMP
-    thread = omp_get_thread_num();
-#endif
-    workspace w = carve_workspace(cache->spaces[thread].memory, n, m, &plan);
-#pragma omp for schedule(dynamic, 1) reduction(min : first_failed)
-    for (int64_t p = 0; p < k; ++p)
-      if (!solve_problem(problem, params, result, p, &w, &plan) && p < first_failed)
-        first_failed = p;
+  /* The multiscale solver allocates as it goes: its batches solve every problem into a store
+   * first, so that running out of memory part-way leaves every output untouched. */
+  emd_solution_store store;
+  if (plan.use_multiscale && k > 1) {
+    if (!emd_solution_store_create(&store, k, n, m))
+      return normot_fail(context, NORMOT_ERROR_OUT_OF_MEMORY,
+                         "emd: cannot allocate the solutions of %lld problems", (long long)k);
+    plan.store = &store;
   }
+  int64_t first_failed = solve_batch(problem, params, result, cache, &plan, used_threads);
+  if (plan.store != NULL && first_failed == k) {
+    plan.write_stored = 1;
+    solve_batch(problem, params, result, cache, &plan, used_threads);
+  }
+  if (plan.store != NULL) emd_solution_store_free(&store);
   if (first_failed < k)
     return normot_fail(context, NORMOT_ERROR_OUT_OF_MEMORY,
                        "emd: problem %lld: out of memory for the candidate arcs of the "

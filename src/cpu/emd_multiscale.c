@@ -124,9 +124,14 @@ static int64_t add_violators(const emd_multiscale_problem *p, const pricing *q, 
 #endif
     if (p->pricer != NULL) {
       const size_t slot = (size_t)r * ADDED_PER_ROW;
-      q->added_size[r] =
-          p->pricer->price_row(p->pricer->context, r, q->u[r], q->v, -q->tolerance,
-                               q->added_col + slot, q->added_cost + slot, ADDED_PER_ROW);
+      const emd_row_request request = {r,
+                                       q->u[r],
+                                       q->v,
+                                       -q->tolerance,
+                                       q->added_col + slot,
+                                       q->added_cost + slot,
+                                       ADDED_PER_ROW};
+      q->added_size[r] = p->pricer->price_row(p->pricer->context, &request);
     } else {
       price_row(p, q, r, &spaces[thread]);
     }

@@ -302,20 +302,27 @@ static void visit_cell(row_query *q, int32_t l, int32_t cell) {
   }
 }
 
-static int32_t price_row_by_cells(const void *context, int32_t r, double u_r, const double *v,
-                                  double threshold, int32_t *cols, double *costs,
-                                  int32_t capacity) {
+static int32_t price_row_by_cells(const void *context, const emd_row_request *request) {
   const cell_pricer *cp = context;
-  row_query q = {cp,  r, cp->rows->points + (size_t)r * cp->dim, v, u_r, threshold, cols,
-                 {0}, 0, capacity < 16 ? capacity : 16};
+  const int32_t r = request->r, capacity = request->capacity;
+  row_query q = {cp,
+                 r,
+                 cp->rows->points + (size_t)r * cp->dim,
+                 request->v,
+                 request->u_r,
+                 request->threshold,
+                 request->cols,
+                 {0},
+                 0,
+                 capacity < 16 ? capacity : 16};
   const int32_t top = cp->y->count - 1;
   for (int32_t cell = 0; cell < cp->y->levels[top].count; ++cell)
-    if (box_distance(cp, q.x, top, cell) - u_r - cp->vmax[top][cell] < threshold)
+    if (box_distance(cp, q.x, top, cell) - q.u_r - cp->vmax[top][cell] < q.threshold)
       visit_cell(&q, top, cell);
   const emd_multiscale_problem *p = cp->problem;
   for (int32_t t = 0; t < q.count; ++t)
-    costs[t] = emd_cost_at(p->source, p->row_of != NULL ? p->row_of[r] : r,
-                           p->col_of != NULL ? p->col_of[cols[t]] : cols[t]);
+    request->costs[t] = emd_cost_at(p->source, p->row_of != NULL ? p->row_of[r] : r,
+                                    p->col_of != NULL ? p->col_of[q.cols[t]] : q.cols[t]);
   return q.count;
 }
 

@@ -118,11 +118,20 @@ typedef struct emd_multiscale_stats {
  * `threshold` (at most `capacity` columns and their costs, each cost computed with emd_cost_at
  * as the arcs carry it, and the reduced cost as (c - u_r) - v_c) and returns how many; it must
  * miss no row that has such a pair. price_row runs on several threads at once. */
+typedef struct emd_row_request {
+  int32_t r;
+  double u_r;
+  const double *v;
+  double threshold;
+  int32_t *cols; /* out: at most capacity columns ... */
+  double *costs; /* ... and their costs */
+  int32_t capacity;
+} emd_row_request;
+
 typedef struct emd_row_pricer {
   void *context;
   void (*prepare)(void *context, const double *v);
-  int32_t (*price_row)(const void *context, int32_t r, double u_r, const double *v,
-                       double threshold, int32_t *cols, double *costs, int32_t capacity);
+  int32_t (*price_row)(const void *context, const emd_row_request *request);
   double cost_bound; /* at least |cost| of every pair */
 } emd_row_pricer;
 
@@ -188,6 +197,26 @@ typedef struct emd_sparse_plan_view {
  * sorted by row then column; scratch holds solution->count entries. */
 void emd_write_sparse_plan(const emd_basic_solution *solution, int64_t m, emd_sparse_entry *scratch,
                            const emd_sparse_plan_view *plan);
+
+/* Basic solutions of a whole batch, kept until every problem is solved: a batch whose solver may
+ * run out of memory part-way (the multiscale one) writes no output unless all its problems
+ * succeeded. Per problem n + m arcs and n + m duals: 24 (n + m) bytes, the order of the inputs. */
+typedef struct emd_solution_store {
+  int64_t n, m;
+  int32_t *row, *col;
+  double *flow, *u, *v;
+  int64_t *count, *iterations;
+  int *status;
+} emd_solution_store;
+
+/* Returns 0 when memory runs out (nothing to free then). */
+int emd_solution_store_create(emd_solution_store *store, int64_t k, int64_t n, int64_t m);
+void emd_solution_store_free(emd_solution_store *store);
+/* Problem p's slot as a solution to solve into, its count, iterations and status as saved. */
+emd_basic_solution emd_solution_store_slot(const emd_solution_store *store, int64_t p);
+/* Saves the count, iterations and status of a solution solved into slot p. */
+void emd_solution_store_save(const emd_solution_store *store, int64_t p,
+                             const emd_basic_solution *solution);
 
 /* Rounds a byte count up to a multiple of 64 so that carved arrays stay cache-line aligned. */
 static inline size_t emd_align64(size_t bytes) {

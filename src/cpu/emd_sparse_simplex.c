@@ -10,8 +10,9 @@
  *
  * Potentials pot[] give an arc x -> y the reduced cost cost - pot[x] + pot[y]; the duals of
  * the transportation problem are u_i = pot[i] and v_j = -pot[n + j]. The tree is stored as in
- * the dense solver (emd_network_simplex.c): parent pointers, child lists, subtree sizes, the
- * flow of the arc above each node and that arc's id (-1 for an artificial arc). The arc above
+ * the dense solver (emd_network_simplex.c): parent pointers, the preorder thread
+ * (emd_tree_links.h), subtree sizes, the flow of the arc above each node and that arc's id (-1
+ * for an artificial arc). The arc above
  * a row always points up (row -> column or row -> root), the arc above a column down, so the
  * pivot rules of the dense solver apply unchanged, including Cunningham's leaving-arc rule that
  * keeps the tree strongly feasible.
@@ -30,7 +31,7 @@ struct emd_sparse_simplex {
   int32_t n, m, nodes, root;
   double artificial_cost, tolerance;
   const emd_arc_list *arcs;
-  int32_t *parent, *first_child, *next_sibling, *prev_sibling, *size, *stack;
+  int32_t *parent, *size, *thread, *rev_thread, *last, *path, *segments;
   int64_t *parent_arc;
   double *flow, *pot;
   int64_t next_arc; /* where pricing resumes */
@@ -75,19 +76,9 @@ double emd_sparse_tolerance(double cost_bound, int64_t nodes) {
 
 void emd_sparse_simplex_destroy(emd_sparse_simplex *s) {
   if (s == NULL) return;
-  free(s->parent), free(s->first_child), free(s->next_sibling), free(s->prev_sibling);
-  free(s->size), free(s->stack), free(s->parent_arc), free(s->flow), free(s->pot);
+  free(s->parent), free(s->size), free(s->thread), free(s->rev_thread), free(s->last);
+  free(s->path), free(s->segments), free(s->parent_arc), free(s->flow), free(s->pot);
   free(s);
-}
-
-static inline void add_child(emd_sparse_simplex *s, int32_t parent, int32_t child) {
-  emd_tree_links links = {s->parent, s->first_child, s->next_sibling, s->prev_sibling};
-  emd_tree_add_child(&links, parent, child);
-}
-
-static inline void remove_child(emd_sparse_simplex *s, int32_t parent, int32_t child) {
-  emd_tree_links links = {s->parent, s->first_child, s->next_sibling, s->prev_sibling};
-  emd_tree_remove_child(&links, parent, child);
 }
 
 static inline double parent_arc_cost(const emd_sparse_simplex *s, int32_t x) {
@@ -95,30 +86,18 @@ static inline double parent_arc_cost(const emd_sparse_simplex *s, int32_t x) {
   return arc < 0 ? s->artificial_cost : s->arcs->cost[arc];
 }
 
-/* Sets the potential of every node below `top` from its parent, depth-first. */
-static void refresh_subtree(emd_sparse_simplex *s, int32_t top) {
-  int32_t count = 0;
-  s->stack[count++] = top;
-  while (count > 0) {
-    int32_t x = s->stack[--count];
-    for (int32_t c = s->first_child[x]; c >= 0; c = s->next_sibling[c]) {
-      double cost = parent_arc_cost(s, c);
-      s->pot[c] = s->pot[x] + (c < s->n ? cost : -cost);
-      s->stack[count++] = c;
-    }
+/* Sets every potential from the root's along the preorder (parents before children). */
+static void refresh_potentials(emd_sparse_simplex *s) {
+  for (int32_t x = s->thread[s->root]; x != s->root; x = s->thread[x]) {
+    double cost = parent_arc_cost(s, x);
+    s->pot[x] = s->pot[s->parent[x]] + (x < s->n ? cost : -cost);
   }
 }
 
-/* Adds `delta` to the potential of every node below `top`, leaving out the subtree of `skip`. */
-static void shift_subtree(emd_sparse_simplex *s, int32_t top, int32_t skip, double delta) {
-  int32_t count = 0;
-  s->stack[count++] = top;
-  while (count > 0) {
-    int32_t x = s->stack[--count];
-    s->pot[x] += delta;
-    for (int32_t c = s->first_child[x]; c >= 0; c = s->next_sibling[c])
-      if (c != skip) s->stack[count++] = c;
-  }
+/* Adds `delta` to the potentials of `count` nodes of the preorder from `first` on. */
+static void shift_run(emd_sparse_simplex *s, int32_t first, int32_t count, double delta) {
+  int32_t x = first;
+  for (int32_t c = 0; c < count; ++c, x = s->thread[x]) s->pot[x] += delta;
 }
 
 emd_sparse_simplex *emd_sparse_simplex_create(const emd_sparse_setup *setup) {
@@ -131,34 +110,35 @@ emd_sparse_simplex *emd_sparse_simplex_create(const emd_sparse_setup *setup) {
   s->tolerance = emd_sparse_tolerance(bound, nodes);
   const size_t count = (size_t)nodes;
   s->parent = malloc(count * sizeof(int32_t));
-  s->first_child = malloc(count * sizeof(int32_t));
-  s->next_sibling = malloc(count * sizeof(int32_t));
-  s->prev_sibling = malloc(count * sizeof(int32_t));
   s->size = malloc(count * sizeof(int32_t));
-  s->stack = malloc(count * sizeof(int32_t));
+  s->thread = malloc(count * sizeof(int32_t));
+  s->rev_thread = malloc(count * sizeof(int32_t));
+  s->last = malloc(count * sizeof(int32_t));
+  s->path = malloc(count * sizeof(int32_t));
+  s->segments = malloc(4 * count * sizeof(int32_t));
   s->parent_arc = malloc(count * sizeof(int64_t));
   s->flow = malloc(count * sizeof(double));
   s->pot = malloc(count * sizeof(double));
-  if (!s->parent || !s->first_child || !s->next_sibling || !s->prev_sibling || !s->size ||
-      !s->stack || !s->parent_arc || !s->flow || !s->pot) {
+  if (!s->parent || !s->size || !s->thread || !s->rev_thread || !s->last || !s->path ||
+      !s->segments || !s->parent_arc || !s->flow || !s->pot) {
     emd_sparse_simplex_destroy(s);
     return NULL;
   }
-  s->parent[s->root] = -1;
-  s->first_child[s->root] = -1;
-  s->next_sibling[s->root] = s->prev_sibling[s->root] = -1;
-  s->size[s->root] = nodes;
-  s->flow[s->root] = 0.0;
-  s->parent_arc[s->root] = -1;
-  for (int32_t x = 0; x < n + m; ++x) {
-    s->first_child[x] = -1;
-    s->size[x] = 1;
-    s->parent_arc[x] = -1;
-    s->flow[x] = x < n ? setup->a[x] : setup->b[x - n];
-    add_child(s, s->root, x);
+  /* The stars: the root first in the preorder, then every row and column as a leaf. */
+  for (int32_t x = 0; x < nodes; ++x) {
+    const int32_t next = x + 1 < nodes ? x + 1 : 0, node = x == 0 ? s->root : x - 1;
+    const int32_t following = next == 0 ? s->root : next - 1;
+    s->thread[node] = following, s->rev_thread[following] = node;
+    s->last[node] = node;
+    s->parent[node] = node == s->root ? -1 : s->root;
+    s->size[node] = 1;
+    s->parent_arc[node] = -1;
+    s->flow[node] = node == s->root ? 0.0 : node < n ? setup->a[node] : setup->b[node - n];
   }
+  s->last[s->root] = nodes > 1 ? nodes - 2 : s->root;
+  s->size[s->root] = nodes;
   s->pot[s->root] = 0.0;
-  refresh_subtree(s, s->root);
+  refresh_potentials(s);
   return s;
 }
 
@@ -206,8 +186,7 @@ static void rehang_subtree(emd_sparse_simplex *s, const rehang *r) {
     int32_t old_parent = s->parent[current], old_size = s->size[current];
     double old_flow = s->flow[current];
     int64_t old_arc = s->parent_arc[current];
-    remove_child(s, old_parent, current);
-    add_child(s, new_parent, current);
+    s->parent[current] = new_parent;
     s->flow[current] = new_flow;
     s->parent_arc[current] = new_arc;
     s->size[current] = moved_size - below_size;
@@ -245,13 +224,22 @@ static void pivot(emd_sparse_simplex *s, int64_t arc) {
   }
   rehang r = {
       on_j_side ? jn : i, on_j_side ? i : jn, on_j_side ? leave_j : leave_i, apex, arc, theta};
+  int32_t path_length = 0;
+  for (x = r.inside;; x = s->parent[x]) {
+    s->path[path_length++] = x;
+    if (x == r.leave) break;
+  }
+  const int32_t moved_size = s->size[r.leave];
+  const emd_thread_tree order = {s->parent, s->thread, s->rev_thread,
+                                 s->last,   s->path,   s->segments};
+  const int32_t tail = emd_thread_rehang(&order, path_length, r.outside);
   rehang_subtree(s, &r);
   /* Make the entering arc tight by shifting the smaller side of the tree. */
   const double delta = r.inside == i ? reduced : -reduced;
-  if (2 * s->size[r.inside] <= s->nodes)
-    shift_subtree(s, r.inside, -1, delta);
+  if (2 * moved_size <= s->nodes)
+    shift_run(s, r.inside, moved_size, delta);
   else
-    shift_subtree(s, s->root, r.inside, -delta);
+    shift_run(s, s->thread[tail], s->nodes - moved_size, -delta);
 }
 
 int emd_sparse_simplex_run(emd_sparse_simplex *s, const emd_arc_list *arcs, int64_t max_iter,
@@ -268,14 +256,14 @@ int emd_sparse_simplex_run(emd_sparse_simplex *s, const emd_arc_list *arcs, int6
   }
   /* Fresh potentials, so that rounding of the incremental shifts does not accumulate. */
   s->pot[s->root] = 0.0;
-  refresh_subtree(s, s->root);
+  refresh_potentials(s);
   return NORMOT_EMD_OPTIMAL;
 }
 
 double emd_sparse_simplex_artificial_flow(const emd_sparse_simplex *s) {
   double total = 0.0;
-  for (int32_t x = s->first_child[s->root]; x >= 0; x = s->next_sibling[x])
-    if (s->parent_arc[x] < 0) total += s->flow[x];
+  for (int32_t x = 0; x < s->n + s->m; ++x)
+    if (s->parent[x] == s->root && s->parent_arc[x] < 0) total += s->flow[x];
   return total;
 }
 

@@ -1,5 +1,6 @@
-/* The child lists of a spanning tree stored as arrays (the network simplex solvers'): each node
- * has a parent, a first child and doubly linked siblings; -1 ends a list. */
+/* A spanning tree stored as arrays (the network simplex solvers'): each node has a parent; the
+ * child lists (a first child and doubly linked siblings, -1 ending a list) serve to build it,
+ * the preorder thread to update it. */
 #ifndef NORMOT_SRC_CPU_EMD_TREE_LINKS_H
 #define NORMOT_SRC_CPU_EMD_TREE_LINKS_H
 
@@ -28,5 +29,19 @@ static inline void emd_tree_remove_child(const emd_tree_links *t, int32_t parent
     t->first_child[parent] = next;
   if (next >= 0) t->prev_sibling[next] = prev;
 }
+
+/* The tree's preorder as a cyclic list (thread[x] follows x, rev_thread[x] precedes it) from
+ * the root, and last[x], the last node of x's subtree in it, so that every subtree is one run
+ * of the list. path (one per node) and segments (four per node) are a pivot's scratch. */
+typedef struct emd_thread_tree {
+  int32_t *parent, *thread, *rev_thread, *last, *path, *segments;
+} emd_thread_tree;
+
+/* A pivot's change of the thread: the subtree S below the leaving arc, whose root is
+ * path[path_length - 1], is re-rooted at path[0] (path: the parent chain from path[0] up to
+ * that root, path_length nodes) and hung below `outside` (not in S). Reads the parents before
+ * the pivot (call it before they change); updates thread, rev_thread and last, not parent.
+ * Returns the last node of S in the new order. */
+int32_t emd_thread_rehang(const emd_thread_tree *t, int32_t path_length, int32_t outside);
 
 #endif
