@@ -22,7 +22,7 @@
 
 #include "bench_util.h"
 #include "normot/normot.h"
-#include "npy_io.h"
+#include "normot_io.h"
 #include "synthetic.h"
 
 typedef struct options {
@@ -152,7 +152,7 @@ static int run_case(normot_context *context, const options *opt, const synth_csr
                     const float *pristine, int threads, int use_target_sum, int dump) {
   const char *name = use_target_sum ? "target_sum" : "median";
   const size_t value_bytes = (size_t)matrix->nnz * sizeof(float);
-  const size_t indptr_bytes = (size_t)(matrix->n_rows + 1) * synth_index_size(matrix->index_type);
+  const size_t indptr_bytes = (size_t)(matrix->n_rows + 1) * normot_index_size(matrix->index_type);
   const double bytes_moved = (use_target_sum ? 2.0 : 3.0) * (double)value_bytes + indptr_bytes;
   const double copy_bytes = 2.0 * (double)value_bytes;
 

@@ -31,9 +31,6 @@ int cli_usage_error(const char *command, const char *format, ...)
  * argument, -1 when the value is missing. */
 int cli_take_value(int argc, char **argv, int *index, const char *name, const char **value);
 
-/* 1 if text ends with suffix (case-sensitive). */
-int cli_ends_with(const char *text, const char *suffix);
-
 /* Parses "auto", "cpu" or "cuda". Returns 0 on success. */
 int cli_parse_backend(const char *text, normot_backend *backend);
 /* Parses a whole decimal integer / floating number. Returns 0 on success. */

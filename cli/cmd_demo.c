@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "matrix_io.h"
+#include "normot_io.h"
 #include "progress.h"
 #include "synthetic.h"
 
@@ -128,15 +128,6 @@ static double float_at(const void *array, normot_value_type type, int64_t i) {
   return type == NORMOT_FLOAT32 ? (double)((const float *)array)[i] : ((const double *)array)[i];
 }
 
-static size_t value_bytes(normot_value_type type) {
-  switch (type) {
-    case NORMOT_FLOAT64:
-    case NORMOT_INT64: return 8;
-    case NORMOT_UINT16: return 2;
-    default: return 4;
-  }
-}
-
 static int compare_doubles(const void *left, const void *right) {
   double a = *(const double *)left, b = *(const double *)right;
   return (a > b) - (a < b);
@@ -245,7 +236,7 @@ static int run_normalize(demo_backend *backend, const normot_matrix *X,
   normot_context *context = backend->main;
   memset(summary, 0, sizeof *summary);
   normot_value_type out_type = X->value_type == NORMOT_FLOAT64 ? NORMOT_FLOAT64 : NORMOT_FLOAT32;
-  size_t out_size = value_bytes(out_type);
+  size_t out_size = normot_value_size(out_type);
   summary->value_type = out_type;
   summary->values = malloc((size_t)(X->nnz > 0 ? X->nnz : 1) * out_size);
   void *size_factors = malloc((size_t)(X->n_rows > 0 ? X->n_rows : 1) * out_size);
@@ -296,7 +287,7 @@ static int run_normalize(demo_backend *backend, const normot_matrix *X,
   summary->ran_on = context;
   /* As bench_normalize counts a median-target pass: the values read twice (totals, then
    * scaling) and written once, plus the row offsets. */
-  size_t in_size = value_bytes(X->value_type);
+  size_t in_size = normot_value_size(X->value_type);
   size_t index_size = X->index_type == NORMOT_INDEX_INT32 ? 4 : 8;
   double bytes = 2.0 * (double)X->nnz * (double)in_size + (double)X->nnz * (double)out_size +
                  (double)(X->n_rows + 1) * (double)index_size;
@@ -405,7 +396,7 @@ static normot_status solve_batch(demo_backend *backend, const normot_emd_problem
   cli_progress_begin(&progress, label, problem->k);
   int64_t chunk = progress.enabled ? (problem->k + 19) / 20 : problem->k;
   if (chunk < 1) chunk = 1;
-  size_t point_bytes = (size_t)problem->dim * value_bytes(problem->value_type);
+  size_t point_bytes = (size_t)problem->dim * normot_value_size(problem->value_type);
   for (int64_t first = 0; first < problem->k; first += chunk) {
     normot_emd_problem part = *problem;
     part.k = problem->k - first < chunk ? problem->k - first : chunk;

@@ -6,13 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "anndata_names_io.h"
-#include "atomic_file.h"
 #include "cli.h"
-#include "file_identity.h"
-#include "hdf5_io.h"
-#include "matrix_io.h"
-#include "npy_io.h"
+#include "normot_io.h"
 #include "progress.h"
 
 static void print_help(FILE *stream) {
@@ -174,7 +169,8 @@ static int parse_options(int argc, char **argv, normalize_options *options) {
         return cli_usage_error(command, "--backend must be auto, cpu or cuda");
     } else if ((taken = cli_take_value(argc, argv, &i, "--threads", &value)) != 0) {
       long long threads = 0;
-      if (taken < 0 || cli_parse_int64(value, &threads) != 0 || threads < 0 || threads > NORMOT_MAX_THREADS)
+      if (taken < 0 || cli_parse_int64(value, &threads) != 0 || threads < 0 ||
+          threads > NORMOT_MAX_THREADS)
         return cli_usage_error(command, "--threads must be an integer in [0, %d]",
                                NORMOT_MAX_THREADS);
       options->threads = (int)threads;

@@ -67,8 +67,3 @@ int cli_take_value(int argc, char **argv, int *index, const char *name, const ch
   *value = argv[*index];
   return 1;
 }
-
-int cli_ends_with(const char *text, const char *suffix) {
-  size_t text_length = strlen(text), suffix_length = strlen(suffix);
-  return text_length >= suffix_length && strcmp(text + text_length - suffix_length, suffix) == 0;
-}

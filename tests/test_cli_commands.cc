@@ -17,9 +17,7 @@
 #include "test_support.h"
 
 extern "C" {
-#include "hdf5_io.h"
-#include "matrix_io.h"
-#include "npy_io.h"
+#include "normot_io.h"
 }
 
 namespace {

@@ -1,13 +1,13 @@
 /* Seeded synthetic data (see synthetic.h for the model). The file name ends in _io.c so that
  * the build puts it in the normot_io library, which the CLI, the tests and the benchmarks link. */
+#include "synthetic.h"
+
 #include <math.h>
 #include <omp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "synthetic.h"
 
 /* ---- random numbers -------------------------------------------------------------------------- */
 
@@ -70,22 +70,6 @@ void synth_counts_params_init(synth_counts_params *params) {
   params->value_type = NORMOT_FLOAT32;
   params->index_type = NORMOT_INDEX_INT32;
   params->n_threads = 0;
-}
-
-size_t synth_value_size(normot_value_type type) {
-  switch (type) {
-    case NORMOT_FLOAT32: return 4;
-    case NORMOT_FLOAT64: return 8;
-    case NORMOT_INT32: return 4;
-    case NORMOT_INT64: return 8;
-    case NORMOT_UINT16: return 2;
-    case NORMOT_UINT32: return 4;
-  }
-  return 0;
-}
-
-size_t synth_index_size(normot_index_type type) {
-  return type == NORMOT_INDEX_INT64 ? 8 : (type == NORMOT_INDEX_INT32 ? 4 : 0);
 }
 
 static void set_error(char *error, size_t error_size, const char *format, ...) {
@@ -256,7 +240,7 @@ int synth_counts_generate(const synth_counts_params *params, synth_csr *out, cha
               "synthetic counts: density must lie in (0, 1); sd, exponent, offset finite >= 0");
     return 1;
   }
-  if (synth_value_size(params->value_type) == 0 || synth_index_size(params->index_type) == 0) {
+  if (normot_value_size(params->value_type) == 0 || normot_index_size(params->index_type) == 0) {
     set_error(error, error_size, "synthetic counts: unknown value or index type");
     return 1;
   }
@@ -266,7 +250,7 @@ int synth_counts_generate(const synth_counts_params *params, synth_csr *out, cha
     return 1;
   }
 
-  const size_t index_size = synth_index_size(params->index_type);
+  const size_t index_size = normot_index_size(params->index_type);
   double *popularity = malloc((size_t)(n_genes > 0 ? n_genes : 1) * sizeof(double));
   int64_t *row_counts = malloc((size_t)(n_cells > 0 ? n_cells : 1) * sizeof(int64_t));
   out->indptr = malloc((size_t)(n_cells + 1) * index_size);
@@ -313,7 +297,7 @@ int synth_counts_generate(const synth_counts_params *params, synth_csr *out, cha
     return 1;
   }
   out->indices = malloc((size_t)(nnz > 0 ? nnz : 1) * index_size);
-  out->values = malloc((size_t)(nnz > 0 ? nnz : 1) * synth_value_size(params->value_type));
+  out->values = malloc((size_t)(nnz > 0 ? nnz : 1) * normot_value_size(params->value_type));
   if (out->indices == NULL || out->values == NULL) {
     free(popularity);
     free(row_counts);

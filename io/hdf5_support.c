@@ -1,18 +1,14 @@
-/* What the HDF5 readers and writers share (see hdf5_support.h).
+/* What the HDF5 readers and writers share (declared in hdf5_internal.h).
  *
  * HDF5 clears its error stack when the next API call starts, and a failed write is followed by
  * several closing calls, so the cause is taken when the failure happens: the automatic error
  * handler, which HDF5 calls as a failing API function returns, records it. */
-#ifdef NORMOT_HAVE_HDF5
 #define _POSIX_C_SOURCE 200809L
-#include "hdf5_support.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "io_error.h"
-#include "memory_budget.h"
+#include "hdf5_internal.h"
 
 typedef struct failure_record {
   int recorded;
@@ -107,7 +103,3 @@ int cli_h5_check_declared_size(const char *path, hid_t dataset, const char *name
                        (unsigned long long)count, shortfall);
   return 0;
 }
-
-#else
-typedef int cli_hdf5_support_not_built; /* ISO C wants something in every file */
-#endif /* NORMOT_HAVE_HDF5 */

@@ -4,8 +4,6 @@
  * reason instead of being half-understood. Sizes are checked against the file before anything
  * is allocated. */
 #define _POSIX_C_SOURCE 200809L
-#include "npy_io.h"
-
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -15,24 +13,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "atomic_file.h"
-#include "io_error.h"
+#include "normot_io.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the .npy reader and writer assume a little-endian host"
 #endif
 
 enum { MAX_HEADER_BYTES = 1 << 20 };
-
-static size_t type_size(normot_value_type type) {
-  switch (type) {
-    case NORMOT_FLOAT32: return 4;
-    case NORMOT_FLOAT64: return 8;
-    case NORMOT_INT32: return 4;
-    case NORMOT_INT64: return 8;
-    default: return 0;
-  }
-}
 
 static const char *type_descr(normot_value_type type) {
   switch (type) {
@@ -275,7 +262,7 @@ int cli_npy_read(const char *path, cli_array *out, char *error, size_t error_siz
           cli_io_fail(error, error_size, "%s: the shape's element count overflows 64 bits", path);
   }
   if (status == 0) {
-    uint64_t data_bytes = (uint64_t)count * type_size(out->type);
+    uint64_t data_bytes = (uint64_t)count * normot_value_size(out->type);
     uint64_t data_offset = header_offset + header_length;
     if (data_bytes > file_size - data_offset) {
       status = cli_io_fail(
@@ -327,7 +314,7 @@ static int write_array(FILE *stream, const cli_array *array) {
   header[header_length - 1] = '\n';
   if (fwrite(start, 1, sizeof start, stream) != sizeof start) return -1;
   if (fwrite(header, 1, header_length, stream) != header_length) return -1;
-  size_t bytes = (size_t)cli_array_size(array) * type_size(array->type);
+  size_t bytes = (size_t)cli_array_size(array) * normot_value_size(array->type);
   if (bytes > 0 && fwrite(array->data, 1, bytes, stream) != bytes) return -1;
   return 0;
 }

@@ -1,0 +1,425 @@
+/* AnnData's .h5ad: X (csr_matrix, csc_matrix or dense) with the obs and var names. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <hdf5.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hdf5_internal.h"
+
+/* Reads the names of a dataframe group (obs or var): its index, and optionally one string
+ * column. A missing dataframe gives NULL names (anndata then numbers them). */
+static int read_dataframe_index(const char *path, hid_t file, const char *frame, int64_t length,
+                                char ***names, char *error, size_t error_size) {
+  *names = NULL;
+  if (cli_h5_object_kind(file, frame) != H5I_GROUP)
+    return 0; /* anndata < 0.7 stored dataframes as compound datasets: names are not kept */
+  hid_t group = H5Gopen2(file, frame, H5P_DEFAULT);
+  if (group < 0) return 0;
+  char index_name[256];
+  int status = 0;
+  if (cli_h5_read_string_attribute(group, "_index", index_name, sizeof index_name) == 0 &&
+      cli_h5_link_exists(group, index_name)) {
+    char qualified[300];
+    snprintf(qualified, sizeof qualified, "%s/%s", frame, index_name);
+    status = cli_h5_read_string_vector(path, file, qualified, length, names, error, error_size);
+  }
+  H5Gclose(group);
+  return status;
+}
+
+/* Reads a categorical column (anndata: a group with "categories" strings and integer "codes",
+ * -1 for a missing value) as one string per row. */
+static int read_categorical_column(const char *path, hid_t file, const char *qualified,
+                                   int64_t length, char ***values, char *error, size_t error_size) {
+  char name[320];
+  snprintf(name, sizeof name, "%s/categories", qualified);
+  int64_t n_categories = 0;
+  hid_t categories_set = cli_h5_open_vector(path, file, name, &n_categories, error, error_size);
+  if (categories_set < 0) return 1;
+  H5Dclose(categories_set);
+  char **categories = NULL;
+  int64_t *codes = NULL;
+  char **strings = NULL;
+  int status = 1;
+  if (cli_h5_read_string_vector(path, file, name, n_categories, &categories, error, error_size))
+    goto done;
+  snprintf(name, sizeof name, "%s/codes", qualified);
+  if (cli_h5_read_int64_vector(path, file, name, length, &codes, NULL, error, error_size))
+    goto done;
+  strings = calloc((size_t)(length > 0 ? length : 1), sizeof *strings);
+  if (strings == NULL) goto out_of_memory;
+  for (int64_t i = 0; i < length; i++) {
+    if (codes[i] < -1 || codes[i] >= n_categories) {
+      cli_io_fail(error, error_size, "'%s': %s[%lld] = %lld is not a category", path, name,
+                  (long long)i, (long long)codes[i]);
+      goto done;
+    }
+    strings[i] = strdup(codes[i] < 0 ? "" : categories[codes[i]]);
+    if (strings[i] == NULL) goto out_of_memory;
+  }
+  *values = strings;
+  strings = NULL;
+  status = 0;
+  goto done;
+out_of_memory:
+  cli_io_fail(error, error_size, "'%s': out of memory reading '%s'", path, qualified);
+done:
+  cli_free_strings(strings, length);
+  cli_free_strings(categories, n_categories);
+  free(codes);
+  return status;
+}
+
+/* Reads the string column `column` of dataframe `frame` when it is a string array or a
+ * categorical of strings; another kind of column (numbers) gives NULL. */
+static int read_dataframe_column(const char *path, hid_t file, const char *frame,
+                                 const char *column, int64_t length, char ***values, char *error,
+                                 size_t error_size) {
+  *values = NULL;
+  char qualified[300];
+  snprintf(qualified, sizeof qualified, "%s/%s", frame, column);
+  if (!cli_h5_link_exists(file, frame)) return 0;
+  H5I_type_t kind = cli_h5_object_kind(file, qualified);
+  if (kind == H5I_GROUP) {
+    hid_t group = H5Gopen2(file, qualified, H5P_DEFAULT);
+    char encoding[64] = "";
+    if (group >= 0) {
+      cli_h5_read_string_attribute(group, "encoding-type", encoding, sizeof encoding);
+      H5Gclose(group);
+    }
+    if (strcmp(encoding, "categorical") != 0) return 0;
+    return read_categorical_column(path, file, qualified, length, values, error, error_size);
+  }
+  if (kind != H5I_DATASET) return 0;
+  hid_t dataset = H5Dopen2(file, qualified, H5P_DEFAULT);
+  if (dataset < 0) return 0;
+  H5T_class_t type_class = cli_h5_dataset_class(dataset);
+  H5Dclose(dataset);
+  if (type_class != H5T_STRING) return 0;
+  return cli_h5_read_string_vector(path, file, qualified, length, values, error, error_size);
+}
+
+/* Transposes a CSC n_rows x n_cols matrix (indptr over columns) into CSR, keeping each row's
+ * entries in column order. */
+static int csc_to_csr(int64_t n_rows, int64_t n_cols, int64_t nnz, const int64_t *col_ptr,
+                      const int64_t *row_index, const void *values, size_t element_size,
+                      int64_t **out_indptr, int64_t **out_indices, void **out_values) {
+  int64_t *indptr = calloc((size_t)n_rows + 1, sizeof *indptr);
+  int64_t *indices = cli_io_allocate((size_t)nnz, sizeof *indices);
+  char *out = cli_io_allocate((size_t)nnz, element_size);
+  int64_t *next = cli_io_allocate((size_t)n_rows, sizeof *next);
+  if (indptr == NULL || indices == NULL || out == NULL || next == NULL) {
+    free(indptr);
+    free(indices);
+    free(out);
+    free(next);
+    return 1;
+  }
+  for (int64_t i = 0; i < nnz; i++) indptr[row_index[i] + 1]++;
+  for (int64_t r = 0; r < n_rows; r++) indptr[r + 1] += indptr[r];
+  memcpy(next, indptr, (size_t)n_rows * sizeof *next);
+  const char *in = values;
+  for (int64_t c = 0; c < n_cols; c++) {
+    for (int64_t i = col_ptr[c]; i < col_ptr[c + 1]; i++) {
+      int64_t position = next[row_index[i]]++;
+      indices[position] = c;
+      memcpy(out + (size_t)position * element_size, in + (size_t)i * element_size, element_size);
+    }
+  }
+  free(next);
+  *out_indptr = indptr;
+  *out_indices = indices;
+  *out_values = out;
+  return 0;
+}
+
+/* Whether one stored value is zero; -0.0 counts as zero, so bytes alone cannot tell. */
+#define RETURN_IS_ZERO_AS(type)  \
+  do {                           \
+    type v;                      \
+    memcpy(&v, value, sizeof v); \
+    return v == 0;               \
+  } while (0)
+
+static int value_is_zero(const char *value, normot_value_type type) {
+  switch (type) {
+    case NORMOT_FLOAT32: RETURN_IS_ZERO_AS(float);
+    case NORMOT_FLOAT64: RETURN_IS_ZERO_AS(double);
+    case NORMOT_INT32: RETURN_IS_ZERO_AS(int32_t);
+    case NORMOT_INT64: RETURN_IS_ZERO_AS(int64_t);
+    case NORMOT_UINT16: RETURN_IS_ZERO_AS(uint16_t);
+    case NORMOT_UINT32: RETURN_IS_ZERO_AS(uint32_t);
+  }
+  return 0;
+}
+#undef RETURN_IS_ZERO_AS
+
+/* Reads a dense 2-D X block of rows at a time and keeps its non-zero entries as CSR. */
+static int read_dense_x(const char *path, hid_t dataset, cli_matrix *out, char *error,
+                        size_t error_size) {
+  int status = 1;
+  hid_t file_space = H5Dget_space(dataset);
+  hid_t file_type = H5Dget_type(dataset);
+  hid_t memory_space = -1;
+  char *block = NULL;
+  int64_t *indptr = NULL, *indices = NULL;
+  char *values = NULL;
+  int64_t capacity = 0, nnz = 0;
+  hsize_t dims[2] = {0, 0};
+  normot_value_type value_type = NORMOT_FLOAT64;
+  if (file_space < 0 || file_type < 0 || H5Sget_simple_extent_ndims(file_space) != 2) {
+    cli_io_fail(error, error_size, "'%s': a dense X must be 2-dimensional", path);
+    goto done;
+  }
+  if (cli_h5_value_type_for(file_type, &value_type) != 0) {
+    cli_io_fail(error, error_size, "'%s': X should hold numbers", path);
+    goto done;
+  }
+  H5Sget_simple_extent_dims(file_space, dims, NULL);
+  uint64_t n_values = 0;
+  /* Each dimension below 2^48 keeps a row's bytes far from overflow; their product may not. */
+  if (dims[0] > (hsize_t)CLI_H5_MAX_DIMENSION || dims[1] > (hsize_t)CLI_H5_MAX_DIMENSION ||
+      __builtin_mul_overflow((uint64_t)dims[0], (uint64_t)dims[1], &n_values)) {
+    cli_io_fail(error, error_size, "'%s': X has an impossible shape (%llu, %llu)", path,
+                (unsigned long long)dims[0], (unsigned long long)dims[1]);
+    goto done;
+  }
+  int64_t n_rows = (int64_t)dims[0], n_cols = (int64_t)dims[1];
+  size_t element_size = normot_value_size(value_type);
+  /* About 32 MB per block, at least one row. */
+  int64_t rows_per_block = n_cols > 0 ? (int64_t)(((size_t)32 << 20) / (element_size * n_cols)) : 1;
+  if (rows_per_block < 1) rows_per_block = 1;
+  if (rows_per_block > n_rows) rows_per_block = n_rows > 0 ? n_rows : 1;
+  double block_bytes = (double)rows_per_block * (double)n_cols * (double)element_size;
+  if (cli_h5_check_declared_size(path, dataset, "X", n_values,
+                                 8.0 * ((double)n_rows + 1.0) + block_bytes, error, error_size))
+    goto done;
+  block = cli_io_allocate((size_t)rows_per_block * (size_t)n_cols, element_size);
+  indptr = cli_io_allocate((size_t)n_rows + 1, sizeof *indptr);
+  if (block == NULL || indptr == NULL) goto out_of_memory;
+  indptr[0] = 0;
+  for (int64_t first = 0; first < n_rows; first += rows_per_block) {
+    int64_t count = n_rows - first < rows_per_block ? n_rows - first : rows_per_block;
+    hsize_t start[2] = {(hsize_t)first, 0}, extent[2] = {(hsize_t)count, (hsize_t)n_cols};
+    H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start, NULL, extent, NULL);
+    if (memory_space >= 0) H5Sclose(memory_space);
+    memory_space = H5Screate_simple(2, extent, NULL);
+    if (n_cols > 0 && H5Dread(dataset, cli_h5_native_type_of(value_type), memory_space, file_space,
+                              H5P_DEFAULT, block) < 0) {
+      cli_io_fail(error, error_size, "'%s': cannot read the dense X", path);
+      goto done;
+    }
+    for (int64_t r = 0; r < count; r++) {
+      for (int64_t c = 0; c < n_cols; c++) {
+        const char *value = block + ((size_t)r * (size_t)n_cols + (size_t)c) * element_size;
+        if (value_is_zero(value, value_type)) continue;
+        if (nnz == capacity) {
+          int64_t grown = capacity == 0 ? 1024 : 2 * capacity;
+          int64_t *more_indices = realloc(indices, (size_t)grown * sizeof *indices);
+          if (more_indices == NULL) goto out_of_memory;
+          indices = more_indices;
+          char *more_values = realloc(values, (size_t)grown * element_size);
+          if (more_values == NULL) goto out_of_memory;
+          values = more_values;
+          capacity = grown;
+        }
+        indices[nnz] = c;
+        memcpy(values + (size_t)nnz * element_size, value, element_size);
+        nnz++;
+      }
+      indptr[first + r + 1] = nnz;
+    }
+  }
+  if (indices == NULL) indices = cli_io_allocate(0, sizeof *indices);
+  if (values == NULL) values = cli_io_allocate(0, element_size);
+  if (indices == NULL || values == NULL) goto out_of_memory;
+  out->n_rows = n_rows;
+  out->n_cols = n_cols;
+  out->nnz = nnz;
+  out->indptr = indptr;
+  out->indices = indices;
+  out->values = values;
+  out->value_type = value_type;
+  indptr = indices = NULL;
+  values = NULL;
+  status = 0;
+  goto done;
+out_of_memory:
+  cli_io_fail(error, error_size, "'%s': out of memory reading the dense X", path);
+done:
+  free(block);
+  free(indptr);
+  free(indices);
+  free(values);
+  if (memory_space >= 0) H5Sclose(memory_space);
+  if (file_type >= 0) H5Tclose(file_type);
+  if (file_space >= 0) H5Sclose(file_space);
+  return status;
+}
+
+/* Reads a sparse X group (csr_matrix or csc_matrix) into CSR. */
+static int read_sparse_x(const char *path, hid_t group, int is_csr, cli_matrix *out, char *error,
+                         size_t error_size) {
+  int64_t shape[2];
+  if (cli_h5_read_shape_attribute(group, "shape", shape) != 0 &&
+      cli_h5_read_shape_attribute(group, "h5sparse_shape", shape) != 0) {
+    cli_io_fail(error, error_size, "'%s': X has no integer 'shape' attribute of two entries", path);
+    return 1;
+  }
+  if (shape[0] < 0 || shape[1] < 0 || shape[0] > CLI_H5_MAX_DIMENSION ||
+      shape[1] > CLI_H5_MAX_DIMENSION) {
+    cli_io_fail(error, error_size, "'%s': X has an impossible shape (%lld, %lld)", path,
+                (long long)shape[0], (long long)shape[1]);
+    return 1;
+  }
+  int64_t n_rows = shape[0], n_cols = shape[1];
+  int64_t n_outer = is_csr ? n_rows : n_cols, n_inner = is_csr ? n_cols : n_rows;
+  int64_t *indptr = NULL, *indices = NULL;
+  void *values = NULL;
+  normot_value_type value_type = NORMOT_FLOAT64;
+  int status = 1;
+  if (cli_h5_read_int64_vector(path, group, "indptr", n_outer + 1, &indptr, NULL, error,
+                               error_size))
+    goto done;
+  int64_t nnz = indptr[n_outer];
+  if (nnz < 0) {
+    cli_io_fail(error, error_size, "'%s': X/indptr ends at a negative offset", path);
+    goto done;
+  }
+  if (cli_h5_read_int64_vector(path, group, "indices", nnz, &indices, NULL, error, error_size))
+    goto done;
+  if (cli_h5_read_value_vector(path, group, "data", nnz, &values, &value_type, error, error_size))
+    goto done;
+  if (cli_h5_check_indptr(path, "X/indptr", indptr, n_outer, nnz, error, error_size)) goto done;
+  if (cli_h5_check_indices(path, "X/indices", indices, nnz, n_inner, error, error_size)) goto done;
+  char shortfall[160];
+  if (!is_csr &&
+      cli_memory_shortfall(16.0 * ((double)n_rows + 1.0) +
+                               (double)nnz * (8.0 + (double)normot_value_size(value_type)),
+                           shortfall, sizeof shortfall)) {
+    cli_io_fail(error, error_size, "'%s': converting X (%lld x %lld) from CSC %s", path,
+                (long long)n_rows, (long long)n_cols, shortfall);
+    goto done;
+  }
+  if (!is_csr) {
+    int64_t *row_indptr, *row_indices;
+    void *row_values;
+    if (csc_to_csr(n_rows, n_cols, nnz, indptr, indices, values, normot_value_size(value_type),
+                   &row_indptr, &row_indices, &row_values) != 0) {
+      cli_io_fail(error, error_size, "'%s': out of memory converting X from CSC", path);
+      goto done;
+    }
+    free(indptr);
+    free(indices);
+    free(values);
+    indptr = row_indptr;
+    indices = row_indices;
+    values = row_values;
+  }
+  out->n_rows = n_rows;
+  out->n_cols = n_cols;
+  out->nnz = nnz;
+  out->indptr = indptr;
+  out->indices = indices;
+  out->values = values;
+  out->value_type = value_type;
+  indptr = indices = NULL;
+  values = NULL;
+  status = 0;
+done:
+  free(indptr);
+  free(indices);
+  free(values);
+  return status;
+}
+
+int cli_read_h5ad(const char *path, cli_matrix *out, char *error, size_t error_size) {
+  cli_h5_setup();
+  memset(out, 0, sizeof *out);
+  hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (file < 0) {
+    cli_io_fail(error, error_size, "cannot open '%s' as an HDF5 file", path);
+    return 1;
+  }
+  int status = 1;
+  hid_t x = -1;
+  char encoding[64];
+  char **gene_ids = NULL, **gene_symbols = NULL;
+  if (!cli_h5_link_exists(file, "X")) {
+    cli_io_fail(error, error_size, "'%s' has no X: not an AnnData .h5ad file", path);
+    goto done;
+  }
+  x = H5Oopen(file, "X", H5P_DEFAULT);
+  H5I_type_t kind = x >= 0 ? H5Iget_type(x) : H5I_BADID;
+  const char *encoding_name = "encoding-type";
+  int encoding_found = cli_h5_read_string_attribute(x, encoding_name, encoding, sizeof encoding);
+  if (kind == H5I_GROUP && encoding_found == CLI_H5_ATTRIBUTE_ABSENT) {
+    encoding_name = "h5sparse_format";
+    encoding_found = cli_h5_read_string_attribute(x, encoding_name, encoding, sizeof encoding);
+  }
+  if (encoding_found == CLI_H5_ATTRIBUTE_NOT_A_STRING) {
+    cli_io_fail(error, error_size, "'%s': X's %s attribute has the wrong type (not a string)", path,
+                encoding_name);
+    goto done;
+  }
+  if (kind == H5I_GROUP) {
+    if (encoding_found == CLI_H5_ATTRIBUTE_ABSENT) {
+      cli_io_fail(error, error_size, "'%s': X is a group without an encoding-type attribute", path);
+      goto done;
+    }
+    int is_csr = strcmp(encoding, "csr_matrix") == 0 || strcmp(encoding, "csr") == 0;
+    int is_csc = strcmp(encoding, "csc_matrix") == 0 || strcmp(encoding, "csc") == 0;
+    if (!is_csr && !is_csc) {
+      cli_io_fail(error, error_size,
+                  "'%s': X has encoding-type '%s'; normot reads csr_matrix, csc_matrix or a dense "
+                  "array",
+                  path, encoding);
+      goto done;
+    }
+    if (read_sparse_x(path, x, is_csr, out, error, error_size)) goto done;
+  } else if (kind == H5I_DATASET) {
+    if (encoding_found == CLI_H5_ATTRIBUTE_READ && strcmp(encoding, "array") != 0) {
+      cli_io_fail(error, error_size,
+                  "'%s': X has encoding-type '%s'; normot reads csr_matrix, csc_matrix or a dense "
+                  "array",
+                  path, encoding);
+      goto done;
+    }
+    if (read_dense_x(path, x, out, error, error_size)) goto done;
+  } else {
+    cli_io_fail(error, error_size, "'%s': X is neither a group nor a dataset", path);
+    goto done;
+  }
+
+  if (read_dataframe_index(path, file, "obs", out->n_rows, &out->row_names, error, error_size))
+    goto fail;
+  if (read_dataframe_index(path, file, "var", out->n_cols, &out->col_names, error, error_size))
+    goto fail;
+  /* scanpy's read_10x_* put the symbols in the index and the ids in a gene_ids column, or (with
+   * var_names="gene_ids") the ids in the index and the symbols in gene_symbols; normot writes
+   * the same two layouts. Either way, ids become the names and symbols the symbols. */
+  if (read_dataframe_column(path, file, "var", "gene_ids", out->n_cols, &gene_ids, error,
+                            error_size))
+    goto fail;
+  if (gene_ids != NULL) {
+    gene_symbols = out->col_names;
+    out->col_names = gene_ids;
+    out->col_symbols = gene_symbols;
+    gene_ids = gene_symbols = NULL;
+  } else if (read_dataframe_column(path, file, "var", "gene_symbols", out->n_cols,
+                                   &out->col_symbols, error, error_size)) {
+    goto fail;
+  }
+  status = 0;
+  goto done;
+fail:
+  cli_matrix_free(out);
+  memset(out, 0, sizeof *out);
+done:
+  if (x >= 0) H5Oclose(x);
+  H5Fclose(file);
+  return status;
+}
