@@ -11,8 +11,8 @@
 
 /* Reads the names of a dataframe group (obs or var): its index, and optionally one string
  * column. A missing dataframe gives NULL names (anndata then numbers them). */
-static int read_dataframe_index(const char *path, hid_t file, const char *frame, int64_t length,
-                                char ***names, char *error, size_t error_size) {
+static int read_dataframe_index(const cli_h5_source *src, hid_t file, const char *frame,
+                                int64_t length, char ***names) {
   *names = NULL;
   if (cli_h5_object_kind(file, frame) != H5I_GROUP)
     return 0; /* anndata < 0.7 stored dataframes as compound datasets: names are not kept */
@@ -24,7 +24,7 @@ static int read_dataframe_index(const char *path, hid_t file, const char *frame,
       cli_h5_link_exists(group, index_name)) {
     char qualified[300];
     snprintf(qualified, sizeof qualified, "%s/%s", frame, index_name);
-    status = cli_h5_read_string_vector(path, file, qualified, length, names, error, error_size);
+    status = cli_h5_read_string_vector(src, file, qualified, length, names);
   }
   H5Gclose(group);
   return status;
@@ -32,23 +32,24 @@ static int read_dataframe_index(const char *path, hid_t file, const char *frame,
 
 /* Reads a categorical column (anndata: a group with "categories" strings and integer "codes",
  * -1 for a missing value) as one string per row. */
-static int read_categorical_column(const char *path, hid_t file, const char *qualified,
-                                   int64_t length, char ***values, char *error, size_t error_size) {
+static int read_categorical_column(const cli_h5_source *src, hid_t file, const char *qualified,
+                                   int64_t length, char ***values) {
+  const char *path = src->path;
+  char *error = src->error;
+  size_t error_size = src->error_size;
   char name[320];
   snprintf(name, sizeof name, "%s/categories", qualified);
   int64_t n_categories = 0;
-  hid_t categories_set = cli_h5_open_vector(path, file, name, &n_categories, error, error_size);
+  hid_t categories_set = cli_h5_open_vector(src, file, name, &n_categories);
   if (categories_set < 0) return 1;
   H5Dclose(categories_set);
   char **categories = NULL;
   int64_t *codes = NULL;
   char **strings = NULL;
   int status = 1;
-  if (cli_h5_read_string_vector(path, file, name, n_categories, &categories, error, error_size))
-    goto done;
+  if (cli_h5_read_string_vector(src, file, name, n_categories, &categories)) goto done;
   snprintf(name, sizeof name, "%s/codes", qualified);
-  if (cli_h5_read_int64_vector(path, file, name, length, &codes, NULL, error, error_size))
-    goto done;
+  if (cli_h5_read_int64_vector(src, file, name, length, &codes, NULL)) goto done;
   strings = calloc((size_t)(length > 0 ? length : 1), sizeof *strings);
   if (strings == NULL) goto out_of_memory;
   for (int64_t i = 0; i < length; i++) {
@@ -75,9 +76,8 @@ done:
 
 /* Reads the string column `column` of dataframe `frame` when it is a string array or a
  * categorical of strings; another kind of column (numbers) gives NULL. */
-static int read_dataframe_column(const char *path, hid_t file, const char *frame,
-                                 const char *column, int64_t length, char ***values, char *error,
-                                 size_t error_size) {
+static int read_dataframe_column(const cli_h5_source *src, hid_t file, const char *frame,
+                                 const char *column, int64_t length, char ***values) {
   *values = NULL;
   char qualified[300];
   snprintf(qualified, sizeof qualified, "%s/%s", frame, column);
@@ -91,7 +91,7 @@ static int read_dataframe_column(const char *path, hid_t file, const char *frame
       H5Gclose(group);
     }
     if (strcmp(encoding, "categorical") != 0) return 0;
-    return read_categorical_column(path, file, qualified, length, values, error, error_size);
+    return read_categorical_column(src, file, qualified, length, values);
   }
   if (kind != H5I_DATASET) return 0;
   hid_t dataset = H5Dopen2(file, qualified, H5P_DEFAULT);
@@ -99,7 +99,7 @@ static int read_dataframe_column(const char *path, hid_t file, const char *frame
   H5T_class_t type_class = cli_h5_dataset_class(dataset);
   H5Dclose(dataset);
   if (type_class != H5T_STRING) return 0;
-  return cli_h5_read_string_vector(path, file, qualified, length, values, error, error_size);
+  return cli_h5_read_string_vector(src, file, qualified, length, values);
 }
 
 /* Transposes a CSC n_rows x n_cols matrix (indptr over columns) into CSR, keeping each row's
@@ -158,8 +158,10 @@ static int value_is_zero(const char *value, normot_value_type type) {
 #undef RETURN_IS_ZERO_AS
 
 /* Reads a dense 2-D X block of rows at a time and keeps its non-zero entries as CSR. */
-static int read_dense_x(const char *path, hid_t dataset, cli_matrix *out, char *error,
-                        size_t error_size) {
+static int read_dense_x(const cli_h5_source *src, hid_t dataset, cli_matrix *out) {
+  const char *path = src->path;
+  char *error = src->error;
+  size_t error_size = src->error_size;
   int status = 1;
   hid_t file_space = H5Dget_space(dataset);
   hid_t file_type = H5Dget_type(dataset);
@@ -194,8 +196,8 @@ static int read_dense_x(const char *path, hid_t dataset, cli_matrix *out, char *
   if (rows_per_block < 1) rows_per_block = 1;
   if (rows_per_block > n_rows) rows_per_block = n_rows > 0 ? n_rows : 1;
   double block_bytes = (double)rows_per_block * (double)n_cols * (double)element_size;
-  if (cli_h5_check_declared_size(path, dataset, "X", n_values,
-                                 8.0 * ((double)n_rows + 1.0) + block_bytes, error, error_size))
+  if (cli_h5_check_declared_size(src, dataset, "X", n_values,
+                                 8.0 * ((double)n_rows + 1.0) + block_bytes))
     goto done;
   block = cli_io_allocate((size_t)rows_per_block * (size_t)n_cols, element_size);
   indptr = cli_io_allocate((size_t)n_rows + 1, sizeof *indptr);
@@ -261,8 +263,10 @@ done:
 }
 
 /* Reads a sparse X group (csr_matrix or csc_matrix) into CSR. */
-static int read_sparse_x(const char *path, hid_t group, int is_csr, cli_matrix *out, char *error,
-                         size_t error_size) {
+static int read_sparse_x(const cli_h5_source *src, hid_t group, int is_csr, cli_matrix *out) {
+  const char *path = src->path;
+  char *error = src->error;
+  size_t error_size = src->error_size;
   int64_t shape[2];
   if (cli_h5_read_shape_attribute(group, "shape", shape) != 0 &&
       cli_h5_read_shape_attribute(group, "h5sparse_shape", shape) != 0) {
@@ -281,20 +285,16 @@ static int read_sparse_x(const char *path, hid_t group, int is_csr, cli_matrix *
   void *values = NULL;
   normot_value_type value_type = NORMOT_FLOAT64;
   int status = 1;
-  if (cli_h5_read_int64_vector(path, group, "indptr", n_outer + 1, &indptr, NULL, error,
-                               error_size))
-    goto done;
+  if (cli_h5_read_int64_vector(src, group, "indptr", n_outer + 1, &indptr, NULL)) goto done;
   int64_t nnz = indptr[n_outer];
   if (nnz < 0) {
     cli_io_fail(error, error_size, "'%s': X/indptr ends at a negative offset", path);
     goto done;
   }
-  if (cli_h5_read_int64_vector(path, group, "indices", nnz, &indices, NULL, error, error_size))
-    goto done;
-  if (cli_h5_read_value_vector(path, group, "data", nnz, &values, &value_type, error, error_size))
-    goto done;
-  if (cli_h5_check_indptr(path, "X/indptr", indptr, n_outer, nnz, error, error_size)) goto done;
-  if (cli_h5_check_indices(path, "X/indices", indices, nnz, n_inner, error, error_size)) goto done;
+  if (cli_h5_read_int64_vector(src, group, "indices", nnz, &indices, NULL)) goto done;
+  if (cli_h5_read_value_vector(src, group, "data", nnz, &values, &value_type)) goto done;
+  if (cli_h5_check_indptr(src, "X/indptr", indptr, n_outer, nnz)) goto done;
+  if (cli_h5_check_indices(src, "X/indices", indices, nnz, n_inner)) goto done;
   char shortfall[160];
   if (!is_csr &&
       cli_memory_shortfall(16.0 * ((double)n_rows + 1.0) +
@@ -337,6 +337,7 @@ done:
 }
 
 int cli_read_h5ad(const char *path, cli_matrix *out, char *error, size_t error_size) {
+  const cli_h5_source source = {path, error, error_size}, *src = &source;
   cli_h5_setup();
   memset(out, 0, sizeof *out);
   hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -379,7 +380,7 @@ int cli_read_h5ad(const char *path, cli_matrix *out, char *error, size_t error_s
                   path, encoding);
       goto done;
     }
-    if (read_sparse_x(path, x, is_csr, out, error, error_size)) goto done;
+    if (read_sparse_x(src, x, is_csr, out)) goto done;
   } else if (kind == H5I_DATASET) {
     if (encoding_found == CLI_H5_ATTRIBUTE_READ && strcmp(encoding, "array") != 0) {
       cli_io_fail(error, error_size,
@@ -388,29 +389,25 @@ int cli_read_h5ad(const char *path, cli_matrix *out, char *error, size_t error_s
                   path, encoding);
       goto done;
     }
-    if (read_dense_x(path, x, out, error, error_size)) goto done;
+    if (read_dense_x(src, x, out)) goto done;
   } else {
     cli_io_fail(error, error_size, "'%s': X is neither a group nor a dataset", path);
     goto done;
   }
 
-  if (read_dataframe_index(path, file, "obs", out->n_rows, &out->row_names, error, error_size))
-    goto fail;
-  if (read_dataframe_index(path, file, "var", out->n_cols, &out->col_names, error, error_size))
-    goto fail;
+  if (read_dataframe_index(src, file, "obs", out->n_rows, &out->row_names)) goto fail;
+  if (read_dataframe_index(src, file, "var", out->n_cols, &out->col_names)) goto fail;
   /* scanpy's read_10x_* put the symbols in the index and the ids in a gene_ids column, or (with
    * var_names="gene_ids") the ids in the index and the symbols in gene_symbols; normot writes
    * the same two layouts. Either way, ids become the names and symbols the symbols. */
-  if (read_dataframe_column(path, file, "var", "gene_ids", out->n_cols, &gene_ids, error,
-                            error_size))
-    goto fail;
+  if (read_dataframe_column(src, file, "var", "gene_ids", out->n_cols, &gene_ids)) goto fail;
   if (gene_ids != NULL) {
     gene_symbols = out->col_names;
     out->col_names = gene_ids;
     out->col_symbols = gene_symbols;
     gene_ids = gene_symbols = NULL;
-  } else if (read_dataframe_column(path, file, "var", "gene_symbols", out->n_cols,
-                                   &out->col_symbols, error, error_size)) {
+  } else if (read_dataframe_column(src, file, "var", "gene_symbols", out->n_cols,
+                                   &out->col_symbols)) {
     goto fail;
   }
   status = 0;

@@ -419,10 +419,10 @@ static void *values_in_csc_order(hid_t source_x, const cli_matrix *matrix,
                                  const copy_context *context) {
   int64_t *col_ptr = NULL, *row_index = NULL;
   void *values = NULL;
-  if (cli_h5_read_int64_vector(context->source_path, source_x, "indptr", matrix->n_cols + 1,
-                               &col_ptr, NULL, context->error, context->error_size) == 0 &&
-      cli_h5_read_int64_vector(context->source_path, source_x, "indices", matrix->nnz, &row_index,
-                               NULL, context->error, context->error_size) == 0) {
+  const cli_h5_source source = {context->source_path, context->error, context->error_size};
+  const cli_h5_source *src = &source;
+  if (cli_h5_read_int64_vector(src, source_x, "indptr", matrix->n_cols + 1, &col_ptr, NULL) == 0 &&
+      cli_h5_read_int64_vector(src, source_x, "indices", matrix->nnz, &row_index, NULL) == 0) {
     values = csc_values_of(matrix, col_ptr, row_index);
     if (values == NULL) copy_failed(context, "X (out of memory)");
   }

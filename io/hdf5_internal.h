@@ -11,6 +11,15 @@
 
 #include "io_internal.h"
 
+/* The file a reader is reading: its name for messages, and where a failure's one-line reason
+ * goes (as every reader reports, see cli_io_fail). */
+typedef struct cli_h5_source {
+  const char *path;
+  char *error;
+  size_t error_size;
+} cli_h5_source;
+
+
 /* A stored size can be at most this many times smaller than the data it holds: deflate's limit
  * (what h5py, anndata and Cell Ranger compress with). Data stored more compactly still (the
  * scale-offset filter on constant values) is refused. */
@@ -38,8 +47,8 @@ void cli_h5_failure_cause(char *text, size_t text_size);
  * their stored bytes must account for the declared size (a tiny file declaring a huge, never
  * written dataset is refused), and `memory_bytes` (what reading them allocates) must fit in the
  * memory available. Returns 0, or 1 with a one-line reason in `error`. */
-int cli_h5_check_declared_size(const char *path, hid_t dataset, const char *name, uint64_t count,
-                               double memory_bytes, char *error, size_t error_size);
+int cli_h5_check_declared_size(const cli_h5_source *src, hid_t dataset, const char *name,
+                               uint64_t count, double memory_bytes);
 
 /* No real matrix has more rows or columns than this (2^48); larger shapes come from damaged
  * files, and rejecting them keeps every size computation far from overflow. */
@@ -58,23 +67,22 @@ H5I_type_t cli_h5_object_kind(hid_t location, const char *name);
 /* Frees what HDF5 allocated for variable-length strings read into `buffer`. */
 void cli_h5_reclaim_strings(hid_t memory_type, hid_t space, void *buffer);
 /* Opens a 1-D dataset and returns its length (or -1 with the error set). */
-hid_t cli_h5_open_vector(const char *path, hid_t location, const char *name, int64_t *length,
-                         char *error, size_t error_size);
+hid_t cli_h5_open_vector(const cli_h5_source *src, hid_t location, const char *name,
+                         int64_t *length);
 H5T_class_t cli_h5_dataset_class(hid_t dataset);
 /* Reads a 1-D integer dataset into int64. expected < 0: any length. */
-int cli_h5_read_int64_vector(const char *path, hid_t location, const char *name, int64_t expected,
-                             int64_t **out, int64_t *out_length, char *error, size_t error_size);
+int cli_h5_read_int64_vector(const cli_h5_source *src, hid_t location, const char *name,
+                             int64_t expected, int64_t **out, int64_t *out_length);
 /* The normot value type that holds a stored numeric type without loss (integers stay
  * integers: the normalization then matches scanpy's cast to float32). */
 int cli_h5_value_type_for(hid_t file_type, normot_value_type *value_type);
 /* Reads a 1-D numeric dataset of `expected` entries in the type that fits it. */
-int cli_h5_read_value_vector(const char *path, hid_t location, const char *name, int64_t expected,
-                             void **out, normot_value_type *out_type, char *error,
-                             size_t error_size);
+int cli_h5_read_value_vector(const cli_h5_source *src, hid_t location, const char *name,
+                             int64_t expected, void **out, normot_value_type *out_type);
 /* Reads a 1-D dataset of strings (fixed-length as Cell Ranger writes, or variable-length as
  * anndata writes) into `expected` owned C strings. */
-int cli_h5_read_string_vector(const char *path, hid_t location, const char *name, int64_t expected,
-                              char ***out, char *error, size_t error_size);
+int cli_h5_read_string_vector(const cli_h5_source *src, hid_t location, const char *name,
+                              int64_t expected, char ***out);
 /* Reads a string attribute (fixed or variable length, scalar) into `text`. Returns
  * CLI_H5_ATTRIBUTE_READ, CLI_H5_ATTRIBUTE_ABSENT, or CLI_H5_ATTRIBUTE_NOT_A_STRING (another type,
  * or unreadable). */
@@ -82,9 +90,9 @@ int cli_h5_read_string_attribute(hid_t object, const char *name, char *text, siz
 /* Reads an integer attribute of exactly two entries (a matrix shape). */
 int cli_h5_read_shape_attribute(hid_t object, const char *name, int64_t shape[2]);
 /* indptr of n_outer + 1 offsets must start at 0, never decrease, and end at nnz. */
-int cli_h5_check_indptr(const char *path, const char *name, const int64_t *indptr, int64_t n_outer,
-                        int64_t nnz, char *error, size_t error_size);
-int cli_h5_check_indices(const char *path, const char *name, const int64_t *indices, int64_t nnz,
-                         int64_t bound, char *error, size_t error_size);
+int cli_h5_check_indptr(const cli_h5_source *src, const char *name, const int64_t *indptr,
+                        int64_t n_outer, int64_t nnz);
+int cli_h5_check_indices(const cli_h5_source *src, const char *name, const int64_t *indices,
+                         int64_t nnz, int64_t bound);
 
 #endif

@@ -59,8 +59,11 @@ void cli_h5_reclaim_strings(hid_t memory_type, hid_t space, void *buffer) {
 /* ---- reading datasets ------------------------------------------------------------------------ */
 
 /* Opens a 1-D dataset and returns its length (or -1 with the error set). */
-hid_t cli_h5_open_vector(const char *path, hid_t location, const char *name, int64_t *length,
-                         char *error, size_t error_size) {
+hid_t cli_h5_open_vector(const cli_h5_source *src, hid_t location, const char *name,
+                         int64_t *length) {
+  const char *path = src->path;
+  char *error = src->error;
+  size_t error_size = src->error_size;
   if (!cli_h5_link_exists(location, name)) {
     cli_io_fail(error, error_size, "'%s': the dataset '%s' is missing", path, name);
     return -1;
@@ -94,10 +97,13 @@ H5T_class_t cli_h5_dataset_class(hid_t dataset) {
 }
 
 /* Reads a 1-D integer dataset into int64. expected < 0: any length. */
-int cli_h5_read_int64_vector(const char *path, hid_t location, const char *name, int64_t expected,
-                             int64_t **out, int64_t *out_length, char *error, size_t error_size) {
+int cli_h5_read_int64_vector(const cli_h5_source *src, hid_t location, const char *name,
+                             int64_t expected, int64_t **out, int64_t *out_length) {
+  const char *path = src->path;
+  char *error = src->error;
+  size_t error_size = src->error_size;
   int64_t length = 0;
-  hid_t dataset = cli_h5_open_vector(path, location, name, &length, error, error_size);
+  hid_t dataset = cli_h5_open_vector(src, location, name, &length);
   if (dataset < 0) return 1;
   int status = 1;
   int64_t *values = NULL;
@@ -106,8 +112,8 @@ int cli_h5_read_int64_vector(const char *path, hid_t location, const char *name,
   } else if (expected >= 0 && length != expected) {
     cli_io_fail(error, error_size, "'%s': the dataset '%s' has %lld entries, expected %lld", path,
                 name, (long long)length, (long long)expected);
-  } else if (cli_h5_check_declared_size(path, dataset, name, (uint64_t)length, 8.0 * (double)length,
-                                        error, error_size) != 0) {
+  } else if (cli_h5_check_declared_size(src, dataset, name, (uint64_t)length,
+                                        8.0 * (double)length) != 0) {
     /* the reason is in error */
   } else if ((values = cli_io_allocate((size_t)length, sizeof *values)) == NULL) {
     cli_io_fail(error, error_size, "'%s': out of memory reading '%s'", path, name);
@@ -150,11 +156,13 @@ int cli_h5_value_type_for(hid_t file_type, normot_value_type *value_type) {
 }
 
 /* Reads a 1-D numeric dataset of `expected` entries in the type that fits it. */
-int cli_h5_read_value_vector(const char *path, hid_t location, const char *name, int64_t expected,
-                             void **out, normot_value_type *out_type, char *error,
-                             size_t error_size) {
+int cli_h5_read_value_vector(const cli_h5_source *src, hid_t location, const char *name,
+                             int64_t expected, void **out, normot_value_type *out_type) {
+  const char *path = src->path;
+  char *error = src->error;
+  size_t error_size = src->error_size;
   int64_t length = 0;
-  hid_t dataset = cli_h5_open_vector(path, location, name, &length, error, error_size);
+  hid_t dataset = cli_h5_open_vector(src, location, name, &length);
   if (dataset < 0) return 1;
   int status = 1;
   void *values = NULL;
@@ -165,9 +173,9 @@ int cli_h5_read_value_vector(const char *path, hid_t location, const char *name,
   } else if (length != expected) {
     cli_io_fail(error, error_size, "'%s': the dataset '%s' has %lld entries, expected %lld", path,
                 name, (long long)length, (long long)expected);
-  } else if (cli_h5_check_declared_size(path, dataset, name, (uint64_t)length,
-                                        (double)length * (double)normot_value_size(value_type),
-                                        error, error_size) != 0) {
+  } else if (cli_h5_check_declared_size(src, dataset, name, (uint64_t)length,
+                                        (double)length * (double)normot_value_size(value_type)) !=
+             0) {
     /* the reason is in error */
   } else if ((values = cli_io_allocate((size_t)length, normot_value_size(value_type))) == NULL) {
     cli_io_fail(error, error_size, "'%s': out of memory reading '%s'", path, name);
@@ -199,10 +207,13 @@ static char *copy_fixed_string(const char *text, size_t size) {
 
 /* Reads a 1-D dataset of strings (fixed-length as Cell Ranger writes, or variable-length as
  * anndata writes) into `expected` owned C strings. */
-int cli_h5_read_string_vector(const char *path, hid_t location, const char *name, int64_t expected,
-                              char ***out, char *error, size_t error_size) {
+int cli_h5_read_string_vector(const cli_h5_source *src, hid_t location, const char *name,
+                              int64_t expected, char ***out) {
+  const char *path = src->path;
+  char *error = src->error;
+  size_t error_size = src->error_size;
   int64_t length = 0;
-  hid_t dataset = cli_h5_open_vector(path, location, name, &length, error, error_size);
+  hid_t dataset = cli_h5_open_vector(src, location, name, &length);
   if (dataset < 0) return 1;
   int status = 1;
   char **strings = NULL;
@@ -221,8 +232,7 @@ int cli_h5_read_string_vector(const char *path, hid_t location, const char *name
     goto done;
   }
   /* A pointer, a copy of the text and HDF5's buffer: at least 24 bytes per string. */
-  if (cli_h5_check_declared_size(path, dataset, name, (uint64_t)length, 24.0 * (double)length,
-                                 error, error_size) != 0)
+  if (cli_h5_check_declared_size(src, dataset, name, (uint64_t)length, 24.0 * (double)length) != 0)
     goto done;
   strings = calloc((size_t)(length > 0 ? length : 1), sizeof *strings);
   memory_type = H5Tcopy(H5T_C_S1);
@@ -343,8 +353,11 @@ int cli_h5_read_shape_attribute(hid_t object, const char *name, int64_t shape[2]
 /* ---- checks shared by the sparse readers ----------------------------------------------------- */
 
 /* indptr of n_outer + 1 offsets must start at 0, never decrease, and end at nnz. */
-int cli_h5_check_indptr(const char *path, const char *name, const int64_t *indptr, int64_t n_outer,
-                        int64_t nnz, char *error, size_t error_size) {
+int cli_h5_check_indptr(const cli_h5_source *src, const char *name, const int64_t *indptr,
+                        int64_t n_outer, int64_t nnz) {
+  const char *path = src->path;
+  char *error = src->error;
+  size_t error_size = src->error_size;
   if (indptr[0] != 0) {
     cli_io_fail(error, error_size, "'%s': %s starts at %lld, not 0", path, name,
                 (long long)indptr[0]);
@@ -365,8 +378,11 @@ int cli_h5_check_indptr(const char *path, const char *name, const int64_t *indpt
   return 0;
 }
 
-int cli_h5_check_indices(const char *path, const char *name, const int64_t *indices, int64_t nnz,
-                         int64_t bound, char *error, size_t error_size) {
+int cli_h5_check_indices(const cli_h5_source *src, const char *name, const int64_t *indices,
+                         int64_t nnz, int64_t bound) {
+  const char *path = src->path;
+  char *error = src->error;
+  size_t error_size = src->error_size;
   for (int64_t i = 0; i < nnz; i++) {
     if (indices[i] < 0 || indices[i] >= bound) {
       cli_io_fail(error, error_size, "'%s': %s[%lld] = %lld is out of range [0, %lld)", path, name,

@@ -84,8 +84,11 @@ void cli_h5_failure_cause(char *text, size_t text_size) {
   snprintf(text, text_size, "%s", last_failure.recorded ? last_failure.cause : "unknown failure");
 }
 
-int cli_h5_check_declared_size(const char *path, hid_t dataset, const char *name, uint64_t count,
-                               double memory_bytes, char *error, size_t error_size) {
+int cli_h5_check_declared_size(const cli_h5_source *src, hid_t dataset, const char *name,
+                               uint64_t count, double memory_bytes) {
+  const char *path = src->path;
+  char *error = src->error;
+  size_t error_size = src->error_size;
   hid_t type = H5Dget_type(dataset);
   size_t element_size = type >= 0 ? H5Tget_size(type) : 0;
   if (type >= 0) H5Tclose(type);

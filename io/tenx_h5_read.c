@@ -65,14 +65,15 @@ static herr_t collect_feature_column(hid_t group, const char *name, const H5L_in
 }
 
 /* Reads one string dataset of `features/` as the annotation `column`. */
-static int add_feature_annotation(const char *path, hid_t group, const char *dataset,
-                                  const char *column, cli_matrix *out, char *error,
-                                  size_t error_size) {
+static int add_feature_annotation(const cli_h5_source *src, hid_t group, const char *dataset,
+                                  const char *column, cli_matrix *out) {
+  const char *path = src->path;
+  char *error = src->error;
+  size_t error_size = src->error_size;
   char qualified[128];
   char **values = NULL;
   snprintf(qualified, sizeof qualified, "features/%s", dataset);
-  if (cli_h5_read_string_vector(path, group, qualified, out->n_cols, &values, error, error_size))
-    return 1;
+  if (cli_h5_read_string_vector(src, group, qualified, out->n_cols, &values)) return 1;
   if (cli_matrix_add_annotation(out, column, values) != 0)
     return cli_io_fail(error, error_size, "'%s': out of memory reading '%s'", path, qualified);
   return 0;
@@ -81,21 +82,20 @@ static int add_feature_annotation(const char *path, hid_t group, const char *dat
 /* The var columns scanpy.read_10x_h5 makes of a Cell Ranger 3+ features group, in its order:
  * probe_ids (probe matrices, whose gene ids are then features/gene_id), feature_types, then
  * every other string dataset (genome, ...) by name. */
-static int read_feature_annotations(const char *path, hid_t group, cli_matrix *out, char *error,
-                                    size_t error_size) {
+static int read_feature_annotations(const cli_h5_source *src, hid_t group, cli_matrix *out) {
+  const char *path = src->path;
+  char *error = src->error;
+  size_t error_size = src->error_size;
   if (cli_h5_link_exists(group, "features/gene_id")) {
     char **gene_ids = NULL;
-    if (cli_h5_read_string_vector(path, group, "features/gene_id", out->n_cols, &gene_ids, error,
-                                  error_size))
-      return 1;
+    if (cli_h5_read_string_vector(src, group, "features/gene_id", out->n_cols, &gene_ids)) return 1;
     if (cli_matrix_add_annotation(out, "probe_ids", out->col_names) != 0) {
       out->col_names = gene_ids;
       return cli_io_fail(error, error_size, "'%s': out of memory reading the probe ids", path);
     }
     out->col_names = gene_ids;
   }
-  if (add_feature_annotation(path, group, "feature_type", "feature_types", out, error, error_size))
-    return 1;
+  if (add_feature_annotation(src, group, "feature_type", "feature_types", out)) return 1;
   feature_columns columns = {.count = 0, .overflow = 0};
   hid_t features = H5Gopen2(group, "features", H5P_DEFAULT);
   if (features < 0) return cli_io_fail(error, error_size, "'%s': no features group", path);
@@ -108,13 +108,12 @@ static int read_feature_annotations(const char *path, hid_t group, cli_matrix *o
                        "63 bytes",
                        path);
   for (int k = 0; k < columns.count; k++)
-    if (add_feature_annotation(path, group, columns.names[k], columns.names[k], out, error,
-                               error_size))
-      return 1;
+    if (add_feature_annotation(src, group, columns.names[k], columns.names[k], out)) return 1;
   return 0;
 }
 
 int cli_read_10x_h5(const char *path, cli_matrix *out, char *error, size_t error_size) {
+  const cli_h5_source source = {path, error, error_size}, *src = &source;
   cli_h5_setup();
   memset(out, 0, sizeof *out);
   hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -157,7 +156,7 @@ int cli_read_10x_h5(const char *path, cli_matrix *out, char *error, size_t error
     cli_io_fail(error, error_size, "'%s': '/%s' is not a group", path, group_name);
     goto done;
   }
-  if (cli_h5_read_int64_vector(path, group, "shape", 2, &shape, NULL, error, error_size)) goto done;
+  if (cli_h5_read_int64_vector(src, group, "shape", 2, &shape, NULL)) goto done;
   n_genes = shape[0];
   n_cells = shape[1];
   /* The bound keeps n + 1 and the allocations below from overflowing on a lying file. */
@@ -169,26 +168,20 @@ int cli_read_10x_h5(const char *path, cli_matrix *out, char *error, size_t error
   }
   /* Stored as CSC genes x cells: indptr runs over cells, indices are genes. That is exactly
    * CSR cells x genes. */
-  if (cli_h5_read_int64_vector(path, group, "indptr", n_cells + 1, &indptr, NULL, error,
-                               error_size))
-    goto done;
+  if (cli_h5_read_int64_vector(src, group, "indptr", n_cells + 1, &indptr, NULL)) goto done;
   nnz = indptr[n_cells];
   if (nnz < 0) {
     cli_io_fail(error, error_size, "'%s': indptr ends at a negative offset", path);
     goto done;
   }
-  if (cli_h5_read_int64_vector(path, group, "indices", nnz, &indices, NULL, error, error_size))
-    goto done;
-  if (cli_h5_read_value_vector(path, group, "data", nnz, &values, &value_type, error, error_size))
-    goto done;
-  if (cli_h5_check_indptr(path, "indptr", indptr, n_cells, nnz, error, error_size)) goto done;
-  if (cli_h5_check_indices(path, "indices", indices, nnz, n_genes, error, error_size)) goto done;
-  if (cli_h5_read_string_vector(path, group, "barcodes", n_cells, &barcodes, error, error_size))
-    goto done;
-  if (cli_h5_read_string_vector(path, group, ids_name, n_genes, &gene_ids, error, error_size))
-    goto done;
+  if (cli_h5_read_int64_vector(src, group, "indices", nnz, &indices, NULL)) goto done;
+  if (cli_h5_read_value_vector(src, group, "data", nnz, &values, &value_type)) goto done;
+  if (cli_h5_check_indptr(src, "indptr", indptr, n_cells, nnz)) goto done;
+  if (cli_h5_check_indices(src, "indices", indices, nnz, n_genes)) goto done;
+  if (cli_h5_read_string_vector(src, group, "barcodes", n_cells, &barcodes)) goto done;
+  if (cli_h5_read_string_vector(src, group, ids_name, n_genes, &gene_ids)) goto done;
   if (cli_h5_link_exists(group, names_name) &&
-      cli_h5_read_string_vector(path, group, names_name, n_genes, &gene_names, error, error_size))
+      cli_h5_read_string_vector(src, group, names_name, n_genes, &gene_names))
     goto done;
 
   out->n_rows = n_cells;
@@ -205,7 +198,7 @@ int cli_read_10x_h5(const char *path, cli_matrix *out, char *error, size_t error
   values = NULL;
   barcodes = gene_ids = gene_names = NULL;
   /* Each cell's entries stay in the file's order, as scanpy's reader keeps them. */
-  if (has_features && read_feature_annotations(path, group, out, error, error_size) != 0) {
+  if (has_features && read_feature_annotations(src, group, out) != 0) {
     cli_matrix_free(out);
     goto done;
   }
