@@ -102,40 +102,6 @@ static int read_dataframe_column(const cli_h5_source *src, hid_t file, const cha
   return cli_h5_read_string_vector(src, file, qualified, length, values);
 }
 
-/* Transposes a CSC n_rows x n_cols matrix (indptr over columns) into CSR, keeping each row's
- * entries in column order. */
-static int csc_to_csr(int64_t n_rows, int64_t n_cols, int64_t nnz, const int64_t *col_ptr,
-                      const int64_t *row_index, const void *values, size_t element_size,
-                      int64_t **out_indptr, int64_t **out_indices, void **out_values) {
-  int64_t *indptr = calloc((size_t)n_rows + 1, sizeof *indptr);
-  int64_t *indices = cli_io_allocate((size_t)nnz, sizeof *indices);
-  char *out = cli_io_allocate((size_t)nnz, element_size);
-  int64_t *next = cli_io_allocate((size_t)n_rows, sizeof *next);
-  if (indptr == NULL || indices == NULL || out == NULL || next == NULL) {
-    free(indptr);
-    free(indices);
-    free(out);
-    free(next);
-    return 1;
-  }
-  for (int64_t i = 0; i < nnz; i++) indptr[row_index[i] + 1]++;
-  for (int64_t r = 0; r < n_rows; r++) indptr[r + 1] += indptr[r];
-  memcpy(next, indptr, (size_t)n_rows * sizeof *next);
-  const char *in = values;
-  for (int64_t c = 0; c < n_cols; c++) {
-    for (int64_t i = col_ptr[c]; i < col_ptr[c + 1]; i++) {
-      int64_t position = next[row_index[i]]++;
-      indices[position] = c;
-      memcpy(out + (size_t)position * element_size, in + (size_t)i * element_size, element_size);
-    }
-  }
-  free(next);
-  *out_indptr = indptr;
-  *out_indices = indices;
-  *out_values = out;
-  return 0;
-}
-
 /* Whether one stored value is zero; -0.0 counts as zero, so bytes alone cannot tell. */
 #define RETURN_IS_ZERO_AS(type)  \
   do {                           \
@@ -157,109 +123,145 @@ static int value_is_zero(const char *value, normot_value_type type) {
 }
 #undef RETURN_IS_ZERO_AS
 
-/* Reads a dense 2-D X block of rows at a time and keeps its non-zero entries as CSR. */
-static int read_dense_x(const cli_h5_source *src, hid_t dataset, cli_matrix *out) {
+/* The shape and value type of a dense 2-D X. Returns 0, or non-zero with the reason. */
+static int dense_x_shape(const cli_h5_source *src, hid_t file_space, hid_t file_type,
+                         int64_t shape[2], normot_value_type *value_type) {
   const char *path = src->path;
-  char *error = src->error;
-  size_t error_size = src->error_size;
-  int status = 1;
-  hid_t file_space = H5Dget_space(dataset);
-  hid_t file_type = H5Dget_type(dataset);
-  hid_t memory_space = -1;
-  char *block = NULL;
-  int64_t *indptr = NULL, *indices = NULL;
-  char *values = NULL;
-  int64_t capacity = 0, nnz = 0;
   hsize_t dims[2] = {0, 0};
-  normot_value_type value_type = NORMOT_FLOAT64;
-  if (file_space < 0 || file_type < 0 || H5Sget_simple_extent_ndims(file_space) != 2) {
-    cli_io_fail(error, error_size, "'%s': a dense X must be 2-dimensional", path);
-    goto done;
-  }
-  if (cli_h5_value_type_for(file_type, &value_type) != 0) {
-    cli_io_fail(error, error_size, "'%s': X should hold numbers", path);
-    goto done;
-  }
-  H5Sget_simple_extent_dims(file_space, dims, NULL);
   uint64_t n_values = 0;
+  if (file_space < 0 || file_type < 0 || H5Sget_simple_extent_ndims(file_space) != 2)
+    return cli_io_fail(src->error, src->error_size, "'%s': a dense X must be 2-dimensional", path);
+  if (cli_h5_value_type_for(file_type, value_type) != 0)
+    return cli_io_fail(src->error, src->error_size, "'%s': X should hold numbers", path);
+  H5Sget_simple_extent_dims(file_space, dims, NULL);
   /* Each dimension below 2^48 keeps a row's bytes far from overflow; their product may not. */
   if (dims[0] > (hsize_t)CLI_H5_MAX_DIMENSION || dims[1] > (hsize_t)CLI_H5_MAX_DIMENSION ||
-      __builtin_mul_overflow((uint64_t)dims[0], (uint64_t)dims[1], &n_values)) {
-    cli_io_fail(error, error_size, "'%s': X has an impossible shape (%llu, %llu)", path,
-                (unsigned long long)dims[0], (unsigned long long)dims[1]);
-    goto done;
+      __builtin_mul_overflow((uint64_t)dims[0], (uint64_t)dims[1], &n_values))
+    return cli_io_fail(src->error, src->error_size, "'%s': X has an impossible shape (%llu, %llu)",
+                       path, (unsigned long long)dims[0], (unsigned long long)dims[1]);
+  shape[0] = (int64_t)dims[0], shape[1] = (int64_t)dims[1];
+  return 0;
+}
+
+/* A CSR matrix growing row by row from dense rows: only the non-zero values are kept. */
+typedef struct sparse_rows {
+  int64_t n_cols;
+  normot_value_type value_type;
+  size_t element_size;
+  int64_t *indptr; /* n_rows + 1, allocated in advance */
+  int64_t *indices;
+  char *values;
+  int64_t nnz, capacity;
+} sparse_rows;
+
+/* Appends the non-zeros of `count` dense rows (block) as rows first, first + 1, ... Returns 0,
+ * or 1 when out of memory. */
+static int append_dense_rows(sparse_rows *rows, const char *block, int64_t first, int64_t count) {
+  const size_t size = rows->element_size;
+  for (int64_t r = 0; r < count; r++) {
+    for (int64_t c = 0; c < rows->n_cols; c++) {
+      const char *value = block + ((size_t)r * (size_t)rows->n_cols + (size_t)c) * size;
+      if (value_is_zero(value, rows->value_type)) continue;
+      if (rows->nnz == rows->capacity) {
+        int64_t grown = rows->capacity == 0 ? 1024 : 2 * rows->capacity;
+        int64_t *more_indices = realloc(rows->indices, (size_t)grown * sizeof *more_indices);
+        if (more_indices == NULL) return 1;
+        rows->indices = more_indices;
+        char *more_values = realloc(rows->values, (size_t)grown * size);
+        if (more_values == NULL) return 1;
+        rows->values = more_values;
+        rows->capacity = grown;
+      }
+      rows->indices[rows->nnz] = c;
+      memcpy(rows->values + (size_t)rows->nnz * size, value, size);
+      rows->nnz++;
+    }
+    rows->indptr[first + r + 1] = rows->nnz;
   }
-  int64_t n_rows = (int64_t)dims[0], n_cols = (int64_t)dims[1];
-  size_t element_size = normot_value_size(value_type);
-  /* About 32 MB per block, at least one row. */
-  int64_t rows_per_block = n_cols > 0 ? (int64_t)(((size_t)32 << 20) / (element_size * n_cols)) : 1;
-  if (rows_per_block < 1) rows_per_block = 1;
-  if (rows_per_block > n_rows) rows_per_block = n_rows > 0 ? n_rows : 1;
-  double block_bytes = (double)rows_per_block * (double)n_cols * (double)element_size;
-  if (cli_h5_check_declared_size(src, dataset, "X", n_values,
-                                 8.0 * ((double)n_rows + 1.0) + block_bytes))
-    goto done;
-  block = cli_io_allocate((size_t)rows_per_block * (size_t)n_cols, element_size);
-  indptr = cli_io_allocate((size_t)n_rows + 1, sizeof *indptr);
-  if (block == NULL || indptr == NULL) goto out_of_memory;
-  indptr[0] = 0;
-  for (int64_t first = 0; first < n_rows; first += rows_per_block) {
+  return 0;
+}
+
+/* Reads `n_rows` rows of a dense X `rows_per_block` at a time into `rows`. Returns 0, 1 when HDF5
+ * cannot read, 2 when out of memory. */
+static int read_dense_blocks(hid_t dataset, hid_t file_space, int64_t n_rows,
+                             int64_t rows_per_block, sparse_rows *rows) {
+  char *block = cli_io_allocate((size_t)rows_per_block * (size_t)rows->n_cols, rows->element_size);
+  if (block == NULL) return 2;
+  hid_t memory_space = -1;
+  int status = 0;
+  for (int64_t first = 0; first < n_rows && status == 0; first += rows_per_block) {
     int64_t count = n_rows - first < rows_per_block ? n_rows - first : rows_per_block;
-    hsize_t start[2] = {(hsize_t)first, 0}, extent[2] = {(hsize_t)count, (hsize_t)n_cols};
+    hsize_t start[2] = {(hsize_t)first, 0}, extent[2] = {(hsize_t)count, (hsize_t)rows->n_cols};
     H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start, NULL, extent, NULL);
     if (memory_space >= 0) H5Sclose(memory_space);
     memory_space = H5Screate_simple(2, extent, NULL);
-    if (n_cols > 0 && H5Dread(dataset, cli_h5_native_type_of(value_type), memory_space, file_space,
-                              H5P_DEFAULT, block) < 0) {
-      cli_io_fail(error, error_size, "'%s': cannot read the dense X", path);
-      goto done;
-    }
-    for (int64_t r = 0; r < count; r++) {
-      for (int64_t c = 0; c < n_cols; c++) {
-        const char *value = block + ((size_t)r * (size_t)n_cols + (size_t)c) * element_size;
-        if (value_is_zero(value, value_type)) continue;
-        if (nnz == capacity) {
-          int64_t grown = capacity == 0 ? 1024 : 2 * capacity;
-          int64_t *more_indices = realloc(indices, (size_t)grown * sizeof *indices);
-          if (more_indices == NULL) goto out_of_memory;
-          indices = more_indices;
-          char *more_values = realloc(values, (size_t)grown * element_size);
-          if (more_values == NULL) goto out_of_memory;
-          values = more_values;
-          capacity = grown;
-        }
-        indices[nnz] = c;
-        memcpy(values + (size_t)nnz * element_size, value, element_size);
-        nnz++;
-      }
-      indptr[first + r + 1] = nnz;
-    }
+    if (rows->n_cols > 0 && H5Dread(dataset, cli_h5_native_type_of(rows->value_type), memory_space,
+                                    file_space, H5P_DEFAULT, block) < 0)
+      status = 1;
+    else if (append_dense_rows(rows, block, first, count) != 0)
+      status = 2;
   }
-  if (indices == NULL) indices = cli_io_allocate(0, sizeof *indices);
-  if (values == NULL) values = cli_io_allocate(0, element_size);
-  if (indices == NULL || values == NULL) goto out_of_memory;
-  out->n_rows = n_rows;
-  out->n_cols = n_cols;
-  out->nnz = nnz;
-  out->indptr = indptr;
-  out->indices = indices;
-  out->values = values;
-  out->value_type = value_type;
-  indptr = indices = NULL;
-  values = NULL;
-  status = 0;
-  goto done;
-out_of_memory:
-  cli_io_fail(error, error_size, "'%s': out of memory reading the dense X", path);
-done:
-  free(block);
-  free(indptr);
-  free(indices);
-  free(values);
   if (memory_space >= 0) H5Sclose(memory_space);
+  free(block);
+  return status;
+}
+
+/* Reads the rows of a dense X of `shape` into `rows`, a block of rows at a time, after checking
+ * that the file and the memory can hold what it declares. Returns 0, or 1 with the reason. */
+static int read_dense_rows(const cli_h5_source *src, hid_t dataset, hid_t file_space,
+                           const int64_t shape[2], sparse_rows *rows) {
+  const int64_t n_rows = shape[0];
+  rows->n_cols = shape[1];
+  rows->element_size = normot_value_size(rows->value_type);
+  /* About 32 MB per block, at least one row. */
+  int64_t rows_per_block =
+      rows->n_cols > 0 ? (int64_t)(((size_t)32 << 20) / (rows->element_size * rows->n_cols)) : 1;
+  if (rows_per_block < 1) rows_per_block = 1;
+  if (rows_per_block > n_rows) rows_per_block = n_rows > 0 ? n_rows : 1;
+  double block_bytes = (double)rows_per_block * (double)rows->n_cols * (double)rows->element_size;
+  if (cli_h5_check_declared_size(src, dataset, "X", (uint64_t)n_rows * (uint64_t)rows->n_cols,
+                                 8.0 * ((double)n_rows + 1.0) + block_bytes))
+    return 1;
+  rows->indptr = cli_io_allocate((size_t)n_rows + 1, sizeof *rows->indptr);
+  int status = rows->indptr == NULL ? 2 : 0;
+  if (status == 0) {
+    rows->indptr[0] = 0;
+    status = read_dense_blocks(dataset, file_space, n_rows, rows_per_block, rows);
+  }
+  if (status == 0 && rows->indices == NULL) rows->indices = cli_io_allocate(0, sizeof(int64_t));
+  if (status == 0 && rows->values == NULL) rows->values = cli_io_allocate(0, rows->element_size);
+  if (status == 0 && (rows->indices == NULL || rows->values == NULL)) status = 2;
+  if (status == 1)
+    cli_io_fail(src->error, src->error_size, "'%s': cannot read the dense X", src->path);
+  if (status == 2)
+    cli_io_fail(src->error, src->error_size, "'%s': out of memory reading the dense X", src->path);
+  return status != 0;
+}
+
+/* Reads a dense 2-D X and keeps its non-zero entries as CSR. */
+static int read_dense_x(const cli_h5_source *src, hid_t dataset, cli_matrix *out) {
+  hid_t file_space = H5Dget_space(dataset);
+  hid_t file_type = H5Dget_type(dataset);
+  int64_t shape[2] = {0, 0};
+  sparse_rows rows = {0};
+  int failed = dense_x_shape(src, file_space, file_type, shape, &rows.value_type) != 0 ||
+               read_dense_rows(src, dataset, file_space, shape, &rows) != 0;
   if (file_type >= 0) H5Tclose(file_type);
   if (file_space >= 0) H5Sclose(file_space);
-  return status;
+  if (failed) {
+    free(rows.indptr);
+    free(rows.indices);
+    free(rows.values);
+    return 1;
+  }
+  *out = (cli_matrix){.n_rows = shape[0],
+                      .n_cols = rows.n_cols,
+                      .nnz = rows.nnz,
+                      .indptr = rows.indptr,
+                      .indices = rows.indices,
+                      .values = rows.values,
+                      .value_type = rows.value_type};
+  return 0;
 }
 
 /* Reads a sparse X group (csr_matrix or csc_matrix) into CSR. */
@@ -304,23 +306,9 @@ static int read_sparse_x(const cli_h5_source *src, hid_t group, int is_csr, cli_
                 (long long)n_rows, (long long)n_cols, shortfall);
     goto done;
   }
-  if (!is_csr) {
-    int64_t *row_indptr, *row_indices;
-    void *row_values;
-    if (csc_to_csr(n_rows, n_cols, nnz, indptr, indices, values, normot_value_size(value_type),
-                   &row_indptr, &row_indices, &row_values) != 0) {
-      cli_io_fail(error, error_size, "'%s': out of memory converting X from CSC", path);
-      goto done;
-    }
-    free(indptr);
-    free(indices);
-    free(values);
-    indptr = row_indptr;
-    indices = row_indices;
-    values = row_values;
-  }
-  out->n_rows = n_rows;
-  out->n_cols = n_cols;
+  /* A CSC X is the CSR matrix of its transpose: read as such, then transposed. */
+  out->n_rows = is_csr ? n_rows : n_cols;
+  out->n_cols = is_csr ? n_cols : n_rows;
   out->nnz = nnz;
   out->indptr = indptr;
   out->indices = indices;
@@ -328,6 +316,11 @@ static int read_sparse_x(const cli_h5_source *src, hid_t group, int is_csr, cli_
   out->value_type = value_type;
   indptr = indices = NULL;
   values = NULL;
+  if (!is_csr && cli_transpose_matrix(out, NULL, 0) != 0) {
+    cli_matrix_free(out);
+    cli_io_fail(error, error_size, "'%s': out of memory converting X from CSC", path);
+    goto done;
+  }
   status = 0;
 done:
   free(indptr);
@@ -336,8 +329,66 @@ done:
   return status;
 }
 
+/* X's encoding attribute (anndata's encoding-type, or h5sparse_format for old files) in
+ * `encoding`; returns what cli_h5_read_string_attribute found, and the attribute's name. */
+static int read_x_encoding(hid_t x, H5I_type_t kind, char encoding[64], const char **name) {
+  *name = "encoding-type";
+  int found = cli_h5_read_string_attribute(x, *name, encoding, 64);
+  if (kind == H5I_GROUP && found == CLI_H5_ATTRIBUTE_ABSENT) {
+    *name = "h5sparse_format";
+    found = cli_h5_read_string_attribute(x, *name, encoding, 64);
+  }
+  return found;
+}
+
+/* Reads X (the object `x`): a csr_matrix or csc_matrix group, or a dense dataset. */
+static int read_x(const cli_h5_source *src, hid_t x, cli_matrix *out) {
+  const char *path = src->path;
+  char *error = src->error;
+  size_t error_size = src->error_size;
+  H5I_type_t kind = x >= 0 ? H5Iget_type(x) : H5I_BADID;
+  char encoding[64] = "";
+  const char *encoding_name;
+  int encoding_found = read_x_encoding(x, kind, encoding, &encoding_name);
+  if (encoding_found == CLI_H5_ATTRIBUTE_NOT_A_STRING)
+    return cli_io_fail(error, error_size,
+                       "'%s': X's %s attribute has the wrong type (not a string)", path,
+                       encoding_name);
+  const int is_csr = strcmp(encoding, "csr_matrix") == 0 || strcmp(encoding, "csr") == 0;
+  const int is_csc = strcmp(encoding, "csc_matrix") == 0 || strcmp(encoding, "csc") == 0;
+  if (kind == H5I_GROUP && encoding_found == CLI_H5_ATTRIBUTE_ABSENT)
+    return cli_io_fail(error, error_size, "'%s': X is a group without an encoding-type attribute",
+                       path);
+  if ((kind == H5I_GROUP && !is_csr && !is_csc) ||
+      (kind == H5I_DATASET && encoding_found == CLI_H5_ATTRIBUTE_READ &&
+       strcmp(encoding, "array") != 0))
+    return cli_io_fail(error, error_size,
+                       "'%s': X has encoding-type '%s'; normot reads csr_matrix, csc_matrix or a "
+                       "dense array",
+                       path, encoding);
+  if (kind == H5I_GROUP) return read_sparse_x(src, x, is_csr, out);
+  if (kind == H5I_DATASET) return read_dense_x(src, x, out);
+  return cli_io_fail(error, error_size, "'%s': X is neither a group nor a dataset", path);
+}
+
+/* The obs and var names, and the gene ids and symbols: scanpy's read_10x_* put the symbols in
+ * the index and the ids in a gene_ids column, or (with var_names="gene_ids") the ids in the
+ * index and the symbols in gene_symbols; normot writes the same two layouts. Either way, ids
+ * become the names and symbols the symbols. */
+static int read_names(const cli_h5_source *src, hid_t file, cli_matrix *out) {
+  char **gene_ids = NULL;
+  if (read_dataframe_index(src, file, "obs", out->n_rows, &out->row_names)) return 1;
+  if (read_dataframe_index(src, file, "var", out->n_cols, &out->col_names)) return 1;
+  if (read_dataframe_column(src, file, "var", "gene_ids", out->n_cols, &gene_ids)) return 1;
+  if (gene_ids == NULL)
+    return read_dataframe_column(src, file, "var", "gene_symbols", out->n_cols, &out->col_symbols);
+  out->col_symbols = out->col_names;
+  out->col_names = gene_ids;
+  return 0;
+}
+
 int cli_read_h5ad(const char *path, cli_matrix *out, char *error, size_t error_size) {
-  const cli_h5_source source = {path, error, error_size}, *src = &source;
+  const cli_h5_source source = {path, error, error_size};
   cli_h5_setup();
   memset(out, 0, sizeof *out);
   hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -346,77 +397,17 @@ int cli_read_h5ad(const char *path, cli_matrix *out, char *error, size_t error_s
     return 1;
   }
   int status = 1;
-  hid_t x = -1;
-  char encoding[64];
-  char **gene_ids = NULL, **gene_symbols = NULL;
   if (!cli_h5_link_exists(file, "X")) {
     cli_io_fail(error, error_size, "'%s' has no X: not an AnnData .h5ad file", path);
-    goto done;
-  }
-  x = H5Oopen(file, "X", H5P_DEFAULT);
-  H5I_type_t kind = x >= 0 ? H5Iget_type(x) : H5I_BADID;
-  const char *encoding_name = "encoding-type";
-  int encoding_found = cli_h5_read_string_attribute(x, encoding_name, encoding, sizeof encoding);
-  if (kind == H5I_GROUP && encoding_found == CLI_H5_ATTRIBUTE_ABSENT) {
-    encoding_name = "h5sparse_format";
-    encoding_found = cli_h5_read_string_attribute(x, encoding_name, encoding, sizeof encoding);
-  }
-  if (encoding_found == CLI_H5_ATTRIBUTE_NOT_A_STRING) {
-    cli_io_fail(error, error_size, "'%s': X's %s attribute has the wrong type (not a string)", path,
-                encoding_name);
-    goto done;
-  }
-  if (kind == H5I_GROUP) {
-    if (encoding_found == CLI_H5_ATTRIBUTE_ABSENT) {
-      cli_io_fail(error, error_size, "'%s': X is a group without an encoding-type attribute", path);
-      goto done;
-    }
-    int is_csr = strcmp(encoding, "csr_matrix") == 0 || strcmp(encoding, "csr") == 0;
-    int is_csc = strcmp(encoding, "csc_matrix") == 0 || strcmp(encoding, "csc") == 0;
-    if (!is_csr && !is_csc) {
-      cli_io_fail(error, error_size,
-                  "'%s': X has encoding-type '%s'; normot reads csr_matrix, csc_matrix or a dense "
-                  "array",
-                  path, encoding);
-      goto done;
-    }
-    if (read_sparse_x(src, x, is_csr, out)) goto done;
-  } else if (kind == H5I_DATASET) {
-    if (encoding_found == CLI_H5_ATTRIBUTE_READ && strcmp(encoding, "array") != 0) {
-      cli_io_fail(error, error_size,
-                  "'%s': X has encoding-type '%s'; normot reads csr_matrix, csc_matrix or a dense "
-                  "array",
-                  path, encoding);
-      goto done;
-    }
-    if (read_dense_x(src, x, out)) goto done;
   } else {
-    cli_io_fail(error, error_size, "'%s': X is neither a group nor a dataset", path);
-    goto done;
+    hid_t x = H5Oopen(file, "X", H5P_DEFAULT);
+    status = read_x(&source, x, out) != 0;
+    if (x >= 0) H5Oclose(x);
+    if (status == 0 && read_names(&source, file, out) != 0) {
+      cli_matrix_free(out);
+      status = 1;
+    }
   }
-
-  if (read_dataframe_index(src, file, "obs", out->n_rows, &out->row_names)) goto fail;
-  if (read_dataframe_index(src, file, "var", out->n_cols, &out->col_names)) goto fail;
-  /* scanpy's read_10x_* put the symbols in the index and the ids in a gene_ids column, or (with
-   * var_names="gene_ids") the ids in the index and the symbols in gene_symbols; normot writes
-   * the same two layouts. Either way, ids become the names and symbols the symbols. */
-  if (read_dataframe_column(src, file, "var", "gene_ids", out->n_cols, &gene_ids)) goto fail;
-  if (gene_ids != NULL) {
-    gene_symbols = out->col_names;
-    out->col_names = gene_ids;
-    out->col_symbols = gene_symbols;
-    gene_ids = gene_symbols = NULL;
-  } else if (read_dataframe_column(src, file, "var", "gene_symbols", out->n_cols,
-                                   &out->col_symbols)) {
-    goto fail;
-  }
-  status = 0;
-  goto done;
-fail:
-  cli_matrix_free(out);
-  memset(out, 0, sizeof *out);
-done:
-  if (x >= 0) H5Oclose(x);
   H5Fclose(file);
   return status;
 }
