@@ -112,6 +112,75 @@ static int read_feature_annotations(const cli_h5_source *src, hid_t group, cli_m
   return 0;
 }
 
+/* Where a 10x .h5 keeps its matrix: the group and the names of its gene datasets. */
+typedef struct tenx_layout {
+  char group[256];
+  const char *ids, *names; /* within the group */
+  int has_features;        /* Cell Ranger 3 and later: features/ with more annotations */
+} tenx_layout;
+
+static int find_layout(const cli_h5_source *src, hid_t file, tenx_layout *layout) {
+  if (cli_h5_link_exists(file, "matrix")) { /* Cell Ranger 3 and later */
+    snprintf(layout->group, sizeof layout->group, "matrix");
+    layout->ids = "features/id";
+    layout->names = "features/name";
+    layout->has_features = 1;
+    return 0;
+  }
+  /* Cell Ranger 2: /<genome>/{genes,gene_names} */
+  genome_search search = {{0}, 0};
+  hsize_t position = 0;
+  H5Literate(file, H5_INDEX_NAME, H5_ITER_INC, &position, find_genome_group, &search);
+  if (!search.found)
+    return cli_io_fail(src->error, src->error_size,
+                       "'%s' is not a 10x .h5 matrix: no /matrix group and no genome group with "
+                       "data",
+                       src->path);
+  snprintf(layout->group, sizeof layout->group, "%s", search.name);
+  layout->ids = "genes";
+  layout->names = "gene_names";
+  layout->has_features = 0;
+  return 0;
+}
+
+/* The shape (genes x cells) from the group's `shape` dataset. */
+static int read_tenx_shape(const cli_h5_source *src, hid_t group, int64_t *n_genes,
+                           int64_t *n_cells) {
+  int64_t *shape = NULL;
+  if (cli_h5_read_int64_vector(src, group, "shape", 2, &shape, NULL)) return 1;
+  *n_genes = shape[0];
+  *n_cells = shape[1];
+  free(shape);
+  /* The bound keeps n + 1 and the allocations below from overflowing on a lying file. */
+  if (*n_genes < 0 || *n_cells < 0 || *n_genes > CLI_H5_MAX_DIMENSION ||
+      *n_cells > CLI_H5_MAX_DIMENSION)
+    return cli_io_fail(src->error, src->error_size, "'%s': impossible shape (%lld, %lld)",
+                       src->path, (long long)*n_genes, (long long)*n_cells);
+  return 0;
+}
+
+/* The matrix of `group` as CSR cells x genes into `out` (stored as CSC genes x cells: indptr
+ * runs over cells, indices are genes, which is exactly that), with the barcodes, gene ids and
+ * gene names. On failure `out` holds what was read so far (the caller frees it). */
+static int read_tenx_matrix(const cli_h5_source *src, hid_t group, const tenx_layout *layout,
+                            cli_matrix *out) {
+  if (read_tenx_shape(src, group, &out->n_cols, &out->n_rows)) return 1;
+  const int64_t n_genes = out->n_cols, n_cells = out->n_rows;
+  if (cli_h5_read_int64_vector(src, group, "indptr", n_cells + 1, &out->indptr, NULL)) return 1;
+  const int64_t nnz = out->nnz = out->indptr[n_cells];
+  if (nnz < 0)
+    return cli_io_fail(src->error, src->error_size, "'%s': indptr ends at a negative offset",
+                       src->path);
+  return cli_h5_read_int64_vector(src, group, "indices", nnz, &out->indices, NULL) ||
+         cli_h5_read_value_vector(src, group, "data", nnz, &out->values, &out->value_type) ||
+         cli_h5_check_indptr(src, "indptr", out->indptr, n_cells, nnz) ||
+         cli_h5_check_indices(src, "indices", out->indices, nnz, n_genes) ||
+         cli_h5_read_string_vector(src, group, "barcodes", n_cells, &out->row_names) ||
+         cli_h5_read_string_vector(src, group, layout->ids, n_genes, &out->col_names) ||
+         (cli_h5_link_exists(group, layout->names) &&
+          cli_h5_read_string_vector(src, group, layout->names, n_genes, &out->col_symbols));
+}
+
 int cli_read_10x_h5(const char *path, cli_matrix *out, char *error, size_t error_size) {
   const cli_h5_source source = {path, error, error_size}, *src = &source;
   cli_h5_setup();
@@ -121,102 +190,23 @@ int cli_read_10x_h5(const char *path, cli_matrix *out, char *error, size_t error
     cli_io_fail(error, error_size, "cannot open '%s' as an HDF5 file", path);
     return 1;
   }
-  int status = 1;
+  tenx_layout layout;
   hid_t group = -1;
-  int64_t *shape = NULL, *indptr = NULL, *indices = NULL;
-  void *values = NULL;
-  normot_value_type value_type = NORMOT_INT32;
-  char **barcodes = NULL, **gene_ids = NULL, **gene_names = NULL;
-  int64_t n_genes = 0, n_cells = 0, nnz = 0;
-  const char *ids_name, *names_name;
-  int has_features = 0;
-  char group_name[256];
-
-  if (cli_h5_link_exists(file, "matrix")) { /* Cell Ranger 3 and later */
-    snprintf(group_name, sizeof group_name, "matrix");
-    ids_name = "features/id";
-    names_name = "features/name";
-    has_features = 1;
-  } else { /* Cell Ranger 2: /<genome>/{genes,gene_names} */
-    genome_search search = {{0}, 0};
-    hsize_t position = 0;
-    H5Literate(file, H5_INDEX_NAME, H5_ITER_INC, &position, find_genome_group, &search);
-    if (!search.found) {
-      cli_io_fail(error, error_size,
-                  "'%s' is not a 10x .h5 matrix: no /matrix group and no genome group with data",
-                  path);
-      goto done;
-    }
-    snprintf(group_name, sizeof group_name, "%s", search.name);
-    ids_name = "genes";
-    names_name = "gene_names";
+  int status = find_layout(src, file, &layout) != 0;
+  if (status == 0 && (group = H5Gopen2(file, layout.group, H5P_DEFAULT)) < 0) {
+    cli_io_fail(error, error_size, "'%s': '/%s' is not a group", path, layout.group);
+    status = 1;
   }
-  group = H5Gopen2(file, group_name, H5P_DEFAULT);
-  if (group < 0) {
-    cli_io_fail(error, error_size, "'%s': '/%s' is not a group", path, group_name);
-    goto done;
-  }
-  if (cli_h5_read_int64_vector(src, group, "shape", 2, &shape, NULL)) goto done;
-  n_genes = shape[0];
-  n_cells = shape[1];
-  /* The bound keeps n + 1 and the allocations below from overflowing on a lying file. */
-  if (n_genes < 0 || n_cells < 0 || n_genes > CLI_H5_MAX_DIMENSION ||
-      n_cells > CLI_H5_MAX_DIMENSION) {
-    cli_io_fail(error, error_size, "'%s': impossible shape (%lld, %lld)", path, (long long)n_genes,
-                (long long)n_cells);
-    goto done;
-  }
-  /* Stored as CSC genes x cells: indptr runs over cells, indices are genes. That is exactly
-   * CSR cells x genes. */
-  if (cli_h5_read_int64_vector(src, group, "indptr", n_cells + 1, &indptr, NULL)) goto done;
-  nnz = indptr[n_cells];
-  if (nnz < 0) {
-    cli_io_fail(error, error_size, "'%s': indptr ends at a negative offset", path);
-    goto done;
-  }
-  if (cli_h5_read_int64_vector(src, group, "indices", nnz, &indices, NULL)) goto done;
-  if (cli_h5_read_value_vector(src, group, "data", nnz, &values, &value_type)) goto done;
-  if (cli_h5_check_indptr(src, "indptr", indptr, n_cells, nnz)) goto done;
-  if (cli_h5_check_indices(src, "indices", indices, nnz, n_genes)) goto done;
-  if (cli_h5_read_string_vector(src, group, "barcodes", n_cells, &barcodes)) goto done;
-  if (cli_h5_read_string_vector(src, group, ids_name, n_genes, &gene_ids)) goto done;
-  if (cli_h5_link_exists(group, names_name) &&
-      cli_h5_read_string_vector(src, group, names_name, n_genes, &gene_names))
-    goto done;
-
-  out->n_rows = n_cells;
-  out->n_cols = n_genes;
-  out->nnz = nnz;
-  out->indptr = indptr;
-  out->indices = indices;
-  out->values = values;
-  out->value_type = value_type;
-  out->row_names = barcodes;
-  out->col_names = gene_ids;
-  out->col_symbols = gene_names;
-  indptr = indices = NULL;
-  values = NULL;
-  barcodes = gene_ids = gene_names = NULL;
   /* Each cell's entries stay in the file's order, as scanpy's reader keeps them. */
-  if (has_features && read_feature_annotations(src, group, out) != 0) {
-    cli_matrix_free(out);
-    goto done;
-  }
-  if (cli_keep_gene_expression(out, annotation_values(out, "feature_types")) != 0) {
-    cli_matrix_free(out);
+  if (status == 0)
+    status = read_tenx_matrix(src, group, &layout, out) != 0 ||
+             (layout.has_features && read_feature_annotations(src, group, out) != 0);
+  if (status == 0 && cli_keep_gene_expression(out, annotation_values(out, "feature_types")) != 0) {
     cli_io_fail(error, error_size, "'%s': out of memory selecting the gene expression features",
                 path);
-    goto done;
+    status = 1;
   }
-  status = 0;
-done:
-  free(shape);
-  free(indptr);
-  free(indices);
-  free(values);
-  cli_free_strings(barcodes, n_cells);
-  cli_free_strings(gene_ids, n_genes);
-  cli_free_strings(gene_names, n_genes);
+  if (status != 0) cli_matrix_free(out);
   if (group >= 0) H5Gclose(group);
   H5Fclose(file);
   return status;
