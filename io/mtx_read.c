@@ -256,10 +256,19 @@ static int parse_banner(const char *path, const char *line, mtx_field *field, ch
   return 0;
 }
 
-/* The size line: "rows cols entries", checked against the file and the machine. */
-static int parse_size_line(line_reader *reader, const char *line, mtx_field field, int transpose,
-                           int64_t *rows, int64_t *cols, int64_t *nnz, char *error,
+/* What the banner and the size line say, and how the caller wants the file read. */
+typedef struct mtx_header {
+  mtx_field field;
+  int transpose;           /* the file is genes x cells: rows become columns */
+  int64_t rows, cols, nnz; /* as the file declares them */
+} mtx_header;
+
+/* The size line: "rows cols entries", checked against the file and the machine; fills the
+ * sizes of `header` (whose field and transpose are set). */
+static int parse_size_line(line_reader *reader, const char *line, mtx_header *header, char *error,
                            size_t error_size) {
+  const mtx_field field = header->field;
+  const int transpose = header->transpose;
   const char *path = reader->path;
   const char *p = line;
   int64_t sizes[3];
@@ -328,9 +337,9 @@ static int parse_size_line(line_reader *reader, const char *line, mtx_field fiel
   if (cli_memory_shortfall(needed, shortfall, sizeof shortfall))
     return cli_io_fail(error, error_size, "%s: a %lld x %lld matrix with %lld entries %s", path,
                        (long long)sizes[0], (long long)sizes[1], (long long)sizes[2], shortfall);
-  *rows = sizes[0];
-  *cols = sizes[1];
-  *nnz = sizes[2];
+  header->rows = sizes[0];
+  header->cols = sizes[1];
+  header->nnz = sizes[2];
   return 0;
 }
 
@@ -381,9 +390,10 @@ static int row_is_sorted(const int64_t *columns, int64_t length) {
 
 /* Turns the entries (already placed row by row in file order) into canonical CSR: columns
  * sorted within rows, duplicates summed. Compacts in place and fixes indptr and *nnz. */
-static int canonicalize_rows(const char *path, int64_t n_rows, int64_t *indptr, int64_t *columns,
-                             value_word *values, int64_t *nnz, mtx_field field, char *error,
-                             size_t error_size) {
+static int canonicalize_rows(const char *path, cli_matrix *matrix, value_word *values,
+                             mtx_field field, char *error, size_t error_size) {
+  const int64_t n_rows = matrix->n_rows;
+  int64_t *indptr = matrix->indptr, *columns = matrix->indices;
   int64_t longest = 0;
   for (int64_t r = 0; r < n_rows; ++r) {
     int64_t length = indptr[r + 1] - indptr[r];
@@ -436,7 +446,7 @@ static int canonicalize_rows(const char *path, int64_t n_rows, int64_t *indptr, 
     }
   }
   indptr[n_rows] = out;
-  *nnz = out;
+  matrix->nnz = out;
   free(column_scratch);
   free(value_scratch);
   return 0;
@@ -489,10 +499,79 @@ static void free_entries(entry_lists *entries) {
   memset(entries, 0, sizeof *entries);
 }
 
-static int read_entries(line_reader *reader, mtx_field field, int64_t rows, int64_t cols,
-                        int64_t nnz, int transpose, entry_lists *entries, char *error,
-                        size_t error_size) {
+/* One entry line as the file writes it: 1-based row and column, and the value. */
+typedef struct mtx_entry {
+  int64_t index[2];
+  value_word value;
+} mtx_entry;
+
+/* The row and column of an entry line, each within 1..the declared size; *cursor moves past. */
+static int parse_indices(const line_reader *reader, const mtx_header *header, const char **cursor,
+                         mtx_entry *entry, char *error, size_t error_size) {
   const char *path = reader->path;
+  const long long line_number = (long long)reader->line_number;
+  const int64_t limits[2] = {header->rows, header->cols};
+  static const char *const what[2] = {"row", "column"};
+  for (int k = 0; k < 2; ++k) {
+    token_result result = parse_int64_token(cursor, &entry->index[k]);
+    if (result == TOKEN_MISSING)
+      return cli_io_fail(error, error_size, "%s: line %lld: missing %s index", path, line_number,
+                         what[k]);
+    if (result == TOKEN_NOT_INTEGER)
+      return cli_io_fail(error, error_size, "%s: line %lld: %s index is not an integer", path,
+                         line_number, what[k]);
+    if (result == TOKEN_OVERFLOW)
+      return cli_io_fail(error, error_size, "%s: line %lld: %s index beyond 64 bits", path,
+                         line_number, what[k]);
+    if (entry->index[k] < 1 || entry->index[k] > limits[k])
+      return cli_io_fail(error, error_size, "%s: line %lld: %s index %lld out of range 1..%lld",
+                         path, line_number, what[k], (long long)entry->index[k],
+                         (long long)limits[k]);
+  }
+  return 0;
+}
+
+/* The value of an entry line (1 in a pattern file), then the end of the line. */
+static int parse_value(const line_reader *reader, mtx_field field, const char *p, value_word *value,
+                       char *error, size_t error_size) {
+  const char *path = reader->path;
+  const long long line_number = (long long)reader->line_number;
+  if (field == FIELD_PATTERN) {
+    value->integer = 1;
+  } else if (field == FIELD_INTEGER) {
+    token_result result = parse_int64_token(&p, &value->integer);
+    if (result == TOKEN_MISSING)
+      return cli_io_fail(error, error_size, "%s: line %lld: missing value", path, line_number);
+    if (result == TOKEN_OVERFLOW)
+      return cli_io_fail(error, error_size, "%s: line %lld: integer value does not fit in 64 bits",
+                         path, line_number);
+    if (result != TOKEN_OK)
+      return cli_io_fail(error, error_size, "%s: line %lld: value is not an integer (integer file)",
+                         path, line_number);
+  } else {
+    int nonfinite = 0;
+    token_result result = parse_double_token(&p, &value->real, &nonfinite);
+    if (result == TOKEN_MISSING)
+      return cli_io_fail(error, error_size, "%s: line %lld: missing value", path, line_number);
+    if (result != TOKEN_OK)
+      return cli_io_fail(error, error_size, "%s: line %lld: value is not a number", path,
+                         line_number);
+    if (nonfinite)
+      return cli_io_fail(error, error_size,
+                         "%s: line %lld: value is NaN, infinite or beyond double range", path,
+                         line_number);
+  }
+  if (!at_line_end(p))
+    return cli_io_fail(error, error_size, "%s: line %lld: too many fields for a %s entry", path,
+                       line_number, field == FIELD_PATTERN ? "pattern" : "valued");
+  return 0;
+}
+
+static int read_entries(line_reader *reader, const mtx_header *header, entry_lists *entries,
+                        char *error, size_t error_size) {
+  const char *path = reader->path;
+  const int64_t nnz = header->nnz;
+  const int transpose = header->transpose;
   size_t count = nnz > 0 ? (size_t)nnz : 1;
   entries->rows = malloc(count * sizeof *entries->rows);
   entries->cols = malloc(count * sizeof *entries->cols);
@@ -507,63 +586,17 @@ static int read_entries(line_reader *reader, mtx_field field, int64_t rows, int6
     if (reader_next_line(reader, &line, &length, error, error_size) != 0) return -1;
     if (line == NULL) break;
     if (is_blank_or_comment(line)) continue;
-    long long line_number = (long long)reader->line_number;
     if (read == nnz)
       return cli_io_fail(error, error_size, "%s: line %lld: more entries than the %lld announced",
-                         path, line_number, (long long)nnz);
+                         path, (long long)reader->line_number, (long long)nnz);
     const char *p = line;
-    int64_t index[2];
-    int64_t limits[2] = {rows, cols};
-    static const char *const what[2] = {"row", "column"};
-    for (int k = 0; k < 2; ++k) {
-      token_result result = parse_int64_token(&p, &index[k]);
-      if (result == TOKEN_MISSING)
-        return cli_io_fail(error, error_size, "%s: line %lld: missing %s index", path, line_number,
-                           what[k]);
-      if (result == TOKEN_NOT_INTEGER)
-        return cli_io_fail(error, error_size, "%s: line %lld: %s index is not an integer", path,
-                           line_number, what[k]);
-      if (result == TOKEN_OVERFLOW)
-        return cli_io_fail(error, error_size, "%s: line %lld: %s index beyond 64 bits", path,
-                           line_number, what[k]);
-      if (index[k] < 1 || index[k] > limits[k])
-        return cli_io_fail(error, error_size, "%s: line %lld: %s index %lld out of range 1..%lld",
-                           path, line_number, what[k], (long long)index[k], (long long)limits[k]);
-    }
-    value_word value;
-    if (field == FIELD_PATTERN) {
-      value.integer = 1;
-    } else if (field == FIELD_INTEGER) {
-      token_result result = parse_int64_token(&p, &value.integer);
-      if (result == TOKEN_MISSING)
-        return cli_io_fail(error, error_size, "%s: line %lld: missing value", path, line_number);
-      if (result == TOKEN_OVERFLOW)
-        return cli_io_fail(error, error_size,
-                           "%s: line %lld: integer value does not fit in 64 bits", path,
-                           line_number);
-      if (result != TOKEN_OK)
-        return cli_io_fail(error, error_size,
-                           "%s: line %lld: value is not an integer (integer file)", path,
-                           line_number);
-    } else {
-      int nonfinite = 0;
-      token_result result = parse_double_token(&p, &value.real, &nonfinite);
-      if (result == TOKEN_MISSING)
-        return cli_io_fail(error, error_size, "%s: line %lld: missing value", path, line_number);
-      if (result != TOKEN_OK)
-        return cli_io_fail(error, error_size, "%s: line %lld: value is not a number", path,
-                           line_number);
-      if (nonfinite)
-        return cli_io_fail(error, error_size,
-                           "%s: line %lld: value is NaN, infinite or beyond double range", path,
-                           line_number);
-    }
-    if (!at_line_end(p))
-      return cli_io_fail(error, error_size, "%s: line %lld: too many fields for a %s entry", path,
-                         line_number, field == FIELD_PATTERN ? "pattern" : "valued");
-    entries->rows[read] = (transpose ? index[1] : index[0]) - 1;
-    entries->cols[read] = (transpose ? index[0] : index[1]) - 1;
-    entries->values[read] = value;
+    mtx_entry entry;
+    if (parse_indices(reader, header, &p, &entry, error, error_size) != 0 ||
+        parse_value(reader, header->field, p, &entry.value, error, error_size) != 0)
+      return -1;
+    entries->rows[read] = (transpose ? entry.index[1] : entry.index[0]) - 1;
+    entries->cols[read] = (transpose ? entry.index[0] : entry.index[1]) - 1;
+    entries->values[read] = entry.value;
     ++read;
   }
   if (read < nnz)
@@ -596,8 +629,7 @@ static int build_csr(const char *path, entry_lists *entries, mtx_field field, cl
   for (int64_t r = n_rows; r > 0; --r) indptr[r] = indptr[r - 1];
   indptr[0] = 0;
   free_entries(entries);
-  int status = canonicalize_rows(path, n_rows, indptr, matrix->indices, words, &matrix->nnz, field,
-                                 error, error_size);
+  int status = canonicalize_rows(path, matrix, words, field, error, error_size);
   if (status == 0) status = finish_values(matrix, words, field, error, error_size);
   free(words);
   return status;
@@ -627,12 +659,11 @@ int cli_read_mtx(const char *path, int transpose, cli_matrix *out, char *error, 
   entry_lists entries = {0};
   char *line = NULL;
   size_t length = 0;
-  mtx_field field = FIELD_REAL;
-  int64_t rows = 0, cols = 0, nnz = 0;
+  mtx_header header = {.field = FIELD_REAL, .transpose = transpose};
 
   status = reader_next_line(&reader, &line, &length, error, error_size);
   if (status == 0 && line == NULL) status = cli_io_fail(error, error_size, "%s: empty file", path);
-  if (status == 0) status = parse_banner(path, line, &field, error, error_size);
+  if (status == 0) status = parse_banner(path, line, &header.field, error, error_size);
   while (status == 0) {
     status = reader_next_line(&reader, &line, &length, error, error_size);
     if (status != 0) break;
@@ -642,16 +673,13 @@ int cli_read_mtx(const char *path, int transpose, cli_matrix *out, char *error, 
     }
     if (!is_blank_or_comment(line)) break;
   }
-  if (status == 0)
-    status =
-        parse_size_line(&reader, line, field, transpose, &rows, &cols, &nnz, error, error_size);
-  if (status == 0)
-    status = read_entries(&reader, field, rows, cols, nnz, transpose, &entries, error, error_size);
+  if (status == 0) status = parse_size_line(&reader, line, &header, error, error_size);
+  if (status == 0) status = read_entries(&reader, &header, &entries, error, error_size);
   if (status == 0) {
-    out->n_rows = transpose ? cols : rows;
-    out->n_cols = transpose ? rows : cols;
-    out->nnz = nnz;
-    status = build_csr(path, &entries, field, out, error, error_size);
+    out->n_rows = transpose ? header.cols : header.rows;
+    out->n_cols = transpose ? header.rows : header.cols;
+    out->nnz = header.nnz;
+    status = build_csr(path, &entries, header.field, out, error, error_size);
   }
   free_entries(&entries);
   free(reader.chunk);
