@@ -128,9 +128,30 @@ static int parse_shape(header_parser *parser, int64_t *shape, int *ndim) {
   }
 }
 
-static int parse_header(const char *path, const char *text, size_t length, cli_array *out,
-                        int *fortran_order, char *error, size_t error_size) {
-  header_parser parser = {text, text + length};
+/* The array type of a dtype string: little-endian float32, float64, int32 or int64. */
+static int type_of_descr(const char *path, const char *descr, normot_value_type *type, char *error,
+                         size_t error_size) {
+  if (strcmp(descr, "<f4") == 0)
+    *type = NORMOT_FLOAT32;
+  else if (strcmp(descr, "<f8") == 0)
+    *type = NORMOT_FLOAT64;
+  else if (strcmp(descr, "<i4") == 0)
+    *type = NORMOT_INT32;
+  else if (strcmp(descr, "<i8") == 0)
+    *type = NORMOT_INT64;
+  else if (descr[0] == '>')
+    return cli_io_fail(error, error_size, "%s: big-endian dtype '%s' is not supported", path,
+                       descr);
+  else
+    return cli_io_fail(error, error_size,
+                       "%s: dtype '%s' is not supported (use float32, float64, int32 or int64)",
+                       path, descr);
+  return 0;
+}
+
+/* The header dict, its text in [parser.p, parser.end): descr, fortran_order and shape. */
+static int parse_header(const char *path, header_parser parser, cli_array *out, int *fortran_order,
+                        char *error, size_t error_size) {
   int have_descr = 0, have_order = 0, have_shape = 0;
   char descr[64] = {0};
   if (!accept_char(&parser, '{'))
@@ -176,22 +197,7 @@ static int parse_header(const char *path, const char *text, size_t length, cli_a
   if (!have_descr || !have_order || !have_shape)
     return cli_io_fail(error, error_size,
                        "%s: bad .npy header (descr, fortran_order or shape missing)", path);
-  if (strcmp(descr, "<f4") == 0)
-    out->type = NORMOT_FLOAT32;
-  else if (strcmp(descr, "<f8") == 0)
-    out->type = NORMOT_FLOAT64;
-  else if (strcmp(descr, "<i4") == 0)
-    out->type = NORMOT_INT32;
-  else if (strcmp(descr, "<i8") == 0)
-    out->type = NORMOT_INT64;
-  else if (descr[0] == '>')
-    return cli_io_fail(error, error_size, "%s: big-endian dtype '%s' is not supported", path,
-                       descr);
-  else
-    return cli_io_fail(error, error_size,
-                       "%s: dtype '%s' is not supported (use float32, float64, int32 or int64)",
-                       path, descr);
-  return 0;
+  return type_of_descr(path, descr, &out->type, error, error_size);
 }
 
 /* ---- reader ---------------------------------------------------------------------------------- */
@@ -247,8 +253,8 @@ int cli_npy_read(const char *path, cli_array *out, char *error, size_t error_siz
       status = cli_io_fail(error, error_size, "%s: truncated .npy header", path);
   }
   if (status == 0)
-    status =
-        parse_header(path, header, (size_t)header_length, out, &fortran_order, error, error_size);
+    status = parse_header(path, (header_parser){header, header + header_length}, out,
+                          &fortran_order, error, error_size);
   int64_t count = 0;
   if (status == 0) {
     count = cli_array_size(out);
