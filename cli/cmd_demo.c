@@ -382,6 +382,17 @@ static normot_status solve_batch(normot_context *context, const normot_emd_probl
   return NORMOT_SUCCESS;
 }
 
+/* solve_batch, timed; 0, or 1 after printing the failure. */
+static int timed_solve(normot_context *context, const normot_emd_problem *problem,
+                       const normot_emd_result *results, const char *label, double *seconds) {
+  double start = cli_seconds();
+  normot_status code = solve_batch(context, problem, results, label);
+  *seconds = cli_seconds() - start;
+  if (code != NORMOT_SUCCESS)
+    return cli_error("emd failed: %s", normot_context_last_error(context));
+  return 0;
+}
+
 static int64_t count_optimal(const int32_t *status, int64_t k) {
   int64_t optimal = 0;
   for (int64_t i = 0; i < k; ++i) optimal += status[i] == NORMOT_EMD_OPTIMAL;
@@ -474,13 +485,9 @@ static int solve_group_pairs(normot_context *context, const cell_groups *groups,
   pair_clouds(clouds, groups->k, n, x, y);
   const normot_emd_problem problem = cloud_problem(pairs, n, x, y);
   const normot_emd_result results = {.cost = cost, .status = status};
-  double start = cli_seconds();
-  normot_status code = solve_batch(context, &problem, &results, "solving group EMDs");
-  double seconds = cli_seconds() - start;
-  if (code != NORMOT_SUCCESS) {
-    result = cli_error("emd failed: %s", normot_context_last_error(context));
-    goto done;
-  }
+  double seconds = 0.0;
+  result = timed_solve(context, &problem, &results, "solving group EMDs", &seconds);
+  if (result != 0) goto done;
   char when[32];
   printf("group EMD   %lld %s of %lld x %lld clouds in %s (%.0f problems/s), %lld optimal\n",
          (long long)pairs, pairs == 1 ? "pair" : "pairs", (long long)n, (long long)n,
@@ -539,13 +546,9 @@ static int run_emd_batch(normot_context *context, int64_t k, int64_t n, uint64_t
   synth_point_clouds(seed, 1u << 30, k, n, 2, y);
   const normot_emd_problem problem = cloud_problem(k, n, x, y);
   const normot_emd_result results = {.cost = cost, .status = status};
-  double start = cli_seconds();
-  normot_status code = solve_batch(context, &problem, &results, "solving the EMD batch");
-  double seconds = cli_seconds() - start;
-  if (code != NORMOT_SUCCESS) {
-    result = cli_error("emd failed: %s", normot_context_last_error(context));
-    goto done;
-  }
+  double seconds = 0.0;
+  result = timed_solve(context, &problem, &results, "solving the EMD batch", &seconds);
+  if (result != 0) goto done;
   double sum = 0.0, low = INFINITY, high = -INFINITY;
   for (int64_t i = 0; i < k; ++i) {
     sum += cost[i];
