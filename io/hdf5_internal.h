@@ -19,7 +19,6 @@ typedef struct cli_h5_source {
   size_t error_size;
 } cli_h5_source;
 
-
 /* A stored size can be at most this many times smaller than the data it holds: deflate's limit
  * (what h5py, anndata and Cell Ranger compress with). Data stored more compactly still (the
  * scale-offset filter on constant values) is refused. */
