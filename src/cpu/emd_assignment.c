@@ -222,13 +222,12 @@ static int32_t reduce_rows(const assignment *s, int32_t free_count, int64_t budg
   return still_free;
 }
 
-/* One relaxation from the row `owner` (see relax_row): what it reads and the arrays it updates. */
-typedef struct relaxation {
-  const double *row, *price, *blocked, *owned;
+/* One relaxation from the row `owner` (see relax_row): its cost row and scalars. The arrays it
+ * reads and updates are the assignment's. */
+typedef struct relax_step {
+  const double *row;
   double base, minimum, owner;
-  int32_t n;
-  double *dist, *pred;
-} relaxation;
+} relax_step;
 
 /* The smallest distance over the columns not finalised, and over the free columns. */
 typedef struct running_minima {
@@ -237,11 +236,12 @@ typedef struct running_minima {
 
 /* The scalar relaxation of columns [j, n) (see relax_row), continuing the running minima of the
  * columns before j; the tail of every vector path. */
-static inline void relax_columns(const relaxation *r, int32_t j, running_minima *minima) {
-  const double *row = r->row, *price = r->price, *blocked = r->blocked, *owned = r->owned;
-  const double base = r->base, minimum = r->minimum, owner = r->owner;
-  const int32_t n = r->n;
-  double *dist = r->dist, *pred = r->pred;
+static inline void relax_columns(const assignment *s, relax_step step, int32_t j,
+                                 running_minima *minima) {
+  const double *row = step.row, *price = s->price, *blocked = s->blocked, *owned = s->owned;
+  const double base = step.base, minimum = step.minimum, owner = step.owner;
+  const int32_t n = s->n;
+  double *dist = s->dist, *pred = s->pred;
   double smallest = minima->smallest, free_min = minima->free_min;
   for (; j < n; ++j) {
     double d = row[j] - price[j] - base;
@@ -260,15 +260,15 @@ static inline void relax_columns(const relaxation *r, int32_t j, running_minima 
  * predecessor follows. Predecessors are kept as doubles (exact for any int32) so that the
  * vector path selects them with the same mask as the distances, without a branch. Returns the
  * smallest distance left over the columns not finalised and over the free columns. */
-static running_minima relax_row(const relaxation *r) {
-  const double *row = r->row, *price = r->price, *blocked = r->blocked, *owned = r->owned;
-  const int32_t n = r->n;
-  double *dist = r->dist, *pred = r->pred;
+static running_minima relax_row(const assignment *s, const double *row, double base, double minimum,
+                                double owner) {
+  const double *price = s->price, *blocked = s->blocked, *owned = s->owned;
+  const int32_t n = s->n;
+  double *dist = s->dist, *pred = s->pred;
   int32_t j = 0;
   running_minima minima = {INFINITY, INFINITY};
 #if defined(__SSE2__)
-  const __m128d vbase = _mm_set1_pd(r->base), vmin = _mm_set1_pd(r->minimum),
-                vowner = _mm_set1_pd(r->owner);
+  const __m128d vbase = _mm_set1_pd(base), vmin = _mm_set1_pd(minimum), vowner = _mm_set1_pd(owner);
   __m128d s0 = _mm_set1_pd(INFINITY), s1 = s0, f0 = s0, f1 = s0;
   for (; j + 4 <= n; j += 4) {
     __m128d d0 = _mm_sub_pd(_mm_sub_pd(_mm_loadu_pd(row + j), _mm_loadu_pd(price + j)), vbase);
@@ -297,19 +297,21 @@ static running_minima relax_row(const relaxation *r) {
   _mm_storeu_pd(lanes, _mm_min_pd(f0, f1));
   minima.free_min = lanes[0] < lanes[1] ? lanes[0] : lanes[1];
 #endif
-  relax_columns(r, j, &minima);
+  relax_columns(s, (relax_step){row, base, minimum, owner}, j, &minima);
   return minima;
 }
 
 #if defined(EMD_AVX2_PATH)
 /* relax_row with four columns per instruction (AVX2 CPUs); the tail is relax_row's scalar loop. */
-__attribute__((target("avx2"))) static running_minima relax_row_avx2(const relaxation *r) {
-  const double *row = r->row, *price = r->price, *blocked = r->blocked, *owned = r->owned;
-  const int32_t n = r->n;
-  double *dist = r->dist, *pred = r->pred;
+__attribute__((target("avx2"))) static running_minima relax_row_avx2(const assignment *s,
+                                                                     const double *row, double base,
+                                                                     double minimum, double owner) {
+  const double *price = s->price, *blocked = s->blocked, *owned = s->owned;
+  const int32_t n = s->n;
+  double *dist = s->dist, *pred = s->pred;
   int32_t j = 0;
-  const __m256d vbase = _mm256_set1_pd(r->base), vmin = _mm256_set1_pd(r->minimum),
-                vowner = _mm256_set1_pd(r->owner);
+  const __m256d vbase = _mm256_set1_pd(base), vmin = _mm256_set1_pd(minimum),
+                vowner = _mm256_set1_pd(owner);
   __m256d s0 = _mm256_set1_pd(INFINITY), s1 = s0, f0 = s0, f1 = s0;
   for (; j + 8 <= n; j += 8) {
     __m256d d0 =
@@ -353,7 +355,7 @@ __attribute__((target("avx2"))) static running_minima relax_row_avx2(const relax
     minima.smallest = lanes[lane] < minima.smallest ? lanes[lane] : minima.smallest;
     minima.free_min = free_lanes[lane] < minima.free_min ? free_lanes[lane] : minima.free_min;
   }
-  relax_columns(r, j, &minima);
+  relax_columns(s, (relax_step){row, base, minimum, owner}, j, &minima);
   return minima;
 }
 
@@ -410,16 +412,14 @@ static void augment(const assignment *s, int32_t start) {
     const int32_t owner = col_owner[end_col];
     const double *owner_row = cost + (size_t)owner * n;
     /* rounding: nothing is nearer than what is finalised, hence the clamp at `minimum` */
-    const relaxation r = {
-        owner_row, price,         blocked, owned, owner_row[end_col] - price[end_col] - minimum,
-        minimum,   (double)owner, n,       dist,  pred};
+    const double base = owner_row[end_col] - price[end_col] - minimum;
     running_minima next;
 #if defined(EMD_AVX2_PATH)
     if (s->wide)
-      next = relax_row_avx2(&r);
+      next = relax_row_avx2(s, owner_row, base, minimum, (double)owner);
     else
 #endif
-      next = relax_row(&r);
+      next = relax_row(s, owner_row, base, minimum, (double)owner);
     minimum = next.smallest, free_min = next.free_min;
   }
   /* Finalised columns move by how much nearer than the free column they were. */
