@@ -25,7 +25,7 @@
 
 #include "bench_util.h"
 #include "normot/normot.h"
-#include "npy_io.h"
+#include "normot_io.h"
 #include "synthetic.h"
 
 typedef struct options {

@@ -32,7 +32,7 @@
 #include "bench_util.h"
 #include "normalize_cases.h"
 #include "normot/normot.h"
-#include "npy_io.h"
+#include "normot_io.h"
 #include "synthetic.h"
 
 enum { MAX_SHAPES = 8 };

@@ -31,14 +31,23 @@ int cli_usage_error(const char *command, const char *format, ...)
  * argument, -1 when the value is missing. */
 int cli_take_value(int argc, char **argv, int *index, const char *name, const char **value);
 
-/* 1 if text ends with suffix (case-sensitive). */
-int cli_ends_with(const char *text, const char *suffix);
-
 /* Parses "auto", "cpu" or "cuda". Returns 0 on success. */
 int cli_parse_backend(const char *text, normot_backend *backend);
 /* Parses a whole decimal integer / floating number. Returns 0 on success. */
 int cli_parse_int64(const char *text, long long *value);
 int cli_parse_double(const char *text, double *value);
+
+/* Where the commands run: --backend and --threads. */
+typedef struct cli_run_options {
+  normot_backend backend;
+  int threads;
+} cli_run_options;
+
+/* If argv[*index] is --backend or --threads (with its value), sets it in `run`, advances *index
+ * and returns 1; returns 0 for another argument, or 2 (the usage exit code, after printing
+ * why) when the value is bad. */
+int cli_take_run_option(int argc, char **argv, int *index, const char *command,
+                        cli_run_options *run);
 
 /* Creates a context for --backend/--threads, printing the failure. Returns NULL on failure. */
 normot_context *cli_context(normot_backend backend, int threads);

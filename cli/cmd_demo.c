@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "matrix_io.h"
+#include "normot_io.h"
 #include "progress.h"
 #include "synthetic.h"
 
@@ -128,15 +128,6 @@ static double float_at(const void *array, normot_value_type type, int64_t i) {
   return type == NORMOT_FLOAT32 ? (double)((const float *)array)[i] : ((const double *)array)[i];
 }
 
-static size_t value_bytes(normot_value_type type) {
-  switch (type) {
-    case NORMOT_FLOAT64:
-    case NORMOT_INT64: return 8;
-    case NORMOT_UINT16: return 2;
-    default: return 4;
-  }
-}
-
 static int compare_doubles(const void *left, const void *right) {
   double a = *(const double *)left, b = *(const double *)right;
   return (a > b) - (a < b);
@@ -154,30 +145,6 @@ static const char *format_seconds(double seconds, char *text, size_t size) {
 }
 
 /* ---- the pieces of the demo ----------------------------------------------------------------- */
-
-/* The context of the chosen backend, and, when the choice was AUTO and a kernel is not
- * implemented on CUDA yet, a CPU context that runs that kernel instead (the summary says so). */
-typedef struct demo_backend {
-  normot_context *main;
-  normot_context *cpu;
-  int may_fall_back;
-  int threads;
-} demo_backend;
-
-/* The context to retry on after `status`, or NULL when there is none. */
-static normot_context *fallback_for(demo_backend *backend, normot_context *failed,
-                                    normot_status status) {
-  if (status != NORMOT_ERROR_NOT_IMPLEMENTED || !backend->may_fall_back ||
-      normot_context_backend(failed) != NORMOT_BACKEND_CUDA)
-    return NULL;
-  if (backend->cpu == NULL) backend->cpu = cli_context(NORMOT_BACKEND_CPU, backend->threads);
-  return backend->cpu;
-}
-
-/* " on the cpu (not implemented on cuda yet)" when a kernel ran on another backend, else "". */
-static const char *fallback_note(const demo_backend *backend, const normot_context *used) {
-  return used != backend->main ? " [on the cpu: not implemented on cuda yet]" : "";
-}
 
 /* The input: either owned by the synthetic generator or by a file reader, seen as one view. */
 typedef struct demo_data {
@@ -237,15 +204,13 @@ typedef struct normalize_summary {
   int64_t zero_cells;
   double size_factor_min, size_factor_max;
   int runs;
-  const normot_context *ran_on;
 } normalize_summary;
 
-static int run_normalize(demo_backend *backend, const normot_matrix *X,
+static int run_normalize(normot_context *context, const normot_matrix *X,
                          normalize_summary *summary) {
-  normot_context *context = backend->main;
   memset(summary, 0, sizeof *summary);
   normot_value_type out_type = X->value_type == NORMOT_FLOAT64 ? NORMOT_FLOAT64 : NORMOT_FLOAT32;
-  size_t out_size = value_bytes(out_type);
+  size_t out_size = normot_value_size(out_type);
   summary->value_type = out_type;
   summary->values = malloc((size_t)(X->nnz > 0 ? X->nnz : 1) * out_size);
   void *size_factors = malloc((size_t)(X->n_rows > 0 ? X->n_rows : 1) * out_size);
@@ -273,11 +238,6 @@ static int run_normalize(demo_backend *backend, const normot_matrix *X,
     double start = cli_seconds();
     normot_status status = normot_normalize_total(context, X, &params, &output);
     double seconds = cli_seconds() - start;
-    normot_context *other = attempt == 0 ? fallback_for(backend, context, status) : NULL;
-    if (other != NULL) {
-      context = other;
-      status = normot_normalize_total(context, X, &params, &output);
-    }
     if (status != NORMOT_SUCCESS) {
       cli_progress_end(&progress);
       free(size_factors);
@@ -293,10 +253,9 @@ static int run_normalize(demo_backend *backend, const normot_matrix *X,
   qsort(times, (size_t)runs, sizeof times[0], compare_doubles);
   summary->runs = runs;
   summary->seconds = times[runs / 2];
-  summary->ran_on = context;
   /* As bench_normalize counts a median-target pass: the values read twice (totals, then
    * scaling) and written once, plus the row offsets. */
-  size_t in_size = value_bytes(X->value_type);
+  size_t in_size = normot_value_size(X->value_type);
   size_t index_size = X->index_type == NORMOT_INDEX_INT32 ? 4 : 8;
   double bytes = 2.0 * (double)X->nnz * (double)in_size + (double)X->nnz * (double)out_size +
                  (double)(X->n_rows + 1) * (double)index_size;
@@ -359,8 +318,8 @@ static int kmeans_2d(const double *points, int64_t n, int k, int *label, int64_t
   if (sorted == NULL) return 1;
   for (int64_t c = 0; c < n; ++c) sorted[c] = points[2 * c];
   qsort(sorted, (size_t)n, sizeof *sorted, compare_doubles);
-  for (int j = 0; j < k; ++j) {
-    centers[2 * j] = sorted[(int64_t)((j + 0.5) * (double)n / k)];
+  for (int64_t j = 0; j < k; ++j) {
+    centers[2 * j] = sorted[(int64_t)(((double)j + 0.5) * (double)n / k)];
     centers[2 * j + 1] = 0.0;
   }
   free(sorted);
@@ -369,20 +328,20 @@ static int kmeans_2d(const double *points, int64_t n, int k, int *label, int64_t
     memset(sums, 0, sizeof sums);
     memset(sizes, 0, (size_t)k * sizeof *sizes);
     for (int64_t c = 0; c < n; ++c) {
-      int best = 0;
+      int64_t best = 0;
       double best_distance = INFINITY;
-      for (int j = 0; j < k; ++j) {
+      for (int64_t j = 0; j < k; ++j) {
         double dx = points[2 * c] - centers[2 * j], dy = points[2 * c + 1] - centers[2 * j + 1];
         double distance = dx * dx + dy * dy;
         if (distance < best_distance) best_distance = distance, best = j;
       }
-      if (iteration == 0 || label[c] != best) changed = 1;
-      label[c] = best;
+      if (iteration == 0 || label[c] != (int)best) changed = 1;
+      label[c] = (int)best;
       sizes[best]++;
       sums[2 * best] += points[2 * c];
       sums[2 * best + 1] += points[2 * c + 1];
     }
-    for (int j = 0; j < k; ++j) {
+    for (int64_t j = 0; j < k; ++j) {
       if (sizes[j] == 0) continue; /* an empty group keeps its center */
       centers[2 * j] = sums[2 * j] / (double)sizes[j];
       centers[2 * j + 1] = sums[2 * j + 1] / (double)sizes[j];
@@ -394,18 +353,15 @@ static int kmeans_2d(const double *points, int64_t n, int k, int *label, int64_t
 
 /* Solves `problem` in chunks so that a progress line can move; the results are the same as one
  * call, because every problem is solved independently. */
-static normot_status solve_batch(demo_backend *backend, const normot_emd_problem *problem,
-                                 double *cost, int32_t *status, const char *label,
-                                 normot_context **ran_on) {
-  normot_context *context = backend->main;
-  *ran_on = context;
+static normot_status solve_batch(normot_context *context, const normot_emd_problem *problem,
+                                 const normot_emd_result *results, const char *label) {
   normot_emd_params params;
   normot_emd_params_init(&params);
   cli_progress progress;
   cli_progress_begin(&progress, label, problem->k);
   int64_t chunk = progress.enabled ? (problem->k + 19) / 20 : problem->k;
   if (chunk < 1) chunk = 1;
-  size_t point_bytes = (size_t)problem->dim * value_bytes(problem->value_type);
+  size_t point_bytes = (size_t)problem->dim * normot_value_size(problem->value_type);
   for (int64_t first = 0; first < problem->k; first += chunk) {
     normot_emd_problem part = *problem;
     part.k = problem->k - first < chunk ? problem->k - first : chunk;
@@ -413,14 +369,9 @@ static normot_status solve_batch(demo_backend *backend, const normot_emd_problem
     part.y = (const char *)problem->y + (size_t)(first * problem->m) * point_bytes;
     normot_emd_result result;
     memset(&result, 0, sizeof result);
-    result.cost = cost + first;
-    result.status = status + first;
+    result.cost = results->cost + first;
+    result.status = results->status + first;
     normot_status code = normot_emd(context, &part, &params, &result);
-    normot_context *other = first == 0 ? fallback_for(backend, context, code) : NULL;
-    if (other != NULL) {
-      context = *ran_on = other;
-      code = normot_emd(context, &part, &params, &result);
-    }
     if (code != NORMOT_SUCCESS) {
       cli_progress_end(&progress);
       return code;
@@ -431,15 +382,130 @@ static normot_status solve_batch(demo_backend *backend, const normot_emd_problem
   return NORMOT_SUCCESS;
 }
 
+/* solve_batch, timed; 0, or 1 after printing the failure. */
+static int timed_solve(normot_context *context, const normot_emd_problem *problem,
+                       const normot_emd_result *results, const char *label, double *seconds) {
+  double start = cli_seconds();
+  normot_status code = solve_batch(context, problem, results, label);
+  *seconds = cli_seconds() - start;
+  if (code != NORMOT_SUCCESS)
+    return cli_error("emd failed: %s", normot_context_last_error(context));
+  return 0;
+}
+
 static int64_t count_optimal(const int32_t *status, int64_t k) {
   int64_t optimal = 0;
   for (int64_t i = 0; i < k; ++i) optimal += status[i] == NORMOT_EMD_OPTIMAL;
   return optimal;
 }
 
+/* k problems of n x n 2-D point clouds (float64, squared Euclidean) in x and y. */
+static normot_emd_problem cloud_problem(int64_t k, int64_t n, const double *x, const double *y) {
+  normot_emd_problem problem;
+  memset(&problem, 0, sizeof problem);
+  problem.k = k;
+  problem.n = n;
+  problem.m = n;
+  problem.value_type = NORMOT_FLOAT64;
+  problem.memory = NORMOT_MEMORY_HOST;
+  problem.x = x;
+  problem.y = y;
+  problem.dim = 2;
+  problem.metric = NORMOT_METRIC_SQEUCLIDEAN;
+  return problem;
+}
+
+/* The cells of k groups, `labels` and `sizes` as kmeans_2d made them. */
+typedef struct cell_groups {
+  const double *coordinates; /* n_cells 2-D points */
+  int64_t n_cells;
+  const int *label;
+  const int64_t *sizes;
+  int k;
+} cell_groups;
+
+/* Each group's cloud of n cells in `clouds` (k x n x 2): its cells in order, n of them at even
+ * strides. Returns 0, or 1 when out of memory. */
+static int sample_group_clouds(const cell_groups *groups, int64_t n, double *clouds) {
+  int64_t *seen = calloc((size_t)groups->k, sizeof *seen);
+  if (seen == NULL) return 1;
+  for (int64_t c = 0; c < groups->n_cells; ++c) {
+    const int j = groups->label[c];
+    const int64_t size = groups->sizes[j], rank = seen[j]++;
+    /* Sample slot t takes member floor(t * size / n): distinct members, since size >= n. */
+    int64_t slot = (rank * n + size - 1) / size;
+    if (slot >= n || slot * size / n != rank) continue;
+    clouds[(j * n + slot) * 2] = groups->coordinates[2 * c];
+    clouds[(j * n + slot) * 2 + 1] = groups->coordinates[2 * c + 1];
+  }
+  free(seen);
+  return 0;
+}
+
+/* Every pair of group clouds (i < j, in order) as problem p: x the cloud of i, y that of j. */
+static void pair_clouds(const double *clouds, int k, int64_t n, double *x, double *y) {
+  int64_t p = 0;
+  const size_t bytes = (size_t)(n * 2) * sizeof *x;
+  for (int64_t i = 0; i < k; ++i)
+    for (int64_t j = i + 1; j < k; ++j, ++p) {
+      memcpy(x + p * n * 2, clouds + i * n * 2, bytes);
+      memcpy(y + p * n * 2, clouds + j * n * 2, bytes);
+    }
+}
+
+/* The closest and the farthest pair of groups by their EMD. */
+static void print_group_extremes(const double *cost, int k) {
+  int closest[2] = {0, 1}, farthest[2] = {0, 1};
+  double low = INFINITY, high = -INFINITY;
+  int64_t p = 0;
+  for (int i = 0; i < k; ++i) {
+    for (int j = i + 1; j < k; ++j, ++p) {
+      if (cost[p] < low) low = cost[p], closest[0] = i, closest[1] = j;
+      if (cost[p] > high) high = cost[p], farthest[0] = i, farthest[1] = j;
+    }
+  }
+  printf("            closest groups %d-%d: %.4g, farthest %d-%d: %.4g\n", closest[0], closest[1],
+         low, farthest[0], farthest[1], high);
+}
+
+/* Solves the EMD of every pair of groups' clouds of n cells and prints its lines. */
+static int solve_group_pairs(normot_context *context, const cell_groups *groups, int64_t n) {
+  const int64_t pairs = (int64_t)groups->k * (groups->k - 1) / 2;
+  double *clouds = malloc((size_t)(groups->k * n * 2) * sizeof *clouds);
+  double *x = malloc((size_t)(pairs * n * 2) * sizeof *x);
+  double *y = malloc((size_t)(pairs * n * 2) * sizeof *y);
+  double *cost = malloc((size_t)pairs * sizeof *cost);
+  int32_t *status = malloc((size_t)pairs * sizeof *status);
+  int result = 0;
+  if (clouds == NULL || x == NULL || y == NULL || cost == NULL || status == NULL ||
+      sample_group_clouds(groups, n, clouds) != 0) {
+    result = cli_error("demo: out of memory for the group clouds");
+    goto done;
+  }
+  pair_clouds(clouds, groups->k, n, x, y);
+  const normot_emd_problem problem = cloud_problem(pairs, n, x, y);
+  const normot_emd_result results = {.cost = cost, .status = status};
+  double seconds = 0.0;
+  result = timed_solve(context, &problem, &results, "solving group EMDs", &seconds);
+  if (result != 0) goto done;
+  char when[32];
+  printf("group EMD   %lld %s of %lld x %lld clouds in %s (%.0f problems/s), %lld optimal\n",
+         (long long)pairs, pairs == 1 ? "pair" : "pairs", (long long)n, (long long)n,
+         format_seconds(seconds, when, sizeof when), (double)pairs / seconds,
+         (long long)count_optimal(status, pairs));
+  print_group_extremes(cost, groups->k);
+done:
+  free(clouds);
+  free(x);
+  free(y);
+  free(cost);
+  free(status);
+  return result;
+}
+
 /* EMD between every pair of cell groups: their cells' 2-D clouds, n cells sampled evenly from
  * each group. Prints its lines of the summary. */
-static int run_group_emd(demo_backend *backend, const double *coordinates, int64_t n_cells,
+static int run_group_emd(normot_context *context, const double *coordinates, int64_t n_cells,
                          int k_groups, int64_t max_points) {
   int *label = malloc((size_t)(n_cells > 0 ? n_cells : 1) * sizeof *label);
   int64_t sizes[64];
@@ -454,88 +520,19 @@ static int run_group_emd(demo_backend *backend, const double *coordinates, int64
   for (int j = 0; j < k_groups; ++j) printf(" %lld", (long long)sizes[j]);
   printf("\n");
   int64_t n = smallest < max_points ? smallest : max_points;
+  int result = 0;
   if (n < 1) {
     printf("group EMD   skipped: a group is empty\n");
-    free(label);
-    return 0;
+  } else {
+    const cell_groups groups = {coordinates, n_cells, label, sizes, k_groups};
+    result = solve_group_pairs(context, &groups, n);
   }
-  int64_t pairs = (int64_t)k_groups * (k_groups - 1) / 2;
-  /* Each group's cells in order, then n of them at even strides. */
-  double *clouds = malloc((size_t)(k_groups * n * 2) * sizeof *clouds);
-  double *x = malloc((size_t)(pairs * n * 2) * sizeof *x);
-  double *y = malloc((size_t)(pairs * n * 2) * sizeof *y);
-  double *cost = malloc((size_t)pairs * sizeof *cost);
-  int32_t *status = malloc((size_t)pairs * sizeof *status);
-  int64_t *seen = calloc((size_t)k_groups, sizeof *seen);
-  int result = 0;
-  if (clouds == NULL || x == NULL || y == NULL || cost == NULL || status == NULL || seen == NULL) {
-    result = cli_error("demo: out of memory for the group clouds");
-    goto done;
-  }
-  for (int64_t c = 0; c < n_cells; ++c) {
-    int j = label[c];
-    int64_t rank = seen[j]++;
-    /* Sample slot t takes member floor(t * size / n): distinct members, since size >= n. */
-    int64_t slot = (rank * n + sizes[j] - 1) / sizes[j];
-    if (slot >= n || slot * sizes[j] / n != rank) continue;
-    clouds[(j * n + slot) * 2] = coordinates[2 * c];
-    clouds[(j * n + slot) * 2 + 1] = coordinates[2 * c + 1];
-  }
-  int64_t p = 0;
-  for (int i = 0; i < k_groups; ++i) {
-    for (int j = i + 1; j < k_groups; ++j, ++p) {
-      memcpy(x + p * n * 2, clouds + (int64_t)i * n * 2, (size_t)(n * 2) * sizeof *x);
-      memcpy(y + p * n * 2, clouds + (int64_t)j * n * 2, (size_t)(n * 2) * sizeof *y);
-    }
-  }
-  normot_emd_problem problem;
-  memset(&problem, 0, sizeof problem);
-  problem.k = pairs;
-  problem.n = n;
-  problem.m = n;
-  problem.value_type = NORMOT_FLOAT64;
-  problem.memory = NORMOT_MEMORY_HOST;
-  problem.x = x;
-  problem.y = y;
-  problem.dim = 2;
-  problem.metric = NORMOT_METRIC_SQEUCLIDEAN;
-  double start = cli_seconds();
-  normot_context *context = NULL;
-  normot_status code = solve_batch(backend, &problem, cost, status, "solving group EMDs", &context);
-  double seconds = cli_seconds() - start;
-  if (code != NORMOT_SUCCESS) {
-    result = cli_error("emd failed: %s", normot_context_last_error(context));
-    goto done;
-  }
-  int closest[2] = {0, 1}, farthest[2] = {0, 1};
-  double low = INFINITY, high = -INFINITY;
-  p = 0;
-  for (int i = 0; i < k_groups; ++i) {
-    for (int j = i + 1; j < k_groups; ++j, ++p) {
-      if (cost[p] < low) low = cost[p], closest[0] = i, closest[1] = j;
-      if (cost[p] > high) high = cost[p], farthest[0] = i, farthest[1] = j;
-    }
-  }
-  char when[32];
-  printf("group EMD   %lld %s of %lld x %lld clouds in %s (%.0f problems/s), %lld optimal%s\n",
-         (long long)pairs, pairs == 1 ? "pair" : "pairs", (long long)n, (long long)n,
-         format_seconds(seconds, when, sizeof when), (double)pairs / seconds,
-         (long long)count_optimal(status, pairs), fallback_note(backend, context));
-  printf("            closest groups %d-%d: %.4g, farthest %d-%d: %.4g\n", closest[0], closest[1],
-         low, farthest[0], farthest[1], high);
-done:
   free(label);
-  free(clouds);
-  free(x);
-  free(y);
-  free(cost);
-  free(status);
-  free(seen);
   return result;
 }
 
 /* The seed case: k problems of n x n uniform squared-Euclidean clouds in [0, 1)^2. */
-static int run_emd_batch(demo_backend *backend, int64_t k, int64_t n, uint64_t seed) {
+static int run_emd_batch(normot_context *context, int64_t k, int64_t n, uint64_t seed) {
   double *x = malloc((size_t)(k * n * 2) * sizeof *x);
   double *y = malloc((size_t)(k * n * 2) * sizeof *y);
   double *cost = malloc((size_t)k * sizeof *cost);
@@ -547,26 +544,11 @@ static int run_emd_batch(demo_backend *backend, int64_t k, int64_t n, uint64_t s
   }
   synth_point_clouds(seed, 2001, k, n, 2, x);
   synth_point_clouds(seed, 1u << 30, k, n, 2, y);
-  normot_emd_problem problem;
-  memset(&problem, 0, sizeof problem);
-  problem.k = k;
-  problem.n = n;
-  problem.m = n;
-  problem.value_type = NORMOT_FLOAT64;
-  problem.memory = NORMOT_MEMORY_HOST;
-  problem.x = x;
-  problem.y = y;
-  problem.dim = 2;
-  problem.metric = NORMOT_METRIC_SQEUCLIDEAN;
-  double start = cli_seconds();
-  normot_context *context = NULL;
-  normot_status code =
-      solve_batch(backend, &problem, cost, status, "solving the EMD batch", &context);
-  double seconds = cli_seconds() - start;
-  if (code != NORMOT_SUCCESS) {
-    result = cli_error("emd failed: %s", normot_context_last_error(context));
-    goto done;
-  }
+  const normot_emd_problem problem = cloud_problem(k, n, x, y);
+  const normot_emd_result results = {.cost = cost, .status = status};
+  double seconds = 0.0;
+  result = timed_solve(context, &problem, &results, "solving the EMD batch", &seconds);
+  if (result != 0) goto done;
   double sum = 0.0, low = INFINITY, high = -INFINITY;
   for (int64_t i = 0; i < k; ++i) {
     sum += cost[i];
@@ -574,8 +556,8 @@ static int run_emd_batch(demo_backend *backend, int64_t k, int64_t n, uint64_t s
     if (cost[i] > high) high = cost[i];
   }
   char when[32];
-  printf("EMD batch   %lld problems of %lld x %lld uniform 2-D clouds, squared Euclidean%s\n",
-         (long long)k, (long long)n, (long long)n, fallback_note(backend, context));
+  printf("EMD batch   %lld problems of %lld x %lld uniform 2-D clouds, squared Euclidean\n",
+         (long long)k, (long long)n, (long long)n);
   printf("            %s (%.0f problems/s), %lld optimal; cost mean %.4g, min %.4g, max %.4g\n",
          format_seconds(seconds, when, sizeof when), (double)k / seconds,
          (long long)count_optimal(status, k), sum / (double)k, low, high);
@@ -592,9 +574,7 @@ int normot_cmd_demo(int argc, char **argv) {
   int code = parse_options(argc, argv, &options);
   if (code >= 0) return code;
   double start = cli_seconds();
-  demo_backend backend = {cli_context(options.backend, options.threads), NULL,
-                          options.backend == NORMOT_BACKEND_AUTO, options.threads};
-  normot_context *context = backend.main;
+  normot_context *context = cli_context(options.backend, options.threads);
   if (context == NULL) return 1;
   demo_data data;
   if (load_data(&options, &data) != 0) {
@@ -605,7 +585,7 @@ int normot_cmd_demo(int argc, char **argv) {
   const normot_matrix *X = &data.view;
   normalize_summary normalized;
   double *coordinates = NULL;
-  int result = run_normalize(&backend, X, &normalized);
+  int result = run_normalize(context, X, &normalized);
   if (result != 0) goto done;
 
   char when[32];
@@ -619,9 +599,9 @@ int normot_cmd_demo(int argc, char **argv) {
          X->n_rows > 0 && X->n_cols > 0
              ? 100.0 * (double)X->nnz / ((double)X->n_rows * (double)X->n_cols)
              : 0.0);
-  printf("normalize   normalize_total + log1p as scanpy: %s per run (median of %d), %.3g GB/s%s\n",
+  printf("normalize   normalize_total + log1p as scanpy: %s per run (median of %d), %.3g GB/s\n",
          format_seconds(normalized.seconds, when, sizeof when), normalized.runs,
-         normalized.gigabytes_per_second, fallback_note(&backend, normalized.ran_on));
+         normalized.gigabytes_per_second);
   printf("            median target %.6g, size factors %.3g to %.3g, %lld all-zero cells\n",
          normalized.target, normalized.size_factor_min, normalized.size_factor_max,
          (long long)normalized.zero_cells);
@@ -637,20 +617,19 @@ int normot_cmd_demo(int argc, char **argv) {
       result = cli_error("demo: out of memory projecting the cells");
       goto done;
     }
-    result = run_group_emd(&backend, coordinates, X->n_rows, groups, options.points);
+    result = run_group_emd(context, coordinates, X->n_rows, groups, options.points);
     if (result != 0) goto done;
   } else {
     printf("group EMD   skipped: fewer than two cells\n");
   }
   fflush(stdout);
-  result = run_emd_batch(&backend, options.problems, options.points, (uint64_t)options.seed);
+  result = run_emd_batch(context, options.problems, options.points, (uint64_t)options.seed);
   if (result != 0) goto done;
   printf("total       %s\n", format_seconds(cli_seconds() - start, when, sizeof when));
 done:
   free(coordinates);
   free(normalized.values);
   free_data(&data);
-  normot_context_destroy(backend.cpu);
   normot_context_destroy(context);
   return result;
 }

@@ -6,10 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "atomic_file.h"
 #include "cli.h"
-#include "file_identity.h"
-#include "npy_io.h"
+#include "normot_io.h"
 #include "progress.h"
 
 static void print_help(FILE *stream) {
@@ -84,14 +82,14 @@ typedef struct emd_options {
   normot_metric metric;
   int have_metric;
   normot_emd_params params;
-  normot_backend backend;
-  int threads;
+  cli_run_options run;
   long long cost_cols; /* --cost-cols; -1 when not given */
 } emd_options;
 
+static const char command[] = "emd";
+
 /* The options that go with a sparse cost, and only with it. -1 when they are consistent. */
 static int check_sparse_options(const emd_options *options, int sparse_mode) {
-  static const char command[] = "emd";
   const char *const *in = options->inputs;
   const char *const *out = options->outputs;
   if (!sparse_mode) {
@@ -117,79 +115,76 @@ static int check_sparse_options(const emd_options *options, int sparse_mode) {
   return -1;
 }
 
-static int parse_options(int argc, char **argv, emd_options *options) {
-  static const char command[] = "emd";
-  memset(options, 0, sizeof *options);
-  normot_emd_params_init(&options->params);
-  options->backend = NORMOT_BACKEND_AUTO;
-  options->metric = NORMOT_METRIC_SQEUCLIDEAN;
-  options->cost_cols = -1;
-  for (int i = 1; i < argc; ++i) {
-    const char *arg = argv[i];
-    const char *value = NULL;
-    int taken = 0;
-    if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
-      print_help(stdout);
-      return 0;
-    }
-    if (strcmp(arg, "--quiet") == 0) {
-      cli_progress_set_quiet(1);
-      continue;
-    }
-    if (strcmp(arg, "--no-marginal-check") == 0) {
-      options->params.check_marginals = 0;
-      continue;
-    }
-    int matched = 0;
-    for (int k = 0; k < IN_COUNT && !matched; ++k) {
-      if ((taken = cli_take_value(argc, argv, &i, input_options[k], &value)) != 0) {
-        if (taken < 0) return cli_usage_error(command, "%s needs a path", input_options[k]);
-        options->inputs[k] = value;
-        matched = 1;
-      }
-    }
-    for (int k = 0; k < OUT_COUNT && !matched; ++k) {
-      if ((taken = cli_take_value(argc, argv, &i, output_options[k], &value)) != 0) {
-        if (taken < 0) return cli_usage_error(command, "%s needs a path", output_options[k]);
-        if (!cli_ends_with(value, ".npy"))
-          return cli_usage_error(command, "%s writes a .npy file; '%s' is not one",
-                                 output_options[k], value);
-        options->outputs[k] = value;
-        matched = 1;
-      }
-    }
-    if (matched) continue;
-    if ((taken = cli_take_value(argc, argv, &i, "--metric", &value)) != 0) {
-      if (taken >= 0 && strcmp(value, "sqeuclidean") == 0)
-        options->metric = NORMOT_METRIC_SQEUCLIDEAN;
-      else if (taken >= 0 && strcmp(value, "euclidean") == 0)
-        options->metric = NORMOT_METRIC_EUCLIDEAN;
-      else
-        return cli_usage_error(command, "--metric must be sqeuclidean or euclidean");
-      options->have_metric = 1;
-    } else if ((taken = cli_take_value(argc, argv, &i, "--max-iter", &value)) != 0) {
-      long long max_iter = 0;
-      if (taken < 0 || cli_parse_int64(value, &max_iter) != 0 || max_iter < 0)
-        return cli_usage_error(command, "--max-iter must be an integer >= 0");
-      options->params.max_iter = max_iter;
-    } else if ((taken = cli_take_value(argc, argv, &i, "--cost-cols", &value)) != 0) {
-      if (taken < 0 || cli_parse_int64(value, &options->cost_cols) != 0 || options->cost_cols < 1)
-        return cli_usage_error(command, "--cost-cols must be an integer >= 1");
-    } else if ((taken = cli_take_value(argc, argv, &i, "--backend", &value)) != 0) {
-      if (taken < 0 || cli_parse_backend(value, &options->backend) != 0)
-        return cli_usage_error(command, "--backend must be auto, cpu or cuda");
-    } else if ((taken = cli_take_value(argc, argv, &i, "--threads", &value)) != 0) {
-      long long threads = 0;
-      if (taken < 0 || cli_parse_int64(value, &threads) != 0 || threads < 0 || threads > NORMOT_MAX_THREADS)
-        return cli_usage_error(command, "--threads must be an integer in [0, %d]",
-                               NORMOT_MAX_THREADS);
-      options->threads = (int)threads;
-    } else if (arg[0] == '-') {
-      return cli_usage_error(command, "unknown option '%s'", arg);
-    } else {
-      return cli_usage_error(command, "unexpected argument '%s'", arg);
+/* The input and output paths. Returns 1 when it took argv[*i], 0 for another argument, 2 on bad
+ * usage (printed). */
+static int take_path_option(int argc, char **argv, int *i, emd_options *options) {
+  const char *value = NULL;
+  int taken;
+  for (int k = 0; k < IN_COUNT; ++k) {
+    if ((taken = cli_take_value(argc, argv, i, input_options[k], &value)) != 0) {
+      if (taken < 0) return cli_usage_error(command, "%s needs a path", input_options[k]);
+      options->inputs[k] = value;
+      return 1;
     }
   }
+  for (int k = 0; k < OUT_COUNT; ++k) {
+    if ((taken = cli_take_value(argc, argv, i, output_options[k], &value)) != 0) {
+      if (taken < 0) return cli_usage_error(command, "%s needs a path", output_options[k]);
+      if (!cli_ends_with(value, ".npy"))
+        return cli_usage_error(command, "%s writes a .npy file; '%s' is not one", output_options[k],
+                               value);
+      options->outputs[k] = value;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* --metric, --max-iter and --cost-cols. Returns as take_path_option does. */
+static int take_solver_option(int argc, char **argv, int *i, emd_options *options) {
+  const char *value = NULL;
+  int taken;
+  if ((taken = cli_take_value(argc, argv, i, "--metric", &value)) != 0) {
+    if (taken >= 0 && strcmp(value, "sqeuclidean") == 0)
+      options->metric = NORMOT_METRIC_SQEUCLIDEAN;
+    else if (taken >= 0 && strcmp(value, "euclidean") == 0)
+      options->metric = NORMOT_METRIC_EUCLIDEAN;
+    else
+      return cli_usage_error(command, "--metric must be sqeuclidean or euclidean");
+    options->have_metric = 1;
+  } else if ((taken = cli_take_value(argc, argv, i, "--max-iter", &value)) != 0) {
+    long long max_iter = 0;
+    if (taken < 0 || cli_parse_int64(value, &max_iter) != 0 || max_iter < 0)
+      return cli_usage_error(command, "--max-iter must be an integer >= 0");
+    options->params.max_iter = max_iter;
+  } else if ((taken = cli_take_value(argc, argv, i, "--cost-cols", &value)) != 0) {
+    if (taken < 0 || cli_parse_int64(value, &options->cost_cols) != 0 || options->cost_cols < 1)
+      return cli_usage_error(command, "--cost-cols must be an integer >= 1");
+  } else {
+    return 0;
+  }
+  return 1;
+}
+
+/* No output may name another output's file, nor replace an input. */
+static int check_output_files(const emd_options *options) {
+  const char *const *in = options->inputs;
+  for (int k = 0; k < OUT_COUNT; ++k) {
+    if (options->outputs[k] == NULL) continue;
+    for (int j = k + 1; j < OUT_COUNT; ++j)
+      if (options->outputs[j] != NULL && cli_same_file(options->outputs[k], options->outputs[j]))
+        return cli_usage_error(command, "%s and %s name the same file", output_options[k],
+                               output_options[j]);
+    for (int j = 0; j < IN_COUNT; ++j)
+      if (in[j] != NULL && cli_output_replaces_input(options->outputs[k], in[j]))
+        return cli_usage_error(command, "%s would overwrite the input %s", output_options[k],
+                               input_options[j]);
+  }
+  return -1;
+}
+
+/* The checks that need every option: -1 when they fit together, else 2 (bad usage). */
+static int check_options(const emd_options *options) {
   const char *const *in = options->inputs;
   int cost_mode = in[IN_COST] != NULL;
   int cloud_mode = in[IN_X] != NULL || in[IN_Y] != NULL;
@@ -206,18 +201,38 @@ static int parse_options(int argc, char **argv, emd_options *options) {
   if (cost_mode && options->have_metric)
     return cli_usage_error(command, "--metric applies to --x/--y point clouds only");
   if (options->outputs[OUT_COST] == NULL) return cli_usage_error(command, "--out-cost is required");
-  for (int k = 0; k < OUT_COUNT; ++k) {
-    if (options->outputs[k] == NULL) continue;
-    for (int j = k + 1; j < OUT_COUNT; ++j)
-      if (options->outputs[j] != NULL && cli_same_file(options->outputs[k], options->outputs[j]))
-        return cli_usage_error(command, "%s and %s name the same file", output_options[k],
-                               output_options[j]);
-    for (int j = 0; j < IN_COUNT; ++j)
-      if (in[j] != NULL && cli_output_replaces_input(options->outputs[k], in[j]))
-        return cli_usage_error(command, "%s would overwrite the input %s", output_options[k],
-                               input_options[j]);
+  return check_output_files(options);
+}
+
+static int parse_options(int argc, char **argv, emd_options *options) {
+  memset(options, 0, sizeof *options);
+  normot_emd_params_init(&options->params);
+  options->run.backend = NORMOT_BACKEND_AUTO;
+  options->metric = NORMOT_METRIC_SQEUCLIDEAN;
+  options->cost_cols = -1;
+  for (int i = 1; i < argc; ++i) {
+    const char *arg = argv[i];
+    if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+      print_help(stdout);
+      return 0;
+    }
+    if (strcmp(arg, "--quiet") == 0) {
+      cli_progress_set_quiet(1);
+      continue;
+    }
+    if (strcmp(arg, "--no-marginal-check") == 0) {
+      options->params.check_marginals = 0;
+      continue;
+    }
+    int taken = take_path_option(argc, argv, &i, options);
+    if (taken == 0) taken = take_solver_option(argc, argv, &i, options);
+    if (taken == 0) taken = cli_take_run_option(argc, argv, &i, command, &options->run);
+    if (taken == 2) return 2;
+    if (taken == 1) continue;
+    if (arg[0] == '-') return cli_usage_error(command, "unknown option '%s'", arg);
+    return cli_usage_error(command, "unexpected argument '%s'", arg);
   }
-  return -1;
+  return check_options(options);
 }
 
 /* ---- shapes ---------------------------------------------------------------------------------- */
@@ -297,9 +312,13 @@ static int shape_from_costs(const emd_options *options, const cli_array *arrays,
   return 0;
 }
 
-/* A weight vector: (size) shared, or (k, size). Sets *shared. */
-static int check_weights(const cli_array *weights, const char *option, const char *path,
-                         int64_t size, const char *size_name, batch_shape *shape, int *shared) {
+/* The weight vector `which` (IN_A or IN_B): (size) shared, or (k, size). Sets *shared. */
+static int check_weights(const emd_options *options, const cli_array *arrays, int which,
+                         batch_shape *shape, int *shared) {
+  const cli_array *weights = &arrays[which];
+  const char *option = input_options[which], *path = options->inputs[which];
+  const int64_t size = which == IN_A ? shape->n : shape->m;
+  const char *size_name = which == IN_A ? "n" : "m";
   char text[128];
   format_shape(weights, text, sizeof text);
   if (weights->ndim == 1 && weights->shape[0] == size) {
@@ -447,7 +466,7 @@ static int run_sparse(const emd_options *options, cli_array *arrays, cli_array *
     out->data = calloc((size_t)cli_array_size(out), out->type == NORMOT_INT32 ? 4 : 8);
     if (out->data == NULL) return cli_error("out of memory for the outputs");
   }
-  summary->context = cli_context(options->backend, options->threads);
+  summary->context = cli_context(options->run.backend, options->run.threads);
   if (summary->context == NULL) return 1;
   normot_emd_sparse_problem problem = {
       n,
@@ -478,122 +497,141 @@ static int run_sparse(const emd_options *options, cli_array *arrays, cli_array *
   return exit_code;
 }
 
-/* The batch of dense costs or point clouds. */
-static int run_dense(const emd_options *options_in, cli_array *arrays, cli_array *outputs,
-                     run_summary *summary) {
-  const emd_options options = *options_in;
-  batch_shape shape = {0};
-  int a_shared = 0, b_shared = 0;
-  int exit_code = shape_from_costs(&options, arrays, &shape);
-  if (exit_code == 0 && options.inputs[IN_A] != NULL)
-    exit_code =
-        check_weights(&arrays[IN_A], "--a", options.inputs[IN_A], shape.n, "n", &shape, &a_shared);
-  if (exit_code == 0 && options.inputs[IN_B] != NULL)
-    exit_code =
-        check_weights(&arrays[IN_B], "--b", options.inputs[IN_B], shape.m, "m", &shape, &b_shared);
-  if (exit_code == 0 && !shape.k_known) shape.k = 1;
-  if (exit_code == 0 && (shape.n == 0 || shape.m == 0) && shape.k > 0)
-    exit_code = cli_error("empty problems (n = %lld, m = %lld): nothing to transport",
-                          (long long)shape.n, (long long)shape.m);
+/* A batch of dense costs or point clouds, as the arrays describe it. */
+typedef struct dense_batch {
+  batch_shape shape;
+  int a_shared, b_shared;
+  normot_value_type type;
+} dense_batch;
+
+/* The batch's shape from the costs or clouds and the weights, and that it has something to
+ * solve. Returns 0, or 1 (printed). */
+static int dense_shape(const emd_options *options, const cli_array *arrays, dense_batch *batch) {
+  batch_shape *shape = &batch->shape;
+  int exit_code = shape_from_costs(options, arrays, shape);
+  if (exit_code == 0 && options->inputs[IN_A] != NULL)
+    exit_code = check_weights(options, arrays, IN_A, shape, &batch->a_shared);
+  if (exit_code == 0 && options->inputs[IN_B] != NULL)
+    exit_code = check_weights(options, arrays, IN_B, shape, &batch->b_shared);
+  if (exit_code != 0) return exit_code;
+  if (!shape->k_known) shape->k = 1;
+  if ((shape->n == 0 || shape->m == 0) && shape->k > 0)
+    return cli_error("empty problems (n = %lld, m = %lld): nothing to transport",
+                     (long long)shape->n, (long long)shape->m);
   /* A single point cloud cannot serve a batch: its problems would all be the same one. */
-  if (exit_code == 0 && options.inputs[IN_X] != NULL && arrays[IN_X].ndim == 2 && shape.k != 1)
-    exit_code = cli_error("--x and --y hold one problem's points but %s has %lld problems",
-                          shape.k_source, (long long)shape.k);
+  if (options->inputs[IN_X] != NULL && arrays[IN_X].ndim == 2 && shape->k != 1)
+    return cli_error("--x and --y hold one problem's points but %s has %lld problems",
+                     shape->k_source, (long long)shape->k);
+  return 0;
+}
 
-  /* One value type for the whole problem: float32 only if every input is float32. */
-  normot_value_type type = NORMOT_FLOAT32;
-  for (int k = 0; k < IN_COUNT && exit_code == 0; ++k)
-    if (options.inputs[k] != NULL && arrays[k].type == NORMOT_FLOAT64) type = NORMOT_FLOAT64;
-  for (int k = 0; k < IN_COUNT && exit_code == 0 && type == NORMOT_FLOAT64; ++k)
-    if (options.inputs[k] != NULL) exit_code = promote_to_float64(&arrays[k]);
+/* One value type for the whole problem: float32 only if every input is float32. */
+static int unify_types(const emd_options *options, cli_array *arrays, dense_batch *batch) {
+  batch->type = NORMOT_FLOAT32;
+  for (int k = 0; k < IN_COUNT; ++k)
+    if (options->inputs[k] != NULL && arrays[k].type == NORMOT_FLOAT64)
+      batch->type = NORMOT_FLOAT64;
+  for (int k = 0; k < IN_COUNT && batch->type == NORMOT_FLOAT64; ++k)
+    if (options->inputs[k] != NULL && promote_to_float64(&arrays[k]) != 0) return 1;
+  return 0;
+}
 
-  /* Output arrays; sizes checked for overflow before allocating. */
-  int64_t k = shape.k, n = shape.n, m = shape.m;
+/* The output arrays of a dense batch; sizes checked for overflow and against the machine's
+ * memory before allocating. Returns 0, or 1 (printed). */
+static int allocate_dense_outputs(const emd_options *options, const batch_shape *shape,
+                                  cli_array *outputs) {
+  const int64_t k = shape->k, n = shape->n, m = shape->m;
   int64_t plan_count = 0;
-  if (exit_code == 0 && options.outputs[OUT_PLAN] != NULL &&
-      (__builtin_mul_overflow(k, n, &plan_count) ||
-       __builtin_mul_overflow(plan_count, m, &plan_count) ||
-       (uint64_t)plan_count > SIZE_MAX / sizeof(double)))
-    exit_code = cli_error("the plans (%lld x %lld x %lld) are too large to hold", (long long)k,
-                          (long long)n, (long long)m);
+  if (options->outputs[OUT_PLAN] != NULL && (__builtin_mul_overflow(k, n, &plan_count) ||
+                                             __builtin_mul_overflow(plan_count, m, &plan_count) ||
+                                             (uint64_t)plan_count > SIZE_MAX / sizeof(double)))
+    return cli_error("the plans (%lld x %lld x %lld) are too large to hold", (long long)k,
+                     (long long)n, (long long)m);
   /* calloc of more than the machine holds may "succeed" and only fail when the solver touches
    * the pages: refuse up front instead. */
-  if (exit_code == 0) {
-    double output_bytes = 8.0 * ((double)plan_count + (double)k * (double)(n + m + 2));
-    long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGESIZE);
-    double memory = pages > 0 && page_size > 0 ? (double)pages * (double)page_size : 1e300;
-    if (output_bytes > memory)
-      exit_code = cli_error(
-          "the outputs asked for need %.1f GiB, more than the %.1f GiB of "
-          "memory here (leave out --out-plan?)",
-          output_bytes / 1073741824.0, memory / 1073741824.0);
+  double output_bytes = 8.0 * ((double)plan_count + (double)k * (double)(n + m + 2));
+  long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGESIZE);
+  double memory = pages > 0 && page_size > 0 ? (double)pages * (double)page_size : 1e300;
+  if (output_bytes > memory)
+    return cli_error(
+        "the outputs asked for need %.1f GiB, more than the %.1f GiB of "
+        "memory here (leave out --out-plan?)",
+        output_bytes / 1073741824.0, memory / 1073741824.0);
+  const struct {
+    int ndim;
+    int64_t shape[3];
+    normot_value_type type;
+  } layout[OUT_STATUS + 1] = {
+      [OUT_COST] = {1, {k, 0, 0}, NORMOT_FLOAT64}, [OUT_PLAN] = {3, {k, n, m}, NORMOT_FLOAT64},
+      [OUT_U] = {2, {k, n, 0}, NORMOT_FLOAT64},    [OUT_V] = {2, {k, m, 0}, NORMOT_FLOAT64},
+      [OUT_STATUS] = {1, {k, 0, 0}, NORMOT_INT32},
+  };
+  for (int j = 0; j <= OUT_STATUS; ++j) {
+    /* Status is always computed, for the summary; cost is required anyway. */
+    if (options->outputs[j] == NULL && j != OUT_STATUS) continue;
+    cli_array *out = &outputs[j];
+    out->ndim = layout[j].ndim;
+    out->type = layout[j].type;
+    for (int d = 0; d < out->ndim; ++d) out->shape[d] = layout[j].shape[d];
+    int64_t count = cli_array_size(out);
+    out->data = calloc(count > 0 ? (size_t)count : 1, out->type == NORMOT_INT32 ? 4 : 8);
+    if (out->data == NULL)
+      return cli_error("out of memory for the %s output (%lld values)", output_options[j] + 6,
+                       (long long)count);
   }
-  if (exit_code == 0) {
-    const struct {
-      int which;
-      int ndim;
-      int64_t shape[3];
-      normot_value_type type;
-    } layout[OUT_COUNT] = {
-        {OUT_COST, 1, {k, 0, 0}, NORMOT_FLOAT64}, {OUT_PLAN, 3, {k, n, m}, NORMOT_FLOAT64},
-        {OUT_U, 2, {k, n, 0}, NORMOT_FLOAT64},    {OUT_V, 2, {k, m, 0}, NORMOT_FLOAT64},
-        {OUT_STATUS, 1, {k, 0, 0}, NORMOT_INT32},
-    };
-    for (int j = 0; j < OUT_COUNT && exit_code == 0; ++j) {
-      /* Status is always computed, for the summary; cost is required anyway. */
-      if (options.outputs[j] == NULL && j != OUT_STATUS) continue;
-      cli_array *out = &outputs[layout[j].which];
-      out->ndim = layout[j].ndim;
-      out->type = layout[j].type;
-      for (int d = 0; d < out->ndim; ++d) out->shape[d] = layout[j].shape[d];
-      int64_t count = cli_array_size(out);
-      out->data = calloc(count > 0 ? (size_t)count : 1, out->type == NORMOT_INT32 ? 4 : 8);
-      if (out->data == NULL)
-        exit_code = cli_error("out of memory for the %s output (%lld values)",
-                              output_options[j] + 6, (long long)count);
-    }
-  }
+  return 0;
+}
 
+/* normot_emd on the batch, into the output arrays. Returns 0, or 1 (printed). */
+static int solve_dense(const emd_options *options, const cli_array *arrays,
+                       const dense_batch *batch, cli_array *outputs, run_summary *summary) {
+  normot_emd_problem problem;
+  memset(&problem, 0, sizeof problem);
+  problem.k = batch->shape.k;
+  problem.n = batch->shape.n;
+  problem.m = batch->shape.m;
+  problem.value_type = batch->type;
+  problem.memory = NORMOT_MEMORY_HOST;
+  problem.a = arrays[IN_A].data;
+  problem.a_shared = batch->a_shared;
+  problem.b = arrays[IN_B].data;
+  problem.b_shared = batch->b_shared;
+  if (options->inputs[IN_COST] != NULL) {
+    problem.cost = arrays[IN_COST].data;
+    problem.cost_shared = arrays[IN_COST].ndim == 2;
+  } else {
+    problem.x = arrays[IN_X].data;
+    problem.y = arrays[IN_Y].data;
+    problem.dim = batch->shape.dim;
+    problem.metric = options->metric;
+  }
+  normot_emd_result result;
+  memset(&result, 0, sizeof result);
+  result.cost = outputs[OUT_COST].data;
+  result.plan = outputs[OUT_PLAN].data;
+  result.u = outputs[OUT_U].data;
+  result.v = outputs[OUT_V].data;
+  result.status = outputs[OUT_STATUS].data;
+  double start = cli_seconds();
+  normot_status status = normot_emd(summary->context, &problem, &options->params, &result);
+  summary->seconds = cli_seconds() - start;
+  return report_status(status, summary);
+}
+
+/* The batch of dense costs or point clouds. */
+static int run_dense(const emd_options *options, cli_array *arrays, cli_array *outputs,
+                     run_summary *summary) {
+  dense_batch batch = {0};
+  int exit_code = dense_shape(options, arrays, &batch);
+  if (exit_code == 0) exit_code = unify_types(options, arrays, &batch);
+  if (exit_code == 0) exit_code = allocate_dense_outputs(options, &batch.shape, outputs);
   if (exit_code == 0) {
-    summary->context = cli_context(options.backend, options.threads);
+    summary->context = cli_context(options->run.backend, options->run.threads);
     if (summary->context == NULL) exit_code = 1;
   }
-  double solve_seconds = 0;
-  if (exit_code == 0) {
-    normot_emd_problem problem;
-    memset(&problem, 0, sizeof problem);
-    problem.k = k;
-    problem.n = n;
-    problem.m = m;
-    problem.value_type = type;
-    problem.memory = NORMOT_MEMORY_HOST;
-    problem.a = arrays[IN_A].data;
-    problem.a_shared = a_shared;
-    problem.b = arrays[IN_B].data;
-    problem.b_shared = b_shared;
-    if (options.inputs[IN_COST] != NULL) {
-      problem.cost = arrays[IN_COST].data;
-      problem.cost_shared = arrays[IN_COST].ndim == 2;
-    } else {
-      problem.x = arrays[IN_X].data;
-      problem.y = arrays[IN_Y].data;
-      problem.dim = shape.dim;
-      problem.metric = options.metric;
-    }
-    normot_emd_result result;
-    memset(&result, 0, sizeof result);
-    result.cost = outputs[OUT_COST].data;
-    result.plan = outputs[OUT_PLAN].data;
-    result.u = outputs[OUT_U].data;
-    result.v = outputs[OUT_V].data;
-    result.status = outputs[OUT_STATUS].data;
-    double start = cli_seconds();
-    normot_status status = normot_emd(summary->context, &problem, &options.params, &result);
-    solve_seconds = cli_seconds() - start;
-    exit_code = report_status(status, summary);
-  }
-
-  summary->k = k, summary->n = n, summary->m = m, summary->seconds = solve_seconds;
+  summary->seconds = 0;
+  if (exit_code == 0) exit_code = solve_dense(options, arrays, &batch, outputs, summary);
+  summary->k = batch.shape.k, summary->n = batch.shape.n, summary->m = batch.shape.m;
   return exit_code;
 }
 

@@ -6,13 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "anndata_names_io.h"
-#include "atomic_file.h"
 #include "cli.h"
-#include "file_identity.h"
-#include "hdf5_io.h"
-#include "matrix_io.h"
-#include "npy_io.h"
+#include "normot_io.h"
 #include "progress.h"
 
 static void print_help(FILE *stream) {
@@ -71,15 +66,15 @@ typedef struct normalize_options {
   int var_names_given;
   int make_unique;
   normot_normalize_params params;
-  normot_backend backend;
-  int threads;
+  cli_run_options run;
   int dtype; /* -1: default, else a normot_value_type */
   int transpose;
 } normalize_options;
 
+static const char command[] = "normalize";
+
 /* The checks that need every option: -1 when the options fit together, else 2 (bad usage). */
 static int check_options(const normalize_options *options) {
-  static const char command[] = "normalize";
   if (options->input == NULL) return cli_usage_error(command, "no INPUT given");
   if (options->output == NULL) return cli_usage_error(command, "no output given (-o OUTPUT)");
   char reason[512];
@@ -106,92 +101,109 @@ static int check_options(const normalize_options *options) {
   return -1;
 }
 
+/* The options without a value. 1 when argv's `arg` is one of them, else 0. */
+static int take_flag(const char *arg, normalize_options *options) {
+  if (strcmp(arg, "--exclude-highly-expressed") == 0)
+    options->params.exclude_highly_expressed = 1;
+  else if (strcmp(arg, "--log1p") == 0)
+    options->params.log1p = 1;
+  else if (strcmp(arg, "--transpose") == 0)
+    options->transpose = 1;
+  else if (strcmp(arg, "--var-names-make-unique") == 0)
+    options->make_unique = 1;
+  else if (strcmp(arg, "--quiet") == 0)
+    cli_progress_set_quiet(1);
+  else
+    return 0;
+  return 1;
+}
+
+/* The options that name what is written: -o, --size-factors, --key-added, --var-names. Returns 1
+ * when it took argv[*i], 0 when it is another argument, 2 on bad usage (printed). */
+static int take_output_option(int argc, char **argv, int *i, normalize_options *options) {
+  const char *arg = argv[*i], *value = NULL;
+  int taken;
+  if ((taken = cli_take_value(argc, argv, i, "-o", &value)) != 0 ||
+      (taken = cli_take_value(argc, argv, i, "--output", &value)) != 0) {
+    if (taken < 0) return cli_usage_error(command, "%s needs a path", arg);
+    options->output = value;
+  } else if ((taken = cli_take_value(argc, argv, i, "--size-factors", &value)) != 0) {
+    if (taken < 0) return cli_usage_error(command, "--size-factors needs a path");
+    if (!cli_ends_with(value, ".npy"))
+      return cli_usage_error(command, "--size-factors writes a .npy file; '%s' is not one", value);
+    options->size_factors_path = value;
+  } else if ((taken = cli_take_value(argc, argv, i, "--key-added", &value)) != 0) {
+    if (taken < 0 || value[0] == '\0' || strchr(value, '/') != NULL || strcmp(value, "_index") == 0)
+      return cli_usage_error(command,
+                             "--key-added needs an obs column name without '/', other than "
+                             "'_index'");
+    options->key_added = value;
+  } else if ((taken = cli_take_value(argc, argv, i, "--var-names", &value)) != 0) {
+    if (taken >= 0 && strcmp(value, "gene_symbols") == 0)
+      options->var_index = CLI_VAR_INDEX_SYMBOLS;
+    else if (taken >= 0 && strcmp(value, "gene_ids") == 0)
+      options->var_index = CLI_VAR_INDEX_IDS;
+    else
+      return cli_usage_error(command, "--var-names must be gene_symbols or gene_ids");
+    options->var_names_given = 1;
+  } else {
+    return 0;
+  }
+  return 1;
+}
+
+/* The options that shape the numbers: --target-sum, --max-fraction, --dtype. Returns as
+ * take_output_option does. */
+static int take_number_option(int argc, char **argv, int *i, normalize_options *options) {
+  const char *value = NULL;
+  int taken;
+  normot_normalize_params *params = &options->params;
+  if ((taken = cli_take_value(argc, argv, i, "--target-sum", &value)) != 0) {
+    if (taken < 0) return cli_usage_error(command, "--target-sum needs a value");
+    if (cli_parse_double(value, &params->target_sum) != 0 || !(params->target_sum > 0))
+      return cli_usage_error(command, "--target-sum must be a finite number > 0, not '%s'", value);
+    params->has_target_sum = 1;
+  } else if ((taken = cli_take_value(argc, argv, i, "--max-fraction", &value)) != 0) {
+    if (taken < 0) return cli_usage_error(command, "--max-fraction needs a value");
+    if (cli_parse_double(value, &params->max_fraction) != 0 || params->max_fraction < 0 ||
+        params->max_fraction > 1)
+      return cli_usage_error(command, "--max-fraction must be a number in [0, 1], not '%s'", value);
+  } else if ((taken = cli_take_value(argc, argv, i, "--dtype", &value)) != 0) {
+    if (taken >= 0 && strcmp(value, "float32") == 0)
+      options->dtype = NORMOT_FLOAT32;
+    else if (taken >= 0 && strcmp(value, "float64") == 0)
+      options->dtype = NORMOT_FLOAT64;
+    else
+      return cli_usage_error(command, "--dtype must be float32 or float64");
+  } else {
+    return 0;
+  }
+  return 1;
+}
+
 /* Returns -1 when the options are fine, else the exit code (0 for --help, 2 for bad usage). */
 static int parse_options(int argc, char **argv, normalize_options *options) {
-  static const char command[] = "normalize";
   memset(options, 0, sizeof *options);
   normot_normalize_params_init(&options->params);
-  options->backend = NORMOT_BACKEND_AUTO;
+  options->run.backend = NORMOT_BACKEND_AUTO;
   options->dtype = -1;
   for (int i = 1; i < argc; ++i) {
     const char *arg = argv[i];
-    const char *value = NULL;
-    int taken;
     if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
       print_help(stdout);
       return 0;
     }
-    if (strcmp(arg, "--exclude-highly-expressed") == 0) {
-      options->params.exclude_highly_expressed = 1;
-    } else if (strcmp(arg, "--log1p") == 0) {
-      options->params.log1p = 1;
-    } else if (strcmp(arg, "--transpose") == 0) {
-      options->transpose = 1;
-    } else if (strcmp(arg, "--var-names-make-unique") == 0) {
-      options->make_unique = 1;
-    } else if (strcmp(arg, "--quiet") == 0) {
-      cli_progress_set_quiet(1);
-    } else if ((taken = cli_take_value(argc, argv, &i, "-o", &value)) != 0 ||
-               (taken = cli_take_value(argc, argv, &i, "--output", &value)) != 0) {
-      if (taken < 0) return cli_usage_error(command, "%s needs a path", arg);
-      options->output = value;
-    } else if ((taken = cli_take_value(argc, argv, &i, "--target-sum", &value)) != 0) {
-      if (taken < 0) return cli_usage_error(command, "--target-sum needs a value");
-      if (cli_parse_double(value, &options->params.target_sum) != 0 ||
-          !(options->params.target_sum > 0))
-        return cli_usage_error(command, "--target-sum must be a finite number > 0, not '%s'",
-                               value);
-      options->params.has_target_sum = 1;
-    } else if ((taken = cli_take_value(argc, argv, &i, "--max-fraction", &value)) != 0) {
-      if (taken < 0) return cli_usage_error(command, "--max-fraction needs a value");
-      if (cli_parse_double(value, &options->params.max_fraction) != 0 ||
-          options->params.max_fraction < 0 || options->params.max_fraction > 1)
-        return cli_usage_error(command, "--max-fraction must be a number in [0, 1], not '%s'",
-                               value);
-    } else if ((taken = cli_take_value(argc, argv, &i, "--size-factors", &value)) != 0) {
-      if (taken < 0) return cli_usage_error(command, "--size-factors needs a path");
-      if (!cli_ends_with(value, ".npy"))
-        return cli_usage_error(command, "--size-factors writes a .npy file; '%s' is not one",
-                               value);
-      options->size_factors_path = value;
-    } else if ((taken = cli_take_value(argc, argv, &i, "--key-added", &value)) != 0) {
-      if (taken < 0 || value[0] == '\0' || strchr(value, '/') != NULL ||
-          strcmp(value, "_index") == 0)
-        return cli_usage_error(command,
-                               "--key-added needs an obs column name without '/', other than "
-                               "'_index'");
-      options->key_added = value;
-    } else if ((taken = cli_take_value(argc, argv, &i, "--var-names", &value)) != 0) {
-      if (taken >= 0 && strcmp(value, "gene_symbols") == 0)
-        options->var_index = CLI_VAR_INDEX_SYMBOLS;
-      else if (taken >= 0 && strcmp(value, "gene_ids") == 0)
-        options->var_index = CLI_VAR_INDEX_IDS;
-      else
-        return cli_usage_error(command, "--var-names must be gene_symbols or gene_ids");
-      options->var_names_given = 1;
-    } else if ((taken = cli_take_value(argc, argv, &i, "--backend", &value)) != 0) {
-      if (taken < 0 || cli_parse_backend(value, &options->backend) != 0)
-        return cli_usage_error(command, "--backend must be auto, cpu or cuda");
-    } else if ((taken = cli_take_value(argc, argv, &i, "--threads", &value)) != 0) {
-      long long threads = 0;
-      if (taken < 0 || cli_parse_int64(value, &threads) != 0 || threads < 0 || threads > NORMOT_MAX_THREADS)
-        return cli_usage_error(command, "--threads must be an integer in [0, %d]",
-                               NORMOT_MAX_THREADS);
-      options->threads = (int)threads;
-    } else if ((taken = cli_take_value(argc, argv, &i, "--dtype", &value)) != 0) {
-      if (taken >= 0 && strcmp(value, "float32") == 0)
-        options->dtype = NORMOT_FLOAT32;
-      else if (taken >= 0 && strcmp(value, "float64") == 0)
-        options->dtype = NORMOT_FLOAT64;
-      else
-        return cli_usage_error(command, "--dtype must be float32 or float64");
-    } else if (arg[0] == '-' && arg[1] != '\0') {
+    if (take_flag(arg, options)) continue;
+    int taken = take_output_option(argc, argv, &i, options);
+    if (taken == 0) taken = take_number_option(argc, argv, &i, options);
+    if (taken == 0) taken = cli_take_run_option(argc, argv, &i, command, &options->run);
+    if (taken == 2) return 2;
+    if (taken == 1) continue;
+    if (arg[0] == '-' && arg[1] != '\0')
       return cli_usage_error(command, "unknown option '%s'", arg);
-    } else if (options->input == NULL) {
-      options->input = arg;
-    } else {
+    if (options->input != NULL)
       return cli_usage_error(command, "more than one input ('%s' and '%s')", options->input, arg);
-    }
+    options->input = arg;
   }
   return check_options(options);
 }
@@ -277,111 +289,137 @@ static int is_float(normot_value_type type) {
   return type == NORMOT_FLOAT32 || type == NORMOT_FLOAT64;
 }
 
+/* One run of the command: the matrix, what normalize_total writes, and the times. */
+typedef struct normalize_run {
+  cli_matrix matrix;
+  normot_value_type dtype;
+  void *normalized;   /* the new values of count input (float input is scaled in place) */
+  void *size_factors; /* when --size-factors or --key-added */
+  normot_normalize_output output;
+  double read_seconds, normalize_seconds, write_seconds;
+} normalize_run;
+
+/* The output type, the input's float values converted to it, and the output arrays. Returns 0,
+ * or 1 after printing a failure. */
+static int prepare_output(const normalize_options *options, normalize_run *run) {
+  cli_matrix *matrix = &run->matrix;
+  if (options->dtype >= 0)
+    run->dtype = (normot_value_type)options->dtype;
+  else
+    run->dtype = is_float(matrix->value_type) ? matrix->value_type : NORMOT_FLOAT32;
+  if (is_float(matrix->value_type) && matrix->value_type != run->dtype &&
+      convert_float_values(matrix, run->dtype) != 0)
+    return 1;
+  run->output.value_type = run->dtype;
+  if (!is_float(matrix->value_type)) {
+    run->normalized = malloc((matrix->nnz > 0 ? (size_t)matrix->nnz : 1) * float_size(run->dtype));
+    if (run->normalized == NULL) return cli_error("out of memory for the normalized values");
+    run->output.values = run->normalized;
+  }
+  if (options->size_factors_path != NULL || options->key_added != NULL) {
+    run->size_factors =
+        malloc((matrix->n_rows > 0 ? (size_t)matrix->n_rows : 1) * float_size(run->dtype));
+    if (run->size_factors == NULL) return cli_error("out of memory for the size factors");
+    run->output.size_factors = run->size_factors;
+  }
+  return 0;
+}
+
+/* normalize_total on the matrix; the normalized values become the matrix's. */
+static int normalize_matrix(normot_context *context, const normalize_options *options,
+                            normalize_run *run) {
+  cli_matrix *matrix = &run->matrix;
+  normot_matrix view =
+      normot_matrix_csr(matrix->n_rows, matrix->n_cols, matrix->nnz, matrix->indptr,
+                        matrix->indices, NORMOT_INDEX_INT64, matrix->values, matrix->value_type);
+  double start = cli_seconds();
+  normot_status status = normot_normalize_total(context, &view, &options->params, &run->output);
+  run->normalize_seconds = cli_seconds() - start;
+  if (status != NORMOT_SUCCESS)
+    return cli_error("%s: %s", options->input, normot_context_last_error(context));
+  if (run->normalized != NULL) {
+    free(matrix->values);
+    matrix->values = run->normalized;
+    matrix->value_type = run->dtype;
+    run->normalized = NULL;
+  }
+  return 0;
+}
+
+/* The size factors are staged under a temporary name, the matrix is written (atomically), then
+ * the size factors are renamed into place: a failure anywhere leaves neither. */
+static int write_outputs(const normalize_options *options, normalize_run *run) {
+  char error[1024];
+  char *size_factors_temp = NULL;
+  int exit_code = 0;
+  if (options->size_factors_path != NULL) {
+    size_factors_temp = cli_atomic_temp_name(options->size_factors_path);
+    cli_array array = {
+        .ndim = 1, .shape = {run->matrix.n_rows}, .type = run->dtype, .data = run->size_factors};
+    if (size_factors_temp == NULL)
+      exit_code = cli_error("out of memory");
+    else if (cli_npy_write_staged(size_factors_temp, options->size_factors_path, &array, error,
+                                  sizeof error) != 0)
+      exit_code = cli_error("%s", error);
+  }
+  double start = cli_seconds();
+  cli_h5ad_output h5ad = h5ad_output_for(options, run->size_factors);
+  if (exit_code == 0 &&
+      cli_write_matrix(options->output, &run->matrix, &h5ad, error, sizeof error) != 0)
+    exit_code = cli_error("%s", error);
+  if (exit_code == 0 && size_factors_temp != NULL) {
+    if (cli_atomic_commit_path(size_factors_temp, options->size_factors_path) != 0) {
+      exit_code = cli_error("cannot rename the finished file onto %s: %s",
+                            options->size_factors_path, strerror(errno));
+      unlink(options->output);
+    }
+    free(size_factors_temp);
+    size_factors_temp = NULL;
+  }
+  cli_atomic_discard_path(size_factors_temp);
+  run->write_seconds = cli_seconds() - start;
+  return exit_code;
+}
+
+static void print_summary(const normot_context *context, const normalize_run *run) {
+  const cli_matrix *matrix = &run->matrix;
+  fprintf(stderr,
+          "normot: normalized %lld cells x %lld genes (%lld stored values) to %s on %s: "
+          "target %.9g, %lld all-zero cells, %lld excluded genes; read %.2f s, normalize "
+          "%.3f s, write %.2f s\n",
+          (long long)matrix->n_rows, (long long)matrix->n_cols, (long long)matrix->nnz,
+          run->dtype == NORMOT_FLOAT32 ? "float32" : "float64",
+          normot_backend_name(normot_context_backend(context)), run->output.target,
+          (long long)run->output.n_zero_cells, (long long)run->output.n_excluded_genes,
+          run->read_seconds, run->normalize_seconds, run->write_seconds);
+}
+
 int normot_cmd_normalize(int argc, char **argv) {
   normalize_options options;
   int usage = parse_options(argc, argv, &options);
   if (usage >= 0) return usage;
 
-  cli_set_io_threads(options.threads);
-  normot_context *context = cli_context(options.backend, options.threads);
+  cli_set_io_threads(options.run.threads);
+  normot_context *context = cli_context(options.run.backend, options.run.threads);
   if (context == NULL) return 1;
 
   double start = cli_seconds();
   char error[1024];
-  cli_matrix matrix;
-  if (cli_read_matrix(options.input, options.transpose, &matrix, error, sizeof error) != 0) {
+  normalize_run run;
+  memset(&run, 0, sizeof run);
+  if (cli_read_matrix(options.input, options.transpose, &run.matrix, error, sizeof error) != 0) {
     normot_context_destroy(context);
     return cli_error("%s", error);
   }
-  double read_seconds = cli_seconds() - start;
-  int exit_code = settle_var_names(&options, &matrix);
-
-  normot_value_type dtype;
-  if (options.dtype >= 0)
-    dtype = (normot_value_type)options.dtype;
-  else
-    dtype = is_float(matrix.value_type) ? matrix.value_type : NORMOT_FLOAT32;
-
-  void *normalized = NULL;
-  void *size_factors = NULL;
-  char *size_factors_temp = NULL;
-  if (exit_code == 0 && is_float(matrix.value_type) && matrix.value_type != dtype)
-    exit_code = convert_float_values(&matrix, dtype);
-
-  normot_normalize_output output;
-  memset(&output, 0, sizeof output);
-  output.value_type = dtype;
-  if (exit_code == 0 && !is_float(matrix.value_type)) {
-    /* Counts stay as they are; the floats go to a new array. Float input is scaled in place. */
-    normalized = malloc((matrix.nnz > 0 ? (size_t)matrix.nnz : 1) * float_size(dtype));
-    if (normalized == NULL) exit_code = cli_error("out of memory for the normalized values");
-    output.values = normalized;
-  }
-  if (exit_code == 0 && (options.size_factors_path != NULL || options.key_added != NULL)) {
-    size_factors = malloc((matrix.n_rows > 0 ? (size_t)matrix.n_rows : 1) * float_size(dtype));
-    if (size_factors == NULL) exit_code = cli_error("out of memory for the size factors");
-    output.size_factors = size_factors;
-  }
-
-  double normalize_seconds = 0;
-  if (exit_code == 0) {
-    normot_matrix view =
-        normot_matrix_csr(matrix.n_rows, matrix.n_cols, matrix.nnz, matrix.indptr, matrix.indices,
-                          NORMOT_INDEX_INT64, matrix.values, matrix.value_type);
-    double normalize_start = cli_seconds();
-    normot_status status = normot_normalize_total(context, &view, &options.params, &output);
-    normalize_seconds = cli_seconds() - normalize_start;
-    if (status != NORMOT_SUCCESS)
-      exit_code = cli_error("%s: %s", options.input, normot_context_last_error(context));
-  }
-  if (exit_code == 0 && normalized != NULL) {
-    free(matrix.values);
-    matrix.values = normalized;
-    matrix.value_type = dtype;
-    normalized = NULL;
-  }
-
-  /* The size factors are staged under a temporary name, the matrix is written (atomically),
-   * then the size factors are renamed into place: a failure anywhere leaves neither. */
-  if (exit_code == 0 && options.size_factors_path != NULL) {
-    size_factors_temp = cli_atomic_temp_name(options.size_factors_path);
-    cli_array array = {.ndim = 1, .shape = {matrix.n_rows}, .type = dtype, .data = size_factors};
-    if (size_factors_temp == NULL)
-      exit_code = cli_error("out of memory");
-    else if (cli_npy_write_staged(size_factors_temp, options.size_factors_path, &array, error,
-                                  sizeof error) != 0)
-      exit_code = cli_error("%s", error);
-  }
-  double write_start = cli_seconds();
-  cli_h5ad_output h5ad = h5ad_output_for(&options, size_factors);
-  if (exit_code == 0 && cli_write_matrix(options.output, &matrix, &h5ad, error, sizeof error) != 0)
-    exit_code = cli_error("%s", error);
-  if (exit_code == 0 && size_factors_temp != NULL) {
-    if (cli_atomic_commit_path(size_factors_temp, options.size_factors_path) != 0) {
-      exit_code = cli_error("cannot rename the finished file onto %s: %s",
-                            options.size_factors_path, strerror(errno));
-      unlink(options.output);
-    }
-    free(size_factors_temp);
-    size_factors_temp = NULL;
-  }
-  double write_seconds = cli_seconds() - write_start;
-
-  if (exit_code == 0 && cli_progress_enabled()) {
-    fprintf(stderr,
-            "normot: normalized %lld cells x %lld genes (%lld stored values) to %s on %s: "
-            "target %.9g, %lld all-zero cells, %lld excluded genes; read %.2f s, normalize "
-            "%.3f s, write %.2f s\n",
-            (long long)matrix.n_rows, (long long)matrix.n_cols, (long long)matrix.nnz,
-            dtype == NORMOT_FLOAT32 ? "float32" : "float64",
-            normot_backend_name(normot_context_backend(context)), output.target,
-            (long long)output.n_zero_cells, (long long)output.n_excluded_genes, read_seconds,
-            normalize_seconds, write_seconds);
-  }
-  cli_atomic_discard_path(size_factors_temp);
-  free(normalized);
-  free(size_factors);
-  cli_matrix_free(&matrix);
+  run.read_seconds = cli_seconds() - start;
+  int exit_code = settle_var_names(&options, &run.matrix);
+  if (exit_code == 0) exit_code = prepare_output(&options, &run);
+  if (exit_code == 0) exit_code = normalize_matrix(context, &options, &run);
+  if (exit_code == 0) exit_code = write_outputs(&options, &run);
+  if (exit_code == 0 && cli_progress_enabled()) print_summary(context, &run);
+  free(run.normalized);
+  free(run.size_factors);
+  cli_matrix_free(&run.matrix);
   normot_context_destroy(context);
   return exit_code;
 }

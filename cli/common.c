@@ -68,7 +68,23 @@ int cli_take_value(int argc, char **argv, int *index, const char *name, const ch
   return 1;
 }
 
-int cli_ends_with(const char *text, const char *suffix) {
-  size_t text_length = strlen(text), suffix_length = strlen(suffix);
-  return text_length >= suffix_length && strcmp(text + text_length - suffix_length, suffix) == 0;
+int cli_take_run_option(int argc, char **argv, int *index, const char *command,
+                        cli_run_options *run) {
+  const char *value = NULL;
+  int taken;
+  if ((taken = cli_take_value(argc, argv, index, "--backend", &value)) != 0) {
+    if (taken < 0 || cli_parse_backend(value, &run->backend) != 0)
+      return cli_usage_error(command, "--backend must be auto, cpu or cuda");
+    return 1;
+  }
+  if ((taken = cli_take_value(argc, argv, index, "--threads", &value)) != 0) {
+    long long threads = 0;
+    if (taken < 0 || cli_parse_int64(value, &threads) != 0 || threads < 0 ||
+        threads > NORMOT_MAX_THREADS)
+      return cli_usage_error(command, "--threads must be an integer in [0, %d]",
+                             NORMOT_MAX_THREADS);
+    run->threads = (int)threads;
+    return 1;
+  }
+  return 0;
 }

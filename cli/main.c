@@ -5,14 +5,15 @@
 #include "cli.h"
 
 static void print_usage(FILE *stream) {
-  fputs("usage: normot <command> [options]\n"
-        "commands:\n"
-        "  info        version, backends, devices, threads\n"
-        "  demo        the main job on a built-in generated dataset (or --data PATH)\n"
-        "  normalize   INPUT -o OUTPUT: scanpy-exact normalize_total of a count matrix\n"
-        "  emd         batched exact earth mover's distances from .npy arrays\n"
-        "Run 'normot <command> --help' for a command's options.\n",
-        stream);
+  fputs(
+      "usage: normot <command> [options]\n"
+      "commands:\n"
+      "  info        version, backends, devices, threads\n"
+      "  demo        the main job on a built-in generated dataset (or --data PATH)\n"
+      "  normalize   INPUT -o OUTPUT: scanpy-exact normalize_total of a count matrix\n"
+      "  emd         batched exact earth mover's distances from .npy arrays\n"
+      "Run 'normot <command> --help' for a command's options.\n",
+      stream);
 }
 
 int main(int argc, char **argv) {
@@ -21,7 +22,8 @@ int main(int argc, char **argv) {
     return 2;
   }
   const char *command = argv[1];
-  if (strcmp(command, "-h") == 0 || strcmp(command, "--help") == 0 || strcmp(command, "help") == 0) {
+  if (strcmp(command, "-h") == 0 || strcmp(command, "--help") == 0 ||
+      strcmp(command, "help") == 0) {
     print_usage(stdout);
     return 0;
   }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One entry point for a fresh Debian machine (as root) or a developer's:
 #   bash dev/setup.sh demo   install what is missing, build, run `normot demo`
-#   bash dev/setup.sh test   install what is missing, build, run every test
+#   bash dev/setup.sh test   install what is missing, build, run every test and the style
+#                            checks (dev/check_style.sh)
 # Environment: NORMOT_SANITIZE_PASS=1 (default under CI=true) also builds and runs the suite
 # under AddressSanitizer + UBSan; NORMOT_FUZZ_PASS=1 (default under CI=true) then runs every
 # fuzz target for a short fixed time (tests/fuzz/run_ci.sh, docs/fuzzing.md); NORMOT_JOBS sets
@@ -19,6 +20,8 @@ install_debian_packages() {
   # The fuzz targets need clang with libFuzzer (libclang-rt-dev: libclang-rt-14-dev on Debian
   # 12) and clang's OpenMP runtime.
   if fuzz_pass_enabled; then wanted+=(clang libclang-rt-dev libomp-dev); fi
+  # dev/check_style.sh (test mode): clang-format and clang-tidy.
+  if [ "$mode" = test ]; then wanted+=(clang-format clang-tidy); fi
   local missing=()
   for package in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
@@ -66,6 +69,8 @@ case "$mode" in
     build release
     log "running the test suite (release build)"
     ctest --preset release -j "$jobs"
+    log "checking the style: clang-format on every source, clang-tidy on src/, io/, cli/"
+    NORMOT_JOBS=$jobs bash dev/check_style.sh
     log "checking the installed package (find_package, pkg-config) with the README's example"
     bash dev/check_install.sh build
     if [ "${NORMOT_SANITIZE_PASS:-${CI:-false}}" != "false" ] && [ "${NORMOT_SANITIZE_PASS:-1}" != "0" ]; then

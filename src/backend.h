@@ -13,14 +13,6 @@
 extern "C" {
 #endif
 
-/* The library is built with hidden visibility; the tables are exported so that the test suite
- * can exercise the dispatch with a recording table. They are not part of the public API. */
-#if defined(__GNUC__)
-#define NORMOT_BACKEND_API __attribute__((visibility("default")))
-#else
-#define NORMOT_BACKEND_API
-#endif
-
 /* Arguments reach the kernels already checked by the dispatch layer: everything that needs no
  * pass over the data (pointers, sizes, enums, parameter ranges, memory tags), and for EMD the
  * contents too (validate_emd.h, run once in src/emd.c for every backend). normalize_total checks
@@ -51,17 +43,15 @@ typedef struct normot_backend_ops {
                        const normot_emd_params *params, normot_emd_result *result);
 } normot_backend_ops;
 
-NORMOT_BACKEND_API const normot_backend_ops *normot_cpu_backend_ops(void);
+const normot_backend_ops *normot_cpu_backend_ops(void);
 /* NULL when the library was built without the CUDA backend. */
-NORMOT_BACKEND_API const normot_backend_ops *normot_cuda_backend_ops(void);
+const normot_backend_ops *normot_cuda_backend_ops(void);
 
 /* The exact host EMD solvers (network simplex, assignment, auction with its own fallback), on
  * host-readable arrays whose contents are already validated: what the CPU backend runs, and
  * what another backend calls for the problems it gives to the host. */
-NORMOT_BACKEND_API normot_status normot_emd_host_exact(normot_context *context,
-                                                       const normot_emd_problem *problem,
-                                                       const normot_emd_params *params,
-                                                       normot_emd_result *result);
+normot_status normot_emd_host_exact(normot_context *context, const normot_emd_problem *problem,
+                                    const normot_emd_params *params, normot_emd_result *result);
 
 #ifdef __cplusplus
 }

@@ -18,7 +18,9 @@ const char *normot_version_string(void) {
       NORMOT_VERSION_PATCH);
 }
 
-unsigned normot_version_number(void) { return NORMOT_VERSION_NUMBER; }
+unsigned normot_version_number(void) {
+  return NORMOT_VERSION_NUMBER;
+}
 
 int normot_cuda_device_count(void) {
   const normot_backend_ops *cuda = normot_cuda_backend_ops();
@@ -27,18 +29,18 @@ int normot_cuda_device_count(void) {
 
 int normot_backend_available(normot_backend backend) {
   switch (backend) {
-  case NORMOT_BACKEND_AUTO:
-  case NORMOT_BACKEND_CPU: return 1;
-  case NORMOT_BACKEND_CUDA: return normot_cuda_device_count() > 0;
+    case NORMOT_BACKEND_AUTO:
+    case NORMOT_BACKEND_CPU: return 1;
+    case NORMOT_BACKEND_CUDA: return normot_cuda_device_count() > 0;
   }
   return 0;
 }
 
 const char *normot_backend_name(normot_backend backend) {
   switch (backend) {
-  case NORMOT_BACKEND_AUTO: return "auto";
-  case NORMOT_BACKEND_CPU: return "cpu";
-  case NORMOT_BACKEND_CUDA: return "cuda";
+    case NORMOT_BACKEND_AUTO: return "auto";
+    case NORMOT_BACKEND_CPU: return "cpu";
+    case NORMOT_BACKEND_CUDA: return "cuda";
   }
   return "unknown";
 }
@@ -118,7 +120,9 @@ int normot_threads_for(const normot_context *context) {
 #endif
 }
 
-int normot_context_threads(const normot_context *context) { return normot_threads_for(context); }
+int normot_context_threads(const normot_context *context) {
+  return normot_threads_for(context);
+}
 
 normot_status normot_context_set_stream(normot_context *context, void *cuda_stream) {
   if (context == NULL) return NORMOT_ERROR_NULL_POINTER;
@@ -159,20 +163,20 @@ int normot_mul_fits(int64_t a, int64_t b, int64_t *product) {
 
 size_t normot_value_size(normot_value_type type) {
   switch (type) {
-  case NORMOT_FLOAT32: return 4;
-  case NORMOT_FLOAT64: return 8;
-  case NORMOT_INT32: return 4;
-  case NORMOT_INT64: return 8;
-  case NORMOT_UINT16: return 2;
-  case NORMOT_UINT32: return 4;
+    case NORMOT_FLOAT32: return 4;
+    case NORMOT_FLOAT64: return 8;
+    case NORMOT_INT32: return 4;
+    case NORMOT_INT64: return 8;
+    case NORMOT_UINT16: return 2;
+    case NORMOT_UINT32: return 4;
   }
   return 0;
 }
 
 size_t normot_index_size(normot_index_type type) {
   switch (type) {
-  case NORMOT_INDEX_INT32: return 4;
-  case NORMOT_INDEX_INT64: return 8;
+    case NORMOT_INDEX_INT32: return 4;
+    case NORMOT_INDEX_INT64: return 8;
   }
   return 0;
 }

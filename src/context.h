@@ -56,9 +56,6 @@ normot_memory normot_resolve_memory(normot_memory tag, const void *pointer);
 /* Size helpers that report overflow: return 0 when a*b would not fit in int64_t. */
 int normot_mul_fits(int64_t a, int64_t b, int64_t *product);
 
-/* Bytes per element of a value type (0 for an unknown type). */
-size_t normot_value_size(normot_value_type type);
-size_t normot_index_size(normot_index_type type);
 int normot_is_float_type(normot_value_type type);
 
 #ifdef __cplusplus

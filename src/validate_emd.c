@@ -21,10 +21,14 @@ typedef struct weight_summary {
   double sum, largest;
 } weight_summary;
 
-/* Checks one weight vector; on success stores its sum and largest entry. */
-static normot_status check_weights(const normot_emd_problem *problem, const void *weights,
-                                   int shared, int64_t length, int64_t p, const char *name,
+/* Checks problem p's weight vector `name` ('a' or 'b'); on success stores its sum and largest
+ * entry. */
+static normot_status check_weights(const normot_emd_problem *problem, int64_t p, char vector,
                                    weight_summary *summary, message_sink *sink) {
+  const void *weights = vector == 'a' ? problem->a : problem->b;
+  const int shared = vector == 'a' ? problem->a_shared : problem->b_shared;
+  const int64_t length = vector == 'a' ? problem->n : problem->m;
+  const char *name = vector == 'a' ? "a" : "b";
   if (weights == NULL) { /* uniform 1/length, summed as the solvers sum it */
     summary->largest = 1.0 / (double)length;
     summary->sum = 0.0;
@@ -60,15 +64,21 @@ static normot_status check_weights(const normot_emd_problem *problem, const void
   return NORMOT_SUCCESS;
 }
 
-/* Checks that `count` values are finite; on success stores the largest magnitude among them. */
-static normot_status check_finite(const normot_emd_problem *problem, const void *values,
-                                  int64_t offset, int64_t count, int64_t p, const char *name,
+/* `count` values of an input array from element `offset` on; `name` for messages. */
+typedef struct value_slice {
+  const void *values;
+  int64_t offset, count;
+  const char *name;
+} value_slice;
+
+/* Checks that a slice's values are finite; on success stores the largest magnitude among them. */
+static normot_status check_finite(const normot_emd_problem *problem, value_slice slice, int64_t p,
                                   double *largest_magnitude, message_sink *sink) {
   double largest = 0.0;
-  for (int64_t i = 0; i < count; ++i) {
-    double value = normot_emd_load(values, problem->value_type, offset + i);
+  for (int64_t i = 0; i < slice.count; ++i) {
+    double value = normot_emd_load(slice.values, problem->value_type, slice.offset + i);
     if (!isfinite(value)) {
-      SAY(sink, "problem %lld: %s element %lld is not finite (%g)", (long long)p, name,
+      SAY(sink, "problem %lld: %s element %lld is not finite (%g)", (long long)p, slice.name,
           (long long)i, value);
       return NORMOT_ERROR_NONFINITE_VALUE;
     }
@@ -121,15 +131,14 @@ static normot_status check_costs(const normot_emd_problem *problem, int64_t p,
   if (problem->cost != NULL) {
     *largest = shared_cost_largest;
     if (problem->cost_shared && p > 0) return NORMOT_SUCCESS;
-    return check_finite(problem, problem->cost, problem->cost_shared ? 0 : p * n * m, n * m, p,
-                        "cost", largest, sink);
+    value_slice cost = {problem->cost, problem->cost_shared ? 0 : p * n * m, n * m, "cost"};
+    return check_finite(problem, cost, p, largest, sink);
   }
   double x_largest, y_largest;
-  normot_status status = check_finite(problem, problem->x, p * n * problem->dim, n * problem->dim,
-                                      p, "x", &x_largest, sink);
-  if (status == NORMOT_SUCCESS)
-    status = check_finite(problem, problem->y, p * m * problem->dim, m * problem->dim, p, "y",
-                          &y_largest, sink);
+  value_slice x = {problem->x, p * n * problem->dim, n * problem->dim, "x"};
+  value_slice y = {problem->y, p * m * problem->dim, m * problem->dim, "y"};
+  normot_status status = check_finite(problem, x, p, &x_largest, sink);
+  if (status == NORMOT_SUCCESS) status = check_finite(problem, y, p, &y_largest, sink);
   if (status != NORMOT_SUCCESS) return status;
   *largest = point_cloud_cost_bound(problem, x_largest, y_largest);
   if (*largest <= normot_emd_cost_limit(problem, mass)) return NORMOT_SUCCESS;
@@ -173,10 +182,9 @@ static normot_status check_magnitudes(const normot_emd_problem *problem, int64_t
 static normot_status check_marginals(const normot_emd_problem *problem,
                                      const normot_emd_params *params, int64_t p, weight_summary *a,
                                      weight_summary *b, message_sink *sink) {
-  normot_status status =
-      check_weights(problem, problem->a, problem->a_shared, problem->n, p, "a", a, sink);
+  normot_status status = check_weights(problem, p, 'a', a, sink);
   if (status != NORMOT_SUCCESS) return status;
-  status = check_weights(problem, problem->b, problem->b_shared, problem->m, p, "b", b, sink);
+  status = check_weights(problem, p, 'b', b, sink);
   if (status != NORMOT_SUCCESS) return status;
   if (params->check_marginals) {
     double larger = a->sum > b->sum ? a->sum : b->sum;
@@ -233,10 +241,16 @@ normot_status normot_validate_emd_host(normot_context *context, const normot_emd
   return normot_fail(context, status, "%s", text);
 }
 
-/* The result arrays of a batch of k problems of size n x m against `inputs`. */
+/* The sizes of a batch: k problems of n x m. */
+typedef struct batch_shape {
+  int64_t k, n, m;
+} batch_shape;
+
+/* The result arrays of a batch against `inputs`. */
 static normot_status check_result_overlaps(normot_context *context, const normot_byte_range *inputs,
-                                           int input_count, int64_t k, int64_t n, int64_t m,
+                                           int input_count, batch_shape shape,
                                            const normot_emd_result *result) {
+  const int64_t k = shape.k, n = shape.n, m = shape.m;
   const int64_t basis = k * (n + m - 1);
   const normot_byte_range outputs[] = {{result->cost, k * 8, "result->cost"},
                                        {result->plan, k * n * m * 8, "result->plan"},
@@ -264,8 +278,8 @@ normot_status normot_check_emd_overlaps(normot_context *context, const normot_em
       {problem->cost, (problem->cost_shared ? n * m : k * n * m) * value, "problem->cost"},
       {point_clouds ? problem->x : NULL, k * n * dim * value, "problem->x"},
       {point_clouds ? problem->y : NULL, k * m * dim * value, "problem->y"}};
-  return check_result_overlaps(context, inputs, (int)(sizeof inputs / sizeof inputs[0]), k, n, m,
-                               result);
+  return check_result_overlaps(context, inputs, (int)(sizeof inputs / sizeof inputs[0]),
+                               (batch_shape){k, n, m}, result);
 }
 
 normot_status normot_check_emd_sparse_overlaps(normot_context *context,
@@ -279,8 +293,8 @@ normot_status normot_check_emd_sparse_overlaps(normot_context *context,
                                       {problem->indptr, (n + 1) * index, "problem->indptr"},
                                       {problem->indices, nnz * index, "problem->indices"},
                                       {problem->values, nnz * value, "problem->values"}};
-  return check_result_overlaps(context, inputs, (int)(sizeof inputs / sizeof inputs[0]), 1, n, m,
-                               result);
+  return check_result_overlaps(context, inputs, (int)(sizeof inputs / sizeof inputs[0]),
+                               (batch_shape){1, n, m}, result);
 }
 
 normot_status normot_validate_emd_sparse_host(normot_context *context,

@@ -590,10 +590,6 @@ TEST(AuctionCudaEmulation, WhichSolverTheDeviceRuns) {
 
 namespace {
 
-size_t ValueSize(const normot_emd_problem *problem) {
-  return problem->value_type == NORMOT_FLOAT64 ? 8 : 4;
-}
-
 const void *ProblemSlice(const void *base, bool shared, int64_t p, int64_t per_problem,
                          size_t value) {
   if (base == nullptr || shared) return base;
@@ -604,7 +600,7 @@ normot_status SolveOneOnHost(normot_context *context, const normot_emd_problem *
                              const normot_emd_params *params, normot_emd_result *result, int64_t p,
                              bool fallback) {
   const int64_t n = problem->n, m = problem->m, basis = n + m - 1;
-  const size_t value = ValueSize(problem);
+  const size_t value = normot_value_size(problem->value_type);
   normot_emd_problem one = *problem;
   one.k = 1;
   one.a = ProblemSlice(problem->a, problem->a_shared, p, n, value);

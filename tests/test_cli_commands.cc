@@ -17,9 +17,7 @@
 #include "test_support.h"
 
 extern "C" {
-#include "hdf5_io.h"
-#include "matrix_io.h"
-#include "npy_io.h"
+#include "normot_io.h"
 }
 
 namespace {
@@ -33,7 +31,6 @@ using cli_test::WriteWholeFile;
 
 class CliTest : public cli_test::CliFixture {
  protected:
-
   // Runs a command that must fail: exit code `expected_exit` (1 bad input, 2 bad usage), one
   // line on stderr, and the work directory holding exactly the inputs it held before.
   void ExpectCleanFailure(const std::vector<std::string> &args, int expected_exit = 1) {

@@ -15,9 +15,7 @@
 #include "test_io_h5_util.h"
 
 extern "C" {
-#include "hdf5_io.h"
-#include "matrix_io.h"
-#include "npy_io.h"
+#include "normot_io.h"
 }
 
 namespace {

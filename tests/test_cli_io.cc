@@ -14,9 +14,7 @@
 #include "test_support.h"
 
 extern "C" {
-#include "atomic_file.h"
-#include "matrix_io.h"
-#include "npy_io.h"
+#include "normot_io.h"
 }
 
 namespace {

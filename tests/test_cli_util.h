@@ -4,8 +4,8 @@
 #define NORMOT_TEST_CLI_UTIL_H
 
 #include <dirent.h>
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>

@@ -6,7 +6,7 @@
 #include <functional>
 #include <string>
 
-#include "npy_io.h"
+#include "normot_io.h"
 #include "test_cli_util.h"
 #include "test_emd_support.h"
 

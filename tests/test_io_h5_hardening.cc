@@ -12,7 +12,7 @@
 #include "test_io_h5_util.h"
 
 extern "C" {
-#include "hdf5_io.h"
+#include "normot_io.h"
 }
 
 #ifdef NORMOT_HAVE_HDF5

@@ -17,7 +17,7 @@
 #include <vector>
 
 extern "C" {
-#include "matrix_io.h"
+#include "normot_io.h"
 }
 
 #ifdef NORMOT_HAVE_HDF5

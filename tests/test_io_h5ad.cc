@@ -11,7 +11,7 @@
 #include "test_support.h"
 
 extern "C" {
-#include "hdf5_io.h"
+#include "normot_io.h"
 }
 
 #ifdef NORMOT_HAVE_HDF5

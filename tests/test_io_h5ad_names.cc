@@ -1,4 +1,4 @@
-// anndata's rules for names and string columns (cli/anndata_names_io.c): var_names_make_unique,
+// anndata's rules for names and string columns (io/anndata_names.c): var_names_make_unique,
 // the duplicate check, natural order and categorical codes. The expected values were printed by
 // anndata 0.12 (anndata.utils.make_index_unique) and natsort (natsorted) for the same inputs.
 #include <gtest/gtest.h>
@@ -10,7 +10,7 @@
 #include <vector>
 
 extern "C" {
-#include "anndata_names_io.h"
+#include "normot_io.h"
 }
 
 namespace {

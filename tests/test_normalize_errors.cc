@@ -23,7 +23,7 @@ Csr SmallCsr(normot_value_type type = NORMOT_FLOAT32) {
   csr.indptr = {0, 2, 3, 5};
   csr.indices = {0, 2, 1, 0, 3};
   csr.type = type;
-  csr.values.assign(5 * ValueSize(type), 0);
+  csr.values.assign(5 * normot_value_size(type), 0);
   const double v[] = {1, 2, 3, 4, 5};
   for (size_t k = 0; k < 5; ++k) PutValue(csr.values, type, k, v[k]);
   return csr;
@@ -68,8 +68,8 @@ class NormalizeErrors : public BackendTest {
     if (!also_in_place || X.values == nullptr || !IsFloat(X.value_type)) return;
     int64_t n = X.layout == NORMOT_LAYOUT_DENSE ? X.n_rows * (X.ld ? X.ld : X.n_cols) : X.nnz;
     if (n < 0 || n > elements) return;
-    std::vector<unsigned char> copy((unsigned char *)X.values,
-                                    (unsigned char *)X.values + n * ValueSize(X.value_type));
+    std::vector<unsigned char> copy(
+        (unsigned char *)X.values, (unsigned char *)X.values + n * normot_value_size(X.value_type));
     std::vector<unsigned char> before = copy;
     X.values = copy.data();
     output.values = nullptr;
@@ -403,7 +403,7 @@ TEST_P(NormalizeErrors, MedianTargetsBeyondTheOutputTypeAreRefused) {
       csr.indptr = {0, 1, 2};
       csr.indices = {0, 1};
       csr.type = types[t];
-      csr.values.assign(2 * ValueSize(types[t]), 0);
+      csr.values.assign(2 * normot_value_size(types[t]), 0);
       PutValue(csr.values, types[t], 0, big[t]);
       PutValue(csr.values, types[t], 1, big[t]);
       ExpectRejected(Build(csr, layout, NORMOT_INDEX_INT32).View(), Defaults(), types[t],

@@ -8,7 +8,7 @@
 #include <map>
 #include <sstream>
 
-#include "../cli/matrix_io.h"
+#include "normot_io.h"
 #include "test_normalize_helpers.h"
 #include "test_support.h"
 
@@ -79,9 +79,9 @@ std::vector<GoldenCase> ReadGoldens(const std::string &path) {
 // Bytes of an array of hex float bits (float32/float64) or decimal integers.
 std::vector<unsigned char> ArrayBytes(const std::pair<std::string, std::vector<std::string>> &a) {
   normot_value_type type = ParseType(a.first);
-  std::vector<unsigned char> bytes(a.second.size() * ValueSize(type));
+  std::vector<unsigned char> bytes(a.second.size() * normot_value_size(type));
   for (size_t i = 0; i < a.second.size(); ++i) {
-    unsigned char *p = &bytes[i * ValueSize(type)];
+    unsigned char *p = &bytes[i * normot_value_size(type)];
     if (type == NORMOT_FLOAT32) {
       uint32_t bits = (uint32_t)std::stoul(a.second[i], nullptr, 16);
       std::memcpy(p, &bits, 4);
@@ -139,7 +139,7 @@ double ScalarOfType(const std::string &hex, normot_value_type type) {
 int64_t MaxUlpDistance(const std::vector<unsigned char> &a, const std::vector<unsigned char> &b,
                        normot_value_type type) {
   int64_t worst = 0;
-  size_t size = ValueSize(type);
+  size_t size = normot_value_size(type);
   for (size_t i = 0; i < a.size() / size; ++i) {
     int64_t x = 0, y = 0;
     std::memcpy(&x, &a[i * size], size);
@@ -261,7 +261,7 @@ uint64_t CanonicalDigest(int64_t rows, const std::vector<int64_t> &indptr,
     const unsigned char *p = (const unsigned char *)data;
     for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 0x100000001B3ull;
   };
-  size_t size = ValueSize(type);
+  size_t size = normot_value_size(type);
   for (int64_t r = 0; r < rows; ++r) {
     std::vector<std::pair<int64_t, int64_t>> row;  // (column, entry)
     for (int64_t k = indptr[(size_t)r]; k < indptr[(size_t)r + 1]; ++k)
@@ -296,7 +296,7 @@ TEST_P(NormalizeGolden, Real10xV3MatchesScanpy) {
   csr.indices.assign(read.indices, read.indices + read.nnz);
   csr.type = read.value_type;
   const unsigned char *raw = (const unsigned char *)read.values;
-  csr.values.assign(raw, raw + read.nnz * ValueSize(read.value_type));
+  csr.values.assign(raw, raw + read.nnz * normot_value_size(read.value_type));
   cli_matrix_free(&read);
 
   std::vector<GoldenCase> cases = ReadGoldens(TestDataDir() + "/normalize/scanpy_10x_v3.txt");

@@ -12,15 +12,6 @@
 
 namespace normalize_test {
 
-inline size_t ValueSize(normot_value_type type) {
-  switch (type) {
-    case NORMOT_FLOAT64:
-    case NORMOT_INT64: return 8;
-    case NORMOT_UINT16: return 2;
-    default: return 4;
-  }
-}
-
 inline bool IsFloat(normot_value_type type) {
   return type == NORMOT_FLOAT32 || type == NORMOT_FLOAT64;
 }
@@ -47,14 +38,14 @@ struct Csr {
   int64_t rows = 0, cols = 0;
   std::vector<int64_t> indptr{0}, indices;
   normot_value_type type = NORMOT_FLOAT32;
-  std::vector<unsigned char> values;  // nnz * ValueSize(type)
+  std::vector<unsigned char> values;  // nnz * normot_value_size(type)
   int64_t nnz() const { return (int64_t)indices.size(); }
 };
 
 // Writes `value` into element i of a byte buffer of `type` (exact for the values tests use).
 inline void PutValue(std::vector<unsigned char> &bytes, normot_value_type type, size_t i,
                      double value) {
-  unsigned char *p = bytes.data() + i * ValueSize(type);
+  unsigned char *p = bytes.data() + i * normot_value_size(type);
   switch (type) {
     case NORMOT_FLOAT32: {
       float v = (float)value;
@@ -86,7 +77,7 @@ inline void PutValue(std::vector<unsigned char> &bytes, normot_value_type type, 
 }
 
 inline double GetValue(const unsigned char *bytes, normot_value_type type, size_t i) {
-  const unsigned char *p = bytes + i * ValueSize(type);
+  const unsigned char *p = bytes + i * normot_value_size(type);
   switch (type) {
     case NORMOT_FLOAT32: {
       float v;
@@ -126,7 +117,7 @@ inline double GetValue(const unsigned char *bytes, normot_value_type type, size_
 inline Csr WithType(const Csr &csr, normot_value_type type) {
   Csr out = csr;
   out.type = type;
-  out.values.assign(csr.indices.size() * ValueSize(type), 0);
+  out.values.assign(csr.indices.size() * normot_value_size(type), 0);
   for (size_t k = 0; k < csr.indices.size(); ++k)
     PutValue(out.values, type, k, GetValue(csr.values.data(), csr.type, k));
   return out;
@@ -145,7 +136,7 @@ struct HostMatrix {
   std::vector<int64_t> entry_position;
 
   int64_t n_elements() const { return layout == NORMOT_LAYOUT_DENSE ? rows * ld : nnz; }
-  size_t value_bytes() const { return (size_t)n_elements() * ValueSize(type); }
+  size_t value_bytes() const { return (size_t)n_elements() * normot_value_size(type); }
 
   normot_matrix View() {
     normot_matrix m{};
@@ -178,7 +169,7 @@ inline HostMatrix Build(const Csr &csr, normot_layout layout, normot_index_type 
   m.rows = csr.rows;
   m.cols = csr.cols;
   m.nnz = csr.nnz();
-  size_t size = ValueSize(csr.type);
+  size_t size = normot_value_size(csr.type);
   m.entry_position.assign((size_t)m.nnz, 0);
   std::vector<int64_t> indptr, indices;
   if (layout == NORMOT_LAYOUT_CSR) {
@@ -240,7 +231,7 @@ inline Result RunNormalize(normot_context *context, HostMatrix m,
                            bool in_place = false) {
   Result result;
   normot_matrix X = m.View();
-  size_t out_size = ValueSize(out_type);
+  size_t out_size = normot_value_size(out_type);
   std::vector<unsigned char> out((size_t)m.n_elements() * out_size, 0xA5);
   result.size_factors.assign((size_t)m.rows * out_size, 0xA5);
   result.totals.assign((size_t)m.rows * out_size, 0xA5);
@@ -272,7 +263,7 @@ inline Result RunNormalize(normot_context *context, HostMatrix m,
 inline std::vector<unsigned char> DenseEntries(const HostMatrix &m, const Result &r,
                                                normot_value_type out_type,
                                                bool *implicit_zeros_ok) {
-  size_t out_size = ValueSize(out_type);
+  size_t out_size = normot_value_size(out_type);
   std::vector<unsigned char> entries((size_t)m.nnz * out_size);
   std::vector<bool> is_entry((size_t)(m.rows * m.ld), false);
   for (int64_t k = 0; k < m.nnz; ++k) {

@@ -55,7 +55,7 @@ Csr RandomMatrix(uint64_t seed, int64_t rows, int64_t cols, double density, norm
     csr.indices.insert(csr.indices.end(), row_cols.begin(), row_cols.end());
     csr.indptr.push_back((int64_t)csr.indices.size());
   }
-  csr.values.assign(values.size() * ValueSize(type), 0);
+  csr.values.assign(values.size() * normot_value_size(type), 0);
   for (size_t k = 0; k < values.size(); ++k) PutValue(csr.values, type, k, values[k]);
   return csr;
 }
@@ -364,7 +364,7 @@ TEST_P(NormalizeProperties, TotalsKeepTheStoredOrderWhereTheOrderMatters) {
                        LayoutName(layout) + (fused ? " fused" : " two passes"));
           Csr typed = csr;
           typed.type = in;
-          typed.values.assign(all.size() * ValueSize(in), 0);
+          typed.values.assign(all.size() * normot_value_size(in), 0);
           for (size_t k = 0; k < all.size(); ++k)
             PutValue(typed.values, in, k, in == NORMOT_INT64 ? std::floor(all[k]) : all[k]);
           normot_normalize_params params = Params(false, false);

@@ -38,17 +38,15 @@ inline std::string BackendName(const ::testing::TestParamInfo<normot_backend> &i
 }
 
 // Instantiate a BackendTest-derived suite for the CPU and CUDA backends.
-#define NORMOT_INSTANTIATE_FOR_BACKENDS(Suite)                                        \
-  INSTANTIATE_TEST_SUITE_P(AllBackends, Suite,                                        \
-                           ::testing::Values(NORMOT_BACKEND_CPU, NORMOT_BACKEND_CUDA), \
-                           BackendName)
+#define NORMOT_INSTANTIATE_FOR_BACKENDS(Suite) \
+  INSTANTIATE_TEST_SUITE_P(                    \
+      AllBackends, Suite, ::testing::Values(NORMOT_BACKEND_CPU, NORMOT_BACKEND_CUDA), BackendName)
 
 // The EMD suites: also on the emulated CUDA backend.
-#define NORMOT_INSTANTIATE_FOR_EMD_BACKENDS(Suite)                                            \
-  INSTANTIATE_TEST_SUITE_P(AllBackends, Suite,                                                \
-                           ::testing::Values(NORMOT_BACKEND_CPU, NORMOT_BACKEND_CUDA,          \
-                                             kEmulatedCuda),                                   \
-                           BackendName)
+#define NORMOT_INSTANTIATE_FOR_EMD_BACKENDS(Suite) \
+  INSTANTIATE_TEST_SUITE_P(                        \
+      AllBackends, Suite,                          \
+      ::testing::Values(NORMOT_BACKEND_CPU, NORMOT_BACKEND_CUDA, kEmulatedCuda), BackendName)
 
 // Where the shared data (../shared/data) is, or "" when it is absent: tests that need it skip.
 std::string SharedDataDir();

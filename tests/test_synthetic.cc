@@ -1,4 +1,4 @@
-// The seeded synthetic data generator (cli/synthetic.h) that `normot demo` and the benchmarks
+// The seeded synthetic data generator (io/synthetic.h) that `normot demo` and the benchmarks
 // share: deterministic for any thread count, a valid CSR of positive integer counts near the
 // asked density, the same numbers in every value/index type, and clean refusals.
 #include <gtest/gtest.h>

@@ -71,29 +71,29 @@ NORMOT_API unsigned normot_version_number(void);
 
 typedef enum normot_status {
   NORMOT_SUCCESS = 0,
-  NORMOT_ERROR_NULL_POINTER = 1,          /* a required pointer argument is NULL */
-  NORMOT_ERROR_INVALID_SIZE = 2,          /* a negative size, or sizes whose product overflows */
-  NORMOT_ERROR_INVALID_INDPTR = 3,        /* indptr[0] != 0, not monotone, or last != nnz */
-  NORMOT_ERROR_INDEX_OUT_OF_RANGE = 4,    /* a row/column index < 0 or >= the dimension */
-  NORMOT_ERROR_NONFINITE_VALUE = 5,       /* NaN or +-Inf among the input values */
-  NORMOT_ERROR_INVALID_MAX_FRACTION = 6,  /* max_fraction outside [0, 1] (or NaN) */
-  NORMOT_ERROR_INVALID_TARGET_SUM = 7,    /* target_sum given but not finite and > 0 */
-  NORMOT_ERROR_INVALID_LOG_BASE = 8,      /* log_base given but not finite, > 0 and != 1 */
-  NORMOT_ERROR_UNSUPPORTED_TYPE = 9,      /* this combination of types/layout is not supported */
-  NORMOT_ERROR_BACKEND_UNAVAILABLE = 10,  /* asked for CUDA where it is not compiled or no device */
-  NORMOT_ERROR_NO_POSITIVE_TOTAL = 11,    /* median target asked for, but no cell has total > 0 */
-  NORMOT_ERROR_OUT_OF_MEMORY = 12,        /* host or device allocation failed */
-  NORMOT_ERROR_NOT_IMPLEMENTED = 13,      /* the chosen backend does not implement this yet */
-  NORMOT_ERROR_CUDA = 14,                 /* a CUDA runtime/library call failed (message has it) */
-  NORMOT_ERROR_INVALID_MEMORY = 15,       /* memory tag not usable by this backend / pointer kind */
-  NORMOT_ERROR_INVALID_ARGUMENT = 16,     /* a value out of range, overlapping arrays, ... */
-  NORMOT_ERROR_NEGATIVE_WEIGHT = 17,      /* EMD: a negative entry in a or b */
-  NORMOT_ERROR_UNBALANCED = 18,           /* EMD: |sum a - sum b| > tol * max(sum a, sum b) */
-  NORMOT_ERROR_ZERO_MASS = 19,            /* EMD: a or b sums to zero */
-  NORMOT_ERROR_OVERFLOW = 20,             /* finite inputs whose results would not be finite
-                                             (the rules: docs/emd_semantics.md,
-                                             docs/normalize_semantics.md) */
-  NORMOT_ERROR_INTERNAL = 99              /* a bug in normot: please report it */
+  NORMOT_ERROR_NULL_POINTER = 1,         /* a required pointer argument is NULL */
+  NORMOT_ERROR_INVALID_SIZE = 2,         /* a negative size, or sizes whose product overflows */
+  NORMOT_ERROR_INVALID_INDPTR = 3,       /* indptr[0] != 0, not monotone, or last != nnz */
+  NORMOT_ERROR_INDEX_OUT_OF_RANGE = 4,   /* a row/column index < 0 or >= the dimension */
+  NORMOT_ERROR_NONFINITE_VALUE = 5,      /* NaN or +-Inf among the input values */
+  NORMOT_ERROR_INVALID_MAX_FRACTION = 6, /* max_fraction outside [0, 1] (or NaN) */
+  NORMOT_ERROR_INVALID_TARGET_SUM = 7,   /* target_sum given but not finite and > 0 */
+  NORMOT_ERROR_INVALID_LOG_BASE = 8,     /* log_base given but not finite, > 0 and != 1 */
+  NORMOT_ERROR_UNSUPPORTED_TYPE = 9,     /* this combination of types/layout is not supported */
+  NORMOT_ERROR_BACKEND_UNAVAILABLE = 10, /* asked for CUDA where it is not compiled or no device */
+  NORMOT_ERROR_NO_POSITIVE_TOTAL = 11,   /* median target asked for, but no cell has total > 0 */
+  NORMOT_ERROR_OUT_OF_MEMORY = 12,       /* host or device allocation failed */
+  NORMOT_ERROR_NOT_IMPLEMENTED = 13,     /* the chosen backend does not implement this yet */
+  NORMOT_ERROR_CUDA = 14,                /* a CUDA runtime/library call failed (message has it) */
+  NORMOT_ERROR_INVALID_MEMORY = 15,      /* memory tag not usable by this backend / pointer kind */
+  NORMOT_ERROR_INVALID_ARGUMENT = 16,    /* a value out of range, overlapping arrays, ... */
+  NORMOT_ERROR_NEGATIVE_WEIGHT = 17,     /* EMD: a negative entry in a or b */
+  NORMOT_ERROR_UNBALANCED = 18,          /* EMD: |sum a - sum b| > tol * max(sum a, sum b) */
+  NORMOT_ERROR_ZERO_MASS = 19,           /* EMD: a or b sums to zero */
+  NORMOT_ERROR_OVERFLOW = 20,            /* finite inputs whose results would not be finite
+                                            (the rules: docs/emd_semantics.md,
+                                            docs/normalize_semantics.md) */
+  NORMOT_ERROR_INTERNAL = 99             /* a bug in normot: please report it */
 } normot_status;
 
 /* A short constant English description of a status ("success", "null pointer", ...).
@@ -128,8 +128,8 @@ NORMOT_API const char *normot_backend_name(normot_backend backend);
  * NORMOT_ERROR_INVALID_ARGUMENT (unknown backend, device_id < 0),
  * NORMOT_ERROR_BACKEND_UNAVAILABLE (CUDA asked for, not compiled in, no such device),
  * NORMOT_ERROR_OUT_OF_MEMORY. */
-NORMOT_API normot_status normot_context_create(normot_context **out_context,
-                                               normot_backend backend, int device_id);
+NORMOT_API normot_status normot_context_create(normot_context **out_context, normot_backend backend,
+                                               int device_id);
 
 /* Frees a context and its cached scratch memory. NULL is accepted and does nothing. */
 NORMOT_API void normot_context_destroy(normot_context *context);
@@ -190,6 +190,10 @@ typedef enum normot_value_type {
 
 typedef enum normot_index_type { NORMOT_INDEX_INT32 = 0, NORMOT_INDEX_INT64 = 1 } normot_index_type;
 
+/* Bytes of one element of a value type / an index type; 0 for a value that names no type. */
+NORMOT_API size_t normot_value_size(normot_value_type type);
+NORMOT_API size_t normot_index_size(normot_index_type type);
+
 typedef enum normot_layout {
   NORMOT_LAYOUT_CSR = 0,  /* rows (cells) compressed: indptr has n_rows + 1 entries */
   NORMOT_LAYOUT_CSC = 1,  /* columns (genes) compressed: indptr has n_cols + 1 entries */
@@ -203,14 +207,14 @@ typedef struct normot_matrix {
   normot_layout layout;
   int64_t n_rows;
   int64_t n_cols;
-  int64_t nnz;             /* sparse: number of stored entries */
-  const void *indptr;      /* sparse: n_rows + 1 (CSR) or n_cols + 1 (CSC) offsets */
-  const void *indices;     /* sparse: nnz column (CSR) or row (CSC) indices */
+  int64_t nnz;         /* sparse: number of stored entries */
+  const void *indptr;  /* sparse: n_rows + 1 (CSR) or n_cols + 1 (CSC) offsets */
+  const void *indices; /* sparse: nnz column (CSR) or row (CSC) indices */
   normot_index_type index_type;
-  void *values;            /* nnz (sparse) or n_rows * ld (dense) values */
+  void *values; /* nnz (sparse) or n_rows * ld (dense) values */
   normot_value_type value_type;
-  int64_t ld;              /* dense: leading dimension >= n_cols; 0 means n_cols */
-  normot_memory memory;    /* where indptr, indices and values live */
+  int64_t ld;           /* dense: leading dimension >= n_cols; 0 means n_cols */
+  normot_memory memory; /* where indptr, indices and values live */
 } normot_matrix;
 
 /* Convenience constructors for host views (memory = NORMOT_MEMORY_HOST). */
@@ -244,16 +248,16 @@ NORMOT_API normot_matrix normot_matrix_dense(int64_t n_rows, int64_t n_cols, voi
  * ------------------------------------------------------------------------------------------- */
 
 typedef struct normot_normalize_params {
-  int has_target_sum;          /* 0: target is the median of the positive totals (default) */
-  double target_sum;           /* used when has_target_sum; must be finite and > 0 */
-  int exclude_highly_expressed;/* default 0 */
-  double max_fraction;         /* default 0.05; must lie in [0, 1] */
-  int log1p;                   /* default 0: fuse sc.pp.log1p after the scaling */
-  double log_base;             /* 0 (default): natural log; else finite, > 0, != 1 */
-  int check_values;            /* default 1: reject NaN/Inf before writing, and results that
-                                  would not be finite (NORMOT_ERROR_OVERFLOW). 0 skips both
-                                  checks, so that a target_sum call is one pass over the
-                                  values: the caller vouches for finite values and results */
+  int has_target_sum;           /* 0: target is the median of the positive totals (default) */
+  double target_sum;            /* used when has_target_sum; must be finite and > 0 */
+  int exclude_highly_expressed; /* default 0 */
+  double max_fraction;          /* default 0.05; must lie in [0, 1] */
+  int log1p;                    /* default 0: fuse sc.pp.log1p after the scaling */
+  double log_base;              /* 0 (default): natural log; else finite, > 0, != 1 */
+  int check_values;             /* default 1: reject NaN/Inf before writing, and results that
+                                   would not be finite (NORMOT_ERROR_OVERFLOW). 0 skips both
+                                   checks, so that a target_sum call is one pass over the
+                                   values: the caller vouches for finite values and results */
 } normot_normalize_params;
 
 /* Fills params with Scanpy's defaults (median target, no exclusion, max_fraction 0.05, no
@@ -271,13 +275,13 @@ typedef struct normot_normalize_output {
    * integer input either is allowed (Scanpy gives float32). Also the type of the two arrays
    * below. */
   normot_value_type value_type;
-  void *size_factors;  /* optional, n_rows: total_c / target (Scanpy's key_added column),
-                          0 for an all-zero cell although its values were divided by 1 */
-  void *totals;        /* optional, n_rows: total_c as used (after any exclusion) */
+  void *size_factors; /* optional, n_rows: total_c / target (Scanpy's key_added column),
+                         0 for an all-zero cell although its values were divided by 1 */
+  void *totals;       /* optional, n_rows: total_c as used (after any exclusion) */
   /* Filled on success: */
-  double target;              /* the target used, rounded to value_type */
-  int64_t n_zero_cells;       /* cells whose total was 0 (their size factor became 1) */
-  int64_t n_excluded_genes;   /* genes excluded from the totals (0 without exclusion) */
+  double target;            /* the target used, rounded to value_type */
+  int64_t n_zero_cells;     /* cells whose total was 0 (their size factor became 1) */
+  int64_t n_excluded_genes; /* genes excluded from the totals (0 without exclusion) */
 } normot_normalize_output;
 
 /* Normalizes X as described above. The output buffers live in X->memory. With check_values,
@@ -325,15 +329,15 @@ typedef struct normot_emd_problem {
   int64_t k, n, m;
   normot_value_type value_type;
   normot_memory memory;
-  const void *a;        /* (k, n), or (n) if a_shared; NULL: uniform 1/n */
+  const void *a; /* (k, n), or (n) if a_shared; NULL: uniform 1/n */
   int a_shared;
-  const void *b;        /* (k, m), or (m) if b_shared; NULL: uniform 1/m */
+  const void *b; /* (k, m), or (m) if b_shared; NULL: uniform 1/m */
   int b_shared;
-  const void *cost;     /* (k, n, m), or (n, m) if cost_shared; NULL: point-cloud mode */
+  const void *cost; /* (k, n, m), or (n, m) if cost_shared; NULL: point-cloud mode */
   int cost_shared;
   /* Point-cloud mode (cost == NULL): costs computed on the fly, never stored. */
-  const void *x;        /* (k, n, dim) */
-  const void *y;        /* (k, m, dim) */
+  const void *x; /* (k, n, dim) */
+  const void *y; /* (k, m, dim) */
   int64_t dim;
   normot_metric metric;
 } normot_emd_problem;
@@ -355,19 +359,19 @@ typedef enum normot_emd_solver {
 } normot_emd_solver;
 
 typedef struct normot_emd_params {
-  int64_t max_iter;       /* iteration limit per problem; 0 (default) = no limit. It bounds
-                             exactly the iterations of the solver that runs: NETWORK_SIMPLEX
-                             pivots, ASSIGNMENT augmenting paths (at most n: AUTO picks it only
-                             when max_iter is 0 or >= n), AUCTION pushes; MULTISCALE ignores it
-                             (AUTO picks it, on the CPU, for point clouds of 1 to 3 dimensions
-                             with n + m > 2048, only when max_iter is 0 or >= 100000, POT's
-                             default). On CUDA, AUTO runs the device auction only when max_iter
-                             is 0; with a limit it takes the CPU's choice (on the host), so a
-                             limit means the same on both */
-  int check_marginals;    /* default 1: reject |sum a - sum b| > marginal_tol * max(sums).
-                             0: rescale b to sum a, as POT does */
-  double marginal_tol;    /* default 1e-6 (relative) */
-  int center_duals;       /* default 1: shift (u, v) as POT's center_ot_dual */
+  int64_t max_iter;         /* iteration limit per problem; 0 (default) = no limit. It bounds
+                               exactly the iterations of the solver that runs: NETWORK_SIMPLEX
+                               pivots, ASSIGNMENT augmenting paths (at most n: AUTO picks it only
+                               when max_iter is 0 or >= n), AUCTION pushes; MULTISCALE ignores it
+                               (AUTO picks it, on the CPU, for point clouds of 1 to 3 dimensions
+                               with n + m > 2048, only when max_iter is 0 or >= 100000, POT's
+                               default). On CUDA, AUTO runs the device auction only when max_iter
+                               is 0; with a limit it takes the CPU's choice (on the host), so a
+                               limit means the same on both */
+  int check_marginals;      /* default 1: reject |sum a - sum b| > marginal_tol * max(sums).
+                               0: rescale b to sum a, as POT does */
+  double marginal_tol;      /* default 1e-6 (relative) */
+  int center_duals;         /* default 1: shift (u, v) as POT's center_ot_dual */
   normot_emd_solver solver; /* default AUTO */
 } normot_emd_params;
 
@@ -383,25 +387,26 @@ typedef enum normot_emd_status {
 } normot_emd_status;
 
 /* Flags per problem. */
-#define NORMOT_EMD_FLAG_CPU_FALLBACK 1 /* the auction's answer failed its certificate on the
-                                          original costs; the network simplex re-solved it */
+#define NORMOT_EMD_FLAG_CPU_FALLBACK                      \
+  1 /* the auction's answer failed its certificate on the \
+       original costs; the network simplex re-solved it */
 
 /* Where results go. Every pointer but `cost` is optional (NULL: not computed/not written).
  * All live in the problem's memory, and all values are float64. */
 typedef struct normot_emd_result {
-  double *cost;           /* (k): <G_i, M_i> */
-  double *plan;           /* (k, n, m) dense plans */
+  double *cost; /* (k): <G_i, M_i> */
+  double *plan; /* (k, n, m) dense plans */
   /* Sparse plans: problem i's entries are at offsets [i*(n+m-1), i*(n+m-1) + sparse_count[i]);
    * sparse_count[i] <= n + m - 1 (the basic solution), only positive entries are listed. */
-  int64_t *sparse_row;    /* (k, n+m-1) */
-  int64_t *sparse_col;    /* (k, n+m-1) */
-  double *sparse_value;   /* (k, n+m-1) */
-  int64_t *sparse_count;  /* (k) */
-  double *u;              /* (k, n) duals of the a constraints */
-  double *v;              /* (k, m) duals of the b constraints */
-  int32_t *status;        /* (k) normot_emd_status */
-  int64_t *iterations;    /* (k) */
-  int32_t *flags;         /* (k) NORMOT_EMD_FLAG_* */
+  int64_t *sparse_row;   /* (k, n+m-1) */
+  int64_t *sparse_col;   /* (k, n+m-1) */
+  double *sparse_value;  /* (k, n+m-1) */
+  int64_t *sparse_count; /* (k) */
+  double *u;             /* (k, n) duals of the a constraints */
+  double *v;             /* (k, m) duals of the b constraints */
+  int32_t *status;       /* (k) normot_emd_status */
+  int64_t *iterations;   /* (k) */
+  int32_t *flags;        /* (k) NORMOT_EMD_FLAG_* */
 } normot_emd_result;
 
 /* Solves the k problems. The call returns NORMOT_SUCCESS when the batch was processed, even if

@@ -231,8 +231,7 @@ static int32_t solve_with_auction(const emd_dense_problem *dense, int64_t max_it
     emd_network_simplex_solve(dense, max_iter, w->solver, solution);
     return NORMOT_EMD_FLAG_CPU_FALLBACK;
   }
-  solution->count = emd_basic_from_plan(dense->n, dense->m, w->auction_plan, w->solver,
-                                        solution->row, solution->col, solution->flow);
+  emd_basic_from_plan(dense->n, dense->m, w->auction_plan, w->solver, solution);
   solution->iterations = output.iterations;
   solution->status = output.status;
   return 0;
@@ -335,47 +334,72 @@ static void restore_duals(const normot_emd_params *params, const emd_cost_source
   normot_emd_restore_duals_end(&job);
 }
 
-/* Writes problem p's cost, plans, duals, status and iterations from its basic solution on the
- * active rows and columns; `cost` is the full cost (zero-weight rows and columns included). */
-static void write_results(const normot_emd_params *params, const emd_cost_source *cost,
-                          const active_sizes *sizes, const normot_emd_result *result, int64_t p,
-                          workspace *w, emd_basic_solution *solution) {
-  const int64_t n = cost->n, m = cost->m;
-  const int32_t n_active = sizes->n_active, m_active = sizes->m_active;
+/* Problem p's basic solution on the active rows and columns, with what maps it back: `cost` is
+ * the full cost (zero-weight rows and columns included). */
+typedef struct problem_answer {
+  const emd_cost_source *cost;
+  const active_sizes *sizes;
+  emd_basic_solution *solution;
+} problem_answer;
+
+static double transport_cost(const problem_answer *answer, const workspace *w) {
+  const emd_basic_solution *solution = answer->solution;
   double total = 0.0;
   for (int64_t e = 0; e < solution->count; ++e)
     total += solution->flow[e] *
-             emd_cost_at(cost, w->row_of[solution->row[e]], w->col_of[solution->col[e]]);
-  result->cost[p] = total;
+             emd_cost_at(answer->cost, w->row_of[solution->row[e]], w->col_of[solution->col[e]]);
+  return total;
+}
 
-  if (result->plan != NULL) {
-    double *plan = result->plan + p * n * m;
-    memset(plan, 0, (size_t)(n * m) * sizeof(double));
-    for (int64_t e = 0; e < solution->count; ++e)
-      plan[(int64_t)w->row_of[solution->row[e]] * m + w->col_of[solution->col[e]]] +=
-          solution->flow[e];
+static void write_dense_plan(const problem_answer *answer, const workspace *w, double *plan) {
+  const int64_t n = answer->cost->n, m = answer->cost->m;
+  const emd_basic_solution *solution = answer->solution;
+  memset(plan, 0, (size_t)(n * m) * sizeof(double));
+  for (int64_t e = 0; e < solution->count; ++e)
+    plan[(int64_t)w->row_of[solution->row[e]] * m + w->col_of[solution->col[e]]] +=
+        solution->flow[e];
+}
+
+/* The basis in the full problem's indices, as the sparse plan arrays of problem p. */
+static void write_sparse_plan(const problem_answer *answer, const normot_emd_result *result,
+                              int64_t p, workspace *w) {
+  const int64_t n = answer->cost->n, m = answer->cost->m;
+  emd_basic_solution *solution = answer->solution;
+  for (int64_t e = 0; e < solution->count; ++e) {
+    solution->row[e] = w->row_of[solution->row[e]];
+    solution->col[e] = w->col_of[solution->col[e]];
   }
-  if (result->sparse_count != NULL) {
-    for (int64_t e = 0; e < solution->count; ++e) {
-      solution->row[e] = w->row_of[solution->row[e]];
-      solution->col[e] = w->col_of[solution->col[e]];
-    }
-    emd_sparse_plan_view plan = {result->sparse_row + p * (n + m - 1),
-                                 result->sparse_col + p * (n + m - 1),
-                                 result->sparse_value + p * (n + m - 1), result->sparse_count + p};
-    emd_write_sparse_plan(solution, m, w->sparse, &plan);
-  }
-  if (result->u != NULL || result->v != NULL) {
-    memset(w->u, 0, (size_t)n * sizeof(double));
-    memset(w->v, 0, (size_t)m * sizeof(double));
-    for (int32_t r = 0; r < n_active; ++r) w->u[w->row_of[r]] = solution->u[r];
-    for (int32_t c = 0; c < m_active; ++c) w->v[w->col_of[c]] = solution->v[c];
-    restore_duals(params, cost, w, n_active < n || m_active < m);
-    if (result->u != NULL) memcpy(result->u + p * n, w->u, (size_t)n * sizeof(double));
-    if (result->v != NULL) memcpy(result->v + p * m, w->v, (size_t)m * sizeof(double));
-  }
-  if (result->status != NULL) result->status[p] = solution->status;
-  if (result->iterations != NULL) result->iterations[p] = solution->iterations;
+  emd_sparse_plan_view plan = {result->sparse_row + p * (n + m - 1),
+                               result->sparse_col + p * (n + m - 1),
+                               result->sparse_value + p * (n + m - 1), result->sparse_count + p};
+  emd_write_sparse_plan(solution, m, w->sparse, &plan);
+}
+
+/* The active duals spread to the full problem in w->u and w->v, then restored (zero weights,
+ * centring). */
+static void write_duals(const normot_emd_params *params, const problem_answer *answer,
+                        const normot_emd_result *result, int64_t p, workspace *w) {
+  const int64_t n = answer->cost->n, m = answer->cost->m;
+  const int32_t n_active = answer->sizes->n_active, m_active = answer->sizes->m_active;
+  memset(w->u, 0, (size_t)n * sizeof(double));
+  memset(w->v, 0, (size_t)m * sizeof(double));
+  for (int32_t r = 0; r < n_active; ++r) w->u[w->row_of[r]] = answer->solution->u[r];
+  for (int32_t c = 0; c < m_active; ++c) w->v[w->col_of[c]] = answer->solution->v[c];
+  restore_duals(params, answer->cost, w, n_active < n || m_active < m);
+  if (result->u != NULL) memcpy(result->u + p * n, w->u, (size_t)n * sizeof(double));
+  if (result->v != NULL) memcpy(result->v + p * m, w->v, (size_t)m * sizeof(double));
+}
+
+/* Writes problem p's cost, plans, duals, status and iterations. */
+static void write_results(const normot_emd_params *params, const problem_answer *answer,
+                          const normot_emd_result *result, int64_t p, workspace *w) {
+  const int64_t n = answer->cost->n, m = answer->cost->m;
+  result->cost[p] = transport_cost(answer, w);
+  if (result->plan != NULL) write_dense_plan(answer, w, result->plan + p * n * m);
+  if (result->sparse_count != NULL) write_sparse_plan(answer, result, p, w);
+  if (result->u != NULL || result->v != NULL) write_duals(params, answer, result, p, w);
+  if (result->status != NULL) result->status[p] = answer->solution->status;
+  if (result->iterations != NULL) result->iterations[p] = answer->solution->iterations;
 }
 
 /* Returns 0 when the candidate-set solver ran out of memory (nothing written for p). */
@@ -424,7 +448,8 @@ static int solve_problem(const normot_emd_problem *problem, const normot_emd_par
     emd_solution_store_save(plan->store, p, &solution);
     return 1;
   }
-  write_results(params, &cost, &sizes, result, p, w, &solution);
+  const problem_answer answer = {&cost, &sizes, &solution};
+  write_results(params, &answer, result, p, w);
   if (result->flags != NULL) result->flags[p] = flags;
   return 1;
 }

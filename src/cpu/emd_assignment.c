@@ -51,12 +51,29 @@ static void *carve(char **cursor, size_t bytes) {
   return start;
 }
 
+/* The solver's state: the problem, the assignment in both directions, the column prices, and
+ * the scratch arrays of the searches (all of n entries, in the caller's workspace). */
+typedef struct assignment {
+  int32_t n;
+  const double *cost; /* n x n, row-major */
+  double *price;      /* v_j */
+  int32_t *row_col;   /* the column of each row, -1 when free */
+  int32_t *col_owner; /* the row of each column, -1 when free */
+  int32_t *free_rows;
+  int32_t *finalised;                    /* phase 3: the columns finalised, in order ... */
+  double *finalised_at;                  /* ... and their distances */
+  double *dist, *blocked, *pred, *owned; /* phase 3 (see augment) */
+  int wide;                              /* the AVX2 passes */
+} assignment;
+
 /* Phase 1. Row by row (the cost is row-major), each column keeps its smallest cost and the
  * first row reaching it (`argmin`, as doubles so that the vector path selects it with the
  * same mask). Returns the number of free rows written to free_rows. */
-static int32_t reduce_columns(int32_t n, const double *cost, double *price, int32_t *row_col,
-                              int32_t *col_owner, int32_t *free_rows, int32_t *matches,
-                              double *argmin) {
+static int32_t reduce_columns(const assignment *s, int32_t *matches, double *argmin) {
+  const int32_t n = s->n;
+  const double *cost = s->cost;
+  double *price = s->price;
+  int32_t *row_col = s->row_col, *col_owner = s->col_owner, *free_rows = s->free_rows;
   memcpy(price, cost, (size_t)n * sizeof(double));
   for (int32_t j = 0; j < n; ++j) argmin[j] = 0.0;
   for (int32_t i = 1; i < n; ++i) {
@@ -121,13 +138,18 @@ static inline int32_t first_at(const double *values, int32_t n, double target) {
   return j;
 }
 
-/* Of h_j = row[j] - price[j] (written to h): the smallest value and the first column reaching
- * it; the smallest over the other columns (the second smallest, counting ties) and the first
- * other column reaching it (-1 when n == 1). Two minima per lane, merged at the end, keep the
+/* Of h_j = row[j] - price[j]: the smallest value and the first column reaching it; the
+ * smallest over the other columns (the second smallest, counting ties) and the first other
+ * column reaching it (-1 when n == 1). */
+typedef struct row_minima {
+  double best, second;
+  int32_t best_col, second_col;
+} row_minima;
+
+/* The row_minima of `row`, h written to h. Two minima per lane, merged at the end, keep the
  * pass branch-free; the columns are then found by exact comparison. */
 static inline void two_smallest(const double *row, const double *price, int32_t n, double *h,
-                                double *best, int32_t *best_col, double *second,
-                                int32_t *second_col) {
+                                row_minima *out) {
   double b = INFINITY, s = INFINITY;
   int32_t j = 0;
 #if defined(__SSE2__)
@@ -165,25 +187,26 @@ static inline void two_smallest(const double *row, const double *price, int32_t 
     sc = first_at(h, bc, s); /* before the best column, then after it */
     if (sc == bc) sc = bc + 1 + first_at(h + bc + 1, n - bc - 1, s);
   }
-  *best = b, *best_col = bc, *second = s, *second_col = sc;
+  out->best = b, out->best_col = bc, out->second = s, out->second_col = sc;
 }
 
 /* Phase 2 over the free rows; returns the number still free (written back to free_rows). */
-static int32_t reduce_rows(int32_t n, const double *cost, double *price, int32_t *row_col,
-                           int32_t *col_owner, int32_t *free_rows, int32_t free_count,
-                           int64_t budget, double *h) {
+static int32_t reduce_rows(const assignment *s, int32_t free_count, int64_t budget) {
+  const int32_t n = s->n;
+  double *price = s->price;
+  int32_t *row_col = s->row_col, *col_owner = s->col_owner, *free_rows = s->free_rows;
   int32_t still_free = 0, k = 0;
   while (k < free_count) {
     const int32_t i = free_rows[k++];
-    double best, second;
-    int32_t best_col, second_col;
-    two_smallest(cost + (size_t)i * n, price, n, h, &best, &best_col, &second, &second_col);
+    row_minima found;
+    two_smallest(s->cost + (size_t)i * n, price, n, s->dist, &found);
+    int32_t best_col = found.best_col;
     int32_t evicted = col_owner[best_col];
-    const int lowered = second_col >= 0 && best < second;
+    const int lowered = found.second_col >= 0 && found.best < found.second;
     if (lowered) {
-      price[best_col] -= second - best;
-    } else if (evicted >= 0 && second_col >= 0) {
-      best_col = second_col;
+      price[best_col] -= found.second - found.best;
+    } else if (evicted >= 0 && found.second_col >= 0) {
+      best_col = found.second_col;
       evicted = col_owner[best_col];
     }
     row_col[i] = best_col;
@@ -199,12 +222,27 @@ static int32_t reduce_rows(int32_t n, const double *cost, double *price, int32_t
   return still_free;
 }
 
-/* The scalar relaxation of columns [j, n) (see relax_row), continuing the running minima
- * `smallest` and `free_min` of the columns before j; the tail of every vector path. */
-static inline double relax_columns(const double *row, const double *price, const double *blocked,
-                                   const double *owned, double base, double minimum, double owner,
-                                   int32_t j, int32_t n, double *dist, double *pred,
-                                   double smallest, double free_min, double *free_smallest) {
+/* One relaxation from the row `owner` (see relax_row): its cost row and scalars. The arrays it
+ * reads and updates are the assignment's. */
+typedef struct relax_step {
+  const double *row;
+  double base, minimum, owner;
+} relax_step;
+
+/* The smallest distance over the columns not finalised, and over the free columns. */
+typedef struct running_minima {
+  double smallest, free_min;
+} running_minima;
+
+/* The scalar relaxation of columns [j, n) (see relax_row), continuing the running minima of the
+ * columns before j; the tail of every vector path. */
+static inline void relax_columns(const assignment *s, relax_step step, int32_t j,
+                                 running_minima *minima) {
+  const double *row = step.row, *price = s->price, *blocked = s->blocked, *owned = s->owned;
+  const double base = step.base, minimum = step.minimum, owner = step.owner;
+  const int32_t n = s->n;
+  double *dist = s->dist, *pred = s->pred;
+  double smallest = minima->smallest, free_min = minima->free_min;
   for (; j < n; ++j) {
     double d = row[j] - price[j] - base;
     d = (d < minimum ? minimum : d) + blocked[j];
@@ -213,8 +251,7 @@ static inline double relax_columns(const double *row, const double *price, const
     const double reached = dist[j] + owned[j];
     free_min = reached < free_min ? reached : free_min;
   }
-  *free_smallest = free_min;
-  return smallest;
+  minima->smallest = smallest, minima->free_min = free_min;
 }
 
 /* One relaxation from the row `owner` (reached at distance `minimum` through one of its
@@ -222,12 +259,14 @@ static inline double relax_columns(const double *row, const double *price, const
  * max(c - price - base, minimum) + blocked (blocked is +inf on finalised columns); the
  * predecessor follows. Predecessors are kept as doubles (exact for any int32) so that the
  * vector path selects them with the same mask as the distances, without a branch. Returns the
- * smallest distance left over the columns not finalised. */
-static double relax_row(const double *row, const double *price, const double *blocked,
-                        const double *owned, double base, double minimum, double owner, int32_t n,
-                        double *dist, double *pred, double *free_smallest) {
+ * smallest distance left over the columns not finalised and over the free columns. */
+static running_minima relax_row(const assignment *s, const double *row, double base, double minimum,
+                                double owner) {
+  const double *price = s->price, *blocked = s->blocked, *owned = s->owned;
+  const int32_t n = s->n;
+  double *dist = s->dist, *pred = s->pred;
   int32_t j = 0;
-  double smallest = INFINITY, free_min = INFINITY;
+  running_minima minima = {INFINITY, INFINITY};
 #if defined(__SSE2__)
   const __m128d vbase = _mm_set1_pd(base), vmin = _mm_set1_pd(minimum), vowner = _mm_set1_pd(owner);
   __m128d s0 = _mm_set1_pd(INFINITY), s1 = s0, f0 = s0, f1 = s0;
@@ -254,19 +293,22 @@ static double relax_row(const double *row, const double *price, const double *bl
   }
   double lanes[2];
   _mm_storeu_pd(lanes, _mm_min_pd(s0, s1));
-  smallest = lanes[0] < lanes[1] ? lanes[0] : lanes[1];
+  minima.smallest = lanes[0] < lanes[1] ? lanes[0] : lanes[1];
   _mm_storeu_pd(lanes, _mm_min_pd(f0, f1));
-  free_min = lanes[0] < lanes[1] ? lanes[0] : lanes[1];
+  minima.free_min = lanes[0] < lanes[1] ? lanes[0] : lanes[1];
 #endif
-  return relax_columns(row, price, blocked, owned, base, minimum, owner, j, n, dist, pred, smallest,
-                       free_min, free_smallest);
+  relax_columns(s, (relax_step){row, base, minimum, owner}, j, &minima);
+  return minima;
 }
 
 #if defined(EMD_AVX2_PATH)
 /* relax_row with four columns per instruction (AVX2 CPUs); the tail is relax_row's scalar loop. */
-__attribute__((target("avx2"))) static double relax_row_avx2(
-    const double *row, const double *price, const double *blocked, const double *owned, double base,
-    double minimum, double owner, int32_t n, double *dist, double *pred, double *free_smallest) {
+__attribute__((target("avx2"))) static running_minima relax_row_avx2(const assignment *s,
+                                                                     const double *row, double base,
+                                                                     double minimum, double owner) {
+  const double *price = s->price, *blocked = s->blocked, *owned = s->owned;
+  const int32_t n = s->n;
+  double *dist = s->dist, *pred = s->pred;
   int32_t j = 0;
   const __m256d vbase = _mm256_set1_pd(base), vmin = _mm256_set1_pd(minimum),
                 vowner = _mm256_set1_pd(owner);
@@ -308,13 +350,13 @@ __attribute__((target("avx2"))) static double relax_row_avx2(
   double lanes[4], free_lanes[4];
   _mm256_storeu_pd(lanes, _mm256_min_pd(s0, s1));
   _mm256_storeu_pd(free_lanes, _mm256_min_pd(f0, f1));
-  double smallest = lanes[0], free_min = free_lanes[0];
+  running_minima minima = {lanes[0], free_lanes[0]};
   for (int lane = 1; lane < 4; ++lane) {
-    smallest = lanes[lane] < smallest ? lanes[lane] : smallest;
-    free_min = free_lanes[lane] < free_min ? free_lanes[lane] : free_min;
+    minima.smallest = lanes[lane] < minima.smallest ? lanes[lane] : minima.smallest;
+    minima.free_min = free_lanes[lane] < minima.free_min ? free_lanes[lane] : minima.free_min;
   }
-  return relax_columns(row, price, blocked, owned, base, minimum, owner, j, n, dist, pred, smallest,
-                       free_min, free_smallest);
+  relax_columns(s, (relax_step){row, base, minimum, owner}, j, &minima);
+  return minima;
 }
 
 /* first_at, four columns per step. */
@@ -334,9 +376,12 @@ __attribute__((target("avx2"))) static int32_t first_at_avx2(const double *value
  * owner's row relaxes every column in one contiguous pass that also finds the next smallest
  * distance. A finalised column's distance becomes +inf (its value is kept in `finalised_at`)
  * and `blocked` holds +inf for it, so the passes need no branch on it. */
-static void augment(int32_t n, const double *cost, double *price, int32_t *row_col,
-                    int32_t *col_owner, int32_t start, double *dist, double *blocked, double *pred,
-                    double *owned, int32_t *finalised, double *finalised_at, int wide) {
+static void augment(const assignment *s, int32_t start) {
+  const int32_t n = s->n;
+  const double *cost = s->cost;
+  double *price = s->price, *dist = s->dist, *blocked = s->blocked, *pred = s->pred;
+  double *owned = s->owned, *finalised_at = s->finalised_at;
+  int32_t *row_col = s->row_col, *col_owner = s->col_owner, *finalised = s->finalised;
   const double *row = cost + (size_t)start * n;
   double minimum = INFINITY, free_min = INFINITY;
   for (int32_t j = 0; j < n; ++j) {
@@ -356,7 +401,7 @@ static void augment(int32_t n, const double *cost, double *price, int32_t *row_c
       break;
     }
 #if defined(EMD_AVX2_PATH)
-    end_col = wide ? first_at_avx2(dist, n, minimum) : first_at(dist, n, minimum);
+    end_col = s->wide ? first_at_avx2(dist, n, minimum) : first_at(dist, n, minimum);
 #else
     end_col = first_at(dist, n, minimum);
 #endif
@@ -366,16 +411,16 @@ static void augment(int32_t n, const double *cost, double *price, int32_t *row_c
     finalised[finalised_count++] = end_col;
     const int32_t owner = col_owner[end_col];
     const double *owner_row = cost + (size_t)owner * n;
-    const double base = owner_row[end_col] - price[end_col] - minimum;
     /* rounding: nothing is nearer than what is finalised, hence the clamp at `minimum` */
+    const double base = owner_row[end_col] - price[end_col] - minimum;
+    running_minima next;
 #if defined(EMD_AVX2_PATH)
-    if (wide)
-      minimum = relax_row_avx2(owner_row, price, blocked, owned, base, minimum, (double)owner, n,
-                               dist, pred, &free_min);
+    if (s->wide)
+      next = relax_row_avx2(s, owner_row, base, minimum, (double)owner);
     else
 #endif
-      minimum = relax_row(owner_row, price, blocked, owned, base, minimum, (double)owner, n, dist,
-                          pred, &free_min);
+      next = relax_row(s, owner_row, base, minimum, (double)owner);
+    minimum = next.smallest, free_min = next.free_min;
   }
   /* Finalised columns move by how much nearer than the free column they were. */
   for (int32_t k = 0; k < finalised_count; ++k) price[finalised[k]] += finalised_at[k] - minimum;
@@ -395,35 +440,30 @@ void emd_assignment_solve(const emd_dense_problem *problem, void *workspace,
   const int32_t n = problem->n;
   const double *cost = problem->cost;
   char *cursor = workspace;
-  int32_t *row_col = carve(&cursor, (size_t)n * sizeof(int32_t));
-  int32_t *col_owner = carve(&cursor, (size_t)n * sizeof(int32_t));
-  int32_t *free_rows = carve(&cursor, (size_t)n * sizeof(int32_t));
-  int32_t *finalised = carve(&cursor, (size_t)n * sizeof(int32_t));
-  double *dist = carve(&cursor, (size_t)n * sizeof(double));
-  double *blocked = carve(&cursor, (size_t)n * sizeof(double));
-  double *owned = carve(&cursor, (size_t)n * sizeof(double));
-  double *finalised_at = carve(&cursor, (size_t)n * sizeof(double));
-  double *pred = carve(&cursor, (size_t)n * sizeof(double));
-  double *price = solution->v;
-
-  int32_t free_count =
-      reduce_columns(n, cost, price, row_col, col_owner, free_rows, finalised, dist);
-  if (free_count > 0)
-    free_count = reduce_rows(n, cost, price, row_col, col_owner, free_rows, free_count,
-                             ARR_BUDGET_FACTOR * (int64_t)n + 16, dist);
-  int wide = 0;
+  assignment s = {.n = n, .cost = cost, .price = solution->v};
+  s.row_col = carve(&cursor, (size_t)n * sizeof(int32_t));
+  s.col_owner = carve(&cursor, (size_t)n * sizeof(int32_t));
+  s.free_rows = carve(&cursor, (size_t)n * sizeof(int32_t));
+  s.finalised = carve(&cursor, (size_t)n * sizeof(int32_t));
+  s.dist = carve(&cursor, (size_t)n * sizeof(double));
+  s.blocked = carve(&cursor, (size_t)n * sizeof(double));
+  s.owned = carve(&cursor, (size_t)n * sizeof(double));
+  s.finalised_at = carve(&cursor, (size_t)n * sizeof(double));
+  s.pred = carve(&cursor, (size_t)n * sizeof(double));
 #if defined(EMD_AVX2_PATH)
-  wide = normot_cpu_use_avx2();
+  s.wide = normot_cpu_use_avx2();
 #endif
+
+  /* phase 1 borrows `finalised` and `dist` as its match counts and argmins */
+  int32_t free_count = reduce_columns(&s, s.finalised, s.dist);
+  if (free_count > 0) free_count = reduce_rows(&s, free_count, ARR_BUDGET_FACTOR * (int64_t)n + 16);
   /* +inf on owned columns, 0 on free ones: dist + owned is the distance of free columns only */
-  for (int32_t j = 0; j < n; ++j) owned[j] = col_owner[j] >= 0 ? INFINITY : 0.0;
-  for (int32_t f = 0; f < free_count; ++f)
-    augment(n, cost, price, row_col, col_owner, free_rows[f], dist, blocked, pred, owned, finalised,
-            finalised_at, wide);
+  for (int32_t j = 0; j < n; ++j) s.owned[j] = s.col_owner[j] >= 0 ? INFINITY : 0.0;
+  for (int32_t f = 0; f < free_count; ++f) augment(&s, s.free_rows[f]);
 
   for (int32_t i = 0; i < n; ++i) {
-    int32_t j = row_col[i];
-    solution->u[i] = cost[(size_t)i * n + j] - price[j];
+    int32_t j = s.row_col[i];
+    solution->u[i] = cost[(size_t)i * n + j] - s.price[j];
     solution->row[i] = i;
     solution->col[i] = j;
     solution->flow[i] = problem->a[i];

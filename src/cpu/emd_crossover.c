@@ -89,69 +89,66 @@ static int find_path(forest *f, int32_t from, int32_t to) {
   return 0;
 }
 
-int64_t emd_basic_from_plan(int32_t n, int32_t m, const double *plan, void *workspace, int32_t *row,
-                            int32_t *col, double *flow) {
-  const int32_t nodes = n + m;
+/* Lays the forest out in `workspace` (emd_crossover_workspace_bytes) with every node alone. */
+static void forest_init(forest *f, void *workspace, int32_t nodes) {
   char *cursor = workspace;
-  forest f;
-  f.end_row = carve(&cursor, (size_t)nodes * sizeof(int32_t));
-  f.end_col = carve(&cursor, (size_t)nodes * sizeof(int32_t));
-  f.next_row = carve(&cursor, (size_t)nodes * sizeof(int32_t));
-  f.prev_row = carve(&cursor, (size_t)nodes * sizeof(int32_t));
-  f.next_col = carve(&cursor, (size_t)nodes * sizeof(int32_t));
-  f.prev_col = carve(&cursor, (size_t)nodes * sizeof(int32_t));
-  f.head = carve(&cursor, (size_t)nodes * sizeof(int32_t));
-  f.free_slots = carve(&cursor, (size_t)nodes * sizeof(int32_t));
-  f.seen = carve(&cursor, (size_t)nodes * sizeof(int32_t));
-  f.via_slot = carve(&cursor, (size_t)nodes * sizeof(int32_t));
-  f.from_node = carve(&cursor, (size_t)nodes * sizeof(int32_t));
-  f.stack = carve(&cursor, (size_t)nodes * sizeof(int32_t));
-  f.flow = carve(&cursor, (size_t)nodes * sizeof(double));
-  for (int32_t x = 0; x < nodes; ++x) f.head[x] = -1, f.seen[x] = 0;
-  f.free_count = 0;
-  for (int32_t s = nodes - 1; s >= 0; --s) f.free_slots[f.free_count++] = s;
-  f.stamp = 0;
+  int32_t **lists[] = {&f->end_row,  &f->end_col,  &f->next_row,  &f->prev_row,
+                       &f->next_col, &f->prev_col, &f->head,      &f->free_slots,
+                       &f->seen,     &f->via_slot, &f->from_node, &f->stack};
+  for (size_t l = 0; l < sizeof lists / sizeof lists[0]; ++l)
+    *lists[l] = carve(&cursor, (size_t)nodes * sizeof(int32_t));
+  f->flow = carve(&cursor, (size_t)nodes * sizeof(double));
+  for (int32_t x = 0; x < nodes; ++x) f->head[x] = -1, f->seen[x] = 0;
+  f->free_count = 0;
+  for (int32_t s = nodes - 1; s >= 0; --s) f->free_slots[f->free_count++] = s;
+  f->stamp = 0;
+}
 
+/* Adds the plan entry row_node -> col_node carrying `amount`. When it closes a cycle (the path
+ * col->...->row that find_path left in from_node), flow is pushed against the new arc: on the
+ * path, an arc walked from its column to its row gains, one walked from its row to its column
+ * loses, until the new arc or a losing arc is empty; an emptied arc leaves the forest. */
+static void add_plan_entry(forest *f, int32_t row_node, int32_t col_node, double amount) {
+  if (!find_path(f, row_node, col_node)) {
+    insert_arc(f, row_node, col_node, amount);
+    return;
+  }
+  double theta = amount;
+  int32_t emptied = -1;
+  for (int32_t x = col_node; x != row_node; x = f->from_node[x]) {
+    int32_t s = f->via_slot[x];
+    /* the path is stored backwards (from col_node towards row_node = `from` nodes), so the
+     * walk col->row goes from x to from_node[x] */
+    int walked_row_to_col = f->from_node[x] != f->end_row[s];
+    if (walked_row_to_col && f->flow[s] < theta) theta = f->flow[s], emptied = s;
+  }
+  for (int32_t x = col_node; x != row_node; x = f->from_node[x]) {
+    int32_t s = f->via_slot[x];
+    int walked_row_to_col = f->from_node[x] != f->end_row[s];
+    f->flow[s] += walked_row_to_col ? -theta : theta;
+  }
+  if (emptied >= 0) {
+    f->flow[emptied] = 0.0;
+    remove_arc(f, emptied);
+    insert_arc(f, row_node, col_node, amount - theta);
+  }
+}
+
+void emd_basic_from_plan(int32_t n, int32_t m, const double *plan, void *workspace,
+                         emd_basic_solution *solution) {
+  forest f;
+  forest_init(&f, workspace, n + m);
   for (int32_t i = 0; i < n; ++i)
     for (int32_t j = 0; j < m; ++j) {
       double amount = plan[(size_t)i * m + j];
-      if (!(amount > 0.0)) continue;
-      const int32_t row_node = i, col_node = n + j;
-      if (!find_path(&f, row_node, col_node)) {
-        insert_arc(&f, row_node, col_node, amount);
-        continue;
-      }
-      /* The cycle: the new arc row->col, then the path col->...->row. Flow is pushed against
-       * the new arc: on the path, an arc walked from its column to its row gains, one walked
-       * from its row to its column loses. */
-      double theta = amount;
-      int32_t emptied = -1;
-      for (int32_t x = col_node; x != row_node; x = f.from_node[x]) {
-        int32_t s = f.via_slot[x];
-        int walked_row_to_col = f.from_node[x] == f.end_row[s];
-        /* the path is stored backwards (from col_node towards row_node = `from` nodes), so the
-         * walk col->row goes from x to from_node[x] */
-        walked_row_to_col = !walked_row_to_col;
-        if (walked_row_to_col && f.flow[s] < theta) theta = f.flow[s], emptied = s;
-      }
-      for (int32_t x = col_node; x != row_node; x = f.from_node[x]) {
-        int32_t s = f.via_slot[x];
-        int walked_row_to_col = f.from_node[x] != f.end_row[s];
-        f.flow[s] += walked_row_to_col ? -theta : theta;
-      }
-      if (emptied >= 0) {
-        f.flow[emptied] = 0.0;
-        remove_arc(&f, emptied);
-        insert_arc(&f, row_node, col_node, amount - theta);
-      }
+      if (amount > 0.0) add_plan_entry(&f, i, n + j, amount);
     }
-
   int64_t count = 0;
   for (int32_t x = 0; x < n; ++x)
     for (int32_t s = f.head[x]; s >= 0; s = f.next_row[s]) {
-      row[count] = f.end_row[s];
-      col[count] = f.end_col[s] - n;
-      flow[count++] = f.flow[s];
+      solution->row[count] = f.end_row[s];
+      solution->col[count] = f.end_col[s] - n;
+      solution->flow[count++] = f.flow[s];
     }
-  return count;
+  solution->count = count;
 }

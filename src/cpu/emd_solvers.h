@@ -39,10 +39,11 @@ void emd_assignment_solve(const emd_dense_problem *problem, void *workspace,
                           emd_basic_solution *solution);
 
 /* A basic solution (at most n + m - 1 arcs, no cycle) with the same cost as `plan`, an optimal
- * plan that may have more positive entries; returns the number of arcs written. */
+ * plan that may have more positive entries: its arcs, flows and count in `solution` (the duals
+ * are not touched). */
 size_t emd_crossover_workspace_bytes(int32_t n, int32_t m);
-int64_t emd_basic_from_plan(int32_t n, int32_t m, const double *plan, void *workspace, int32_t *row,
-                            int32_t *col, double *flow);
+void emd_basic_from_plan(int32_t n, int32_t m, const double *plan, void *workspace,
+                         emd_basic_solution *solution);
 
 /* ---- sparse graphs -------------------------------------------------------------------------- */
 

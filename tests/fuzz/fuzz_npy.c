@@ -4,7 +4,7 @@
 #include <unistd.h>
 
 #include "fuzz_support.h"
-#include "npy_io.h"
+#include "normot_io.h"
 
 static void check_array(const char *path, const cli_array *array) {
   if (array->ndim < 0 || array->ndim > CLI_NPY_MAX_DIMS)

@@ -1,13 +1,13 @@
 /* The contract every matrix reader of the CLI keeps, whatever the bytes it is given: a failure
  * is a non-zero status with one line of reason and an empty matrix; a success is a consistent
- * CSR matrix (cli/matrix_io.h). */
+ * CSR matrix (io/normot_io.h). */
 #ifndef NORMOT_FUZZ_READERS_H
 #define NORMOT_FUZZ_READERS_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "matrix_io.h"
+#include "normot_io.h"
 
 typedef struct fuzz_read_promises {
   int sorted_unique_columns; /* column indices strictly ascending within each row */

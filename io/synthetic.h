@@ -6,8 +6,8 @@
  * count, on any machine (only IEEE double arithmetic and the C library's exp/log are used; the
  * counts are integers, so they do not depend on the last bits of log/exp in practice).
  */
-#ifndef NORMOT_CLI_SYNTHETIC_H
-#define NORMOT_CLI_SYNTHETIC_H
+#ifndef NORMOT_IO_SYNTHETIC_H
+#define NORMOT_IO_SYNTHETIC_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -71,9 +71,6 @@ int synth_counts_generate(const synth_counts_params *params, synth_csr *out, cha
 void synth_csr_free(synth_csr *matrix);
 /* A host view of the matrix for normot_normalize_total. */
 normot_matrix synth_csr_view(const synth_csr *matrix);
-/* Bytes of one value / one index. */
-size_t synth_value_size(normot_value_type type);
-size_t synth_index_size(normot_index_type type);
 
 /* ---- EMD inputs ------------------------------------------------------------------------------ */
 

@@ -4,8 +4,6 @@
  * reason instead of being half-understood. Sizes are checked against the file before anything
  * is allocated. */
 #define _POSIX_C_SOURCE 200809L
-#include "npy_io.h"
-
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -15,24 +13,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "atomic_file.h"
-#include "io_error.h"
+#include "normot_io.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the .npy reader and writer assume a little-endian host"
 #endif
 
 enum { MAX_HEADER_BYTES = 1 << 20 };
-
-static size_t type_size(normot_value_type type) {
-  switch (type) {
-    case NORMOT_FLOAT32: return 4;
-    case NORMOT_FLOAT64: return 8;
-    case NORMOT_INT32: return 4;
-    case NORMOT_INT64: return 8;
-    default: return 0;
-  }
-}
 
 static const char *type_descr(normot_value_type type) {
   switch (type) {
@@ -141,9 +128,30 @@ static int parse_shape(header_parser *parser, int64_t *shape, int *ndim) {
   }
 }
 
-static int parse_header(const char *path, const char *text, size_t length, cli_array *out,
-                        int *fortran_order, char *error, size_t error_size) {
-  header_parser parser = {text, text + length};
+/* The array type of a dtype string: little-endian float32, float64, int32 or int64. */
+static int type_of_descr(const char *path, const char *descr, normot_value_type *type, char *error,
+                         size_t error_size) {
+  if (strcmp(descr, "<f4") == 0)
+    *type = NORMOT_FLOAT32;
+  else if (strcmp(descr, "<f8") == 0)
+    *type = NORMOT_FLOAT64;
+  else if (strcmp(descr, "<i4") == 0)
+    *type = NORMOT_INT32;
+  else if (strcmp(descr, "<i8") == 0)
+    *type = NORMOT_INT64;
+  else if (descr[0] == '>')
+    return cli_io_fail(error, error_size, "%s: big-endian dtype '%s' is not supported", path,
+                       descr);
+  else
+    return cli_io_fail(error, error_size,
+                       "%s: dtype '%s' is not supported (use float32, float64, int32 or int64)",
+                       path, descr);
+  return 0;
+}
+
+/* The header dict, its text in [parser.p, parser.end): descr, fortran_order and shape. */
+static int parse_header(const char *path, header_parser parser, cli_array *out, int *fortran_order,
+                        char *error, size_t error_size) {
   int have_descr = 0, have_order = 0, have_shape = 0;
   char descr[64] = {0};
   if (!accept_char(&parser, '{'))
@@ -189,22 +197,7 @@ static int parse_header(const char *path, const char *text, size_t length, cli_a
   if (!have_descr || !have_order || !have_shape)
     return cli_io_fail(error, error_size,
                        "%s: bad .npy header (descr, fortran_order or shape missing)", path);
-  if (strcmp(descr, "<f4") == 0)
-    out->type = NORMOT_FLOAT32;
-  else if (strcmp(descr, "<f8") == 0)
-    out->type = NORMOT_FLOAT64;
-  else if (strcmp(descr, "<i4") == 0)
-    out->type = NORMOT_INT32;
-  else if (strcmp(descr, "<i8") == 0)
-    out->type = NORMOT_INT64;
-  else if (descr[0] == '>')
-    return cli_io_fail(error, error_size, "%s: big-endian dtype '%s' is not supported", path,
-                       descr);
-  else
-    return cli_io_fail(error, error_size,
-                       "%s: dtype '%s' is not supported (use float32, float64, int32 or int64)",
-                       path, descr);
-  return 0;
+  return type_of_descr(path, descr, &out->type, error, error_size);
 }
 
 /* ---- reader ---------------------------------------------------------------------------------- */
@@ -260,8 +253,8 @@ int cli_npy_read(const char *path, cli_array *out, char *error, size_t error_siz
       status = cli_io_fail(error, error_size, "%s: truncated .npy header", path);
   }
   if (status == 0)
-    status =
-        parse_header(path, header, (size_t)header_length, out, &fortran_order, error, error_size);
+    status = parse_header(path, (header_parser){header, header + header_length}, out,
+                          &fortran_order, error, error_size);
   int64_t count = 0;
   if (status == 0) {
     count = cli_array_size(out);
@@ -275,7 +268,7 @@ int cli_npy_read(const char *path, cli_array *out, char *error, size_t error_siz
           cli_io_fail(error, error_size, "%s: the shape's element count overflows 64 bits", path);
   }
   if (status == 0) {
-    uint64_t data_bytes = (uint64_t)count * type_size(out->type);
+    uint64_t data_bytes = (uint64_t)count * normot_value_size(out->type);
     uint64_t data_offset = header_offset + header_length;
     if (data_bytes > file_size - data_offset) {
       status = cli_io_fail(
@@ -327,7 +320,7 @@ static int write_array(FILE *stream, const cli_array *array) {
   header[header_length - 1] = '\n';
   if (fwrite(start, 1, sizeof start, stream) != sizeof start) return -1;
   if (fwrite(header, 1, header_length, stream) != header_length) return -1;
-  size_t bytes = (size_t)cli_array_size(array) * type_size(array->type);
+  size_t bytes = (size_t)cli_array_size(array) * normot_value_size(array->type);
   if (bytes > 0 && fwrite(array->data, 1, bytes, stream) != bytes) return -1;
   return 0;
 }

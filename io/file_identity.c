@@ -1,14 +1,12 @@
-/* Whether two paths name one file (see file_identity.h). */
+/* Whether two paths name one file (declared in normot_io.h). */
 #define _POSIX_C_SOURCE 200809L
-#include "file_identity.h"
-
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#include "tenx_io.h"
+#include "normot_io.h"
 
 /* Where a file that does not exist yet would be: its directory's identity and its last name. */
 typedef struct future_file {

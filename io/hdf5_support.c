@@ -1,18 +1,14 @@
-/* What the HDF5 readers and writers share (see hdf5_support.h).
+/* What the HDF5 readers and writers share (declared in hdf5_internal.h).
  *
  * HDF5 clears its error stack when the next API call starts, and a failed write is followed by
  * several closing calls, so the cause is taken when the failure happens: the automatic error
  * handler, which HDF5 calls as a failing API function returns, records it. */
-#ifdef NORMOT_HAVE_HDF5
 #define _POSIX_C_SOURCE 200809L
-#include "hdf5_support.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "io_error.h"
-#include "memory_budget.h"
+#include "hdf5_internal.h"
 
 typedef struct failure_record {
   int recorded;
@@ -88,8 +84,11 @@ void cli_h5_failure_cause(char *text, size_t text_size) {
   snprintf(text, text_size, "%s", last_failure.recorded ? last_failure.cause : "unknown failure");
 }
 
-int cli_h5_check_declared_size(const char *path, hid_t dataset, const char *name, uint64_t count,
-                               double memory_bytes, char *error, size_t error_size) {
+int cli_h5_check_declared_size(const cli_h5_source *src, hid_t dataset, const char *name,
+                               uint64_t count, double memory_bytes) {
+  const char *path = src->path;
+  char *error = src->error;
+  size_t error_size = src->error_size;
   hid_t type = H5Dget_type(dataset);
   size_t element_size = type >= 0 ? H5Tget_size(type) : 0;
   if (type >= 0) H5Tclose(type);
@@ -107,7 +106,3 @@ int cli_h5_check_declared_size(const char *path, hid_t dataset, const char *name
                        (unsigned long long)count, shortfall);
   return 0;
 }
-
-#else
-typedef int cli_hdf5_support_not_built; /* ISO C wants something in every file */
-#endif /* NORMOT_HAVE_HDF5 */

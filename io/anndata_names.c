@@ -1,10 +1,10 @@
-/* anndata's rules for names and string columns (see anndata_names_io.h). */
+/* anndata's rules for names and string columns (declared in normot_io.h). */
 #define _POSIX_C_SOURCE 200809L
-#include "anndata_names_io.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "normot_io.h"
 
 /* ---- a fixed-size string set (open addressing), each entry with a counter -------------------- */
 

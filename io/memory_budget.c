@@ -1,12 +1,12 @@
-/* The memory a reader may still ask for (see memory_budget.h). */
+/* The memory a reader may still ask for (declared in normot_io.h). */
 #define _POSIX_C_SOURCE 200809L
-#include "memory_budget.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
+
+#include "normot_io.h"
 
 static uint64_t kernel_available_bytes(void) {
   FILE *stream = fopen("/proc/meminfo", "r");

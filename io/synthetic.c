@@ -1,13 +1,13 @@
 /* Seeded synthetic data (see synthetic.h for the model). The file name ends in _io.c so that
  * the build puts it in the normot_io library, which the CLI, the tests and the benchmarks link. */
+#include "synthetic.h"
+
 #include <math.h>
 #include <omp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "synthetic.h"
 
 /* ---- random numbers -------------------------------------------------------------------------- */
 
@@ -70,22 +70,6 @@ void synth_counts_params_init(synth_counts_params *params) {
   params->value_type = NORMOT_FLOAT32;
   params->index_type = NORMOT_INDEX_INT32;
   params->n_threads = 0;
-}
-
-size_t synth_value_size(normot_value_type type) {
-  switch (type) {
-    case NORMOT_FLOAT32: return 4;
-    case NORMOT_FLOAT64: return 8;
-    case NORMOT_INT32: return 4;
-    case NORMOT_INT64: return 8;
-    case NORMOT_UINT16: return 2;
-    case NORMOT_UINT32: return 4;
-  }
-  return 0;
-}
-
-size_t synth_index_size(normot_index_type type) {
-  return type == NORMOT_INDEX_INT64 ? 8 : (type == NORMOT_INDEX_INT32 ? 4 : 0);
 }
 
 static void set_error(char *error, size_t error_size, const char *format, ...) {
@@ -236,15 +220,8 @@ static void store_index(void *array, normot_index_type type, int64_t at, int64_t
     ((int32_t *)array)[at] = (int32_t)value;
 }
 
-int synth_counts_generate(const synth_counts_params *params, synth_csr *out, char *error,
-                          size_t error_size) {
-  if (out == NULL || params == NULL) {
-    set_error(error, error_size, "synthetic counts: NULL argument");
-    return 1;
-  }
-  memset(out, 0, sizeof *out);
-  const int64_t n_cells = params->n_cells, n_genes = params->n_genes;
-  if (n_cells < 0 || n_genes < 0) {
+static int check_counts_params(const synth_counts_params *params, char *error, size_t error_size) {
+  if (params->n_cells < 0 || params->n_genes < 0) {
     set_error(error, error_size, "synthetic counts: negative size");
     return 1;
   }
@@ -256,38 +233,37 @@ int synth_counts_generate(const synth_counts_params *params, synth_csr *out, cha
               "synthetic counts: density must lie in (0, 1); sd, exponent, offset finite >= 0");
     return 1;
   }
-  if (synth_value_size(params->value_type) == 0 || synth_index_size(params->index_type) == 0) {
+  if (normot_value_size(params->value_type) == 0 || normot_index_size(params->index_type) == 0) {
     set_error(error, error_size, "synthetic counts: unknown value or index type");
     return 1;
   }
-  if (params->index_type == NORMOT_INDEX_INT32 && n_genes > INT32_MAX) {
+  if (params->index_type == NORMOT_INDEX_INT32 && params->n_genes > INT32_MAX) {
     set_error(error, error_size, "synthetic counts: %lld genes do not fit INT32 indices",
-              (long long)n_genes);
+              (long long)params->n_genes);
     return 1;
   }
+  return 0;
+}
 
-  const size_t index_size = synth_index_size(params->index_type);
-  double *popularity = malloc((size_t)(n_genes > 0 ? n_genes : 1) * sizeof(double));
-  int64_t *row_counts = malloc((size_t)(n_cells > 0 ? n_cells : 1) * sizeof(int64_t));
-  out->indptr = malloc((size_t)(n_cells + 1) * index_size);
-  if (popularity == NULL || row_counts == NULL || out->indptr == NULL) {
-    free(popularity);
-    free(row_counts);
-    synth_csr_free(out);
-    set_error(error, error_size, "synthetic counts: out of memory");
-    return 1;
-  }
+/* Each gene's share of the counts: the normalized Zipf popularity. */
+static void gene_popularity(const synth_counts_params *params, double *popularity) {
   double popularity_sum = 0.0;
-  for (int64_t g = 0; g < n_genes; ++g) {
+  for (int64_t g = 0; g < params->n_genes; ++g) {
     popularity[g] = pow((double)g + 1.0 + params->zipf_offset, -params->zipf_exponent);
     popularity_sum += popularity[g];
   }
-  for (int64_t g = 0; g < n_genes; ++g) popularity[g] /= popularity_sum;
-  const double scale = n_genes > 0 ? solve_scale(params, popularity) : 1.0;
+  for (int64_t g = 0; g < params->n_genes; ++g) popularity[g] /= popularity_sum;
+}
 
-  const int threads = params->n_threads > 0 ? params->n_threads : omp_get_max_threads();
-  /* Pass 1: how many genes each cell detects. */
-#pragma omp parallel for schedule(dynamic, 256) num_threads(threads)
+static int counts_threads(const synth_counts_params *params) {
+  return params->n_threads > 0 ? params->n_threads : omp_get_max_threads();
+}
+
+/* Pass 1: how many genes each cell detects, as out->indptr. Returns the entry count. */
+static int64_t count_row_entries(const synth_counts_params *params, const double *popularity,
+                                 double scale, int64_t *row_counts, synth_csr *out) {
+  const int64_t n_cells = params->n_cells, n_genes = params->n_genes;
+#pragma omp parallel for schedule(dynamic, 256) num_threads(counts_threads(params))
   for (int64_t c = 0; c < n_cells; ++c) {
     row_walk walk;
     row_walk_start(&walk, params, scale, c);
@@ -303,28 +279,14 @@ int synth_counts_generate(const synth_counts_params *params, synth_csr *out, cha
     nnz += row_counts[c];
   }
   store_index(out->indptr, params->index_type, n_cells, nnz);
-  if (params->index_type == NORMOT_INDEX_INT32 && nnz > INT32_MAX) {
-    free(popularity);
-    free(row_counts);
-    synth_csr_free(out);
-    set_error(error, error_size,
-              "synthetic counts: %lld stored entries do not fit INT32 indices; use INT64",
-              (long long)nnz);
-    return 1;
-  }
-  out->indices = malloc((size_t)(nnz > 0 ? nnz : 1) * index_size);
-  out->values = malloc((size_t)(nnz > 0 ? nnz : 1) * synth_value_size(params->value_type));
-  if (out->indices == NULL || out->values == NULL) {
-    free(popularity);
-    free(row_counts);
-    synth_csr_free(out);
-    set_error(error, error_size, "synthetic counts: out of memory for %lld entries",
-              (long long)nnz);
-    return 1;
-  }
+  return nnz;
+}
 
-  /* Pass 2: walk each cell again from its start (same stream, same genes) and draw counts. */
-#pragma omp parallel for schedule(dynamic, 256) num_threads(threads)
+/* Pass 2: walk each cell again from its start (same stream, same genes) and draw counts. */
+static void draw_row_entries(const synth_counts_params *params, const double *popularity,
+                             double scale, synth_csr *out) {
+  const int64_t n_cells = params->n_cells, n_genes = params->n_genes;
+#pragma omp parallel for schedule(dynamic, 256) num_threads(counts_threads(params))
   for (int64_t c = 0; c < n_cells; ++c) {
     row_walk walk;
     row_walk_start(&walk, params, scale, c);
@@ -339,12 +301,59 @@ int synth_counts_generate(const synth_counts_params *params, synth_csr *out, cha
                   truncated_poisson(&counts, walk.mean_total * popularity[g]));
     }
   }
+}
 
+/* Passes 1 and 2 into `out` (indptr allocated), with the entry arrays allocated in between. */
+static int generate_rows(const synth_counts_params *params, const double *popularity,
+                         int64_t *row_counts, synth_csr *out, char *error, size_t error_size) {
+  const double scale = params->n_genes > 0 ? solve_scale(params, popularity) : 1.0;
+  const int64_t nnz = count_row_entries(params, popularity, scale, row_counts, out);
+  if (params->index_type == NORMOT_INDEX_INT32 && nnz > INT32_MAX) {
+    set_error(error, error_size,
+              "synthetic counts: %lld stored entries do not fit INT32 indices; use INT64",
+              (long long)nnz);
+    return 1;
+  }
+  out->indices = malloc((size_t)(nnz > 0 ? nnz : 1) * normot_index_size(params->index_type));
+  out->values = malloc((size_t)(nnz > 0 ? nnz : 1) * normot_value_size(params->value_type));
+  if (out->indices == NULL || out->values == NULL) {
+    set_error(error, error_size, "synthetic counts: out of memory for %lld entries",
+              (long long)nnz);
+    return 1;
+  }
+  draw_row_entries(params, popularity, scale, out);
+  out->nnz = nnz;
+  return 0;
+}
+
+int synth_counts_generate(const synth_counts_params *params, synth_csr *out, char *error,
+                          size_t error_size) {
+  if (out == NULL || params == NULL) {
+    set_error(error, error_size, "synthetic counts: NULL argument");
+    return 1;
+  }
+  memset(out, 0, sizeof *out);
+  if (check_counts_params(params, error, error_size) != 0) return 1;
+  const int64_t n_cells = params->n_cells, n_genes = params->n_genes;
+  double *popularity = malloc((size_t)(n_genes > 0 ? n_genes : 1) * sizeof(double));
+  int64_t *row_counts = malloc((size_t)(n_cells > 0 ? n_cells : 1) * sizeof(int64_t));
+  out->indptr = malloc((size_t)(n_cells + 1) * normot_index_size(params->index_type));
+  int status = 0;
+  if (popularity == NULL || row_counts == NULL || out->indptr == NULL) {
+    set_error(error, error_size, "synthetic counts: out of memory");
+    status = 1;
+  } else {
+    gene_popularity(params, popularity);
+    status = generate_rows(params, popularity, row_counts, out, error, error_size);
+  }
   free(popularity);
   free(row_counts);
+  if (status != 0) {
+    synth_csr_free(out);
+    return 1;
+  }
   out->n_rows = n_cells;
   out->n_cols = n_genes;
-  out->nnz = nnz;
   out->index_type = params->index_type;
   out->value_type = params->value_type;
   return 0;

@@ -1,18 +1,18 @@
-/* Output files that appear whole or not at all (see atomic_file.h).
+/* Output files that appear whole or not at all (declared in normot_io.h).
  *
  * A temporary file is created beside the target (same directory, so that rename() is atomic)
  * with O_EXCL, so that it never truncates someone else's file. Every live temporary name is
  * also kept in a small registry, so that SIGINT/SIGTERM/SIGHUP remove it before the process
  * dies: an interrupted run leaves nothing behind either. */
 #define _POSIX_C_SOURCE 200809L
-#include "atomic_file.h"
-
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "normot_io.h"
 
 /* Enough for every output of one command (emd writes at most five; normalize two). */
 enum { LIVE_TEMP_CAPACITY = 32 };

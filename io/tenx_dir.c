@@ -1,8 +1,6 @@
 /* Cell Ranger's matrix directory: the matrix through the Matrix Market reader (transposed),
  * the gene and barcode lists through zlib, which reads plain and gzip files alike. */
 #define _POSIX_C_SOURCE 200809L
-#include "tenx_io.h"
-
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -12,7 +10,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
-#include "io_error.h"
+#include "normot_io.h"
 
 static int is_regular_file(const char *path) {
   struct stat info;
@@ -50,77 +48,6 @@ int cli_is_10x_dir(const char *dir) {
   char path[4096];
   if (stat(dir, &info) != 0 || !S_ISDIR(info.st_mode)) return 0;
   return find_first(dir, matrix_names, path, sizeof path);
-}
-
-static size_t value_size(normot_value_type type) {
-  switch (type) {
-    case NORMOT_FLOAT32: return 4;
-    case NORMOT_FLOAT64: return 8;
-    case NORMOT_INT32: return 4;
-    case NORMOT_INT64: return 8;
-    case NORMOT_UINT16: return 2;
-    case NORMOT_UINT32: return 4;
-  }
-  return 8;
-}
-
-typedef struct column_position {
-  int64_t column;
-  int64_t position;
-} column_position;
-
-static int compare_columns(const void *left, const void *right) {
-  const column_position *a = left, *b = right;
-  if (a->column != b->column) return a->column < b->column ? -1 : 1;
-  return a->position < b->position ? -1 : a->position > b->position;
-}
-
-int cli_sort_row_entries(cli_matrix *matrix) {
-  size_t size = value_size(matrix->value_type);
-  int64_t longest = 0;
-  for (int64_t r = 0; r < matrix->n_rows; r++) {
-    int64_t length = matrix->indptr[r + 1] - matrix->indptr[r];
-    if (length > longest) longest = length;
-  }
-  column_position *order = malloc((size_t)(longest > 0 ? longest : 1) * sizeof *order);
-  char *scratch = malloc((size_t)(longest > 0 ? longest : 1) * size);
-  if (order == NULL || scratch == NULL) {
-    free(order);
-    free(scratch);
-    return 1;
-  }
-  char *values = matrix->values;
-  for (int64_t r = 0; r < matrix->n_rows; r++) {
-    int64_t begin = matrix->indptr[r], length = matrix->indptr[r + 1] - begin;
-    int64_t *columns = matrix->indices + begin;
-    int ascending = 1, descending = 1;
-    for (int64_t i = 1; i < length; i++) {
-      if (columns[i - 1] > columns[i]) ascending = 0;
-      if (columns[i - 1] <= columns[i]) descending = 0;
-    }
-    if (ascending) continue;
-    char *row_values = values + (size_t)begin * size;
-    if (descending) { /* Cell Ranger's order: a reversal suffices */
-      for (int64_t i = 0, j = length - 1; i < j; i++, j--) {
-        int64_t column = columns[i];
-        columns[i] = columns[j];
-        columns[j] = column;
-        memcpy(scratch, row_values + (size_t)i * size, size);
-        memcpy(row_values + (size_t)i * size, row_values + (size_t)j * size, size);
-        memcpy(row_values + (size_t)j * size, scratch, size);
-      }
-      continue;
-    }
-    for (int64_t i = 0; i < length; i++) order[i] = (column_position){columns[i], i};
-    qsort(order, (size_t)length, sizeof *order, compare_columns);
-    for (int64_t i = 0; i < length; i++)
-      memcpy(scratch + (size_t)i * size, row_values + (size_t)order[i].position * size, size);
-    memcpy(row_values, scratch, (size_t)length * size);
-    for (int64_t i = 0; i < length; i++) columns[i] = order[i].column;
-  }
-  free(order);
-  free(scratch);
-  return 0;
 }
 
 /* One tab-separated table read line by line. */
@@ -241,53 +168,6 @@ done:
   free(reader.line);
   gzclose(reader.stream);
   return status;
-}
-
-static const char gene_expression[] = "Gene Expression";
-
-/* Moves the strings of the kept columns (new_index >= 0) to their new places, frees the rest. */
-static void keep_columns(char **strings, const int64_t *new_index, int64_t n_cols) {
-  if (strings == NULL) return;
-  for (int64_t c = 0; c < n_cols; c++) {
-    if (new_index[c] < 0)
-      free(strings[c]);
-    else
-      strings[new_index[c]] = strings[c];
-  }
-}
-
-int cli_keep_gene_expression(cli_matrix *matrix, char **feature_types) {
-  if (feature_types == NULL) return 0;
-  int64_t n_cols = matrix->n_cols, kept = 0, expression = 0;
-  for (int64_t c = 0; c < n_cols; c++) expression += strcmp(feature_types[c], gene_expression) == 0;
-  if (expression == 0 || expression == n_cols) return 0; /* nothing to separate */
-  int64_t *new_index = malloc((size_t)n_cols * sizeof *new_index);
-  if (new_index == NULL) return 1;
-  for (int64_t c = 0; c < n_cols; c++)
-    new_index[c] = strcmp(feature_types[c], gene_expression) == 0 ? kept++ : -1;
-  size_t size = value_size(matrix->value_type);
-  char *values = matrix->values;
-  int64_t write = 0, row_start = 0;
-  for (int64_t r = 0; r < matrix->n_rows; r++) {
-    int64_t row_end = matrix->indptr[r + 1];
-    for (int64_t i = row_start; i < row_end; i++) {
-      int64_t column = new_index[matrix->indices[i]];
-      if (column < 0) continue;
-      matrix->indices[write] = column;
-      memmove(values + (size_t)write * size, values + (size_t)i * size, size);
-      write++;
-    }
-    row_start = row_end;
-    matrix->indptr[r + 1] = write;
-  }
-  matrix->nnz = write;
-  keep_columns(matrix->col_names, new_index, n_cols);
-  keep_columns(matrix->col_symbols, new_index, n_cols);
-  for (int k = 0; k < matrix->n_annotations; k++)
-    keep_columns(matrix->annotations[k].values, new_index, n_cols);
-  matrix->n_cols = kept;
-  free(new_index);
-  return 0;
 }
 
 int cli_read_10x_dir(const char *dir, cli_matrix *out, char *error, size_t error_size) {

@@ -1,4 +1,4 @@
-/* Matrix Market coordinate files: reader (plain or gzip, found by magic bytes) and writer.
+/* Matrix Market coordinate files: the reader (plain or gzip, found by magic bytes).
  *
  * The reader gives what scipy gives for `scipy.io.mmread(path).tocsr()`: rows = the file's rows
  * (or its columns with `transpose`), the column indices of each row sorted, duplicate entries
@@ -19,28 +19,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "atomic_file.h"
-#include "io_error.h"
-#include "matrix_io.h"
-#include "memory_budget.h"
-
-/* ---- errors ---------------------------------------------------------------------------------- */
-
-void cli_matrix_free(cli_matrix *matrix) {
-  if (matrix == NULL) return;
-  free(matrix->indptr);
-  free(matrix->indices);
-  free(matrix->values);
-  char **name_lists[] = {matrix->row_names, matrix->col_names, matrix->col_symbols};
-  int64_t name_counts[] = {matrix->n_rows, matrix->n_cols, matrix->n_cols};
-  for (int list = 0; list < 3; ++list) {
-    if (name_lists[list] == NULL) continue;
-    for (int64_t i = 0; i < name_counts[list]; ++i) free(name_lists[list][i]);
-    free(name_lists[list]);
-  }
-  cli_matrix_free_annotations(matrix);
-  memset(matrix, 0, sizeof *matrix);
-}
+#include "io_internal.h"
 
 /* ---- line reader over zlib (which reads uncompressed files transparently) -------------------- */
 
@@ -277,10 +256,19 @@ static int parse_banner(const char *path, const char *line, mtx_field *field, ch
   return 0;
 }
 
-/* The size line: "rows cols entries", checked against the file and the machine. */
-static int parse_size_line(line_reader *reader, const char *line, mtx_field field, int transpose,
-                           int64_t *rows, int64_t *cols, int64_t *nnz, char *error,
+/* What the banner and the size line say, and how the caller wants the file read. */
+typedef struct mtx_header {
+  mtx_field field;
+  int transpose;           /* the file is genes x cells: rows become columns */
+  int64_t rows, cols, nnz; /* as the file declares them */
+} mtx_header;
+
+/* The size line: "rows cols entries", checked against the file and the machine; fills the
+ * sizes of `header` (whose field and transpose are set). */
+static int parse_size_line(line_reader *reader, const char *line, mtx_header *header, char *error,
                            size_t error_size) {
+  const mtx_field field = header->field;
+  const int transpose = header->transpose;
   const char *path = reader->path;
   const char *p = line;
   int64_t sizes[3];
@@ -349,9 +337,9 @@ static int parse_size_line(line_reader *reader, const char *line, mtx_field fiel
   if (cli_memory_shortfall(needed, shortfall, sizeof shortfall))
     return cli_io_fail(error, error_size, "%s: a %lld x %lld matrix with %lld entries %s", path,
                        (long long)sizes[0], (long long)sizes[1], (long long)sizes[2], shortfall);
-  *rows = sizes[0];
-  *cols = sizes[1];
-  *nnz = sizes[2];
+  header->rows = sizes[0];
+  header->cols = sizes[1];
+  header->nnz = sizes[2];
   return 0;
 }
 
@@ -402,9 +390,10 @@ static int row_is_sorted(const int64_t *columns, int64_t length) {
 
 /* Turns the entries (already placed row by row in file order) into canonical CSR: columns
  * sorted within rows, duplicates summed. Compacts in place and fixes indptr and *nnz. */
-static int canonicalize_rows(const char *path, int64_t n_rows, int64_t *indptr, int64_t *columns,
-                             value_word *values, int64_t *nnz, mtx_field field, char *error,
-                             size_t error_size) {
+static int canonicalize_rows(const char *path, cli_matrix *matrix, value_word *values,
+                             mtx_field field, char *error, size_t error_size) {
+  const int64_t n_rows = matrix->n_rows;
+  int64_t *indptr = matrix->indptr, *columns = matrix->indices;
   int64_t longest = 0;
   for (int64_t r = 0; r < n_rows; ++r) {
     int64_t length = indptr[r + 1] - indptr[r];
@@ -457,7 +446,7 @@ static int canonicalize_rows(const char *path, int64_t n_rows, int64_t *indptr, 
     }
   }
   indptr[n_rows] = out;
-  *nnz = out;
+  matrix->nnz = out;
   free(column_scratch);
   free(value_scratch);
   return 0;
@@ -510,10 +499,79 @@ static void free_entries(entry_lists *entries) {
   memset(entries, 0, sizeof *entries);
 }
 
-static int read_entries(line_reader *reader, mtx_field field, int64_t rows, int64_t cols,
-                        int64_t nnz, int transpose, entry_lists *entries, char *error,
-                        size_t error_size) {
+/* One entry line as the file writes it: 1-based row and column, and the value. */
+typedef struct mtx_entry {
+  int64_t index[2];
+  value_word value;
+} mtx_entry;
+
+/* The row and column of an entry line, each within 1..the declared size; *cursor moves past. */
+static int parse_indices(const line_reader *reader, const mtx_header *header, const char **cursor,
+                         mtx_entry *entry, char *error, size_t error_size) {
   const char *path = reader->path;
+  const long long line_number = (long long)reader->line_number;
+  const int64_t limits[2] = {header->rows, header->cols};
+  static const char *const what[2] = {"row", "column"};
+  for (int k = 0; k < 2; ++k) {
+    token_result result = parse_int64_token(cursor, &entry->index[k]);
+    if (result == TOKEN_MISSING)
+      return cli_io_fail(error, error_size, "%s: line %lld: missing %s index", path, line_number,
+                         what[k]);
+    if (result == TOKEN_NOT_INTEGER)
+      return cli_io_fail(error, error_size, "%s: line %lld: %s index is not an integer", path,
+                         line_number, what[k]);
+    if (result == TOKEN_OVERFLOW)
+      return cli_io_fail(error, error_size, "%s: line %lld: %s index beyond 64 bits", path,
+                         line_number, what[k]);
+    if (entry->index[k] < 1 || entry->index[k] > limits[k])
+      return cli_io_fail(error, error_size, "%s: line %lld: %s index %lld out of range 1..%lld",
+                         path, line_number, what[k], (long long)entry->index[k],
+                         (long long)limits[k]);
+  }
+  return 0;
+}
+
+/* The value of an entry line (1 in a pattern file), then the end of the line. */
+static int parse_value(const line_reader *reader, mtx_field field, const char *p, value_word *value,
+                       char *error, size_t error_size) {
+  const char *path = reader->path;
+  const long long line_number = (long long)reader->line_number;
+  if (field == FIELD_PATTERN) {
+    value->integer = 1;
+  } else if (field == FIELD_INTEGER) {
+    token_result result = parse_int64_token(&p, &value->integer);
+    if (result == TOKEN_MISSING)
+      return cli_io_fail(error, error_size, "%s: line %lld: missing value", path, line_number);
+    if (result == TOKEN_OVERFLOW)
+      return cli_io_fail(error, error_size, "%s: line %lld: integer value does not fit in 64 bits",
+                         path, line_number);
+    if (result != TOKEN_OK)
+      return cli_io_fail(error, error_size, "%s: line %lld: value is not an integer (integer file)",
+                         path, line_number);
+  } else {
+    int nonfinite = 0;
+    token_result result = parse_double_token(&p, &value->real, &nonfinite);
+    if (result == TOKEN_MISSING)
+      return cli_io_fail(error, error_size, "%s: line %lld: missing value", path, line_number);
+    if (result != TOKEN_OK)
+      return cli_io_fail(error, error_size, "%s: line %lld: value is not a number", path,
+                         line_number);
+    if (nonfinite)
+      return cli_io_fail(error, error_size,
+                         "%s: line %lld: value is NaN, infinite or beyond double range", path,
+                         line_number);
+  }
+  if (!at_line_end(p))
+    return cli_io_fail(error, error_size, "%s: line %lld: too many fields for a %s entry", path,
+                       line_number, field == FIELD_PATTERN ? "pattern" : "valued");
+  return 0;
+}
+
+static int read_entries(line_reader *reader, const mtx_header *header, entry_lists *entries,
+                        char *error, size_t error_size) {
+  const char *path = reader->path;
+  const int64_t nnz = header->nnz;
+  const int transpose = header->transpose;
   size_t count = nnz > 0 ? (size_t)nnz : 1;
   entries->rows = malloc(count * sizeof *entries->rows);
   entries->cols = malloc(count * sizeof *entries->cols);
@@ -528,63 +586,17 @@ static int read_entries(line_reader *reader, mtx_field field, int64_t rows, int6
     if (reader_next_line(reader, &line, &length, error, error_size) != 0) return -1;
     if (line == NULL) break;
     if (is_blank_or_comment(line)) continue;
-    long long line_number = (long long)reader->line_number;
     if (read == nnz)
       return cli_io_fail(error, error_size, "%s: line %lld: more entries than the %lld announced",
-                         path, line_number, (long long)nnz);
+                         path, (long long)reader->line_number, (long long)nnz);
     const char *p = line;
-    int64_t index[2];
-    int64_t limits[2] = {rows, cols};
-    static const char *const what[2] = {"row", "column"};
-    for (int k = 0; k < 2; ++k) {
-      token_result result = parse_int64_token(&p, &index[k]);
-      if (result == TOKEN_MISSING)
-        return cli_io_fail(error, error_size, "%s: line %lld: missing %s index", path, line_number,
-                           what[k]);
-      if (result == TOKEN_NOT_INTEGER)
-        return cli_io_fail(error, error_size, "%s: line %lld: %s index is not an integer", path,
-                           line_number, what[k]);
-      if (result == TOKEN_OVERFLOW)
-        return cli_io_fail(error, error_size, "%s: line %lld: %s index beyond 64 bits", path,
-                           line_number, what[k]);
-      if (index[k] < 1 || index[k] > limits[k])
-        return cli_io_fail(error, error_size, "%s: line %lld: %s index %lld out of range 1..%lld",
-                           path, line_number, what[k], (long long)index[k], (long long)limits[k]);
-    }
-    value_word value;
-    if (field == FIELD_PATTERN) {
-      value.integer = 1;
-    } else if (field == FIELD_INTEGER) {
-      token_result result = parse_int64_token(&p, &value.integer);
-      if (result == TOKEN_MISSING)
-        return cli_io_fail(error, error_size, "%s: line %lld: missing value", path, line_number);
-      if (result == TOKEN_OVERFLOW)
-        return cli_io_fail(error, error_size,
-                           "%s: line %lld: integer value does not fit in 64 bits", path,
-                           line_number);
-      if (result != TOKEN_OK)
-        return cli_io_fail(error, error_size,
-                           "%s: line %lld: value is not an integer (integer file)", path,
-                           line_number);
-    } else {
-      int nonfinite = 0;
-      token_result result = parse_double_token(&p, &value.real, &nonfinite);
-      if (result == TOKEN_MISSING)
-        return cli_io_fail(error, error_size, "%s: line %lld: missing value", path, line_number);
-      if (result != TOKEN_OK)
-        return cli_io_fail(error, error_size, "%s: line %lld: value is not a number", path,
-                           line_number);
-      if (nonfinite)
-        return cli_io_fail(error, error_size,
-                           "%s: line %lld: value is NaN, infinite or beyond double range", path,
-                           line_number);
-    }
-    if (!at_line_end(p))
-      return cli_io_fail(error, error_size, "%s: line %lld: too many fields for a %s entry", path,
-                         line_number, field == FIELD_PATTERN ? "pattern" : "valued");
-    entries->rows[read] = (transpose ? index[1] : index[0]) - 1;
-    entries->cols[read] = (transpose ? index[0] : index[1]) - 1;
-    entries->values[read] = value;
+    mtx_entry entry;
+    if (parse_indices(reader, header, &p, &entry, error, error_size) != 0 ||
+        parse_value(reader, header->field, p, &entry.value, error, error_size) != 0)
+      return -1;
+    entries->rows[read] = (transpose ? entry.index[1] : entry.index[0]) - 1;
+    entries->cols[read] = (transpose ? entry.index[0] : entry.index[1]) - 1;
+    entries->values[read] = entry.value;
     ++read;
   }
   if (read < nnz)
@@ -617,8 +629,7 @@ static int build_csr(const char *path, entry_lists *entries, mtx_field field, cl
   for (int64_t r = n_rows; r > 0; --r) indptr[r] = indptr[r - 1];
   indptr[0] = 0;
   free_entries(entries);
-  int status = canonicalize_rows(path, n_rows, indptr, matrix->indices, words, &matrix->nnz, field,
-                                 error, error_size);
+  int status = canonicalize_rows(path, matrix, words, field, error, error_size);
   if (status == 0) status = finish_values(matrix, words, field, error, error_size);
   free(words);
   return status;
@@ -648,12 +659,11 @@ int cli_read_mtx(const char *path, int transpose, cli_matrix *out, char *error, 
   entry_lists entries = {0};
   char *line = NULL;
   size_t length = 0;
-  mtx_field field = FIELD_REAL;
-  int64_t rows = 0, cols = 0, nnz = 0;
+  mtx_header header = {.field = FIELD_REAL, .transpose = transpose};
 
   status = reader_next_line(&reader, &line, &length, error, error_size);
   if (status == 0 && line == NULL) status = cli_io_fail(error, error_size, "%s: empty file", path);
-  if (status == 0) status = parse_banner(path, line, &field, error, error_size);
+  if (status == 0) status = parse_banner(path, line, &header.field, error, error_size);
   while (status == 0) {
     status = reader_next_line(&reader, &line, &length, error, error_size);
     if (status != 0) break;
@@ -663,275 +673,18 @@ int cli_read_mtx(const char *path, int transpose, cli_matrix *out, char *error, 
     }
     if (!is_blank_or_comment(line)) break;
   }
-  if (status == 0)
-    status =
-        parse_size_line(&reader, line, field, transpose, &rows, &cols, &nnz, error, error_size);
-  if (status == 0)
-    status = read_entries(&reader, field, rows, cols, nnz, transpose, &entries, error, error_size);
+  if (status == 0) status = parse_size_line(&reader, line, &header, error, error_size);
+  if (status == 0) status = read_entries(&reader, &header, &entries, error, error_size);
   if (status == 0) {
-    out->n_rows = transpose ? cols : rows;
-    out->n_cols = transpose ? rows : cols;
-    out->nnz = nnz;
-    status = build_csr(path, &entries, field, out, error, error_size);
+    out->n_rows = transpose ? header.cols : header.rows;
+    out->n_cols = transpose ? header.rows : header.cols;
+    out->nnz = header.nnz;
+    status = build_csr(path, &entries, header.field, out, error, error_size);
   }
   free_entries(&entries);
   free(reader.chunk);
   free(reader.long_line);
   gzclose(reader.file);
   if (status != 0) cli_matrix_free(out);
-  return status;
-}
-
-/* ---- writer ---------------------------------------------------------------------------------- */
-
-/* Output goes through a buffer to a stdio stream (plain) or a gzFile (path ending in .gz). */
-typedef struct text_sink {
-  FILE *stream;
-  gzFile gz;
-  char *buffer;
-  size_t used;
-  int failed;
-} text_sink;
-
-enum { SINK_BUFFER = 1 << 20, SINK_MARGIN = 128 };
-
-static void sink_flush(text_sink *sink) {
-  if (sink->used == 0 || sink->failed) {
-    sink->used = 0;
-    return;
-  }
-  if (sink->gz != NULL) {
-    if (gzwrite(sink->gz, sink->buffer, (unsigned)sink->used) != (int)sink->used) sink->failed = 1;
-  } else if (fwrite(sink->buffer, 1, sink->used, sink->stream) != sink->used) {
-    sink->failed = 1;
-  }
-  sink->used = 0;
-}
-
-/* Room for one more formatted entry. */
-static char *sink_reserve(text_sink *sink) {
-  if (sink->used + SINK_MARGIN > SINK_BUFFER) sink_flush(sink);
-  return sink->buffer + sink->used;
-}
-
-static size_t format_int64(char *out, int64_t value) {
-  char digits[24];
-  size_t n = 0;
-  uint64_t magnitude = value < 0 ? 0 - (uint64_t)value : (uint64_t)value;
-  do {
-    digits[n++] = (char)('0' + magnitude % 10);
-    magnitude /= 10;
-  } while (magnitude != 0);
-  size_t length = 0;
-  if (value < 0) out[length++] = '-';
-  while (n > 0) out[length++] = digits[--n];
-  return length;
-}
-
-static int ends_with(const char *text, const char *suffix) {
-  size_t text_length = strlen(text), suffix_length = strlen(suffix);
-  return text_length >= suffix_length && strcmp(text + text_length - suffix_length, suffix) == 0;
-}
-
-/* One entry "row col value\n" (1-based). At most 20 + 1 + 20 + 1 + 24 + 1 characters. */
-static size_t format_entry(char *out, const cli_matrix *matrix, int64_t row, int64_t i) {
-  size_t n = format_int64(out, row + 1);
-  out[n++] = ' ';
-  n += format_int64(out + n, matrix->indices[i] + 1);
-  out[n++] = ' ';
-  switch (matrix->value_type) {
-    case NORMOT_FLOAT32:
-      /* 9 significant digits round-trip every float32, 17 every float64. */
-      n += (size_t)snprintf(out + n, SINK_MARGIN - n, "%.9g",
-                            (double)((const float *)matrix->values)[i]);
-      break;
-    case NORMOT_FLOAT64:
-      n += (size_t)snprintf(out + n, SINK_MARGIN - n, "%.17g", ((const double *)matrix->values)[i]);
-      break;
-    case NORMOT_INT32: n += format_int64(out + n, ((const int32_t *)matrix->values)[i]); break;
-    case NORMOT_INT64: n += format_int64(out + n, ((const int64_t *)matrix->values)[i]); break;
-    case NORMOT_UINT16: n += format_int64(out + n, ((const uint16_t *)matrix->values)[i]); break;
-    case NORMOT_UINT32: n += format_int64(out + n, ((const uint32_t *)matrix->values)[i]); break;
-  }
-  out[n++] = '\n';
-  return n;
-}
-
-/* The row holding entry i: the last row r with indptr[r] <= i (skipping empty rows). */
-static int64_t row_of_entry(const int64_t *indptr, int64_t n_rows, int64_t i) {
-  int64_t low = 0, high = n_rows; /* indptr[low] <= i < indptr[high] */
-  while (high - low > 1) {
-    int64_t middle = low + (high - low) / 2;
-    if (indptr[middle] <= i)
-      low = middle;
-    else
-      high = middle;
-  }
-  return low;
-}
-
-/* Formatting floats dominates writing, so blocks of entries are formatted in parallel, one
- * buffer per block, and written out in order. The buffers of one round take at most
- * FORMAT_BUFFER_BYTES whatever the thread count: more threads get smaller blocks, down to
- * MIN_BLOCK_ENTRIES, and never more threads than processors (formatting waits on nothing). */
-enum { MAX_BLOCK_ENTRIES = 1 << 16, MIN_BLOCK_ENTRIES = 1 << 12, FORMAT_BUFFER_BYTES = 128 << 20 };
-
-static int io_threads = 0; /* 0: OpenMP's default (omp_get_max_threads()) */
-
-void cli_set_io_threads(int threads) {
-  io_threads = threads > 0 ? threads : 0;
-}
-
-typedef struct format_plan {
-  int blocks;            /* per round, one thread each */
-  int64_t block_entries; /* entries per block */
-} format_plan;
-
-static format_plan plan_formatting(void) {
-  int threads = io_threads > 0 ? io_threads : omp_get_max_threads();
-  int processors = omp_get_num_procs();
-  if (threads > processors) threads = processors;
-  if (threads < 1) threads = 1;
-  int64_t entries = (int64_t)FORMAT_BUFFER_BYTES / ((int64_t)threads * SINK_MARGIN);
-  if (entries > MAX_BLOCK_ENTRIES) entries = MAX_BLOCK_ENTRIES;
-  if (entries < MIN_BLOCK_ENTRIES) entries = MIN_BLOCK_ENTRIES;
-  int64_t most_blocks = (int64_t)FORMAT_BUFFER_BYTES / (entries * SINK_MARGIN);
-  format_plan plan = {threads < most_blocks ? threads : (int)most_blocks, entries};
-  return plan;
-}
-
-size_t cli_mtx_format_buffer_bytes(void) {
-  format_plan plan = plan_formatting();
-  return (size_t)plan.blocks * (size_t)plan.block_entries * SINK_MARGIN;
-}
-
-static int write_body(text_sink *sink, const cli_matrix *matrix) {
-  const char *field = (matrix->value_type == NORMOT_FLOAT32 || matrix->value_type == NORMOT_FLOAT64)
-                          ? "real"
-                          : "integer";
-  char *out = sink_reserve(sink);
-  sink->used +=
-      (size_t)snprintf(out, SINK_MARGIN, "%%%%MatrixMarket matrix coordinate %s general\n", field);
-  out = sink_reserve(sink);
-  sink->used +=
-      (size_t)snprintf(out, SINK_MARGIN, "%% written by normot %s\n", normot_version_string());
-  out = sink_reserve(sink);
-  sink->used += (size_t)snprintf(out, SINK_MARGIN, "%lld %lld %lld\n", (long long)matrix->n_rows,
-                                 (long long)matrix->n_cols, (long long)matrix->nnz);
-  sink_flush(sink);
-  if (sink->failed) return -1;
-
-  const format_plan plan = plan_formatting();
-  const int blocks_per_round = plan.blocks;
-  const int64_t block_entries = plan.block_entries;
-  char *buffers = malloc(cli_mtx_format_buffer_bytes());
-  size_t *lengths = malloc((size_t)blocks_per_round * sizeof *lengths);
-  if (buffers == NULL || lengths == NULL) {
-    free(buffers);
-    free(lengths);
-    return -1;
-  }
-  const int64_t nnz = matrix->nnz;
-  for (int64_t round = 0; round < nnz && !sink->failed;
-       round += (int64_t)blocks_per_round * block_entries) {
-#pragma omp parallel for schedule(static, 1) num_threads(blocks_per_round)
-    for (int block = 0; block < blocks_per_round; ++block) {
-      int64_t begin = round + (int64_t)block * block_entries;
-      int64_t end = begin + block_entries < nnz ? begin + block_entries : nnz;
-      char *text = buffers + (size_t)block * (size_t)block_entries * SINK_MARGIN;
-      size_t length = 0;
-      if (begin < end) {
-        int64_t row = row_of_entry(matrix->indptr, matrix->n_rows, begin);
-        for (int64_t i = begin; i < end; ++i) {
-          while (matrix->indptr[row + 1] <= i) ++row;
-          length += format_entry(text + length, matrix, row, i);
-        }
-      }
-      lengths[block] = length;
-    }
-    for (int block = 0; block < blocks_per_round && !sink->failed; ++block) {
-      const char *text = buffers + (size_t)block * (size_t)block_entries * SINK_MARGIN;
-      if (lengths[block] == 0) continue;
-      if (sink->gz != NULL) {
-        if (gzwrite(sink->gz, text, (unsigned)lengths[block]) != (int)lengths[block])
-          sink->failed = 1;
-      } else if (fwrite(text, 1, lengths[block], sink->stream) != lengths[block]) {
-        sink->failed = 1;
-      }
-    }
-  }
-  free(buffers);
-  free(lengths);
-  return sink->failed ? -1 : 0;
-}
-
-static int check_matrix_for_writing(const char *path, const cli_matrix *matrix, char *error,
-                                    size_t error_size) {
-  if (matrix->n_rows < 0 || matrix->n_cols < 0 || matrix->nnz < 0 || matrix->indptr == NULL ||
-      (matrix->nnz > 0 && (matrix->indices == NULL || matrix->values == NULL)))
-    return cli_io_fail(error, error_size, "%s: nothing valid to write", path);
-  if ((unsigned)matrix->value_type > NORMOT_UINT32)
-    return cli_io_fail(error, error_size, "%s: unknown value type", path);
-  if (matrix->indptr[0] != 0 || matrix->indptr[matrix->n_rows] != matrix->nnz)
-    return cli_io_fail(error, error_size, "%s: inconsistent row offsets", path);
-  for (int64_t r = 0; r < matrix->n_rows; ++r)
-    if (matrix->indptr[r + 1] < matrix->indptr[r])
-      return cli_io_fail(error, error_size, "%s: inconsistent row offsets", path);
-  for (int64_t i = 0; i < matrix->nnz; ++i)
-    if (matrix->indices[i] < 0 || matrix->indices[i] >= matrix->n_cols)
-      return cli_io_fail(error, error_size, "%s: column index out of range", path);
-  return 0;
-}
-
-int cli_write_mtx(const char *path, const cli_matrix *matrix, char *error, size_t error_size) {
-  if (check_matrix_for_writing(path, matrix, error, error_size) != 0) return -1;
-  text_sink sink;
-  memset(&sink, 0, sizeof sink);
-  sink.buffer = malloc(SINK_BUFFER);
-  if (sink.buffer == NULL) return cli_io_fail(error, error_size, "out of memory");
-  int status = 0;
-  if (ends_with(path, ".gz")) {
-    char *temp = cli_atomic_temp_name(path);
-    if (temp == NULL) {
-      free(sink.buffer);
-      return cli_io_fail(error, error_size, "%s: %s", path, strerror(errno));
-    }
-    /* x: O_EXCL, never clobber. Level 1: the text is still ~4x smaller, and level 6 would make
-     * compression the slowest step of a run by far. */
-    sink.gz = gzopen(temp, "wbx1");
-    if (sink.gz == NULL) {
-      status = cli_io_fail(error, error_size, "cannot create a file beside %s: %s", path,
-                           errno != 0 ? strerror(errno) : "gzopen failed");
-      cli_atomic_discard_path(temp);
-    } else {
-      int body = write_body(&sink, matrix);
-      int closed = gzclose(sink.gz);
-      if (body != 0 || closed != Z_OK) {
-        status = cli_io_fail(error, error_size, "cannot write %s: %s", path,
-                             errno != 0 ? strerror(errno) : "write error");
-        cli_atomic_discard_path(temp);
-      } else if (cli_atomic_commit_path(temp, path) != 0) {
-        status = cli_io_fail(error, error_size, "cannot rename onto %s: %s", path, strerror(errno));
-        free(temp);
-      } else {
-        free(temp);
-      }
-    }
-  } else {
-    cli_atomic_file file;
-    if (cli_atomic_open(&file, path) != 0) {
-      status = cli_io_fail(error, error_size, "cannot create a file beside %s: %s", path,
-                           strerror(errno));
-    } else {
-      sink.stream = file.stream;
-      if (write_body(&sink, matrix) != 0) {
-        status = cli_io_fail(error, error_size, "cannot write %s: %s", path, strerror(errno));
-        cli_atomic_abort(&file);
-      } else if (cli_atomic_commit(&file) != 0) {
-        status = cli_io_fail(error, error_size, "cannot write %s: %s", path, strerror(errno));
-      }
-    }
-  }
-  free(sink.buffer);
   return status;
 }
