@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "normalize_options.h"
 #include "normot_io.h"
 #include "progress.h"
 
@@ -50,26 +51,17 @@ static void print_help(FILE *stream) {
       "                              are transposed to cells x genes already)\n"
       "  --backend auto|cpu|cuda     default auto: CUDA if available, else CPU\n"
       "  --threads N                 CPU threads (default 0: as OpenMP, OMP_NUM_THREADS)\n"
+      "  --max-memory SIZE           memory to stay within (bytes, or with a K, M or G\n"
+      "                              suffix); default: the memory available. An .h5ad input\n"
+      "                              whose normalization needs more is streamed to an .h5ad\n"
+      "                              output a block of rows (columns for CSC) at a time, to\n"
+      "                              the same bytes\n"
       "  --quiet                     no summary or progress on stderr\n"
       "\n"
       "Exit status: 0 on success, 1 on bad input or failure, 2 on bad usage. On failure no\n"
       "output file is left behind.\n",
       stream);
 }
-
-typedef struct normalize_options {
-  const char *input;
-  const char *output;
-  const char *size_factors_path;
-  const char *key_added;
-  cli_var_index var_index;
-  int var_names_given;
-  int make_unique;
-  normot_normalize_params params;
-  cli_run_options run;
-  int dtype; /* -1: default, else a normot_value_type */
-  int transpose;
-} normalize_options;
 
 static const char command[] = "normalize";
 
@@ -152,8 +144,8 @@ static int take_output_option(int argc, char **argv, int *i, normalize_options *
   return 1;
 }
 
-/* The options that shape the numbers: --target-sum, --max-fraction, --dtype. Returns as
- * take_output_option does. */
+/* The options that shape the numbers or the run: --target-sum, --max-fraction, --dtype,
+ * --max-memory. Returns as take_output_option does. */
 static int take_number_option(int argc, char **argv, int *i, normalize_options *options) {
   const char *value = NULL;
   int taken;
@@ -168,6 +160,9 @@ static int take_number_option(int argc, char **argv, int *i, normalize_options *
     if (cli_parse_double(value, &params->max_fraction) != 0 || params->max_fraction < 0 ||
         params->max_fraction > 1)
       return cli_usage_error(command, "--max-fraction must be a number in [0, 1], not '%s'", value);
+  } else if ((taken = cli_take_value(argc, argv, i, "--max-memory", &value)) != 0) {
+    if (taken < 0 || cli_parse_size(value, &options->max_memory) != 0)
+      return cli_usage_error(command, "--max-memory needs a size such as 2G, 512M or 1000000");
   } else if ((taken = cli_take_value(argc, argv, i, "--dtype", &value)) != 0) {
     if (taken >= 0 && strcmp(value, "float32") == 0)
       options->dtype = NORMOT_FLOAT32;
@@ -277,8 +272,12 @@ static int settle_var_names(const normalize_options *options, cli_matrix *matrix
 
 /* What an .h5ad output holds besides X. */
 static cli_h5ad_output h5ad_output_for(const normalize_options *options, const void *size_factors) {
-  cli_h5ad_output h5ad = {options->key_added != NULL ? size_factors : NULL, options->key_added,
-                          options->var_index, options->params.log1p, NULL};
+  cli_h5ad_output h5ad = {options->key_added != NULL ? size_factors : NULL,
+                          options->key_added,
+                          options->var_index,
+                          options->params.log1p,
+                          NULL,
+                          NULL};
   /* An .h5ad input keeps everything but X; transposed, its obs and var no longer fit. */
   if (cli_input_kind_of(options->input) == CLI_INPUT_H5AD && !options->transpose)
     h5ad.source_h5ad = options->input;
@@ -402,6 +401,11 @@ int normot_cmd_normalize(int argc, char **argv) {
   cli_set_io_threads(options.run.threads);
   normot_context *context = cli_context(options.run.backend, options.run.threads);
   if (context == NULL) return 1;
+  int streamed = cli_normalize_streaming(&options, context);
+  if (streamed >= 0) {
+    normot_context_destroy(context);
+    return streamed;
+  }
 
   double start = cli_seconds();
   char error[1024];

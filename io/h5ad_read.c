@@ -110,7 +110,7 @@ static int read_dataframe_column(const cli_h5_source *src, hid_t file, const cha
     return v == 0;               \
   } while (0)
 
-static int value_is_zero(const char *value, normot_value_type type) {
+int cli_h5_value_is_zero(const char *value, normot_value_type type) {
   switch (type) {
     case NORMOT_FLOAT32: RETURN_IS_ZERO_AS(float);
     case NORMOT_FLOAT64: RETURN_IS_ZERO_AS(double);
@@ -161,7 +161,7 @@ static int append_dense_rows(sparse_rows *rows, const char *block, int64_t first
   for (int64_t r = 0; r < count; r++) {
     for (int64_t c = 0; c < rows->n_cols; c++) {
       const char *value = block + ((size_t)r * (size_t)rows->n_cols + (size_t)c) * size;
-      if (value_is_zero(value, rows->value_type)) continue;
+      if (cli_h5_value_is_zero(value, rows->value_type)) continue;
       if (rows->nnz == rows->capacity) {
         int64_t grown = rows->capacity == 0 ? 1024 : 2 * rows->capacity;
         int64_t *more_indices = realloc(rows->indices, (size_t)grown * sizeof *more_indices);

@@ -66,15 +66,29 @@ static int write_column_order(hid_t group, const char *const *columns, int count
   return status;
 }
 
+/* The creation properties of a dataset this writer makes: without modification times (as h5py
+ * and anndata write), so that one input gives the same bytes at any time; and, when `like` is a
+ * dataset of the input (>= 0), with its layout and filters (chunks, compression). */
+static hid_t dataset_properties(hid_t like) {
+  hid_t properties = like >= 0 ? H5Dget_create_plist(like) : H5Pcreate(H5P_DATASET_CREATE);
+  if (properties >= 0 && H5Pset_obj_track_times(properties, 0) < 0) {
+    H5Pclose(properties);
+    return -1;
+  }
+  return properties;
+}
+
 /* A 1-D dataset of `file_type` (anndata's "array"), written from values of `memory_type`. */
 static int write_vector_as(hid_t location, const char *name, hid_t file_type, hid_t memory_type,
                            int64_t length, const void *data) {
   hsize_t dims[1] = {(hsize_t)length};
   hid_t space = H5Screate_simple(1, dims, NULL);
+  hid_t properties = dataset_properties(-1);
   hid_t dataset = -1;
   int status = 1;
-  if (space >= 0)
-    dataset = H5Dcreate2(location, name, file_type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  if (space >= 0 && properties >= 0)
+    dataset = H5Dcreate2(location, name, file_type, space, H5P_DEFAULT, properties, H5P_DEFAULT);
+  if (properties >= 0) H5Pclose(properties);
   if (dataset >= 0) {
     status = length > 0 && H5Dwrite(dataset, memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0;
     if (status == 0 && H5Tget_class(memory_type) != H5T_STRING)
@@ -286,9 +300,11 @@ static int write_obs(hid_t file, const cli_matrix *matrix, const cli_h5ad_output
 /* Python's None as anndata writes it: an empty (null dataspace) float32 dataset. */
 static int write_none(hid_t location, const char *name) {
   hid_t space = H5Screate(H5S_NULL);
-  hid_t dataset = space < 0 ? -1
-                            : H5Dcreate2(location, name, H5T_IEEE_F32LE, space, H5P_DEFAULT,
-                                         H5P_DEFAULT, H5P_DEFAULT);
+  hid_t properties = dataset_properties(-1);
+  hid_t dataset = space < 0 || properties < 0 ? -1
+                                              : H5Dcreate2(location, name, H5T_IEEE_F32LE, space,
+                                                           H5P_DEFAULT, properties, H5P_DEFAULT);
+  if (properties >= 0) H5Pclose(properties);
   int status = dataset < 0 || write_encoding(dataset, "null", "0.1.0");
   if (dataset >= 0) H5Dclose(dataset);
   if (space >= 0) H5Sclose(space);
@@ -431,68 +447,197 @@ static void *values_in_csc_order(hid_t source_x, const cli_matrix *matrix,
   return values;
 }
 
+/* A dataset written in order, in bands of whole chunks (whole rows of chunks in 2-D) of about
+ * 8 MB, whatever pieces its values come in: each chunk is written once and whole, so the file
+ * does not depend on how the values were cut (the whole matrix, or a stream of blocks). */
+typedef struct band_writer {
+  hid_t dataset, type;
+  int rank;
+  int64_t width; /* values per row: a 2-D dataset's columns, 1 in 1-D */
+  size_t row_bytes;
+  int64_t band;   /* rows per band */
+  int64_t first;  /* the row the buffer starts at */
+  int64_t filled; /* rows in the buffer */
+  char *buffer;
+} band_writer;
+
+static int band_open(band_writer *w, hid_t dataset, int rank, int64_t width,
+                     normot_value_type value_type) {
+  memset(w, 0, sizeof *w);
+  w->dataset = dataset;
+  w->type = cli_h5_native_type_of(value_type);
+  w->rank = rank;
+  w->width = width;
+  w->row_bytes = (size_t)width * normot_value_size(value_type);
+  hsize_t chunk[2] = {1, 1};
+  hid_t properties = H5Dget_create_plist(dataset);
+  if (properties >= 0 && H5Pget_layout(properties) == H5D_CHUNKED)
+    H5Pget_chunk(properties, 2, chunk);
+  if (properties >= 0) H5Pclose(properties);
+  size_t unit_bytes = (size_t)chunk[0] * (w->row_bytes > 0 ? w->row_bytes : 1);
+  int64_t units = (int64_t)(((size_t)8 << 20) / unit_bytes);
+  w->band = (int64_t)chunk[0] * (units > 1 ? units : 1);
+  w->buffer = cli_io_allocate((size_t)w->band, w->row_bytes > 0 ? w->row_bytes : 1);
+  return w->buffer == NULL;
+}
+
+/* Writes the rows in the buffer where they go. */
+static int band_flush(band_writer *w) {
+  hid_t file_space = H5Dget_space(w->dataset);
+  hsize_t start[2] = {(hsize_t)w->first, 0}, extent[2] = {(hsize_t)w->filled, (hsize_t)w->width};
+  hid_t memory_space = H5Screate_simple(w->rank, extent, NULL);
+  int status =
+      file_space < 0 || memory_space < 0 ||
+      H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start, NULL, extent, NULL) < 0 ||
+      (w->filled > 0 && w->width > 0 &&
+       H5Dwrite(w->dataset, w->type, memory_space, file_space, H5P_DEFAULT, w->buffer) < 0);
+  if (memory_space >= 0) H5Sclose(memory_space);
+  if (file_space >= 0) H5Sclose(file_space);
+  w->first += w->filled;
+  w->filled = 0;
+  return status;
+}
+
+/* Where the next rows go, and how many of *count fit before the band is full. */
+static char *band_room(band_writer *w, int64_t *count) {
+  if (*count > w->band - w->filled) *count = w->band - w->filled;
+  return w->buffer + (size_t)w->filled * w->row_bytes;
+}
+
+static int band_commit(band_writer *w, int64_t count) {
+  w->filled += count;
+  return w->filled == w->band ? band_flush(w) : 0;
+}
+
+static int band_close(band_writer *w) {
+  int status = w->filled > 0 ? band_flush(w) : 0;
+  free(w->buffer);
+  w->buffer = NULL;
+  return status;
+}
+
+static int band_put_values(band_writer *w, const void *values, int64_t count) {
+  int status = 0;
+  for (int64_t done = 0; status == 0 && done < count;) {
+    int64_t n = count - done;
+    char *room = band_room(w, &n);
+    memcpy(room, (const char *)values + (size_t)done * w->row_bytes, (size_t)n * w->row_bytes);
+    status = band_commit(w, n);
+    done += n;
+  }
+  return status;
+}
+
+/* X/data, laid out and compressed as the source's, from `values` (all of them) or, with a values
+ * source, a block at a time (in order): the same dataset either way. */
+static int write_x_data(hid_t source_x, hid_t x, const cli_matrix *matrix, const void *values,
+                        const cli_values_source *source) {
+  hid_t source_data = H5Dopen2(source_x, "data", H5P_DEFAULT);
+  hid_t properties = source_data < 0 ? -1 : dataset_properties(source_data);
+  hsize_t dims[1] = {(hsize_t)matrix->nnz};
+  hid_t space = H5Screate_simple(1, dims, NULL);
+  hid_t data = properties < 0 || space < 0
+                   ? -1
+                   : H5Dcreate2(x, "data", cli_h5_native_type_of(matrix->value_type), space,
+                                H5P_DEFAULT, properties, H5P_DEFAULT);
+  band_writer band;
+  int opened = data >= 0 && band_open(&band, data, 1, 1, matrix->value_type) == 0;
+  int status = !opened;
+  if (status == 0 && source == NULL) status = band_put_values(&band, values, matrix->nnz);
+  cli_values_block block;
+  int more = status == 0 && source != NULL ? source->next(source->state, &block) : 0;
+  for (; more == 1; more = status == 0 ? source->next(source->state, &block) : 0)
+    status = band_put_values(&band, block.values, block.nnz);
+  if (opened && band_close(&band) != 0) status = 1;
+  if (more < 0) status = 1;
+  if (status == 0) status = write_encoding(data, "array", "0.2.0");
+  if (data >= 0) H5Dclose(data);
+  if (space >= 0) H5Sclose(space);
+  if (properties >= 0) H5Pclose(properties);
+  if (source_data >= 0) H5Dclose(source_data);
+  return status;
+}
+
 /* A sparse X in the source's layout: its attributes and index arrays copied, the data new. */
 static int write_sparse_x_like(hid_t source_x, hid_t file, const cli_matrix *matrix,
-                               const copy_context *context) {
+                               const cli_h5ad_output *output, const copy_context *context) {
   char encoding[64];
   if (cli_h5_read_string_attribute(source_x, "encoding-type", encoding, sizeof encoding) != 0)
     cli_h5_read_string_attribute(source_x, "h5sparse_format", encoding, sizeof encoding);
   int is_csc = strcmp(encoding, "csc_matrix") == 0 || strcmp(encoding, "csc") == 0;
-  /* A CSR source was read in its entry order: the values are in that order already. */
-  void *csc_values = is_csc ? values_in_csc_order(source_x, matrix, context) : NULL;
-  if (is_csc && csc_values == NULL) return 1;
-  const void *values = is_csc ? csc_values : matrix->values;
+  /* A CSR source was read in its entry order: the values are in that order already, and a
+   * values source gives them in the source's order whatever it is. */
+  int reorder = is_csc && output->values_source == NULL;
+  void *csc_values = reorder ? values_in_csc_order(source_x, matrix, context) : NULL;
+  if (reorder && csc_values == NULL) return 1;
+  const void *values = reorder ? csc_values : matrix->values;
   hid_t x = H5Gcreate2(file, "X", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  int status =
-      x < 0 || copy_attributes(source_x, x) ||
-      H5Ocopy(source_x, "indices", x, "indices", H5P_DEFAULT, H5P_DEFAULT) < 0 ||
-      H5Ocopy(source_x, "indptr", x, "indptr", H5P_DEFAULT, H5P_DEFAULT) < 0 ||
-      write_vector(x, "data", cli_h5_native_type_of(matrix->value_type), matrix->nnz, values);
+  int status = x < 0 || copy_attributes(source_x, x) ||
+               H5Ocopy(source_x, "indices", x, "indices", H5P_DEFAULT, H5P_DEFAULT) < 0 ||
+               H5Ocopy(source_x, "indptr", x, "indptr", H5P_DEFAULT, H5P_DEFAULT) < 0 ||
+               write_x_data(source_x, x, matrix, values, output->values_source);
   if (x >= 0) H5Gclose(x);
   free(csc_values);
   return status ? copy_failed(context, "X") : 0;
 }
 
-/* Rows [first, first + count) of the matrix as a dense row-major block (zeros elsewhere). */
-static void fill_dense_rows(const cli_matrix *matrix, int64_t first, int64_t count, char *block) {
-  size_t size = normot_value_size(matrix->value_type);
-  memset(block, 0, (size_t)count * (size_t)matrix->n_cols * size);
-  const char *values = matrix->values;
+/* Rows [first, first + count) of `rows` (CSR, `width` columns, values of `size` bytes) as a
+ * dense row-major block, zeros elsewhere. */
+static void fill_dense_rows(const cli_values_block *rows, int64_t first, int64_t count,
+                            int64_t width, size_t size, char *block) {
+  memset(block, 0, (size_t)count * (size_t)width * size);
+  const char *values = rows->values;
   for (int64_t r = 0; r < count; r++) {
-    char *row = block + (size_t)r * (size_t)matrix->n_cols * size;
-    for (int64_t i = matrix->indptr[first + r]; i < matrix->indptr[first + r + 1]; i++)
-      memcpy(row + (size_t)matrix->indices[i] * size, values + (size_t)i * size, size);
+    char *row = block + (size_t)r * (size_t)width * size;
+    for (int64_t i = rows->indptr[first + r]; i < rows->indptr[first + r + 1]; i++)
+      memcpy(row + (size_t)rows->indices[i] * size, values + (size_t)i * size, size);
   }
 }
 
-/* A dense X as the source stores it (its attributes copied), written a block of rows at a time. */
-static int write_dense_x_like(hid_t source_x, hid_t file, const cli_matrix *matrix,
-                              const copy_context *context) {
-  size_t size = normot_value_size(matrix->value_type);
-  hsize_t dims[2] = {(hsize_t)matrix->n_rows, (hsize_t)matrix->n_cols};
-  hid_t type = cli_h5_native_type_of(matrix->value_type);
-  hid_t file_space = H5Screate_simple(2, dims, NULL);
-  hid_t x = file_space < 0
-                ? -1
-                : H5Dcreate2(file, "X", type, file_space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  int64_t rows_per_block =
-      matrix->n_cols > 0 ? (int64_t)(((size_t)32 << 20) / (size * (size_t)matrix->n_cols)) : 1;
-  if (rows_per_block < 1) rows_per_block = 1;
-  char *block = cli_io_allocate((size_t)rows_per_block * (size_t)matrix->n_cols, size);
-  int status = x < 0 || block == NULL || copy_attributes(source_x, x);
-  for (int64_t first = 0; status == 0 && first < matrix->n_rows; first += rows_per_block) {
-    int64_t count =
-        matrix->n_rows - first < rows_per_block ? matrix->n_rows - first : rows_per_block;
-    hsize_t start[2] = {(hsize_t)first, 0}, extent[2] = {(hsize_t)count, dims[1]};
-    hid_t memory_space = H5Screate_simple(2, extent, NULL);
-    fill_dense_rows(matrix, first, count, block);
-    status = memory_space < 0 ||
-             H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start, NULL, extent, NULL) < 0 ||
-             (dims[1] > 0 && H5Dwrite(x, type, memory_space, file_space, H5P_DEFAULT, block) < 0);
-    if (memory_space >= 0) H5Sclose(memory_space);
+/* Rows [first, first + count) of `rows` into the band, as dense rows. */
+static int band_put_rows(band_writer *w, const cli_values_block *rows, int64_t first,
+                         int64_t count) {
+  int status = 0;
+  size_t size = w->width > 0 ? w->row_bytes / (size_t)w->width : 1;
+  for (int64_t done = 0; status == 0 && done < count;) {
+    int64_t n = count - done;
+    char *room = band_room(w, &n);
+    fill_dense_rows(rows, first + done, n, w->width, size, room);
+    status = band_commit(w, n);
+    done += n;
   }
-  free(block);
+  return status;
+}
+
+/* Writes the rows of a dense X, from the matrix or from the values source (in order). */
+static int write_dense_rows(hid_t x, const cli_matrix *matrix, const cli_values_source *source) {
+  band_writer band;
+  if (band_open(&band, x, 2, matrix->n_cols, matrix->value_type) != 0) return 1;
+  cli_values_block block = {
+      0, matrix->n_rows, matrix->nnz, matrix->indptr, matrix->indices, matrix->values};
+  int status = 0, more = source != NULL ? source->next(source->state, &block) : 1;
+  while (status == 0 && more == 1) {
+    status = band_put_rows(&band, &block, 0, block.n_rows);
+    more = status == 0 && source != NULL ? source->next(source->state, &block) : 0;
+  }
+  if (band_close(&band) != 0) status = 1;
+  return status || more < 0;
+}
+
+/* A dense X as the source stores it (its attributes, layout and filters). */
+static int write_dense_x_like(hid_t source_x, hid_t file, const cli_matrix *matrix,
+                              const cli_h5ad_output *output, const copy_context *context) {
+  hsize_t dims[2] = {(hsize_t)matrix->n_rows, (hsize_t)matrix->n_cols};
+  hid_t file_space = H5Screate_simple(2, dims, NULL);
+  hid_t properties = dataset_properties(source_x);
+  hid_t x = file_space < 0 || properties < 0
+                ? -1
+                : H5Dcreate2(file, "X", cli_h5_native_type_of(matrix->value_type), file_space,
+                             H5P_DEFAULT, properties, H5P_DEFAULT);
+  int status =
+      x < 0 || copy_attributes(source_x, x) || write_dense_rows(x, matrix, output->values_source);
   if (x >= 0) H5Dclose(x);
+  if (properties >= 0) H5Pclose(properties);
   if (file_space >= 0) H5Sclose(file_space);
   return status ? copy_failed(context, "X") : 0;
 }
@@ -604,8 +749,8 @@ static int write_copied_h5ad(hid_t file, const cli_matrix *matrix, const cli_h5a
   hid_t source_x = status == 0 ? H5Oopen(source, "X", H5P_DEFAULT) : -1;
   if (status == 0 && source_x < 0) status = copy_failed(context, "X");
   if (status == 0)
-    status = x_kind == H5I_DATASET ? write_dense_x_like(source_x, file, matrix, context)
-                                   : write_sparse_x_like(source_x, file, matrix, context);
+    status = x_kind == H5I_DATASET ? write_dense_x_like(source_x, file, matrix, output, context)
+                                   : write_sparse_x_like(source_x, file, matrix, output, context);
   if (status == 0 && output->size_factors != NULL)
     status = add_obs_column(file, matrix, output, context);
   if (status == 0 && write_uns(file, output->log1p) != 0) status = copy_failed(context, "uns");
@@ -625,11 +770,14 @@ static int is_column_name(const char *name) {
 int cli_write_h5ad(const char *path, const cli_matrix *matrix, const cli_h5ad_output *output,
                    char *error, size_t error_size) {
   cli_h5_setup();
-  const cli_h5ad_output defaults = {NULL, NULL, CLI_VAR_INDEX_SYMBOLS, 0, NULL};
+  const cli_h5ad_output defaults = {NULL, NULL, CLI_VAR_INDEX_SYMBOLS, 0, NULL, NULL};
   if (output == NULL) output = &defaults;
+  /* With a values source, the matrix gives only its sizes and type (to an .h5ad input's copy). */
+  int arrays_needed = output->values_source == NULL || output->source_h5ad == NULL;
   if (matrix == NULL || matrix->n_rows < 0 || matrix->n_cols < 0 || matrix->nnz < 0 ||
-      matrix->indptr == NULL ||
-      (matrix->nnz > 0 && (matrix->indices == NULL || matrix->values == NULL))) {
+      (arrays_needed &&
+       (matrix->indptr == NULL ||
+        (matrix->nnz > 0 && (matrix->indices == NULL || matrix->values == NULL))))) {
     cli_io_fail(error, error_size, "cannot write '%s': the matrix is incomplete", path);
     return 1;
   }

@@ -91,6 +91,8 @@ int cli_h5_read_shape_attribute(hid_t object, const char *name, int64_t shape[2]
 /* indptr of n_outer + 1 offsets must start at 0, never decrease, and end at nnz. */
 int cli_h5_check_indptr(const cli_h5_source *src, const char *name, const int64_t *indptr,
                         int64_t n_outer, int64_t nnz);
+/* Whether one stored value of `type` is zero; -0.0 counts as zero, so bytes alone cannot tell. */
+int cli_h5_value_is_zero(const char *value, normot_value_type type);
 int cli_h5_check_indices(const cli_h5_source *src, const char *name, const int64_t *indices,
                          int64_t nnz, int64_t bound);
 

@@ -191,7 +191,28 @@ typedef struct cli_h5ad_output {
   int log1p;               /* uns["log1p"] = {"base": None}, as sc.pp.log1p records */
   const char *source_h5ad; /* an .h5ad input: every element but X is copied from it unchanged,
                             * and X is written in its layout (CSR, CSC or dense) */
+  const struct cli_values_source *values_source; /* NULL, or (with source_h5ad) where X's
+                            * values come from instead of the matrix, a block at a time */
 } cli_h5ad_output;
+
+/* A block of X's normalized values for the writer (normot normalize's streaming run). */
+typedef struct cli_values_block {
+  int64_t first; /* sparse X: where the block's first value goes in X/data; dense X: its row */
+  int64_t n_rows, nnz;
+  const int64_t *indptr;  /* dense X: the block's rows as CSR, n_rows + 1 offsets from 0 ... */
+  const int64_t *indices; /* ... and column indices (every other value is 0) */
+  const void *values;     /* nnz values of the matrix's type, in the order of the input file */
+} cli_values_block;
+
+/* X's values produced a block at a time, in the order of the input's X (entries of its data,
+ * or rows of a dense X). With it, cli_write_h5ad reads of the matrix only its sizes and value
+ * type, and the file is the one the whole matrix gives. */
+typedef struct cli_values_source {
+  /* Fills the next block and returns 1; returns 0 after the last one, -1 on failure (the
+   * source keeps its own message; the write then fails). */
+  int (*next)(void *state, cli_values_block *block);
+  void *state;
+} cli_values_source;
 
 /* Writes `matrix` as the .h5ad that scanpy's write_h5ad would write after reading the input and
  * normalizing it (see docs/formats.md); `output` NULL means all defaults. Written to a temporary
@@ -200,6 +221,53 @@ typedef struct cli_h5ad_output {
  * HDF5's error class. */
 int cli_write_h5ad(const char *path, const cli_matrix *matrix, const cli_h5ad_output *output,
                    char *error, size_t error_size);
+
+/* ---- an .h5ad's X in blocks (h5ad_stream.c) -------------------------------------------------- */
+
+/* `normot normalize` on an .h5ad larger than memory reads X a block at a time, with the checks
+ * and messages of cli_read_h5ad: rows of a csr_matrix or of a dense X (given as CSR without its
+ * zeros, as cli_read_h5ad keeps it), columns of a csc_matrix. */
+typedef struct cli_x_layout {
+  normot_layout layout; /* as stored: CSR, CSC or DENSE */
+  int64_t n_rows, n_cols;
+  int64_t nnz; /* stored entries of a sparse X; 0 for a dense one */
+  normot_value_type value_type;
+  int64_t n_blocks;          /* once planned */
+  int64_t max_block_entries; /* once planned: the most values a block holds */
+} cli_x_layout;
+
+typedef struct cli_x_stream_request {
+  const char *path;    /* kept by pointer until the stream is closed */
+  int float_type;      /* -1, or the float type float values are converted to as they are read */
+} cli_x_stream_request;
+
+/* One block: X is a view (CSR rows or CSC columns, int64 indices) valid until the next read. */
+typedef struct cli_x_block {
+  normot_matrix X;
+  int64_t first;       /* its first row (CSR, dense) or column (CSC) */
+  int64_t first_entry; /* sparse X: where its first entry lies in X/data */
+} cli_x_block;
+
+typedef struct cli_x_stream cli_x_stream;
+
+/* Opens X: its layout, shape and (sparse) indptr are read and checked. Returns 0, or non-zero
+ * with a one-line reason in `error`. */
+int cli_x_stream_open(const cli_x_stream_request *request, cli_x_stream **out, char *error,
+                      size_t error_size);
+const cli_x_layout *cli_x_stream_layout(const cli_x_stream *stream);
+/* Cuts X into blocks of whole rows (columns for CSC) of at most max_entries values (a longer row
+ * is a block alone) and allocates their buffers: values, int64 indices and, for a dense X, its
+ * rows as stored. Returns 0, or non-zero with a one-line reason in `error`. */
+int cli_x_stream_plan(cli_x_stream *stream, int64_t max_entries, char *error, size_t error_size);
+/* Reads block `index` (0 <= index < n_blocks) and checks its indices. Returns 0, or non-zero
+ * with a one-line reason in `error`. */
+int cli_x_stream_read(cli_x_stream *stream, int64_t index, cli_x_block *block, char *error,
+                      size_t error_size);
+/* From now on, read a CSR X's blocks without their indices (skip non-zero) or with them (0, the
+ * default): a pass that reads only the values and offsets (the totals, the scaling) then reads
+ * half the data. The block's indices are not valid then, and not checked. */
+void cli_x_stream_skip_indices(cli_x_stream *stream, int skip);
+void cli_x_stream_close(cli_x_stream *stream);
 
 /* ---- anndata's name rules (.h5ad) ------------------------------------------------------------ */
 

@@ -128,6 +128,32 @@ static const void *some_data_pointer(const normot_matrix *X) {
   return X->indptr;
 }
 
+normot_status normot_check_normalize_block(normot_context *context, const normot_matrix *X,
+                                           const normot_normalize_params *params,
+                                           normot_value_type value_type) {
+  if (context == NULL) return NORMOT_ERROR_NULL_POINTER;
+  if (X == NULL || params == NULL)
+    return normot_fail(context, NORMOT_ERROR_NULL_POINTER, "%s is NULL",
+                       X == NULL ? "X" : "params");
+  /* check_types wants an output; one of value_type, written out of place, asks nothing more. */
+  static char out_of_place;
+  normot_normalize_output output = {0};
+  output.values = &out_of_place;
+  output.value_type = value_type;
+  normot_status status = check_types(context, X, &output);
+  if (status == NORMOT_SUCCESS) status = check_sizes(context, X);
+  if (status == NORMOT_SUCCESS) status = check_pointers(context, X);
+  if (status == NORMOT_SUCCESS) status = check_params(context, params, value_type);
+  if (status != NORMOT_SUCCESS) return status;
+  if (!memory_tag_known(X->memory))
+    return normot_fail(context, NORMOT_ERROR_INVALID_MEMORY, "unknown memory tag %d in X",
+                       (int)X->memory);
+  if (normot_resolve_memory(X->memory, some_data_pointer(X)) == NORMOT_MEMORY_CUDA)
+    return normot_fail(context, NORMOT_ERROR_INVALID_MEMORY,
+                       "the block calls read host memory; X lives in CUDA device memory");
+  return NORMOT_SUCCESS;
+}
+
 normot_status normot_normalize_total(normot_context *context, const normot_matrix *X,
                                      const normot_normalize_params *params,
                                      normot_normalize_output *output) {

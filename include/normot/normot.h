@@ -310,6 +310,77 @@ NORMOT_API normot_status normot_normalize_total(normot_context *context, const n
                                                 normot_normalize_output *output);
 
 /* ---------------------------------------------------------------------------------------------
+ * normalize_total in blocks, for a matrix larger than memory
+ *
+ * normot_normalize_total needs the whole matrix at once. The five calls below do the same
+ * arithmetic on pieces of it, so that a caller can read a matrix from disk a block at a time and
+ * still get, bit for bit, the totals, target, size factors and values normot_normalize_total
+ * gives on the whole matrix. A block is a normot_matrix of whole rows (CSR or dense: row i of the
+ * block is one cell) or of whole columns (CSC: every cell, some genes). The steps:
+ *   1. Zero an array of float64 sums, one per cell. normot_normalize_block_sums adds each cell's
+ *      values into it: CSR in stored order, dense and CSC in increasing column order (so CSC
+ *      blocks must come in column order). Give a CSR or dense block the part of the array that
+ *      belongs to its rows; give a CSC block the whole array.
+ *   2. normot_normalize_block_totals rounds the sums to the output type in place: the totals.
+ *   3. exclude_highly_expressed only: zero one flag per gene; normot_normalize_block_exclusion
+ *      flags the genes of each block (give it the flags of the block's columns); then steps 1
+ *      and 2 again with those flags, which leave the flagged genes out of the sums.
+ *   4. normot_normalize_block_target: target_sum, or the median of the positive totals.
+ *   5. normot_normalize_block_scale on each block, with params->has_target_sum = 1 and
+ *      params->target_sum = the target of step 4.
+ * `value_type` is the output type (NORMOT_FLOAT32 or NORMOT_FLOAT64, as output->value_type of
+ * normot_normalize_total: the input's own type for float input). The calls run on the host
+ * whatever the context's backend (host memory only), with the context's threads. Each checks
+ * what it reads as normot_normalize_total does (indptr; indices where read: CSC, or when genes
+ * are excluded; NaN/Inf with params->check_values; totals, target and results that would not be
+ * finite) and returns the same statuses; a failed call writes nothing.
+ * ------------------------------------------------------------------------------------------- */
+
+/* Adds each cell's values (converted to value_type first, as Scanpy casts counts) into sums:
+ * X->n_rows entries for a CSR or dense block, the matrix's n_rows for a CSC block. Genes whose
+ * flag in `excluded` (X->n_cols flags, or NULL for none) is non-zero are left out. */
+NORMOT_API normot_status normot_normalize_block_sums(normot_context *context,
+                                                     const normot_matrix *X,
+                                                     const normot_normalize_params *params,
+                                                     normot_value_type value_type,
+                                                     const unsigned char *excluded, double *sums);
+
+/* Rounds n sums to value_type in place, which makes them the totals; with params->check_values
+ * each must be finite in value_type (else NORMOT_ERROR_OVERFLOW, nothing changed). */
+NORMOT_API normot_status normot_normalize_block_totals(normot_context *context,
+                                                       const normot_normalize_params *params,
+                                                       normot_value_type value_type, int64_t n,
+                                                       double *sums);
+
+/* Sets excluded[g] = 1 (X->n_cols flags, for the block's columns) for each gene g with a value
+ * above params->max_fraction times its cell's total (totals as for the sums of step 1). Flags
+ * already set stay set. */
+NORMOT_API normot_status normot_normalize_block_exclusion(
+    normot_context *context, const normot_matrix *X, const normot_normalize_params *params,
+    normot_value_type value_type, const double *totals, unsigned char *excluded);
+
+/* The target of n totals, rounded to value_type: params->target_sum when has_target_sum, else
+ * the median of the totals that are > 0 (NORMOT_ERROR_NO_POSITIVE_TOTAL when none is; takes
+ * memory for their copy, NORMOT_ERROR_OUT_OF_MEMORY without it). */
+NORMOT_API normot_status normot_normalize_block_target(normot_context *context,
+                                                       const normot_normalize_params *params,
+                                                       normot_value_type value_type, int64_t n,
+                                                       const double *totals, double *target);
+
+/* Step 5: scales the block into output->values (laid out as X's values; NULL or X->values: in
+ * place, for float input of value_type) with size factor total / params->target_sum (1 for a
+ * zero total), then log1p when asked. `totals` has one entry per row of a CSR or dense block,
+ * or per cell of the matrix for a CSC block; so has output->size_factors when given (total /
+ * target, 0 for a zero total). output->totals must be NULL. Fills output->target and
+ * output->n_zero_cells (zero totals among the block's rows; every cell for CSC) and sets
+ * output->n_excluded_genes to 0. */
+NORMOT_API normot_status normot_normalize_block_scale(normot_context *context,
+                                                      const normot_matrix *X,
+                                                      const normot_normalize_params *params,
+                                                      const double *totals,
+                                                      normot_normalize_output *output);
+
+/* ---------------------------------------------------------------------------------------------
  * Batched exact EMD
  *
  * Problem i of k: minimise <G, M_i> over G >= 0 (n x m) with G 1 = a_i and G^T 1 = b_i.
