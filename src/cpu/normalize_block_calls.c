@@ -165,7 +165,8 @@ static int results_finite(const normot_block_job *job, int64_t m) {
   double factor = dividing_factor(job, m);
   if (!isfinite(factor)) return 0;
   double low = INFINITY, high = -INFINITY;
-  normot_value_range(X->values, X->value_type, job->out, start, end, &low, &high);
+  const normot_types types = {X->value_type, idx, job->out};
+  normot_value_range(X->values, types, start, end, &low, &high);
   if (low > high) return 1;
   return isfinite(normot_scaled_value(job->out, low, factor, job->log1p, job->log_divisor)) &&
          isfinite(normot_scaled_value(job->out, high, factor, job->log1p, job->log_divisor));
@@ -192,8 +193,9 @@ static NORMOT_ALWAYS_INLINE void scale_typed(const normot_block_job *job, normot
     major_range(X, idx, m, &start, &end);
     for (int64_t j = start; j < end; ++j) {
       if (by_column) factor = dividing_factor(job, normot_load_index(X->indices, idx, j));
-      normot_scale_store(job->out_values, out, j, normot_load_as_output(X->values, in, out, j),
-                         factor, job->log1p, job->log_divisor);
+      const double value = normot_load_as_output(X->values, in, out, j);
+      normot_store_as_output(job->out_values, out, j,
+                             normot_scaled_value(out, value, factor, job->log1p, job->log_divisor));
     }
   }
 }
