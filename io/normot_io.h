@@ -191,8 +191,9 @@ typedef struct cli_h5ad_output {
   int log1p;               /* uns["log1p"] = {"base": None}, as sc.pp.log1p records */
   const char *source_h5ad; /* an .h5ad input: every element but X is copied from it unchanged,
                             * and X is written in its layout (CSR, CSC or dense) */
-  const struct cli_values_source *values_source; /* NULL, or (with source_h5ad) where X's
-                            * values come from instead of the matrix, a block at a time */
+  const struct cli_values_source
+      *values_source; /* NULL, or (with source_h5ad) where X's
+                       * values come from instead of the matrix, a block at a time */
 } cli_h5ad_output;
 
 /* A block of X's normalized values for the writer (normot normalize's streaming run). */
@@ -237,8 +238,8 @@ typedef struct cli_x_layout {
 } cli_x_layout;
 
 typedef struct cli_x_stream_request {
-  const char *path;    /* kept by pointer until the stream is closed */
-  int float_type;      /* -1, or the float type float values are converted to as they are read */
+  const char *path; /* kept by pointer until the stream is closed */
+  int float_type;   /* -1, or the float type float values are converted to as they are read */
 } cli_x_stream_request;
 
 /* One block: X is a view (CSR rows or CSC columns, int64 indices) valid until the next read. */

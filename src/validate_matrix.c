@@ -35,10 +35,11 @@ void normot_check_indptr_steps(const void *indptr, normot_index_type type, int64
   }
 }
 
-void normot_check_indices(const void *indices, normot_index_type type, int64_t begin, int64_t end,
-                          int64_t limit, int64_t major, normot_matrix_problem *problem) {
+void normot_check_indices(const normot_matrix *X, int64_t begin, int64_t end, int64_t major,
+                          normot_matrix_problem *problem) {
+  const int64_t limit = X->layout == NORMOT_LAYOUT_CSC ? X->n_rows : X->n_cols;
   for (int64_t j = begin; j < end; ++j) {
-    int64_t index = normot_load_index(indices, type, j);
+    int64_t index = normot_load_index(X->indices, X->index_type, j);
     if (index < 0 || index >= limit) {
       record(problem, NORMOT_ERROR_INDEX_OUT_OF_RANGE, major, j, index, 0.0);
       return;
@@ -84,7 +85,6 @@ void normot_check_matrix(const normot_matrix *X, int check_indices, int check_va
     return;
   }
   int64_t n_major = X->layout == NORMOT_LAYOUT_CSR ? X->n_rows : X->n_cols;
-  int64_t limit = X->layout == NORMOT_LAYOUT_CSR ? X->n_cols : X->n_rows;
   normot_check_indptr_ends(X->indptr, X->index_type, n_major, X->nnz, problem);
   if (problem->status != NORMOT_SUCCESS) return;
 #pragma omp parallel num_threads(n_threads)
@@ -99,8 +99,7 @@ void normot_check_matrix(const normot_matrix *X, int check_indices, int check_va
         normot_check_indptr_steps(X->indptr, X->index_type, m, m + 1, X->nnz, &local);
         continue;
       }
-      if (check_indices)
-        normot_check_indices(X->indices, X->index_type, start, end, limit, m, &local);
+      if (check_indices) normot_check_indices(X, start, end, m, &local);
       if (check_values) normot_check_finite(X->values, X->value_type, start, end, m, &local);
     }
 #pragma omp critical(normot_check_matrix_merge)

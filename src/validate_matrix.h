@@ -59,9 +59,10 @@ void normot_check_indptr_ends(const void *indptr, normot_index_type type, int64_
 void normot_check_indptr_steps(const void *indptr, normot_index_type type, int64_t first,
                                int64_t last, int64_t nnz, normot_matrix_problem *problem);
 
-/* Checks 0 <= indices[j] < limit for j in [begin, end), found in `major`. */
-void normot_check_indices(const void *indices, normot_index_type type, int64_t begin, int64_t end,
-                          int64_t limit, int64_t major, normot_matrix_problem *problem);
+/* Checks X's stored indices [begin, end), found in `major`: 0 <= index < the minor extent
+ * (n_cols for CSR, n_rows for CSC). */
+void normot_check_indices(const normot_matrix *X, int64_t begin, int64_t end, int64_t major,
+                          normot_matrix_problem *problem);
 
 /* Checks that values[j] is finite for j in [begin, end), found in `major`. Integer types are
  * always finite. */

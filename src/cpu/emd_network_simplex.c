@@ -369,9 +369,9 @@ __attribute__((target("avx2"))) static double row_minimum_avx2(const double *c, 
     const __m256d shift = _mm256_set1_pd(u);
     __m256d m0 = _mm256_set1_pd(INFINITY), m1 = m0, m2 = m0, m3 = m0;
     for (; j + 16 <= m; j += 16) {
-#define NORMOT_LANE(acc, at)                                                                \
-  acc = _mm256_min_pd(acc, _mm256_sub_pd(_mm256_sub_pd(_mm256_loadu_pd(c + j + at), shift), \
-                                         _mm256_loadu_pd(v + j + at)))
+#define NORMOT_LANE(acc, at)                                                                      \
+  (acc) = _mm256_min_pd((acc), _mm256_sub_pd(_mm256_sub_pd(_mm256_loadu_pd(c + j + (at)), shift), \
+                                             _mm256_loadu_pd(v + j + (at))))
       NORMOT_LANE(m0, 0);
       NORMOT_LANE(m1, 4);
       NORMOT_LANE(m2, 8);

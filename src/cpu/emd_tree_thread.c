@@ -16,7 +16,7 @@ int32_t emd_thread_rehang(const emd_thread_tree *t, int32_t path_length, int32_t
   const int32_t *path = t->path;
   int32_t *seg = t->segments, *last = t->last, *thread = t->thread;
   const int32_t leave = path[path_length - 1], old_last = last[leave];
-  for (int32_t k = 1; k < path_length; ++k) {
+  for (int64_t k = 1; k < path_length; ++k) {
     const int32_t s = path[k], below = path[k - 1];
     seg[4 * k] = thread[s] != below ? thread[s] : -1, seg[4 * k + 1] = t->rev_thread[below];
     seg[4 * k + 2] = last[s] != last[below] ? thread[last[below]] : -1, seg[4 * k + 3] = last[s];
@@ -27,7 +27,7 @@ int32_t emd_thread_rehang(const emd_thread_tree *t, int32_t path_length, int32_t
   for (int32_t u = t->parent[leave]; u >= 0 && last[u] == old_last; u = t->parent[u])
     last[u] = before;
   int32_t tail = last[path[0]];
-  for (int32_t k = 1; k < path_length; ++k) {
+  for (int64_t k = 1; k < path_length; ++k) {
     link(t, tail, path[k]);
     tail = path[k];
     if (seg[4 * k] >= 0) link(t, tail, seg[4 * k]), tail = seg[4 * k + 1];

@@ -91,7 +91,7 @@ static NORMOT_ALWAYS_INLINE void row_totals_block(const normalize_job *job, row_
   for (int64_t r = block.r0; r < block.r1; ++r) {
     row_range row = {r, r + 1, normot_row_start(X, t.idx, r), normot_row_end(X, t.idx, r)};
     if (job->exclude && X->layout == NORMOT_LAYOUT_CSR) { /* indices are read only then */
-      normot_check_indices(X->indices, t.idx, row.v0, row.v1, X->n_cols, r, problem);
+      normot_check_indices(X, row.v0, row.v1, r, problem);
       if (problem->status != NORMOT_SUCCESS) return;
     }
     double sum = normot_row_total(X->values, t.in, t.out, row.v0, row.v1);
@@ -140,7 +140,7 @@ static NORMOT_ALWAYS_INLINE int csc_check_columns(const normalize_job *job, int6
     for (int64_t j = start; j < end; ++j) {
       int64_t row = normot_load_index(X->indices, idx, j);
       if ((uint64_t)row >= (uint64_t)X->n_rows) {
-        normot_check_indices(X->indices, idx, j, j + 1, X->n_rows, c, problem);
+        normot_check_indices(X, j, j + 1, c, problem);
         return 0;
       }
       sorted &= row >= previous;
