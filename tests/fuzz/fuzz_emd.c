@@ -196,7 +196,8 @@ static emd_answer answer_of(const emd_call *call, int64_t p, int status_known_op
                        .sparse_col = r->sparse_col != NULL ? r->sparse_col + p * basis : NULL,
                        .sparse_count = r->sparse_count != NULL ? r->sparse_count + p : NULL,
                        .sparse_value = r->sparse_value != NULL ? r->sparse_value + p * basis : NULL,
-                       .optimal = status_known_optimal};
+                       .optimal = status_known_optimal,
+                       .centred = call->params.center_duals};
   return answer;
 }
 
