@@ -29,6 +29,7 @@ struct Answer {
   normot_status status = NORMOT_SUCCESS;
   std::string message;
   std::vector<double> cost, u, v;
+  int32_t status_of_problem = -7;  // problem 0's normot_emd_status
 };
 
 Answer Solve(normot_context *context, const MassCase &c, normot_emd_solver solver) {
@@ -53,7 +54,10 @@ Answer Solve(normot_context *context, const MassCase &c, normot_emd_solver solve
   answer.cost.assign(c.k, -7.0), answer.u.assign(c.k * n, -7.0), answer.v.assign(c.k * m, -7.0);
   normot_emd_result result = {};
   result.cost = answer.cost.data(), result.u = answer.u.data(), result.v = answer.v.data();
+  std::vector<int32_t> statuses(c.k, -7);
+  result.status = statuses.data();
   answer.status = normot_emd(context, &problem, &params, &result);
+  answer.status_of_problem = statuses[0];
   answer.message = normot_context_last_error(context);
   return answer;
 }
@@ -79,6 +83,7 @@ Answer SolveSparse(normot_context *context, const MassCase &c) {
   answer.cost.assign(1, -7.0), answer.u.assign(n, -7.0), answer.v.assign(m, -7.0);
   normot_emd_result result = {};
   result.cost = answer.cost.data(), result.u = answer.u.data(), result.v = answer.v.data();
+  result.status = &answer.status_of_problem;
   answer.status = normot_emd_sparse(context, &problem, &params, &result);
   answer.message = normot_context_last_error(context);
   return answer;
@@ -178,6 +183,26 @@ TEST_P(FuzzRegressionMassTest, MassesAtTheLimitGiveFiniteCentredDuals) {
       EXPECT_LE(std::fabs((double)(au - bv)), 1e-9 * (double)scale);
       EXPECT_TRUE(std::isfinite(answer.cost[0]));
     }
+  }
+}
+
+// fuzz_emd, regressions/fuzz_emd/multiscale_subnormal_mass_said_infeasible: a = {4.25e-314, 0,
+// 0} (a subnormal mass), b uniform over 7 columns rescaled to it, zero costs. b rescaled sums
+// to the mass only to a few steps of 2^-1074, which the sparse simplex leaves on its artificial
+// arcs; it allowed 1e-12 of the mass there, which underflows to 0, so MULTISCALE and
+// normot_emd_sparse said INFEASIBLE.
+TEST_P(FuzzRegressionMassTest, SubnormalMassIsSolvedByTheSparseSimplex) {
+  MassCase c;
+  c.a = {4.2535516336018177e-314, 0, 0};
+  c.b.assign(7, 1.0 / 7);
+  c.cost.assign(21, 0.0);
+  int way = 0;
+  for (const Answer &answer : SolveEveryWay(context_, c)) {
+    SCOPED_TRACE(::testing::Message() << "way " << way++);
+    if (answer.status == NORMOT_ERROR_NOT_IMPLEMENTED) continue;  // MULTISCALE on CUDA
+    ASSERT_EQ(answer.status, NORMOT_SUCCESS) << answer.message;
+    EXPECT_EQ(answer.status_of_problem, NORMOT_EMD_OPTIMAL);
+    EXPECT_EQ(answer.cost[0], 0.0);
   }
 }
 
