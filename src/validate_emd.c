@@ -154,8 +154,18 @@ static int rescaling_overflows(const weight_summary *a, const weight_summary *b,
   return !isfinite(normot_emd_rescaled_weight(b->largest, a->sum, b->sum));
 }
 
+/* The largest mass of a: DBL_MAX / (8 (n + m)). The duals are weighed by the mass (the
+ * centring also adds sum a + sum b, Inf past DBL_MAX / 2), and they are not always bounded by
+ * the costs: on all-zero costs the sparse simplex (MULTISCALE, normot_emd_sparse) leaves
+ * artificial potentials of about n + m. Masses rounding to DBL_MAX on both sides, with nothing
+ * to rescale, gave NaN duals there and silently uncentred ones elsewhere. */
+static double mass_limit(const normot_emd_problem *problem) {
+  return DBL_MAX / (8.0 * (double)(problem->n + problem->m));
+}
+
 /* The rules that keep every number the solvers form finite (docs/emd_semantics.md, "Magnitude
- * limits"): rescaling b to the mass of a, and the size of the costs against n + m and the mass. */
+ * limits"): rescaling b to the mass of a, the mass against n + m, and the size of the costs
+ * against n + m and the mass. */
 static normot_status check_magnitudes(const normot_emd_problem *problem, int64_t p,
                                       const weight_summary *a, const weight_summary *b,
                                       double cost_largest, message_sink *sink) {
@@ -164,6 +174,13 @@ static normot_status check_magnitudes(const normot_emd_problem *problem, int64_t
         "problem %lld: rescaling b to the mass of a overflows (b's largest weight %g, sum a = "
         "%g, sum b = %g)",
         (long long)p, b->largest, a->sum, b->sum);
+    return NORMOT_ERROR_OVERFLOW;
+  }
+  if (a->sum > mass_limit(problem)) {
+    SAY(sink,
+        "problem %lld: the mass of a (%g) is too large for this problem (n + m = %lld): the "
+        "solvers need sum a <= DBL_MAX / (8 (n + m)) = %g",
+        (long long)p, a->sum, (long long)(problem->n + problem->m), mass_limit(problem));
     return NORMOT_ERROR_OVERFLOW;
   }
   double limit = normot_emd_cost_limit(problem, a->sum);

@@ -16,7 +16,8 @@ extern "C" {
 /* Checks, problem by problem: NaN/Inf in a, b, cost, x and y; negative weights; a or b summing
  * to zero; when params->check_marginals, |sum a - sum b| > marginal_tol * max(sum a, sum b);
  * and the magnitude limits (NORMOT_ERROR_OVERFLOW): b rescaled to the mass of a stays finite,
- * every cost (given, or computed from the clouds) is within normot_emd_cost_limit(). Runs on
+ * the mass of a is at most DBL_MAX / (8 (n + m)), every cost (given, or computed from the
+ * clouds) is within normot_emd_cost_limit(). Runs on
  * n_threads OpenMP threads. On failure reports the failing problem with the lowest index (so the
  * message does not depend on the thread count) and names it in the message. Assumes the scalar
  * checks of normot_emd() passed. */

@@ -231,11 +231,17 @@ TEST_F(EmdSparseTest, BadInputsFailBeforeAnythingIsWritten) {
        NORMOT_ERROR_OVERFLOW, "costs up to 1e+307 are too large"},
       {"a large mass lowers the cost limit",
        [](normot_emd_sparse_problem &p, SparseCase &c) {
-         c.a = {1e308, 5e307}, c.b = {1e-300, 1e-300};
+         c.a = {2e306, 1e306}, c.b = {1e-300, 1e-300};
          p.a = c.a.data(), p.b = c.b.data();
        },
        NORMOT_ERROR_OVERFLOW,
-       "costs up to 2 are too large for this problem (n + m = 4, mass 1.5e+308)"},
+       "costs up to 2 are too large for this problem (n + m = 4, mass 3e+306)"},
+      {"a mass above DBL_MAX / (8 (n + m))",
+       [](normot_emd_sparse_problem &p, SparseCase &c) {
+         c.a = {1e308, 5e307};
+         p.a = c.a.data();
+       },
+       NORMOT_ERROR_OVERFLOW, "the mass of a (1.5e+308) is too large"},
       {"index type",
        [](normot_emd_sparse_problem &p, SparseCase &) { p.index_type = (normot_index_type)7; },
        NORMOT_ERROR_UNSUPPORTED_TYPE, "index_type 7"},

@@ -483,8 +483,9 @@ typedef struct normot_emd_result {
 /* Solves the k problems. The call returns NORMOT_SUCCESS when the batch was processed, even if
  * some problems are INFEASIBLE or MAX_ITER_REACHED: look at result->status per problem.
  * No result array may overlap an input array or another result array. Every cost (given, or
- * computed from the clouds) must satisfy max|M| <= DBL_MAX / (8 (n + m) max(1, sum a)), so that
- * every result is finite (docs/emd_semantics.md, "Magnitude limits").
+ * computed from the clouds) must satisfy max|M| <= DBL_MAX / (8 (n + m) max(1, sum a)), and the
+ * mass sum a <= DBL_MAX / (8 (n + m)), so that every result is finite (docs/emd_semantics.md,
+ * "Magnitude limits").
  * Returns NORMOT_SUCCESS or:
  *   NORMOT_ERROR_NULL_POINTER     context, problem, params, result or result->cost NULL; cost and
  *                                 x/y both NULL; x or y NULL in point-cloud mode
@@ -495,8 +496,9 @@ typedef struct normot_emd_result {
  *   NORMOT_ERROR_NEGATIVE_WEIGHT  a negative entry in a or b
  *   NORMOT_ERROR_ZERO_MASS        a or b of a problem sums to 0
  *   NORMOT_ERROR_UNBALANCED       sums differ by more than marginal_tol (check_marginals)
- *   NORMOT_ERROR_OVERFLOW         a cost that is infinite or above the limit, or b rescaled to
- *                                 the mass of a not finite (message names the problem)
+ *   NORMOT_ERROR_OVERFLOW         a cost that is infinite or above the limit, b rescaled to
+ *                                 the mass of a not finite, or a mass above its limit (message
+ *                                 names the problem)
  *   NORMOT_ERROR_INVALID_ARGUMENT max_iter < 0, marginal_tol < 0; a result array overlapping an
  *                                 input array or another result array
  *   NORMOT_ERROR_INVALID_MEMORY, NORMOT_ERROR_OUT_OF_MEMORY, NORMOT_ERROR_CUDA,

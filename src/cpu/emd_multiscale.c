@@ -226,7 +226,7 @@ static int solve_until_certified(const emd_multiscale_problem *p, buffers *b, em
   for (int32_t i = 0; i < p->n; ++i) mass += p->a[i];
   /* Over the complete graph an optimal basis carries no artificial flow; anything else would
    * be a failure of the method, reported rather than returned as optimal. */
-  if (status == NORMOT_EMD_OPTIMAL && emd_sparse_simplex_artificial_flow(simplex) > 1e-12 * mass)
+  if (status == NORMOT_EMD_OPTIMAL && emd_sparse_simplex_leaves_artificial_flow(simplex, mass))
     status = NORMOT_EMD_INFEASIBLE;
   solution->count =
       emd_sparse_simplex_basis(simplex, solution->row, solution->col, solution->flow, NULL);

@@ -81,8 +81,11 @@ void emd_sparse_simplex_destroy(emd_sparse_simplex *solver);
  * *iterations; returns NORMOT_EMD_OPTIMAL or NORMOT_EMD_MAX_ITER_REACHED (max_iter 0: none). */
 int emd_sparse_simplex_run(emd_sparse_simplex *solver, const emd_arc_list *arcs, int64_t max_iter,
                            int64_t *iterations);
-/* Flow still on artificial arcs: > 0 at optimality means the arcs cannot carry the marginals. */
-double emd_sparse_simplex_artificial_flow(const emd_sparse_simplex *solver);
+/* Whether flow is still on artificial arcs at optimality (the arcs cannot carry the marginals)
+ * beyond the rounding of marginals of this mass: 1e-12 of it, and at least one step of 2^-1074
+ * per node (b rescaled to a subnormal mass sums to it only to such steps; 1e-12 of that mass
+ * underflowed to 0 and such problems were said INFEASIBLE). */
+int emd_sparse_simplex_leaves_artificial_flow(const emd_sparse_simplex *solver, double mass);
 /* u (n) and v (m) with u_i + v_j = cost on every basic arc of the last run. */
 void emd_sparse_simplex_duals(const emd_sparse_simplex *solver, double *u, double *v);
 /* The basic arcs of the last run that are real arcs (at most n + m - 1), zero flows included,

@@ -93,7 +93,7 @@ static int solve_arcs(const normot_emd_params *params, sparse_solve *s, double c
   double mass = 0.0;
   for (int32_t r = 0; r < s->n_active; ++r) mass += s->a_active[r];
   if (solution->status == NORMOT_EMD_OPTIMAL &&
-      emd_sparse_simplex_artificial_flow(simplex) > 1e-12 * mass)
+      emd_sparse_simplex_leaves_artificial_flow(simplex, mass))
     solution->status = NORMOT_EMD_INFEASIBLE;
   solution->count =
       emd_sparse_simplex_basis(simplex, solution->row, solution->col, solution->flow, s->arc_cost);

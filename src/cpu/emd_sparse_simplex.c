@@ -19,6 +19,7 @@
  *
  * Arcs are only ever appended, so the ids held by the tree stay valid: a caller that adds arcs
  * and runs again resumes from the last optimal basis (a warm start). */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -260,11 +261,11 @@ int emd_sparse_simplex_run(emd_sparse_simplex *s, const emd_arc_list *arcs, int6
   return NORMOT_EMD_OPTIMAL;
 }
 
-double emd_sparse_simplex_artificial_flow(const emd_sparse_simplex *s) {
+int emd_sparse_simplex_leaves_artificial_flow(const emd_sparse_simplex *s, double mass) {
   double total = 0.0;
   for (int32_t x = 0; x < s->n + s->m; ++x)
     if (s->parent[x] == s->root && s->parent_arc[x] < 0) total += s->flow[x];
-  return total;
+  return total > fmax(1e-12 * mass, (double)s->nodes * DBL_TRUE_MIN);
 }
 
 void emd_sparse_simplex_duals(const emd_sparse_simplex *s, double *u, double *v) {

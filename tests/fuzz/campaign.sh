@@ -5,6 +5,9 @@
 # corpus grows in build-fuzz/campaign-corpus/TARGET (seeded from the committed corpus and
 # reproducers, kept between campaigns); failing inputs go to CRASH_DIR (default
 # build-fuzz/campaign-crashes/TARGET). Exit status: 0 when nothing failed, 1 otherwise.
+# The last line printed sums it up: libFuzzer's last status line (runs, coverage, corpus,
+# execs/s, OOM/timeout/crash counts) and the peak RSS of the fuzzer and its jobs
+# (/usr/bin/time -v, kept in CRASH_DIR/campaign.time, when /usr/bin/time is there).
 # Build first: cmake --preset fuzz && cmake --build --preset fuzz --target fuzz_targets
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -24,13 +27,20 @@ mkdir -p "$corpus" "$crashes"
 corpora=(tests/fuzz/corpus/$target)
 [ -d tests/fuzz/regressions/$target ] && corpora+=(tests/fuzz/regressions/$target)
 log=$crashes/campaign.log
+timing=$crashes/campaign.time
+timer=()
+[ -x /usr/bin/time ] && timer=(/usr/bin/time -v -o "$timing")
 # shellcheck disable=SC2046
-nice -n 10 "$binary" "$corpus" "${corpora[@]}" $(normot_fuzz_dict "$target") \
+nice -n 10 "${timer[@]}" "$binary" "$corpus" "${corpora[@]}" $(normot_fuzz_dict "$target") \
   "${normot_fuzz_limits[@]}" -max_total_time="$seconds" -fork=1 -ignore_crashes=1 \
   -ignore_timeouts=1 -ignore_ooms=1 -artifact_prefix="$crashes/" -print_final_stats=1 \
   >"$log" 2>&1 || true
 failures=$(find "$crashes" -maxdepth 1 -type f \( -name 'crash-*' -o -name 'leak-*' \
            -o -name 'timeout-*' -o -name 'oom-*' \) | wc -l)
+status=$(grep -E '^#[0-9]+: cov: ' "$log" | tail -n 1)
+peak=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$timing" 2>/dev/null)
 printf '%s: %s s, %s failing input(s) in %s (log: %s)\n' "$target" "$seconds" "$failures" \
   "$crashes" "$log"
+printf '%s: last status %s; corpus files %s; peak RSS %s MB\n' "$target" "${status:-none}" \
+  "$(find "$corpus" -type f | wc -l)" "$(( ${peak:-0} / 1024 ))"
 [ "$failures" -eq 0 ]

@@ -12,7 +12,11 @@
 #include "fuzz_support.h"
 #include "normot/normot.h"
 
-enum { SENTINEL_BYTE = 0x5A, RESULT_ARRAYS = 11 };
+/* LARGE_SIDE: a side code of 248 or 249 makes n or m 1030, so that two of them (n + m > 2048)
+ * reach MULTISCALE's coarse-to-fine cloud hierarchy (emd_multiscale_clouds.c); only point
+ * clouds solved by MULTISCALE or AUTO, in a batch of at most one, keep it (a second each under
+ * the sanitizers; the dense solvers would take far longer). */
+enum { SENTINEL_BYTE = 0x5A, RESULT_ARRAYS = 11, LARGE_SIDE = 1030 };
 
 typedef struct emd_call {
   normot_emd_problem problem;
@@ -29,6 +33,7 @@ static int64_t nonnegative(int64_t n) {
 }
 
 static int64_t decode_side(uint8_t code) {
+  if (code == 248 || code == 249) return LARGE_SIDE;
   if (code < 250) return 1 + code % 8;
   return code < 253 ? 0 : -1;
 }
@@ -46,11 +51,42 @@ static double decode_marginal_tol(uint8_t code) {
   return specials[code - 250];
 }
 
+/* Value i of a large array once the bytes are used up: a spread of sixteenths in [0, 32), zero
+ * now and then, that depends on the input's size, so that large clouds are not all one point. */
+static void store_pattern(void *array, int64_t i, normot_value_type type, size_t salt) {
+  const double value = (double)(((uint64_t)i * 7919u + salt) % 521u) / 16.0;
+  if (type == NORMOT_FLOAT32)
+    ((float *)array)[i] = (float)value;
+  else if (type == NORMOT_FLOAT64)
+    ((double *)array)[i] = value;
+  else
+    ((int32_t *)array)[i] = (int32_t)value;
+}
+
 static void *values_array(fuzz_bytes *bytes, int64_t count, normot_value_type type) {
   void *array = calloc((size_t)(count > 0 ? count : 1), fuzz_type_size(type));
   if (array == NULL) fuzz_fail("out of memory in the harness");
-  for (int64_t i = 0; i < count; ++i) fuzz_store_value(array, i, type, bytes);
+  for (int64_t i = 0; i < count; ++i) {
+    if (count >= LARGE_SIDE && bytes->used >= bytes->size)
+      store_pattern(array, i, type, bytes->size);
+    else
+      fuzz_store_value(array, i, type, bytes);
+  }
   return array;
+}
+
+/* Large sides only where they stay fast (see LARGE_SIDE): otherwise back to 1..8. */
+static void limit_large_sides(uint8_t flags, emd_call *call) {
+  normot_emd_problem *p = &call->problem;
+  const normot_emd_solver solver = call->params.solver;
+  const int clouds = (flags >> 4) & 1;
+  if (p->n != LARGE_SIDE && p->m != LARGE_SIDE) return;
+  if (clouds && (solver == NORMOT_EMD_SOLVER_MULTISCALE || solver == NORMOT_EMD_SOLVER_AUTO)) {
+    if (p->k > 1) p->k = 1;
+    return;
+  }
+  if (p->n == LARGE_SIDE) p->n = 8;
+  if (p->m == LARGE_SIDE) p->m = 8;
 }
 
 static void decode_inputs(fuzz_bytes *bytes, uint8_t flags, emd_call *call) {
@@ -143,6 +179,7 @@ static void decode_call(fuzz_bytes *bytes, emd_call *call) {
   call->params.max_iter = decode_max_iter(fuzz_take_byte(bytes));
   call->params.marginal_tol = decode_marginal_tol(fuzz_take_byte(bytes));
   call->threads_code = fuzz_take_byte(bytes);
+  limit_large_sides(flags, call);
   decode_inputs(bytes, flags, call);
   decode_outputs(wanted, call);
 }
@@ -196,7 +233,8 @@ static emd_answer answer_of(const emd_call *call, int64_t p, int status_known_op
                        .sparse_col = r->sparse_col != NULL ? r->sparse_col + p * basis : NULL,
                        .sparse_count = r->sparse_count != NULL ? r->sparse_count + p : NULL,
                        .sparse_value = r->sparse_value != NULL ? r->sparse_value + p * basis : NULL,
-                       .optimal = status_known_optimal};
+                       .optimal = status_known_optimal,
+                       .centred = call->params.center_duals};
   return answer;
 }
 

@@ -94,6 +94,30 @@ static double check_duals(const emd_instance *instance, const emd_answer *answer
   return dual;
 }
 
+/* sum a u = sum b v, in long double, to 1e-9 of the larger of sum a |u| + sum b |v| and
+ * (n + m) max|M| sum a: the potentials the solvers centre carry offsets up to about (n + m)
+ * max|M| (n + m, on all-zero costs, for the sparse simplex), whose rounding the centring
+ * leaves behind. Duals that were not centred at all miss this by far. */
+static void check_centring(const emd_instance *instance, const emd_answer *answer, scales s,
+                           int64_t index) {
+  long double au = 0, bv = 0, scale = 0;
+  for (int64_t i = 0; i < instance->n; ++i) {
+    au += (long double)instance->a[i] * answer->u[i];
+    scale += fabsl((long double)instance->a[i] * answer->u[i]);
+  }
+  for (int64_t j = 0; j < instance->m; ++j) {
+    const long double b = rescaled_b(instance, s, j);
+    bv += b * answer->v[j];
+    scale += fabsl(b * answer->v[j]);
+  }
+  const long double offsets = (long double)(instance->n + instance->m) *
+                              (s.largest_cost > 0 ? s.largest_cost : 1.0) * s.sum_a;
+  const long double tol = relative_tol * fmaxl(fmaxl(scale, offsets), 1e-300L);
+  if (fabsl(au - bv) > tol)
+    fuzz_fail("problem %lld: centred duals with sum a u = %.17Lg, sum b v = %.17Lg",
+              (long long)index, au, bv);
+}
+
 static void check_sparse(const emd_instance *instance, const emd_answer *answer, int64_t index) {
   const int64_t n = instance->n, m = instance->m, count = *answer->sparse_count;
   if (count < 1 || count > n + m - 1)
@@ -139,4 +163,5 @@ void fuzz_check_emd_answer(const emd_instance *instance, const emd_answer *answe
   if (fabs(dual - answer->cost) > tol)
     fuzz_fail("problem %lld: cost %.17g but the dual objective is %.17g", (long long)index,
               answer->cost, dual);
+  if (answer->centred) check_centring(instance, answer, s, index);
 }

@@ -1,7 +1,8 @@
 /* The optimality certificate of an EMD answer (docs/emd_semantics.md, "Accuracy"), in float64:
  * a feasible plan (marginals to 1e-9 of the mass, b rescaled to the mass of a), dual
  * feasibility and complementary slackness to 1e-9 of max|M|, cost = <G, M> = sum a u + sum b v,
- * and a sparse plan that lists exactly the plan's positive entries in row-major order. */
+ * a sparse plan that lists exactly the plan's positive entries in row-major order, and, when
+ * the duals were centred, sum a u = sum b v (POT's center_ot_dual). */
 #ifndef NORMOT_FUZZ_EMD_CERTIFICATE_H
 #define NORMOT_FUZZ_EMD_CERTIFICATE_H
 
@@ -23,6 +24,7 @@ typedef struct emd_answer {
   const int64_t *sparse_row, *sparse_col, *sparse_count;
   const double *sparse_value;
   int optimal; /* 1: the certificate must hold; 0: only a feasible plan is promised */
+  int centred; /* params.center_duals: sum a u = sum b v too */
 } emd_answer;
 
 /* Fails (fuzz_fail) naming problem `index` when the answer breaks the certificate. */

@@ -241,6 +241,10 @@ def emd_seeds():
           emd_call(1, 3, 3, 1, 0b10000, 0, 1, 2, [[0, 0, 1, 0, 0, 1], [2, 2, 0, 3, 1, 1]]))
     write("fuzz_emd", "unbalanced_rescaled_max_iter",
           emd_call(1, 2, 2, 1, 0b1000101, 1, 0, 0, [[1, 1], [1, 3], [0, 1, 1, 0]], max_iter=129))
+    # Side codes 248 and 249 (n - 1 here) are 1030 points each (LARGE_SIDE in fuzz_emd.c):
+    # MULTISCALE's coarse-to-fine hierarchy; coordinates past these follow the harness's spread.
+    write("fuzz_emd", "large_clouds_multiscale_hierarchy",
+          emd_call(1, 249, 250, 1, 0b10000, 4, 1, 2, [[0.5, 3, 1, 1, 7, 2]]))
 
 
 class H5Program:
