@@ -391,11 +391,8 @@ int cli_read_h5ad(const char *path, cli_matrix *out, char *error, size_t error_s
   const cli_h5_source source = {path, error, error_size};
   cli_h5_setup();
   memset(out, 0, sizeof *out);
-  hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (file < 0) {
-    cli_io_fail(error, error_size, "cannot open '%s' as an HDF5 file", path);
-    return 1;
-  }
+  hid_t file = cli_h5_open_input(path, error, error_size);
+  if (file < 0) return 1;
   int status = 1;
   if (!cli_h5_link_exists(file, "X")) {
     cli_io_fail(error, error_size, "'%s' has no X: not an AnnData .h5ad file", path);

@@ -185,10 +185,8 @@ int cli_x_stream_open(const cli_x_stream_request *request, cli_x_stream **out, c
   s->source.error = error;
   s->source.error_size = error_size;
   s->x = s->data = s->indices = -1;
-  s->file = H5Fopen(request->path, H5F_ACC_RDONLY, H5P_DEFAULT);
-  int status = s->file < 0 ? cli_io_fail(error, error_size, "cannot open '%s' as an HDF5 file",
-                                         request->path)
-                           : open_x(s, error, error_size);
+  s->file = cli_h5_open_input(request->path, error, error_size);
+  int status = s->file < 0 ? 1 : open_x(s, error, error_size);
   if (status == 0) status = settle_value_type(s, request->float_type, error, error_size);
   if (status == 0 && s->shape.layout != NORMOT_LAYOUT_DENSE)
     status =

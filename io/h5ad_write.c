@@ -734,10 +734,8 @@ static int add_obs_column(hid_t file, const cli_matrix *matrix, const cli_h5ad_o
 /* An .h5ad made from an .h5ad input: all of it copied but X, which is written in its layout. */
 static int write_copied_h5ad(hid_t file, const cli_matrix *matrix, const cli_h5ad_output *output,
                              const copy_context *context) {
-  hid_t source = H5Fopen(output->source_h5ad, H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (source < 0)
-    return cli_io_fail(context->error, context->error_size, "cannot open '%s' as an HDF5 file",
-                       output->source_h5ad);
+  hid_t source = cli_h5_open_input(output->source_h5ad, context->error, context->error_size);
+  if (source < 0) return 1;
   hid_t source_root = H5Gopen2(source, "/", H5P_DEFAULT);
   hid_t root = H5Gopen2(file, "/", H5P_DEFAULT);
   hsize_t position = 0;

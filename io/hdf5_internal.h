@@ -32,6 +32,10 @@ enum { CLI_H5_UNSTORED_ALLOWANCE = 1 << 20 };
  * disk), libhdf5 1.10's own exit handler crashes on the half-closed file. */
 void cli_h5_setup(void);
 
+/* Opens an input HDF5 file read-only; a negative id, with the one-line reason in `error`, when
+ * it is not one. */
+hid_t cli_h5_open_input(const char *path, char *error, size_t error_size);
+
 /* Forgets the recorded failure; the next HDF5 call that fails is recorded. */
 void cli_h5_failure_reset(void);
 /* Records `cause` as the failure when nothing is recorded yet (for failures outside HDF5, such

@@ -32,6 +32,12 @@ hid_t cli_h5_native_type_of(normot_value_type type) {
   return H5T_NATIVE_DOUBLE;
 }
 
+hid_t cli_h5_open_input(const char *path, char *error, size_t error_size) {
+  hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (file < 0) cli_io_fail(error, error_size, "cannot open '%s' as an HDF5 file", path);
+  return file;
+}
+
 int cli_h5_link_exists(hid_t location, const char *name) {
   return H5Lexists(location, name, H5P_DEFAULT) > 0;
 }

@@ -185,11 +185,8 @@ int cli_read_10x_h5(const char *path, cli_matrix *out, char *error, size_t error
   const cli_h5_source source = {path, error, error_size}, *src = &source;
   cli_h5_setup();
   memset(out, 0, sizeof *out);
-  hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (file < 0) {
-    cli_io_fail(error, error_size, "cannot open '%s' as an HDF5 file", path);
-    return 1;
-  }
+  hid_t file = cli_h5_open_input(path, error, error_size);
+  if (file < 0) return 1;
   tenx_layout layout;
   hid_t group = -1;
   int status = find_layout(src, file, &layout) != 0;
