@@ -263,6 +263,42 @@ typedef struct mtx_header {
   int64_t rows, cols, nnz; /* as the file declares them */
 } mtx_header;
 
+/* Rows and columns without entries cost memory (an index slot and a name each) but no bytes of
+ * the file, so a few bytes can declare gigabytes of them that still fit a large machine's memory.
+ * Rows plus columns may be at most 2^22 plus 16 per entry: beyond that, most of millions of
+ * cells or genes would be empty, which no count matrix has, and the file is taken as damaged. */
+enum { MTX_FREE_AXIS_SLOTS = 1 << 22, MTX_AXIS_SLOTS_PER_ENTRY = 16 };
+
+static int mtx_shape_is_implausible(const int64_t sizes[3]) {
+  double slots = (double)sizes[0] + (double)sizes[1];
+  return slots > (double)MTX_FREE_AXIS_SLOTS + (double)MTX_AXIS_SLOTS_PER_ENTRY * (double)sizes[2];
+}
+
+/* Refuses a declared shape that would not fit the memory, or is implausible (see above). */
+static int check_declared_footprint(const char *path, const int64_t sizes[3], int transpose,
+                                    char *error, size_t error_size) {
+  /* Memory: the entries as read (row, column, value: 24 bytes) and the CSR arrays (16 bytes per
+   * entry, 8 per row), and what normalizing them takes on top (8 bytes per entry for the
+   * normalized values, 24 per row for the totals and size factors); per column, up to 32 bytes
+   * of names and annotations (a 10x directory's gene ids, symbols and types, one pointer each,
+   * and a count for the transposition). */
+  uint64_t csr_rows = (uint64_t)(transpose ? sizes[1] : sizes[0]);
+  uint64_t csr_cols = (uint64_t)(transpose ? sizes[0] : sizes[1]);
+  double needed =
+      32.0 * ((double)csr_rows + 1.0) + 32.0 * ((double)csr_cols + 1.0) + 48.0 * (double)sizes[2];
+  char shortfall[160];
+  if (cli_memory_shortfall(needed, shortfall, sizeof shortfall))
+    return cli_io_fail(error, error_size, "%s: a %lld x %lld matrix with %lld entries %s", path,
+                       (long long)sizes[0], (long long)sizes[1], (long long)sizes[2], shortfall);
+  if (mtx_shape_is_implausible(sizes))
+    return cli_io_fail(error, error_size,
+                       "%s: a %lld x %lld matrix with %lld entries is implausible: more rows and "
+                       "columns than %d plus %d per entry (it would take %.0f MB to read)",
+                       path, (long long)sizes[0], (long long)sizes[1], (long long)sizes[2],
+                       MTX_FREE_AXIS_SLOTS, MTX_AXIS_SLOTS_PER_ENTRY, needed / 1e6);
+  return 0;
+}
+
 /* The size line: "rows cols entries", checked against the file and the machine; fills the
  * sizes of `header` (whose field and transpose are set). */
 static int parse_size_line(line_reader *reader, const char *line, mtx_header *header, char *error,
@@ -324,19 +360,7 @@ static int parse_size_line(line_reader *reader, const char *line, mtx_header *he
           path, (long long)sizes[2], (unsigned long long)max_entries);
   }
 
-  /* Memory: the entries as read (row, column, value: 24 bytes) and the CSR arrays (16 bytes per
-   * entry, 8 per row), and what normalizing them takes on top (8 bytes per entry for the
-   * normalized values, 24 per row for the totals and size factors); per column, up to 32 bytes
-   * of names and annotations (a 10x directory's gene ids, symbols and types, one pointer each,
-   * and a count for the transposition). */
-  uint64_t csr_rows = (uint64_t)(transpose ? sizes[1] : sizes[0]);
-  uint64_t csr_cols = (uint64_t)(transpose ? sizes[0] : sizes[1]);
-  double needed =
-      32.0 * ((double)csr_rows + 1.0) + 32.0 * ((double)csr_cols + 1.0) + 48.0 * (double)sizes[2];
-  char shortfall[160];
-  if (cli_memory_shortfall(needed, shortfall, sizeof shortfall))
-    return cli_io_fail(error, error_size, "%s: a %lld x %lld matrix with %lld entries %s", path,
-                       (long long)sizes[0], (long long)sizes[1], (long long)sizes[2], shortfall);
+  if (check_declared_footprint(path, sizes, transpose, error, error_size) != 0) return -1;
   header->rows = sizes[0];
   header->cols = sizes[1];
   header->nnz = sizes[2];

@@ -115,6 +115,49 @@ TEST_F(CliHardening, TinyFilesDeclaringHugeSizesAreRefusedInLittleMemory) {
   for (const auto &[name, expected] : cases) ExpectTinyFileRefused(Path(name), expected, limits);
 }
 
+// An empty matrix of 552 million cells fits a large machine's memory (17 GB) but no count matrix
+// is mostly empty cells: a 63-byte file used to take 17 GB and two minutes before a refusal.
+TEST_F(CliHardening, AMostlyEmptyDeclaredShapeIsRefusedInLittleMemory) {
+  WriteWholeFile(Path("rows.mtx"),
+                 "%%MatrixMarket matrix coordinate integer general\n552199351 2 0\n");
+  RunLimits limits;
+  limits.cpu_seconds = 20;
+  // Refused for its memory on a small machine, as implausible on a large one: the same start.
+  ExpectTinyFileRefused(Path("rows.mtx"), "rows.mtx: a 552199351 x 2 matrix with 0 entries ",
+                        limits);
+}
+
+// Rows plus columns may be 2^22 plus 16 per entry, and not one more.
+TEST_F(CliHardening, EmptyRowsAndColumnsAreBoundedByTheEntries) {
+  struct Case {
+    const char *size_line_and_entries;
+    bool accepted;
+  };
+  const Case cases[] = {{"4194302 2 0\n", true},
+                        {"4194303 2 0\n", false},
+                        {"2 4194318 1\n1 1 3\n", true},
+                        {"2 4194319 1\n1 1 3\n", false},
+                        {"5000000 5000000 0\n", false}};
+  for (const Case &c : cases) {
+    const char *size_line = c.size_line_and_entries;
+    WriteWholeFile(Path("shape.mtx"),
+                   std::string("%%MatrixMarket matrix coordinate integer general\n") + size_line);
+    cli_matrix matrix;
+    char error[512] = "";
+    const int status = cli_read_matrix(Path("shape.mtx").c_str(), 0, &matrix, error, sizeof error);
+    if (c.accepted) {
+      EXPECT_EQ(status, 0) << size_line << ": " << error;
+      if (status == 0) cli_matrix_free(&matrix);
+    } else {
+      EXPECT_NE(status, 0) << size_line;
+      EXPECT_NE(std::string(error).find("is implausible: more rows and columns than 4194304 plus "
+                                        "16 per entry"),
+                std::string::npos)
+          << error;
+    }
+  }
+}
+
 // 10^9 cells fit a large machine (about 30 GiB to read and normalize) but not a process limited
 // to 8 GiB of address space: the limit counts as the memory available.
 TEST_F(CliHardening, AnAddressSpaceLimitCountsAsTheMemoryAvailable) {
