@@ -12,7 +12,7 @@ for input in "$crashes"/crash-* "$crashes"/leak-* "$crashes"/timeout-* "$crashes
   [ -f "$input" ] || continue
   output=$(timeout 60 "build-fuzz/tests/fuzz/$target" "${normot_fuzz_limits[@]}" "$input" 2>&1)
   reason=$(grep -m1 -E 'contract broken|ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error' <<<"$output")
-  frame=$(grep -m1 -E '#[0-9]+ .* in [a-z_]+ /.*/(src|cli)/' <<<"$output" | sed -E 's/.* in ([a-z_0-9]+) .*\/((src|cli)\/[^ ]*).*/\1 \2/')
+  frame=$(grep -m1 -E '#[0-9]+ .* in [a-z_]+ /.*/(src|cli|io)/' <<<"$output" | sed -E 's/.* in ([a-z_0-9]+) .*\/((src|cli|io)\/[^ ]*).*/\1 \2/')
   printf '%s: %s%s\n' "$(basename "$input")" "${reason:-no failure when run alone}" \
     "${frame:+ [$frame]}"
 done
