@@ -237,8 +237,12 @@ int cli_h5_read_string_vector(const cli_h5_source *src, hid_t location, const ch
                 name, (long long)length, (long long)expected);
     goto done;
   }
-  /* A pointer, a copy of the text and HDF5's buffer: at least 24 bytes per string. */
-  if (cli_h5_check_declared_size(src, dataset, name, (uint64_t)length, 24.0 * (double)length) != 0)
+  /* A pointer, a copy of the text and HDF5's buffer: at least 24 bytes per string, and the
+   * declared width of each fixed-length string on top (a corrupt width asks gigabytes). */
+  double per_string = 24.0;
+  if (H5Tis_variable_str(file_type) <= 0) per_string += (double)H5Tget_size(file_type);
+  if (cli_h5_check_declared_size(src, dataset, name, (uint64_t)length,
+                                 per_string * (double)length) != 0)
     goto done;
   strings = calloc((size_t)(length > 0 ? length : 1), sizeof *strings);
   memory_type = H5Tcopy(H5T_C_S1);
