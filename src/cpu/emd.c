@@ -439,7 +439,9 @@ static int solve_problem(const normot_emd_problem *problem, const normot_emd_par
                                      has_zero ? w->col_of : NULL,
                                      plan->pricing_threads,
                                      NULL,
-                                     NULL};
+                                     NULL,
+                                     NULL,
+                                     0};
     if (!emd_multiscale_solve(&sparse, &solution)) return 0;
   } else {
     flags = solve_dense(params, cost.cost, &sizes, w, &solution);

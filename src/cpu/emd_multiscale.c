@@ -4,7 +4,8 @@
  * 1. Candidates: each row's CANDIDATES cheapest columns and each column's CANDIDATES cheapest
  *    rows, found in one pass over the costs (which also bounds |cost|).
  * 2. The network simplex solves the problem restricted to the candidate arcs
- *    (emd_sparse_simplex.c).
+ *    (emd_sparse_simplex.c), from the artificial basis or, on the levels of the cloud
+ *    hierarchy, from the coarser level's plan refined onto the candidates (a warm start).
  * 3. Pricing over all pairs: with the duals (u, v) of that solution, every pair's reduced cost
  *    c_ij - u_i - v_j is computed from the full cost, row by row (point clouds: on the fly).
  *    Each row's ADDED_PER_ROW most negative pairs below -tolerance join the candidates, and the
@@ -22,7 +23,7 @@
 #include "emd_solvers.h"
 #include "normot/normot.h"
 
-enum { CANDIDATES = 6, ADDED_PER_ROW = 4 };
+enum { CANDIDATES = 6, ADDED_PER_ROW = 4, WARM_PIVOTS_PER_NODE = 64 };
 
 typedef struct scratch {
   double *full_row;   /* m of the source */
@@ -194,6 +195,17 @@ static int allocate_buffers(const emd_multiscale_problem *p, buffers *b) {
   return 1;
 }
 
+/* The sparse simplex, from the caller's start basis when it has one (warm: 1) or the
+ * artificial one; NULL when memory runs out. */
+static emd_sparse_simplex *start_simplex(const emd_multiscale_problem *p,
+                                         const emd_sparse_setup *setup, const emd_arc_list *arcs,
+                                         int use_start, int *warm) {
+  emd_sparse_simplex *simplex = emd_sparse_simplex_create(setup);
+  *warm = simplex != NULL && use_start && p->warm_arcs != NULL &&
+          emd_sparse_simplex_warm_start(simplex, setup, arcs, p->warm_arcs, p->warm_count);
+  return simplex;
+}
+
 /* Solves, re-prices and adds violators until none is left. */
 static int solve_until_certified(const emd_multiscale_problem *p, buffers *b, emd_arc_list *arcs,
                                  emd_basic_solution *solution) {
@@ -204,7 +216,8 @@ static int solve_until_certified(const emd_multiscale_problem *p, buffers *b, em
     cost_bound = p->pricer != NULL ? p->pricer->cost_bound : largest_cost(p, b->spaces);
   }
   emd_sparse_setup setup = {p->n, p->m, p->a, p->b, cost_bound};
-  emd_sparse_simplex *simplex = emd_sparse_simplex_create(&setup);
+  int warm = 0;
+  emd_sparse_simplex *simplex = start_simplex(p, &setup, arcs, 1, &warm);
   if (simplex == NULL) return 0;
   pricing q = {
       b->u,          b->v,         emd_sparse_tolerance(cost_bound, (int64_t)p->n + p->m + 1),
@@ -212,7 +225,17 @@ static int solve_until_certified(const emd_multiscale_problem *p, buffers *b, em
   int64_t iterations = 0, rounds = 0, added = 0;
   int status = NORMOT_EMD_OPTIMAL;
   do {
-    status = emd_sparse_simplex_run(simplex, arcs, 0, &iterations);
+    /* A warm start's tree need not be strongly feasible, so degenerate pivots could cycle: a
+     * round far beyond any seen (a few pivots per node) restarts from the artificial basis. */
+    const int64_t limit = warm ? iterations + WARM_PIVOTS_PER_NODE * ((int64_t)p->n + p->m) : 0;
+    status = emd_sparse_simplex_run(simplex, arcs, limit, &iterations);
+    if (warm && status == NORMOT_EMD_MAX_ITER_REACHED) {
+      emd_sparse_simplex_destroy(simplex);
+      simplex = start_simplex(p, &setup, arcs, 0, &warm);
+      if (simplex == NULL) return 0;
+      added = 1;
+      continue;
+    }
     emd_sparse_simplex_duals(simplex, b->u, b->v);
     ++rounds;
     if (status != NORMOT_EMD_OPTIMAL) break;

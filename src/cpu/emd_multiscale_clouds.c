@@ -195,21 +195,200 @@ static int build_hierarchies(const emd_multiscale_problem *p, hierarchy *x, hier
   return ok;
 }
 
+/* Every pair of members of cells r and c. */
+static int push_block(const emd_multiscale_problem *fine, const level *cx, const level *cy,
+                      int32_t r, int32_t c, emd_arc_list *arcs) {
+  for (int32_t s = cx->start[r]; s < cx->start[r + 1]; ++s)
+    for (int32_t t = cy->start[c]; t < cy->start[c + 1]; ++t) {
+      const int32_t i = cx->members[s], j = cy->members[t];
+      const int32_t si = fine->row_of != NULL ? fine->row_of[i] : i;
+      const int32_t sj = fine->col_of != NULL ? fine->col_of[j] : j;
+      if (!emd_arc_list_push(arcs, i, j, emd_cost_at(fine->source, si, sj))) return 0;
+    }
+  return 1;
+}
+
 /* Candidates of level l from the basis of level l + 1: every pair of members of two cells
- * that a basic arc joins. */
+ * that a basic arc joins. block[e] receives where basic arc e's pairs start in arcs. */
 static int refine_candidates(const emd_multiscale_problem *fine, const level *cx, const level *cy,
-                             const emd_basic_solution *coarse, emd_arc_list *arcs) {
+                             const emd_basic_solution *coarse, emd_arc_list *arcs, int64_t *block) {
   for (int64_t e = 0; e < coarse->count; ++e) {
-    const int32_t r = coarse->row[e], c = coarse->col[e];
-    for (int32_t s = cx->start[r]; s < cx->start[r + 1]; ++s)
-      for (int32_t t = cy->start[c]; t < cy->start[c + 1]; ++t) {
-        const int32_t i = cx->members[s], j = cy->members[t];
-        const int32_t si = fine->row_of != NULL ? fine->row_of[i] : i;
-        const int32_t sj = fine->col_of != NULL ? fine->col_of[j] : j;
-        if (!emd_arc_list_push(arcs, i, j, emd_cost_at(fine->source, si, sj))) return 0;
-      }
+    if (block != NULL) block[e] = arcs->count;
+    if (!push_block(fine, cx, cy, coarse->row[e], coarse->col[e], arcs)) return 0;
   }
   return 1;
+}
+
+/* ---- a start basis from the coarser plan ------------------------------------------------------
+ */
+
+/* The finer level starts from a feasible plan on its candidates that refines the coarser
+ * optimum: each cell's members are split among the cell's basic arcs, and within each arc's
+ * block the rows' shares meet the columns' shares, both by the northwest-corner rule. Each such
+ * staircase is a tree, so the union is (nearly) a forest; the sparse simplex makes it a basis. */
+typedef struct staircase {
+  const double *first, *second; /* amounts, at least one each */
+  int32_t first_count, second_count;
+  int32_t *pair_first, *pair_second; /* out: first_count + second_count - 1 pairs */
+  double *moved;                     /* out: the amount of each pair */
+} staircase;
+
+static int32_t northwest(const staircase *st) {
+  int32_t p = 0, q = 0, count = 0;
+  double left_p = st->first[0], left_q = st->second[0];
+  for (;;) {
+    const double moved = left_p < left_q ? left_p : left_q;
+    st->pair_first[count] = p, st->pair_second[count] = q;
+    st->moved[count++] = moved > 0.0 ? moved : 0.0;
+    const int last_p = p + 1 == st->first_count, last_q = q + 1 == st->second_count;
+    if (last_p && last_q) return count;
+    if (last_q || (!last_p && left_p <= left_q)) {
+      left_q -= left_p;
+      left_p = st->first[++p];
+    } else {
+      left_p -= left_q;
+      left_q = st->second[++q];
+    }
+  }
+}
+
+typedef struct shares {
+  int32_t *position; /* a member's position inside its cell */
+  double *amount;
+  int64_t *first; /* per coarse arc: its shares are first[e] .. first[e] + count[e] - 1 */
+  int32_t *count;
+} shares;
+
+typedef struct refinement {
+  const level *cells[2]; /* the coarser level's rows and columns */
+  const double *mass[2]; /* the finer level's weights */
+  const emd_basic_solution *coarse;
+  const int64_t *block; /* per coarse arc: where its block starts in the arcs */
+  shares side[2];
+  int32_t *by_cell, *cell_start; /* the coarse arcs grouped by cell */
+  double *amount_first, *amount_second, *moved;
+  int32_t *pair_first, *pair_second;
+} refinement;
+
+/* Each cell's members of one side (0: rows, 1: columns) split among its basic arcs. */
+static void split_cells(refinement *f, int side) {
+  const level *cells = f->cells[side];
+  const emd_basic_solution *coarse = f->coarse;
+  const int32_t *cell_of = side == 0 ? coarse->row : coarse->col;
+  memset(f->cell_start, 0, ((size_t)cells->count + 1) * sizeof(int32_t));
+  for (int64_t e = 0; e < coarse->count; ++e) ++f->cell_start[cell_of[e] + 1];
+  for (int32_t c = 0; c < cells->count; ++c) f->cell_start[c + 1] += f->cell_start[c];
+  for (int64_t e = 0; e < coarse->count; ++e) f->by_cell[f->cell_start[cell_of[e]]++] = (int32_t)e;
+  for (int32_t c = cells->count; c > 0; --c) f->cell_start[c] = f->cell_start[c - 1];
+  f->cell_start[0] = 0;
+  shares *out = &f->side[side];
+  int64_t next = 0;
+  for (int32_t c = 0; c < cells->count; ++c) {
+    const int32_t arcs = f->cell_start[c + 1] - f->cell_start[c],
+                  *by = f->by_cell + f->cell_start[c];
+    if (arcs == 0) continue;
+    const int32_t members = cells->start[c + 1] - cells->start[c];
+    for (int32_t k = 0; k < members; ++k)
+      f->amount_first[k] = f->mass[side][cells->members[cells->start[c] + k]];
+    for (int32_t q = 0; q < arcs; ++q) f->amount_second[q] = coarse->flow[by[q]];
+    const staircase st = {f->amount_first, f->amount_second, members, arcs,
+                          f->pair_first,   f->pair_second,   f->moved};
+    const int32_t pairs = northwest(&st);
+    for (int32_t t = 0; t < pairs; ++t) {
+      const int32_t e = by[f->pair_second[t]];
+      if (t == 0 || f->pair_second[t] != f->pair_second[t - 1])
+        out->first[e] = next, out->count[e] = 0;
+      out->position[next] = f->pair_first[t], out->amount[next++] = f->moved[t];
+      ++out->count[e];
+    }
+  }
+}
+
+/* The arc ids (as refine_candidates numbers them) of every block's staircase. */
+static int64_t block_staircases(refinement *f, int64_t *ids) {
+  const emd_basic_solution *coarse = f->coarse;
+  const shares *rows = &f->side[0], *cols = &f->side[1];
+  int64_t count = 0;
+  for (int64_t e = 0; e < coarse->count; ++e) {
+    const int32_t c = coarse->col[e];
+    const int32_t width = f->cells[1]->start[c + 1] - f->cells[1]->start[c];
+    const int64_t offset = f->block[e];
+    if (rows->count[e] > 0 && cols->count[e] > 0) {
+      const staircase st = {rows->amount + rows->first[e],
+                            cols->amount + cols->first[e],
+                            rows->count[e],
+                            cols->count[e],
+                            f->pair_first,
+                            f->pair_second,
+                            f->moved};
+      const int32_t pairs = northwest(&st);
+      for (int32_t t = 0; t < pairs; ++t)
+        ids[count++] = offset + (int64_t)rows->position[rows->first[e] + f->pair_first[t]] * width +
+                       cols->position[cols->first[e] + f->pair_second[t]];
+    }
+  }
+  return count;
+}
+
+static void free_refinement(refinement *f) {
+  for (int side = 0; side < 2; ++side) {
+    free(f->side[side].position), free(f->side[side].amount);
+    free(f->side[side].first), free(f->side[side].count);
+  }
+  free(f->by_cell), free(f->cell_start), free(f->amount_first), free(f->amount_second);
+  free(f->moved), free(f->pair_first), free(f->pair_second);
+}
+
+/* A start basis's support for the finer problem `fine` (arcs as refine_candidates pushes them
+ * from `coarse`): *ids malloc'd, NULL when memory runs out (the solve then starts cold). */
+static int64_t coarse_start(const emd_multiscale_problem *fine, const level *cx, const level *cy,
+                            const emd_basic_solution *coarse, const int64_t *block, int64_t **ids) {
+  refinement f;
+  memset(&f, 0, sizeof f);
+  f.cells[0] = cx, f.cells[1] = cy, f.mass[0] = fine->a, f.mass[1] = fine->b, f.coarse = coarse;
+  f.block = block;
+  const size_t arcs = (size_t)(coarse->count > 0 ? coarse->count : 1);
+  const size_t cells = (size_t)(cx->count > cy->count ? cx->count : cy->count) + 1;
+  const size_t most = (size_t)(fine->n > fine->m ? fine->n : fine->m) + arcs;
+  int ok = 1;
+  for (int side = 0; side < 2; ++side) {
+    f.side[side].position = malloc(most * sizeof(int32_t));
+    f.side[side].amount = malloc(most * sizeof(double));
+    f.side[side].first = malloc(arcs * sizeof(int64_t));
+    f.side[side].count = calloc(arcs, sizeof(int32_t));
+    ok = ok && f.side[side].position && f.side[side].amount && f.side[side].first &&
+         f.side[side].count;
+  }
+  f.by_cell = malloc(arcs * sizeof(int32_t)), f.cell_start = malloc(cells * sizeof(int32_t));
+  f.amount_first = malloc(most * sizeof(double)), f.amount_second = malloc(most * sizeof(double));
+  f.moved = malloc(2 * most * sizeof(double));
+  f.pair_first = malloc(2 * most * sizeof(int32_t));
+  f.pair_second = malloc(2 * most * sizeof(int32_t));
+  *ids = malloc(((size_t)fine->n + (size_t)fine->m + 2 * arcs) * sizeof(int64_t));
+  ok = ok && f.by_cell && f.cell_start && f.amount_first && f.amount_second && f.moved &&
+       f.pair_first && f.pair_second && *ids;
+  int64_t count = 0;
+  if (ok) {
+    split_cells(&f, 0), split_cells(&f, 1);
+    count = block_staircases(&f, *ids);
+  } else {
+    free(*ids), *ids = NULL;
+  }
+  free_refinement(&f);
+  return count;
+}
+
+/* The finer level's candidates (refine_candidates) and its start basis (coarse_start, *start
+ * NULL when there is none); returns the start's arc count, or -1 when memory runs out. */
+static int64_t refine_level(const emd_multiscale_problem *fine, const level *cx, const level *cy,
+                            const emd_basic_solution *coarse, emd_arc_list *arcs, int64_t **start) {
+  int64_t *block = malloc(((size_t)coarse->count + 1) * sizeof(int64_t));
+  *start = NULL;
+  int64_t count = -1;
+  if (refine_candidates(fine, cx, cy, coarse, arcs, block))
+    count = block != NULL ? coarse_start(fine, cx, cy, coarse, block, start) : 0;
+  free(block);
+  return count;
 }
 
 typedef struct level_solution {
@@ -401,13 +580,18 @@ static int solve_coarse_levels(const emd_multiscale_problem *p, const hierarchy 
     const level *lx = &x->levels[l], *ly = &y->levels[l];
     emd_cost_source source = {lx->count, ly->count,           NULL, lx->points, ly->by_dim,
                               dim,       p->source->euclidean};
-    emd_multiscale_problem problem = {lx->count, ly->count, lx->mass,   ly->mass, &source,
-                                      NULL,      NULL,      p->threads, NULL,     NULL};
+    emd_multiscale_problem problem = {lx->count, ly->count,  lx->mass, ly->mass, &source, NULL,
+                                      NULL,      p->threads, NULL,     NULL,     NULL,    0};
     emd_arc_list arcs = {0, 0, NULL, NULL, NULL};
-    if (l + 1 < x->count &&
-        !refine_candidates(&problem, &x->levels[l + 1], &y->levels[l + 1], coarse, &arcs)) {
-      emd_arc_list_free(&arcs);
-      return 0;
+    int64_t *start = NULL;
+    if (l + 1 < x->count) {
+      problem.warm_count =
+          refine_level(&problem, &x->levels[l + 1], &y->levels[l + 1], coarse, &arcs, &start);
+      problem.warm_arcs = start;
+      if (problem.warm_count < 0) {
+        emd_arc_list_free(&arcs);
+        return 0;
+      }
     }
     free_solution(store);
     int ok = allocate_solution(store, lx->count, ly->count);
@@ -416,6 +600,7 @@ static int solve_coarse_levels(const emd_multiscale_problem *p, const hierarchy 
     ok = ok && (l + 1 < x->count ? solve_level(&problem, x, y, l, &arcs, &solution)
                                  : emd_certified_solve(&problem, &arcs, &solution));
     emd_arc_list_free(&arcs);
+    free(start);
     if (!ok) return 0;
     pivots += solution.iterations;
     *coarse = solution;
@@ -424,20 +609,135 @@ static int solve_coarse_levels(const emd_multiscale_problem *p, const hierarchy 
   return 1;
 }
 
-int emd_cloud_hierarchy_solve(const emd_multiscale_problem *problem, emd_basic_solution *solution) {
+static int solve_in_order(const emd_multiscale_problem *problem, emd_basic_solution *solution) {
   hierarchy x, y;
   level_solution store = {NULL, NULL, NULL, NULL, NULL};
   emd_basic_solution coarse = {NULL, NULL, NULL, 0, NULL, NULL, 0, 0};
   emd_arc_list arcs = {0, 0, NULL, NULL, NULL};
   int ok =
       build_hierarchies(problem, &x, &y) && solve_coarse_levels(problem, &x, &y, &coarse, &store);
-  if (ok && x.count > 1)
-    ok = refine_candidates(problem, &x.levels[1], &y.levels[1], &coarse, &arcs);
+  emd_multiscale_problem fine = *problem;
+  int64_t *start = NULL;
+  if (ok && x.count > 1) {
+    fine.warm_count = refine_level(problem, &x.levels[1], &y.levels[1], &coarse, &arcs, &start);
+    fine.warm_arcs = start;
+    ok = fine.warm_count >= 0;
+  }
   const int64_t coarse_iterations = coarse.iterations;
   free_solution(&store);
-  ok = ok && solve_level(problem, &x, &y, 0, &arcs, solution);
+  ok = ok && solve_level(&fine, &x, &y, 0, &arcs, solution);
+  free(start);
   free_hierarchies(&x, &y);
   emd_arc_list_free(&arcs);
   if (ok) solution->iterations += coarse_iterations;
+  return ok;
+}
+
+/* ---- points in a spatial order ------------------------------------------------------------- */
+
+/* Most of the sparse simplex's time goes into walks over its tree in preorder (potential
+ * updates after each pivot), and a transport tree between clouds joins nearby points. With the
+ * points numbered along a Morton (Z-order) curve, such a walk stays in nearby memory instead of
+ * jumping across all of it: the same problem solved about 2x faster on 2-D clouds of 2 x 10^4
+ * points (bench/RESULTS.md). The order changes which optimal basis ties lead to, not the
+ * certificate. */
+static uint64_t morton_key(const double *point, const double *low, double scale, int32_t dim) {
+  uint32_t q[MAX_DIM] = {0};
+  const double top = (double)((1u << BITS_PER_DIM) - 1);
+  for (int32_t d = 0; d < dim; ++d) {
+    double t = floor((point[d] - low[d]) * scale);
+    q[d] = (uint32_t)(t < 0.0 ? 0.0 : t > top ? top : t);
+  }
+  uint64_t key = 0;
+  for (int32_t bit = BITS_PER_DIM - 1; bit >= 0; --bit)
+    for (int32_t d = 0; d < dim; ++d) key = key << 1 | ((q[d] >> bit) & 1u);
+  return key;
+}
+
+/* order[k]: the active index of one side's k-th point along the curve (side 0: rows). */
+static int spatial_order(const emd_multiscale_problem *p, int side, int32_t *order) {
+  const emd_cost_source *s = p->source;
+  const int32_t dim = s->dim, count = side == 0 ? p->n : p->m;
+  const int32_t *source_of = side == 0 ? p->row_of : p->col_of;
+  double *points = malloc((size_t)count * dim * sizeof(double));
+  keyed *keys = malloc((size_t)count * sizeof(keyed));
+  if (points == NULL || keys == NULL) return free(points), free(keys), 0;
+  double low[MAX_DIM], extent = 0.0;
+  for (int32_t d = 0; d < dim; ++d) {
+    double lowest = INFINITY, highest = -INFINITY;
+    for (int32_t k = 0; k < count; ++k) {
+      const int32_t i = source_of != NULL ? source_of[k] : k;
+      const double v = side == 0 ? s->x[(size_t)i * dim + d] : s->y_by_dim[(size_t)d * s->m + i];
+      points[(size_t)k * dim + d] = v;
+      lowest = v < lowest ? v : lowest, highest = v > highest ? v : highest;
+    }
+    low[d] = lowest;
+    extent = highest - lowest > extent ? highest - lowest : extent;
+  }
+  const double scale = extent > 0.0 ? (double)(1u << BITS_PER_DIM) / extent : 0.0;
+  for (int32_t k = 0; k < count; ++k)
+    keys[k].key = morton_key(points + (size_t)k * dim, low, scale, dim), keys[k].index = k;
+  qsort(keys, (size_t)count, sizeof *keys, compare_keyed);
+  for (int32_t k = 0; k < count; ++k) order[k] = keys[k].index;
+  free(points), free(keys);
+  return 1;
+}
+
+typedef struct reordered {
+  int32_t *order[2];     /* per side: new index -> active index */
+  int32_t *source_of[2]; /* per side: new index -> source index */
+  double *weight[2], *dual[2];
+} reordered;
+
+static void free_reordered(reordered *r) {
+  for (int side = 0; side < 2; ++side)
+    free(r->order[side]), free(r->source_of[side]), free(r->weight[side]), free(r->dual[side]);
+}
+
+/* The problem with both sides renumbered along the curve; 0 when memory runs out. */
+static int reorder(const emd_multiscale_problem *p, reordered *r, emd_multiscale_problem *out) {
+  *out = *p;
+  for (int side = 0; side < 2; ++side) {
+    const int32_t count = side == 0 ? p->n : p->m;
+    const int32_t *source_of = side == 0 ? p->row_of : p->col_of;
+    const double *weight = side == 0 ? p->a : p->b;
+    r->order[side] = malloc((size_t)count * sizeof(int32_t));
+    r->source_of[side] = malloc((size_t)count * sizeof(int32_t));
+    r->weight[side] = malloc((size_t)count * sizeof(double));
+    r->dual[side] = malloc((size_t)count * sizeof(double));
+    if (!r->order[side] || !r->source_of[side] || !r->weight[side] || !r->dual[side] ||
+        !spatial_order(p, side, r->order[side]))
+      return 0;
+    for (int32_t k = 0; k < count; ++k) {
+      const int32_t i = r->order[side][k];
+      r->source_of[side][k] = source_of != NULL ? source_of[i] : i;
+      r->weight[side][k] = weight[i];
+    }
+  }
+  out->row_of = r->source_of[0], out->col_of = r->source_of[1];
+  out->a = r->weight[0], out->b = r->weight[1];
+  return 1;
+}
+
+int emd_cloud_hierarchy_solve(const emd_multiscale_problem *problem, emd_basic_solution *solution) {
+  reordered r;
+  memset(&r, 0, sizeof r);
+  emd_multiscale_problem renumbered;
+  if (!reorder(problem, &r, &renumbered)) {
+    free_reordered(&r);
+    return solve_in_order(problem, solution); /* slower, as exact */
+  }
+  emd_basic_solution inner = *solution;
+  inner.u = r.dual[0], inner.v = r.dual[1];
+  const int ok = solve_in_order(&renumbered, &inner);
+  if (ok) {
+    for (int64_t e = 0; e < inner.count; ++e)
+      solution->row[e] = r.order[0][inner.row[e]], solution->col[e] = r.order[1][inner.col[e]];
+    for (int32_t k = 0; k < problem->n; ++k) solution->u[r.order[0][k]] = r.dual[0][k];
+    for (int32_t k = 0; k < problem->m; ++k) solution->v[r.order[1][k]] = r.dual[1][k];
+    solution->count = inner.count, solution->iterations = inner.iterations;
+    solution->status = inner.status;
+  }
+  free_reordered(&r);
   return ok;
 }

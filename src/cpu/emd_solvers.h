@@ -81,6 +81,14 @@ void emd_sparse_simplex_destroy(emd_sparse_simplex *solver);
  * *iterations; returns NORMOT_EMD_OPTIMAL or NORMOT_EMD_MAX_ITER_REACHED (max_iter 0: none). */
 int emd_sparse_simplex_run(emd_sparse_simplex *solver, const emd_arc_list *arcs, int64_t max_iter,
                            int64_t *iterations);
+/* Replaces the basis by a spanning tree around the arcs `tree_arcs` (ids into `arcs`; those
+ * closing a cycle are skipped), each of its components hung from the root by one artificial
+ * arc, with the flows that conservation then fixes. Meant for the support of a feasible plan
+ * (a warm start); returns 0 and keeps the artificial start when the tree needs a negative flow
+ * or memory runs out. */
+int emd_sparse_simplex_warm_start(emd_sparse_simplex *solver, const emd_sparse_setup *setup,
+                                  const emd_arc_list *arcs, const int64_t *tree_arcs,
+                                  int64_t count);
 /* Whether flow is still on artificial arcs at optimality (the arcs cannot carry the marginals)
  * beyond the rounding of marginals of this mass: 1e-12 of it, and at least one step of 2^-1074
  * per node (b rescaled to a subnormal mass sums to it only to such steps; 1e-12 of that mass
@@ -160,6 +168,8 @@ typedef struct emd_multiscale_problem {
   int threads;                    /* OpenMP threads for the pricing over all pairs */
   emd_multiscale_stats *stats;    /* optional */
   const emd_row_pricer *pricer;   /* optional: NULL prices every pair */
+  const int64_t *warm_arcs;       /* optional: ids into the arcs, a start basis's support */
+  int64_t warm_count;
 } emd_multiscale_problem;
 
 /* Fills `solution` (arrays of n + m - 1 arcs, n and m duals) with an optimal basic solution

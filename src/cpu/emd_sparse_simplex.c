@@ -101,6 +101,26 @@ static void shift_run(emd_sparse_simplex *s, int32_t first, int32_t count, doubl
   for (int32_t c = 0; c < count; ++c, x = s->thread[x]) s->pot[x] += delta;
 }
 
+/* The stars: the root first in the preorder, then every row and column as a leaf. */
+static void star_basis(emd_sparse_simplex *s, const emd_sparse_setup *setup) {
+  const int32_t n = s->n, nodes = s->nodes;
+  for (int32_t x = 0; x < nodes; ++x) {
+    const int32_t next = x + 1 < nodes ? x + 1 : 0, node = x == 0 ? s->root : x - 1;
+    const int32_t following = next == 0 ? s->root : next - 1;
+    s->thread[node] = following, s->rev_thread[following] = node;
+    s->last[node] = node;
+    s->parent[node] = node == s->root ? -1 : s->root;
+    s->size[node] = 1;
+    s->parent_arc[node] = -1;
+    s->flow[node] = node == s->root ? 0.0 : node < n ? setup->a[node] : setup->b[node - n];
+  }
+  s->last[s->root] = nodes > 1 ? nodes - 2 : s->root;
+  s->size[s->root] = nodes;
+  s->pot[s->root] = 0.0;
+  s->next_arc = 0;
+  refresh_potentials(s);
+}
+
 emd_sparse_simplex *emd_sparse_simplex_create(const emd_sparse_setup *setup) {
   emd_sparse_simplex *s = calloc(1, sizeof *s);
   if (s == NULL) return NULL;
@@ -125,21 +145,7 @@ emd_sparse_simplex *emd_sparse_simplex_create(const emd_sparse_setup *setup) {
     emd_sparse_simplex_destroy(s);
     return NULL;
   }
-  /* The stars: the root first in the preorder, then every row and column as a leaf. */
-  for (int32_t x = 0; x < nodes; ++x) {
-    const int32_t next = x + 1 < nodes ? x + 1 : 0, node = x == 0 ? s->root : x - 1;
-    const int32_t following = next == 0 ? s->root : next - 1;
-    s->thread[node] = following, s->rev_thread[following] = node;
-    s->last[node] = node;
-    s->parent[node] = node == s->root ? -1 : s->root;
-    s->size[node] = 1;
-    s->parent_arc[node] = -1;
-    s->flow[node] = node == s->root ? 0.0 : node < n ? setup->a[node] : setup->b[node - n];
-  }
-  s->last[s->root] = nodes > 1 ? nodes - 2 : s->root;
-  s->size[s->root] = nodes;
-  s->pot[s->root] = 0.0;
-  refresh_potentials(s);
+  star_basis(s, setup);
   return s;
 }
 
@@ -284,4 +290,178 @@ int64_t emd_sparse_simplex_basis(const emd_sparse_simplex *s, int32_t *row, int3
     ++count;
   }
   return count;
+}
+
+/* ---- warm start: a spanning tree around a given forest --------------------------------------- */
+
+typedef struct warm_scratch {
+  int32_t *set;      /* nodes: union-find links, later the depth-first stack */
+  int32_t *anchor;   /* nodes: per component (at its representative) the node hung from the root */
+  int32_t *offset;   /* nodes + 1: adjacency of the kept arcs, later of the children */
+  int32_t *adjacent; /* 2 x kept, later the children */
+  int64_t *via;      /* 2 x kept: the arc to that neighbour */
+  int64_t *kept;     /* the given arcs that close no cycle */
+  int32_t *order;    /* nodes: parents before children, later the preorder */
+  double *left;      /* nodes: supply not yet carried (first: per component, its net supply) */
+} warm_scratch;
+
+static int32_t find_set(int32_t *set, int32_t x) {
+  while (set[x] != x) x = set[x] = set[set[x]];
+  return x;
+}
+
+/* Keeps the given arcs that join two components (an arc closing a cycle cannot be basic), and
+ * picks each component's anchor: a row when its net supply is positive (the artificial arc
+ * row -> root then carries it up), else a column (root -> column carries the deficit down, and
+ * a zero flow on it points away from the root). Returns how many arcs were kept. */
+static int64_t keep_forest(const emd_sparse_simplex *s, const emd_sparse_setup *setup,
+                           const emd_arc_list *arcs, const int64_t *given, int64_t count,
+                           warm_scratch *w) {
+  const int32_t n = s->n, real = s->n + s->m;
+  int64_t kept = 0;
+  for (int32_t x = 0; x < real; ++x) w->set[x] = x, w->anchor[x] = -1, w->left[x] = 0.0;
+  for (int64_t k = 0; k < count; ++k) {
+    const int32_t from = find_set(w->set, arcs->row[given[k]]);
+    const int32_t to = find_set(w->set, n + arcs->col[given[k]]);
+    if (from != to) w->set[from] = to, w->kept[kept++] = given[k];
+  }
+  for (int32_t x = 0; x < real; ++x)
+    w->left[find_set(w->set, x)] += x < n ? setup->a[x] : -setup->b[x - n];
+  for (int32_t x = 0; x < real; ++x) {
+    const int32_t r = find_set(w->set, x);
+    const int wants_row = w->left[r] > 0.0;
+    if (w->anchor[r] < 0 || (wants_row != (w->anchor[r] < n) && wants_row == (x < n)))
+      w->anchor[r] = x;
+  }
+  return kept;
+}
+
+static void warm_adjacency(const emd_sparse_simplex *s, const emd_arc_list *arcs, int64_t kept,
+                           warm_scratch *w) {
+  const int32_t n = s->n, real = s->n + s->m;
+  memset(w->offset, 0, ((size_t)real + 1) * sizeof(int32_t));
+  for (int64_t k = 0; k < kept; ++k)
+    ++w->offset[arcs->row[w->kept[k]] + 1], ++w->offset[n + arcs->col[w->kept[k]] + 1];
+  for (int32_t x = 0; x < real; ++x) w->offset[x + 1] += w->offset[x];
+  int32_t *fill = w->set; /* the union-find is done with */
+  memcpy(fill, w->offset, (size_t)real * sizeof(int32_t));
+  for (int64_t k = 0; k < kept; ++k) {
+    const int64_t e = w->kept[k];
+    const int32_t i = arcs->row[e], j = n + arcs->col[e];
+    w->adjacent[fill[i]] = j, w->via[fill[i]++] = e;
+    w->adjacent[fill[j]] = i, w->via[fill[j]++] = e;
+  }
+}
+
+/* Parents and arcs, breadth first from each anchor, which hangs from the root. */
+static void hang_components(emd_sparse_simplex *s, warm_scratch *w) {
+  const int32_t real = s->n + s->m;
+  for (int32_t x = 0; x < real; ++x) s->parent[x] = -2; /* not reached */
+  s->parent[s->root] = -1, s->parent_arc[s->root] = -1;
+  int32_t reached = 0;
+  w->order[reached++] = s->root;
+  for (int32_t x = 0; x < real; ++x) {
+    const int32_t from = w->anchor[x];
+    if (from < 0 || s->parent[from] != -2) continue;
+    s->parent[from] = s->root, s->parent_arc[from] = -1;
+    int32_t head = reached;
+    w->order[reached++] = from;
+    while (head < reached) {
+      const int32_t y = w->order[head++];
+      for (int32_t k = w->offset[y]; k < w->offset[y + 1]; ++k) {
+        const int32_t z = w->adjacent[k];
+        if (s->parent[z] != -2) continue;
+        s->parent[z] = y, s->parent_arc[z] = w->via[k];
+        w->order[reached++] = z;
+      }
+    }
+  }
+}
+
+/* Flows by conservation, leaves first: the arc above a row carries its subtree's surplus up,
+ * the arc above a column its subtree's deficit down. Returns 0 when one would be negative
+ * beyond rounding (the forest was no feasible plan's support). */
+static int tree_flows(emd_sparse_simplex *s, const emd_sparse_setup *setup, warm_scratch *w) {
+  const int32_t n = s->n, real = s->n + s->m;
+  double mass = 0.0;
+  for (int32_t x = 0; x < real; ++x) {
+    w->left[x] = x < n ? setup->a[x] : -setup->b[x - n];
+    mass += x < n ? setup->a[x] : 0.0;
+    s->size[x] = 1;
+  }
+  const double slack = 1e-13 * mass;
+  s->size[s->root] = 1, s->flow[s->root] = 0.0;
+  for (int32_t k = s->nodes - 1; k > 0; --k) {
+    const int32_t x = w->order[k];
+    const double surplus = w->left[x], carried = x < n ? surplus : -surplus;
+    if (carried < -slack) return 0;
+    s->flow[x] = carried > 0.0 ? carried : 0.0;
+    s->size[s->parent[x]] += s->size[x];
+    if (s->parent[x] != s->root) w->left[s->parent[x]] += surplus;
+  }
+  return 1;
+}
+
+/* The preorder thread and last[] from the parents, depth first. */
+static void tree_thread(emd_sparse_simplex *s, warm_scratch *w) {
+  const int32_t nodes = s->nodes;
+  memset(w->offset, 0, ((size_t)nodes + 1) * sizeof(int32_t));
+  for (int32_t x = 0; x < nodes; ++x)
+    if (x != s->root) ++w->offset[s->parent[x] + 1];
+  for (int32_t x = 0; x < nodes; ++x) w->offset[x + 1] += w->offset[x];
+  int32_t *fill = w->anchor; /* the anchors are done with */
+  memcpy(fill, w->offset, (size_t)nodes * sizeof(int32_t));
+  for (int32_t x = 0; x < nodes; ++x)
+    if (x != s->root) w->adjacent[fill[s->parent[x]]++] = x;
+  int32_t *stack = w->set, depth = 0, count = 0;
+  stack[depth++] = s->root;
+  while (depth > 0) {
+    const int32_t x = stack[--depth];
+    w->order[count++] = x;
+    for (int32_t k = w->offset[x]; k < w->offset[x + 1]; ++k) stack[depth++] = w->adjacent[k];
+  }
+  for (int32_t k = 0; k < nodes; ++k) {
+    const int32_t x = w->order[k], next = w->order[k + 1 < nodes ? k + 1 : 0];
+    s->thread[x] = next, s->rev_thread[next] = x;
+    s->last[x] = w->order[k + s->size[x] - 1];
+  }
+}
+
+static int allocate_warm(warm_scratch *w, int32_t nodes, int64_t count) {
+  const size_t many = (size_t)(2 * count > nodes ? 2 * count : nodes);
+  w->set = malloc((size_t)nodes * sizeof(int32_t));
+  w->anchor = malloc((size_t)nodes * sizeof(int32_t));
+  w->offset = malloc(((size_t)nodes + 1) * sizeof(int32_t));
+  w->adjacent = malloc(many * sizeof(int32_t));
+  w->via = malloc(many * sizeof(int64_t));
+  w->kept = malloc((size_t)(count > 0 ? count : 1) * sizeof(int64_t));
+  w->order = malloc((size_t)nodes * sizeof(int32_t));
+  w->left = malloc((size_t)nodes * sizeof(double));
+  return w->set && w->anchor && w->offset && w->adjacent && w->via && w->kept && w->order &&
+         w->left;
+}
+
+int emd_sparse_simplex_warm_start(emd_sparse_simplex *s, const emd_sparse_setup *setup,
+                                  const emd_arc_list *arcs, const int64_t *tree_arcs,
+                                  int64_t count) {
+  warm_scratch w;
+  int ok = allocate_warm(&w, s->nodes, count);
+  if (ok) {
+    const int64_t kept = keep_forest(s, setup, arcs, tree_arcs, count, &w);
+    warm_adjacency(s, arcs, kept, &w);
+    hang_components(s, &w);
+    s->arcs = arcs;
+    ok = tree_flows(s, setup, &w);
+  }
+  if (ok) {
+    tree_thread(s, &w);
+    s->pot[s->root] = 0.0;
+    s->next_arc = 0;
+    refresh_potentials(s);
+  } else {
+    star_basis(s, setup);
+  }
+  free(w.set), free(w.anchor), free(w.offset), free(w.adjacent), free(w.via), free(w.kept);
+  free(w.order), free(w.left);
+  return ok;
 }
