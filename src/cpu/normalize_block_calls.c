@@ -186,16 +186,21 @@ static NORMOT_ALWAYS_INLINE void scale_typed(const normot_block_job *job, normot
   const normot_matrix *X = job->X;
   const int by_column = X->layout == NORMOT_LAYOUT_CSC;
   const int64_t n_major = major_count(X);
-#pragma omp parallel for num_threads(job->n_threads) schedule(dynamic, NORMOT_ROW_CHUNK)
-  for (int64_t m = 0; m < n_major; ++m) {
-    double factor = by_column ? 1.0 : dividing_factor(job, m);
-    int64_t start, end;
-    major_range(X, idx, m, &start, &end);
-    for (int64_t j = start; j < end; ++j) {
-      if (by_column) factor = dividing_factor(job, normot_load_index(X->indices, idx, j));
-      const double value = normot_load_as_output(X->values, in, out, j);
-      normot_store_as_output(job->out_values, out, j,
-                             normot_scaled_value(out, value, factor, job->log1p, job->log_divisor));
+#pragma omp parallel num_threads(job->n_threads)
+  {
+    normot_log1p_memo storage; /* one per thread: it changes only the speed */
+    normot_log1p_memo_init(&storage, out, job->log_divisor);
+    normot_log1p_memo *memo = job->log1p ? &storage : NULL;
+#pragma omp for schedule(dynamic, NORMOT_ROW_CHUNK)
+    for (int64_t m = 0; m < n_major; ++m) {
+      double factor = by_column ? 1.0 : dividing_factor(job, m);
+      int64_t start, end;
+      major_range(X, idx, m, &start, &end);
+      for (int64_t j = start; j < end; ++j) {
+        if (by_column) factor = dividing_factor(job, normot_load_index(X->indices, idx, j));
+        const double value = normot_load_as_output(X->values, in, out, j);
+        normot_scale_store(job->out_values, out, j, value, factor, memo);
+      }
     }
   }
 }

@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 #if defined(__AVX2__)
 #include <immintrin.h>
 #elif defined(__SSE2__)
@@ -16,8 +17,11 @@
 
 #if defined(__GNUC__)
 #define NORMOT_ALWAYS_INLINE inline __attribute__((always_inline))
+/* A helper kept out of line (and not reported when a file includes it without calling it). */
+#define NORMOT_OUT_OF_LINE __attribute__((noinline, unused))
 #else
 #define NORMOT_ALWAYS_INLINE inline
+#define NORMOT_OUT_OF_LINE
 #endif
 
 /* Rows handed to one kernel call: the type dispatch happens once per chunk, not per row. */
@@ -288,36 +292,111 @@ static NORMOT_ALWAYS_INLINE void normot_store_as_output(void *array, normot_valu
     ((double *)array)[i] = value;
 }
 
-/* value / size_factor as one division in the output type, then the optional log1p; returned
- * as the double holding that output-type value exactly. In float32, log with a base divides by
- * log(base) in float64 before rounding, as numpy's np.divide(float32, float64 scalar,
- * out=float32) does. */
+/* log1p of y (a value of type out, held exactly by the double), then divided by log_divisor
+ * unless that is 0, in the arithmetic of out; returned as the double holding the result. In
+ * float32 the division by log(base) is done in float64 before rounding, as numpy's
+ * np.divide(float32, float64 scalar, out=float32) does. */
+static NORMOT_ALWAYS_INLINE double normot_log1p_exact(normot_value_type out, double y,
+                                                      double log_divisor) {
+  if (out == NORMOT_FLOAT32) {
+    float r = log1pf((float)y);
+    return log_divisor != 0.0 ? (float)((double)r / log_divisor) : r;
+  }
+  double r = log1p(y);
+  return log_divisor != 0.0 ? r / log_divisor : r;
+}
+
+/* value / size_factor as one division in the output type, then the optional log1p
+ * (normot_log1p_exact); returned as the double holding that output-type value exactly. */
 static NORMOT_ALWAYS_INLINE double normot_scaled_value(normot_value_type out, double value,
                                                        double factor, int apply_log1p,
                                                        double log_divisor) {
-  if (out == NORMOT_FLOAT32) {
-    float y = (float)value / (float)factor;
-    if (apply_log1p) {
-      y = log1pf(y);
-      if (log_divisor != 0.0) y = (float)((double)y / log_divisor);
-    }
-    return y;
-  }
-  double y = value / factor;
-  if (apply_log1p) {
-    y = log1p(y);
-    if (log_divisor != 0.0) y = y / log_divisor;
-  }
-  return y;
+  double y = out == NORMOT_FLOAT32 ? (double)((float)value / (float)factor) : value / factor;
+  return apply_log1p ? normot_log1p_exact(out, y, log_divisor) : y;
 }
 
-/* normot_scaled_value, stored at job->out_values[j] (log1p divided by job->log_base_divisor). */
-static NORMOT_ALWAYS_INLINE void normot_scale_store(const normalize_job *job, normot_value_type out,
+/* A memo of normot_log1p_exact, one per thread (on the stack of the loop that scales). The libm
+ * log1p costs 15-20 ns per value, ten times a value's share of the memory traffic, but
+ * normalized counts repeat: within a cell every count c becomes the same c / factor, and counts
+ * are mostly small. The result is a pure function of the input's bits (the divisor is fixed per
+ * memo), so a memo keyed by the exact bits returns the very bytes a fresh call would, for any
+ * data; it only changes the speed (docs/normalize_semantics.md). Keys are the raw bits, so -0.0
+ * and +0.0 (or two NaN payloads) are distinct keys. Two-way sets, the last used entry first, so
+ * that two frequent values of a cell that hash alike do not evict each other on every use. */
+enum { NORMOT_LOG1P_MEMO_BITS = 8, NORMOT_LOG1P_MEMO_SETS = 1 << NORMOT_LOG1P_MEMO_BITS };
+
+typedef struct normot_log1p_entry {
+  uint64_t key; /* the input's bits in the output type, zero-extended for float32 */
+  double result;
+} normot_log1p_entry;
+
+typedef struct normot_log1p_memo {
+  normot_log1p_entry sets[NORMOT_LOG1P_MEMO_SETS][2];
+  normot_value_type out;
+  double log_divisor;
+} normot_log1p_memo;
+
+static NORMOT_ALWAYS_INLINE uint64_t normot_value_bits(normot_value_type out, double y) {
+  if (out == NORMOT_FLOAT32) {
+    float f = (float)y;
+    uint32_t bits;
+    memcpy(&bits, &f, sizeof bits);
+    return bits;
+  }
+  uint64_t bits;
+  memcpy(&bits, &y, sizeof bits);
+  return bits;
+}
+
+/* Every entry holds +0.0, a key valid in both types, with its true result (-0.0 for a base
+ * below 1), so the zeros of dense rows are hits in any set. */
+static inline void normot_log1p_memo_init(normot_log1p_memo *memo, normot_value_type out,
+                                          double log_divisor) {
+  memo->out = out;
+  memo->log_divisor = log_divisor;
+  const normot_log1p_entry zero = {normot_value_bits(out, 0.0),
+                                   normot_log1p_exact(out, 0.0, log_divisor)};
+  for (int s = 0; s < NORMOT_LOG1P_MEMO_SETS; ++s) memo->sets[s][0] = memo->sets[s][1] = zero;
+}
+
+/* A miss in the first entry of `set`: the second entry (moved first), or a fresh result that
+ * takes the first entry and pushes the first to the second. Kept out of line so that the hit
+ * path of the loops stays small. */
+static NORMOT_OUT_OF_LINE double normot_log1p_memo_miss(normot_log1p_memo *memo,
+                                                        normot_log1p_entry *set, uint64_t key,
+                                                        double y) {
+  normot_log1p_entry first = set[0];
+  if (set[1].key == key) {
+    set[0] = set[1];
+    set[1] = first;
+    return set[0].result;
+  }
+  set[1] = first;
+  set[0].key = key;
+  set[0].result = normot_log1p_exact(memo->out, y, memo->log_divisor);
+  return set[0].result;
+}
+
+/* normot_log1p_exact(out, y, log_divisor) of the memo, bit for bit. `out` is the memo's type,
+ * passed again as a constant so that the bits are read without a branch. */
+static NORMOT_ALWAYS_INLINE double normot_log1p_memo_get(normot_log1p_memo *memo,
+                                                         normot_value_type out, double y) {
+  const uint64_t key = normot_value_bits(out, y);
+  /* Fibonacci hashing: the top bits of the product depend on every bit of the key, so integer
+   * counts (whose low mantissa bits are all 0) spread as well as scaled ones. */
+  normot_log1p_entry *set =
+      memo->sets[(key * UINT64_C(0x9E3779B97F4A7C15)) >> (64 - NORMOT_LOG1P_MEMO_BITS)];
+  if (set[0].key == key) return set[0].result;
+  return normot_log1p_memo_miss(memo, set, key, y);
+}
+
+/* value / factor (and its log1p when memo is not NULL), stored at out_values[j]. */
+static NORMOT_ALWAYS_INLINE void normot_scale_store(void *out_values, normot_value_type out,
                                                     int64_t j, double value, double factor,
-                                                    int apply_log1p) {
-  normot_store_as_output(job->out_values, out, j,
-                         normot_scaled_value(out, value, factor, apply_log1p,
-                                             apply_log1p ? job->log_base_divisor : 0.0));
+                                                    normot_log1p_memo *memo) {
+  double y = normot_scaled_value(out, value, factor, 0, 0.0);
+  if (memo != NULL) y = normot_log1p_memo_get(memo, out, y);
+  normot_store_as_output(out_values, out, j, y);
 }
 
 /* The smallest and largest of float values [j, end), folded into *low and *high; the values

@@ -12,17 +12,27 @@
 #include "normalize_blocks.h"
 #include "normalize_internal.h"
 
+/* Values [start, end) divided by factor, then their log1p through memo unless it is NULL. */
 static NORMOT_ALWAYS_INLINE void scale_range(const normalize_job *job, int64_t start, int64_t end,
-                                             double factor, normot_value_type in,
-                                             normot_value_type out) {
+                                             double factor, normot_types t,
+                                             normot_log1p_memo *memo) {
   const void *values = job->X->values;
   /* Two loops so that the common no-log1p case has no branch inside. */
-  if (job->log1p)
+  if (memo != NULL)
     for (int64_t j = start; j < end; ++j)
-      normot_scale_store(job, out, j, normot_load_as_output(values, in, out, j), factor, 1);
+      normot_scale_store(job->out_values, t.out, j, normot_load_as_output(values, t.in, t.out, j),
+                         factor, memo);
   else
     for (int64_t j = start; j < end; ++j)
-      normot_scale_store(job, out, j, normot_load_as_output(values, in, out, j), factor, 0);
+      normot_scale_store(job->out_values, t.out, j, normot_load_as_output(values, t.in, t.out, j),
+                         factor, NULL);
+}
+
+/* storage initialised for the job's log1p, or NULL when the job applies none. */
+static normot_log1p_memo *job_memo(const normalize_job *job, normot_log1p_memo *storage) {
+  if (!job->log1p) return NULL;
+  normot_log1p_memo_init(storage, job->out_type, job->log_base_divisor);
+  return storage;
 }
 
 enum { CACHE_LINE_BYTES = 64, PREFETCH_DISTANCE_BYTES = 16384 };
@@ -45,13 +55,13 @@ static NORMOT_ALWAYS_INLINE const char *prefetch_target(const normot_matrix *X,
 
 /* scale_range for the fused pass, with the prefetching above. */
 static NORMOT_ALWAYS_INLINE void scale_range_prefetching(const normalize_job *job, int64_t start,
-                                                         int64_t end, double factor,
-                                                         normot_value_type in,
-                                                         normot_value_type out) {
-  if (job->log1p) { /* computing log1p hides the memory latency anyway */
-    scale_range(job, start, end, factor, in, out);
+                                                         int64_t end, double factor, normot_types t,
+                                                         normot_log1p_memo *memo) {
+  if (memo != NULL) { /* computing log1p hides the memory latency anyway */
+    scale_range(job, start, end, factor, t, memo);
     return;
   }
+  const normot_value_type in = t.in, out = t.out;
   const int64_t per_line = CACHE_LINE_BYTES / (int64_t)normot_value_size(in);
   const void *values = job->X->values;
   int64_t j = start;
@@ -61,10 +71,12 @@ static NORMOT_ALWAYS_INLINE void scale_range_prefetching(const normalize_job *jo
     __builtin_prefetch(prefetch_target(job->X, in, j), 0, 2);
 #endif
     for (int64_t k = j; k < j + per_line; ++k)
-      normot_scale_store(job, out, k, normot_load_as_output(values, in, out, k), factor, 0);
+      normot_scale_store(job->out_values, out, k, normot_load_as_output(values, in, out, k), factor,
+                         NULL);
   }
   for (; j < end; ++j)
-    normot_scale_store(job, out, j, normot_load_as_output(values, in, out, j), factor, 0);
+    normot_scale_store(job->out_values, out, j, normot_load_as_output(values, in, out, j), factor,
+                       NULL);
 }
 
 #if defined(__AVX2__)
@@ -133,51 +145,56 @@ static NORMOT_ALWAYS_INLINE void scale_segment_f64(const normalize_job *job, row
   }
 }
 
-/* log1p (and the division by log(base)) of float32 results [start, end), in cache. */
-static void log1p_f32_range(const normalize_job *job, int64_t start, int64_t end) {
-  float *out = job->out_values;
-  for (int64_t j = start; j < end; ++j) {
-    float y = log1pf(out[j]);
-    out[j] = job->log_base_divisor != 0.0 ? (float)((double)y / job->log_base_divisor) : y;
-  }
+/* log1p (and the division by log(base)) of results [start, end) of type out, in cache. */
+static NORMOT_ALWAYS_INLINE void log1p_range(const normalize_job *job, normot_log1p_memo *memo,
+                                             normot_value_type out, int64_t start, int64_t end) {
+  void *values = job->out_values;
+  for (int64_t j = start; j < end; ++j)
+    normot_store_as_output(
+        values, out, j,
+        normot_log1p_memo_get(memo, out, normot_load_as_output(values, out, out, j)));
 }
 #endif
 
-/* The rows of g divided by their factors (factors[r - g.r0], zeros already replaced). */
+/* The rows of g divided by their factors (factors[r - g.r0], zeros already replaced), then
+ * their log1p through memo unless it is NULL. */
 static NORMOT_ALWAYS_INLINE void scale_group(const normalize_job *job, row_range g,
-                                             const double *factors, normot_types t, int prefetch) {
+                                             const double *factors, normot_types t, int prefetch,
+                                             normot_log1p_memo *memo) {
   const normot_matrix *X = job->X;
 #if defined(__AVX2__)
   if (t.in == NORMOT_FLOAT32 && t.out == NORMOT_FLOAT32 && X->layout == NORMOT_LAYOUT_CSR) {
-    scale_segment_f32(job, g, factors, t.idx, prefetch && !job->log1p);
-    if (job->log1p) log1p_f32_range(job, g.v0, g.v1);
+    scale_segment_f32(job, g, factors, t.idx, prefetch && memo == NULL);
+    if (memo != NULL) log1p_range(job, memo, NORMOT_FLOAT32, g.v0, g.v1);
     return;
   }
-  if (t.in == NORMOT_FLOAT64 && t.out == NORMOT_FLOAT64 && X->layout == NORMOT_LAYOUT_CSR &&
-      !job->log1p) {
-    scale_segment_f64(job, g, factors, t.idx, prefetch);
+  if (t.in == NORMOT_FLOAT64 && t.out == NORMOT_FLOAT64 && X->layout == NORMOT_LAYOUT_CSR) {
+    scale_segment_f64(job, g, factors, t.idx, prefetch && memo == NULL);
+    if (memo != NULL) log1p_range(job, memo, NORMOT_FLOAT64, g.v0, g.v1);
     return;
   }
 #endif
   for (int64_t r = g.r0; r < g.r1; ++r) {
     int64_t start = normot_row_start(X, t.idx, r), end = normot_row_end(X, t.idx, r);
     if (prefetch)
-      scale_range_prefetching(job, start, end, factors[r - g.r0], t.in, t.out);
+      scale_range_prefetching(job, start, end, factors[r - g.r0], t, memo);
     else
-      scale_range(job, start, end, factors[r - g.r0], t.in, t.out);
+      scale_range(job, start, end, factors[r - g.r0], t, memo);
   }
 }
 
 static NORMOT_ALWAYS_INLINE void scale_columns(const normalize_job *job, int64_t c0, int64_t c1,
                                                normot_types t) {
   const normot_matrix *X = job->X;
+  normot_log1p_memo storage;
+  normot_log1p_memo *memo = job_memo(job, &storage);
   for (int64_t c = c0; c < c1; ++c) {
     int64_t start = normot_load_index(X->indptr, t.idx, c);
     int64_t end = normot_load_index(X->indptr, t.idx, c + 1);
     for (int64_t j = start; j < end; ++j) {
       double factor = job->size_factors[normot_load_index(X->indices, t.idx, j)];
-      normot_scale_store(job, t.out, j, normot_load_as_output(X->values, t.in, t.out, j), factor,
-                         job->log1p);
+      normot_scale_store(job->out_values, t.out, j,
+                         normot_load_as_output(X->values, t.in, t.out, j), factor, memo);
     }
   }
 }
@@ -208,10 +225,12 @@ static NORMOT_ALWAYS_INLINE int64_t fused_block(const normalize_job *job, double
                                                 row_range block, normot_types t) {
   int64_t zero_cells = 0;
   double factors[NORMOT_GROUP_ROWS];
+  normot_log1p_memo storage;
+  normot_log1p_memo *memo = job_memo(job, &storage);
   for (int64_t r = block.r0; r < block.r1;) {
     row_range g = normot_next_group(job->X, t.idx, r, block.r1);
     zero_cells += group_factors(job, target, g, t, factors);
-    scale_group(job, g, factors, t, 1);
+    scale_group(job, g, factors, t, 1, memo);
     r = g.r1;
   }
   return zero_cells;
@@ -224,9 +243,11 @@ static NORMOT_ALWAYS_INLINE int64_t fused_block(const normalize_job *job, double
 
 static void scale_block(const normalize_job *job, row_range block) {
   if (block.r0 == block.r1) return;
-#define CASE(IN, IDX, OUT)                                                                  \
-  case NORMOT_COMBO(IN, IDX, OUT):                                                          \
-    scale_group(job, block, job->size_factors + block.r0, (normot_types){IN, IDX, OUT}, 0); \
+  normot_log1p_memo storage;
+  normot_log1p_memo *memo = job_memo(job, &storage);
+#define CASE(IN, IDX, OUT)                                                                        \
+  case NORMOT_COMBO(IN, IDX, OUT):                                                                \
+    scale_group(job, block, job->size_factors + block.r0, (normot_types){IN, IDX, OUT}, 0, memo); \
     break;
   DISPATCH();
 #undef CASE

@@ -1,0 +1,230 @@
+// The log1p of normalize_total goes through a memo keyed by the bits of each scaled value
+// (src/cpu/normalize_internal.h). These tests hold it to what a memo must be: invisible. Every
+// result equals, bit for bit, libm's log1pf / log1p (and the division by log(base)) applied to
+// the same call's scaled value without log1p, for data whose values repeat heavily, for data
+// with no repeats, and for values chosen to fall into the same memo set; on every layout, both
+// float types, the fused and the two-pass paths, the block API, and 1, 2 and 3 threads.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "test_normalize_helpers.h"
+#include "test_support.h"
+
+using namespace normalize_test;
+
+namespace {
+
+// A rows x cols float32 CSR matrix: each element stored with probability `density`, its value
+// drawn by draw(rng).
+template <typename Draw>
+Csr RandomCsr(uint64_t seed, int64_t rows, int64_t cols, double density, Draw draw) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  Csr csr;
+  csr.rows = rows;
+  csr.cols = cols;
+  std::vector<double> values;
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c) {
+      if (unit(rng) >= density) continue;
+      csr.indices.push_back(c);
+      values.push_back(draw(rng));
+    }
+    csr.indptr.push_back((int64_t)csr.indices.size());
+  }
+  csr.values.assign(values.size() * 4, 0);
+  for (size_t k = 0; k < values.size(); ++k) PutValue(csr.values, NORMOT_FLOAT32, k, values[k]);
+  return csr;
+}
+
+// Counts 1..10 (most of them 1..3): each row repeats a handful of distinct values.
+Csr RepeatedCounts(uint64_t seed, int64_t rows, int64_t cols) {
+  std::geometric_distribution<int> count(0.45);
+  return RandomCsr(seed, rows, cols, 0.4,
+                   [&](std::mt19937_64 &rng) { return 1.0 + (double)(count(rng) % 10); });
+}
+
+// Random float32 values in (0, 1000): practically no value, and no scaled value, repeats.
+Csr DistinctReals(uint64_t seed, int64_t rows, int64_t cols) {
+  std::uniform_real_distribution<double> value(1e-3, 1e3);
+  return RandomCsr(seed, rows, cols, 0.5,
+                   [&](std::mt19937_64 &rng) { return (double)(float)value(rng); });
+}
+
+// The memo's set of a key (the hash of normalize_internal.h, copied here only to choose inputs
+// that collide; were it changed, these inputs would merely stop colliding).
+unsigned MemoSet(uint64_t key) {
+  return (unsigned)((key * UINT64_C(0x9E3779B97F4A7C15)) >> (64 - 8));
+}
+
+uint64_t KeyOf(double integer, normot_value_type type) {
+  if (type == NORMOT_FLOAT32) {
+    float f = (float)integer;
+    uint32_t bits;
+    std::memcpy(&bits, &f, 4);
+    return bits;
+  }
+  uint64_t bits;
+  std::memcpy(&bits, &integer, 8);
+  return bits;
+}
+
+// Every row holds the same integers, five per memo set for three sets (more than the two
+// entries a set keeps), in a different order per row, and one -0.0; each row's total is the
+// same integer, so with that total as target_sum every size factor is 1 and the scaled values
+// are the integers themselves: the keys collide as chosen.
+Csr CollidingIntegers(normot_value_type type, uint64_t seed, double *row_total) {
+  std::vector<double> chosen;
+  for (unsigned wanted : {7u, 100u, 201u}) {
+    int found = 0;
+    for (double v = 1.0; found < 5; v += 1.0)
+      if (MemoSet(KeyOf(v, type)) == wanted) chosen.push_back(v), ++found;
+  }
+  *row_total = 0.0;
+  for (double v : chosen) *row_total += v;
+  chosen.push_back(-0.0);
+  std::mt19937_64 rng(seed);
+  Csr csr;
+  csr.rows = 400;  // 6400 values: several groups
+  csr.cols = (int64_t)chosen.size();
+  csr.type = type;
+  std::vector<double> values;
+  for (int64_t r = 0; r < csr.rows; ++r) {
+    std::vector<int64_t> cols(chosen.size());
+    for (size_t c = 0; c < cols.size(); ++c) cols[c] = (int64_t)c;
+    std::shuffle(cols.begin(), cols.end(), rng);
+    for (int64_t c : cols) csr.indices.push_back(c), values.push_back(chosen[(size_t)c]);
+    csr.indptr.push_back((int64_t)csr.indices.size());
+  }
+  csr.values.assign(values.size() * normot_value_size(type), 0);
+  for (size_t k = 0; k < values.size(); ++k) PutValue(csr.values, type, k, values[k]);
+  return csr;
+}
+
+// libm's log1p of each scaled value, divided by log(base) as the library documents it.
+std::vector<unsigned char> PlainLog1p(const std::vector<unsigned char> &scaled,
+                                      normot_value_type type, double log_base) {
+  std::vector<unsigned char> out = scaled;
+  const double divisor = log_base != 0.0 ? std::log(log_base) : 0.0;
+  if (type == NORMOT_FLOAT32) {
+    for (size_t i = 0; i < out.size() / 4; ++i) {
+      float y;
+      std::memcpy(&y, &out[i * 4], 4);
+      float r = log1pf(y);
+      if (divisor != 0.0) r = (float)((double)r / divisor);
+      std::memcpy(&out[i * 4], &r, 4);
+    }
+  } else {
+    for (size_t i = 0; i < out.size() / 8; ++i) {
+      double y;
+      std::memcpy(&y, &out[i * 8], 8);
+      double r = log1p(y);
+      if (divisor != 0.0) r = r / divisor;
+      std::memcpy(&out[i * 8], &r, 8);
+    }
+  }
+  return out;
+}
+
+struct Path {
+  const char *name;
+  bool has_target, check_values;
+};
+// target_sum unchecked is the fused pass; checked, the two-pass path (as with the median).
+const Path kPaths[] = {{"fused", true, false}, {"two-pass", true, true}};
+
+// For each layout, path, base and thread count: the log1p call equals PlainLog1p of the same
+// call without log1p, bit for bit.
+void ExpectPlainLog1p(const Csr &csr, double target_sum) {
+  normot_context *ctx = nullptr;
+  ASSERT_EQ(normot_context_create(&ctx, NORMOT_BACKEND_CPU, 0), NORMOT_SUCCESS);
+  for (normot_layout layout : {NORMOT_LAYOUT_CSR, NORMOT_LAYOUT_CSC, NORMOT_LAYOUT_DENSE})
+    for (normot_index_type idx : {NORMOT_INDEX_INT32, NORMOT_INDEX_INT64}) {
+      if (layout == NORMOT_LAYOUT_DENSE && idx == NORMOT_INDEX_INT64) continue;
+      HostMatrix m = Build(csr, layout, idx);
+      for (const Path &path : kPaths)
+        for (double base : {0.0, 0.5})  // 0.5: a negative divisor, -0.0 for 0
+          for (int threads : {1, 2, 3}) {
+            SCOPED_TRACE(::testing::Message() << LayoutName(layout) << " idx " << (int)idx << " "
+                                              << path.name << " base " << base << " threads "
+                                              << threads << " " << TypeName(csr.type));
+            ASSERT_EQ(normot_context_set_threads(ctx, threads), NORMOT_SUCCESS);
+            normot_normalize_params p;
+            normot_normalize_params_init(&p);
+            p.has_target_sum = path.has_target;
+            p.target_sum = target_sum;
+            p.check_values = path.check_values;
+            Result plain = RunNormalize(ctx, m, p, csr.type);
+            p.log1p = 1;
+            p.log_base = base;
+            Result logged = RunNormalize(ctx, m, p, csr.type);
+            ASSERT_EQ(plain.status, NORMOT_SUCCESS) << plain.message;
+            ASSERT_EQ(logged.status, NORMOT_SUCCESS) << logged.message;
+            std::vector<unsigned char> expected = PlainLog1p(plain.values, csr.type, base);
+            ASSERT_EQ(logged.values.size(), expected.size());
+            EXPECT_EQ(std::memcmp(logged.values.data(), expected.data(), expected.size()), 0);
+          }
+    }
+  normot_context_destroy(ctx);
+}
+
+TEST(NormalizeLog1pMemo, RepeatedCountsEqualPlainLog1p) {
+  Csr csr = RepeatedCounts(3, 500, 180);  // ~36k values: more than one block
+  ExpectPlainLog1p(csr, 1e4);
+  ExpectPlainLog1p(WithType(csr, NORMOT_FLOAT64), 1e4);
+}
+
+TEST(NormalizeLog1pMemo, DistinctRealsEqualPlainLog1p) {
+  Csr csr = DistinctReals(5, 300, 150);
+  ExpectPlainLog1p(csr, 1e4);
+  ExpectPlainLog1p(WithType(csr, NORMOT_FLOAT64), 1e4);
+}
+
+TEST(NormalizeLog1pMemo, CollidingKeysAndNegativeZeroEqualPlainLog1p) {
+  for (normot_value_type type : {NORMOT_FLOAT32, NORMOT_FLOAT64}) {
+    double total = 0.0;
+    Csr csr = CollidingIntegers(type, 9, &total);
+    ExpectPlainLog1p(csr, total);
+  }
+}
+
+// The block API (the streaming path) on the same kinds of data, the matrix as one block.
+TEST(NormalizeLog1pMemo, BlockScaleEqualsPlainLog1p) {
+  normot_context *ctx = nullptr;
+  ASSERT_EQ(normot_context_create(&ctx, NORMOT_BACKEND_CPU, 0), NORMOT_SUCCESS);
+  double total = 0.0;
+  Csr repeated = RepeatedCounts(4, 400, 120);
+  Csr colliding = CollidingIntegers(NORMOT_FLOAT32, 10, &total);
+  for (const Csr &csr : {repeated, WithType(repeated, NORMOT_FLOAT64), colliding})
+    for (int threads : {1, 2, 3}) {
+      SCOPED_TRACE(::testing::Message() << TypeName(csr.type) << " threads " << threads);
+      ASSERT_EQ(normot_context_set_threads(ctx, threads), NORMOT_SUCCESS);
+      HostMatrix m = Build(csr, NORMOT_LAYOUT_CSR, NORMOT_INDEX_INT64);
+      std::vector<double> totals((size_t)csr.rows, 0.0);
+      for (int64_t r = 0; r < csr.rows; ++r)
+        for (int64_t k = csr.indptr[(size_t)r]; k < csr.indptr[(size_t)r + 1]; ++k)
+          totals[(size_t)r] += GetValue(csr.values.data(), csr.type, (size_t)k);
+      normot_normalize_params p;
+      normot_normalize_params_init(&p);
+      p.has_target_sum = 1;
+      p.target_sum = 1e4;
+      std::vector<unsigned char> plain(m.values.size()), logged(m.values.size());
+      normot_matrix X = m.View();
+      normot_normalize_output out{};
+      out.value_type = csr.type;
+      out.values = plain.data();
+      ASSERT_EQ(normot_normalize_block_scale(ctx, &X, &p, totals.data(), &out), NORMOT_SUCCESS);
+      p.log1p = 1;
+      p.log_base = 2.0;
+      out.values = logged.data();
+      ASSERT_EQ(normot_normalize_block_scale(ctx, &X, &p, totals.data(), &out), NORMOT_SUCCESS);
+      std::vector<unsigned char> expected = PlainLog1p(plain, csr.type, 2.0);
+      EXPECT_EQ(std::memcmp(logged.data(), expected.data(), expected.size()), 0);
+    }
+  normot_context_destroy(ctx);
+}
+
+}  // namespace
