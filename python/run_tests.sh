@@ -23,8 +23,11 @@ export NORMOT_LIBRARY
 log "using $NORMOT_LIBRARY"
 
 missing=()
+# dask and distributed are installed together through dask's own extra, which pins the one
+# distributed release made for that dask: installed apart, pip may pair the newest dask with a
+# years-old distributed that cannot import it (dask 2026.11 with distributed 2021.4 did).
 for spec in numpy:numpy scipy:scipy anndata:anndata scanpy:scanpy ot:pot pytest:pytest \
-  'dask.array:dask[array]' distributed:distributed; do
+  'dask.array,distributed:dask[array,distributed]'; do
   module=${spec%%:*}
   "$python" -c "import $module" 2>/dev/null || missing+=("${spec##*:}")
 done
@@ -33,6 +36,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   "$python" -m pip install -q "${missing[@]}" 2>/dev/null ||
     "$python" -m pip install -q --break-system-packages "${missing[@]}"
 fi
+
+# The Dask tests skip when distributed cannot be imported; here that is a failure, not a skip.
+"$python" -c "import dask.array, distributed" ||
+  { log "dask and distributed do not import together (see above)"; exit 1; }
 
 # PyTorch (optional for the package, needed for its tensor tests): the CPU wheel from PyTorch's
 # own index when it is reachable (a few hundred MB), else PyPI's default wheel, which pulls
