@@ -120,11 +120,12 @@ def _chunk_call(block_info):
 
 
 def _chunk_totals(chunk, settings: _Settings, excluded=None, block_info=None):
-    """The chunk's totals in the output type (the library's sums, rounded), over the genes not
-    flagged in `excluded` when it is given: one read of the chunk, nothing written."""
+    """(n_rows, 1): the chunk's totals in the output type (the library's sums, rounded), over
+    the genes not flagged in `excluded` when it is given: one read of the chunk, nothing
+    written."""
     with _chunk_call(block_info):
         rows = _blocks.Rows(chunk)
-        return _blocks.totals(rows, settings.params(), excluded).astype(rows.out_dtype)
+        return _blocks.totals(rows, settings.params(), excluded).astype(rows.out_dtype)[:, None]
 
 
 def _chunk_high_genes(chunk, settings: _Settings, block_info=None):
@@ -163,12 +164,19 @@ def _target_of(totals: np.ndarray, settings: _Settings, dtype) -> float:
         return _blocks.target(totals, settings.params(settings.target_sum), dtype)
 
 
+def _lazy_totals(x, settings: _Settings, dtype, excluded=None):
+    """The Dask column (n_cells, 1) of the totals, one task a chunk. A column rather than
+    map_blocks(drop_axis=1): on a LocalCluster, gathering the dropped-axis form took about four
+    times as long (bench/RESULTS.md)."""
+    return x.map_blocks(_chunk_totals, settings, excluded, chunks=(x.chunks[0], (1,)),
+                        dtype=dtype, meta=np.empty((0, 0), dtype))
+
+
 def _persisted_totals(x, settings: _Settings, dtype, excluded=None):
-    """(Dask totals kept where they were computed, the same gathered on the client): one task a
-    chunk, and the chunks read once."""
-    totals = x.map_blocks(_chunk_totals, settings, excluded, drop_axis=1, dtype=dtype,
-                          meta=np.empty((0,), dtype)).persist()
-    return totals, np.asarray(totals.compute())
+    """(the Dask totals column kept where it was computed, the totals gathered on the client):
+    the chunks read once."""
+    totals = _lazy_totals(x, settings, dtype, excluded).persist()
+    return totals, np.asarray(totals.compute()).reshape(-1)
 
 
 def _size_factors(totals: np.ndarray, target: float, row_chunks):
@@ -203,8 +211,7 @@ def normalize(x, target_sum, exclude_highly_expressed: bool, max_fraction: float
                               int(np.count_nonzero(totals == 0)), None)
     # A given target and no exclusion: nothing spans chunks, so nothing is computed now.
     values = x.map_blocks(_chunk_scaled, settings.target_sum, settings, dtype=dtype, meta=meta)
-    totals = x.map_blocks(_chunk_totals, settings, drop_axis=1, dtype=dtype,
-                          meta=np.empty((0,), dtype))
+    totals = _lazy_totals(x, settings, dtype)[:, 0]
     return DaskNormalized(values, totals / dtype.type(settings.target_sum), None, 0, None)
 
 
@@ -220,7 +227,7 @@ def _normalize_excluding(x, settings: _Settings, dtype) -> DaskNormalized:
     excluded_mask = np.asarray(high.any(axis=0).compute())
     kept_totals, totals = _persisted_totals(x, settings, dtype, excluded_mask.astype(np.uint8))
     target = _target_of(totals, settings, dtype)
-    values = da.map_blocks(_chunk_divided, x, kept_totals[:, None], target, settings,
+    values = da.map_blocks(_chunk_divided, x, kept_totals, target, settings,
                            dtype=dtype, meta=x._meta.astype(dtype))
     return DaskNormalized(values, _size_factors(totals, target, (x.chunks[0],)), float(target),
                           int(np.count_nonzero(totals == 0)), np.flatnonzero(excluded_mask))
