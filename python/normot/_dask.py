@@ -204,7 +204,9 @@ def normalize(x, target_sum, exclude_highly_expressed: bool, max_fraction: float
         return _normalize_excluding(x, settings, dtype)
     meta = x._meta.astype(dtype)
     if target_sum is None:
-        _, totals = _persisted_totals(x, settings, dtype)
+        # Gathered only: the scaling sums each row again in cache, so nothing is kept on the
+        # workers, and the pass is one round trip.
+        totals = np.asarray(_lazy_totals(x, settings, dtype).compute()).reshape(-1)
         target = _target_of(totals, settings, dtype)
         values = x.map_blocks(_chunk_scaled, target, settings, dtype=dtype, meta=meta)
         return DaskNormalized(values, _size_factors(totals, target, (x.chunks[0],)), target,
