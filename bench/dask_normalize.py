@@ -1,20 +1,30 @@
 #!/usr/bin/env python3
-"""Side by side on one dask.distributed LocalCluster: normot.normalize_total and
-scanpy.pp.normalize_total on the same Dask array of CSR (or dense) row chunks.
+"""Side by side on one scheduler: normot.normalize_total and scanpy.pp.normalize_total on the
+same Dask array of CSR (or dense) row chunks, with the floor both pay.
 
-The matrix is seeded synthetic counts, generated chunk by chunk on the workers and kept there
-(persist), so that neither side pays for making or shipping the input. A timed run is one
-normalize_total call on an AnnData whose X is that array (the median target: both compute the
-totals first) followed by persisting the normalized array on the workers; every run gets its
-own task names, so none reuses another's results. The two alternate,
-round after round, and the script prints the median of each and their ratio as one JSON line,
-after checking that the two results are bitwise equal.
+The matrix is seeded synthetic counts made chunk by chunk where the tasks run (a map_blocks of a
+generator: nothing is made on the client or shipped to the workers). --input persisted (the
+default) makes it once and keeps it in the workers' memory, so that a run times the
+normalization alone; --input lazy makes every run generate its chunks again, so that both pay
+the generator. A timed run is one normalize_total call on an AnnData whose X is a fresh view of
+that array (median target or --target-sum, --exclude for exclude_highly_expressed), followed by
+persisting the normalized array where it was computed and waiting for it: no result comes back
+to the client. Every run has its own task names, so none reuses another's results.
 
-Usage: dask_normalize.py [--cells N] [--genes N] [--density D] [--chunk ROWS] [--workers W]
+The floor is what any two-pass Dask normalization pays besides its arithmetic: a pass that
+gathers one number per chunk on the client, then a persisted pass of one task per chunk that
+hands its chunk back unchanged. normot, scanpy and the floor alternate, round after round; the
+script prints the median of each, their ratios and the graph sizes as one JSON line, after
+checking that normot's and scanpy's results are bitwise equal.
+
+Usage: dask_normalize.py [--cells N] [--genes N] [--density D] [--chunk ROWS]
+                         [--scheduler distributed|threads] [--workers W]
                          [--threads-per-worker T] [--rounds R] [--layout csr|dense]
+                         [--input persisted|lazy] [--exclude] [--target-sum T]
 Needs NORMOT_LIBRARY (or an installed normot), dask[array], distributed, scanpy, anndata.
 """
 import argparse
+import contextlib
 import json
 import statistics
 import time
@@ -39,7 +49,7 @@ def chunk_of_counts(placeholder, genes, density, layout, block_id=None):
     return sp.csr_matrix(counts) if layout == "csr" else counts
 
 
-def make_matrix(args):
+def make_matrix(args, name=None):
     import dask.array as da
 
     rows = [args.chunk] * (args.cells // args.chunk)
@@ -50,77 +60,143 @@ def make_matrix(args):
     placeholder = da.zeros((args.cells, 1), chunks=(tuple(rows), 1), dtype=np.int8)
     return placeholder.map_blocks(chunk_of_counts, args.genes, args.density, args.layout,
                                   chunks=(tuple(rows), (args.genes,)), dtype=np.float32,
-                                  meta=meta)
+                                  meta=meta, name=name)
 
 
 def same_chunk(chunk):
     return chunk
 
 
-def timed_run(normalize, X, label):
-    """One run on a fresh view of X: an identity task per chunk under a new name, so that no run
-    finds the results of an earlier one still held by the cluster (equal graphs have equal
-    keys, and Dask would hand them back without computing)."""
-    import anndata
-    from distributed import wait
+def one_number(chunk):
+    return np.zeros((1, 1))
 
-    adata = anndata.AnnData(X=X.map_blocks(same_chunk, dtype=X.dtype, meta=X._meta,
-                                           name=f"input-{label}"))
+
+def fresh_input(args, X, label):
+    """The input under new task names: a view of the persisted array, or a new generator."""
+    if args.input == "lazy":
+        return make_matrix(args, name=f"input-{label}")
+    return X.map_blocks(same_chunk, dtype=X.dtype, meta=X._meta, name=f"input-{label}")
+
+
+def run_floor(adata, **kwargs):
+    """Two passes that do no arithmetic: one number per chunk gathered, then the chunks
+    persisted unchanged."""
+    x = adata.X
+    x.map_blocks(one_number, chunks=(1, 1), dtype=np.float64, meta=np.empty((0, 0))).compute()
+    adata.X = x.map_blocks(same_chunk, dtype=x.dtype, meta=x._meta)
+
+
+def wait_for(result, scheduler):
+    if scheduler == "distributed":
+        from distributed import wait
+
+        wait(result)
+
+
+def timed_run(args, normalize, X, label, kwargs):
+    import anndata
+
+    adata = anndata.AnnData(X=fresh_input(args, X, label))
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        normalize(adata)
+        normalize(adata, **kwargs)
     result = adata.X.persist()
-    wait(result)
-    return time.perf_counter() - started, result
+    wait_for(result, args.scheduler)
+    return time.perf_counter() - started, result, adata.X
 
 
-def main():
+def graph_tasks(args, normalize, X, kwargs, label):
+    """Tasks of the graph the call leaves in adata.X (the persisted pass)."""
+    import anndata
+
+    adata = anndata.AnnData(X=fresh_input(args, X, f"count-{label}"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        normalize(adata, **kwargs)
+    return len(dict(adata.X.__dask_graph__()))
+
+
+def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cells", type=int, default=200_000)
     parser.add_argument("--genes", type=int, default=2_000)
     parser.add_argument("--density", type=float, default=0.05)
     parser.add_argument("--chunk", type=int, default=20_000)
+    parser.add_argument("--scheduler", choices=["distributed", "threads"], default="distributed")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads-per-worker", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--layout", choices=["csr", "dense"], default="csr")
-    args = parser.parse_args()
+    parser.add_argument("--input", choices=["persisted", "lazy"], default="persisted")
+    parser.add_argument("--exclude", action="store_true")
+    parser.add_argument("--target-sum", type=float, default=None)
+    return parser.parse_args()
 
-    import scanpy as sc
-    from distributed import Client, LocalCluster, wait
 
-    import normot
+@contextlib.contextmanager
+def scheduler_for(args):
+    if args.scheduler == "threads":
+        import dask
+
+        with dask.config.set(scheduler="threads", num_workers=args.workers):
+            yield
+        return
+    from distributed import Client, LocalCluster
 
     with LocalCluster(n_workers=args.workers, threads_per_worker=args.threads_per_worker,
                       processes=True, host="127.0.0.1", dashboard_address=None) as cluster, \
             Client(cluster):
-        X = make_matrix(args).persist()
-        wait(X)
-        cases = {"normot": normot.normalize_total, "scanpy": sc.pp.normalize_total}
-        times = {name: [] for name in cases}
-        results = {}
-        for name, normalize in cases.items():  # warm-up: imports and the library on the workers
-            timed_run(normalize, X, f"{name}-warm-up")
-        for round_number in range(args.rounds):
-            for name, normalize in cases.items():
-                results[name] = None  # the previous run's result is released first
-                seconds, results[name] = timed_run(normalize, X, f"{name}-{round_number}")
-                times[name].append(seconds)
-        ours, theirs = (results[name].compute() for name in ("normot", "scanpy"))
-        if args.layout == "csr":
-            ours, theirs = ours.toarray(), theirs.toarray()
+        yield
+
+
+def measure(args, X, kwargs):
+    import scanpy as sc
+
+    import normot
+
+    cases = {"normot": normot.normalize_total, "scanpy": sc.pp.normalize_total,
+             "floor": run_floor}
+    times = {name: [] for name in cases}
+    results = {}
+    for name, normalize in cases.items():  # warm-up: imports and the library where tasks run
+        timed_run(args, normalize, X, f"{name}-warm-up", kwargs)
+    for round_number in range(args.rounds):
+        for name, normalize in cases.items():
+            results[name] = None  # the previous run's result is released first
+            seconds, results[name], _ = timed_run(args, normalize, X,
+                                                  f"{name}-{round_number}", kwargs)
+            times[name].append(seconds)
+    ours, theirs = (results[name].compute() for name in ("normot", "scanpy"))
+    if args.layout == "csr":
+        ours, theirs = ours.toarray(), theirs.toarray()
+    tasks = {name: graph_tasks(args, cases[name], X, kwargs, name) for name in ("normot", "scanpy")}
+    return times, tasks, bool(ours.tobytes() == theirs.tobytes())
+
+
+def main():
+    args = parse_args()
+    kwargs = dict(exclude_highly_expressed=args.exclude, target_sum=args.target_sum)
+    with scheduler_for(args):
+        X = make_matrix(args)
+        if args.input == "persisted":
+            X = X.persist()
+            wait_for(X, args.scheduler)
+        times, tasks, equal = measure(args, X, kwargs)
         medians = {name: statistics.median(values) for name, values in times.items()}
         print(json.dumps({
             "cells": args.cells, "genes": args.genes, "density": args.density,
-            "layout": args.layout, "chunk_rows": args.chunk, "workers": args.workers,
-            "threads_per_worker": args.threads_per_worker, "rounds": args.rounds,
-            "nnz": int(X.map_blocks(lambda c: np.array([[c.nnz if sp.issparse(c) else
-                                                           np.count_nonzero(c)]]),
-                                    chunks=(1, 1), dtype=np.int64).sum().compute()),
-            "normot_s": medians["normot"], "scanpy_s": medians["scanpy"],
-            "scanpy_over_normot": medians["scanpy"] / medians["normot"],
-            "bitwise_equal": bool(ours.tobytes() == theirs.tobytes()),
+            "layout": args.layout, "chunk_rows": args.chunk, "scheduler": args.scheduler,
+            "workers": args.workers, "threads_per_worker": args.threads_per_worker,
+            "input": args.input, "exclude": args.exclude, "target_sum": args.target_sum,
+            "rounds": args.rounds,
+            "normot_s": round(medians["normot"], 4), "scanpy_s": round(medians["scanpy"], 4),
+            "floor_s": round(medians["floor"], 4),
+            "scanpy_over_normot": round(medians["scanpy"] / medians["normot"], 3),
+            "normot_over_floor": round(medians["normot"] / medians["floor"], 3),
+            "scanpy_over_floor": round(medians["scanpy"] / medians["floor"], 3),
+            "normot_graph_tasks": tasks["normot"], "scanpy_graph_tasks": tasks["scanpy"],
+            "bitwise_equal": equal,
         }))
 
 

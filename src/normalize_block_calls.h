@@ -18,6 +18,7 @@ typedef struct normot_block_job {
   normot_value_type out;
   const unsigned char *excluded; /* sums: genes left out (X->n_cols flags) or NULL */
   double *sums;                  /* sums: added to; scale: unused */
+  int stop_on_nonfinite;         /* sums: add nothing if a row's sum is not finite */
   const double *totals;          /* exclusion and scale */
   double max_fraction;           /* exclusion */
   unsigned char *flags;          /* exclusion: X->n_cols flags set */

@@ -298,3 +298,38 @@ TEST(NormalizeBlocksErrors, RefuseWhatTheWholeCallRefuses) {
 }
 
 }  // namespace
+
+// The sums are checked for NaN/Inf values only after a sum that is not finite: the refusal must be
+// the one a check before the sums gives (same status and message, nothing added), and finite
+// values whose float64 sum overflows must still be added, for block_totals to refuse.
+TEST(NormalizeBlocksErrors, SumsThatAreNotFiniteFindTheValue) {
+  normot_context *ctx = nullptr;
+  ASSERT_EQ(normot_context_create(&ctx, NORMOT_BACKEND_CPU, 0), NORMOT_SUCCESS);
+  normot_normalize_params params;
+  normot_normalize_params_init(&params);
+  double dense[6] = {1.0, 2.0, 3.0, INFINITY, -INFINITY, 4.0};  // row 1 sums to NaN
+  normot_matrix X = normot_matrix_dense(2, 3, dense, NORMOT_FLOAT64);
+  double sums[2] = {5.0, 7.0};
+  EXPECT_EQ(normot_normalize_block_sums(ctx, &X, &params, NORMOT_FLOAT64, nullptr, sums),
+            NORMOT_ERROR_NONFINITE_VALUE);
+  EXPECT_NE(strstr(normot_context_last_error(ctx), "row 1"), nullptr)
+      << normot_context_last_error(ctx);
+  EXPECT_EQ(sums[0], 5.0);
+  EXPECT_EQ(sums[1], 7.0);
+  // Unchecked, the same block is summed as it is.
+  params.check_values = 0;
+  EXPECT_EQ(normot_normalize_block_sums(ctx, &X, &params, NORMOT_FLOAT64, nullptr, sums),
+            NORMOT_SUCCESS);
+  EXPECT_EQ(sums[0], 11.0);
+  EXPECT_TRUE(isnan(sums[1]));
+  params.check_values = 1;
+  double big[3] = {1.5e308, 1.5e308, 1.0};  // finite values, a sum that overflows
+  normot_matrix Y = normot_matrix_dense(1, 3, big, NORMOT_FLOAT64);
+  double sum[1] = {0.0};
+  EXPECT_EQ(normot_normalize_block_sums(ctx, &Y, &params, NORMOT_FLOAT64, nullptr, sum),
+            NORMOT_SUCCESS);
+  EXPECT_TRUE(isinf(sum[0]));
+  EXPECT_EQ(normot_normalize_block_totals(ctx, &params, NORMOT_FLOAT64, 1, sum),
+            NORMOT_ERROR_OVERFLOW);
+  normot_context_destroy(ctx);
+}

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _blocks
 from . import _library as L
 from ._context import _settings, threads_in_this_thread
 from ._errors import NormotError
@@ -83,11 +84,9 @@ class _Settings:
     target_sum: float | None
     max_fraction: float
 
-
-def _params(settings: _Settings, target_sum):
-    from .normalize import _make_params
-
-    return _make_params(target_sum, False, settings.max_fraction)
+    def params(self, target_sum=None):
+        """The library's parameters, with this target (None: the median)."""
+        return _blocks.params_for(target_sum, self.max_fraction)
 
 
 def _chunk_kind(x) -> str:
@@ -105,18 +104,13 @@ def _chunk_kind(x) -> str:
                        if fmt == "csc" else ""))
 
 
-def _output_dtype(dtype) -> np.dtype:
-    from .normalize import _FLOAT_CODES
-
-    return np.dtype(dtype) if np.dtype(dtype) in _FLOAT_CODES else np.dtype(np.float32)
-
-
 @contextlib.contextmanager
-def _naming_rows(block_info):
-    """A library error of a chunk says which rows of the whole matrix the chunk holds, since
-    the library's own message counts rows from the start of the chunk."""
+def _chunk_call(block_info):
+    """A task's library calls: with the task's share of the threads, and an error that says
+    which rows of the whole matrix the chunk holds (the library counts from the chunk's start)."""
     try:
-        yield
+        with threads_in_this_thread(task_threads()):
+            yield
     except NormotError as error:
         if not block_info or None not in block_info:
             raise
@@ -125,107 +119,64 @@ def _naming_rows(block_info):
                           f"{error}", error.status) from None
 
 
-def _chunk_totals(chunk, settings: _Settings, block_info=None):
-    """The chunk's totals as the library computes them (rounded to the output type), from a
-    call with target 1 whose normalized values are dropped."""
-    from .normalize import _normalize_matrix
+def _chunk_totals(chunk, settings: _Settings, excluded=None, block_info=None):
+    """(n_rows, 1): the chunk's totals in the output type (the library's sums, rounded), over
+    the genes not flagged in `excluded` when it is given: one read of the chunk, nothing
+    written."""
+    with _chunk_call(block_info):
+        rows = _blocks.Rows(chunk)
+        return _blocks.totals(rows, settings.params(), excluded).astype(rows.out_dtype)[:, None]
 
-    with threads_in_this_thread(task_threads()), _naming_rows(block_info):
-        return _normalize_matrix(_scratch_values(chunk), params=_params(settings, 1.0),
-                                 inplace=True).totals
 
-
-def _scratch_values(chunk):
-    """The chunk with its own copy of the values (float values: normalized in place there) and
-    the chunk's own index arrays, which the library only reads: a memcpy instead of a new output
-    array and copies of the indices."""
-    if not hasattr(chunk, "indices"):
-        return chunk.copy()
-    return type(chunk)((chunk.data.copy(), chunk.indices, chunk.indptr), shape=chunk.shape)
+def _chunk_high_genes(chunk, settings: _Settings, block_info=None):
+    """(1, n_genes) mask of the genes some cell of the chunk has above max_fraction of its
+    total (the library's rule)."""
+    with _chunk_call(block_info):
+        rows = _blocks.Rows(chunk)
+        params = settings.params()
+        flags = _blocks.high_genes(rows, params, _blocks.totals(rows, params))
+    return flags.astype(bool)[None, :]
 
 
 def _chunk_scaled(chunk, target: float, settings: _Settings, block_info=None):
+    """The chunk normalized to a known target by the whole-matrix call, which sums each row
+    while it is in cache and scales it there: one read of the chunk and one write."""
     from .normalize import _normalize_matrix
 
-    with threads_in_this_thread(task_threads()), _naming_rows(block_info):
-        return _normalize_matrix(chunk, params=_params(settings, target), inplace=False).X
+    with _chunk_call(block_info):
+        return _normalize_matrix(chunk, params=settings.params(target), inplace=False).X
 
 
-def _as_output_type(chunk, dtype):
-    return chunk.astype(dtype) if chunk.dtype != dtype else chunk.copy()
+def _chunk_divided(chunk, totals, target: float, settings: _Settings, block_info=None):
+    """The chunk scaled by the totals it is given (the totals over the kept genes, which the
+    chunk alone cannot tell), by the library's block scaling."""
+    with _chunk_call(block_info):
+        rows = _blocks.Rows(chunk)
+        return _blocks.scaled(rows, chunk, settings.params(target),
+                              np.asarray(totals, np.float64).reshape(-1))
 
 
-def _without_genes(chunk, excluded_mask, dtype):
-    """A copy in the output type whose excluded genes are 0: the library's totals of it are the
-    totals over the kept genes (adding +0.0 to a float64 sum changes nothing)."""
-    work = _as_output_type(chunk, dtype)
-    if hasattr(work, "indices"):
-        work.data[excluded_mask[work.indices]] = 0
-    else:
-        work[:, excluded_mask] = 0
-    return work
-
-
-def _chunk_high_genes(chunk, settings: _Settings, dtype, block_info=None):
-    """(1, n_genes) mask of the genes some cell of the chunk has above max_fraction of its
-    total: the library's rule, (double)value > max_fraction * (double)rounded total."""
-    values = _as_output_type(chunk, dtype)
-    totals = _chunk_totals(values, settings, block_info).astype(np.float64)
-    high = np.zeros((1, chunk.shape[1]), dtype=bool)
-    if hasattr(values, "indices"):
-        rows = np.repeat(np.arange(values.shape[0]), np.diff(values.indptr))
-        above = values.data.astype(np.float64) > settings.max_fraction * totals[rows]
-        high[0, values.indices[above]] = True
-    else:
-        above = values.astype(np.float64) > settings.max_fraction * totals[:, None]
-        high[0] = above.any(axis=0)
-    return high
-
-
-def _chunk_kept_totals(chunk, excluded_mask, settings: _Settings, dtype):
-    return _chunk_totals(_without_genes(chunk, excluded_mask, dtype), settings)
-
-
-def _chunk_divided(chunk, totals, target, dtype):
-    """The chunk divided by its given totals' size factors, one division in the output type
-    as the library does (1 for a zero total): the excluded-genes path, whose totals the
-    library cannot be handed."""
-    size_factors = np.asarray(totals).reshape(-1) / dtype.type(target)
-    size_factors[size_factors == 0] = 1
-    values = _as_output_type(chunk, dtype)
-    if hasattr(values, "indices"):
-        values.data /= np.repeat(size_factors, np.diff(values.indptr))
-    else:
-        values /= size_factors[:, None]
-    return values
-
-
-def _median_target(totals: np.ndarray) -> float:
-    """The median of the positive totals by the library itself: a one-gene matrix whose cells'
-    totals are the gathered totals (the same rule, and its error when none is positive)."""
-    from .normalize import _make_params, _normalize_matrix
-
-    column = np.ascontiguousarray(totals.reshape(-1, 1))
-    # One thread: a selection over one number a cell is milliseconds, less than waking a team
-    # of threads on a machine whose cores the workers are using.
+def _target_of(totals: np.ndarray, settings: _Settings, dtype) -> float:
+    """target_sum rounded to the output type, or the library's median of the positive totals
+    (its error when none is positive). One thread: a selection over one number a cell is
+    milliseconds, less than waking a team of threads on cores the workers are using."""
     with threads_in_this_thread(1):
-        return _normalize_matrix(column, params=_make_params(None, False, 0.05),
-                                 inplace=False).target
+        return _blocks.target(totals, settings.params(settings.target_sum), dtype)
 
 
-def _check_target(settings: _Settings, dtype) -> None:
-    """A given target_sum is checked by the library on the client, on an empty matrix, so that
-    a bad one fails now with its message rather than in every task."""
-    from .normalize import _normalize_matrix
+def _lazy_totals(x, settings: _Settings, dtype, excluded=None):
+    """The Dask column (n_cells, 1) of the totals, one task a chunk. A column rather than
+    map_blocks(drop_axis=1): on a LocalCluster, gathering the dropped-axis form took about four
+    times as long (bench/RESULTS.md)."""
+    return x.map_blocks(_chunk_totals, settings, excluded, chunks=(x.chunks[0], (1,)),
+                        dtype=dtype, meta=np.empty((0, 0), dtype))
 
-    _normalize_matrix(np.zeros((0, 1), dtype), params=_params(settings, settings.target_sum),
-                      inplace=False)
 
-
-def _gather_totals(x, settings: _Settings, dtype) -> np.ndarray:
-    totals = x.map_blocks(_chunk_totals, settings, drop_axis=1, dtype=dtype,
-                          meta=np.empty((0,), dtype))
-    return np.asarray(totals.compute())
+def _persisted_totals(x, settings: _Settings, dtype, excluded=None):
+    """(the Dask totals column kept where it was computed, the totals gathered on the client):
+    the chunks read once."""
+    totals = _lazy_totals(x, settings, dtype, excluded).persist()
+    return totals, np.asarray(totals.compute()).reshape(-1)
 
 
 def _size_factors(totals: np.ndarray, target: float, row_chunks):
@@ -245,46 +196,42 @@ def normalize(x, target_sum, exclude_highly_expressed: bool, max_fraction: float
     _chunk_kind(x)
     if x.numblocks[1] > 1:  # a cell's total needs all its genes in one chunk
         x = x.rechunk({1: -1})
-    dtype = _output_dtype(x.dtype)
+    dtype = _blocks.output_dtype(x.dtype)
     settings = _Settings(None if target_sum is None else float(target_sum), float(max_fraction))
-    if target_sum is not None:
-        _check_target(settings, dtype)
+    if target_sum is not None:  # refused now, with the library's message, not in every task
+        _target_of(np.empty(0), settings, dtype)
     if exclude_highly_expressed:
         return _normalize_excluding(x, settings, dtype)
     meta = x._meta.astype(dtype)
     if target_sum is None:
-        totals = _gather_totals(x, settings, dtype)
-        target = _median_target(totals)
+        # Gathered only: the scaling sums each row again in cache, so nothing is kept on the
+        # workers, and the pass is one round trip.
+        totals = np.asarray(_lazy_totals(x, settings, dtype).compute()).reshape(-1)
+        target = _target_of(totals, settings, dtype)
         values = x.map_blocks(_chunk_scaled, target, settings, dtype=dtype, meta=meta)
         return DaskNormalized(values, _size_factors(totals, target, (x.chunks[0],)), target,
                               int(np.count_nonzero(totals == 0)), None)
     # A given target and no exclusion: nothing spans chunks, so nothing is computed now.
     values = x.map_blocks(_chunk_scaled, settings.target_sum, settings, dtype=dtype, meta=meta)
-    totals = x.map_blocks(_chunk_totals, settings, drop_axis=1, dtype=dtype,
-                          meta=np.empty((0,), dtype))
+    totals = _lazy_totals(x, settings, dtype)[:, 0]
     return DaskNormalized(values, totals / dtype.type(settings.target_sum), None, 0, None)
 
 
 def _normalize_excluding(x, settings: _Settings, dtype) -> DaskNormalized:
     """Exclusion: the excluded set is the union of the chunks' sets (a gene is excluded when
-    any cell has too much of its total in it); the totals over the kept genes are gathered;
-    the division by the size factors is done per chunk in numpy, one division in the output
-    type exactly as the library divides."""
+    any cell has too much of its total in it); the totals over the kept genes are computed once,
+    gathered for the target and kept on the workers for the scaling, which the library does
+    with them."""
     import dask.array as da
 
-    high = x.map_blocks(_chunk_high_genes, settings, dtype, chunks=(1, x.shape[1]),
-                        dtype=bool, meta=np.empty((0, 0), bool))
+    high = x.map_blocks(_chunk_high_genes, settings, chunks=(1, x.shape[1]), dtype=bool,
+                        meta=np.empty((0, 0), bool))
     excluded_mask = np.asarray(high.any(axis=0).compute())
-    totals = np.asarray(x.map_blocks(_chunk_kept_totals, excluded_mask, settings, dtype,
-                                     drop_axis=1, dtype=dtype,
-                                     meta=np.empty((0,), dtype)).compute())
-    target = (dtype.type(settings.target_sum) if settings.target_sum is not None
-              else _median_target(totals))
-    row_chunks = (x.chunks[0],)
-    totals_chunks = da.from_array(totals, chunks=row_chunks)
-    values = da.map_blocks(_chunk_divided, x, totals_chunks[:, None], float(target), dtype,
+    kept_totals, totals = _persisted_totals(x, settings, dtype, excluded_mask.astype(np.uint8))
+    target = _target_of(totals, settings, dtype)
+    values = da.map_blocks(_chunk_divided, x, kept_totals, target, settings,
                            dtype=dtype, meta=x._meta.astype(dtype))
-    return DaskNormalized(values, _size_factors(totals, target, row_chunks), float(target),
+    return DaskNormalized(values, _size_factors(totals, target, (x.chunks[0],)), float(target),
                           int(np.count_nonzero(totals == 0)), np.flatnonzero(excluded_mask))
 
 

@@ -215,6 +215,29 @@ def _declare(lib: ctypes.CDLL) -> None:
             [c_void_p, ctypes.POINTER(Matrix), ctypes.POINTER(NormalizeParams),
              ctypes.POINTER(NormalizeOutput)],
         ),
+        "normot_normalize_block_sums": (
+            c_int,
+            [c_void_p, ctypes.POINTER(Matrix), ctypes.POINTER(NormalizeParams), c_int,
+             c_void_p, c_void_p],
+        ),
+        "normot_normalize_block_totals": (
+            c_int, [c_void_p, ctypes.POINTER(NormalizeParams), c_int, ctypes.c_int64, c_void_p],
+        ),
+        "normot_normalize_block_exclusion": (
+            c_int,
+            [c_void_p, ctypes.POINTER(Matrix), ctypes.POINTER(NormalizeParams), c_int,
+             c_void_p, c_void_p],
+        ),
+        "normot_normalize_block_target": (
+            c_int,
+            [c_void_p, ctypes.POINTER(NormalizeParams), c_int, ctypes.c_int64, c_void_p,
+             ctypes.POINTER(ctypes.c_double)],
+        ),
+        "normot_normalize_block_scale": (
+            c_int,
+            [c_void_p, ctypes.POINTER(Matrix), ctypes.POINTER(NormalizeParams), c_void_p,
+             ctypes.POINTER(NormalizeOutput)],
+        ),
         "normot_emd_params_init": (None, [ctypes.POINTER(EmdParams)]),
         "normot_emd": (
             c_int,

@@ -99,6 +99,11 @@ normot_status normot_cpu_block_sums(const normot_block_job *job) {
   case BLOCK_COMBO(IN, IDX, OUT): row_sums_typed(job, row_sums, IN, IDX, OUT); break;
   BLOCK_DISPATCH(job, X->value_type, index_type_of(X));
 #undef CASE
+  for (int64_t r = 0; job->stop_on_nonfinite && r < X->n_rows; ++r)
+    if (!isfinite(row_sums[r])) {
+      free(row_sums);
+      return NORMOT_ERROR_NONFINITE_VALUE;
+    }
   for (int64_t r = 0; r < X->n_rows; ++r) job->sums[r] += row_sums[r];
   free(row_sums);
   return NORMOT_SUCCESS;
