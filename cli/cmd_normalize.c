@@ -237,10 +237,7 @@ static char **var_index_names(const normalize_options *options, cli_matrix *matr
   return matrix->col_names;
 }
 
-/* Applies anndata's name rules to a 10x input, as scanpy's readers do: read_10x_mtx makes the
- * gene symbols unique; read_10x_h5 keeps repeats and warns (anndata's text). Returns 0, or 1
- * after printing a failure. */
-static int settle_var_names(const normalize_options *options, cli_matrix *matrix) {
+int cli_settle_var_names(const normalize_options *options, cli_matrix *matrix) {
   cli_input_kind kind = cli_input_kind_of(options->input);
   if (kind != CLI_INPUT_10X_DIR && kind != CLI_INPUT_10X_H5) return 0;
   char **names = var_index_names(options, matrix);
@@ -416,7 +413,7 @@ int normot_cmd_normalize(int argc, char **argv) {
     return cli_error("%s", error);
   }
   run.read_seconds = cli_seconds() - start;
-  int exit_code = settle_var_names(&options, &run.matrix);
+  int exit_code = cli_settle_var_names(&options, &run.matrix);
   if (exit_code == 0) exit_code = prepare_output(&options, &run);
   if (exit_code == 0) exit_code = normalize_matrix(context, &options, &run);
   if (exit_code == 0) exit_code = write_outputs(&options, &run);
