@@ -3,7 +3,9 @@
  *
  *   pass 1      the sums of every cell (the values checked as they are read); with
  *               exclude_highly_expressed, the genes to exclude too (CSC: in a pass of its own)
- *   [pass 1b]   exclude_highly_expressed: the sums again without the excluded genes
+ *   [pass 1b]   exclude_highly_expressed: the sums again without the excluded genes: CSC,
+ *               every block; else only the blocks before the last one that flagged a gene
+ *               (pass 1 sums each block without the genes flagged so far)
  *   target      the median of the totals (or --target-sum), exactly as in memory
  *   pass 2      each block read again, scaled and handed to the .h5ad writer, which writes it
  *               where the in-memory run writes it, in the same file layout
@@ -11,7 +13,6 @@
  * the in-memory run's, byte for byte (docs/streaming.md). */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,11 +34,9 @@ typedef struct stream_run {
   normot_value_type out;
   double *totals;          /* n_rows: the sums, then the totals */
   unsigned char *excluded; /* n_cols flags, with exclusion */
-  /* Exclusion in pass 1 (CSR, dense): each cell's sum less its values of the genes flagged
-   * by the end of its block; whether that is exact (every value a small integer); the blocks
-   * before the last one that flagged a gene, whose cells miss the later flags. */
+  /* Exclusion in pass 1 (CSR, dense): each cell's sum without the genes flagged by the end of
+   * its block; the blocks before the last one that flagged a gene, whose cells miss a flag. */
   double *kept_sums;
-  int exact;
   int64_t n_flagged, reread_blocks;
   void *size_factors; /* n_rows of `out`, when written */
   void *scaled;       /* a block's normalized values */
@@ -169,75 +168,32 @@ static int flag_block(stream_run *run, const cli_x_block *block) {
       normot_normalize_block_totals(run->context, &run->params, run->out, block->X.n_rows,
                                     totals) != NORMOT_SUCCESS)
     return library_failed(run);
-  if (normot_normalize_block_exclusion(run->context, &block->X, &run->params, run->out, totals,
+  /* Pass 1's sums checked these values already: no need to scan them for NaN again. */
+  normot_normalize_params checked = run->params;
+  checked.check_values = 0;
+  if (normot_normalize_block_exclusion(run->context, &block->X, &checked, run->out, totals,
                                        run->excluded + column_offset(run, block)) != NORMOT_SUCCESS)
     return library_failed(run);
   return 0;
 }
 
-/* Exclusion without reading X a third time (docs/streaming.md). When every value is an integer
- * of magnitude at most 2^31 and no cell has more than 2^22 values, every sum of a cell's values
- * is an integer below 2^53: exact in float64, in any order. A cell's total without the excluded
- * genes is then its full sum less its values of those genes, bit for bit the sum that step 3's
- * second pass adds. Pass 1 takes out of each cell's sum its values of the genes flagged by the
- * end of its block; only the cells of the blocks before the last one that flagged a gene can
- * miss a flag, and only they are read again. */
-enum { EXACT_ROW_VALUES = 1 << 22 };
-
-/* Value j as the library sums it: converted to the output type first (scanpy casts counts to
- * float32), held in a double. */
-static double value_as_summed(const void *values, normot_value_type in, normot_value_type out,
-                              int64_t j) {
-  int narrow = out == NORMOT_FLOAT32;
-  switch (in) {
-    case NORMOT_FLOAT32: return ((const float *)values)[j];
-    case NORMOT_FLOAT64: return ((const double *)values)[j];
-    case NORMOT_INT32: {
-      int32_t v = ((const int32_t *)values)[j];
-      return narrow ? (double)(float)v : (double)v;
-    }
-    case NORMOT_INT64: {
-      int64_t v = ((const int64_t *)values)[j];
-      return narrow ? (double)(float)v : (double)v;
-    }
-    case NORMOT_UINT16: return ((const uint16_t *)values)[j];
-    case NORMOT_UINT32: {
-      uint32_t v = ((const uint32_t *)values)[j];
-      return narrow ? (double)(float)v : (double)v;
-    }
-  }
-  return NAN;
-}
-
-/* After the block's genes are flagged: each of its cells' kept sum (its full sum, in kept_sums
- * already) less its values of the flagged genes, and whether the block keeps the sums exact. */
-static void subtract_flagged(stream_run *run, const cli_x_block *block) {
-  const normot_matrix *X = &block->X;
-  const int64_t *indptr = X->indptr, *indices = X->indices;
-  double *kept = run->kept_sums + block->first;
-  int exact = run->exact;
-  for (int64_t r = 0; r < X->n_rows; r++) {
-    exact &= indptr[r + 1] - indptr[r] <= EXACT_ROW_VALUES;
-    for (int64_t i = indptr[r]; i < indptr[r + 1]; i++) {
-      double x = value_as_summed(X->values, X->value_type, run->out, i);
-      exact &= fabs(x) <= 0x1p31 && x == floor(x); /* NaN fails too */
-      if (run->excluded[indices[i]]) kept[r] -= x;
-    }
-  }
-  run->exact = exact;
-}
-
-/* Step 3 in pass 1 for block b of whole cells: its sums (in run->totals) kept, its genes
- * flagged, the kept sums less the flagged genes' values; notes whether b flagged a gene. */
+/* Exclusion without reading X a third time (docs/streaming.md). Once a block of whole cells is
+ * flagged, pass 1 sums it again, in memory, without the genes flagged so far: the sums the
+ * second pass would add with those flags. Flags only grow, so they are final for every block
+ * from the last one that flagged a gene on; only the blocks before it are read again. */
 static int flag_in_pass_one(stream_run *run, const cli_x_block *block, int64_t b) {
-  memcpy(run->kept_sums + block->first, run->totals + block->first,
-         (size_t)block->X.n_rows * sizeof *run->kept_sums);
   if (flag_block(run, block) != 0) return 1;
   int64_t flagged = 0;
   for (int64_t g = 0; g < run->shape->n_cols; g++) flagged += run->excluded[g] != 0;
   if (flagged > run->n_flagged) run->reread_blocks = b;
   run->n_flagged = flagged;
-  subtract_flagged(run, block);
+  double *kept = run->kept_sums + block->first;
+  memset(kept, 0, (size_t)block->X.n_rows * sizeof *kept);
+  normot_normalize_params checked = run->params; /* values checked by the block's first sums */
+  checked.check_values = 0;
+  if (normot_normalize_block_sums(run->context, &block->X, &checked, run->out, run->excluded,
+                                  kept) != NORMOT_SUCCESS)
+    return library_failed(run);
   return 0;
 }
 
@@ -267,8 +223,8 @@ static int totals_pass(stream_run *run, const unsigned char *excluded, const cha
   return 0;
 }
 
-/* Step 3's totals without the excluded genes when pass 1's kept sums are exact: the kept sums,
- * but for the cells of the first reread_blocks blocks, summed again with every flag. */
+/* Step 3's totals without the excluded genes from pass 1's kept sums, but for the cells of the
+ * first reread_blocks blocks, summed again with every flag. */
 static int totals_from_kept_sums(stream_run *run) {
   cli_x_stream_skip_indices(run->stream, 0);
   int64_t n_blocks = run->reread_blocks, first_kept = 0;
@@ -296,7 +252,7 @@ static int totals_from_kept_sums(stream_run *run) {
 
 /* Step 3: the genes to exclude (a pass of its own for CSC), then the totals without them. */
 static int exclusion_pass(stream_run *run) {
-  if (run->kept_sums != NULL && run->exact) return totals_from_kept_sums(run);
+  if (run->kept_sums != NULL) return totals_from_kept_sums(run);
   cli_x_stream_skip_indices(run->stream, 0);
   int64_t n_blocks = run->shape->layout == NORMOT_LAYOUT_CSC ? run->shape->n_blocks : 0;
   if (n_blocks > 0) cli_progress_begin(&run->progress, "finding highly expressed genes", n_blocks);
@@ -368,7 +324,6 @@ static int allocate_arrays(stream_run *run) {
   if (run->params.exclude_highly_expressed)
     run->excluded = calloc((size_t)(shape->n_cols > 0 ? shape->n_cols : 1), 1);
   if (kept) run->kept_sums = malloc((size_t)(shape->n_rows > 0 ? shape->n_rows : 1) * 8);
-  run->exact = 1;
   if (wants_factors)
     run->size_factors =
         malloc((size_t)(shape->n_rows > 0 ? shape->n_rows : 1) * float_bytes(run->out));
