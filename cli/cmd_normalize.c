@@ -52,10 +52,10 @@ static void print_help(FILE *stream) {
       "  --backend auto|cpu|cuda     default auto: CUDA if available, else CPU\n"
       "  --threads N                 CPU threads (default 0: as OpenMP, OMP_NUM_THREADS)\n"
       "  --max-memory SIZE           memory to stay within (bytes, or with a K, M or G\n"
-      "                              suffix); default: the memory available. An .h5ad input\n"
-      "                              whose normalization needs more is streamed to an .h5ad\n"
-      "                              output a block of rows (columns for CSC) at a time, to\n"
-      "                              the same bytes\n"
+      "                              suffix); default: the memory available. An .h5ad or\n"
+      "                              10x .h5 input whose normalization needs more is streamed\n"
+      "                              to an .h5ad output a block of rows (columns for CSC) at a\n"
+      "                              time, to the same bytes\n"
       "  --quiet                     no summary or progress on stderr\n"
       "\n"
       "Exit status: 0 on success, 1 on bad input or failure, 2 on bad usage. On failure no\n"
@@ -237,10 +237,7 @@ static char **var_index_names(const normalize_options *options, cli_matrix *matr
   return matrix->col_names;
 }
 
-/* Applies anndata's name rules to a 10x input, as scanpy's readers do: read_10x_mtx makes the
- * gene symbols unique; read_10x_h5 keeps repeats and warns (anndata's text). Returns 0, or 1
- * after printing a failure. */
-static int settle_var_names(const normalize_options *options, cli_matrix *matrix) {
+int cli_settle_var_names(const normalize_options *options, cli_matrix *matrix) {
   cli_input_kind kind = cli_input_kind_of(options->input);
   if (kind != CLI_INPUT_10X_DIR && kind != CLI_INPUT_10X_H5) return 0;
   char **names = var_index_names(options, matrix);
@@ -416,7 +413,7 @@ int normot_cmd_normalize(int argc, char **argv) {
     return cli_error("%s", error);
   }
   run.read_seconds = cli_seconds() - start;
-  int exit_code = settle_var_names(&options, &run.matrix);
+  int exit_code = cli_settle_var_names(&options, &run.matrix);
   if (exit_code == 0) exit_code = prepare_output(&options, &run);
   if (exit_code == 0) exit_code = normalize_matrix(context, &options, &run);
   if (exit_code == 0) exit_code = write_outputs(&options, &run);

@@ -28,9 +28,14 @@ typedef struct normalize_options {
  * Returns 0 and sets *bytes (> 0), or -1. */
 int cli_parse_size(const char *text, uint64_t *bytes);
 
-/* Runs the command by streaming X when the input is an .h5ad too large for the memory budget
- * (--max-memory, else the memory available) and the output is an .h5ad. Returns -1 when the
- * command should run in memory instead, else its exit code. */
+/* Applies anndata's name rules to a 10x input's names, as scanpy's readers do: read_10x_mtx
+ * makes the gene symbols unique; read_10x_h5 keeps repeats and warns (anndata's text). Returns
+ * 0, or 1 after printing a failure. */
+int cli_settle_var_names(const normalize_options *options, cli_matrix *matrix);
+
+/* Runs the command by streaming X when the input is an .h5ad or a 10x .h5 too large for the
+ * memory budget (--max-memory, else the memory available) and the output is an .h5ad. Returns -1
+ * when the command should run in memory instead, else its exit code. */
 int cli_normalize_streaming(const normalize_options *options, normot_context *context);
 
 #endif

@@ -1,6 +1,9 @@
 /* An .h5ad's X read a block at a time (normot_io.h, "X in blocks"): rows of a csr_matrix or a
- * dense X, columns of a csc_matrix, never the whole matrix. The checks are the whole-matrix
- * reader's (h5ad_read.c), with its messages: sizes against the file, indptr, indices in range. */
+ * dense X, columns of a csc_matrix, never the whole matrix; or a 10x .h5's matrix, its cells as
+ * rows, without the features other than gene expression, as cli_read_10x_h5 keeps them. The
+ * checks are the whole-matrix readers' (h5ad_read.c, tenx_h5_read.c), with their messages:
+ * sizes against the file, indptr, indices in range. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,7 +14,13 @@ struct cli_x_stream {
   cli_h5_source source; /* the path, and where the last failure's message went */
   cli_x_layout shape;
   hid_t file, x, data, indices; /* indices: -1 for a dense X */
+  const char *prefix;           /* of the dataset names in messages: "X/", or "" in a 10x .h5 */
   int64_t *indptr;              /* sparse: n_outer + 1 offsets, checked */
+  int64_t file_cols;            /* a CSR X's columns in the file (before a 10x .h5's filter) */
+  int64_t *new_index;           /* 10x .h5 with several feature types: each column's new index,
+                                 * -1 for the ones dropped; else NULL */
+  int64_t *kept_offsets;        /* with new_index: n_rows + 1 offsets of the kept entries, known
+                                 * up to the last row read in order */
   int64_t *block_start;         /* n_blocks + 1 rows (CSR, dense) or columns (CSC) */
   int skip_indices;             /* CSR: blocks read without their indices */
   int64_t *block_indptr, *block_indices;
@@ -29,6 +38,8 @@ void cli_x_stream_close(cli_x_stream *stream) {
   if (stream == NULL) return;
   close_ids(stream);
   free(stream->indptr);
+  free(stream->new_index);
+  free(stream->kept_offsets);
   free(stream->block_start);
   free(stream->block_indptr);
   free(stream->block_indices);
@@ -45,26 +56,15 @@ static size_t value_bytes(const cli_x_stream *s) {
   return normot_value_size(s->shape.value_type);
 }
 
-/* The sparse group's layout, shape and offsets (checked as the whole-matrix reader checks them),
- * and its data and indices opened. */
-static int open_sparse(cli_x_stream *s, int is_csr, char *error, size_t error_size) {
-  int64_t shape[2];
-  if (cli_h5_read_shape_attribute(s->x, "shape", shape) != 0 &&
-      cli_h5_read_shape_attribute(s->x, "h5sparse_shape", shape) != 0)
-    return cli_io_fail(error, error_size, "'%s': X has no integer 'shape' attribute of two entries",
-                       s->path);
-  if (shape[0] < 0 || shape[1] < 0 || shape[0] > CLI_H5_MAX_DIMENSION ||
-      shape[1] > CLI_H5_MAX_DIMENSION)
-    return cli_io_fail(error, error_size, "'%s': X has an impossible shape (%lld, %lld)", s->path,
-                       (long long)shape[0], (long long)shape[1]);
-  s->shape.layout = is_csr ? NORMOT_LAYOUT_CSR : NORMOT_LAYOUT_CSC;
-  s->shape.n_rows = shape[0];
-  s->shape.n_cols = shape[1];
-  int64_t n_outer = is_csr ? shape[0] : shape[1], length = 0;
+/* The offsets of the n_outer rows (columns), checked as the whole-matrix readers check them,
+ * and the data and indices opened. */
+static int open_entries(cli_x_stream *s, int64_t n_outer, char *error, size_t error_size) {
+  int64_t length = 0;
   if (cli_h5_read_int64_vector(&s->source, s->x, "indptr", n_outer + 1, &s->indptr, NULL)) return 1;
   s->shape.nnz = s->indptr[n_outer];
   if (s->shape.nnz < 0)
-    return cli_io_fail(error, error_size, "'%s': X/indptr ends at a negative offset", s->path);
+    return cli_io_fail(error, error_size, "'%s': %sindptr ends at a negative offset", s->path,
+                       s->prefix);
   const char *names[2] = {"indices", "data"};
   for (int i = 0; i < 2; i++) {
     hid_t dataset = cli_h5_open_vector(&s->source, s->x, names[i], &length);
@@ -78,7 +78,48 @@ static int open_sparse(cli_x_stream *s, int is_csr, char *error, size_t error_si
   if (cli_h5_dataset_class(s->indices) != H5T_INTEGER)
     return cli_io_fail(error, error_size, "'%s': the dataset 'indices' should hold integers",
                        s->path);
-  return cli_h5_check_indptr(&s->source, "X/indptr", s->indptr, n_outer, s->shape.nnz);
+  char name[16];
+  snprintf(name, sizeof name, "%sindptr", s->prefix);
+  return cli_h5_check_indptr(&s->source, name, s->indptr, n_outer, s->shape.nnz);
+}
+
+/* The sparse group's layout and shape, and its entries opened. */
+static int open_sparse(cli_x_stream *s, int is_csr, char *error, size_t error_size) {
+  int64_t shape[2];
+  if (cli_h5_read_shape_attribute(s->x, "shape", shape) != 0 &&
+      cli_h5_read_shape_attribute(s->x, "h5sparse_shape", shape) != 0)
+    return cli_io_fail(error, error_size, "'%s': X has no integer 'shape' attribute of two entries",
+                       s->path);
+  if (shape[0] < 0 || shape[1] < 0 || shape[0] > CLI_H5_MAX_DIMENSION ||
+      shape[1] > CLI_H5_MAX_DIMENSION)
+    return cli_io_fail(error, error_size, "'%s': X has an impossible shape (%lld, %lld)", s->path,
+                       (long long)shape[0], (long long)shape[1]);
+  s->shape.layout = is_csr ? NORMOT_LAYOUT_CSR : NORMOT_LAYOUT_CSC;
+  s->shape.n_rows = shape[0];
+  s->shape.n_cols = s->file_cols = shape[1];
+  return open_entries(s, is_csr ? shape[0] : shape[1], error, error_size);
+}
+
+/* A 10x .h5's matrix (genes x cells by columns: cells x genes by rows) with its names read into
+ * `names`, and the rule of cli_read_10x_h5 for several feature types: only gene expression. */
+static int open_tenx(cli_x_stream *s, cli_matrix *names, char *error, size_t error_size) {
+  s->x = cli_tenx_h5_open_matrix(&s->source, s->file, names);
+  if (s->x < 0) return 1;
+  s->shape.layout = NORMOT_LAYOUT_CSR;
+  s->shape.n_rows = names->n_rows;
+  s->shape.n_cols = s->file_cols = names->n_cols;
+  if (open_entries(s, names->n_rows, error, error_size) != 0) return 1;
+  char **types = cli_matrix_annotation(names, "feature_types");
+  if (cli_gene_expression_index(types, names->n_cols, &s->new_index) != 0)
+    return cli_io_fail(error, error_size, "'%s': out of memory", s->path);
+  if (s->new_index == NULL) return 0;
+  cli_keep_named_columns(names, s->new_index);
+  s->shape.n_cols = names->n_cols;
+  s->kept_offsets = cli_io_allocate((size_t)names->n_rows + 1, sizeof *s->kept_offsets);
+  if (s->kept_offsets == NULL)
+    return cli_io_fail(error, error_size, "'%s': out of memory", s->path);
+  s->kept_offsets[0] = 0;
+  return 0;
 }
 
 static int open_dense(cli_x_stream *s, char *error, size_t error_size) {
@@ -185,8 +226,12 @@ int cli_x_stream_open(const cli_x_stream_request *request, cli_x_stream **out, c
   s->source.error = error;
   s->source.error_size = error_size;
   s->x = s->data = s->indices = -1;
+  s->prefix = request->tenx_names != NULL ? "" : "X/";
   s->file = cli_h5_open_input(request->path, error, error_size);
-  int status = s->file < 0 ? 1 : open_x(s, error, error_size);
+  int status = 1;
+  if (s->file >= 0)
+    status = request->tenx_names != NULL ? open_tenx(s, request->tenx_names, error, error_size)
+                                         : open_x(s, error, error_size);
   if (status == 0) status = settle_value_type(s, request->float_type, error, error_size);
   if (status == 0 && s->shape.layout != NORMOT_LAYOUT_DENSE)
     status =
@@ -201,19 +246,6 @@ int cli_x_stream_open(const cli_x_stream_request *request, cli_x_stream **out, c
   }
   *out = s;
   return 0;
-}
-
-/* Reads `count` values from `first` on of a 1-D dataset (or rows of a dense X) into `buffer`. */
-static int read_range(hid_t dataset, hid_t memory_type, int rank, const hsize_t first[2],
-                      const hsize_t count[2], void *buffer) {
-  hid_t file_space = H5Dget_space(dataset);
-  hid_t memory_space = H5Screate_simple(rank, count, NULL);
-  int status = file_space < 0 || memory_space < 0 ||
-               H5Sselect_hyperslab(file_space, H5S_SELECT_SET, first, NULL, count, NULL) < 0 ||
-               H5Dread(dataset, memory_type, memory_space, file_space, H5P_DEFAULT, buffer) < 0;
-  if (memory_space >= 0) H5Sclose(memory_space);
-  if (file_space >= 0) H5Sclose(file_space);
-  return status;
 }
 
 /* Keeps the non-zero values of the dense rows read, as CSR (as the whole-matrix reader does). */
@@ -233,24 +265,46 @@ static void dense_to_rows(cli_x_stream *s, int64_t n_rows) {
   }
 }
 
+/* Drops the entries of the features other than gene expression from rows [m0, m1) just read,
+ * renumbering the genes kept, and records where each row's kept entries start. */
+static void keep_expression(cli_x_stream *s, int64_t m0, int64_t m1) {
+  size_t size = value_bytes(s);
+  int64_t write = 0, row_start = 0;
+  for (int64_t m = m0; m < m1; m++) {
+    int64_t row_end = s->block_indptr[m - m0 + 1];
+    for (int64_t i = row_start; i < row_end; i++) {
+      int64_t column = s->new_index[s->block_indices[i]];
+      if (column < 0) continue;
+      s->block_indices[write] = column;
+      memmove(s->block_values + (size_t)write * size, s->block_values + (size_t)i * size, size);
+      write++;
+    }
+    row_start = row_end;
+    s->block_indptr[m - m0 + 1] = write;
+    s->kept_offsets[m + 1] = s->kept_offsets[m0] + write;
+  }
+}
+
 static int read_sparse_block(cli_x_stream *s, int64_t m0, int64_t m1, char *error,
                              size_t error_size) {
   int64_t first = s->indptr[m0], count = s->indptr[m1] - first;
   for (int64_t m = m0; m <= m1; m++) s->block_indptr[m - m0] = s->indptr[m] - first;
-  hsize_t start[2] = {(hsize_t)first, 0}, extent[2] = {(hsize_t)count, 0};
-  int skip = s->skip_indices && s->shape.layout == NORMOT_LAYOUT_CSR;
+  cli_h5_range range = {1, {(hsize_t)first, 0}, {(hsize_t)count, 0}};
+  int skip = s->skip_indices && s->shape.layout == NORMOT_LAYOUT_CSR && s->new_index == NULL;
   if (count > 0 &&
-      ((!skip && read_range(s->indices, H5T_NATIVE_INT64, 1, start, extent, s->block_indices)) ||
-       read_range(s->data, cli_h5_native_type_of(s->shape.value_type), 1, start, extent,
-                  s->block_values)))
-    return cli_io_fail(error, error_size, "'%s': cannot read X's entries %lld to %lld", s->path,
-                       (long long)first, (long long)(first + count));
-  int64_t bound = s->shape.layout == NORMOT_LAYOUT_CSR ? s->shape.n_cols : s->shape.n_rows;
+      ((!skip && cli_h5_read_range(s->indices, H5T_NATIVE_INT64, &range, s->block_indices)) ||
+       cli_h5_read_range(s->data, cli_h5_native_type_of(s->shape.value_type), &range,
+                         s->block_values)))
+    return cli_io_fail(error, error_size, "'%s': cannot read %s entries %lld to %lld", s->path,
+                       s->prefix[0] != '\0' ? "X's" : "the matrix's", (long long)first,
+                       (long long)(first + count));
+  int64_t bound = s->shape.layout == NORMOT_LAYOUT_CSR ? s->file_cols : s->shape.n_rows;
   for (int64_t i = 0; !skip && i < count; i++)
     if (s->block_indices[i] < 0 || s->block_indices[i] >= bound)
-      return cli_io_fail(error, error_size,
-                         "'%s': X/indices[%lld] = %lld is out of range [0, %lld)", s->path,
-                         (long long)(first + i), (long long)s->block_indices[i], (long long)bound);
+      return cli_io_fail(
+          error, error_size, "'%s': %sindices[%lld] = %lld is out of range [0, %lld)", s->path,
+          s->prefix, (long long)(first + i), (long long)s->block_indices[i], (long long)bound);
+  if (s->new_index != NULL) keep_expression(s, m0, m1);
   return 0;
 }
 
@@ -270,15 +324,17 @@ int cli_x_stream_read(cli_x_stream *stream, int64_t index, cli_x_block *block, c
   memset(block, 0, sizeof *block);
   block->first = m0;
   if (shape->layout == NORMOT_LAYOUT_DENSE) {
-    hsize_t start[2] = {(hsize_t)m0, 0}, extent[2] = {(hsize_t)(m1 - m0), (hsize_t)shape->n_cols};
-    if (shape->n_cols > 0 && read_range(s->data, cli_h5_native_type_of(shape->value_type), 2, start,
-                                        extent, s->dense_rows))
+    cli_h5_range range = {2, {(hsize_t)m0, 0}, {(hsize_t)(m1 - m0), (hsize_t)shape->n_cols}};
+    if (shape->n_cols > 0 &&
+        cli_h5_read_range(s->data, cli_h5_native_type_of(shape->value_type), &range, s->dense_rows))
       return cli_io_fail(error, error_size, "'%s': cannot read the dense X", s->path);
     dense_to_rows(s, m1 - m0);
   } else if (read_sparse_block(s, m0, m1, error, error_size)) {
     return 1;
   }
-  block->first_entry = shape->layout == NORMOT_LAYOUT_DENSE ? 0 : s->indptr[m0];
+  block->first_entry = shape->layout == NORMOT_LAYOUT_DENSE ? 0
+                       : s->kept_offsets != NULL            ? s->kept_offsets[m0]
+                                                            : s->indptr[m0];
   int64_t nnz = s->block_indptr[m1 - m0];
   block->X = shape->layout == NORMOT_LAYOUT_CSC
                  ? normot_matrix_csc(shape->n_rows, m1 - m0, nnz, s->block_indptr, s->block_indices,
@@ -286,4 +342,8 @@ int cli_x_stream_read(cli_x_stream *stream, int64_t index, cli_x_block *block, c
                  : normot_matrix_csr(m1 - m0, shape->n_cols, nnz, s->block_indptr, s->block_indices,
                                      NORMOT_INDEX_INT64, s->block_values, shape->value_type);
   return 0;
+}
+
+const int64_t *cli_x_stream_offsets(const cli_x_stream *stream) {
+  return stream->kept_offsets != NULL ? stream->kept_offsets : stream->indptr;
 }

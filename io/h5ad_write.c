@@ -78,24 +78,30 @@ static hid_t dataset_properties(hid_t like) {
   return properties;
 }
 
-/* A 1-D dataset of `file_type` (anndata's "array"), written from values of `memory_type`. */
-static int write_vector_as(hid_t location, const char *name, hid_t file_type, hid_t memory_type,
-                           int64_t length, const void *data) {
+/* A 1-D dataset of `length` values of `file_type`, created as every dataset of this writer. */
+static hid_t create_vector(hid_t location, const char *name, hid_t file_type, int64_t length) {
   hsize_t dims[1] = {(hsize_t)length};
   hid_t space = H5Screate_simple(1, dims, NULL);
   hid_t properties = dataset_properties(-1);
   hid_t dataset = -1;
-  int status = 1;
   if (space >= 0 && properties >= 0)
     dataset = H5Dcreate2(location, name, file_type, space, H5P_DEFAULT, properties, H5P_DEFAULT);
   if (properties >= 0) H5Pclose(properties);
+  if (space >= 0) H5Sclose(space);
+  return dataset;
+}
+
+/* A 1-D dataset of `file_type` (anndata's "array"), written from values of `memory_type`. */
+static int write_vector_as(hid_t location, const char *name, hid_t file_type, hid_t memory_type,
+                           int64_t length, const void *data) {
+  hid_t dataset = create_vector(location, name, file_type, length);
+  int status = 1;
   if (dataset >= 0) {
     status = length > 0 && H5Dwrite(dataset, memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0;
     if (status == 0 && H5Tget_class(memory_type) != H5T_STRING)
       status = write_encoding(dataset, "array", "0.2.0");
     H5Dclose(dataset);
   }
-  if (space >= 0) H5Sclose(space);
   return status;
 }
 
@@ -130,9 +136,11 @@ static int write_string_array(hid_t location, const char *name, char *const *str
   hid_t type = utf8_string_type();
   hsize_t dims[1] = {(hsize_t)length};
   hid_t space = H5Screate_simple(1, dims, NULL);
+  hid_t properties = dataset_properties(-1);
   hid_t dataset = -1;
-  if (type >= 0 && space >= 0)
-    dataset = H5Dcreate2(location, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  if (type >= 0 && space >= 0 && properties >= 0)
+    dataset = H5Dcreate2(location, name, type, space, H5P_DEFAULT, properties, H5P_DEFAULT);
+  if (properties >= 0) H5Pclose(properties);
   if (dataset >= 0) {
     status = length > 0 && H5Dwrite(dataset, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, pointers) < 0;
     if (status == 0) status = write_encoding(dataset, "string-array", "0.2.0");
@@ -154,11 +162,10 @@ static int write_empty_dict(hid_t file, const char *name) {
   return status;
 }
 
-/* X as anndata's csr_matrix: indices and indptr are int32 when every value fits (as scipy
- * makes them), else int64. */
-static int write_csr_x(hid_t file, const cli_matrix *matrix) {
+/* The group of a csr_matrix X, with its encoding and shape. Returns it, or -1. */
+static hid_t create_csr_group(hid_t file, const cli_matrix *matrix) {
   hid_t group = H5Gcreate2(file, "X", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  if (group < 0) return 1;
+  if (group < 0) return -1;
   int status = write_encoding(group, "csr_matrix", "0.1.0");
   if (status == 0) {
     int64_t shape[2] = {matrix->n_rows, matrix->n_cols};
@@ -170,30 +177,114 @@ static int write_csr_x(hid_t file, const cli_matrix *matrix) {
     if (attribute >= 0) H5Aclose(attribute);
     if (space >= 0) H5Sclose(space);
   }
-  if (status == 0)
-    status = write_vector(group, "data", cli_h5_native_type_of(matrix->value_type), matrix->nnz,
-                          matrix->values);
-  int narrow = matrix->n_cols <= INT32_MAX && matrix->nnz <= INT32_MAX;
-  if (status == 0 && !narrow) {
-    status = write_vector(group, "indices", H5T_NATIVE_INT64, matrix->nnz, matrix->indices) ||
-             write_vector(group, "indptr", H5T_NATIVE_INT64, matrix->n_rows + 1, matrix->indptr);
-  } else if (status == 0) {
-    int64_t longest = matrix->nnz > matrix->n_rows + 1 ? matrix->nnz : matrix->n_rows + 1;
-    int32_t *narrowed = cli_io_allocate((size_t)longest, sizeof *narrowed);
-    status = narrowed == NULL;
-    if (narrowed == NULL) cli_h5_failure_note("out of memory");
-    if (status == 0) {
-      for (int64_t i = 0; i < matrix->nnz; i++) narrowed[i] = (int32_t)matrix->indices[i];
-      status = write_vector(group, "indices", H5T_NATIVE_INT32, matrix->nnz, narrowed);
-    }
-    if (status == 0) {
-      for (int64_t i = 0; i <= matrix->n_rows; i++) narrowed[i] = (int32_t)matrix->indptr[i];
-      status = write_vector(group, "indptr", H5T_NATIVE_INT32, matrix->n_rows + 1, narrowed);
-    }
-    free(narrowed);
+  if (status == 0) return group;
+  H5Gclose(group);
+  return -1;
+}
+
+/* Indices and indptr are int32 when every value fits (as scipy makes them), else int64. */
+static int narrow_indices(const cli_matrix *matrix) {
+  return matrix->n_cols <= INT32_MAX && matrix->nnz <= INT32_MAX;
+}
+
+/* `count` int64 index values as int32 (allocated), or NULL when out of memory (noted). */
+static int32_t *narrowed_copy(const int64_t *values, int64_t count) {
+  int32_t *narrowed = cli_io_allocate((size_t)(count > 0 ? count : 1), sizeof *narrowed);
+  if (narrowed == NULL) {
+    cli_h5_failure_note("out of memory");
+    return NULL;
   }
+  for (int64_t i = 0; i < count; i++) narrowed[i] = (int32_t)values[i];
+  return narrowed;
+}
+
+/* An index array (indices, indptr) of `count` values, narrowed to int32 or not. */
+static int write_index_vector(hid_t group, const char *name, const int64_t *values, int64_t count,
+                              int narrow) {
+  if (!narrow) return write_vector(group, name, H5T_NATIVE_INT64, count, values);
+  int32_t *narrowed = narrowed_copy(values, count);
+  int status = narrowed == NULL || write_vector(group, name, H5T_NATIVE_INT32, count, narrowed);
+  free(narrowed);
+  return status;
+}
+
+/* X as anndata's csr_matrix. */
+static int write_csr_x(hid_t file, const cli_matrix *matrix) {
+  hid_t group = create_csr_group(file, matrix);
+  if (group < 0) return 1;
+  int narrow = narrow_indices(matrix);
+  int status = write_vector(group, "data", cli_h5_native_type_of(matrix->value_type), matrix->nnz,
+                            matrix->values) ||
+               write_index_vector(group, "indices", matrix->indices, matrix->nnz, narrow) ||
+               write_index_vector(group, "indptr", matrix->indptr, matrix->n_rows + 1, narrow);
   H5Gclose(group);
   return status;
+}
+
+/* Writes values [first, first + count) of a 1-D dataset from `buffer` of `memory_type`. */
+static int write_range(hid_t dataset, hid_t memory_type, int64_t first, int64_t count,
+                       const void *buffer) {
+  cli_h5_range range = {1, {(hsize_t)first, 0}, {(hsize_t)count, 0}};
+  return count > 0 && cli_h5_write_range(dataset, memory_type, &range, buffer);
+}
+
+/* A block's indices into a streamed X's indices, narrowed as write_csr_x narrows them. */
+static int put_block_indices(hid_t indices, const cli_values_block *block, int narrow) {
+  if (!narrow)
+    return write_range(indices, H5T_NATIVE_INT64, block->first, block->nnz, block->indices);
+  int32_t *narrowed = narrowed_copy(block->indices, block->nnz);
+  int status = narrowed == NULL ||
+               write_range(indices, H5T_NATIVE_INT32, block->first, block->nnz, narrowed);
+  free(narrowed);
+  return status;
+}
+
+/* The blocks after the first into the data and indices already created and placed. */
+static int put_later_blocks(hid_t group, const cli_matrix *matrix, const cli_values_source *source,
+                            int *more) {
+  hid_t data = H5Dopen2(group, "data", H5P_DEFAULT);
+  hid_t indices = H5Dopen2(group, "indices", H5P_DEFAULT);
+  int status = data < 0 || indices < 0, narrow = narrow_indices(matrix);
+  hid_t value_type = cli_h5_native_type_of(matrix->value_type);
+  cli_values_block block;
+  while (status == 0 && (*more = source->next(source->state, &block)) == 1)
+    status = write_range(data, value_type, block.first, block.nnz, block.values) ||
+             put_block_indices(indices, &block, narrow);
+  if (indices >= 0) H5Dclose(indices);
+  if (data >= 0) H5Dclose(data);
+  return status;
+}
+
+/* X from a values source (a 10x .h5 read a block at a time) in the bytes write_csr_x gives the
+ * whole matrix. A contiguous dataset's storage is placed by its first write, so data and indices
+ * are each created, written with the first non-empty block (placing them) and closed, and indptr
+ * written, all in write_csr_x's order; the later blocks fill storage already placed. */
+static int write_streamed_csr_x(hid_t file, const cli_matrix *matrix,
+                                const cli_values_source *source) {
+  hid_t group = create_csr_group(file, matrix);
+  if (group < 0) return 1;
+  cli_values_block block;
+  int more = source->next(source->state, &block), narrow = narrow_indices(matrix);
+  while (more == 1 && block.nnz == 0) more = source->next(source->state, &block);
+  hid_t data = more < 0 ? -1
+                        : create_vector(group, "data", cli_h5_native_type_of(matrix->value_type),
+                                        matrix->nnz);
+  int status = data < 0 ||
+               (more == 1 && write_range(data, cli_h5_native_type_of(matrix->value_type),
+                                         block.first, block.nnz, block.values)) ||
+               write_encoding(data, "array", "0.2.0");
+  if (data >= 0) H5Dclose(data);
+  hid_t indices = status ? -1
+                         : create_vector(group, "indices",
+                                         narrow ? H5T_NATIVE_INT32 : H5T_NATIVE_INT64, matrix->nnz);
+  status = status || indices < 0 || (more == 1 && put_block_indices(indices, &block, narrow)) ||
+           write_encoding(indices, "array", "0.2.0");
+  if (indices >= 0) H5Dclose(indices);
+  if (status == 0)
+    status = write_index_vector(group, "indptr", matrix->indptr, matrix->n_rows + 1, narrow);
+  if (status == 0 && more == 1) status = put_later_blocks(group, matrix, source, &more);
+  H5Gclose(group);
+  return status || more < 0;
 }
 
 /* One dataframe column: strings (written as anndata writes a str column) or numbers. */
@@ -337,7 +428,10 @@ static int write_built_h5ad(hid_t file, const cli_matrix *matrix, const cli_h5ad
   hid_t root = H5Gopen2(file, "/", H5P_DEFAULT);
   int status = root < 0 || write_encoding(root, "anndata", "0.1.0");
   if (root >= 0) H5Gclose(root);
-  if (status == 0) status = write_csr_x(file, matrix);
+  if (status == 0)
+    status = output->values_source != NULL
+                 ? write_streamed_csr_x(file, matrix, output->values_source)
+                 : write_csr_x(file, matrix);
   if (status == 0) status = write_obs(file, matrix, output);
   if (status == 0) status = write_var(file, matrix, output->var_index);
   const char *dicts[] = {"layers", "obsm", "obsp", "varm", "varp"};
@@ -770,12 +864,13 @@ int cli_write_h5ad(const char *path, const cli_matrix *matrix, const cli_h5ad_ou
   cli_h5_setup();
   const cli_h5ad_output defaults = {NULL, NULL, CLI_VAR_INDEX_SYMBOLS, 0, NULL, NULL};
   if (output == NULL) output = &defaults;
-  /* With a values source, the matrix gives only its sizes and type (to an .h5ad input's copy). */
-  int arrays_needed = output->values_source == NULL || output->source_h5ad == NULL;
+  /* With a values source, the matrix gives only its sizes and type (to an .h5ad input's copy),
+   * and its indptr (to a built .h5ad). */
+  int arrays_needed = output->values_source == NULL;
+  int indptr_needed = output->values_source == NULL || output->source_h5ad == NULL;
   if (matrix == NULL || matrix->n_rows < 0 || matrix->n_cols < 0 || matrix->nnz < 0 ||
-      (arrays_needed &&
-       (matrix->indptr == NULL ||
-        (matrix->nnz > 0 && (matrix->indices == NULL || matrix->values == NULL))))) {
+      (indptr_needed && matrix->indptr == NULL) ||
+      (arrays_needed && matrix->nnz > 0 && (matrix->indices == NULL || matrix->values == NULL))) {
     cli_io_fail(error, error_size, "cannot write '%s': the matrix is incomplete", path);
     return 1;
   }

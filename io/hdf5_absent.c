@@ -61,3 +61,8 @@ void cli_x_stream_skip_indices(cli_x_stream *stream, int skip) {
   (void)stream;
   (void)skip;
 }
+
+const int64_t *cli_x_stream_offsets(const cli_x_stream *stream) {
+  (void)stream;
+  return NULL;
+}

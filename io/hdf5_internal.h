@@ -100,4 +100,21 @@ int cli_h5_value_is_zero(const char *value, normot_value_type type);
 int cli_h5_check_indices(const cli_h5_source *src, const char *name, const int64_t *indices,
                          int64_t nnz, int64_t bound);
 
+/* A block of a 1-D dataset (rank 1: count[0] values from first[0]) or of a 2-D one (rows). */
+typedef struct cli_h5_range {
+  int rank;
+  hsize_t first[2], count[2];
+} cli_h5_range;
+/* Reads or writes the range of `dataset` from or into `buffer` (values of memory_type, packed).
+ * Returns 0, or 1 when libhdf5 fails. */
+int cli_h5_read_range(hid_t dataset, hid_t memory_type, const cli_h5_range *range, void *buffer);
+int cli_h5_write_range(hid_t dataset, hid_t memory_type, const cli_h5_range *range,
+                       const void *buffer);
+
+/* A 10x .h5's matrix group (v3's /matrix, or v2's first genome group) opened, and all of it but
+ * the entries read into `names` as cli_read_10x_h5 reads it: n_rows cells, n_cols genes (every
+ * feature, none dropped yet), barcodes, gene ids and names, v3's feature annotations. Returns
+ * the group, or -1 with a one-line reason in src->error (`names` then empty). */
+hid_t cli_tenx_h5_open_matrix(const cli_h5_source *src, hid_t file, cli_matrix *names);
+
 #endif

@@ -106,3 +106,29 @@ int cli_h5_check_declared_size(const cli_h5_source *src, hid_t dataset, const ch
                        (unsigned long long)count, shortfall);
   return 0;
 }
+
+/* Reads (into != NULL) or writes the range's values of `dataset` from or into memory. */
+static int range_io(hid_t dataset, hid_t memory_type, const cli_h5_range *range, const void *from,
+                    void *into) {
+  hid_t file_space = H5Dget_space(dataset);
+  hid_t memory_space = H5Screate_simple(range->rank, range->count, NULL);
+  int status =
+      file_space < 0 || memory_space < 0 ||
+      H5Sselect_hyperslab(file_space, H5S_SELECT_SET, range->first, NULL, range->count, NULL) < 0;
+  if (status == 0 && into != NULL)
+    status = H5Dread(dataset, memory_type, memory_space, file_space, H5P_DEFAULT, into) < 0;
+  else if (status == 0)
+    status = H5Dwrite(dataset, memory_type, memory_space, file_space, H5P_DEFAULT, from) < 0;
+  if (memory_space >= 0) H5Sclose(memory_space);
+  if (file_space >= 0) H5Sclose(file_space);
+  return status;
+}
+
+int cli_h5_read_range(hid_t dataset, hid_t memory_type, const cli_h5_range *range, void *buffer) {
+  return range_io(dataset, memory_type, range, NULL, buffer);
+}
+
+int cli_h5_write_range(hid_t dataset, hid_t memory_type, const cli_h5_range *range,
+                       const void *buffer) {
+  return range_io(dataset, memory_type, range, buffer, NULL);
+}

@@ -173,15 +173,40 @@ static void keep_columns(char **strings, const int64_t *new_index, int64_t n_col
   }
 }
 
-int cli_keep_gene_expression(cli_matrix *matrix, char **feature_types) {
+int cli_gene_expression_index(char *const *feature_types, int64_t n_cols, int64_t **new_index) {
+  *new_index = NULL;
   if (feature_types == NULL) return 0;
-  int64_t n_cols = matrix->n_cols, kept = 0, expression = 0;
+  int64_t kept = 0, expression = 0;
   for (int64_t c = 0; c < n_cols; c++) expression += strcmp(feature_types[c], gene_expression) == 0;
   if (expression == 0 || expression == n_cols) return 0; /* nothing to separate */
-  int64_t *new_index = malloc((size_t)n_cols * sizeof *new_index);
-  if (new_index == NULL) return 1;
+  int64_t *index = malloc((size_t)n_cols * sizeof *index);
+  if (index == NULL) return 1;
   for (int64_t c = 0; c < n_cols; c++)
-    new_index[c] = strcmp(feature_types[c], gene_expression) == 0 ? kept++ : -1;
+    index[c] = strcmp(feature_types[c], gene_expression) == 0 ? kept++ : -1;
+  *new_index = index;
+  return 0;
+}
+
+void cli_keep_named_columns(cli_matrix *matrix, const int64_t *new_index) {
+  int64_t n_cols = matrix->n_cols, kept = 0;
+  for (int64_t c = 0; c < n_cols; c++) kept += new_index[c] >= 0;
+  keep_columns(matrix->col_names, new_index, n_cols);
+  keep_columns(matrix->col_symbols, new_index, n_cols);
+  for (int k = 0; k < matrix->n_annotations; k++)
+    keep_columns(matrix->annotations[k].values, new_index, n_cols);
+  matrix->n_cols = kept;
+}
+
+char **cli_matrix_annotation(const cli_matrix *matrix, const char *name) {
+  for (int k = 0; k < matrix->n_annotations; k++)
+    if (strcmp(matrix->annotations[k].name, name) == 0) return matrix->annotations[k].values;
+  return NULL;
+}
+
+int cli_keep_gene_expression(cli_matrix *matrix, char **feature_types) {
+  int64_t *new_index = NULL;
+  if (cli_gene_expression_index(feature_types, matrix->n_cols, &new_index) != 0) return 1;
+  if (new_index == NULL) return 0;
   size_t size = normot_value_size(matrix->value_type);
   char *values = matrix->values;
   int64_t write = 0, row_start = 0;
@@ -198,11 +223,7 @@ int cli_keep_gene_expression(cli_matrix *matrix, char **feature_types) {
     matrix->indptr[r + 1] = write;
   }
   matrix->nnz = write;
-  keep_columns(matrix->col_names, new_index, n_cols);
-  keep_columns(matrix->col_symbols, new_index, n_cols);
-  for (int k = 0; k < matrix->n_annotations; k++)
-    keep_columns(matrix->annotations[k].values, new_index, n_cols);
-  matrix->n_cols = kept;
+  cli_keep_named_columns(matrix, new_index);
   free(new_index);
   return 0;
 }

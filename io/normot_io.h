@@ -151,6 +151,15 @@ int cli_sort_row_entries(cli_matrix *matrix);
  * (matrix unchanged). */
 int cli_keep_gene_expression(cli_matrix *matrix, char **feature_types);
 
+/* The rule of cli_keep_gene_expression in pieces, for a matrix read a block at a time: in
+ * *new_index (allocated, n_cols entries) each column's index among the kept ones, -1 for a
+ * dropped one; NULL when nothing is dropped. Returns 0, or non-zero when out of memory. */
+int cli_gene_expression_index(char *const *feature_types, int64_t n_cols, int64_t **new_index);
+/* Keeps the names and annotations of the columns with new_index >= 0 (n_cols shrinks). */
+void cli_keep_named_columns(cli_matrix *matrix, const int64_t *new_index);
+/* The values of the annotation called `name`, or NULL. */
+char **cli_matrix_annotation(const cli_matrix *matrix, const char *name);
+
 /* ---- HDF5: 10x .h5 and AnnData .h5ad --------------------------------------------------------- */
 
 /* Built with the HDF5 C library when NORMOT_HAVE_HDF5 is defined; without it (hdf5_absent.c) every
@@ -192,8 +201,9 @@ typedef struct cli_h5ad_output {
   const char *source_h5ad; /* an .h5ad input: every element but X is copied from it unchanged,
                             * and X is written in its layout (CSR, CSC or dense) */
   const struct cli_values_source
-      *values_source; /* NULL, or (with source_h5ad) where X's
-                       * values come from instead of the matrix, a block at a time */
+      *values_source; /* NULL, or where X's values come from instead of the matrix, a block at
+                       * a time: with source_h5ad, in its X's layout; without, as a CSR X whose
+                       * indptr is the matrix's and whose indices come with the blocks */
 } cli_h5ad_output;
 
 /* A block of X's normalized values for the writer (normot normalize's streaming run). */
@@ -201,13 +211,14 @@ typedef struct cli_values_block {
   int64_t first; /* sparse X: where the block's first value goes in X/data; dense X: its row */
   int64_t n_rows, nnz;
   const int64_t *indptr;  /* dense X: the block's rows as CSR, n_rows + 1 offsets from 0 ... */
-  const int64_t *indices; /* ... and column indices (every other value is 0) */
+  const int64_t *indices; /* ... and column indices (every other value is 0); a built CSR X:
+                           * the block's nnz column indices */
   const void *values;     /* nnz values of the matrix's type, in the order of the input file */
 } cli_values_block;
 
 /* X's values produced a block at a time, in the order of the input's X (entries of its data,
  * or rows of a dense X). With it, cli_write_h5ad reads of the matrix only its sizes and value
- * type, and the file is the one the whole matrix gives. */
+ * type (and indptr without source_h5ad), and the file is the one the whole matrix gives. */
 typedef struct cli_values_source {
   /* Fills the next block and returns 1; returns 0 after the last one, -1 on failure (the
    * source keeps its own message; the write then fails). */
@@ -227,7 +238,8 @@ int cli_write_h5ad(const char *path, const cli_matrix *matrix, const cli_h5ad_ou
 
 /* `normot normalize` on an .h5ad larger than memory reads X a block at a time, with the checks
  * and messages of cli_read_h5ad: rows of a csr_matrix or of a dense X (given as CSR without its
- * zeros, as cli_read_h5ad keeps it), columns of a csc_matrix. */
+ * zeros, as cli_read_h5ad keeps it), columns of a csc_matrix. A 10x .h5 is read likewise, by
+ * cells, as cli_read_10x_h5 gives it: CSR without the features other than gene expression. */
 typedef struct cli_x_layout {
   normot_layout layout; /* as stored: CSR, CSC or DENSE */
   int64_t n_rows, n_cols;
@@ -238,8 +250,10 @@ typedef struct cli_x_layout {
 } cli_x_layout;
 
 typedef struct cli_x_stream_request {
-  const char *path; /* kept by pointer until the stream is closed */
-  int float_type;   /* -1, or the float type float values are converted to as they are read */
+  const char *path;       /* kept by pointer until the stream is closed */
+  int float_type;         /* -1, or the float type float values are converted to as they are read */
+  cli_matrix *tenx_names; /* NULL for an .h5ad; for a 10x .h5, receives its names and gene
+                           * annotations (no entries), as cli_read_10x_h5 gives them */
 } cli_x_stream_request;
 
 /* One block: X is a view (CSR rows or CSC columns, int64 indices) valid until the next read. */
@@ -268,6 +282,10 @@ int cli_x_stream_read(cli_x_stream *stream, int64_t index, cli_x_block *block, c
  * default): a pass that reads only the values and offsets (the totals, the scaling) then reads
  * half the data. The block's indices are not valid then, and not checked. */
 void cli_x_stream_skip_indices(cli_x_stream *stream, int skip);
+/* A sparse X's offsets (n_outer + 1). For a 10x .h5 whose other features are dropped, those of
+ * the entries kept: complete once every block has been read, in order. The indices of such a
+ * file are always read (skip_indices has no effect), as dropping entries needs them. */
+const int64_t *cli_x_stream_offsets(const cli_x_stream *stream);
 void cli_x_stream_close(cli_x_stream *stream);
 
 /* ---- anndata's name rules (.h5ad) ------------------------------------------------------------ */

@@ -29,13 +29,6 @@ static herr_t find_genome_group(hid_t group, const char *name, const H5L_info_t 
   return 0;
 }
 
-/* The values of the annotation called `name`, or NULL. */
-static char **annotation_values(const cli_matrix *matrix, const char *name) {
-  for (int k = 0; k < matrix->n_annotations; k++)
-    if (strcmp(matrix->annotations[k].name, name) == 0) return matrix->annotations[k].values;
-  return NULL;
-}
-
 /* The names, in name order, of the string datasets of `features/` that scanpy's reader turns
  * into var columns of their own (all but the id, name and type it handles itself). */
 typedef struct feature_columns {
@@ -159,6 +152,15 @@ static int read_tenx_shape(const cli_h5_source *src, hid_t group, int64_t *n_gen
   return 0;
 }
 
+/* The barcodes, gene ids and gene names of `group` (n_rows cells, n_cols genes in `out`). */
+static int read_tenx_names(const cli_h5_source *src, hid_t group, const tenx_layout *layout,
+                           cli_matrix *out) {
+  return cli_h5_read_string_vector(src, group, "barcodes", out->n_rows, &out->row_names) ||
+         cli_h5_read_string_vector(src, group, layout->ids, out->n_cols, &out->col_names) ||
+         (cli_h5_link_exists(group, layout->names) &&
+          cli_h5_read_string_vector(src, group, layout->names, out->n_cols, &out->col_symbols));
+}
+
 /* The matrix of `group` as CSR cells x genes into `out` (stored as CSC genes x cells: indptr
  * runs over cells, indices are genes, which is exactly that), with the barcodes, gene ids and
  * gene names. On failure `out` holds what was read so far (the caller frees it). */
@@ -175,10 +177,31 @@ static int read_tenx_matrix(const cli_h5_source *src, hid_t group, const tenx_la
          cli_h5_read_value_vector(src, group, "data", nnz, &out->values, &out->value_type) ||
          cli_h5_check_indptr(src, "indptr", out->indptr, n_cells, nnz) ||
          cli_h5_check_indices(src, "indices", out->indices, nnz, n_genes) ||
-         cli_h5_read_string_vector(src, group, "barcodes", n_cells, &out->row_names) ||
-         cli_h5_read_string_vector(src, group, layout->ids, n_genes, &out->col_names) ||
-         (cli_h5_link_exists(group, layout->names) &&
-          cli_h5_read_string_vector(src, group, layout->names, n_genes, &out->col_symbols));
+         read_tenx_names(src, group, layout, out);
+}
+
+/* The group of `file` that holds the matrix, opened, or -1 after saying why. */
+static hid_t open_tenx_group(const cli_h5_source *src, hid_t file, tenx_layout *layout) {
+  if (find_layout(src, file, layout) != 0) return -1;
+  hid_t group = H5Gopen2(file, layout->group, H5P_DEFAULT);
+  if (group < 0)
+    cli_io_fail(src->error, src->error_size, "'%s': '/%s' is not a group", src->path,
+                layout->group);
+  return group;
+}
+
+hid_t cli_tenx_h5_open_matrix(const cli_h5_source *src, hid_t file, cli_matrix *names) {
+  memset(names, 0, sizeof *names);
+  tenx_layout layout;
+  hid_t group = open_tenx_group(src, file, &layout);
+  if (group < 0) return -1;
+  int status = read_tenx_shape(src, group, &names->n_cols, &names->n_rows) ||
+               read_tenx_names(src, group, &layout, names) ||
+               (layout.has_features && read_feature_annotations(src, group, names) != 0);
+  if (status == 0) return group;
+  cli_matrix_free(names);
+  H5Gclose(group);
+  return -1;
 }
 
 int cli_read_10x_h5(const char *path, cli_matrix *out, char *error, size_t error_size) {
@@ -188,17 +211,14 @@ int cli_read_10x_h5(const char *path, cli_matrix *out, char *error, size_t error
   hid_t file = cli_h5_open_input(path, error, error_size);
   if (file < 0) return 1;
   tenx_layout layout;
-  hid_t group = -1;
-  int status = find_layout(src, file, &layout) != 0;
-  if (status == 0 && (group = H5Gopen2(file, layout.group, H5P_DEFAULT)) < 0) {
-    cli_io_fail(error, error_size, "'%s': '/%s' is not a group", path, layout.group);
-    status = 1;
-  }
+  hid_t group = open_tenx_group(src, file, &layout);
+  int status = group < 0;
   /* Each cell's entries stay in the file's order, as scanpy's reader keeps them. */
   if (status == 0)
     status = read_tenx_matrix(src, group, &layout, out) != 0 ||
              (layout.has_features && read_feature_annotations(src, group, out) != 0);
-  if (status == 0 && cli_keep_gene_expression(out, annotation_values(out, "feature_types")) != 0) {
+  if (status == 0 &&
+      cli_keep_gene_expression(out, cli_matrix_annotation(out, "feature_types")) != 0) {
     cli_io_fail(error, error_size, "'%s': out of memory selecting the gene expression features",
                 path);
     status = 1;
