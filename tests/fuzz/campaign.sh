@@ -32,7 +32,7 @@ timer=()
 [ -x /usr/bin/time ] && timer=(/usr/bin/time -v -o "$timing")
 # shellcheck disable=SC2046
 nice -n 10 "${timer[@]}" "$binary" "$corpus" "${corpora[@]}" $(normot_fuzz_dict "$target") \
-  "${normot_fuzz_limits[@]}" -max_total_time="$seconds" -fork=1 -ignore_crashes=1 \
+  "${normot_fuzz_limits[@]}" $(normot_fuzz_target_limits "$target") -max_total_time="$seconds" -fork=1 -ignore_crashes=1 \
   -ignore_timeouts=1 -ignore_ooms=1 -artifact_prefix="$crashes/" -print_final_stats=1 \
   >"$log" 2>&1 || true
 failures=$(find "$crashes" -maxdepth 1 -type f \( -name 'crash-*' -o -name 'leak-*' \

@@ -38,7 +38,7 @@ for target in "${normot_fuzz_targets[@]}"; do
   fi
   # shellcheck disable=SC2046
   if ! build-fuzz/tests/fuzz/$target "$scratch/$target" "${corpora[@]}" \
-      $(normot_fuzz_dict "$target") "${normot_fuzz_limits[@]}" -seed="$seed" "${budget[@]}" \
+      $(normot_fuzz_dict "$target") "${normot_fuzz_limits[@]}" $(normot_fuzz_target_limits "$target") -seed="$seed" "${budget[@]}" \
       -artifact_prefix="$artifacts/" -print_final_stats=1 >"$scratch/$target.log" 2>&1; then
     tail -n 60 "$scratch/$target.log" >&2
     failed+=("$target")

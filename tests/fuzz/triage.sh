@@ -10,7 +10,7 @@ target=${1:?usage: bash tests/fuzz/triage.sh TARGET [CRASH_DIR]}
 crashes=${2:-build-fuzz/campaign-crashes/$target}
 for input in "$crashes"/crash-* "$crashes"/leak-* "$crashes"/timeout-* "$crashes"/oom-*; do
   [ -f "$input" ] || continue
-  output=$(timeout 60 "build-fuzz/tests/fuzz/$target" "${normot_fuzz_limits[@]}" "$input" 2>&1)
+  output=$(timeout 60 "build-fuzz/tests/fuzz/$target" "${normot_fuzz_limits[@]}" $(normot_fuzz_target_limits "$target") "$input" 2>&1)
   reason=$(grep -m1 -E 'contract broken|ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error' <<<"$output")
   frame=$(grep -m1 -E '#[0-9]+ .* in [a-z_]+ /.*/(src|cli|io)/' <<<"$output" | sed -E 's/.* in ([a-z_0-9]+) .*\/((src|cli|io)\/[^ ]*).*/\1 \2/')
   # A failure whose stack passes through libhdf5 before reaching normot happened inside libhdf5
