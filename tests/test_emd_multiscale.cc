@@ -201,6 +201,14 @@ TEST_F(EmdMultiscaleTest, CoarseToFineOnLargeCloudsInOneToThreeDimensions) {
   }
 }
 
+// The points of a side x side grid, row by row, as (row, column) pairs.
+std::vector<double> SquareGrid(int64_t side) {
+  std::vector<double> grid(side * side * 2);
+  for (int64_t p = 0; p < side * side; ++p)
+    grid[2 * p] = (double)(p / side), grid[2 * p + 1] = (double)(p % side);
+  return grid;
+}
+
 TEST_F(EmdMultiscaleTest, CoarseToFineWarmStartsOnDegenerateGrids) {
   // Each finer level starts from the coarser plan refined onto its candidates; on grids with
   // equal or few distinct weights that start is full of zero flows and cost ties (degenerate
@@ -208,9 +216,7 @@ TEST_F(EmdMultiscaleTest, CoarseToFineWarmStartsOnDegenerateGrids) {
   // Certified on the full cost (zero weights included) and equal to the dense simplex; a grid
   // against itself with the same weights costs exactly what the identity plan costs: 0.
   const int64_t side = 40, n = side * side;
-  std::vector<double> grid(n * 2);
-  for (int64_t p = 0; p < n; ++p)
-    grid[2 * p] = (double)(p / side), grid[2 * p + 1] = (double)(p % side);
+  const std::vector<double> grid = SquareGrid(side);
   EmdCase c;
   c.n = c.m = n;
   c.cost = SquaredDistances(grid, grid, 2);
@@ -257,9 +263,7 @@ TEST_F(EmdMultiscaleTest, DotmarkSixtyFourMatchesPotAndIsCertified) {
   std::ifstream goldens(TestDataDir() + "/emd/dotmark64_costs.txt");
   ASSERT_TRUE(goldens.good()) << "tests/data/emd/dotmark64_costs.txt is missing";
   const int64_t side = 64, n = side * side;
-  std::vector<double> grid(n * 2);
-  for (int64_t p = 0; p < n; ++p)
-    grid[2 * p] = (double)(p / side), grid[2 * p + 1] = (double)(p % side);
+  const std::vector<double> grid = SquareGrid(side);
   EmdCase c;
   c.n = c.m = n;
   c.cost = SquaredDistances(grid, grid, 2);
