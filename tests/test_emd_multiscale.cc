@@ -243,6 +243,65 @@ TEST_F(EmdMultiscaleTest, CoarseToFineWarmStartsOnDegenerateGrids) {
   }
 }
 
+// Clouds where many points coincide or crowd into a tiny region: each point of x and y in
+// `place` (with probability `share`) is put on one of `spots` fixed points (coincident copies)
+// or, with `spread` > 0, near one of them (a dense cluster).
+struct CrowdedClouds {
+  double share, spread;
+  int spots;
+};
+
+std::vector<double> CrowdedCloud(std::mt19937_64 &rng, int64_t count, int64_t dim,
+                                 const CrowdedClouds &how) {
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  std::vector<double> points(count * dim);
+  for (int64_t k = 0; k < count; ++k) {
+    const bool crowded = unit(rng) < how.share;
+    const int spot = (int)(unit(rng) * how.spots);
+    for (int64_t d = 0; d < dim; ++d)
+      points[k * dim + d] = !crowded ? unit(rng)
+                                     : 0.25 + 0.5 * (double)spot / how.spots + 0.1 * (double)d +
+                                           how.spread * normal(rng);
+  }
+  return points;
+}
+
+TEST_F(EmdMultiscaleTest, CoincidentAndCrowdedPointsAreSolvedExactly) {
+  // Coincident points are merged, the smaller problem solved and its plan split back among the
+  // copies; crowded grid cells are split until no cell holds many points. Either way the plan
+  // must be certified on the full cost, keep at most n + m - 1 positive entries (a basic
+  // solution), and cost what the dense simplex finds; AUTO gives the same bits.
+  std::mt19937_64 rng(33);
+  const CrowdedClouds kinds[] = {
+      {0.6, 0.0, 1},   // most points on one spot on each side: a small distinct problem
+      {0.5, 0.0, 7},   // copies on 7 spots: a distinct problem still large enough to coarsen
+      {0.3, 1e-9, 2},  // two clusters far below a grid cell: crowded cells split many times
+      {0.3, 1e-4, 3},  // clusters of a few cells
+      {1.0, 0.0, 1}};  // every point of both clouds in one place: one distinct point a side
+  for (int64_t dim : {1, 2, 3})
+    for (const CrowdedClouds &kind : kinds) {
+      SCOPED_TRACE(testing::Message() << "dim " << dim << " share " << kind.share << " spread "
+                                      << kind.spread << " spots " << kind.spots);
+      const int64_t n = 1500, m = 1300;
+      EmdCase c = RandomCase(rng, n, m, false, dim == 2 ? 40 : 0, dim == 2 ? 30 : 0);
+      const std::vector<double> x = CrowdedCloud(rng, n, dim, kind);
+      const std::vector<double> y = CrowdedCloud(rng, m, dim, kind);
+      c.cost = SquaredDistances(x, y, dim);
+      EmdOutcome clouds = SolveClouds(context_, c, x, y, dim, NORMOT_EMD_SOLVER_MULTISCALE, true);
+      ExpectCertificate(c, clouds, 0);
+      int64_t positive = 0;
+      for (double g : clouds.plan) positive += g > 0.0;
+      EXPECT_LE(positive, n + m - 1);
+      EmdOutcome dense;
+      ASSERT_EQ(SolveBatch(context_, {c}, Params(NORMOT_EMD_SOLVER_NETWORK_SIMPLEX), &dense),
+                NORMOT_SUCCESS);
+      EXPECT_NEAR(clouds.cost[0], dense.cost[0], 1e-9 * std::max(1.0, dense.cost[0]));
+      EmdOutcome automatic = SolveClouds(context_, c, x, y, dim, NORMOT_EMD_SOLVER_AUTO, false);
+      EXPECT_EQ(std::memcmp(&automatic.cost[0], &clouds.cost[0], sizeof(double)), 0);
+    }
+}
+
 std::vector<double> Dotmark64(const std::string &path) {
   std::ifstream in(path);
   std::vector<double> values;

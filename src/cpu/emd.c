@@ -441,7 +441,9 @@ static int solve_problem(const normot_emd_problem *problem, const normot_emd_par
                                      NULL,
                                      NULL,
                                      NULL,
-                                     0};
+                                     0,
+                                     NULL,
+                                     NULL};
     if (!emd_multiscale_solve(&sparse, &solution)) return 0;
   } else {
     flags = solve_dense(params, cost.cost, &sizes, w, &solution);

@@ -16,6 +16,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -39,43 +40,70 @@ static const double *active_row(const emd_multiscale_problem *p, int32_t r, cons
   return s->active_row;
 }
 
-typedef struct column_lists {
-  double *cost;  /* m x CANDIDATES */
-  int32_t *row;  /* m x CANDIDATES */
-  int32_t *size; /* m */
-} column_lists;
+/* How many cheapest partners point k of a side starts with: CANDIDATES for each of the points
+ * it stands for (`copies`, NULL: one each), at most `limit`. */
+static int32_t quota(const int32_t *copies, int32_t k, int32_t limit) {
+  const int64_t wanted = copies != NULL ? (int64_t)CANDIDATES * copies[k] : CANDIDATES;
+  return (int32_t)(wanted < limit ? wanted : limit);
+}
+
+typedef struct candidate_lists {
+  double *cost;   /* the lists one after the other */
+  int32_t *index; /* the partners */
+  int64_t *first; /* count + 1: where each list starts */
+  int32_t *size;  /* count */
+} candidate_lists;
+
+static void free_lists(candidate_lists *l) {
+  free(l->cost), free(l->index), free(l->first), free(l->size);
+}
+
+/* Room for `count` lists of the side's quotas (partners on the other side: `limit`). */
+static int allocate_lists(candidate_lists *l, const int32_t *copies, int32_t count, int32_t limit) {
+  l->first = malloc(((size_t)count + 1) * sizeof(int64_t));
+  l->size = calloc((size_t)count + 1, sizeof(int32_t));
+  if (l->first == NULL || l->size == NULL) return 0;
+  l->first[0] = 0;
+  for (int32_t k = 0; k < count; ++k) l->first[k + 1] = l->first[k] + quota(copies, k, limit);
+  l->cost = malloc((size_t)(l->first[count] > 0 ? l->first[count] : 1) * sizeof(double));
+  l->index = malloc((size_t)(l->first[count] > 0 ? l->first[count] : 1) * sizeof(int32_t));
+  return l->cost != NULL && l->index != NULL;
+}
 
 /* Step 1; returns 0 when memory runs out. */
 static int initial_candidates(const emd_multiscale_problem *p, const scratch *s, emd_arc_list *arcs,
                               double *cost_bound) {
-  const int32_t n = p->n, m = p->m, per = m < CANDIDATES ? m : CANDIDATES;
-  const int32_t per_col = n < CANDIDATES ? n : CANDIDATES;
-  column_lists lists = {malloc((size_t)m * CANDIDATES * sizeof(double)),
-                        malloc((size_t)m * CANDIDATES * sizeof(int32_t)),
-                        calloc((size_t)m, sizeof(int32_t))};
-  int ok = lists.cost != NULL && lists.row != NULL && lists.size != NULL &&
+  const int32_t n = p->n, m = p->m;
+  candidate_lists cols = {0};
+  int32_t widest = 1;
+  for (int32_t r = 0; r < n; ++r)
+    widest = quota(p->row_copies, r, m) > widest ? quota(p->row_copies, r, m) : widest;
+  double *row_cost = malloc((size_t)widest * sizeof(double));
+  int32_t *row_col = malloc((size_t)widest * sizeof(int32_t));
+  int ok = row_cost != NULL && row_col != NULL && allocate_lists(&cols, p->col_copies, m, n) &&
            emd_arc_list_reserve(arcs, (int64_t)(n + m) * CANDIDATES);
-  double bound = 0.0, row_cost[CANDIDATES];
-  int32_t row_col[CANDIDATES];
+  double bound = 0.0;
   for (int32_t r = 0; ok && r < n; ++r) {
     const double *row = active_row(p, r, s);
+    const int32_t per = quota(p->row_copies, r, m);
     int32_t kept = 0;
     for (int32_t c = 0; c < m; ++c) {
       const double value = row[c];
       bound = fabs(value) > bound ? fabs(value) : bound;
       emd_keep_smallest(value, c, row_cost, row_col, &kept, per);
-      double *column_cost = lists.cost + (size_t)c * CANDIDATES;
-      if (lists.size[c] < per_col || value < column_cost[per_col - 1])
-        emd_keep_smallest(value, r, column_cost, lists.row + (size_t)c * CANDIDATES, &lists.size[c],
+      const int32_t per_col = (int32_t)(cols.first[c + 1] - cols.first[c]);
+      double *column_cost = cols.cost + cols.first[c];
+      if (cols.size[c] < per_col || value < column_cost[per_col - 1])
+        emd_keep_smallest(value, r, column_cost, cols.index + cols.first[c], &cols.size[c],
                           per_col);
     }
-    for (int32_t t = 0; t < kept; ++t) emd_arc_list_push(arcs, r, row_col[t], row_cost[t]);
+    for (int32_t t = 0; ok && t < kept; ++t)
+      ok = emd_arc_list_push(arcs, r, row_col[t], row_cost[t]);
   }
   for (int32_t c = 0; ok && c < m; ++c)
-    for (int32_t t = 0; t < lists.size[c]; ++t)
-      ok = emd_arc_list_push(arcs, lists.row[(size_t)c * CANDIDATES + t], c,
-                             lists.cost[(size_t)c * CANDIDATES + t]);
-  free(lists.cost), free(lists.row), free(lists.size);
+    for (int32_t t = 0; ok && t < cols.size[c]; ++t)
+      ok = emd_arc_list_push(arcs, cols.index[cols.first[c] + t], c, cols.cost[cols.first[c] + t]);
+  free(row_cost), free(row_col), free_lists(&cols);
   *cost_bound = bound;
   return ok;
 }
@@ -257,6 +285,7 @@ static int solve_until_certified(const emd_multiscale_problem *p, buffers *b, em
   memcpy(solution->v, b->v, (size_t)p->m * sizeof(double));
   solution->iterations = iterations;
   solution->status = status;
+  if (getenv("NORMOT_MS_TRACE")) fprintf(stderr, "level n=%d m=%d rounds=%lld arcs=%lld iters=%lld warm=%d\n", p->n, p->m, (long long)rounds, (long long)arcs->count, (long long)iterations, warm);
   if (p->stats != NULL) {
     p->stats->rounds = rounds;
     p->stats->arcs = arcs->count;

@@ -83,18 +83,86 @@ static uint64_t cell_key(const grid *g, const double *point) {
   return key;
 }
 
+/* A crowded cell (more than CROWDED members) is split into its 2^dim half-size sub-cells,
+ * again and again, until no part is crowded, its members all coincide, or it has been halved
+ * MAX_SPLITS times. Without it one cell of a dense cluster could hold thousands of points, and
+ * refining a coarse arc between two such cells pairs all their members (millions of arcs). */
+enum { MAX_SPLITS = 40 };
+
+typedef struct cell_split {
+  const double *points; /* the finer level's */
+  int32_t dim, crowded;
+  keyed *spare;          /* as long as the level */
+  unsigned char *starts; /* per position of the order: 1 where a group begins */
+} cell_split;
+
+static int all_coincide(const cell_split *cs, const keyed *run, int32_t count) {
+  const double *first = cs->points + (size_t)run[0].index * cs->dim;
+  for (int32_t k = 1; k < count; ++k)
+    for (int32_t d = 0; d < cs->dim; ++d)
+      if (cs->points[(size_t)run[k].index * cs->dim + d] != first[d]) return 0;
+  return 1;
+}
+
+/* Splits run[0 .. count) (the members of the cell with lower corner `corner` and side `side`,
+ * at position `at` of the order) into groups; marks where each begins. */
+static void split_cell(const cell_split *cs, keyed *run, int32_t at, int32_t count,
+                       const double *corner, double side, int32_t depth) {
+  if (count <= cs->crowded || depth >= MAX_SPLITS || all_coincide(cs, run, count)) return;
+  const int32_t dim = cs->dim, parts = 1 << dim;
+  const double half = 0.5 * side;
+  int32_t begin[9] = {0};
+  for (int32_t k = 0; k < count; ++k) { /* sub-cell number, stored in the key for the sort */
+    const double *point = cs->points + (size_t)run[k].index * dim;
+    uint64_t part = 0;
+    for (int32_t d = 0; d < dim; ++d) part |= (uint64_t)(point[d] >= corner[d] + half) << d;
+    run[k].key = part;
+    ++begin[part + 1];
+  }
+  for (int32_t q = 0; q < parts; ++q) begin[q + 1] += begin[q];
+  int32_t fill[8];
+  memcpy(fill, begin, sizeof fill);
+  for (int32_t k = 0; k < count; ++k) cs->spare[fill[run[k].key]++] = run[k];
+  memcpy(run, cs->spare, (size_t)count * sizeof *run);
+  for (int32_t q = 0; q < parts; ++q) {
+    if (begin[q + 1] == begin[q]) continue;
+    double sub[MAX_DIM];
+    for (int32_t d = 0; d < dim; ++d) sub[d] = corner[d] + (((q >> d) & 1) ? half : 0.0);
+    cs->starts[at + begin[q]] = 1;
+    split_cell(cs, run + begin[q], at + begin[q], begin[q + 1] - begin[q], sub, half, depth + 1);
+  }
+}
+
+/* Marks the groups of `order` (sorted by cell of g): one per cell, crowded cells split. */
+static void mark_groups(const cell_split *cs, const grid *g, keyed *order, int32_t count) {
+  for (int32_t i = 0, next; i < count; i = next) {
+    for (next = i + 1; next < count && order[next].key == order[i].key;) ++next;
+    cs->starts[i] = 1;
+    if (next - i <= cs->crowded) continue;
+    double corner[MAX_DIM];
+    const double *point = cs->points + (size_t)order[i].index * g->dim;
+    for (int32_t d = 0; d < g->dim; ++d)
+      corner[d] = g->origin[d] + floor((point[d] - g->origin[d]) / g->cell) * g->cell;
+    split_cell(cs, order + i, i, next - i, corner, g->cell, 0);
+  }
+}
+
 /* The next level of `finer` on grid g; returns 0 when memory runs out. */
 static int coarsen(const level *finer, const grid *g, keyed *order, level *out) {
   const int32_t dim = g->dim;
   for (int32_t i = 0; i < finer->count; ++i)
     order[i].key = cell_key(g, finer->points + (size_t)i * dim), order[i].index = i;
   qsort(order, (size_t)finer->count, sizeof *order, compare_keyed);
+  cell_split cs = {finer->points, dim, 1 << (dim + 2), malloc((size_t)finer->count * sizeof(keyed)),
+                   calloc((size_t)finer->count, 1)};
+  if (cs.spare == NULL || cs.starts == NULL) return free(cs.spare), free(cs.starts), 0;
+  mark_groups(&cs, g, order, finer->count);
   int32_t count = 0;
-  for (int32_t i = 0; i < finer->count; ++i) count += i == 0 || order[i].key != order[i - 1].key;
-  if (!allocate_level(out, count, dim, finer->count)) return 0;
+  for (int32_t i = 0; i < finer->count; ++i) count += cs.starts[i];
+  if (!allocate_level(out, count, dim, finer->count)) return free(cs.spare), free(cs.starts), 0;
   int32_t c = -1;
   for (int32_t i = 0; i < finer->count; ++i) {
-    if (i == 0 || order[i].key != order[i - 1].key) {
+    if (cs.starts[i]) {
       ++c;
       out->start[c] = i;
       out->mass[c] = 0.0;
@@ -107,6 +175,7 @@ static int coarsen(const level *finer, const grid *g, keyed *order, level *out) 
     for (int32_t d = 0; d < dim; ++d)
       out->points[(size_t)c * dim + d] += w * finer->points[(size_t)member * dim + d];
   }
+  free(cs.spare), free(cs.starts);
   out->start[count] = finer->count;
   for (c = 0; c < count; ++c)
     for (int32_t d = 0; d < dim; ++d) out->points[(size_t)c * dim + d] /= out->mass[c];
@@ -224,16 +293,10 @@ static int refine_candidates(const emd_multiscale_problem *fine, const level *cx
 
 /* The finer level starts from a feasible plan on its candidates that refines the coarser
  * optimum: each cell's members are split among the cell's basic arcs, and within each arc's
- * block the rows' shares meet the columns' shares, both by the northwest-corner rule. Each such
- * staircase is a tree, so the union is (nearly) a forest; the sparse simplex makes it a basis. */
-typedef struct staircase {
-  const double *first, *second; /* amounts, at least one each */
-  int32_t first_count, second_count;
-  int32_t *pair_first, *pair_second; /* out: first_count + second_count - 1 pairs */
-  double *moved;                     /* out: the amount of each pair */
-} staircase;
-
-static int32_t northwest(const staircase *st) {
+ * block the rows' shares meet the columns' shares, both by the northwest-corner rule
+ * (emd_northwest). Each such staircase is a tree, so the union is (nearly) a forest; the sparse
+ * simplex makes it a basis. */
+int32_t emd_northwest(const emd_staircase *st) {
   int32_t p = 0, q = 0, count = 0;
   double left_p = st->first[0], left_q = st->second[0];
   for (;;) {
@@ -291,9 +354,9 @@ static void split_cells(refinement *f, int side) {
     for (int32_t k = 0; k < members; ++k)
       f->amount_first[k] = f->mass[side][cells->members[cells->start[c] + k]];
     for (int32_t q = 0; q < arcs; ++q) f->amount_second[q] = coarse->flow[by[q]];
-    const staircase st = {f->amount_first, f->amount_second, members, arcs,
-                          f->pair_first,   f->pair_second,   f->moved};
-    const int32_t pairs = northwest(&st);
+    const emd_staircase st = {f->amount_first, f->amount_second, members, arcs,
+                              f->pair_first,   f->pair_second,   f->moved};
+    const int32_t pairs = emd_northwest(&st);
     for (int32_t t = 0; t < pairs; ++t) {
       const int32_t e = by[f->pair_second[t]];
       if (t == 0 || f->pair_second[t] != f->pair_second[t - 1])
@@ -314,14 +377,14 @@ static int64_t block_staircases(refinement *f, int64_t *ids) {
     const int32_t width = f->cells[1]->start[c + 1] - f->cells[1]->start[c];
     const int64_t offset = f->block[e];
     if (rows->count[e] > 0 && cols->count[e] > 0) {
-      const staircase st = {rows->amount + rows->first[e],
-                            cols->amount + cols->first[e],
-                            rows->count[e],
-                            cols->count[e],
-                            f->pair_first,
-                            f->pair_second,
-                            f->moved};
-      const int32_t pairs = northwest(&st);
+      const emd_staircase st = {rows->amount + rows->first[e],
+                                cols->amount + cols->first[e],
+                                rows->count[e],
+                                cols->count[e],
+                                f->pair_first,
+                                f->pair_second,
+                                f->moved};
+      const int32_t pairs = emd_northwest(&st);
       for (int32_t t = 0; t < pairs; ++t)
         ids[count++] = offset + (int64_t)rows->position[rows->first[e] + f->pair_first[t]] * width +
                        cols->position[cols->first[e] + f->pair_second[t]];
@@ -580,8 +643,9 @@ static int solve_coarse_levels(const emd_multiscale_problem *p, const hierarchy 
     const level *lx = &x->levels[l], *ly = &y->levels[l];
     emd_cost_source source = {lx->count, ly->count,           NULL, lx->points, ly->by_dim,
                               dim,       p->source->euclidean};
-    emd_multiscale_problem problem = {lx->count, ly->count,  lx->mass, ly->mass, &source, NULL,
-                                      NULL,      p->threads, NULL,     NULL,     NULL,    0};
+    emd_multiscale_problem problem = {lx->count, ly->count, lx->mass,   ly->mass, &source,
+                                      NULL,      NULL,      p->threads, NULL,     NULL,
+                                      NULL,      0,         NULL,       NULL};
     emd_arc_list arcs = {0, 0, NULL, NULL, NULL};
     int64_t *start = NULL;
     if (l + 1 < x->count) {
@@ -720,6 +784,8 @@ static int reorder(const emd_multiscale_problem *p, reordered *r, emd_multiscale
 }
 
 int emd_cloud_hierarchy_solve(const emd_multiscale_problem *problem, emd_basic_solution *solution) {
+  const int merged = emd_cloud_solve_merged(problem, solution);
+  if (merged >= 0) return merged;
   reordered r;
   memset(&r, 0, sizeof r);
   emd_multiscale_problem renumbered;

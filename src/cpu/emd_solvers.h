@@ -170,6 +170,9 @@ typedef struct emd_multiscale_problem {
   const emd_row_pricer *pricer;   /* optional: NULL prices every pair */
   const int64_t *warm_arcs;       /* optional: ids into the arcs, a start basis's support */
   int64_t warm_count;
+  /* optional: how many coincident points each row / column stands for (emd_cloud_solve_merged);
+   * it starts with that many times the usual number of cheapest partners */
+  const int32_t *row_copies, *col_copies;
 } emd_multiscale_problem;
 
 /* Fills `solution` (arrays of n + m - 1 arcs, n and m duals) with an optimal basic solution
@@ -190,6 +193,24 @@ enum { EMD_HIERARCHY_MAX_DIM = 3, EMD_HIERARCHY_MIN_POINTS = 2048 };
  * candidates the pairs of points inside the cells paired by the coarser level's basis. */
 int emd_cloud_hierarchy_applies(const emd_multiscale_problem *problem);
 int emd_cloud_hierarchy_solve(const emd_multiscale_problem *problem, emd_basic_solution *solution);
+
+/* Two lists of amounts with (nearly) equal sums, matched in order by the northwest-corner rule:
+ * pair t moves moved[t] from first[pair_first[t]] to second[pair_second[t]]. The pairs form a
+ * staircase, a tree on the two lists. Returns their number, at most first_count +
+ * second_count - 1 (emd_multiscale_clouds.c). */
+typedef struct emd_staircase {
+  const double *first, *second; /* amounts, at least one each */
+  int32_t first_count, second_count;
+  int32_t *pair_first, *pair_second; /* out */
+  double *moved;                     /* out */
+} emd_staircase;
+int32_t emd_northwest(const emd_staircase *st);
+
+/* Point clouds where some points of a side coincide: each set of coincident points becomes one
+ * point carrying their total weight, that smaller problem is solved (emd_multiscale_solve), and
+ * its plan is split back among the coincident points (emd_cloud_duplicates.c). Returns -1 when
+ * no two points of a side coincide (nothing done), else as emd_multiscale_solve. */
+int emd_cloud_solve_merged(const emd_multiscale_problem *problem, emd_basic_solution *solution);
 
 /* ---- results (emd_results.c) ---------------------------------------------------------------- */
 
