@@ -275,7 +275,7 @@ TEST_F(EmdMultiscaleTest, CoincidentAndCrowdedPointsAreSolvedExactly) {
   std::mt19937_64 rng(33);
   const CrowdedClouds kinds[] = {
       {0.6, 0.0, 1},   // most points on one spot on each side: a small distinct problem
-      {0.5, 0.0, 7},   // copies on 7 spots: a distinct problem still large enough to coarsen
+      {0.2, 0.0, 7},   // copies on 7 spots: the distinct problem is still large enough to coarsen
       {0.3, 1e-9, 2},  // two clusters far below a grid cell: crowded cells split many times
       {0.3, 1e-4, 3},  // clusters of a few cells
       {1.0, 0.0, 1}};  // every point of both clouds in one place: one distinct point a side

@@ -16,7 +16,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <stdio.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -285,7 +284,6 @@ static int solve_until_certified(const emd_multiscale_problem *p, buffers *b, em
   memcpy(solution->v, b->v, (size_t)p->m * sizeof(double));
   solution->iterations = iterations;
   solution->status = status;
-  if (getenv("NORMOT_MS_TRACE")) fprintf(stderr, "level n=%d m=%d rounds=%lld arcs=%lld iters=%lld warm=%d\n", p->n, p->m, (long long)rounds, (long long)arcs->count, (long long)iterations, warm);
   if (p->stats != NULL) {
     p->stats->rounds = rounds;
     p->stats->arcs = arcs->count;

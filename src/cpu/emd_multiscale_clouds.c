@@ -104,15 +104,13 @@ static int all_coincide(const cell_split *cs, const keyed *run, int32_t count) {
   return 1;
 }
 
-/* Splits run[0 .. count) (the members of the cell with lower corner `corner` and side `side`,
- * at position `at` of the order) into groups; marks where each begins. */
-static void split_cell(const cell_split *cs, keyed *run, int32_t at, int32_t count,
-                       const double *corner, double side, int32_t depth) {
-  if (count <= cs->crowded || depth >= MAX_SPLITS || all_coincide(cs, run, count)) return;
+/* Orders run[0 .. count) by the half-size sub-cell of the cell at `corner` that each member
+ * lies in; begin[q] .. begin[q + 1] is sub-cell q's part. */
+static void sort_into_parts(const cell_split *cs, keyed *run, int32_t count, const double *corner,
+                            double half, int32_t *begin) {
   const int32_t dim = cs->dim, parts = 1 << dim;
-  const double half = 0.5 * side;
-  int32_t begin[9] = {0};
-  for (int32_t k = 0; k < count; ++k) { /* sub-cell number, stored in the key for the sort */
+  for (int32_t q = 0; q <= parts; ++q) begin[q] = 0;
+  for (int32_t k = 0; k < count; ++k) { /* the sub-cell's number, kept in the key */
     const double *point = cs->points + (size_t)run[k].index * dim;
     uint64_t part = 0;
     for (int32_t d = 0; d < dim; ++d) part |= (uint64_t)(point[d] >= corner[d] + half) << d;
@@ -120,16 +118,39 @@ static void split_cell(const cell_split *cs, keyed *run, int32_t at, int32_t cou
     ++begin[part + 1];
   }
   for (int32_t q = 0; q < parts; ++q) begin[q + 1] += begin[q];
-  int32_t fill[8];
-  memcpy(fill, begin, sizeof fill);
+  int32_t fill[1 << MAX_DIM];
+  memcpy(fill, begin, (size_t)parts * sizeof(int32_t));
   for (int32_t k = 0; k < count; ++k) cs->spare[fill[run[k].key]++] = run[k];
   memcpy(run, cs->spare, (size_t)count * sizeof *run);
-  for (int32_t q = 0; q < parts; ++q) {
+}
+
+/* A cell to split: its members run[0 .. count), at position `at` of the order. */
+typedef struct crowded_cell {
+  keyed *run;
+  int32_t at, count, depth; /* depth: how many times its cell was halved */
+  double corner[MAX_DIM], side;
+} crowded_cell;
+
+/* Splits the cell's members into groups; marks where each begins. */
+static void split_cell(const cell_split *cs, const crowded_cell *cell) {
+  if (cell->count <= cs->crowded || cell->depth >= MAX_SPLITS ||
+      all_coincide(cs, cell->run, cell->count))
+    return;
+  const double half = 0.5 * cell->side;
+  int32_t begin[(1 << MAX_DIM) + 1];
+  sort_into_parts(cs, cell->run, cell->count, cell->corner, half, begin);
+  for (int32_t q = 0; q < 1 << cs->dim; ++q) {
     if (begin[q + 1] == begin[q]) continue;
-    double sub[MAX_DIM];
-    for (int32_t d = 0; d < dim; ++d) sub[d] = corner[d] + (((q >> d) & 1) ? half : 0.0);
-    cs->starts[at + begin[q]] = 1;
-    split_cell(cs, run + begin[q], at + begin[q], begin[q + 1] - begin[q], sub, half, depth + 1);
+    crowded_cell part = {cell->run + begin[q],
+                         cell->at + begin[q],
+                         begin[q + 1] - begin[q],
+                         cell->depth + 1,
+                         {0},
+                         half};
+    for (int32_t d = 0; d < cs->dim; ++d)
+      part.corner[d] = cell->corner[d] + (((q >> d) & 1) ? half : 0.0);
+    cs->starts[part.at] = 1;
+    split_cell(cs, &part);
   }
 }
 
@@ -139,11 +160,11 @@ static void mark_groups(const cell_split *cs, const grid *g, keyed *order, int32
     for (next = i + 1; next < count && order[next].key == order[i].key;) ++next;
     cs->starts[i] = 1;
     if (next - i <= cs->crowded) continue;
-    double corner[MAX_DIM];
+    crowded_cell cell = {order + i, i, next - i, 0, {0}, g->cell};
     const double *point = cs->points + (size_t)order[i].index * g->dim;
     for (int32_t d = 0; d < g->dim; ++d)
-      corner[d] = g->origin[d] + floor((point[d] - g->origin[d]) / g->cell) * g->cell;
-    split_cell(cs, order + i, i, next - i, corner, g->cell, 0);
+      cell.corner[d] = g->origin[d] + floor((point[d] - g->origin[d]) / g->cell) * g->cell;
+    split_cell(cs, &cell);
   }
 }
 
