@@ -20,6 +20,11 @@ Cases:
   clouds                2-D point clouds, n = m = 10^4 (and 5 x 10^4 with --big): x uniform on
                         the unit square, y = u^1.5 coordinate-wise (skewed), random weights in
                         [0.1, 1.1), multiscale only (POT would need n^2 doubles), 2 threads.
+  crowded               2-D clouds as "clouds" but crowded: "cluster-S:N" puts 20% of each
+                        cloud in a Gaussian cluster of width S around (0.5, 0.5); "copies-K:N"
+                        puts half of each cloud on K fixed points (coincident copies). N = 4000
+                        and 10^4, multiscale, 2 threads; --before LIB runs each case with
+                        another build too.
   dense                 non-uniform dense problems n = m = 100, 500, 1000, 2000 (random 2-D
                         clouds, squared Euclidean cost): POT against normot's AUTO (the dense
                         simplex), 1 thread, interleaved in one process (--repeats rounds of POT
@@ -73,6 +78,20 @@ def smooth_field(side, seed):
     field = gaussian_filter(rng.standard_normal((side, side)), 8.0, mode="wrap")
     values = np.exp(field / field.std()).ravel()
     return values / values.sum()
+
+
+def crowded(kind, n, seed):
+    """Clouds as clouds() with part of each in a tight cluster or on a few coincident points."""
+    x, y, a, b = clouds(n, seed)
+    rng = np.random.default_rng(seed + 1)
+    name, value = kind.split("-", 1)
+    for points in (x, y):
+        if name == "cluster":
+            points[: n // 5] = 0.5 + float(value) * rng.standard_normal((n // 5, 2))
+        else:
+            spots = rng.random((int(value), 2))
+            points[: n // 2] = spots[rng.integers(0, int(value), n // 2)]
+    return x, y, a, b
 
 
 def clouds(n, seed):
@@ -222,6 +241,11 @@ def child(case, arg):
         x, y, a, b = clouds(int(arg), 7)
         out = normot_solve(a, b, "multiscale", 2, x=x, y=y)
         record.update(normot_record(out, a, b, lambda i0, i1: sq_cost(x[i0:i1], y)))
+    elif case == "crowded":
+        kind, n = arg.split(":")
+        x, y, a, b = crowded(kind, int(n), 7)
+        out = normot_solve(a, b, "multiscale", 2, x=x, y=y)
+        record.update(normot_record(out, a, b, lambda i0, i1: sq_cost(x[i0:i1], y)))
     elif case == "dense":
         record.update(dense_rounds(int(arg), int(os.environ.get("BENCH_REPEATS", "5"))))
     print(json.dumps(record), flush=True)
@@ -257,7 +281,8 @@ def main():
     parser.add_argument("--classes", default=",".join(CLASSES))
     parser.add_argument("--big", action="store_true", help="also clouds n = 5 x 10^4")
     parser.add_argument("--repeats", type=int, default=5, help="dense: interleaved rounds")
-    parser.add_argument("--before", help="dense: another libnormot.so to measure the same way")
+    parser.add_argument("--before",
+                        help="dense, crowded: another libnormot.so to measure the same way")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -282,6 +307,15 @@ def main():
         elif case == "clouds":
             for n in [10_000] + ([50_000] if args.big else []):
                 print(json.dumps(run_child(case, n, "multiscale")), flush=True)
+        elif case == "crowded":
+            for arg in ("cluster-1e-3:10000", "cluster-1e-6:10000", "copies-1:4000",
+                        "copies-1:10000", "copies-10:10000"):
+                if args.before:
+                    before = run_child(case, arg, "multiscale",
+                                       NORMOT_LIBRARY=os.path.abspath(args.before))
+                    before["library"] = "before"
+                    print(json.dumps(before), flush=True)
+                print(json.dumps(run_child(case, arg, "multiscale")), flush=True)
         elif case == "dense":
             for n in (100, 500, 1000, 2000):
                 repeats = str(args.repeats)
