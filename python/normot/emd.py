@@ -276,11 +276,73 @@ def _solve(a, b, *, cost=None, x=None, y=None, metric="sqeuclidean", max_iter=DE
             _pointer(s) for s in batch.sparse)
 
     if threads is not None:
-        ctx.check(L.load().normot_context_set_threads(ctx.handle, int(threads)))
+        ctx.set_threads(threads)
     ctx.check(L.load().normot_emd(ctx.handle, ctypes.byref(problem), ctypes.byref(params),
                                   ctypes.byref(result)))
     batch.status = np.asarray(to_host(batch.status))
     return batch
+
+
+_FLOAT64 = np.dtype(np.float64)
+
+
+def _is_plain_host_problem(a, b, M) -> bool:
+    """Whether (a, b, M) is one problem given as C-contiguous float64 numpy arrays of shapes
+    (n,), (m,) and (n, m), n, m >= 1: the common case, which _solve_plain hands to the library
+    directly, since the general path would convert nothing. Anything else (lists, other dtypes
+    or kinds of array, empty weights, batches, wrong shapes) takes the general path, which
+    raises the errors."""
+    if type(M) is not np.ndarray or type(a) is not np.ndarray or type(b) is not np.ndarray:
+        return False
+    if M.ndim != 2 or a.ndim != 1 or b.ndim != 1 or M.size == 0:
+        return False
+    return (a.shape[0] == M.shape[0] and b.shape[0] == M.shape[1]
+            and M.dtype == _FLOAT64 and a.dtype == _FLOAT64 and b.dtype == _FLOAT64
+            and M.flags.c_contiguous and a.flags.c_contiguous and b.flags.c_contiguous)
+
+
+@dataclass
+class _Plain:
+    """The outputs of _solve_plain: host arrays of one problem."""
+
+    cost: np.ndarray            # (1,)
+    status: np.ndarray          # (1,) int32
+    plan: np.ndarray | None     # (n, m)
+    u: np.ndarray | None        # (n,)
+    v: np.ndarray | None        # (m,)
+
+
+def _solve_plain(a, b, M, *, max_iter, center_dual, check_marginals, want_plan, want_duals,
+                 threads) -> _Plain:
+    """One normot_emd call for a problem that _is_plain_host_problem accepts: the same problem
+    and parameters as _solve would pass, without its buffers. The library checks the values
+    (weights, NaN, magnitudes) and reports the same errors either way."""
+    params = _params(max_iter, check_marginals, center_dual, "auto")
+    n, m = M.shape
+    problem = L.EmdProblem()
+    problem.k, problem.n, problem.m = 1, n, m
+    problem.value_type, problem.memory = L.FLOAT64, L.MEMORY_HOST
+    problem.a, problem.b, problem.cost = a.ctypes.data, b.ctypes.data, M.ctypes.data
+    out = _Plain(np.empty(1), np.empty(1, np.int32), np.empty((n, m)) if want_plan else None,
+                 np.empty(n) if want_duals else None, np.empty(m) if want_duals else None)
+    result = L.EmdResult()
+    result.cost, result.status = out.cost.ctypes.data, out.status.ctypes.data
+    if want_plan:
+        result.plan = out.plan.ctypes.data
+    if want_duals:
+        result.u, result.v = out.u.ctypes.data, out.v.ctypes.data
+    ctx = context()
+    if threads is not None:
+        ctx.set_threads(threads)
+    ctx.check(L.load().normot_emd(ctx.handle, ctypes.byref(problem), ctypes.byref(params),
+                                  ctypes.byref(result)))
+    return out
+
+
+def _plain_log(out: _Plain) -> dict:
+    code = int(out.status[0])
+    return {"cost": float(out.cost[0]), "u": out.u, "v": out.v, "warning": result_message(code),
+            "result_code": code}
 
 
 def _warn_results(status: np.ndarray, stacklevel: int) -> None:
@@ -526,6 +588,13 @@ def emd(a, b, M, numItermax=DEFAULT_MAX_ITER, log=False, center_dual=True, numTh
     del potentials_init
     _check_sparse(sparse)
     threads = _threads(numThreads)
+    if not sparse and _is_plain_host_problem(a, b, M):
+        out = _solve_plain(a, b, M, max_iter=numItermax, center_dual=center_dual,
+                           check_marginals=check_marginals, want_plan=True, want_duals=log,
+                           threads=threads)
+        if out.status[0] != L.EMD_OPTIMAL:
+            _warn_results(out.status, stacklevel=2)
+        return (out.plan, _plain_log(out)) if log else out.plan
     a, b, M = _lists_to_arrays(a, b, M)
     if _is_scipy_sparse(M):
         plan, info = _emd_sparse(a, b, M, numItermax, center_dual, check_marginals)
@@ -571,6 +640,18 @@ def emd2(a, b, M, processes=1, numItermax=DEFAULT_MAX_ITER, log=False, return_ma
     """
     del potentials_init
     threads = _threads(numThreads)
+    if _is_plain_host_problem(a, b, M):
+        out = _solve_plain(a, b, M, max_iter=numItermax, center_dual=center_dual,
+                           check_marginals=check_marginals, want_plan=return_matrix,
+                           want_duals=log or return_matrix, threads=threads)
+        if out.status[0] != L.EMD_OPTIMAL:
+            _warn_results(out.status, stacklevel=2)
+        if not (log or return_matrix):
+            return float(out.cost[0])
+        info = _plain_log(out)
+        if return_matrix:
+            info["G"] = out.plan
+        return [float(out.cost[0]), info]
     a, b, M = _lists_to_arrays(a, b, M)
     if _dask.is_dask_array(M):
         _dask.unsupported("log", log)
