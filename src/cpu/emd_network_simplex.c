@@ -490,11 +490,14 @@ static cycle find_cycle(const tree *t, int32_t i, int32_t jn) {
   int32_t x = i, y = jn;
   /* A proper ancestor has a larger subtree, so the end with the smaller subtree (either one on
    * a tie) is not above the apex and may step up. */
+  int32_t size_x = t->size[x], size_y = t->size[y];
   while (x != y) {
-    if (t->size[x] <= t->size[y]) {
+    /* the same steps as alternating one at a time, in runs that the branch predictor follows */
+    for (; size_x <= size_y && x != y; size_x = t->size[x]) {
       if (x < n && t->flow[x] < theta_i) theta_i = t->flow[x], leave_i = x;
       x = t->parent[x];
-    } else {
+    }
+    for (; size_y < size_x; size_y = t->size[y]) {
       if (y >= n && t->flow[y] <= theta_j) theta_j = t->flow[y], leave_j = y;
       y = t->parent[y];
     }
