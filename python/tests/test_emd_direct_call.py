@@ -48,6 +48,9 @@ def test_direct_call_gives_the_general_paths_bits(rng, n, m):
         general_plan, general_log = normot.emd(a, b, M, log=True)
         general_cost2, general_log2 = normot.emd2(a, b, M, log=True, return_matrix=True)
     assert type(direct_cost) is float and direct_cost == general_cost
+    for array in (a, b, M):  # read-only arrays lend no writable buffer: numpy gives the address
+        array.setflags(write=False)
+    assert normot.emd2(a, b, M) == direct_cost
     assert direct_cost2 == general_cost2 == direct_cost
     assert direct_plan.shape == (n, m) and direct_plan.dtype == np.float64
     assert direct_plan.tobytes() == general_plan.tobytes()
