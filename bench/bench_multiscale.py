@@ -32,7 +32,12 @@ Cases:
                         thread's CPU time (time.thread_time: both solvers run in that thread),
                         which a loaded machine disturbs far less. --before LIB runs the same
                         rounds with another build of the library in a second child, for a
-                        before/after pair of ratios each measured against POT in its own run.
+                        before/after pair of ratios each measured against POT in its own run
+                        (--before-python DIR: that child imports normot from DIR). Besides the
+                        library call alone (normot_emd through ctypes, with duals, sparse plan
+                        and pivots), each round times the package's normot.emd2 (numThreads=1),
+                        which is what a caller of POT's ot.emd2 would call instead.
+                        --sizes: the n to run (default 100,500,1000,2000).
 
 The certificate: feasibility (max |row or column sum - weight| / total mass), dual feasibility
 (max over ALL pairs of u_i + v_j - c_ij, over max |c|), complementary slackness (max |c_ij - u_i
@@ -106,10 +111,15 @@ def clouds(n, seed):
 _contexts = {}
 
 
+def package_path():
+    """Where normot (the Python package) is imported from: BENCH_PYTHON, else this tree's."""
+    return os.environ.get("BENCH_PYTHON") or os.path.join(HERE, "..", "python")
+
+
 def normot_context(threads):
     """One context per thread count, kept for the process (as the Python package keeps one), so
     that repeated solves reuse its workspaces."""
-    sys.path.insert(0, os.path.join(HERE, "..", "python"))
+    sys.path.insert(0, package_path())
     from normot import _library as L
     lib = L.load()
     if threads not in _contexts:
@@ -195,16 +205,28 @@ def pot_emd2(a, b, M, with_cpu=False):
     return float(value), time.perf_counter() - start
 
 
+def package_emd2(a, b, M):
+    """normot.emd2 from the package, 1 thread: (cost, wall seconds, CPU seconds)."""
+    sys.path.insert(0, package_path())
+    import normot
+    start, cpu_start = time.perf_counter(), time.thread_time()
+    value = normot.emd2(a, b, M, numItermax=10**9, numThreads=1)
+    return float(value), time.perf_counter() - start, time.thread_time() - cpu_start
+
+
 def dense_rounds(n, repeats):
-    """POT and normot's AUTO on one non-uniform dense problem, interleaved; medians."""
+    """POT and normot's AUTO (the library call, then the package's emd2) on one non-uniform
+    dense problem, interleaved; medians."""
     x, y, a, b = clouds(n, 11)
     M = sq_cost(x, y)
-    times = {"pot": [], "pot_cpu": [], "normot": [], "normot_cpu": []}
+    times = {key: [] for key in ("pot", "pot_cpu", "normot", "normot_cpu", "py", "py_cpu")}
     for _ in range(repeats):
         pot_cost, wall, cpu = pot_emd2(a, b, M, with_cpu=True)
         times["pot"].append(wall), times["pot_cpu"].append(cpu)
         out = normot_solve(a, b, "auto", 1, cost=M)
         times["normot"].append(out["seconds"]), times["normot_cpu"].append(out["cpu_seconds"])
+        py_cost, wall, cpu = package_emd2(a, b, M)
+        times["py"].append(wall), times["py_cpu"].append(cpu)
     record = normot_record(out, a, b, lambda i0, i1: M[i0:i1])
     medians = {key: float(np.median(values)) for key, values in times.items()}
     record.update(pot_cost=pot_cost, pot_seconds=round(medians["pot"], 5),
@@ -213,6 +235,11 @@ def dense_rounds(n, repeats):
                   cpu_seconds=round(medians["normot_cpu"], 5),
                   speedup_vs_pot=round(medians["pot"] / medians["normot"], 2),
                   cpu_speedup_vs_pot=round(medians["pot_cpu"] / medians["normot_cpu"], 2),
+                  emd2_seconds=round(medians["py"], 5),
+                  emd2_cpu_seconds=round(medians["py_cpu"], 5),
+                  emd2_speedup_vs_pot=round(medians["pot"] / medians["py"], 2),
+                  emd2_cpu_speedup_vs_pot=round(medians["pot_cpu"] / medians["py_cpu"], 2),
+                  emd2_same_cost=py_cost == record["cost"],
                   cost_difference=abs(record["cost"] - pot_cost) / abs(pot_cost))
     return record
 
@@ -283,6 +310,8 @@ def main():
     parser.add_argument("--repeats", type=int, default=5, help="dense: interleaved rounds")
     parser.add_argument("--before",
                         help="dense, crowded: another libnormot.so to measure the same way")
+    parser.add_argument("--before-python", help="dense: the normot package for --before")
+    parser.add_argument("--sizes", default="100,500,1000,2000", help="dense: the n = m to run")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -317,11 +346,13 @@ def main():
                     print(json.dumps(before), flush=True)
                 print(json.dumps(run_child(case, arg, "multiscale")), flush=True)
         elif case == "dense":
-            for n in (100, 500, 1000, 2000):
+            for n in (int(size) for size in args.sizes.split(",")):
                 repeats = str(args.repeats)
                 if args.before:
+                    package = os.path.abspath(args.before_python or package_path())
                     before = run_child(case, n, "auto", BENCH_REPEATS=repeats,
-                                       NORMOT_LIBRARY=os.path.abspath(args.before))
+                                       NORMOT_LIBRARY=os.path.abspath(args.before),
+                                       BENCH_PYTHON=package)
                     before["library"] = "before"
                     print(json.dumps(before), flush=True)
                 print(json.dumps(run_child(case, n, "auto", BENCH_REPEATS=repeats)), flush=True)

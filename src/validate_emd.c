@@ -1,6 +1,7 @@
 /* Content checks of an EMD batch (see validate_emd.h). */
 #include "validate_emd.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 
@@ -71,10 +72,36 @@ typedef struct value_slice {
   const char *name;
 } value_slice;
 
+/* The largest magnitude of a slice's values, and whether every one is finite: four independent
+ * maxima without branches (one maximum would wait on every comparison; a cost matrix is the
+ * largest input), which give the same value in any order. */
+static double largest_finite(const normot_emd_problem *problem, value_slice slice, int *finite) {
+  double top[4] = {0.0, 0.0, 0.0, 0.0};
+  int all_finite = 1;
+  int64_t i = 0;
+  for (; i + 4 <= slice.count; i += 4)
+    for (int lane = 0; lane < 4; ++lane) {
+      double magnitude =
+          fabs(normot_emd_load(slice.values, problem->value_type, slice.offset + i + lane));
+      top[lane] = magnitude > top[lane] ? magnitude : top[lane];
+      all_finite &= magnitude <= DBL_MAX;
+    }
+  for (; i < slice.count; ++i) {
+    double magnitude = fabs(normot_emd_load(slice.values, problem->value_type, slice.offset + i));
+    top[0] = magnitude > top[0] ? magnitude : top[0];
+    all_finite &= magnitude <= DBL_MAX;
+  }
+  *finite = all_finite;
+  const double low = top[0] > top[1] ? top[0] : top[1], high = top[2] > top[3] ? top[2] : top[3];
+  return low > high ? low : high;
+}
+
 /* Checks that a slice's values are finite; on success stores the largest magnitude among them. */
 static normot_status check_finite(const normot_emd_problem *problem, value_slice slice, int64_t p,
                                   double *largest_magnitude, message_sink *sink) {
-  double largest = 0.0;
+  int finite;
+  *largest_magnitude = largest_finite(problem, slice, &finite);
+  if (finite) return NORMOT_SUCCESS;
   for (int64_t i = 0; i < slice.count; ++i) {
     double value = normot_emd_load(slice.values, problem->value_type, slice.offset + i);
     if (!isfinite(value)) {
@@ -82,10 +109,8 @@ static normot_status check_finite(const normot_emd_problem *problem, value_slice
           (long long)i, value);
       return NORMOT_ERROR_NONFINITE_VALUE;
     }
-    if (fabs(value) > largest) largest = fabs(value);
   }
-  *largest_magnitude = largest;
-  return NORMOT_SUCCESS;
+  return NORMOT_SUCCESS; /* not reached: some value was not finite */
 }
 
 /* The largest cost of problem p's point clouds, computed entry by entry as the solvers compute
@@ -245,7 +270,10 @@ normot_status normot_validate_emd_host(normot_context *context, const normot_emd
   const int64_t k = problem->k;
   const double shared_largest = shared_cost_largest(problem);
   int64_t first_bad = k;
-#pragma omp parallel for schedule(dynamic, 16) num_threads(n_threads) reduction(min : first_bad)
+  /* No more threads than problems: a team with idle members still wakes them and waits for
+   * them at the barrier, which on a busy machine costs far more than checking one problem. */
+  const int threads = (int64_t)n_threads < k ? n_threads : (int)k;
+#pragma omp parallel for schedule(dynamic, 16) num_threads(threads) reduction(min : first_bad)
   for (int64_t p = 0; p < k; ++p) {
     if (p < first_bad && check_problem(problem, params, p, shared_largest, NULL) != NORMOT_SUCCESS)
       first_bad = p;

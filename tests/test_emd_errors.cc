@@ -252,6 +252,26 @@ TEST_P(EmdErrorTest, CostsNearTheLargestDoubleAreRefused) {
   ExpectFailure(NORMOT_ERROR_OVERFLOW, "problem 0: costs up to");
 }
 
+TEST_P(EmdErrorTest, EveryCostPositionIsCheckedForNonFiniteAndLargeValues) {
+  // The check reads four positions at a time, then the rest one by one: a NaN, an Inf or a cost
+  // over the limit at any position (each of the four, and the tail of 30 = 7 * 4 + 2) is found.
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  for (int64_t e = 0; e < kN * kM; ++e) {
+    SCOPED_TRACE(::testing::Message() << "position " << e);
+    double &entry = cost_[1 * kN * kM + e];
+    const double kept = entry;
+    const std::string where = "problem 1: cost element " + std::to_string(e) + " ";
+    for (double bad : {nan, inf, -inf}) {
+      entry = bad;
+      ExpectFailure(NORMOT_ERROR_NONFINITE_VALUE, where.c_str());
+    }
+    entry = e % 2 == 0 ? 1e308 : -1e308;
+    ExpectFailure(NORMOT_ERROR_OVERFLOW, "problem 1: costs up to 1e+308 are too large");
+    entry = kept;
+  }
+}
+
 TEST_P(EmdErrorTest, LargeCostsWithinTheLimitAreSolvedExactly) {
   // The limit is DBL_MAX / (8 (n + m) max(1, mass)): 2.04e306 for 5 x 6 problems of mass 1.
   const double limit = std::numeric_limits<double>::max() / (8.0 * (kN + kM));

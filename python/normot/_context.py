@@ -32,6 +32,10 @@ class Context:
                 f"{names.get(backend, backend)!r}, device {device_id}")
         self._lib = lib
         self.handle = handle
+        # What this handle was last set to: prepare() runs before every call, and skipping the
+        # library calls that would change nothing keeps a small problem's call short.
+        self._threads = None
+        self._stream = None
 
     def __del__(self):
         handle = getattr(self, "handle", None)
@@ -56,8 +60,19 @@ class Context:
         threads = getattr(_per_thread, "threads", None)
         if threads is None:
             threads = _settings["threads"]
-        self.check(self._lib.normot_context_set_threads(self.handle, threads))
-        self.check(self._lib.normot_context_set_stream(self.handle, ctypes.c_void_p(stream or None)))
+        self.set_threads(threads)
+        stream = stream or None
+        if stream != self._stream:
+            self.check(self._lib.normot_context_set_stream(self.handle, ctypes.c_void_p(stream)))
+            self._stream = stream
+
+    def set_threads(self, threads: int) -> None:
+        """The CPU threads of this handle's next calls (0: OpenMP's default)."""
+        threads = int(threads)
+        if threads != self._threads:
+            self._threads = None  # unknown until the library accepted it
+            self.check(self._lib.normot_context_set_threads(self.handle, threads))
+            self._threads = threads
 
 
 def context(on_device: bool = False, device_id: int = 0, stream: int = 0) -> Context:

@@ -45,9 +45,6 @@ typedef struct tree {
   double *pot;
 } tree;
 
-/* Candidates per row for the greedy start. */
-enum { GREEDY_CANDIDATES = 1 };
-
 /* How the entering arc is searched for. */
 typedef struct pricing {
   double tolerance;   /* reduced costs above -tolerance count as zero */
@@ -63,19 +60,19 @@ typedef struct candidate {
   int32_t row, col;
 } candidate;
 
-enum { TREE_INT_ARRAYS = 11, BUILD_INT_ARRAYS = 12, BUILD_DOUBLE_ARRAYS = 3 };
+enum { TREE_INT_ARRAYS = 11, BUILD_INT_ARRAYS = 12, BUILD_DOUBLE_ARRAYS = 4 };
 
 size_t emd_network_simplex_workspace_bytes(int32_t n, int32_t m) {
   const size_t nodes = (size_t)n + (size_t)m;
   /* The tree: parent, size, thread, rev_thread, last, path and 4 segment slots per node (int32),
    * flow and pot (double). The initial solution's scratch: remaining supplies, the arc list
    * (row, col, flow), its adjacency (offsets, 2 entries per arc), the breadth-first order and
-   * the child lists, plus one candidate per row. */
+   * the child lists, the closed columns, plus one candidate per row. */
   return TREE_INT_ARRAYS * emd_align64(nodes * sizeof(int32_t)) +
          2 * emd_align64(nodes * sizeof(double)) +
          BUILD_INT_ARRAYS * emd_align64((nodes + 1) * sizeof(int32_t)) +
          BUILD_DOUBLE_ARRAYS * emd_align64(nodes * sizeof(double)) +
-         emd_align64((size_t)n * GREEDY_CANDIDATES * sizeof(candidate)) + 256;
+         emd_align64((size_t)n * sizeof(candidate)) + 256;
 }
 
 static void *carve(char **cursor, size_t bytes) {
@@ -111,6 +108,123 @@ static int compare_candidates(const void *left, const void *right) {
   return (l->col > r->col) - (l->col < r->col);
 }
 
+/* The smallest reduced cost of one row. Pricing is most of the work, so with SSE2 (every
+ * x86-64) it runs four independent vector minima, which hides the latency of each; a plain
+ * minimum is exact in any order, so the result is the same bits either way. */
+static double row_minimum(const double *c, const double *v, double u, int32_t m) {
+  int32_t j = 0;
+  double smallest = INFINITY;
+#if defined(__SSE2__)
+  if (m >= 8) {
+    const __m128d shift = _mm_set1_pd(u);
+    __m128d m0 = _mm_set1_pd(INFINITY), m1 = m0, m2 = m0, m3 = m0;
+    for (; j + 8 <= m; j += 8) {
+      m0 = _mm_min_pd(m0, _mm_sub_pd(_mm_sub_pd(_mm_loadu_pd(c + j), shift), _mm_loadu_pd(v + j)));
+      m1 = _mm_min_pd(
+          m1, _mm_sub_pd(_mm_sub_pd(_mm_loadu_pd(c + j + 2), shift), _mm_loadu_pd(v + j + 2)));
+      m2 = _mm_min_pd(
+          m2, _mm_sub_pd(_mm_sub_pd(_mm_loadu_pd(c + j + 4), shift), _mm_loadu_pd(v + j + 4)));
+      m3 = _mm_min_pd(
+          m3, _mm_sub_pd(_mm_sub_pd(_mm_loadu_pd(c + j + 6), shift), _mm_loadu_pd(v + j + 6)));
+    }
+    __m128d both = _mm_min_pd(_mm_min_pd(m0, m1), _mm_min_pd(m2, m3));
+    double lanes[2];
+    _mm_storeu_pd(lanes, both);
+    smallest = lanes[0] < lanes[1] ? lanes[0] : lanes[1];
+  }
+#endif
+  for (; j < m; ++j) {
+    double reduced = c[j] - u - v[j];
+    smallest = reduced < smallest ? reduced : smallest;
+  }
+  return smallest;
+}
+
+/* The first column of a row where the reduced cost (c - u) - v equals `target`, which the row
+ * reaches. */
+static int32_t first_column_at(const double *c, const double *v, double u, double target,
+                               int32_t m) {
+  (void)m;
+  int32_t col = 0;
+  while (c[col] - u - v[col] != target) ++col;
+  return col;
+}
+
+#if NORMOT_PRICING_AVX2
+/* row_minimum and first_column_at with four lanes of AVX2: the same arithmetic per entry, so
+ * the same bits. */
+__attribute__((target("avx2"))) static double row_minimum_avx2(const double *c, const double *v,
+                                                               double u, int32_t m) {
+  int32_t j = 0;
+  double smallest = INFINITY;
+  if (m >= 16) {
+    const __m256d shift = _mm256_set1_pd(u);
+    __m256d m0 = _mm256_set1_pd(INFINITY), m1 = m0, m2 = m0, m3 = m0;
+    for (; j + 16 <= m; j += 16) {
+#define NORMOT_LANE(acc, at)                                                                      \
+  (acc) = _mm256_min_pd((acc), _mm256_sub_pd(_mm256_sub_pd(_mm256_loadu_pd(c + j + (at)), shift), \
+                                             _mm256_loadu_pd(v + j + (at))))
+      NORMOT_LANE(m0, 0);
+      NORMOT_LANE(m1, 4);
+      NORMOT_LANE(m2, 8);
+      NORMOT_LANE(m3, 12);
+#undef NORMOT_LANE
+    }
+    double lanes[4];
+    _mm256_storeu_pd(lanes, _mm256_min_pd(_mm256_min_pd(m0, m1), _mm256_min_pd(m2, m3)));
+    for (int l = 0; l < 4; ++l) smallest = lanes[l] < smallest ? lanes[l] : smallest;
+  }
+  for (; j < m; ++j) {
+    double reduced = c[j] - u - v[j];
+    smallest = reduced < smallest ? reduced : smallest;
+  }
+  return smallest;
+}
+
+__attribute__((target("avx2"))) static int32_t first_column_at_avx2(const double *c,
+                                                                    const double *v, double u,
+                                                                    double target, int32_t m) {
+  const __m256d shift = _mm256_set1_pd(u), wanted = _mm256_set1_pd(target);
+  int32_t j = 0;
+  for (; j + 4 <= m; j += 4) {
+    __m256d reduced =
+        _mm256_sub_pd(_mm256_sub_pd(_mm256_loadu_pd(c + j), shift), _mm256_loadu_pd(v + j));
+    int mask = _mm256_movemask_pd(_mm256_cmp_pd(reduced, wanted, _CMP_EQ_OQ));
+    if (mask != 0) return j + __builtin_ctz((unsigned)mask);
+  }
+  return j + first_column_at(c + j, v + j, u, target, m - j);
+}
+#endif
+
+/* Rows are priced in runs of PRICING_RUN columns: the first run that reaches a row's minimum
+ * holds the first column where it is reached, so that column's search starts there instead of
+ * at the row's start (about half a row less to scan on a long row). */
+enum { PRICING_RUN = 256 };
+
+/* A row's smallest reduced cost and the start of the first run that reaches it. */
+typedef struct row_scan {
+  double smallest;
+  int32_t from;
+} row_scan;
+
+/* The smallest reduced cost of row c (m columns) under potentials u and v. */
+static row_scan row_minimum_from(const pricing *p, const double *c, const double *v, double u,
+                                 int32_t m) {
+  row_scan scan = {INFINITY, 0};
+  for (int32_t s = 0; s < m; s += PRICING_RUN) {
+    const double run = p->row_minimum(c + s, v + s, u, m - s < PRICING_RUN ? m - s : PRICING_RUN);
+    if (run < scan.smallest) scan.smallest = run, scan.from = s;
+  }
+  return scan;
+}
+
+/* The first column of row c where the reduced cost is scan.smallest. */
+static int32_t column_at(const pricing *p, const double *c, const double *v, double u, int32_t m,
+                         row_scan scan) {
+  return scan.from +
+         p->first_column_at(c + scan.from, v + scan.from, u, scan.smallest, m - scan.from);
+}
+
 /* The initial allocation: what each row and column has left, and the arcs given flow. */
 typedef struct allocation {
   double *row_left, *col_left;
@@ -134,52 +248,49 @@ static inline void allocate(allocation *al, int32_t i, int32_t j) {
   }
 }
 
-/* Each row's GREEDY_CANDIDATES cheapest arcs, sorted cheapest first; returns their number. */
-static size_t cheapest_arcs(const emd_dense_problem *problem, candidate *candidates) {
+/* Each row's cheapest arc, sorted cheapest first (ties: by row). The pricing kernels with no
+ * potentials (u = 0, v = `zero`) give a row's smallest cost and its first column. */
+static void cheapest_arcs(const emd_dense_problem *problem, const pricing *p, const double *zero,
+                          candidate *candidates) {
   const int32_t n = problem->n, m = problem->m;
-  const int32_t per_row = m < GREEDY_CANDIDATES ? m : GREEDY_CANDIDATES;
-  size_t count = 0;
   for (int32_t i = 0; i < n; ++i) {
     const double *row = problem->cost + (size_t)i * m;
-    candidate *mine = candidates + count;
-    int32_t kept = 0;
-    for (int32_t j = 0; j < m; ++j) {
-      if (kept == per_row && row[j] >= mine[kept - 1].cost) continue;
-      int32_t slot = kept < per_row ? kept++ : kept - 1;
-      while (slot > 0 && mine[slot - 1].cost > row[j]) mine[slot] = mine[slot - 1], --slot;
-      mine[slot].cost = row[j], mine[slot].row = i, mine[slot].col = j;
-    }
-    count += (size_t)kept;
+    const row_scan scan = row_minimum_from(p, row, zero, 0.0, m);
+    candidates[i].cost = scan.smallest, candidates[i].row = i;
+    candidates[i].col = column_at(p, row, zero, 0.0, m, scan);
   }
-  qsort(candidates, count, sizeof *candidates, compare_candidates);
-  return count;
+  qsort(candidates, (size_t)n, sizeof *candidates, compare_candidates);
 }
 
-/* Initial basic solution: first a greedy pass over the few cheapest arcs of every row, cheapest
+/* Initial basic solution: first a greedy pass over the cheapest arc of every row, cheapest
  * first (a sampled "matrix minimum" rule); then every row that still has mass sends it to its
  * cheapest columns that still need some ("row minimum"). Every allocation exhausts its row or
  * its column, so the arcs form a forest; whatever rounding leaves over is settled when the
- * flows are recomputed from the tree. */
-static void initial_allocation(const emd_dense_problem *problem, candidate *candidates,
-                               allocation *al) {
+ * flows are recomputed from the tree. The row minimum runs on the pricing kernels: `closed`
+ * holds 0 for a column that still needs mass and -Inf for one that does not, so that a closed
+ * column's reduced cost c - 0 - closed is +Inf and an open one's is its cost, exactly. */
+static void initial_allocation(const emd_dense_problem *problem, const pricing *p, double *closed,
+                               candidate *candidates, allocation *al) {
   const int32_t n = problem->n, m = problem->m;
   memcpy(al->row_left, problem->a, (size_t)n * sizeof(double));
   memcpy(al->col_left, problem->b, (size_t)m * sizeof(double));
   al->arcs = 0;
-  const size_t count = cheapest_arcs(problem, candidates);
-  for (size_t e = 0; e < count; ++e) {
+  memset(closed, 0, (size_t)m * sizeof(double));
+  cheapest_arcs(problem, p, closed, candidates);
+  for (int32_t e = 0; e < n; ++e) {
     int32_t i = candidates[e].row, j = candidates[e].col;
     if (al->row_left[i] > 0.0 && al->col_left[j] > 0.0) allocate(al, i, j);
   }
+  for (int32_t j = 0; j < m; ++j)
+    if (!(al->col_left[j] > 0.0)) closed[j] = -INFINITY;
   for (int32_t i = 0; i < n; ++i) {
     const double *row = problem->cost + (size_t)i * m;
     while (al->row_left[i] > 0.0) {
-      int32_t best = -1;
-      double best_cost = INFINITY;
-      for (int32_t j = 0; j < m; ++j)
-        if (al->col_left[j] > 0.0 && row[j] < best_cost) best_cost = row[j], best = j;
-      if (best < 0) break; /* only rounding is left in this row */
+      const row_scan scan = row_minimum_from(p, row, closed, 0.0, m);
+      if (scan.smallest == INFINITY) break; /* only rounding is left in this row */
+      const int32_t best = column_at(p, row, closed, 0.0, m, scan);
       allocate(al, i, best);
+      if (!(al->col_left[best] > 0.0)) closed[best] = -INFINITY;
     }
   }
 }
@@ -290,7 +401,8 @@ static void finish_tree(tree *t, const emd_dense_problem *problem, build_scratch
   refresh_potentials(t);
 }
 
-static void build_initial_tree(tree *t, const emd_dense_problem *problem, char *scratch) {
+static void build_initial_tree(tree *t, const emd_dense_problem *problem, const pricing *p,
+                               char *scratch) {
   const int32_t n = t->n, nodes = t->nodes;
   char *cursor = scratch;
   build_scratch b;
@@ -309,100 +421,13 @@ static void build_initial_tree(tree *t, const emd_dense_problem *problem, char *
                    carve(&cursor, (size_t)nodes * sizeof(int32_t)),
                    carve(&cursor, (size_t)nodes * sizeof(double)),
                    0};
-  candidate *candidates = carve(&cursor, (size_t)n * GREEDY_CANDIDATES * sizeof(candidate));
-  initial_allocation(problem, candidates, &al);
+  double *closed = carve(&cursor, (size_t)t->m * sizeof(double));
+  candidate *candidates = carve(&cursor, (size_t)n * sizeof(candidate));
+  initial_allocation(problem, p, closed, candidates, &al);
   forest_adjacency(t, &al, &b);
   span_forest(t, problem, &b);
   finish_tree(t, problem, &b);
 }
-
-/* The smallest reduced cost of one row. Pricing is most of the work, so with SSE2 (every
- * x86-64) it runs four independent vector minima, which hides the latency of each; a plain
- * minimum is exact in any order, so the result is the same bits either way. */
-static double row_minimum(const double *c, const double *v, double u, int32_t m) {
-  int32_t j = 0;
-  double smallest = INFINITY;
-#if defined(__SSE2__)
-  if (m >= 8) {
-    const __m128d shift = _mm_set1_pd(u);
-    __m128d m0 = _mm_set1_pd(INFINITY), m1 = m0, m2 = m0, m3 = m0;
-    for (; j + 8 <= m; j += 8) {
-      m0 = _mm_min_pd(m0, _mm_sub_pd(_mm_sub_pd(_mm_loadu_pd(c + j), shift), _mm_loadu_pd(v + j)));
-      m1 = _mm_min_pd(
-          m1, _mm_sub_pd(_mm_sub_pd(_mm_loadu_pd(c + j + 2), shift), _mm_loadu_pd(v + j + 2)));
-      m2 = _mm_min_pd(
-          m2, _mm_sub_pd(_mm_sub_pd(_mm_loadu_pd(c + j + 4), shift), _mm_loadu_pd(v + j + 4)));
-      m3 = _mm_min_pd(
-          m3, _mm_sub_pd(_mm_sub_pd(_mm_loadu_pd(c + j + 6), shift), _mm_loadu_pd(v + j + 6)));
-    }
-    __m128d both = _mm_min_pd(_mm_min_pd(m0, m1), _mm_min_pd(m2, m3));
-    double lanes[2];
-    _mm_storeu_pd(lanes, both);
-    smallest = lanes[0] < lanes[1] ? lanes[0] : lanes[1];
-  }
-#endif
-  for (; j < m; ++j) {
-    double reduced = c[j] - u - v[j];
-    smallest = reduced < smallest ? reduced : smallest;
-  }
-  return smallest;
-}
-
-/* The first column of a row where the reduced cost (c - u) - v equals `target`, which the row
- * reaches. */
-static int32_t first_column_at(const double *c, const double *v, double u, double target,
-                               int32_t m) {
-  (void)m;
-  int32_t col = 0;
-  while (c[col] - u - v[col] != target) ++col;
-  return col;
-}
-
-#if NORMOT_PRICING_AVX2
-/* row_minimum and first_column_at with four lanes of AVX2: the same arithmetic per entry, so
- * the same bits. */
-__attribute__((target("avx2"))) static double row_minimum_avx2(const double *c, const double *v,
-                                                               double u, int32_t m) {
-  int32_t j = 0;
-  double smallest = INFINITY;
-  if (m >= 16) {
-    const __m256d shift = _mm256_set1_pd(u);
-    __m256d m0 = _mm256_set1_pd(INFINITY), m1 = m0, m2 = m0, m3 = m0;
-    for (; j + 16 <= m; j += 16) {
-#define NORMOT_LANE(acc, at)                                                                      \
-  (acc) = _mm256_min_pd((acc), _mm256_sub_pd(_mm256_sub_pd(_mm256_loadu_pd(c + j + (at)), shift), \
-                                             _mm256_loadu_pd(v + j + (at))))
-      NORMOT_LANE(m0, 0);
-      NORMOT_LANE(m1, 4);
-      NORMOT_LANE(m2, 8);
-      NORMOT_LANE(m3, 12);
-#undef NORMOT_LANE
-    }
-    double lanes[4];
-    _mm256_storeu_pd(lanes, _mm256_min_pd(_mm256_min_pd(m0, m1), _mm256_min_pd(m2, m3)));
-    for (int l = 0; l < 4; ++l) smallest = lanes[l] < smallest ? lanes[l] : smallest;
-  }
-  for (; j < m; ++j) {
-    double reduced = c[j] - u - v[j];
-    smallest = reduced < smallest ? reduced : smallest;
-  }
-  return smallest;
-}
-
-__attribute__((target("avx2"))) static int32_t first_column_at_avx2(const double *c,
-                                                                    const double *v, double u,
-                                                                    double target, int32_t m) {
-  const __m256d shift = _mm256_set1_pd(u), wanted = _mm256_set1_pd(target);
-  int32_t j = 0;
-  for (; j + 4 <= m; j += 4) {
-    __m256d reduced =
-        _mm256_sub_pd(_mm256_sub_pd(_mm256_loadu_pd(c + j), shift), _mm256_loadu_pd(v + j));
-    int mask = _mm256_movemask_pd(_mm256_cmp_pd(reduced, wanted, _CMP_EQ_OQ));
-    if (mask != 0) return j + __builtin_ctz((unsigned)mask);
-  }
-  return j + first_column_at(c + j, v + j, u, target, m - j);
-}
-#endif
 
 /* Where the block search resumes. On a cost larger than a core's L2 cache (SAME_ROW_MIN_ARCS
  * float64), a row that gave the entering arc is priced first again, up to SAME_ROW_PIVOTS
@@ -423,18 +448,18 @@ static int find_entering_arc(const tree *t, const pricing *p, search_cursor *cur
                              int32_t *enter_row, int32_t *enter_col) {
   const int32_t n = t->n, m = t->m;
   const double *v = t->pot + n;
-  double best = -p->tolerance;
+  row_scan best = {-p->tolerance, 0};
   int32_t best_row = -1;
   int32_t row = cursor->next_row;
   for (int32_t visited = 0; visited < n;) {
     int32_t block_end = visited + p->block_rows < n ? visited + p->block_rows : n;
     for (; visited < block_end; ++visited) {
-      double smallest = p->row_minimum(t->cost + (size_t)row * m, v, t->pot[row], m);
-      if (smallest < best) best = smallest, best_row = row;
+      const row_scan scan = row_minimum_from(p, t->cost + (size_t)row * m, v, t->pot[row], m);
+      if (scan.smallest < best.smallest) best = scan, best_row = row;
       row = row + 1 == n ? 0 : row + 1;
     }
     if (best_row >= 0) {
-      *enter_col = p->first_column_at(t->cost + (size_t)best_row * m, v, t->pot[best_row], best, m);
+      *enter_col = column_at(p, t->cost + (size_t)best_row * m, v, t->pot[best_row], m, best);
       if (best_row == cursor->last_row)
         ++cursor->streak;
       else
@@ -465,11 +490,14 @@ static cycle find_cycle(const tree *t, int32_t i, int32_t jn) {
   int32_t x = i, y = jn;
   /* A proper ancestor has a larger subtree, so the end with the smaller subtree (either one on
    * a tie) is not above the apex and may step up. */
+  int32_t size_x = t->size[x], size_y = t->size[y];
   while (x != y) {
-    if (t->size[x] <= t->size[y]) {
+    /* the same steps as alternating one at a time, in runs that the branch predictor follows */
+    for (; size_x <= size_y && x != y; size_x = t->size[x]) {
       if (x < n && t->flow[x] < theta_i) theta_i = t->flow[x], leave_i = x;
       x = t->parent[x];
-    } else {
+    }
+    for (; size_y < size_x; size_y = t->size[y]) {
       if (y >= n && t->flow[y] <= theta_j) theta_j = t->flow[y], leave_j = y;
       y = t->parent[y];
     }
@@ -479,23 +507,45 @@ static cycle find_cycle(const tree *t, int32_t i, int32_t jn) {
   c.on_j_side = theta_j <= theta_i;
   c.theta = c.on_j_side ? theta_j : theta_i;
   c.leave = c.on_j_side ? leave_j : leave_i;
-  if (c.theta > 0.0) {
-    for (x = i; x != c.apex; x = t->parent[x]) t->flow[x] += x < n ? -c.theta : c.theta;
-    for (y = jn; y != c.apex; y = t->parent[y]) t->flow[y] += y >= n ? -c.theta : c.theta;
-  }
   return c;
 }
 
+/* The cycle's second walk, fused with the updates that follow the same parent chains: theta
+ * moves along the cycle (rows' arcs change by row_change, columns' by -row_change; the i side
+ * gives up flow on its rows, the j side on its columns), the path from `inside` up to the
+ * leaving arc is recorded in t->path, and the subtree sizes follow the move of the cut subtree
+ * (moved nodes) from the inside chain above the leaving arc to the outside chain. Returns the
+ * path's length. */
+static int32_t walk_cycle(tree *t, const cycle *c, int32_t inside, int32_t outside) {
+  const int32_t n = t->n, moved = t->size[c->leave];
+  /* inside is j when the leaving arc is on j's side */
+  const double row_change = c->on_j_side ? c->theta : -c->theta;
+  const double inside_change[2] = {row_change, -row_change};
+  const double outside_change[2] = {-row_change, row_change};
+  const int flows_move = c->theta > 0.0;
+  int32_t length = 0, x = inside;
+  for (;; x = t->parent[x]) {
+    if (flows_move) t->flow[x] += inside_change[x >= n];
+    t->path[length++] = x;
+    if (x == c->leave) break;
+  }
+  for (x = t->parent[x]; x != c->apex; x = t->parent[x]) {
+    if (flows_move) t->flow[x] += inside_change[x >= n];
+    t->size[x] -= moved;
+  }
+  for (x = outside; x != c->apex; x = t->parent[x]) {
+    if (flows_move) t->flow[x] += outside_change[x >= n];
+    t->size[x] += moved;
+  }
+  return length;
+}
+
 /* Re-hangs the path s_0 .. s_k below `outside` (parents reversed; each arc's flow moves with it
- * to its new child end) and updates the subtree sizes. */
+ * to its new child end) and sets the subtree sizes on it (walk_cycle set those above it). */
 static void rehang(tree *t, const cycle *c, int32_t path_length, int32_t outside) {
   const int32_t *path = t->path;
-  /* Subtree sizes: S (moved_size nodes) leaves the path from the leaving arc up to the apex and
-   * joins the path from `outside` up to the apex; above the apex nothing changes. On the
-   * reversed path, s_t (t >= 1) keeps all but the part it had below s_{t-1}. */
+  /* On the reversed path, s_t (t >= 1) keeps all but the part it had below s_{t-1}. */
   const int32_t moved_size = t->size[c->leave];
-  for (int32_t x = t->parent[c->leave]; x != c->apex; x = t->parent[x]) t->size[x] -= moved_size;
-  for (int32_t x = outside; x != c->apex; x = t->parent[x]) t->size[x] += moved_size;
   int32_t new_parent = outside, below_size = 0;
   double new_flow = c->theta;
   for (int32_t k = 0; k < path_length; ++k) {
@@ -517,11 +567,7 @@ static void pivot(tree *t, int32_t i, int32_t j_col) {
   /* Cut the leaving arc; the subtree below it holds `inside`, the entering arc's end on that
    * side, and is re-hung from the other end. */
   const int32_t inside = c.on_j_side ? jn : i, outside = c.on_j_side ? i : jn;
-  int32_t path_length = 0;
-  for (int32_t x = inside;; x = t->parent[x]) {
-    t->path[path_length++] = x;
-    if (x == c.leave) break;
-  }
+  const int32_t path_length = walk_cycle(t, &c, inside, outside);
   const int32_t moved_size = t->size[c.leave];
   const emd_thread_tree order = {t->parent, t->thread, t->rev_thread,
                                  t->last,   t->path,   t->segments};
@@ -534,6 +580,36 @@ static void pivot(tree *t, int32_t i, int32_t j_col) {
     shift_run(t, inside, moved_size, row_shift);
   else
     shift_run(t, t->thread[tail], t->nodes - moved_size, -row_shift);
+}
+
+/* The largest |cost|: four independent maxima (a single one waits on each comparison), which
+ * give the same value in any order. */
+static double largest_magnitude(const double *cost, size_t count) {
+  double top[4] = {0.0, 0.0, 0.0, 0.0};
+  size_t e = 0;
+  for (; e + 4 <= count; e += 4)
+    for (int lane = 0; lane < 4; ++lane) {
+      const double magnitude = fabs(cost[e + lane]);
+      top[lane] = magnitude > top[lane] ? magnitude : top[lane];
+    }
+  for (; e < count; ++e) top[0] = fabs(cost[e]) > top[0] ? fabs(cost[e]) : top[0];
+  const double low = top[0] > top[1] ? top[0] : top[1], high = top[2] > top[3] ? top[2] : top[3];
+  return low > high ? low : high;
+}
+
+/* Block pricing on this CPU's kernels. Reduced costs are trusted down to a few hundred ulps of
+ * the largest cost. */
+static pricing pricing_rule(const emd_dense_problem *problem) {
+  const int32_t n = problem->n, m = problem->m;
+  const double largest = largest_magnitude(problem->cost, (size_t)n * m);
+  pricing rule = {largest * 1e-13, (int32_t)ceil(sqrt((double)n * (double)m) / m), row_minimum,
+                  first_column_at};
+#if NORMOT_PRICING_AVX2
+  if (normot_cpu_use_avx2())
+    rule.row_minimum = row_minimum_avx2, rule.first_column_at = first_column_at_avx2;
+#endif
+  if (rule.block_rows < 1) rule.block_rows = 1;
+  return rule;
 }
 
 void emd_network_simplex_solve(const emd_dense_problem *problem, int64_t max_iter, void *workspace,
@@ -551,21 +627,8 @@ void emd_network_simplex_solve(const emd_dense_problem *problem, int64_t max_ite
   t.segments = carve(&cursor, 4 * (size_t)nodes * sizeof(int32_t));
   t.flow = carve(&cursor, (size_t)nodes * sizeof(double));
   t.pot = carve(&cursor, (size_t)nodes * sizeof(double));
-  build_initial_tree(&t, problem, cursor);
-
-  /* Reduced costs are trusted down to a few hundred ulps of the largest cost. */
-  double largest = 0.0;
-  for (size_t e = 0; e < (size_t)n * m; ++e) {
-    double magnitude = fabs(problem->cost[e]);
-    if (magnitude > largest) largest = magnitude;
-  }
-  pricing rule = {largest * 1e-13, (int32_t)ceil(sqrt((double)n * (double)m) / m), row_minimum,
-                  first_column_at};
-#if NORMOT_PRICING_AVX2
-  if (normot_cpu_use_avx2())
-    rule.row_minimum = row_minimum_avx2, rule.first_column_at = first_column_at_avx2;
-#endif
-  if (rule.block_rows < 1) rule.block_rows = 1;
+  const pricing rule = pricing_rule(problem);
+  build_initial_tree(&t, problem, &rule, cursor);
 
   int64_t iterations = 0;
   int status = NORMOT_EMD_OPTIMAL;
