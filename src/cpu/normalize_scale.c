@@ -9,8 +9,10 @@
  * the group's values are scaled as one segment. On AVX2, float32 CSR segments are scaled eight
  * values at a time across row boundaries (a lane takes the factor of the row it lies in), so a
  * short row costs no scalar tail and no loop set-up of its own. */
+#include "cpu_features.h"
 #include "normalize_blocks.h"
 #include "normalize_internal.h"
+#include "normalize_log1p_table.h"
 
 /* Values [start, end) divided by factor, then their log1p through memo unless it is NULL. */
 static NORMOT_ALWAYS_INLINE void scale_range(const normalize_job *job, int64_t start, int64_t end,
@@ -156,12 +158,56 @@ static NORMOT_ALWAYS_INLINE void log1p_range(const normalize_job *job, normot_lo
 }
 #endif
 
+/* Whether the rows of a CSR or dense matrix of types t go through the AVX-512 log1p row tables
+ * (normalize_log1p_table.h): float input of the output type, where the CPU has AVX-512F. */
+static NORMOT_ALWAYS_INLINE int use_log1p_table(normot_types t) {
+#if defined(NORMOT_HAVE_AVX512_KERNELS)
+  return t.in == t.out && (t.in == NORMOT_FLOAT32 || t.in == NORMOT_FLOAT64) &&
+         normot_cpu_use_avx512();
+#else
+  (void)t;
+  return 0;
+#endif
+}
+
+#if defined(NORMOT_HAVE_AVX512_KERNELS)
+/* The rows of g, divided by their factors and their log1p taken, one row table each; with the
+ * fused pass's prefetching, which the table makes worth it again (a row costs a few ns per
+ * value less than the memory latency). */
+static NORMOT_ALWAYS_INLINE void log1p_table_group(const normalize_job *job, row_range g,
+                                                   const double *factors, normot_types t,
+                                                   int prefetch, normot_log1p_memo *memo) {
+  const normot_matrix *X = job->X;
+  const int64_t per_line = CACHE_LINE_BYTES / (int64_t)normot_value_size(t.in);
+  for (int64_t r = g.r0; r < g.r1; ++r) {
+    const int64_t start = normot_row_start(X, t.idx, r), n = normot_row_end(X, t.idx, r) - start;
+#if defined(__GNUC__)
+    for (int64_t j = start; prefetch && j < start + n; j += per_line)
+      __builtin_prefetch(prefetch_target(X, t.in, j), 0, 2);
+#endif
+    if (t.out == NORMOT_FLOAT32)
+      normot_log1p_row_f32_avx512((const float *)X->values + start,
+                                  (float *)job->out_values + start, n, (float)factors[r - g.r0],
+                                  memo);
+    else
+      normot_log1p_row_f64_avx512((const double *)X->values + start,
+                                  (double *)job->out_values + start, n, factors[r - g.r0], memo);
+  }
+}
+#endif
+
 /* The rows of g divided by their factors (factors[r - g.r0], zeros already replaced), then
  * their log1p through memo unless it is NULL. */
 static NORMOT_ALWAYS_INLINE void scale_group(const normalize_job *job, row_range g,
                                              const double *factors, normot_types t, int prefetch,
                                              normot_log1p_memo *memo) {
   const normot_matrix *X = job->X;
+#if defined(NORMOT_HAVE_AVX512_KERNELS)
+  if (memo != NULL && use_log1p_table(t)) {
+    log1p_table_group(job, g, factors, t, prefetch, memo);
+    return;
+  }
+#endif
 #if defined(__AVX2__)
   if (t.in == NORMOT_FLOAT32 && t.out == NORMOT_FLOAT32 && X->layout == NORMOT_LAYOUT_CSR) {
     scale_segment_f32(job, g, factors, t.idx, prefetch && memo == NULL);

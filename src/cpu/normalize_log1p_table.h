@@ -1,0 +1,29 @@
+/* The fused log1p of one row through a table indexed by the stored count (AVX-512F kernels,
+ * chosen at run time: normot_cpu_use_avx512()).
+ *
+ * Within one row every stored value v becomes log1p(v / factor) with the same factor, so equal
+ * inputs give equal outputs, and counts are mostly small integers (85% are 1 in the 10x data).
+ * A row keeps a table of the results for v = 0, 1, ..., entries - 1 (32 for float32, 16 for
+ * float64: two vector registers, read with one two-source permute), filled on first use and
+ * forgotten at the next row (one mask). A value is read from the table only when its bits are
+ * exactly those of such an integer (-0.0, NaN, non-integers and larger values are not); every
+ * entry, and every other value, is computed by the scalar path: the same division in the output
+ * type as the plain pass, then normot_log1p_memo_get. So the bytes are those of a fresh libm
+ * call, only faster: no division and no lookup per value on the hit path. */
+#ifndef NORMOT_SRC_CPU_NORMALIZE_LOG1P_TABLE_H
+#define NORMOT_SRC_CPU_NORMALIZE_LOG1P_TABLE_H
+
+#include "normalize_internal.h"
+
+enum { NORMOT_LOG1P_TABLE_F32 = 32, NORMOT_LOG1P_TABLE_F64 = 16 };
+
+/* out[j] = normot_log1p_exact of (in[j] / factor, rounded to float32), for j in [0, n); the
+ * memo serves the values outside the table. in and out may be the same array. */
+void normot_log1p_row_f32_avx512(const float *in, float *out, int64_t n, float factor,
+                                 normot_log1p_memo *memo);
+
+/* The same in float64. */
+void normot_log1p_row_f64_avx512(const double *in, double *out, int64_t n, double factor,
+                                 normot_log1p_memo *memo);
+
+#endif
