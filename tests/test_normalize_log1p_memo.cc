@@ -112,8 +112,8 @@ Csr CollidingIntegers(normot_value_type type, uint64_t seed, double *row_total) 
 // just off an integer, -0.0, integers beyond int32 and huge values; rows of every length 0..40
 // (each vector tail) and a few long ones, stored zeros, and an all -0.0 row (a zero cell).
 Csr TableEdges(normot_value_type type, uint64_t seed) {
-  const double odd[] = {-0.0, 0.5, 1.5, 15.5, 31.5, 1.0 + 0x1p-20, 2147483648.0, 4294967301.0,
-                        1e30};
+  const double odd[] = {-0.0,          0.5,          1.5,          15.5, 31.5,
+                        1.0 + 0x1p-20, 2147483648.0, 4294967301.0, 1e30};
   std::mt19937_64 rng(seed);
   Csr csr;
   csr.type = type;
@@ -203,10 +203,10 @@ void ExpectPlainLog1p(const Csr &csr, double target_sum) {
           for (int threads_place = 0; threads_place < 6; ++threads_place) {
             const int threads = 1 + threads_place % 3;
             const bool in_place = threads_place >= 3;
-            SCOPED_TRACE(::testing::Message() << LayoutName(layout) << " idx " << (int)idx << " "
-                                              << path.name << " base " << base << " threads "
-                                              << threads << " in place " << in_place << " "
-                                              << TypeName(csr.type));
+            SCOPED_TRACE(::testing::Message()
+                         << LayoutName(layout) << " idx " << (int)idx << " " << path.name
+                         << " base " << base << " threads " << threads << " in place " << in_place
+                         << " " << TypeName(csr.type));
             ASSERT_EQ(normot_context_set_threads(ctx, threads), NORMOT_SUCCESS);
             normot_normalize_params p;
             normot_normalize_params_init(&p);
@@ -257,18 +257,23 @@ TEST(NormalizeLog1pMemo, TableEdgesEqualPlainLog1p) {
   }
 }
 
-// The block API (the streaming path) on the same kinds of data, the matrix as one block.
+// The block API (the streaming path) on the same kinds of data, the matrix as one block, CSR
+// and dense.
 TEST(NormalizeLog1pMemo, BlockScaleEqualsPlainLog1p) {
   normot_context *ctx = nullptr;
   ASSERT_EQ(normot_context_create(&ctx, NORMOT_BACKEND_CPU, 0), NORMOT_SUCCESS);
   double total = 0.0;
   Csr repeated = RepeatedCounts(4, 400, 120);
   Csr colliding = CollidingIntegers(NORMOT_FLOAT32, 10, &total);
-  for (const Csr &csr : {repeated, WithType(repeated, NORMOT_FLOAT64), colliding})
-    for (int threads : {1, 2, 3}) {
-      SCOPED_TRACE(::testing::Message() << TypeName(csr.type) << " threads " << threads);
+  for (const Csr &csr : {repeated, WithType(repeated, NORMOT_FLOAT64), colliding,
+                         TableEdges(NORMOT_FLOAT32, 12), TableEdges(NORMOT_FLOAT64, 13)})
+    for (int threads_layout = 0; threads_layout < 6; ++threads_layout) {
+      const int threads = 1 + threads_layout % 3;
+      const normot_layout layout = threads_layout < 3 ? NORMOT_LAYOUT_CSR : NORMOT_LAYOUT_DENSE;
+      SCOPED_TRACE(::testing::Message()
+                   << TypeName(csr.type) << " threads " << threads << " " << LayoutName(layout));
       ASSERT_EQ(normot_context_set_threads(ctx, threads), NORMOT_SUCCESS);
-      HostMatrix m = Build(csr, NORMOT_LAYOUT_CSR, NORMOT_INDEX_INT64);
+      HostMatrix m = Build(csr, layout, NORMOT_INDEX_INT64);
       std::vector<double> totals((size_t)csr.rows, 0.0);
       for (int64_t r = 0; r < csr.rows; ++r)
         for (int64_t k = csr.indptr[(size_t)r]; k < csr.indptr[(size_t)r + 1]; ++k)

@@ -158,18 +158,6 @@ static NORMOT_ALWAYS_INLINE void log1p_range(const normalize_job *job, normot_lo
 }
 #endif
 
-/* Whether the rows of a CSR or dense matrix of types t go through the AVX-512 log1p row tables
- * (normalize_log1p_table.h): float input of the output type, where the CPU has AVX-512F. */
-static NORMOT_ALWAYS_INLINE int use_log1p_table(normot_types t) {
-#if defined(NORMOT_HAVE_AVX512_KERNELS)
-  return t.in == t.out && (t.in == NORMOT_FLOAT32 || t.in == NORMOT_FLOAT64) &&
-         normot_cpu_use_avx512();
-#else
-  (void)t;
-  return 0;
-#endif
-}
-
 #if defined(NORMOT_HAVE_AVX512_KERNELS)
 /* The rows of g, divided by their factors and their log1p taken, one row table each; with the
  * fused pass's prefetching, which the table makes worth it again (a row costs a few ns per
@@ -185,13 +173,7 @@ static NORMOT_ALWAYS_INLINE void log1p_table_group(const normalize_job *job, row
     for (int64_t j = start; prefetch && j < start + n; j += per_line)
       __builtin_prefetch(prefetch_target(X, t.in, j), 0, 2);
 #endif
-    if (t.out == NORMOT_FLOAT32)
-      normot_log1p_row_f32_avx512((const float *)X->values + start,
-                                  (float *)job->out_values + start, n, (float)factors[r - g.r0],
-                                  memo);
-    else
-      normot_log1p_row_f64_avx512((const double *)X->values + start,
-                                  (double *)job->out_values + start, n, factors[r - g.r0], memo);
+    normot_log1p_table_row(t.out, X->values, job->out_values, start, n, factors[r - g.r0], memo);
   }
 }
 #endif
@@ -203,7 +185,7 @@ static NORMOT_ALWAYS_INLINE void scale_group(const normalize_job *job, row_range
                                              normot_log1p_memo *memo) {
   const normot_matrix *X = job->X;
 #if defined(NORMOT_HAVE_AVX512_KERNELS)
-  if (memo != NULL && use_log1p_table(t)) {
+  if (memo != NULL && normot_log1p_table_applies(t.in, t.out)) {
     log1p_table_group(job, g, factors, t, prefetch, memo);
     return;
   }
