@@ -9,7 +9,6 @@
  * the group's values are scaled as one segment. On AVX2, float32 CSR segments are scaled eight
  * values at a time across row boundaries (a lane takes the factor of the row it lies in), so a
  * short row costs no scalar tail and no loop set-up of its own. */
-#include "cpu_features.h"
 #include "normalize_blocks.h"
 #include "normalize_internal.h"
 #include "normalize_log1p_table.h"
@@ -159,9 +158,9 @@ static NORMOT_ALWAYS_INLINE void log1p_range(const normalize_job *job, normot_lo
 #endif
 
 #if defined(NORMOT_HAVE_AVX512_KERNELS)
-/* The rows of g, divided by their factors and their log1p taken, one row table each; with the
- * fused pass's prefetching, which the table makes worth it again (a row costs a few ns per
- * value less than the memory latency). */
+/* The rows of g, divided by their factors and their log1p taken, one row table each. With the
+ * fused pass's prefetching: with the table a row costs a few ns per value, no longer enough to
+ * hide the memory latency that the memo's path hid. */
 static NORMOT_ALWAYS_INLINE void log1p_table_group(const normalize_job *job, row_range g,
                                                    const double *factors, normot_types t,
                                                    int prefetch, normot_log1p_memo *memo) {
