@@ -1,9 +1,12 @@
 // The log1p of normalize_total goes through a memo keyed by the bits of each scaled value
-// (src/cpu/normalize_internal.h). These tests hold it to what a memo must be: invisible. Every
+// (src/cpu/normalize_internal.h) and, with AVX-512, a per-row table of the small integer counts
+// (src/cpu/normalize_log1p_table.h). These tests hold it to what a memo must be: invisible. Every
 // result equals, bit for bit, libm's log1pf / log1p (and the division by log(base)) applied to
 // the same call's scaled value without log1p, for data whose values repeat heavily, for data
-// with no repeats, and for values chosen to fall into the same memo set; on every layout, both
-// float types, the fused and the two-pass paths, the block API, and 1, 2 and 3 threads.
+// with no repeats, for values chosen to fall into the same memo set, and for values at and
+// around the table's edges; on every layout, both float types, the fused and the two-pass
+// paths, in place and not, the block API, and 1, 2 and 3 threads. CTest runs them three times:
+// with the kernels the CPU allows, with NORMOT_CPU_KERNELS=avx2 and with =baseline.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -104,6 +107,56 @@ Csr CollidingIntegers(normot_value_type type, uint64_t seed, double *row_total) 
   return csr;
 }
 
+// Values that probe the per-row table of the AVX-512 kernels (src/cpu/normalize_log1p_table.h:
+// 32 entries for float32, 16 for float64): every integer 0..40 (both table boundaries), values
+// just off an integer, -0.0, integers beyond int32 and huge values; rows of every length 0..40
+// (each vector tail) and a few long ones, stored zeros, and an all -0.0 row (a zero cell).
+Csr TableEdges(normot_value_type type, uint64_t seed) {
+  const double odd[] = {-0.0,          0.5,          1.5,          15.5, 31.5,
+                        1.0 + 0x1p-20, 2147483648.0, 4294967301.0, 1e30};
+  std::mt19937_64 rng(seed);
+  Csr csr;
+  csr.type = type;
+  csr.cols = 600;
+  std::vector<double> values;
+  auto add_row = [&](const std::vector<double> &row) {
+    std::vector<int64_t> cols((size_t)csr.cols);
+    for (size_t c = 0; c < cols.size(); ++c) cols[c] = (int64_t)c;
+    std::shuffle(cols.begin(), cols.end(), rng);
+    for (size_t k = 0; k < row.size(); ++k)
+      csr.indices.push_back(cols[k]), values.push_back(row[k]);
+    csr.indptr.push_back((int64_t)csr.indices.size());
+    ++csr.rows;
+  };
+  std::vector<double> every;
+  for (int v = 0; v <= 40; ++v) every.push_back(v);
+  add_row(every);
+  add_row({-0.0, -0.0, -0.0});
+  for (int length = 0; length <= 40; ++length)
+    for (int variant = 0; variant < 4; ++variant) {
+      std::vector<double> row;
+      for (int k = 0; k < length; ++k) {
+        const uint64_t draw = rng() % 100;
+        // Mostly 1 and small counts; variant 3 also draws the odd values and numbers near 2^31.
+        if (variant == 3 && draw < 10)
+          row.push_back(odd[draw % (sizeof odd / sizeof odd[0])]);
+        else if (draw < 60)
+          row.push_back(1.0);
+        else
+          row.push_back((double)(rng() % (variant == 0 ? 16 : 42)));
+      }
+      add_row(row);
+    }
+  for (int r = 0; r < 8; ++r) {  // long rows: many vectors share one table
+    std::vector<double> row;
+    for (int k = 0; k < 500; ++k) row.push_back((double)(rng() % 3 == 0 ? rng() % 40 : 1));
+    add_row(row);
+  }
+  csr.values.assign(values.size() * normot_value_size(type), 0);
+  for (size_t k = 0; k < values.size(); ++k) PutValue(csr.values, type, k, values[k]);
+  return csr;
+}
+
 // libm's log1p of each scaled value, divided by log(base) as the library documents it.
 std::vector<unsigned char> PlainLog1p(const std::vector<unsigned char> &scaled,
                                       normot_value_type type, double log_base) {
@@ -136,8 +189,8 @@ struct Path {
 // target_sum unchecked is the fused pass; checked, the two-pass path (as with the median).
 const Path kPaths[] = {{"fused", true, false}, {"two-pass", true, true}};
 
-// For each layout, path, base and thread count: the log1p call equals PlainLog1p of the same
-// call without log1p, bit for bit.
+// For each layout, path, base, thread count and both in place and out of place: the log1p
+// call equals PlainLog1p of the same call without log1p, bit for bit.
 void ExpectPlainLog1p(const Csr &csr, double target_sum) {
   normot_context *ctx = nullptr;
   ASSERT_EQ(normot_context_create(&ctx, NORMOT_BACKEND_CPU, 0), NORMOT_SUCCESS);
@@ -147,20 +200,23 @@ void ExpectPlainLog1p(const Csr &csr, double target_sum) {
       HostMatrix m = Build(csr, layout, idx);
       for (const Path &path : kPaths)
         for (double base : {0.0, 0.5})  // 0.5: a negative divisor, -0.0 for 0
-          for (int threads : {1, 2, 3}) {
-            SCOPED_TRACE(::testing::Message() << LayoutName(layout) << " idx " << (int)idx << " "
-                                              << path.name << " base " << base << " threads "
-                                              << threads << " " << TypeName(csr.type));
+          for (int threads_place = 0; threads_place < 6; ++threads_place) {
+            const int threads = 1 + threads_place % 3;
+            const bool in_place = threads_place >= 3;
+            SCOPED_TRACE(::testing::Message()
+                         << LayoutName(layout) << " idx " << (int)idx << " " << path.name
+                         << " base " << base << " threads " << threads << " in place " << in_place
+                         << " " << TypeName(csr.type));
             ASSERT_EQ(normot_context_set_threads(ctx, threads), NORMOT_SUCCESS);
             normot_normalize_params p;
             normot_normalize_params_init(&p);
             p.has_target_sum = path.has_target;
             p.target_sum = target_sum;
             p.check_values = path.check_values;
-            Result plain = RunNormalize(ctx, m, p, csr.type);
+            Result plain = RunNormalize(ctx, m, p, csr.type, in_place);
             p.log1p = 1;
             p.log_base = base;
-            Result logged = RunNormalize(ctx, m, p, csr.type);
+            Result logged = RunNormalize(ctx, m, p, csr.type, in_place);
             ASSERT_EQ(plain.status, NORMOT_SUCCESS) << plain.message;
             ASSERT_EQ(logged.status, NORMOT_SUCCESS) << logged.message;
             std::vector<unsigned char> expected = PlainLog1p(plain.values, csr.type, base);
@@ -191,18 +247,33 @@ TEST(NormalizeLog1pMemo, CollidingKeysAndNegativeZeroEqualPlainLog1p) {
   }
 }
 
-// The block API (the streaming path) on the same kinds of data, the matrix as one block.
+// The rows the per-row table serves and the values it must leave to the scalar path, with
+// target_sum 1e4 and with 1 (size factors above 1, results of order 1e-4 .. 1e-2).
+TEST(NormalizeLog1pMemo, TableEdgesEqualPlainLog1p) {
+  for (normot_value_type type : {NORMOT_FLOAT32, NORMOT_FLOAT64}) {
+    Csr csr = TableEdges(type, 11);
+    ExpectPlainLog1p(csr, 1e4);
+    ExpectPlainLog1p(csr, 1.0);
+  }
+}
+
+// The block API (the streaming path) on the same kinds of data, the matrix as one block, CSR
+// and dense.
 TEST(NormalizeLog1pMemo, BlockScaleEqualsPlainLog1p) {
   normot_context *ctx = nullptr;
   ASSERT_EQ(normot_context_create(&ctx, NORMOT_BACKEND_CPU, 0), NORMOT_SUCCESS);
   double total = 0.0;
   Csr repeated = RepeatedCounts(4, 400, 120);
   Csr colliding = CollidingIntegers(NORMOT_FLOAT32, 10, &total);
-  for (const Csr &csr : {repeated, WithType(repeated, NORMOT_FLOAT64), colliding})
-    for (int threads : {1, 2, 3}) {
-      SCOPED_TRACE(::testing::Message() << TypeName(csr.type) << " threads " << threads);
+  for (const Csr &csr : {repeated, WithType(repeated, NORMOT_FLOAT64), colliding,
+                         TableEdges(NORMOT_FLOAT32, 12), TableEdges(NORMOT_FLOAT64, 13)})
+    for (int threads_layout = 0; threads_layout < 6; ++threads_layout) {
+      const int threads = 1 + threads_layout % 3;
+      const normot_layout layout = threads_layout < 3 ? NORMOT_LAYOUT_CSR : NORMOT_LAYOUT_DENSE;
+      SCOPED_TRACE(::testing::Message()
+                   << TypeName(csr.type) << " threads " << threads << " " << LayoutName(layout));
       ASSERT_EQ(normot_context_set_threads(ctx, threads), NORMOT_SUCCESS);
-      HostMatrix m = Build(csr, NORMOT_LAYOUT_CSR, NORMOT_INDEX_INT64);
+      HostMatrix m = Build(csr, layout, NORMOT_INDEX_INT64);
       std::vector<double> totals((size_t)csr.rows, 0.0);
       for (int64_t r = 0; r < csr.rows; ++r)
         for (int64_t k = csr.indptr[(size_t)r]; k < csr.indptr[(size_t)r + 1]; ++k)

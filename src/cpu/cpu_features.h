@@ -7,4 +7,8 @@
  * at the first call, for the whole process. */
 int normot_cpu_use_avx2(void);
 
+/* 1 when normot_cpu_use_avx2() and the CPU runs AVX-512F, unless NORMOT_CPU_KERNELS is "avx2";
+ * 0 elsewhere. Decided at the first call, for the whole process. */
+int normot_cpu_use_avx512(void);
+
 #endif

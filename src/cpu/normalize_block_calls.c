@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "normalize_internal.h"
+#include "normalize_log1p_table.h"
 
 #define BLOCK_COMBO(in, idx, out) NORMOT_COMBO(in, idx, out)
 /* Calls BODY's function specialised for the job's types; CASE is defined around each use. */
@@ -196,11 +197,21 @@ static NORMOT_ALWAYS_INLINE void scale_typed(const normot_block_job *job, normot
     normot_log1p_memo storage; /* one per thread: it changes only the speed */
     normot_log1p_memo_init(&storage, out, job->log_divisor);
     normot_log1p_memo *memo = job->log1p ? &storage : NULL;
+#if defined(NORMOT_HAVE_AVX512_KERNELS)
+    /* Rows only: a column's values have a factor each. */
+    const int tables = memo != NULL && !by_column && normot_log1p_table_applies(in, out);
+#endif
 #pragma omp for schedule(dynamic, NORMOT_ROW_CHUNK)
     for (int64_t m = 0; m < n_major; ++m) {
       double factor = by_column ? 1.0 : dividing_factor(job, m);
       int64_t start, end;
       major_range(X, idx, m, &start, &end);
+#if defined(NORMOT_HAVE_AVX512_KERNELS)
+      if (tables) {
+        normot_log1p_table_row(out, X->values, job->out_values, start, end - start, factor, memo);
+        continue;
+      }
+#endif
       for (int64_t j = start; j < end; ++j) {
         if (by_column) factor = dividing_factor(job, normot_load_index(X->indices, idx, j));
         const double value = normot_load_as_output(X->values, in, out, j);

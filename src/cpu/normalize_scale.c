@@ -11,6 +11,7 @@
  * short row costs no scalar tail and no loop set-up of its own. */
 #include "normalize_blocks.h"
 #include "normalize_internal.h"
+#include "normalize_log1p_table.h"
 
 /* Values [start, end) divided by factor, then their log1p through memo unless it is NULL. */
 static NORMOT_ALWAYS_INLINE void scale_range(const normalize_job *job, int64_t start, int64_t end,
@@ -156,12 +157,38 @@ static NORMOT_ALWAYS_INLINE void log1p_range(const normalize_job *job, normot_lo
 }
 #endif
 
+#if defined(NORMOT_HAVE_AVX512_KERNELS)
+/* The rows of g, divided by their factors and their log1p taken, one row table each. With the
+ * fused pass's prefetching: with the table a row costs a few ns per value, no longer enough to
+ * hide the memory latency that the memo's path hid. */
+static NORMOT_ALWAYS_INLINE void log1p_table_group(const normalize_job *job, row_range g,
+                                                   const double *factors, normot_types t,
+                                                   int prefetch, normot_log1p_memo *memo) {
+  const normot_matrix *X = job->X;
+  const int64_t per_line = CACHE_LINE_BYTES / (int64_t)normot_value_size(t.in);
+  for (int64_t r = g.r0; r < g.r1; ++r) {
+    const int64_t start = normot_row_start(X, t.idx, r), n = normot_row_end(X, t.idx, r) - start;
+#if defined(__GNUC__)
+    for (int64_t j = start; prefetch && j < start + n; j += per_line)
+      __builtin_prefetch(prefetch_target(X, t.in, j), 0, 2);
+#endif
+    normot_log1p_table_row(t.out, X->values, job->out_values, start, n, factors[r - g.r0], memo);
+  }
+}
+#endif
+
 /* The rows of g divided by their factors (factors[r - g.r0], zeros already replaced), then
  * their log1p through memo unless it is NULL. */
 static NORMOT_ALWAYS_INLINE void scale_group(const normalize_job *job, row_range g,
                                              const double *factors, normot_types t, int prefetch,
                                              normot_log1p_memo *memo) {
   const normot_matrix *X = job->X;
+#if defined(NORMOT_HAVE_AVX512_KERNELS)
+  if (memo != NULL && normot_log1p_table_applies(t.in, t.out)) {
+    log1p_table_group(job, g, factors, t, prefetch, memo);
+    return;
+  }
+#endif
 #if defined(__AVX2__)
   if (t.in == NORMOT_FLOAT32 && t.out == NORMOT_FLOAT32 && X->layout == NORMOT_LAYOUT_CSR) {
     scale_segment_f32(job, g, factors, t.idx, prefetch && memo == NULL);

@@ -1,0 +1,111 @@
+/* The AVX-512F row kernels of normalize_log1p_table.h. Compiled on its own with -mavx512f (and
+ * no contraction) and called only where normot_cpu_use_avx512() says so. */
+#include <immintrin.h>
+
+#include "normalize_log1p_table.h"
+
+/* The scalar path of one value: the plain pass's division, then the memo. */
+static NORMOT_ALWAYS_INLINE float f32_result(float v, float factor, normot_log1p_memo *memo) {
+  return (float)normot_log1p_memo_get(memo, NORMOT_FLOAT32, (double)(v / factor));
+}
+static NORMOT_ALWAYS_INLINE double f64_result(double v, double factor, normot_log1p_memo *memo) {
+  return normot_log1p_memo_get(memo, NORMOT_FLOAT64, v / factor);
+}
+
+/* The lanes of x (those in `live`) whose bits are exactly those of an integer k below `size`,
+ * with k in *k. NaN, infinities and values beyond int32 convert to INT32_MIN, which fails the
+ * bound; -0.0 converts to 0, whose bits differ. */
+static NORMOT_ALWAYS_INLINE __mmask16 f32_tabled(__m512 x, __mmask16 live, __m512i *k) {
+  *k = _mm512_cvttps_epi32(x);
+  const __m512i back = _mm512_castps_si512(_mm512_cvtepi32_ps(*k));
+  return _mm512_mask_cmplt_epu32_mask(live, *k, _mm512_set1_epi32(NORMOT_LOG1P_TABLE_F32)) &
+         _mm512_cmpeq_epi32_mask(back, _mm512_castps_si512(x));
+}
+
+/* The same for float64; the sign extension keeps INT32_MIN out of the table's range. */
+static NORMOT_ALWAYS_INLINE __mmask8 f64_tabled(__m512d x, __mmask8 live, __m512i *k) {
+  const __m256i k32 = _mm512_cvttpd_epi32(x);
+  *k = _mm512_cvtepi32_epi64(k32);
+  const __m512i back = _mm512_castpd_si512(_mm512_cvtepi32_pd(k32));
+  return _mm512_mask_cmplt_epu64_mask(live, *k, _mm512_set1_epi64(NORMOT_LOG1P_TABLE_F64)) &
+         _mm512_cmpeq_epi64_mask(back, _mm512_castpd_si512(x));
+}
+
+/* The lanes k < remaining (of 16 or 8). */
+static NORMOT_ALWAYS_INLINE unsigned live_lanes(int64_t remaining, int width) {
+  return remaining >= width ? (1u << width) - 1 : (1u << remaining) - 1;
+}
+
+/* Bit k set for every integer k < 32 that the row holds as a table value. */
+static NORMOT_ALWAYS_INLINE uint32_t f32_needed(const float *in, int64_t n) {
+  const __m512i one = _mm512_set1_epi32(1);
+  __m512i need = _mm512_setzero_si512();
+  for (int64_t j = 0; j < n; j += 16) {
+    const __mmask16 live = (__mmask16)live_lanes(n - j, 16);
+    __m512i k;
+    const __mmask16 tabled = f32_tabled(_mm512_maskz_loadu_ps(live, in + j), live, &k);
+    need = _mm512_mask_or_epi32(need, tabled, need, _mm512_sllv_epi32(one, k));
+  }
+  return (uint32_t)_mm512_reduce_or_epi32(need);
+}
+
+static NORMOT_ALWAYS_INLINE uint32_t f64_needed(const double *in, int64_t n) {
+  const __m512i one = _mm512_set1_epi64(1);
+  __m512i need = _mm512_setzero_si512();
+  for (int64_t j = 0; j < n; j += 8) {
+    const __mmask8 live = (__mmask8)live_lanes(n - j, 8);
+    __m512i k;
+    const __mmask8 tabled = f64_tabled(_mm512_maskz_loadu_pd(live, in + j), live, &k);
+    need = _mm512_mask_or_epi64(need, tabled, need, _mm512_sllv_epi64(one, k));
+  }
+  return (uint32_t)_mm512_reduce_or_epi64(need);
+}
+
+/* Two passes over the row, which is in cache: first the set of table values it holds, whose
+ * entries are then computed in one tight loop (independent library calls that overlap, and no
+ * branch per vector on whether an entry is there yet); then every value, from the table or by
+ * the scalar path. Entries the row does not need are never loaded. */
+void normot_log1p_row_f32_avx512(const float *in, float *out, int64_t n, float factor,
+                                 normot_log1p_memo *memo) {
+  const uint32_t needed = f32_needed(in, n);
+  float entries[NORMOT_LOG1P_TABLE_F32];
+  for (uint32_t bits = needed; bits != 0; bits &= bits - 1) {
+    const int k = __builtin_ctz(bits);
+    entries[k] =
+        (float)normot_log1p_exact(NORMOT_FLOAT32, (double)((float)k / factor), memo->log_divisor);
+  }
+  const __m512 lo = _mm512_maskz_loadu_ps((__mmask16)needed, entries);
+  const __m512 hi = _mm512_maskz_loadu_ps((__mmask16)(needed >> 16), entries + 16);
+  for (int64_t j = 0; j < n; j += 16) {
+    const __mmask16 live = (__mmask16)live_lanes(n - j, 16);
+    __m512i k;
+    const __mmask16 tabled = f32_tabled(_mm512_maskz_loadu_ps(live, in + j), live, &k);
+    _mm512_mask_storeu_ps(out + j, tabled, _mm512_permutex2var_ps(lo, k, hi));
+    for (unsigned other = live & ~tabled; __builtin_expect(other != 0, 0); other &= other - 1) {
+      const int64_t at = j + __builtin_ctz(other);
+      out[at] = f32_result(in[at], factor, memo);
+    }
+  }
+}
+
+void normot_log1p_row_f64_avx512(const double *in, double *out, int64_t n, double factor,
+                                 normot_log1p_memo *memo) {
+  const uint32_t needed = f64_needed(in, n);
+  double entries[NORMOT_LOG1P_TABLE_F64];
+  for (uint32_t bits = needed; bits != 0; bits &= bits - 1) {
+    const int k = __builtin_ctz(bits);
+    entries[k] = normot_log1p_exact(NORMOT_FLOAT64, (double)k / factor, memo->log_divisor);
+  }
+  const __m512d lo = _mm512_maskz_loadu_pd((__mmask8)needed, entries);
+  const __m512d hi = _mm512_maskz_loadu_pd((__mmask8)(needed >> 8), entries + 8);
+  for (int64_t j = 0; j < n; j += 8) {
+    const __mmask8 live = (__mmask8)live_lanes(n - j, 8);
+    __m512i k;
+    const __mmask8 tabled = f64_tabled(_mm512_maskz_loadu_pd(live, in + j), live, &k);
+    _mm512_mask_storeu_pd(out + j, tabled, _mm512_permutex2var_pd(lo, k, hi));
+    for (unsigned other = live & ~tabled; __builtin_expect(other != 0, 0); other &= other - 1) {
+      const int64_t at = j + __builtin_ctz(other);
+      out[at] = f64_result(in[at], factor, memo);
+    }
+  }
+}
