@@ -14,6 +14,7 @@
 #include <stdlib.h>
 
 #include "cpu_kernels.h"
+#include "normalize_csc.h"
 #include "normalize_internal.h"
 
 /* Kept in the context (NORMOT_CACHE_NORMALIZE) so that a loop of calls allocates once. */
@@ -137,7 +138,8 @@ static normot_status median_target(normot_context *context, const normalize_job 
 }
 
 /* Carves the scratch block: totals and size factors, the value ranges when results are
- * checked, the exclusion's memory (n_cols flags, or O(nnz) for a sparse exclusion). */
+ * checked, CSC's table of row blocks, the exclusion's memory (n_cols flags, or O(nnz) for a
+ * sparse exclusion). */
 static normot_status carve_scratch(normot_context *context, normalize_job *job, int check_results,
                                    sparse_exclusion *sparse) {
   const normot_matrix *X = job->X;
@@ -150,7 +152,12 @@ static normot_status carve_scratch(normot_context *context, normalize_job *job, 
     exclusion_bytes = entries * (sizeof(int64_t) + 1);
   else if (job->exclude)
     exclusion_bytes = (size_t)X->n_cols;
-  const size_t bytes = row_arrays * n_rows * sizeof(double) + exclusion_bytes;
+  const size_t row_bytes = row_arrays * n_rows * sizeof(double);
+  const size_t table_bytes =
+      job->csc != NULL
+          ? (size_t)(job->csc->n_blocks > 0 ? job->csc->n_blocks + 1 : 0) * (size_t)X->n_cols * 8
+          : 0;
+  const size_t bytes = row_bytes + table_bytes + exclusion_bytes;
   void *block = scratch_block(context, bytes);
   if (block == NULL)
     return normot_fail(context, NORMOT_ERROR_OUT_OF_MEMORY,
@@ -159,7 +166,9 @@ static normot_status carve_scratch(normot_context *context, normalize_job *job, 
   job->size_factors = job->sums + n_rows;
   job->row_low = check_results ? job->size_factors + n_rows : NULL;
   job->row_high = check_results ? job->row_low + n_rows : NULL;
-  unsigned char *exclusion = (unsigned char *)block + row_arrays * n_rows * sizeof(double);
+  if (job->csc != NULL)
+    job->csc->bounds = table_bytes > 0 ? (int64_t *)(void *)((char *)block + row_bytes) : NULL;
+  unsigned char *exclusion = (unsigned char *)block + row_bytes + table_bytes;
   job->excluded = job->exclude && !per_entry ? exclusion : NULL;
   job->sparse_excluded = per_entry ? sparse : NULL;
   if (per_entry) {
@@ -184,6 +193,8 @@ static normot_status two_pass(normot_context *context, normalize_job *job,
   const normot_matrix *X = job->X;
   const int check_results = params->check_values != 0;
   sparse_exclusion sparse;
+  csc_blocking csc = {normot_csc_block_count(X), NULL};
+  job->csc = X->layout == NORMOT_LAYOUT_CSC ? &csc : NULL;
   normot_status status = carve_scratch(context, job, check_results, &sparse);
   if (status != NORMOT_SUCCESS) return status;
 
