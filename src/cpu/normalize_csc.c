@@ -288,6 +288,34 @@ static NORMOT_ALWAYS_INLINE void csc_scale_block(const normalize_job *job, csc_b
   }
 }
 
+#if defined(__AVX2__)
+/* csc_scale_block for float32 values with int32 indices and no log1p, on a block of the table:
+ * eight values at a time, their factors gathered from a float32 copy of the block's (32 KiB, in
+ * L1). Each lane is the same IEEE float32 division as the scalar loop, so the same bytes. */
+static void csc_scale_block_f32(const normalize_job *job, csc_block block) {
+  float factors[NORMOT_CSC_BLOCK_ROWS]; /* 32 KiB of a thread's stack */
+  const normot_matrix *X = job->X;
+  const float *in = X->values;
+  const int32_t *rows = X->indices;
+  float *out = job->out_values;
+  for (int64_t r = block.r0; r < block.r1; ++r)
+    factors[r - block.r0] = (float)job->size_factors[r];
+  const __m256i first = _mm256_set1_epi32((int32_t)block.r0);
+  const normot_types t = {NORMOT_FLOAT32, NORMOT_INDEX_INT32, NORMOT_FLOAT32};
+  for (int64_t c = block.c0; c < block.c1; ++c) {
+    csc_prefetch_column(job, block, t, c + 1, 1);
+    int64_t j = block.starts[c];
+    const int64_t end = block.ends[c];
+    for (; j + 8 <= end; j += 8) {
+      __m256i at = _mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)(rows + j)), first);
+      __m256 f = _mm256_i32gather_ps(factors, at, 4);
+      _mm256_storeu_ps(out + j, _mm256_div_ps(_mm256_loadu_ps(in + j), f));
+    }
+    for (; j < end; ++j) out[j] = in[j] / factors[rows[j] - block.r0];
+  }
+}
+#endif
+
 /* ---- type dispatch and the passes -------------------------------------------------------- */
 
 #define DISPATCH()                                                                  \
@@ -312,6 +340,13 @@ static void csc_flags(const normalize_job *job, csc_block block) {
 }
 
 static void csc_scale(const normalize_job *job, csc_block block, normot_log1p_memo *memo) {
+#if defined(__AVX2__)
+  if (memo == NULL && block.starts != NULL &&
+      normot_job_combo(job) == NORMOT_COMBO(NORMOT_FLOAT32, NORMOT_INDEX_INT32, NORMOT_FLOAT32)) {
+    csc_scale_block_f32(job, block);
+    return;
+  }
+#endif
 #define CASE(IN, IDX, OUT)                                               \
   case NORMOT_COMBO(IN, IDX, OUT):                                       \
     if (memo != NULL)                                                    \
