@@ -11,7 +11,7 @@
 
 /* 8192 rows: the totals pass keeps 24 bytes per row (total, smallest and largest value), 192 KiB,
  * within every x86 L2; the scaling pass 8 (the size factor). */
-enum { NORMOT_CSC_BLOCK_ROWS = 8192 };
+enum { NORMOT_CSC_BLOCK_ROWS = 32768 };
 
 typedef struct csc_blocking {
   /* 0: the columns are walked whole (no table, or the totals pass found a column whose rows
