@@ -15,7 +15,9 @@ enum { NORMOT_CSC_BLOCK_ROWS = 32768 };
 
 typedef struct csc_blocking {
   /* 0: the columns are walked whole (no table, or the totals pass found a column whose rows
-   * are out of order and set it to 0) */
+   * are out of order and set it to 0). Above 0 after the totals pass, job->row_low and
+   * job->row_high hold each block's value range in all its rows, until
+   * normot_cpu_csc_exact_ranges replaces it by the rows' own. */
   int64_t n_blocks;
   /* (n_blocks + 1) x n_cols: bounds[b * n_cols + c] is the first entry of column c whose row is
    * at least b * NORMOT_CSC_BLOCK_ROWS */
@@ -36,6 +38,10 @@ static inline int64_t normot_csc_block_count(const normot_matrix *X) {
  * per instruction set): pass 1 for CSC, called by normot_cpu_normalize_totals, and pass 2. */
 void normot_cpu_csc_totals(const normalize_job *job, normot_matrix_problem *problem);
 void normot_cpu_csc_totals_avx2(const normalize_job *job, normot_matrix_problem *problem);
+/* The exact value range of each row of block b of the table (the totals pass gives each row its
+ * block's range): job->row_low and job->row_high. */
+void normot_cpu_csc_exact_ranges(const normalize_job *job, int64_t b);
+void normot_cpu_csc_exact_ranges_avx2(const normalize_job *job, int64_t b);
 void normot_cpu_csc_scale(const normalize_job *job);
 void normot_cpu_csc_scale_avx2(const normalize_job *job);
 

@@ -94,9 +94,27 @@ static int row_results_finite(const normalize_job *job, int64_t r) {
   return isfinite(low) && isfinite(high);
 }
 
+/* CSC blocks of rows carry their block's value range in every row (normalize_csc.h): a block
+ * in which some row fails with it gets its rows' own ranges, which decide. */
+static void refine_csc_ranges(const normalize_job *job) {
+  if (job->csc == NULL || job->csc->n_blocks == 0) return;
+  const int64_t n_blocks = job->csc->n_blocks;
+#pragma omp parallel for num_threads(job->n_threads) schedule(dynamic, 1)
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    int64_t r0 = b * NORMOT_CSC_BLOCK_ROWS, r1 = r0 + NORMOT_CSC_BLOCK_ROWS;
+    if (r1 > job->X->n_rows) r1 = job->X->n_rows;
+    for (int64_t r = r0; r < r1; ++r)
+      if (!row_results_finite(job, r)) {
+        normot_cpu_csc_exact_ranges(job, b); /* rare: the baseline build is enough */
+        break;
+      }
+  }
+}
+
 /* With checked results, the size factors and the results of every row must be finite. */
 static normot_status check_results_finite(normot_context *context, const normalize_job *job,
                                           double target) {
+  refine_csc_ranges(job);
   int64_t first_bad = INT64_MAX;
 #pragma omp parallel for num_threads(job->n_threads) schedule(static) reduction(min : first_bad)
   for (int64_t r = 0; r < job->X->n_rows; ++r)
