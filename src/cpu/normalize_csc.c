@@ -13,10 +13,11 @@
  * walking a column whole gathers from all 8 MB of them. Otherwise (unsorted columns, or a table
  * that would be too large) each thread takes one block of rows, reads every index and skips the
  * rows of other threads, and the scaling walks the columns whole. */
+#include "normalize_csc.h"
+
 #include <math.h>
 #include <stdlib.h>
 
-#include "normalize_csc.h"
 #include "normalize_internal.h"
 
 #if defined(NORMOT_KERNELS_AVX2)
@@ -46,8 +47,8 @@ static csc_block csc_block_at(const normalize_job *job, int64_t b, int64_t n_blo
   }
   if (job->csc->n_blocks > 0) {
     block.r0 = b * NORMOT_CSC_BLOCK_ROWS;
-    block.r1 = block.r0 + NORMOT_CSC_BLOCK_ROWS < X->n_rows ? block.r0 + NORMOT_CSC_BLOCK_ROWS
-                                                            : X->n_rows;
+    block.r1 =
+        block.r0 + NORMOT_CSC_BLOCK_ROWS < X->n_rows ? block.r0 + NORMOT_CSC_BLOCK_ROWS : X->n_rows;
     block.starts = job->csc->bounds + b * X->n_cols;
     block.ends = block.starts + X->n_cols;
     return block;
@@ -164,8 +165,7 @@ static int csc_check_all_columns(const normalize_job *job, normot_matrix_problem
 #pragma omp for schedule(dynamic, 1)
     for (int64_t c0 = 0; c0 < X->n_cols; c0 += NORMOT_ROW_CHUNK) {
       int64_t c1 = c0 + NORMOT_ROW_CHUNK < X->n_cols ? c0 + NORMOT_ROW_CHUNK : X->n_cols;
-      if (local.status == NORMOT_SUCCESS)
-        sorted = csc_check_columns(job, c0, c1, &local) && sorted;
+      if (local.status == NORMOT_SUCCESS) sorted = csc_check_columns(job, c0, c1, &local) && sorted;
     }
 #pragma omp critical(normot_cpu_csc_merge)
     normot_merge_problem(problem, &local);
@@ -327,8 +327,7 @@ static void csc_scale_block_f32(const normalize_job *job, csc_block block, float
   const float *in = X->values;
   const int32_t *rows = X->indices;
   float *out = job->out_values;
-  for (int64_t r = block.r0; r < block.r1; ++r)
-    factors[r - block.r0] = (float)job->size_factors[r];
+  for (int64_t r = block.r0; r < block.r1; ++r) factors[r - block.r0] = (float)job->size_factors[r];
   const __m256i first = _mm256_set1_epi32((int32_t)block.r0);
   const normot_types t = {NORMOT_FLOAT32, NORMOT_INDEX_INT32, NORMOT_FLOAT32};
   for (int64_t c = block.c0; c < block.c1; ++c) {
@@ -362,8 +361,10 @@ static void csc_totals(const normalize_job *job, csc_block block, normot_matrix_
 }
 
 static void csc_ranges(const normalize_job *job, csc_block block) {
-#define CASE(IN, IDX, OUT) \
-  case NORMOT_COMBO(IN, IDX, OUT): csc_exact_ranges(job, block, (normot_types){IN, IDX, OUT}); break;
+#define CASE(IN, IDX, OUT)                                      \
+  case NORMOT_COMBO(IN, IDX, OUT):                              \
+    csc_exact_ranges(job, block, (normot_types){IN, IDX, OUT}); \
+    break;
   DISPATCH();
 #undef CASE
 }
@@ -387,12 +388,12 @@ static void csc_scale(const normalize_job *job, csc_block block, normot_log1p_me
 #else
   (void)factors;
 #endif
-#define CASE(IN, IDX, OUT)                                               \
-  case NORMOT_COMBO(IN, IDX, OUT):                                       \
-    if (memo != NULL)                                                    \
-      csc_scale_block(job, block, (normot_types){IN, IDX, OUT}, memo);   \
-    else                                                                 \
-      csc_scale_block(job, block, (normot_types){IN, IDX, OUT}, NULL);   \
+#define CASE(IN, IDX, OUT)                                             \
+  case NORMOT_COMBO(IN, IDX, OUT):                                     \
+    if (memo != NULL)                                                  \
+      csc_scale_block(job, block, (normot_types){IN, IDX, OUT}, memo); \
+    else                                                               \
+      csc_scale_block(job, block, (normot_types){IN, IDX, OUT}, NULL); \
     break;
   DISPATCH();
 #undef CASE
