@@ -23,10 +23,10 @@ struct Csc {
   std::vector<double> values;  // exact in float32
 };
 
-// Density ~4% over n_rows x 40 columns; columns 7 and 23 empty; rows [40000, 40100) without
+// Density `percent` over n_rows x 40 columns; columns 7 and 23 empty; rows [40000, 40100) without
 // values; rows [50000, 50010) holding only zeros; every column's rows sorted (duplicates in
 // column 3 when `duplicates`).
-Csc Generate(uint64_t seed, int64_t n_rows, bool duplicates) {
+Csc Generate(uint64_t seed, int64_t n_rows, bool duplicates, int percent = 4) {
   std::mt19937_64 rng(seed);
   std::uniform_int_distribution<int> pick(0, 99), count(1, 40);
   Csc m;
@@ -36,7 +36,7 @@ Csc Generate(uint64_t seed, int64_t n_rows, bool duplicates) {
     for (int64_t r = 0; r < n_rows && c != 7 && c != 23; ++r) {
       if (r >= 40000 && r < 40100) continue;
       bool zero_row = r >= 50000 && r < 50010;
-      if (!zero_row && pick(rng) >= 4) continue;
+      if (!zero_row && pick(rng) >= percent) continue;
       int copies = duplicates && c == 3 && r % 5 == 0 ? 2 : 1;
       for (int k = 0; k < copies; ++k) {
         m.rows_of.push_back(r);
@@ -210,6 +210,61 @@ TEST(NormalizeCsc, ARealOverflowIsReportedAsOnCsr) {
                                           NORMOT_INDEX_INT64, csc_values.data(), NORMOT_FLOAT32);
     ASSERT_EQ(normot_normalize_total(context, &csc, &params, &result), NORMOT_ERROR_OVERFLOW);
     EXPECT_EQ(std::string(normot_context_last_error(context)), want) << threads << " threads";
+  }
+  normot_context_destroy(context);
+}
+
+}  // namespace
+
+namespace {
+
+// Exclusion of highly expressed genes runs its flags and recomputed totals block by block too:
+// the same genes, totals and bytes as the same matrix in CSR (whose passes are row-wise).
+TEST(NormalizeCsc, ExclusionGivesTheBytesOfCsr) {
+  Csc m = Generate(5, 70001, false, 60);
+  for (int64_t c : {2, 11, 30})  // peaks in three genes
+    for (int64_t j = m.colptr[c]; j < m.colptr[c + 1]; j += 50) m.values[j] *= 1000.0;
+  const int64_t nnz = (int64_t)m.values.size();
+  std::vector<int64_t> indptr((size_t)m.rows + 1, 0), cols((size_t)nnz), where((size_t)nnz);
+  for (int64_t r : m.rows_of) ++indptr[(size_t)r + 1];
+  for (int64_t r = 0; r < m.rows; ++r) indptr[(size_t)r + 1] += indptr[(size_t)r];
+  std::vector<int64_t> next(indptr.begin(), indptr.end() - 1);
+  for (int64_t c = 0; c < m.cols; ++c)
+    for (int64_t j = m.colptr[c]; j < m.colptr[c + 1]; ++j) {
+      where[(size_t)j] = next[(size_t)m.rows_of[j]]++;
+      cols[(size_t)where[(size_t)j]] = c;
+    }
+  std::vector<float> csc_in(m.values.begin(), m.values.end()), csr_in((size_t)nnz);
+  for (int64_t j = 0; j < nnz; ++j) csr_in[(size_t)where[(size_t)j]] = csc_in[(size_t)j];
+  normot_context *context = nullptr;
+  ASSERT_EQ(normot_context_create(&context, NORMOT_BACKEND_CPU, 0), NORMOT_SUCCESS);
+  normot_normalize_params params;
+  normot_normalize_params_init(&params);
+  params.exclude_highly_expressed = 1;
+  params.max_fraction = 0.5;
+  std::vector<float> csr_out((size_t)nnz), csc_out((size_t)nnz), in_csr_order((size_t)nnz);
+  normot_normalize_output want = {};
+  want.value_type = NORMOT_FLOAT32;
+  want.values = csr_out.data();
+  normot_matrix csr = normot_matrix_csr(m.rows, m.cols, nnz, indptr.data(), cols.data(),
+                                        NORMOT_INDEX_INT64, csr_in.data(), NORMOT_FLOAT32);
+  ASSERT_EQ(normot_normalize_total(context, &csr, &params, &want), NORMOT_SUCCESS)
+      << normot_context_last_error(context);
+  EXPECT_GT(want.n_excluded_genes, 0);
+  EXPECT_LT(want.n_excluded_genes, m.cols);
+  for (int threads : {1, 2, 3}) {
+    ASSERT_EQ(normot_context_set_threads(context, threads), NORMOT_SUCCESS);
+    normot_normalize_output got = {};
+    got.value_type = NORMOT_FLOAT32;
+    got.values = csc_out.data();
+    normot_matrix csc = normot_matrix_csc(m.rows, m.cols, nnz, m.colptr.data(), m.rows_of.data(),
+                                          NORMOT_INDEX_INT64, csc_in.data(), NORMOT_FLOAT32);
+    ASSERT_EQ(normot_normalize_total(context, &csc, &params, &got), NORMOT_SUCCESS)
+        << normot_context_last_error(context);
+    EXPECT_EQ(got.n_excluded_genes, want.n_excluded_genes) << threads << " threads";
+    EXPECT_EQ(got.target, want.target) << threads << " threads";
+    for (int64_t j = 0; j < nnz; ++j) in_csr_order[(size_t)where[(size_t)j]] = csc_out[(size_t)j];
+    EXPECT_TRUE(Same(in_csr_order, csr_out)) << threads << " threads";
   }
   normot_context_destroy(context);
 }
