@@ -9,10 +9,11 @@
  * When every column lists its rows in order (checked first), the rows are cut into blocks of
  * NORMOT_CSC_BLOCK_ROWS (normalize_csc.h), and the check records where each block starts in each
  * column. A block's totals, value ranges and size factors then stay in L2 while the block's slice
- * of every column is read: a block of a million-row matrix touches 64 KiB of size factors, where
- * walking a column whole gathers from all 8 MB of them. Otherwise (unsorted columns, or a table
- * that would be too large) each thread takes one block of rows, reads every index and skips the
- * rows of other threads, and the scaling walks the columns whole. */
+ * of every column is read: a block touches 256 KiB of size factors, where walking a column of a
+ * million-row matrix whole gathers from all 8 MB of them. Otherwise (unsorted columns, or a table
+ * that would be too large) each thread takes one range of rows for the totals, reads every index
+ * and skips the rows of other threads, and the flags and the scaling walk chunks of whole
+ * columns. */
 #include "normalize_csc.h"
 
 #include <math.h>
