@@ -69,6 +69,7 @@ typedef struct normalize_job {
   void *out_size_factors;
   int n_threads;
   const struct normalize_kernels *kernels;
+  struct csc_blocking *csc; /* CSC only: the row blocks (normalize_csc.h) */
 } normalize_job;
 
 /* A value converted to the output type first, as Scanpy casts integer counts to float32 before

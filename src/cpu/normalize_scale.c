@@ -10,6 +10,7 @@
  * values at a time across row boundaries (a lane takes the factor of the row it lies in), so a
  * short row costs no scalar tail and no loop set-up of its own. */
 #include "normalize_blocks.h"
+#include "normalize_csc.h"
 #include "normalize_internal.h"
 #include "normalize_log1p_table.h"
 
@@ -210,22 +211,6 @@ static NORMOT_ALWAYS_INLINE void scale_group(const normalize_job *job, row_range
   }
 }
 
-static NORMOT_ALWAYS_INLINE void scale_columns(const normalize_job *job, int64_t c0, int64_t c1,
-                                               normot_types t) {
-  const normot_matrix *X = job->X;
-  normot_log1p_memo storage;
-  normot_log1p_memo *memo = job_memo(job, &storage);
-  for (int64_t c = c0; c < c1; ++c) {
-    int64_t start = normot_load_index(X->indptr, t.idx, c);
-    int64_t end = normot_load_index(X->indptr, t.idx, c + 1);
-    for (int64_t j = start; j < end; ++j) {
-      double factor = job->size_factors[normot_load_index(X->indices, t.idx, j)];
-      normot_scale_store(job->out_values, t.out, j,
-                         normot_load_as_output(X->values, t.in, t.out, j), factor, memo);
-    }
-  }
-}
-
 /* The totals and size factors of g's rows into factors[] (zeros replaced by 1), and the caller's
  * totals / size factors arrays; returns how many factors were 0. */
 static NORMOT_ALWAYS_INLINE int64_t group_factors(const normalize_job *job, double target,
@@ -280,13 +265,6 @@ static void scale_block(const normalize_job *job, row_range block) {
 #undef CASE
 }
 
-static void scale_column_chunk(const normalize_job *job, int64_t c0, int64_t c1) {
-#define CASE(IN, IDX, OUT) \
-  case NORMOT_COMBO(IN, IDX, OUT): scale_columns(job, c0, c1, (normot_types){IN, IDX, OUT}); break;
-  DISPATCH();
-#undef CASE
-}
-
 static int64_t fused_chunk(const normalize_job *job, double target, row_range block) {
   int64_t zero_cells = 0;
 #define CASE(IN, IDX, OUT)                                                      \
@@ -300,11 +278,12 @@ static int64_t fused_chunk(const normalize_job *job, double target, row_range bl
 
 static void normalize_scale(const normalize_job *job) {
   const normot_matrix *X = job->X;
-  if (X->layout == NORMOT_LAYOUT_CSC) {
-#pragma omp parallel for num_threads(job->n_threads) schedule(dynamic, 1)
-    for (int64_t c0 = 0; c0 < X->n_cols; c0 += NORMOT_ROW_CHUNK)
-      scale_column_chunk(job, c0,
-                         c0 + NORMOT_ROW_CHUNK < X->n_cols ? c0 + NORMOT_ROW_CHUNK : X->n_cols);
+  if (X->layout == NORMOT_LAYOUT_CSC) { /* normalize_csc.c */
+#if defined(NORMOT_KERNELS_AVX2)
+    normot_cpu_csc_scale_avx2(job);
+#else
+    normot_cpu_csc_scale(job);
+#endif
     return;
   }
   const int64_t n_blocks = normot_block_count(X);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 
 #include "cpu_kernels.h"
+#include "normalize_csc.h"
 #include "normalize_internal.h"
 
 /* Kept in the context (NORMOT_CACHE_NORMALIZE) so that a loop of calls allocates once. */
@@ -93,9 +94,27 @@ static int row_results_finite(const normalize_job *job, int64_t r) {
   return isfinite(low) && isfinite(high);
 }
 
+/* CSC blocks of rows carry their block's value range in every row (normalize_csc.h): a block
+ * in which some row fails with it gets its rows' own ranges, which decide. */
+static void refine_csc_ranges(const normalize_job *job) {
+  if (job->csc == NULL || job->csc->n_blocks == 0) return;
+  const int64_t n_blocks = job->csc->n_blocks;
+#pragma omp parallel for num_threads(job->n_threads) schedule(dynamic, 1)
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    int64_t r0 = b * NORMOT_CSC_BLOCK_ROWS, r1 = r0 + NORMOT_CSC_BLOCK_ROWS;
+    if (r1 > job->X->n_rows) r1 = job->X->n_rows;
+    for (int64_t r = r0; r < r1; ++r)
+      if (!row_results_finite(job, r)) {
+        normot_cpu_csc_exact_ranges(job, b); /* rare: the baseline build is enough */
+        break;
+      }
+  }
+}
+
 /* With checked results, the size factors and the results of every row must be finite. */
 static normot_status check_results_finite(normot_context *context, const normalize_job *job,
                                           double target) {
+  refine_csc_ranges(job);
   int64_t first_bad = INT64_MAX;
 #pragma omp parallel for num_threads(job->n_threads) schedule(static) reduction(min : first_bad)
   for (int64_t r = 0; r < job->X->n_rows; ++r)
@@ -137,7 +156,8 @@ static normot_status median_target(normot_context *context, const normalize_job 
 }
 
 /* Carves the scratch block: totals and size factors, the value ranges when results are
- * checked, the exclusion's memory (n_cols flags, or O(nnz) for a sparse exclusion). */
+ * checked, CSC's table of row blocks, the exclusion's memory (n_cols flags, or O(nnz) for a
+ * sparse exclusion). */
 static normot_status carve_scratch(normot_context *context, normalize_job *job, int check_results,
                                    sparse_exclusion *sparse) {
   const normot_matrix *X = job->X;
@@ -150,7 +170,12 @@ static normot_status carve_scratch(normot_context *context, normalize_job *job, 
     exclusion_bytes = entries * (sizeof(int64_t) + 1);
   else if (job->exclude)
     exclusion_bytes = (size_t)X->n_cols;
-  const size_t bytes = row_arrays * n_rows * sizeof(double) + exclusion_bytes;
+  const size_t row_bytes = row_arrays * n_rows * sizeof(double);
+  const size_t table_bytes =
+      job->csc != NULL
+          ? (size_t)(job->csc->n_blocks > 0 ? job->csc->n_blocks + 1 : 0) * (size_t)X->n_cols * 8
+          : 0;
+  const size_t bytes = row_bytes + table_bytes + exclusion_bytes;
   void *block = scratch_block(context, bytes);
   if (block == NULL)
     return normot_fail(context, NORMOT_ERROR_OUT_OF_MEMORY,
@@ -159,7 +184,9 @@ static normot_status carve_scratch(normot_context *context, normalize_job *job, 
   job->size_factors = job->sums + n_rows;
   job->row_low = check_results ? job->size_factors + n_rows : NULL;
   job->row_high = check_results ? job->row_low + n_rows : NULL;
-  unsigned char *exclusion = (unsigned char *)block + row_arrays * n_rows * sizeof(double);
+  if (job->csc != NULL)
+    job->csc->bounds = table_bytes > 0 ? (int64_t *)(void *)((char *)block + row_bytes) : NULL;
+  unsigned char *exclusion = (unsigned char *)block + row_bytes + table_bytes;
   job->excluded = job->exclude && !per_entry ? exclusion : NULL;
   job->sparse_excluded = per_entry ? sparse : NULL;
   if (per_entry) {
@@ -184,6 +211,8 @@ static normot_status two_pass(normot_context *context, normalize_job *job,
   const normot_matrix *X = job->X;
   const int check_results = params->check_values != 0;
   sparse_exclusion sparse;
+  csc_blocking csc = {normot_csc_block_count(X), NULL};
+  job->csc = X->layout == NORMOT_LAYOUT_CSC ? &csc : NULL;
   normot_status status = carve_scratch(context, job, check_results, &sparse);
   if (status != NORMOT_SUCCESS) return status;
 

@@ -3,14 +3,13 @@
  *
  * Every cell's total is summed in float64 in one fixed order whatever the thread count: the
  * stored order for CSR, increasing column order for dense and CSC (the order of the CSR matrix
- * that Scanpy's CSC.tocsr() would build). CSC is column-major, so each thread takes a block of
- * rows and walks every column, adding only its own rows: each row is then summed by exactly one
- * thread in column order. */
+ * that Scanpy's CSC.tocsr() would build). CSC, column-major, has its own file: normalize_csc.c. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "normalize_blocks.h"
+#include "normalize_csc.h"
 #include "normalize_internal.h"
 
 static void flag_gene(unsigned char *excluded, int64_t gene) {
@@ -124,115 +123,6 @@ static NORMOT_ALWAYS_INLINE void row_kept_totals_block(const normalize_job *job,
   }
 }
 
-/* ---- CSC --------------------------------------------------------------------------------- */
-
-/* Checks the row indices of columns [c0, c1) and tells whether each column lists its rows in
- * non-decreasing order (then a thread finds its own rows in a column by binary search). */
-static NORMOT_ALWAYS_INLINE int csc_check_columns(const normalize_job *job, int64_t c0, int64_t c1,
-                                                  normot_index_type idx,
-                                                  normot_matrix_problem *problem) {
-  const normot_matrix *X = job->X;
-  int sorted = 1;
-  for (int64_t c = c0; c < c1; ++c) {
-    int64_t start = normot_load_index(X->indptr, idx, c);
-    int64_t end = normot_load_index(X->indptr, idx, c + 1);
-    int64_t previous = 0;
-    for (int64_t j = start; j < end; ++j) {
-      int64_t row = normot_load_index(X->indices, idx, j);
-      if ((uint64_t)row >= (uint64_t)X->n_rows) {
-        normot_check_indices(X, j, j + 1, c, problem);
-        return 0;
-      }
-      sorted &= row >= previous;
-      previous = row;
-    }
-  }
-  return sorted;
-}
-
-/* The first entry of [start, end) whose row is >= r0, in a column with sorted rows. */
-static NORMOT_ALWAYS_INLINE int64_t csc_first_row_at_least(const void *indices,
-                                                           normot_index_type idx, int64_t start,
-                                                           int64_t end, int64_t r0) {
-  while (start < end) {
-    int64_t mid = start + (end - start) / 2;
-    if (normot_load_index(indices, idx, mid) < r0)
-      start = mid + 1;
-    else
-      end = mid;
-  }
-  return start;
-}
-
-/* The rows a thread sums in one CSC pass, and how. */
-typedef struct csc_pass {
-  int64_t r0, r1;
-  int kept_only; /* skip excluded columns (the recomputed totals) */
-  int sorted;    /* every column lists its rows in order */
-} csc_pass;
-
-/* Adds the entries [start, end) of column c that belong to the pass's rows into job->sums,
- * checking finiteness (and recording value ranges) on the way. Returns 0 at a problem. */
-static NORMOT_ALWAYS_INLINE int csc_add_column(const normalize_job *job, csc_pass pass, int64_t c,
-                                               normot_types t, normot_matrix_problem *problem) {
-  const normot_matrix *X = job->X;
-  const int track_range = job->row_low != NULL && !pass.kept_only;
-  int64_t start = normot_load_index(X->indptr, t.idx, c);
-  int64_t end = normot_load_index(X->indptr, t.idx, c + 1);
-  if (pass.sorted) start = csc_first_row_at_least(X->indices, t.idx, start, end, pass.r0);
-  for (int64_t j = start; j < end; ++j) {
-    int64_t row = normot_load_index(X->indices, t.idx, j);
-    if (row < pass.r0 || row >= pass.r1) {
-      if (pass.sorted) break;
-      continue;
-    }
-    double v = normot_load_as_output(X->values, t.in, t.out, j);
-    if (job->check_values && !isfinite(v)) {
-      normot_check_finite(X->values, t.in, j, j + 1, c, problem);
-      return 0;
-    }
-    job->sums[row] += v;
-    if (track_range)
-      normot_value_range(X->values, t, j, j + 1, &job->row_low[row], &job->row_high[row]);
-  }
-  return 1;
-}
-
-/* Sums the pass's rows over every column in column order (skipping excluded columns when
- * `kept_only`) and checks the finiteness of those rows' values. The row indices were checked
- * already. With sorted columns a thread reads only its own entries; otherwise it reads every
- * index and skips the rows of other threads. */
-static NORMOT_ALWAYS_INLINE void csc_totals_block(const normalize_job *job, csc_pass pass,
-                                                  normot_types t, normot_matrix_problem *problem) {
-  const normot_matrix *X = job->X;
-  for (int64_t r = pass.r0; r < pass.r1; ++r) job->sums[r] = 0.0;
-  if (job->row_low != NULL && !pass.kept_only)
-    for (int64_t r = pass.r0; r < pass.r1; ++r)
-      job->row_low[r] = INFINITY, job->row_high[r] = -INFINITY;
-  if (pass.r0 == pass.r1) return;
-  for (int64_t c = 0; c < X->n_cols; ++c) {
-    if (pass.kept_only && job->excluded[c]) continue;
-    if (!csc_add_column(job, pass, c, t, problem)) return;
-  }
-  for (int64_t r = pass.r0; r < pass.r1; ++r) job->sums[r] = normot_round_to(t.out, job->sums[r]);
-}
-
-static NORMOT_ALWAYS_INLINE void csc_flag_columns(const normalize_job *job, int64_t c0, int64_t c1,
-                                                  normot_types t) {
-  const normot_matrix *X = job->X;
-  for (int64_t c = c0; c < c1; ++c) {
-    int64_t start = normot_load_index(X->indptr, t.idx, c);
-    int64_t end = normot_load_index(X->indptr, t.idx, c + 1);
-    for (int64_t j = start; j < end; ++j) {
-      int64_t row = normot_load_index(X->indices, t.idx, j);
-      if (normot_load_as_output(X->values, t.in, t.out, j) > job->max_fraction * job->sums[row]) {
-        job->excluded[c] = 1; /* one thread owns column c */
-        break;
-      }
-    }
-  }
-}
-
 /* ---- type dispatch ------------------------------------------------------------------------ */
 
 /* Calls the kernel specialised for the job's types; CASE is defined around each use. */
@@ -254,31 +144,6 @@ static void row_kept_totals(const normalize_job *job, row_range block) {
 #define CASE(IN, IDX, OUT)                                           \
   case NORMOT_COMBO(IN, IDX, OUT):                                   \
     row_kept_totals_block(job, block, (normot_types){IN, IDX, OUT}); \
-    break;
-  DISPATCH();
-#undef CASE
-}
-
-static void csc_totals(const normalize_job *job, csc_pass pass, normot_matrix_problem *problem) {
-#define CASE(IN, IDX, OUT)                                              \
-  case NORMOT_COMBO(IN, IDX, OUT):                                      \
-    csc_totals_block(job, pass, (normot_types){IN, IDX, OUT}, problem); \
-    break;
-  DISPATCH();
-#undef CASE
-}
-
-static int csc_check(const normalize_job *job, int64_t c0, int64_t c1,
-                     normot_matrix_problem *problem) {
-  return job->index_type == NORMOT_INDEX_INT32
-             ? csc_check_columns(job, c0, c1, NORMOT_INDEX_INT32, problem)
-             : csc_check_columns(job, c0, c1, NORMOT_INDEX_INT64, problem);
-}
-
-static void csc_flags(const normalize_job *job, int64_t c0, int64_t c1) {
-#define CASE(IN, IDX, OUT)                                       \
-  case NORMOT_COMBO(IN, IDX, OUT):                               \
-    csc_flag_columns(job, c0, c1, (normot_types){IN, IDX, OUT}); \
     break;
   DISPATCH();
 #undef CASE
@@ -352,78 +217,15 @@ static void row_layout_totals(const normalize_job *job, normot_matrix_problem *p
   for (int64_t b = 0; b < n_blocks; ++b) row_kept_totals(job, normot_block_rows(X, b));
 }
 
-/* The rows block `block` of `n_blocks` sums in a CSC pass. */
-static csc_pass csc_thread_rows(const normot_matrix *X, int64_t n_blocks, int64_t block) {
-  csc_pass pass = {0, 0, 0, 1};
-  int64_t per = X->n_rows / n_blocks, extra = X->n_rows % n_blocks;
-  pass.r0 = per * block + (block < extra ? block : extra);
-  pass.r1 = pass.r0 + per + (block < extra ? 1 : 0);
-  return pass;
-}
-
-/* Checks the row indices; returns whether every column lists its rows in order. */
-static int csc_check_all_columns(const normalize_job *job, normot_matrix_problem *problem) {
-  const normot_matrix *X = job->X;
-  int sorted = 1;
-#pragma omp parallel num_threads(job->n_threads) reduction(&& : sorted)
-  {
-    normot_matrix_problem local = normot_no_problem();
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t c0 = 0; c0 < X->n_cols; c0 += NORMOT_ROW_CHUNK) {
-      int64_t c1 = c0 + NORMOT_ROW_CHUNK < X->n_cols ? c0 + NORMOT_ROW_CHUNK : X->n_cols;
-      if (local.status == NORMOT_SUCCESS) sorted = csc_check(job, c0, c1, &local) && sorted;
-    }
-#pragma omp critical(normot_cpu_totals_merge)
-    normot_merge_problem(problem, &local);
-  }
-  return sorted;
-}
-
-enum { CSC_BLOCK_ROWS = 8192 }; /* a block's sums and value ranges: 192 KiB, in L2 */
-
-/* One pass over the columns for every block of rows. With sorted columns the blocks are
- * cache-sized and scheduled dynamically: the per-row sums a value is added into stay in L2 (a
- * million rows' sums and ranges would be 24 MB of random access), and a block finds its rows in
- * each column by binary search, so more blocks only cost searches. Unsorted columns make every
- * block read every index: one block per thread then. Every block runs to its first problem and
- * the earliest in the matrix is kept, so the report does not depend on the thread count. */
-static void csc_blocks_pass(const normalize_job *job, int sorted, int kept_only,
-                            normot_matrix_problem *problem) {
-  const normot_matrix *X = job->X;
-  int64_t n_blocks = job->n_threads > 0 ? job->n_threads : 1;
-  const int64_t by_size = (X->n_rows + CSC_BLOCK_ROWS - 1) / CSC_BLOCK_ROWS;
-  if (sorted && by_size > n_blocks) n_blocks = by_size;
-#pragma omp parallel num_threads(job->n_threads)
-  {
-    normot_matrix_problem local = normot_no_problem();
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t b = 0; b < n_blocks; ++b) {
-      csc_pass pass = csc_thread_rows(X, n_blocks, b);
-      pass.kept_only = kept_only;
-      pass.sorted = sorted;
-      normot_matrix_problem found = normot_no_problem();
-      csc_totals(job, pass, &found);
-      normot_merge_problem(&local, &found);
-    }
-#pragma omp critical(normot_cpu_totals_merge)
-    normot_merge_problem(problem, &local);
-  }
-}
-
-static void csc_layout_totals(const normalize_job *job, normot_matrix_problem *problem) {
-  const normot_matrix *X = job->X;
+/* CSC: normalize_csc.c, once indptr is known to be safe to read. */
+static void csc_totals(const normalize_job *job, normot_matrix_problem *problem) {
   check_indptr(job, problem);
   if (problem->status != NORMOT_SUCCESS) return;
-  const int sorted = csc_check_all_columns(job, problem);
-  if (problem->status != NORMOT_SUCCESS) return;
-  for (int kept_only = 0; kept_only <= (job->exclude ? 1 : 0); ++kept_only) {
-    csc_blocks_pass(job, sorted, kept_only, problem);
-    if (problem->status != NORMOT_SUCCESS) return;
-    if (kept_only || !job->exclude) continue;
-#pragma omp parallel for num_threads(job->n_threads) schedule(dynamic, 1)
-    for (int64_t c0 = 0; c0 < X->n_cols; c0 += NORMOT_ROW_CHUNK)
-      csc_flags(job, c0, c0 + NORMOT_ROW_CHUNK < X->n_cols ? c0 + NORMOT_ROW_CHUNK : X->n_cols);
-  }
+#if defined(NORMOT_KERNELS_AVX2)
+  normot_cpu_csc_totals_avx2(job, problem);
+#else
+  normot_cpu_csc_totals(job, problem);
+#endif
 }
 
 static void normalize_totals(const normalize_job *job, normot_matrix_problem *problem) {
@@ -431,7 +233,7 @@ static void normalize_totals(const normalize_job *job, normot_matrix_problem *pr
   if (job->exclude && job->sparse_excluded == NULL)
     memset(job->excluded, 0, (size_t)job->X->n_cols);
   if (job->X->layout == NORMOT_LAYOUT_CSC)
-    csc_layout_totals(job, problem);
+    csc_totals(job, problem);
   else
     row_layout_totals(job, problem);
 }
