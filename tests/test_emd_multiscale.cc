@@ -176,6 +176,25 @@ std::vector<double> SquaredDistances(const std::vector<double> &x, const std::ve
   return cost;
 }
 
+// Solves clouds x, y (costs in c) with the multiscale solver in point-cloud mode; certifies the
+// result on the full cost and compares its cost with the dense simplex's. AUTO takes the same
+// solver for such clouds: the same bits.
+EmdOutcome SolveCloudsAndCompare(normot_context *context, const EmdCase &c,
+                                 const std::vector<double> &x, const std::vector<double> &y,
+                                 int64_t dim) {
+  EmdOutcome clouds = SolveClouds(context, c, x, y, dim, NORMOT_EMD_SOLVER_MULTISCALE, true);
+  ExpectCertificate(c, clouds, 0);
+  EmdOutcome dense;
+  normot_emd_params params;
+  normot_emd_params_init(&params);
+  params.solver = NORMOT_EMD_SOLVER_NETWORK_SIMPLEX;
+  EXPECT_EQ(SolveBatch(context, {c}, params, &dense), NORMOT_SUCCESS);
+  EXPECT_NEAR(clouds.cost[0], dense.cost[0], 1e-9 * std::max(1.0, dense.cost[0]));
+  EmdOutcome automatic = SolveClouds(context, c, x, y, dim, NORMOT_EMD_SOLVER_AUTO, false);
+  EXPECT_EQ(std::memcmp(&automatic.cost[0], &clouds.cost[0], sizeof(double)), 0);
+  return clouds;
+}
+
 TEST_F(EmdMultiscaleTest, CoarseToFineOnLargeCloudsInOneToThreeDimensions) {
   // Large enough (n + m > 2048) for the grid hierarchy; every result certified on the full
   // cost and equal to the dense simplex's.
@@ -189,15 +208,7 @@ TEST_F(EmdMultiscaleTest, CoarseToFineOnLargeCloudsInOneToThreeDimensions) {
     for (double &t : x) t = unit(rng);
     for (double &t : y) t = unit(rng) * unit(rng) + 0.1;  // a different, skewed distribution
     c.cost = SquaredDistances(x, y, dim);
-    EmdOutcome clouds = SolveClouds(context_, c, x, y, dim, NORMOT_EMD_SOLVER_MULTISCALE, true);
-    ExpectCertificate(c, clouds, 0);
-    EmdOutcome dense;
-    ASSERT_EQ(SolveBatch(context_, {c}, Params(NORMOT_EMD_SOLVER_NETWORK_SIMPLEX), &dense),
-              NORMOT_SUCCESS);
-    EXPECT_NEAR(clouds.cost[0], dense.cost[0], 1e-9 * std::max(1.0, dense.cost[0]));
-    // AUTO takes the same solver for such clouds: the same bits.
-    EmdOutcome automatic = SolveClouds(context_, c, x, y, dim, NORMOT_EMD_SOLVER_AUTO, false);
-    EXPECT_EQ(std::memcmp(&automatic.cost[0], &clouds.cost[0], sizeof(double)), 0);
+    SolveCloudsAndCompare(context_, c, x, y, dim);
   }
 }
 
@@ -271,7 +282,7 @@ TEST_F(EmdMultiscaleTest, CoincidentAndCrowdedPointsAreSolvedExactly) {
   // Coincident points are merged, the smaller problem solved and its plan split back among the
   // copies; crowded grid cells are split until no cell holds many points. Either way the plan
   // must be certified on the full cost, keep at most n + m - 1 positive entries (a basic
-  // solution), and cost what the dense simplex finds; AUTO gives the same bits.
+  // solution), and cost what the dense simplex finds.
   std::mt19937_64 rng(33);
   const CrowdedClouds kinds[] = {
       {0.6, 0.0, 1},   // most points on one spot on each side: a small distinct problem
@@ -288,17 +299,10 @@ TEST_F(EmdMultiscaleTest, CoincidentAndCrowdedPointsAreSolvedExactly) {
       const std::vector<double> x = CrowdedCloud(rng, n, dim, kind);
       const std::vector<double> y = CrowdedCloud(rng, m, dim, kind);
       c.cost = SquaredDistances(x, y, dim);
-      EmdOutcome clouds = SolveClouds(context_, c, x, y, dim, NORMOT_EMD_SOLVER_MULTISCALE, true);
-      ExpectCertificate(c, clouds, 0);
+      const EmdOutcome clouds = SolveCloudsAndCompare(context_, c, x, y, dim);
       int64_t positive = 0;
       for (double g : clouds.plan) positive += g > 0.0;
       EXPECT_LE(positive, n + m - 1);
-      EmdOutcome dense;
-      ASSERT_EQ(SolveBatch(context_, {c}, Params(NORMOT_EMD_SOLVER_NETWORK_SIMPLEX), &dense),
-                NORMOT_SUCCESS);
-      EXPECT_NEAR(clouds.cost[0], dense.cost[0], 1e-9 * std::max(1.0, dense.cost[0]));
-      EmdOutcome automatic = SolveClouds(context_, c, x, y, dim, NORMOT_EMD_SOLVER_AUTO, false);
-      EXPECT_EQ(std::memcmp(&automatic.cost[0], &clouds.cost[0], sizeof(double)), 0);
     }
 }
 
