@@ -131,19 +131,13 @@ def values_checked(params) -> L.NormalizeParams:
     return _unchecked(params)
 
 
-def _results_finite(rows: Rows, out: np.ndarray, params) -> bool:
-    """Whether every value of `out` (the chunk's normalized values) is finite: the block sums of
-    `out` with the value check, which adds each row once and looks at the values only after a sum
-    that is not finite."""
-    matrix = L.Matrix.from_buffer_copy(rows.matrix)
-    matrix.values = out.ctypes.data
-    matrix.value_type = _FLOAT_CODES[out.dtype]
-    sums = np.zeros(rows.shape[0], np.float64)
-    ctx = context()
-    status = L.load().normot_normalize_block_sums(
-        ctx.handle, ctypes.byref(matrix), ctypes.byref(params), matrix.value_type, None,
-        sums.ctypes.data)
-    return status == L.SUCCESS
+def _results_finite(out: np.ndarray) -> bool:
+    """Whether every value of `out` (the chunk's normalized values) is finite, from one
+    vectorized read: numpy's sum of them is finite only then (a NaN or an infinity makes it NaN
+    or infinite). A sum that overflows on finite values says no as well, which only sends the
+    chunk through the checked call. (The library's block sums would add non-integer values in
+    one dependent chain: as slow as the scaling.)"""
+    return bool(np.isfinite(np.sum(out)))
 
 
 def _new_chunk(rows: Rows, chunk, out: np.ndarray):
@@ -159,12 +153,13 @@ def _checked_after(rows: Rows, params, call) -> np.ndarray:
     """call(params) writes the chunk's results into a new array and returns it. With
     check_values, it runs unchecked (the fast path, one read of the chunk), the results are then
     checked to be finite, and only when one is not is the call run again with the checks, for the
-    library's own error: the input values that are not finite, or the row whose results
-    overflow. The same bytes either way; the checks only decide whether there is an error."""
+    library's own error (the input values that are not finite, or the row whose results
+    overflow), or, after a sum that overflowed on finite values, the same results. The same
+    bytes either way; the checks only decide whether there is an error."""
     if not params.check_values:
         return call(params)
     out = call(_unchecked(params))
-    if _results_finite(rows, out, params):
+    if _results_finite(out):
         return out
     return call(params)  # raises the checked call's error
 
