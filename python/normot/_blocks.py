@@ -149,7 +149,7 @@ def _new_chunk(rows: Rows, chunk, out: np.ndarray):
     return type(chunk)((out, rows.indices, rows.indptr), shape=rows.shape)
 
 
-def _checked_after(rows: Rows, params, call) -> np.ndarray:
+def _checked_after(params, call) -> np.ndarray:
     """call(params) writes the chunk's results into a new array and returns it. With
     check_values, it runs unchecked (the fast path, one read of the chunk), the results are then
     checked to be finite, and only when one is not is the call run again with the checks, for the
@@ -184,7 +184,7 @@ def normalized(rows: Rows, chunk, params):
                                              ctypes.byref(call_params), ctypes.byref(output)))
         return out
 
-    return _new_chunk(rows, chunk, _checked_after(rows, params, call))
+    return _new_chunk(rows, chunk, _checked_after(params, call))
 
 
 def scaled(rows: Rows, chunk, params, cell_totals: np.ndarray):
@@ -200,4 +200,4 @@ def scaled(rows: Rows, chunk, params, cell_totals: np.ndarray):
                                                    column.ctypes.data, ctypes.byref(output)))
         return out
 
-    return _new_chunk(rows, chunk, _checked_after(rows, params, call))
+    return _new_chunk(rows, chunk, _checked_after(params, call))
