@@ -49,13 +49,13 @@ normot_status normot_normalize_block_sums(normot_context *context, const normot_
   job.excluded = excluded;
   job.sums = sums;
   job.stop_on_nonfinite = check_after;
-  status = normot_cpu_block_sums(&job);
+  status = normot_cpu_block_kernels()->sums(&job);
   if (status == NORMOT_ERROR_NONFINITE_VALUE) {
     status = check_contents(context, X, read_indices, 1);
     if (status != NORMOT_SUCCESS) return status;
     /* Finite values whose sum overflows: added as before, for block_totals to refuse. */
     job.stop_on_nonfinite = 0;
-    status = normot_cpu_block_sums(&job);
+    status = normot_cpu_block_kernels()->sums(&job);
   }
   if (status != NORMOT_SUCCESS)
     return normot_fail(context, NORMOT_ERROR_OUT_OF_MEMORY,
@@ -100,7 +100,9 @@ normot_status normot_normalize_block_exclusion(normot_context *context, const no
   job.totals = totals;
   job.max_fraction = params->max_fraction;
   job.flags = excluded;
-  normot_cpu_block_exclusion(&job);
+  if (normot_cpu_block_kernels()->exclusion(&job) != NORMOT_SUCCESS)
+    return normot_fail(context, NORMOT_ERROR_OUT_OF_MEMORY,
+                       "out of memory for the flags of %lld genes", (long long)X->n_cols);
   return NORMOT_SUCCESS;
 }
 
@@ -183,14 +185,14 @@ normot_status normot_normalize_block_scale(normot_context *context, const normot
   job.log_divisor = job.log1p && params->log_base != 0.0 ? log(params->log_base) : 0.0;
   job.out_values = output->values != NULL ? output->values : X->values;
   job.out_size_factors = output->size_factors;
-  int64_t bad = params->check_values ? normot_cpu_block_first_nonfinite(&job) : -1;
+  int64_t bad = params->check_values ? normot_cpu_block_kernels()->first_nonfinite(&job) : -1;
   if (bad >= 0)
     return normot_fail(context, NORMOT_ERROR_OVERFLOW,
                        "%s %lld: its values divided by their size factor%s give a result that is "
                        "not finite in %s",
                        X->layout == NORMOT_LAYOUT_CSC ? "column" : "row", (long long)bad,
                        job.log1p ? " and log1p" : "", type_name(out));
-  output->n_zero_cells = normot_cpu_block_scale(&job);
+  output->n_zero_cells = normot_cpu_block_kernels()->scale(&job);
   output->target = job.target;
   output->n_excluded_genes = 0;
   return NORMOT_SUCCESS;

@@ -30,15 +30,34 @@ typedef struct normot_block_job {
   int n_threads;
 } normot_block_job;
 
-/* Each row's sum of the block (CSR, dense) added to sums[row]; or, for CSC, each entry added to
- * its row's sum in column order. Needs scratch for CSR and dense: returns
- * NORMOT_ERROR_OUT_OF_MEMORY (nothing added) without it. */
+/* The loops of src/cpu/normalize_block_calls.c, which is compiled twice on x86-64 like the
+ * normalize passes (normalize_internal.h): for the baseline instruction set and with AVX2, where
+ * the file defines the _avx2 names. Both give the same bytes. */
+typedef struct normot_block_kernels {
+  /* Each row's sum of the block (CSR, dense) added to sums[row]; or, for CSC, each entry added
+   * to its row's sum in column order. Needs scratch for CSR and dense: returns
+   * NORMOT_ERROR_OUT_OF_MEMORY (nothing added) without it. */
+  normot_status (*sums)(const normot_block_job *job);
+  /* Flags the genes whose value exceeds max_fraction times the cell's total (sets flags, never
+   * clears them). Needs scratch for CSR and dense: returns NORMOT_ERROR_OUT_OF_MEMORY (nothing
+   * flagged) without it. */
+  normot_status (*exclusion)(const normot_block_job *job);
+  /* The first row (CSR, dense) or column (CSC) whose results would not be finite, or -1. */
+  int64_t (*first_nonfinite)(const normot_block_job *job);
+  /* Scales the block; returns the number of zero totals among the rows it covers. */
+  int64_t (*scale)(const normot_block_job *job);
+} normot_block_kernels;
+
+/* The AVX2 set where normot_cpu_use_avx2() says so, else the baseline set. */
+const normot_block_kernels *normot_cpu_block_kernels(void);
+
 normot_status normot_cpu_block_sums(const normot_block_job *job);
-/* Flags the genes whose value exceeds max_fraction times the cell's total. */
-void normot_cpu_block_exclusion(const normot_block_job *job);
-/* The first row (CSR, dense) or column (CSC) whose results would not be finite, or -1. */
+normot_status normot_cpu_block_exclusion(const normot_block_job *job);
 int64_t normot_cpu_block_first_nonfinite(const normot_block_job *job);
-/* Scales the block; returns the number of zero totals among the rows it covers. */
 int64_t normot_cpu_block_scale(const normot_block_job *job);
+normot_status normot_cpu_block_sums_avx2(const normot_block_job *job);
+normot_status normot_cpu_block_exclusion_avx2(const normot_block_job *job);
+int64_t normot_cpu_block_first_nonfinite_avx2(const normot_block_job *job);
+int64_t normot_cpu_block_scale_avx2(const normot_block_job *job);
 
 #endif

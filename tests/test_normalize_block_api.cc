@@ -156,6 +156,20 @@ void ExpectSameBytes(const Whole &a, const Whole &b) {
       0);
 }
 
+// Step 4: the target of the totals, which must be the whole-matrix call's, set into params for
+// the scaling of step 5.
+void SetTargetOfTotals(normot_context *ctx, normot_normalize_params *params,
+                       const std::vector<double> &totals, double whole_target) {
+  double target = 0;
+  ASSERT_EQ(
+      normot_normalize_block_target(ctx, params, NORMOT_FLOAT32,
+                                    static_cast<int64_t>(totals.size()), totals.data(), &target),
+      NORMOT_SUCCESS);
+  EXPECT_EQ(target, whole_target);
+  params->has_target_sum = 1;
+  params->target_sum = target;
+}
+
 class NormalizeBlocks : public ::testing::TestWithParam<int> {
  protected:
   void SetUp() override {
@@ -231,13 +245,7 @@ TEST_P(NormalizeBlocks, CscColumnBlocksGiveTheWholeMatrixBytes) {
     }
     totals = totals_over(excluded.data());
   }
-  double target = 0;
-  ASSERT_EQ(
-      normot_normalize_block_target(ctx_, &params, NORMOT_FLOAT32, m.rows, totals.data(), &target),
-      NORMOT_SUCCESS);
-  EXPECT_EQ(target, whole.target);
-  params.has_target_sum = 1;
-  params.target_sum = target;
+  SetTargetOfTotals(ctx_, &params, totals, whole.target);
   std::vector<float> scaled(values.size());
   for (int64_t c0 = 0; c0 < m.cols; c0 += step) {
     normot_matrix X = columns(c0, std::min(m.cols, c0 + step), &ptr);
@@ -253,6 +261,68 @@ TEST_P(NormalizeBlocks, CscColumnBlocksGiveTheWholeMatrixBytes) {
   for (int64_t c = 0; c < m.cols; ++c)
     for (int64_t j = colptr[c]; j < colptr[c + 1]; ++j)
       ASSERT_EQ(scaled[j], whole.values[next[rows[j]]++]) << "column " << c;
+}
+
+// Steps 1-2 over dense row blocks of `step` rows of `dense` (rows x cols).
+std::vector<double> DenseTotals(normot_context *ctx, std::vector<float> &dense, int64_t rows,
+                                int64_t cols, const normot_normalize_params &params,
+                                const unsigned char *excluded, int64_t step) {
+  std::vector<double> sums(rows, 0.0);
+  for (int64_t r0 = 0; r0 < rows; r0 += step) {
+    normot_matrix X = normot_matrix_dense(std::min(step, rows - r0), cols, dense.data() + r0 * cols,
+                                          NORMOT_FLOAT32);
+    EXPECT_EQ(
+        normot_normalize_block_sums(ctx, &X, &params, NORMOT_FLOAT32, excluded, sums.data() + r0),
+        NORMOT_SUCCESS);
+  }
+  EXPECT_EQ(normot_normalize_block_totals(ctx, &params, NORMOT_FLOAT32, rows, sums.data()),
+            NORMOT_SUCCESS);
+  return sums;
+}
+
+// Dense row blocks on three threads, over more rows than one group of the loops: the bytes of
+// one call on the whole dense matrix (the exclusion merges the threads' own flags).
+TEST_P(NormalizeBlocks, DenseRowBlocksOnThreeThreadsGiveTheWholeMatrixBytes) {
+  Csr m = MakeCsr(700, 53, GetParam() % 3 == 0, 13u + GetParam());
+  std::vector<float> dense(m.rows * m.cols, 0.0f);
+  for (int64_t r = 0; r < m.rows; ++r)
+    for (int64_t j = m.indptr[r]; j < m.indptr[r + 1]; ++j)
+      dense[r * m.cols + m.indices[j]] = m.values[j];
+  ASSERT_EQ(normot_context_set_threads(ctx_, 3), NORMOT_SUCCESS);
+  normot_normalize_params params = Params();
+  std::vector<float> whole(dense.size()), blocks(dense.size());
+  normot_matrix W = normot_matrix_dense(m.rows, m.cols, dense.data(), NORMOT_FLOAT32);
+  normot_normalize_output out;
+  memset(&out, 0, sizeof out);
+  out.values = whole.data();
+  out.value_type = NORMOT_FLOAT32;
+  ASSERT_EQ(normot_normalize_total(ctx_, &W, &params, &out), NORMOT_SUCCESS);
+  const int64_t step = 600;
+  std::vector<double> totals = DenseTotals(ctx_, dense, m.rows, m.cols, params, nullptr, step);
+  std::vector<unsigned char> excluded(m.cols, 0);
+  if (params.exclude_highly_expressed) {
+    for (int64_t r0 = 0; r0 < m.rows; r0 += step) {
+      normot_matrix X = normot_matrix_dense(std::min(step, m.rows - r0), m.cols,
+                                            dense.data() + r0 * m.cols, NORMOT_FLOAT32);
+      ASSERT_EQ(normot_normalize_block_exclusion(ctx_, &X, &params, NORMOT_FLOAT32,
+                                                 totals.data() + r0, excluded.data()),
+                NORMOT_SUCCESS);
+    }
+    EXPECT_GT(std::count(excluded.begin(), excluded.end(), 1), 0);
+    totals = DenseTotals(ctx_, dense, m.rows, m.cols, params, excluded.data(), step);
+  }
+  SetTargetOfTotals(ctx_, &params, totals, out.target);
+  for (int64_t r0 = 0; r0 < m.rows; r0 += step) {
+    normot_matrix X = normot_matrix_dense(std::min(step, m.rows - r0), m.cols,
+                                          dense.data() + r0 * m.cols, NORMOT_FLOAT32);
+    normot_normalize_output part;
+    memset(&part, 0, sizeof part);
+    part.values = blocks.data() + r0 * m.cols;
+    part.value_type = NORMOT_FLOAT32;
+    ASSERT_EQ(normot_normalize_block_scale(ctx_, &X, &params, totals.data() + r0, &part),
+              NORMOT_SUCCESS);
+  }
+  EXPECT_EQ(memcmp(whole.data(), blocks.data(), whole.size() * sizeof(float)), 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Variants, NormalizeBlocks, ::testing::Range(0, 8));

@@ -354,7 +354,8 @@ NORMOT_API normot_status normot_normalize_block_totals(normot_context *context,
 
 /* Sets excluded[g] = 1 (X->n_cols flags, for the block's columns) for each gene g with a value
  * above params->max_fraction times its cell's total (totals as for the sums of step 1). Flags
- * already set stay set. */
+ * already set stay set. A CSR or dense block takes X->n_cols bytes of memory per thread for the
+ * threads' own flags (NORMOT_ERROR_OUT_OF_MEMORY without it, nothing flagged). */
 NORMOT_API normot_status normot_normalize_block_exclusion(
     normot_context *context, const normot_matrix *X, const normot_normalize_params *params,
     normot_value_type value_type, const double *totals, unsigned char *excluded);

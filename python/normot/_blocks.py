@@ -119,17 +119,85 @@ def target(all_totals: np.ndarray, params, out_dtype) -> float:
     return found.value
 
 
-def scaled(rows: Rows, chunk, params, cell_totals: np.ndarray):
-    """A new chunk of the chunk's kind: its values divided by the size factors of the given
-    totals (params holds the target as target_sum)."""
+def _unchecked(params) -> L.NormalizeParams:
+    copy = L.NormalizeParams.from_buffer_copy(params)
+    copy.check_values = 0
+    return copy
+
+
+def values_checked(params) -> L.NormalizeParams:
+    """params for a call on a chunk whose values a call of this task has just checked (a block
+    sums call with check_values): the same, without reading every value again for the check."""
+    return _unchecked(params)
+
+
+def _results_finite(out: np.ndarray) -> bool:
+    """Whether every value of `out` (the chunk's normalized values) is finite, from one
+    vectorized read: numpy's sum of them is finite only then (a NaN or an infinity makes it NaN
+    or infinite). A sum that overflows on finite values says no as well, which only sends the
+    chunk through the checked call. (The library's block sums would add non-integer values in
+    one dependent chain: as slow as the scaling.)"""
+    return bool(np.isfinite(np.sum(out)))
+
+
+def _new_chunk(rows: Rows, chunk, out: np.ndarray):
+    """The normalized chunk of the input's kind. A sparse one shares the input's indices and
+    indptr: Dask chunks are never modified, and two copies of the structure per chunk cost as
+    much as the scaling (their pages are faulted in on first touch)."""
+    if not rows.is_sparse:
+        return out
+    return type(chunk)((out, rows.indices, rows.indptr), shape=rows.shape)
+
+
+def _checked_after(params, call) -> np.ndarray:
+    """call(params) writes the chunk's results into a new array and returns it. With
+    check_values, it runs unchecked (the fast path, one read of the chunk), the results are then
+    checked to be finite, and only when one is not is the call run again with the checks, for the
+    library's own error (the input values that are not finite, or the row whose results
+    overflow), or, after a sum that overflowed on finite values, the same results. The same
+    bytes either way; the checks only decide whether there is an error."""
+    if not params.check_values:
+        return call(params)
+    out = call(_unchecked(params))
+    if _results_finite(out):
+        return out
+    return call(params)  # raises the checked call's error
+
+
+def _output_for(rows: Rows):
+    """(a new array for the chunk's results, the library's output pointing into it)."""
     out = np.empty(rows.values.shape, rows.out_dtype)
     output = L.NormalizeOutput()
     output.values = out.ctypes.data
     output.value_type = _FLOAT_CODES[rows.out_dtype]
-    ctx = context()
-    ctx.check(L.load().normot_normalize_block_scale(
-        ctx.handle, ctypes.byref(rows.matrix), ctypes.byref(params),
-        np.ascontiguousarray(cell_totals, np.float64).ctypes.data, ctypes.byref(output)))
-    if not rows.is_sparse:
+    return out, output
+
+
+def normalized(rows: Rows, chunk, params):
+    """A new chunk of the chunk's kind: the whole-matrix call to a known target (params holds
+    it), which sums each row and scales it while it is in cache."""
+    ctx, lib = context(), L.load()
+
+    def call(call_params):
+        out, output = _output_for(rows)
+        ctx.check(lib.normot_normalize_total(ctx.handle, ctypes.byref(rows.matrix),
+                                             ctypes.byref(call_params), ctypes.byref(output)))
         return out
-    return type(chunk)((out, rows.indices.copy(), rows.indptr.copy()), shape=rows.shape)
+
+    return _new_chunk(rows, chunk, _checked_after(params, call))
+
+
+def scaled(rows: Rows, chunk, params, cell_totals: np.ndarray):
+    """A new chunk of the chunk's kind: its values divided by the size factors of the given
+    totals (params holds the target as target_sum)."""
+    ctx, lib = context(), L.load()
+    column = np.ascontiguousarray(cell_totals, np.float64)
+
+    def call(call_params):
+        out, output = _output_for(rows)
+        ctx.check(lib.normot_normalize_block_scale(ctx.handle, ctypes.byref(rows.matrix),
+                                                   ctypes.byref(call_params),
+                                                   column.ctypes.data, ctypes.byref(output)))
+        return out
+
+    return _new_chunk(rows, chunk, _checked_after(params, call))

@@ -112,9 +112,11 @@ def _chunk_call(block_info):
         with threads_in_this_thread(task_threads()):
             yield
     except NormotError as error:
-        if not block_info or None not in block_info:
+        # The input chunk's rows (block_info[0]): the output's location differs where a task
+        # returns one row per chunk (the highly-expressed genes).
+        if not block_info or 0 not in block_info:
             raise
-        first, end = block_info[None]["array-location"][0]
+        first, end = block_info[0]["array-location"][0]
         raise type(error)(f"in the chunk of rows {first} to {end - 1} of the Dask array: "
                           f"{error}", error.status) from None
 
@@ -122,10 +124,14 @@ def _chunk_call(block_info):
 def _chunk_totals(chunk, settings: _Settings, excluded=None, block_info=None):
     """(n_rows, 1): the chunk's totals in the output type (the library's sums, rounded), over
     the genes not flagged in `excluded` when it is given: one read of the chunk, nothing
-    written."""
+    written. The excluded set comes from a pass that checked this chunk's values, so they are
+    not checked again."""
     with _chunk_call(block_info):
         rows = _blocks.Rows(chunk)
-        return _blocks.totals(rows, settings.params(), excluded).astype(rows.out_dtype)[:, None]
+        params = settings.params()
+        if excluded is not None:
+            params = _blocks.values_checked(params)
+        return _blocks.totals(rows, params, excluded).astype(rows.out_dtype)[:, None]
 
 
 def _chunk_high_genes(chunk, settings: _Settings, block_info=None):
@@ -134,17 +140,17 @@ def _chunk_high_genes(chunk, settings: _Settings, block_info=None):
     with _chunk_call(block_info):
         rows = _blocks.Rows(chunk)
         params = settings.params()
-        flags = _blocks.high_genes(rows, params, _blocks.totals(rows, params))
+        cell_totals = _blocks.totals(rows, params)
+        flags = _blocks.high_genes(rows, _blocks.values_checked(params), cell_totals)
     return flags.astype(bool)[None, :]
 
 
 def _chunk_scaled(chunk, target: float, settings: _Settings, block_info=None):
     """The chunk normalized to a known target by the whole-matrix call, which sums each row
-    while it is in cache and scales it there: one read of the chunk and one write."""
-    from .normalize import _normalize_matrix
-
+    while it is in cache and scales it there: one read of the chunk and one write (and one read
+    of the results for the finiteness check)."""
     with _chunk_call(block_info):
-        return _normalize_matrix(chunk, params=settings.params(target), inplace=False).X
+        return _blocks.normalized(_blocks.Rows(chunk), chunk, settings.params(target))
 
 
 def _chunk_divided(chunk, totals, target: float, settings: _Settings, block_info=None):

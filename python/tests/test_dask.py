@@ -225,6 +225,59 @@ def test_errors_reach_the_client_with_the_library_message(scheduler, rng):
     assert error.value.status_name == "NaN or Inf value"
 
 
+# Rows whose results overflow float32 although every value is finite: the chunk's fast
+# unchecked scaling must still end in the library's error. Without exclusion the total of
+# (3e38, -3e38, 1) is 1; with it, gene 4 (3e38 of the row's total) is left out of the total 1.
+OVERFLOWING_ROWS = {
+    "target_sum": ([3e38, -3e38, 1, 0, 0], dict(target_sum=1e4)),
+    "exclude_target_sum": ([2, -1, 0, 0, 3e38],
+                           dict(target_sum=1e4, exclude_highly_expressed=True, max_fraction=0.5)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(OVERFLOWING_ROWS))
+@pytest.mark.parametrize("layout", ["dense", "csr"])
+def test_results_that_overflow_fail_as_in_memory(layout, case):
+    row, kwargs = OVERFLOWING_ROWS[case]
+    counts = np.ones((12, 5), np.float32)
+    counts[9] = row
+    with pytest.raises(normot.NormotError) as in_memory:
+        quiet(normot.normalize_total, counts.copy(), inplace=False, **kwargs)
+    result = quiet(normot.normalize_total, dask_matrix(counts, layout, (6, 6)), inplace=False,
+                   **kwargs)
+    with pytest.raises(normot.NormotError) as error:
+        result["X"].compute(scheduler="threads")
+    assert error.value.status == in_memory.value.status == 20  # NORMOT_ERROR_OVERFLOW
+    # The row counted from the chunk's start (the block scaling words it more briefly).
+    assert str(error.value).startswith("in the chunk of rows 6 to 11 of the Dask array: row 3: "
+                                       "its values ")
+
+
+@pytest.mark.parametrize("case", ["exclude_median", "median"])
+def test_a_nan_fails_in_the_first_pass_with_or_without_exclusion(case):
+    counts = synthetic_counts()
+    counts[50, 3] = np.nan
+    with pytest.raises(normot.NormotError) as error:
+        quiet(normot.normalize_total, dask_matrix(counts, "dense", ROW_CHUNKS),
+              **NORMALIZE_CASES[case])
+    assert str(error.value).startswith(
+        "in the chunk of rows 41 to 117 of the Dask array: non-finite value: values[")
+    assert "= nan in row 9 " in str(error.value)
+
+
+def test_csr_results_share_the_input_chunks_structure():
+    chunk = sp.csr_matrix(synthetic_counts()[:30])
+    settings = _dask._Settings(None, 0.2)
+    totals = _dask._chunk_totals(chunk, settings)
+    for scaled in (_dask._chunk_scaled(chunk, 10.0, settings),
+                   _dask._chunk_divided(chunk, totals, 10.0, settings)):
+        assert np.shares_memory(scaled.indices, chunk.indices)
+        assert np.shares_memory(scaled.indptr, chunk.indptr)
+        assert not np.shares_memory(scaled.data, chunk.data)
+        expected = normot.normalize_total(chunk, target_sum=10.0, inplace=False)["X"]
+        assert scaled.data.tobytes() == expected.data.tobytes()
+
+
 def test_bad_arguments_fail_before_any_task():
     counts = synthetic_counts()
     with pytest.raises(normot.NormotError, match="target_sum"):
