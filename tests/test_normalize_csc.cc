@@ -214,6 +214,40 @@ TEST(NormalizeCsc, ARealOverflowIsReportedAsOnCsr) {
   normot_context_destroy(context);
 }
 
+// Rows but no columns (fuzz_normalize/csc_with_rows_and_no_columns): every total is 0, every
+// size factor 0, nothing to write (and no median: NO_POSITIVE_TOTAL, nothing written). The block table had nothing to point into, and the totals
+// pass offset its null pointer (UBSan).
+TEST(NormalizeCsc, RowsWithoutColumns) {
+  std::vector<int64_t> colptr = {0};
+  normot_context *context = nullptr;
+  ASSERT_EQ(normot_context_create(&context, NORMOT_BACKEND_CPU, 0), NORMOT_SUCCESS);
+  for (bool median : {true, false}) {
+    normot_normalize_params params;
+    normot_normalize_params_init(&params);
+    params.has_target_sum = median ? 0 : 1;
+    params.target_sum = 1e4;
+    std::vector<float> totals(70000, -1.0f), factors(70000, -1.0f);
+    normot_normalize_output result = {};
+    result.value_type = NORMOT_FLOAT32;
+    result.totals = totals.data();
+    result.size_factors = factors.data();
+    normot_matrix csc = normot_matrix_csc(70000, 0, 0, colptr.data(), nullptr, NORMOT_INDEX_INT64,
+                                          nullptr, NORMOT_FLOAT32);
+    if (median) {  // no positive total: no median, and nothing written
+      ASSERT_EQ(normot_normalize_total(context, &csc, &params, &result),
+                NORMOT_ERROR_NO_POSITIVE_TOTAL);
+      EXPECT_EQ(std::count(totals.begin(), totals.end(), -1.0f), 70000);
+      EXPECT_EQ(std::count(factors.begin(), factors.end(), -1.0f), 70000);
+      continue;
+    }
+    ASSERT_EQ(normot_normalize_total(context, &csc, &params, &result), NORMOT_SUCCESS)
+        << normot_context_last_error(context);
+    EXPECT_EQ(std::count(totals.begin(), totals.end(), 0.0f), 70000);
+    EXPECT_EQ(std::count(factors.begin(), factors.end(), 0.0f), 70000);
+  }
+  normot_context_destroy(context);
+}
+
 }  // namespace
 
 namespace {

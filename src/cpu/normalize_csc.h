@@ -28,7 +28,8 @@ typedef struct csc_blocking {
  * pay for itself: more than one entry per 4 stored values means blocks of a handful of values
  * per column, where the table costs more memory traffic than it saves. */
 static inline int64_t normot_csc_block_count(const normot_matrix *X) {
-  if (X->layout != NORMOT_LAYOUT_CSC || X->n_rows == 0) return 0;
+  /* No columns: no table to point into (and nothing to walk). */
+  if (X->layout != NORMOT_LAYOUT_CSC || X->n_rows == 0 || X->n_cols == 0) return 0;
   const int64_t n_blocks = (X->n_rows + NORMOT_CSC_BLOCK_ROWS - 1) / NORMOT_CSC_BLOCK_ROWS;
   const int64_t allowed = X->nnz / 4 > 65536 ? X->nnz / 4 : 65536;
   return X->n_cols <= allowed / (n_blocks + 1) ? n_blocks : 0;
