@@ -215,8 +215,8 @@ TEST(NormalizeCsc, ARealOverflowIsReportedAsOnCsr) {
 }
 
 // Rows but no columns (fuzz_normalize/csc_with_rows_and_no_columns): every total is 0, every
-// size factor 0, nothing to write (and no median: NO_POSITIVE_TOTAL, nothing written). The block table had nothing to point into, and the totals
-// pass offset its null pointer (UBSan).
+// size factor 0, nothing to write (and no median: NO_POSITIVE_TOTAL, nothing written). The block
+// table had nothing to point into, and the totals pass offset its null pointer (UBSan).
 TEST(NormalizeCsc, RowsWithoutColumns) {
   std::vector<int64_t> colptr = {0};
   normot_context *context = nullptr;

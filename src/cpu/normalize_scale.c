@@ -82,21 +82,38 @@ static NORMOT_ALWAYS_INLINE void scale_range_prefetching(const normalize_job *jo
 }
 
 #if defined(__AVX2__)
+/* Whether the scaling writes its results with non-temporal stores: for an output of its own
+ * (not in place) too large to stay in the last-level cache anyway. An ordinary store first reads
+ * the line it writes (for ownership), a third stream besides the values read and the results
+ * written; the copy it is compared with streams its stores. */
+enum { STREAM_OUTPUT_BYTES = 64 << 20 };
+static int streams_output(const normalize_job *job, normot_value_type out) {
+  const normot_matrix *X = job->X;
+  return X->layout == NORMOT_LAYOUT_CSR && job->out_values != X->values &&
+         (uintptr_t)job->out_values % normot_value_size(out) == 0 &&
+         X->nnz > STREAM_OUTPUT_BYTES / (int64_t)normot_value_size(out);
+}
+
 /* Float32 CSR values [g.v0, g.v1) divided by their rows' factors (factors[r - g.r0], zeros
  * already replaced), eight lanes at a time across row boundaries: each row that starts inside a
  * vector blends its factor into the lanes from its start on. The same IEEE division per value as
- * the scalar loop, so the same bytes. */
+ * the scalar loop, so the same bytes. With `stream`, the first values up to a 32-byte boundary
+ * of the output are done one by one, and the vectors are stored non-temporally. */
 static NORMOT_ALWAYS_INLINE void scale_segment_f32(const normalize_job *job, row_range g,
                                                    const double *factors, normot_index_type idx,
-                                                   int prefetch) {
+                                                   int prefetch, int stream) {
   const normot_matrix *X = job->X;
   const float *in = X->values;
   float *out = job->out_values;
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   const int64_t ahead = PREFETCH_DISTANCE_BYTES / (int64_t)sizeof *in;
   int64_t r = g.r0, next = normot_load_index(X->indptr, idx, r + 1);
-  __m256 current = _mm256_set1_ps((float)factors[0]);
   int64_t j = g.v0;
+  for (; stream && j < g.v1 && (uintptr_t)(out + j) % 32 != 0; ++j) {
+    while (next <= j) next = normot_load_index(X->indptr, idx, ++r + 1);
+    out[j] = in[j] / (float)factors[r - g.r0];
+  }
+  __m256 current = _mm256_set1_ps((float)factors[r - g.r0]);
   for (; j + 8 <= g.v1; j += 8) {
     __m256 f = current;
     while (next < j + 8 && r + 1 < g.r1) { /* row r + 1 starts at lane next - j */
@@ -108,26 +125,35 @@ static NORMOT_ALWAYS_INLINE void scale_segment_f32(const normalize_job *job, row
     }
     if (prefetch && (j & 15) < 8)
       _mm_prefetch(in + (j + ahead < X->nnz ? j + ahead : 0), _MM_HINT_T1);
-    _mm256_storeu_ps(out + j, _mm256_div_ps(_mm256_loadu_ps(in + j), f));
+    const __m256 result = _mm256_div_ps(_mm256_loadu_ps(in + j), f);
+    if (stream)
+      _mm256_stream_ps(out + j, result);
+    else
+      _mm256_storeu_ps(out + j, result);
   }
   for (; j < g.v1; ++j) {
     while (next <= j) next = normot_load_index(X->indptr, idx, ++r + 1);
     out[j] = in[j] / (float)factors[r - g.r0];
   }
+  if (stream) _mm_sfence(); /* the streamed lines are ordered before whatever follows */
 }
 
 /* The same for float64 values, four lanes at a time. */
 static NORMOT_ALWAYS_INLINE void scale_segment_f64(const normalize_job *job, row_range g,
                                                    const double *factors, normot_index_type idx,
-                                                   int prefetch) {
+                                                   int prefetch, int stream) {
   const normot_matrix *X = job->X;
   const double *in = X->values;
   double *out = job->out_values;
   const __m256i lane = _mm256_setr_epi64x(0, 1, 2, 3);
   const int64_t ahead = PREFETCH_DISTANCE_BYTES / (int64_t)sizeof *in;
   int64_t r = g.r0, next = normot_load_index(X->indptr, idx, r + 1);
-  __m256d current = _mm256_set1_pd(factors[0]);
   int64_t j = g.v0;
+  for (; stream && j < g.v1 && (uintptr_t)(out + j) % 32 != 0; ++j) {
+    while (next <= j) next = normot_load_index(X->indptr, idx, ++r + 1);
+    out[j] = in[j] / factors[r - g.r0];
+  }
+  __m256d current = _mm256_set1_pd(factors[r - g.r0]);
   for (; j + 4 <= g.v1; j += 4) {
     __m256d f = current;
     while (next < j + 4 && r + 1 < g.r1) { /* row r + 1 starts at lane next - j */
@@ -139,12 +165,17 @@ static NORMOT_ALWAYS_INLINE void scale_segment_f64(const normalize_job *job, row
     }
     if (prefetch && (j & 7) < 4)
       _mm_prefetch(in + (j + ahead < X->nnz ? j + ahead : 0), _MM_HINT_T1);
-    _mm256_storeu_pd(out + j, _mm256_div_pd(_mm256_loadu_pd(in + j), f));
+    const __m256d result = _mm256_div_pd(_mm256_loadu_pd(in + j), f);
+    if (stream)
+      _mm256_stream_pd(out + j, result);
+    else
+      _mm256_storeu_pd(out + j, result);
   }
   for (; j < g.v1; ++j) {
     while (next <= j) next = normot_load_index(X->indptr, idx, ++r + 1);
     out[j] = in[j] / factors[r - g.r0];
   }
+  if (stream) _mm_sfence();
 }
 
 /* log1p (and the division by log(base)) of results [start, end) of type out, in cache. */
@@ -191,13 +222,21 @@ static NORMOT_ALWAYS_INLINE void scale_group(const normalize_job *job, row_range
   }
 #endif
 #if defined(__AVX2__)
+  /* The log1p pass reads the results back: they stay in cache for it. */
+  const int stream = memo == NULL && streams_output(job, t.out);
   if (t.in == NORMOT_FLOAT32 && t.out == NORMOT_FLOAT32 && X->layout == NORMOT_LAYOUT_CSR) {
-    scale_segment_f32(job, g, factors, t.idx, prefetch && memo == NULL);
+    if (stream)
+      scale_segment_f32(job, g, factors, t.idx, prefetch, 1);
+    else
+      scale_segment_f32(job, g, factors, t.idx, prefetch && memo == NULL, 0);
     if (memo != NULL) log1p_range(job, memo, NORMOT_FLOAT32, g.v0, g.v1);
     return;
   }
   if (t.in == NORMOT_FLOAT64 && t.out == NORMOT_FLOAT64 && X->layout == NORMOT_LAYOUT_CSR) {
-    scale_segment_f64(job, g, factors, t.idx, prefetch && memo == NULL);
+    if (stream)
+      scale_segment_f64(job, g, factors, t.idx, prefetch, 1);
+    else
+      scale_segment_f64(job, g, factors, t.idx, prefetch && memo == NULL, 0);
     if (memo != NULL) log1p_range(job, memo, NORMOT_FLOAT64, g.v0, g.v1);
     return;
   }
