@@ -11,6 +11,8 @@
  *   csc_median      CSC float32 (the same matrix transposed in memory), median target
  *   dense_median, dense_target_sum    the first rows of the matrix as a dense float32 array of
  *                   about 256 MiB
+ *   out_median, out_target_sum        CSR float32 into an output array of its own (the input
+ *                   left unchanged), as the package's inplace=False does; the same floors
  * Each case prints one JSON line: the median time of --repeats runs after a warm-up, and, timed
  * in the same loop, a parallel copy of the case's values (it restores the pristine values before
  * each run) and a parallel read of them, with the same threads. The floor of a case is the time
@@ -57,7 +59,7 @@ static void usage(FILE *stream) {
           "                       [--cases LIST] [--target-sum X] [--dump DIR]\n"
           "  shapes: cells x genes, default 200000x20000,1000000x2000; --quick: cells / 10\n"
           "  cases: median,target_sum,log1p,f64_median,f64_target_sum,csc_median,dense_median,\n"
-          "         dense_target_sum (default median,target_sum,log1p)\n"
+          "         dense_target_sum,out_median,out_target_sum (default median,target_sum,log1p)\n"
           "  LIST: comma-separated thread counts, 'all' = every core (default 1,all)\n");
 }
 
@@ -175,9 +177,10 @@ static int dump_input(const char *dir, const synth_csr *matrix) {
 /* Every requested case of one shape at every thread count. */
 static int run_shape(normot_context *context, const options *opt, const synth_csr *matrix,
                      int dump) {
-  static const char *const names[] = {"median",       "target_sum",      "log1p",
-                                      "f64_median",   "f64_target_sum",  "csc_median",
-                                      "dense_median", "dense_target_sum"};
+  static const char *const names[] = {"median",        "target_sum",       "log1p",
+                                      "f64_median",    "f64_target_sum",   "csc_median",
+                                      "dense_median",  "dense_target_sum", "out_median",
+                                      "out_target_sum"};
   int failed = 0;
   for (size_t n = 0; n < sizeof names / sizeof *names && !failed; ++n) {
     if (!bench_case_listed(opt->cases, names[n])) continue;

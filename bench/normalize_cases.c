@@ -129,6 +129,12 @@ int bench_case_build(const char *name, const synth_csr *m, bench_case *c) {
   } else if (strncmp(name, "dense_", 6) == 0) {
     failed = build_dense(m, c);
     snprintf(c->name, sizeof c->name, "dense_f32_%s", what);
+  } else if (strncmp(name, "out_", 4) == 0) {
+    /* Out of place: the pristine values are the input, `values` the output. */
+    failed = build_csr(m, NORMOT_FLOAT32, c);
+    c->view.values = (void *)c->pristine;
+    c->out_of_place = 1;
+    snprintf(c->name, sizeof c->name, "csr_f32_out_%s", what);
   } else {
     failed = build_csr(m, NORMOT_FLOAT32, c);
     snprintf(c->name, sizeof c->name, "csr_f32_%s", name);
@@ -180,6 +186,7 @@ static void time_case(normot_context *context, const bench_case_settings *s, ben
     double middle = bench_now();
     memset(&times->output, 0, sizeof times->output);
     times->output.value_type = c->value_type;
+    times->output.values = c->out_of_place ? c->values : NULL;
     times->status = normot_normalize_total(context, &c->view, &params, &times->output);
     double end = bench_now();
     keep += parallel_read(c->pristine, c->value_bytes, s->threads);

@@ -25,6 +25,7 @@ typedef struct bench_case {
   size_t value_bytes;   /* of `values` */
   double index_bytes;   /* row indices a CSC pass reads (0 for CSR and dense) */
   int use_target_sum, log1p;
+  int out_of_place; /* the run reads `pristine` and writes `values` */
   normot_value_type value_type;
   void *owned[4]; /* what bench_case_free releases */
 } bench_case;
@@ -33,8 +34,8 @@ typedef struct bench_case {
 int bench_case_listed(const char *list, const char *name);
 
 /* Builds case `name` (median, target_sum, log1p, f64_median, f64_target_sum, csc_median,
- * dense_median, dense_target_sum) over `matrix`, which must stay alive and unchanged. Returns 0,
- * or 1 when out of memory or for an unknown name. */
+ * dense_median, dense_target_sum, out_median, out_target_sum) over `matrix`, which must stay alive
+ * and unchanged. Returns 0, or 1 when out of memory or for an unknown name. */
 int bench_case_build(const char *name, const synth_csr *matrix, bench_case *c);
 void bench_case_free(bench_case *c);
 
