@@ -46,7 +46,7 @@ enum { CACHE_LINE_BYTES = 64, PREFETCH_DISTANCE_BYTES = 32768 };
  * on (one float32 group ahead), which the next group's sums will read. (On a loaded machine, 100k
  * x 20k float32, one thread: 0.62-0.68 of the copy bandwidth without prefetching, 0.67-0.70 one
  * row length ahead, 0.65-0.80 at 16 KiB and 32 KiB, 0.62-0.74 at 64 KiB. On the quiet machine,
- * alternating builds, target_sum on 200k x 20k and 1M x 2k at 1 and 2 threads: 32 KiB 0.51-0.61
+ * alternating builds, target_sum on 200k x 20k and 1M x 2k at 1 and 2 threads: 32 KiB 0.49-0.61
  * of the copy where 16 KiB gave 0.47-0.52 on long rows and 0.38-0.54 against 0.36-0.50 on short
  * ones; 64 KiB within the noise of 32 KiB.) */
 static NORMOT_ALWAYS_INLINE const char *prefetch_target(const normot_matrix *X,
