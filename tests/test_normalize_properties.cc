@@ -379,6 +379,47 @@ TEST_P(NormalizeProperties, TotalsKeepTheStoredOrderWhereTheOrderMatters) {
         }
 }
 
+TEST_P(NormalizeProperties, Float32CountTotalsFallBackWhereFloat32LanesWouldRound) {
+  // Float32 rows of non-negative integers are added in float32 lanes, trusted only when every
+  // lane ends below 2^24 with no sign bit seen. One lane takes the values 0, 32, 64, ... of a
+  // row. Row 0 puts 2^24 - 1 and then twenty 1s in it: float32 lanes stop at 2^24 (each 2^24 + 1
+  // rounds back to even), the exact total 2^24 + 19 rounds to the float32 2^24 + 20. Row 1 puts
+  // ten 1s and then -12 after 2^24 - 1: the lane ends at 2^24 - 12, below 2^24, but the exact
+  // total is 2^24 - 3; only the sign bit tells. Row 2 is counts whose lanes stay below 2^24.
+  const int64_t n = 32 * 21;
+  std::vector<double> row0((size_t)n, 0.0), row1((size_t)n, 0.0), row2((size_t)n, 0.0);
+  row0[0] = row1[0] = 16777215.0;
+  for (int64_t k = 32; k < n; k += 32) row0[(size_t)k] = 1.0;
+  for (int64_t k = 32; k <= 320; k += 32) row1[(size_t)k] = 1.0;
+  row1[352] = -12.0;
+  for (int64_t k = 0; k < n; ++k) row2[(size_t)k] = (double)(k % 7) * 1000.0 + 1.0;
+  const float expected[3] = {16777236.0f, 16777213.0f, (float)(n + 1000.0 * 21 * 96)};
+  Csr csr;
+  csr.rows = 3;
+  csr.cols = n;
+  csr.indptr = {0, n, 2 * n, 3 * n};
+  for (int r = 0; r < 3; ++r)
+    for (int64_t c = 0; c < n; ++c) csr.indices.push_back(c);
+  std::vector<double> all = row0;
+  all.insert(all.end(), row1.begin(), row1.end());
+  all.insert(all.end(), row2.begin(), row2.end());
+  csr.type = NORMOT_FLOAT32;
+  csr.values.assign(all.size() * 4, 0);
+  for (size_t k = 0; k < all.size(); ++k) PutValue(csr.values, NORMOT_FLOAT32, k, all[k]);
+  for (normot_layout layout : kLayouts)
+    for (bool fused : {false, true}) {
+      SCOPED_TRACE(std::string(LayoutName(layout)) + (fused ? " fused" : " two passes"));
+      normot_normalize_params params = Params(false, false);
+      params.check_values = fused ? 0 : 1;
+      Result r =
+          RunNormalize(context_, Build(csr, layout, NORMOT_INDEX_INT32), params, NORMOT_FLOAT32);
+      ASSERT_EQ(r.status, NORMOT_SUCCESS) << r.message;
+      for (int row = 0; row < 3; ++row)
+        EXPECT_EQ(GetValue(r.totals.data(), NORMOT_FLOAT32, (size_t)row), (double)expected[row])
+            << "row " << row;
+    }
+}
+
 TEST_P(NormalizeProperties, FusedPassEqualsTwoPassPathAndInPlaceEqualsOutOfPlace) {
   for (normot_value_type type : {NORMOT_FLOAT32, NORMOT_FLOAT64}) {
     Csr csr = RandomMatrix(15, 700, 80, 0.1, type, true, true);

@@ -157,6 +157,44 @@ static NORMOT_ALWAYS_INLINE double normot_f32_lane_total(const float *v, int64_t
   __m128d h = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
   return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
 }
+/* The sum of float32 values [j, end) added in float32 lanes, and in *exact whether that sum is
+ * the exact one: when every value is a non-negative integer (sign bits clear, the int32 round trip
+ * above) and every lane ends below 2^24. Non-negative addends make every partial sum of a lane at
+ * most its final value, and a float32 holds every integer below 2^24, so no addition rounded.
+ * Counts pass this test; it costs about half the instructions of the float64 lanes, which is
+ * what kept the fused pass's reads behind memory (see normalize_scale.c). */
+static NORMOT_ALWAYS_INLINE double normot_f32_count_total(const float *v, int64_t j, int64_t end,
+                                                          int *exact) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, bits = s0;
+  __m256 ok = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
+  for (; j + 32 <= end; j += 32) {
+    __m256 x0 = _mm256_loadu_ps(v + j), x1 = _mm256_loadu_ps(v + j + 8);
+    __m256 x2 = _mm256_loadu_ps(v + j + 16), x3 = _mm256_loadu_ps(v + j + 24);
+    s0 = _mm256_add_ps(s0, x0);
+    s1 = _mm256_add_ps(s1, x1);
+    s2 = _mm256_add_ps(s2, x2);
+    s3 = _mm256_add_ps(s3, x3);
+    ok = _mm256_and_ps(
+        ok, _mm256_and_ps(_mm256_and_ps(normot_f32_is_int32(x0), normot_f32_is_int32(x1)),
+                          _mm256_and_ps(normot_f32_is_int32(x2), normot_f32_is_int32(x3))));
+    bits = _mm256_or_ps(bits, _mm256_or_ps(_mm256_or_ps(x0, x1), _mm256_or_ps(x2, x3)));
+  }
+  for (; j < end; j += 8) {
+    __m256 x = _mm256_maskload_ps(v + j, normot_lanes_below(end - j));
+    s0 = _mm256_add_ps(s0, x);
+    ok = _mm256_and_ps(ok, normot_f32_is_int32(x));
+    bits = _mm256_or_ps(bits, x);
+  }
+  /* Every lane of s below 2^24 bounds the lanes added into it (all non-negative). */
+  __m256 s = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
+  __m256 large = _mm256_cmp_ps(s, _mm256_set1_ps(0x1p24f), _CMP_GE_OQ);
+  *exact = _mm256_movemask_ps(ok) == 0xFF && _mm256_movemask_ps(bits) == 0 &&
+           _mm256_movemask_ps(large) == 0;
+  __m256d d = _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(s)),
+                            _mm256_cvtps_pd(_mm256_extractf128_ps(s, 1)));
+  __m128d h = _mm_add_pd(_mm256_castpd256_pd128(d), _mm256_extractf128_pd(d, 1));
+  return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+}
 /* The same for float64 values; the test converts to int32 and back as above. */
 static NORMOT_ALWAYS_INLINE double normot_f64_lane_total(const double *v, int64_t j, int64_t end,
                                                          int *exact) {
@@ -269,14 +307,20 @@ static NORMOT_ALWAYS_INLINE double normot_row_total(const void *values, normot_v
   int all_exact = 1;
   double sum;
 #if defined(__AVX2__)
-  if (in == NORMOT_FLOAT64)
+  if (in == NORMOT_FLOAT32) { /* counts first; any other float32 row is read again from cache */
+    sum = normot_f32_count_total(values, start, end, &all_exact);
+    if (!all_exact) sum = normot_f32_lane_total(values, start, end, &all_exact);
+  } else if (in == NORMOT_FLOAT64) {
     sum = normot_f64_lane_total(values, start, end, &all_exact);
-  else
-#endif
-      if (in == NORMOT_FLOAT32)
+  } else {
+    sum = normot_lane_total(values, in, out, start, end, &all_exact);
+  }
+#else
+  if (in == NORMOT_FLOAT32)
     sum = normot_f32_lane_total(values, start, end, &all_exact);
   else
     sum = normot_lane_total(values, in, out, start, end, &all_exact);
+#endif
   return all_exact ? sum : normot_sequential_total(values, in, out, start, end);
 }
 
