@@ -72,10 +72,14 @@ typedef struct value_slice {
   const char *name;
 } value_slice;
 
-/* The largest magnitude of a slice's values, and whether every one is finite: four independent
- * maxima without branches (one maximum would wait on every comparison; a cost matrix is the
- * largest input), which give the same value in any order. */
+/* The largest magnitude of a slice's values, and whether every one is finite: float64 through
+ * normot_largest_magnitude; float32 in four independent maxima without branches (one maximum
+ * would wait on every comparison; a cost matrix is the largest input), which give the same value
+ * in any order. */
 static double largest_finite(const normot_emd_problem *problem, value_slice slice, int *finite) {
+  if (problem->value_type == NORMOT_FLOAT64)
+    return normot_largest_magnitude((const double *)slice.values + slice.offset, slice.count,
+                                    finite);
   double top[4] = {0.0, 0.0, 0.0, 0.0};
   int all_finite = 1;
   int64_t i = 0;

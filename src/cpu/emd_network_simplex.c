@@ -27,6 +27,7 @@
 #define NORMOT_PRICING_AVX2 0
 #endif
 
+#include "../validate_emd.h"
 #include "cpu_features.h"
 #include "emd_solvers.h"
 #include "emd_tree_links.h"
@@ -582,26 +583,12 @@ static void pivot(tree *t, int32_t i, int32_t j_col) {
     shift_run(t, t->thread[tail], t->nodes - moved_size, -row_shift);
 }
 
-/* The largest |cost|: four independent maxima (a single one waits on each comparison), which
- * give the same value in any order. */
-static double largest_magnitude(const double *cost, size_t count) {
-  double top[4] = {0.0, 0.0, 0.0, 0.0};
-  size_t e = 0;
-  for (; e + 4 <= count; e += 4)
-    for (int lane = 0; lane < 4; ++lane) {
-      const double magnitude = fabs(cost[e + lane]);
-      top[lane] = magnitude > top[lane] ? magnitude : top[lane];
-    }
-  for (; e < count; ++e) top[0] = fabs(cost[e]) > top[0] ? fabs(cost[e]) : top[0];
-  const double low = top[0] > top[1] ? top[0] : top[1], high = top[2] > top[3] ? top[2] : top[3];
-  return low > high ? low : high;
-}
-
 /* Block pricing on this CPU's kernels. Reduced costs are trusted down to a few hundred ulps of
  * the largest cost. */
 static pricing pricing_rule(const emd_dense_problem *problem) {
   const int32_t n = problem->n, m = problem->m;
-  const double largest = largest_magnitude(problem->cost, (size_t)n * m);
+  int finite; /* checked before: every cost is finite */
+  const double largest = normot_largest_magnitude(problem->cost, (int64_t)n * m, &finite);
   pricing rule = {largest * 1e-13, (int32_t)ceil(sqrt((double)n * (double)m) / m), row_minimum,
                   first_column_at};
 #if NORMOT_PRICING_AVX2
