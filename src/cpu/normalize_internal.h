@@ -162,7 +162,7 @@ static NORMOT_ALWAYS_INLINE double normot_f32_lane_total(const float *v, int64_t
  * above) and every lane ends below 2^24. Non-negative addends make every partial sum of a lane at
  * most its final value, and a float32 holds every integer below 2^24, so no addition rounded.
  * Counts pass this test; it costs about half the instructions of the float64 lanes, which is
- * what kept the fused pass's reads behind memory (see normalize_scale.c). */
+ * what kept the fused pass's reads behind memory (docs/normalize_semantics.md). */
 static NORMOT_ALWAYS_INLINE double normot_f32_count_total(const float *v, int64_t j, int64_t end,
                                                           int *exact) {
   __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, bits = s0;
