@@ -20,6 +20,7 @@
 #include <omp.h>
 #endif
 
+#include "../validate_emd.h"
 #include "emd_solvers.h"
 #include "normot/normot.h"
 
@@ -185,7 +186,9 @@ static double largest_cost(const emd_multiscale_problem *p, scratch *spaces) {
     thread = omp_get_thread_num();
 #endif
     const double *row = active_row(p, r, &spaces[thread]);
-    for (int32_t c = 0; c < p->m; ++c) largest = fabs(row[c]) > largest ? fabs(row[c]) : largest;
+    int finite; /* the costs were checked before */
+    const double row_largest = normot_largest_magnitude(row, p->m, &finite);
+    largest = row_largest > largest ? row_largest : largest;
   }
   return largest;
 }
