@@ -20,6 +20,8 @@ Cases:
   clouds                2-D point clouds, n = m = 10^4 (and 5 x 10^4 with --big): x uniform on
                         the unit square, y = u^1.5 coordinate-wise (skewed), random weights in
                         [0.1, 1.1), multiscale only (POT would need n^2 doubles), 2 threads.
+  clouds3               the same in 3-D: x uniform on the unit cube, y = u^1.5 coordinate-wise,
+                        random weights, n = m = 10^4 (and 5 x 10^4 with --big), 2 threads.
   crowded               2-D clouds as "clouds" but crowded: "cluster-S:N" puts 20% of each
                         cloud in a Gaussian cluster of width S around (0.5, 0.5); "copies-K:N"
                         puts half of each cloud on K fixed points (coincident copies). N = 4000
@@ -99,9 +101,9 @@ def crowded(kind, n, seed):
     return x, y, a, b
 
 
-def clouds(n, seed):
+def clouds(n, seed, dim=2):
     rng = np.random.default_rng(seed)
-    x, y = rng.random((n, 2)), rng.random((n, 2)) ** 1.5
+    x, y = rng.random((n, dim)), rng.random((n, dim)) ** 1.5
     a, b = rng.random(n) + 0.1, rng.random(n) + 0.1
     return x, y, a / a.sum(), b / b.sum()
 
@@ -264,8 +266,8 @@ def child(case, arg):
         a, b, g = smooth_field(128, 128), smooth_field(128, 129), grid(128)
         out = normot_solve(a, b, "multiscale", 2, x=g, y=g)
         record.update(normot_record(out, a, b, lambda i0, i1: sq_cost(g[i0:i1], g)))
-    elif case == "clouds":
-        x, y, a, b = clouds(int(arg), 7)
+    elif case in ("clouds", "clouds3"):
+        x, y, a, b = clouds(int(arg), 7, 3 if case == "clouds3" else 2)
         out = normot_solve(a, b, "multiscale", 2, x=x, y=y)
         record.update(normot_record(out, a, b, lambda i0, i1: sq_cost(x[i0:i1], y)))
     elif case == "crowded":
@@ -333,7 +335,7 @@ def main():
                 print(json.dumps(summary), flush=True)
         elif case == "grid128":
             print(json.dumps(run_child(case, 128, "multiscale")), flush=True)
-        elif case == "clouds":
+        elif case in ("clouds", "clouds3"):
             for n in [10_000] + ([50_000] if args.big else []):
                 print(json.dumps(run_child(case, n, "multiscale")), flush=True)
         elif case == "crowded":

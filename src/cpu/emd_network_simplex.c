@@ -40,7 +40,10 @@ typedef struct tree {
   /* Preorder of the tree as a cyclic list (thread, rev_thread) starting at the root; last[x]
    * is the last node of x's subtree in that order, so a subtree is a run of the list. */
   int32_t *thread, *rev_thread, *last;
-  int32_t *path;     /* pivot scratch: the path that is re-hung */
+  int32_t *path; /* pivot scratch: the path that is re-hung */
+  /* Pivot scratch: the cycle's two sides as find_cycle met them, i's from the front and j's
+   * from the back, so that the second walk reads a list instead of chasing parents again. */
+  int32_t *cycle_nodes;
   int32_t *segments; /* pivot scratch: 4 per node of that path */
   double *flow;      /* flow on the arc between a node and its parent */
   double *pot;
@@ -61,11 +64,12 @@ typedef struct candidate {
   int32_t row, col;
 } candidate;
 
-enum { TREE_INT_ARRAYS = 11, BUILD_INT_ARRAYS = 12, BUILD_DOUBLE_ARRAYS = 4 };
+enum { TREE_INT_ARRAYS = 12, BUILD_INT_ARRAYS = 12, BUILD_DOUBLE_ARRAYS = 4 };
 
 size_t emd_network_simplex_workspace_bytes(int32_t n, int32_t m) {
   const size_t nodes = (size_t)n + (size_t)m;
-  /* The tree: parent, size, thread, rev_thread, last, path and 4 segment slots per node (int32),
+  /* The tree: parent, size, thread, rev_thread, last, path, cycle_nodes and 4 segment slots per
+   * node (int32),
    * flow and pot (double). The initial solution's scratch: remaining supplies, the arc list
    * (row, col, flow), its adjacency (offsets, 2 entries per arc), the breadth-first order and
    * the child lists, the closed columns, plus one candidate per row. */
@@ -156,30 +160,27 @@ static int32_t first_column_at(const double *c, const double *v, double u, doubl
  * the same bits. */
 __attribute__((target("avx2"))) static double row_minimum_avx2(const double *c, const double *v,
                                                                double u, int32_t m) {
+  if (m < 4) return row_minimum(c, v, u, m);
+  const __m256d shift = _mm256_set1_pd(u);
+  __m256d m0 = _mm256_set1_pd(INFINITY), m1 = m0, m2 = m0, m3 = m0;
   int32_t j = 0;
-  double smallest = INFINITY;
-  if (m >= 16) {
-    const __m256d shift = _mm256_set1_pd(u);
-    __m256d m0 = _mm256_set1_pd(INFINITY), m1 = m0, m2 = m0, m3 = m0;
-    for (; j + 16 <= m; j += 16) {
-#define NORMOT_LANE(acc, at)                                                                      \
-  (acc) = _mm256_min_pd((acc), _mm256_sub_pd(_mm256_sub_pd(_mm256_loadu_pd(c + j + (at)), shift), \
-                                             _mm256_loadu_pd(v + j + (at))))
-      NORMOT_LANE(m0, 0);
-      NORMOT_LANE(m1, 4);
-      NORMOT_LANE(m2, 8);
-      NORMOT_LANE(m3, 12);
+#define NORMOT_LANE(acc, at)                                                                  \
+  (acc) = _mm256_min_pd((acc), _mm256_sub_pd(_mm256_sub_pd(_mm256_loadu_pd(c + (at)), shift), \
+                                             _mm256_loadu_pd(v + (at))))
+  for (; j + 16 <= m; j += 16) {
+    NORMOT_LANE(m0, j);
+    NORMOT_LANE(m1, j + 4);
+    NORMOT_LANE(m2, j + 8);
+    NORMOT_LANE(m3, j + 12);
+  }
+  for (; j + 4 <= m; j += 4) NORMOT_LANE(m1, j);
+  /* The last columns in one vector that overlaps columns already seen: a minimum does not mind
+   * seeing a value twice, and a scalar tail would be a chain of dependent minima. */
+  if (j < m) NORMOT_LANE(m2, m - 4);
 #undef NORMOT_LANE
-    }
-    double lanes[4];
-    _mm256_storeu_pd(lanes, _mm256_min_pd(_mm256_min_pd(m0, m1), _mm256_min_pd(m2, m3)));
-    for (int l = 0; l < 4; ++l) smallest = lanes[l] < smallest ? lanes[l] : smallest;
-  }
-  for (; j < m; ++j) {
-    double reduced = c[j] - u - v[j];
-    smallest = reduced < smallest ? reduced : smallest;
-  }
-  return smallest;
+  __m256d both = _mm256_min_pd(_mm256_min_pd(m0, m1), _mm256_min_pd(m2, m3));
+  __m128d half = _mm_min_pd(_mm256_castpd256_pd128(both), _mm256_extractf128_pd(both, 1));
+  return _mm_cvtsd_f64(_mm_min_sd(half, _mm_unpackhi_pd(half, half)));
 }
 
 __attribute__((target("avx2"))) static int32_t first_column_at_avx2(const double *c,
@@ -473,13 +474,30 @@ static int find_entering_arc(const tree *t, const pricing *p, search_cursor *cur
   return 0;
 }
 
-/* The cycle that entering arc (i, j) closes: its apex, the leaving arc (the node below it) and
- * the flow theta that moves. */
+/* The cycle that entering arc (i, j) closes: its apex, the leaving arc (the node below it), the
+ * flow theta that moves, and how many nodes each side has below the apex (in t->cycle_nodes). */
 typedef struct cycle {
   int32_t apex, leave;
   int on_j_side;
   double theta;
+  int32_t i_count, j_count;
 } cycle;
+
+/* One side of a cycle in t->cycle_nodes, from the entering arc's end up to the apex (excluded). */
+typedef struct cycle_side {
+  const int32_t *first;
+  int32_t step, count;
+} cycle_side;
+
+static cycle_side i_side(const tree *t, const cycle *c) {
+  const cycle_side side = {t->cycle_nodes, 1, c->i_count};
+  return side;
+}
+
+static cycle_side j_side(const tree *t, const cycle *c) {
+  const cycle_side side = {t->cycle_nodes + t->nodes - 1, -1, c->j_count};
+  return side;
+}
 
 static cycle find_cycle(const tree *t, int32_t i, int32_t jn) {
   const int32_t n = t->n;
@@ -489,6 +507,7 @@ static cycle find_cycle(const tree *t, int32_t i, int32_t jn) {
   double theta_i = INFINITY, theta_j = INFINITY;
   int32_t leave_i = -1, leave_j = -1;
   int32_t x = i, y = jn;
+  int32_t *i_nodes = t->cycle_nodes, *j_nodes = t->cycle_nodes + t->nodes - 1;
   /* A proper ancestor has a larger subtree, so the end with the smaller subtree (either one on
    * a tie) is not above the apex and may step up. */
   int32_t size_x = t->size[x], size_y = t->size[y];
@@ -496,10 +515,12 @@ static cycle find_cycle(const tree *t, int32_t i, int32_t jn) {
     /* the same steps as alternating one at a time, in runs that the branch predictor follows */
     for (; size_x <= size_y && x != y; size_x = t->size[x]) {
       if (x < n && t->flow[x] < theta_i) theta_i = t->flow[x], leave_i = x;
+      *i_nodes++ = x;
       x = t->parent[x];
     }
     for (; size_y < size_x; size_y = t->size[y]) {
       if (y >= n && t->flow[y] <= theta_j) theta_j = t->flow[y], leave_j = y;
+      *j_nodes-- = y;
       y = t->parent[y];
     }
   }
@@ -508,33 +529,42 @@ static cycle find_cycle(const tree *t, int32_t i, int32_t jn) {
   c.on_j_side = theta_j <= theta_i;
   c.theta = c.on_j_side ? theta_j : theta_i;
   c.leave = c.on_j_side ? leave_j : leave_i;
+  c.i_count = (int32_t)(i_nodes - t->cycle_nodes);
+  c.j_count = (int32_t)(t->cycle_nodes + t->nodes - 1 - j_nodes);
   return c;
 }
 
-/* The cycle's second walk, fused with the updates that follow the same parent chains: theta
+/* The cycle's second walk, over the sides find_cycle recorded, fused with the updates: theta
  * moves along the cycle (rows' arcs change by row_change, columns' by -row_change; the i side
  * gives up flow on its rows, the j side on its columns), the path from `inside` up to the
  * leaving arc is recorded in t->path, and the subtree sizes follow the move of the cut subtree
  * (moved nodes) from the inside chain above the leaving arc to the outside chain. Returns the
  * path's length. */
-static int32_t walk_cycle(tree *t, const cycle *c, int32_t inside, int32_t outside) {
+static int32_t walk_cycle(tree *t, const cycle *c) {
   const int32_t n = t->n, moved = t->size[c->leave];
+  const cycle_side in = c->on_j_side ? j_side(t, c) : i_side(t, c);
+  const cycle_side out = c->on_j_side ? i_side(t, c) : j_side(t, c);
   /* inside is j when the leaving arc is on j's side */
   const double row_change = c->on_j_side ? c->theta : -c->theta;
   const double inside_change[2] = {row_change, -row_change};
   const double outside_change[2] = {-row_change, row_change};
   const int flows_move = c->theta > 0.0;
-  int32_t length = 0, x = inside;
-  for (;; x = t->parent[x]) {
+  int32_t length = 0, k = 0;
+  const int32_t *node = in.first;
+  for (;; ++k, node += in.step) {
+    const int32_t x = *node;
     if (flows_move) t->flow[x] += inside_change[x >= n];
     t->path[length++] = x;
     if (x == c->leave) break;
   }
-  for (x = t->parent[x]; x != c->apex; x = t->parent[x]) {
+  for (++k, node += in.step; k < in.count; ++k, node += in.step) {
+    const int32_t x = *node;
     if (flows_move) t->flow[x] += inside_change[x >= n];
     t->size[x] -= moved;
   }
-  for (x = outside; x != c->apex; x = t->parent[x]) {
+  node = out.first;
+  for (k = 0; k < out.count; ++k, node += out.step) {
+    const int32_t x = *node;
     if (flows_move) t->flow[x] += outside_change[x >= n];
     t->size[x] += moved;
   }
@@ -568,7 +598,7 @@ static void pivot(tree *t, int32_t i, int32_t j_col) {
   /* Cut the leaving arc; the subtree below it holds `inside`, the entering arc's end on that
    * side, and is re-hung from the other end. */
   const int32_t inside = c.on_j_side ? jn : i, outside = c.on_j_side ? i : jn;
-  const int32_t path_length = walk_cycle(t, &c, inside, outside);
+  const int32_t path_length = walk_cycle(t, &c);
   const int32_t moved_size = t->size[c.leave];
   const emd_thread_tree order = {t->parent, t->thread, t->rev_thread,
                                  t->last,   t->path,   t->segments};
@@ -611,6 +641,7 @@ void emd_network_simplex_solve(const emd_dense_problem *problem, int64_t max_ite
   t.rev_thread = carve(&cursor, (size_t)nodes * sizeof(int32_t));
   t.last = carve(&cursor, (size_t)nodes * sizeof(int32_t));
   t.path = carve(&cursor, (size_t)nodes * sizeof(int32_t));
+  t.cycle_nodes = carve(&cursor, (size_t)nodes * sizeof(int32_t));
   t.segments = carve(&cursor, 4 * (size_t)nodes * sizeof(int32_t));
   t.flow = carve(&cursor, (size_t)nodes * sizeof(double));
   t.pot = carve(&cursor, (size_t)nodes * sizeof(double));
