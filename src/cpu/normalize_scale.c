@@ -37,30 +37,39 @@ static normot_log1p_memo *job_memo(const normalize_job *job, normot_log1p_memo *
   return storage;
 }
 
-enum { CACHE_LINE_BYTES = 64, PREFETCH_DISTANCE_BYTES = 32768 };
+enum { CACHE_LINE_BYTES = 64, PREFETCH_MIN_BYTES = 32768 };
 
-/* The index of the value PREFETCH_DISTANCE_BYTES after value j, clamped to the last value. The
- * fused pass reads each group twice: once to add its rows up (from memory) and once to scale
- * them (from cache). While a group is scaled nothing asks memory for the next groups, and the
- * hardware prefetcher waits with it, so each cache line scaled asks for the line 32 KiB further
- * on (one float32 group ahead), which the next group's sums will read. (On a loaded machine, 100k
- * x 20k float32, one thread: 0.62-0.68 of the copy bandwidth without prefetching, 0.67-0.70 one
- * row length ahead, 0.65-0.80 at 16 KiB and 32 KiB, 0.62-0.74 at 64 KiB. On the quiet machine,
- * alternating builds, target_sum on 200k x 20k and 1M x 2k at 1 and 2 threads: 32 KiB 0.49-0.61
- * of the copy where 16 KiB gave 0.47-0.52 on long rows and 0.38-0.54 against 0.36-0.50 on short
- * ones; 64 KiB within the noise of 32 KiB.) */
+/* How many values ahead of the one being scaled the fused pass prefetches. The pass reads each
+ * group twice: once to add its rows up (from memory) and once to scale them (from cache). While
+ * a group is scaled nothing asks memory for the next groups, and the hardware prefetcher waits
+ * with it, so each cache line scaled asks for the line one group further on, which the next
+ * group's sums will read: NORMOT_GROUP_VALUES values (32 KiB of float32, 64 KiB of float64), at
+ * least 32 KiB for narrower types, and a whole row for a dense row longer than a group (it is a
+ * group of its own).
+ * Measured (bench/RESULTS.md): on a loaded machine, 100k x 20k float32, one thread: 0.62-0.68 of
+ * the copy bandwidth without prefetching, 0.65-0.80 at 16 KiB and 32 KiB, 0.62-0.74 at 64 KiB.
+ * On the quiet machine, alternating builds, float32 target_sum on 200k x 20k and 1M x 2k at 1
+ * and 2 threads: 32 KiB 0.49-0.61 of the copy where 16 KiB gave 0.47-0.52 on long rows and
+ * 0.38-0.54 against 0.36-0.50 on short ones; 64 KiB within the noise of 32 KiB. float64
+ * target_sum, four alternations, one group (64 KiB) ahead instead of 32 KiB: 0.53-0.55 -> 0.63-0.70
+ * (long rows, one thread), 0.46-0.53 -> 0.54-0.58 (short rows). Dense float32 target_sum on
+ * 20k-gene rows, one thread, five alternations: 0.29-0.51 at 32 KiB, 0.45-0.65 a row ahead. */
+static NORMOT_ALWAYS_INLINE int64_t prefetch_distance(const normot_matrix *X,
+                                                      normot_value_type in) {
+  const int64_t at_least = PREFETCH_MIN_BYTES / (int64_t)normot_value_size(in);
+  int64_t distance = NORMOT_GROUP_VALUES > at_least ? NORMOT_GROUP_VALUES : at_least;
+  if (X->layout == NORMOT_LAYOUT_DENSE && X->n_cols > distance) distance = X->n_cols;
+  return distance;
+}
+
+/* The address `distance` values after value j, clamped to the last value. */
 static NORMOT_ALWAYS_INLINE const char *prefetch_target(const normot_matrix *X,
-                                                        normot_value_type in, int64_t j) {
+                                                        normot_value_type in, int64_t j,
+                                                        int64_t distance) {
   const int64_t value_bytes = (int64_t)normot_value_size(in); /* a constant once inlined */
   const int64_t n_values =
       X->layout == NORMOT_LAYOUT_CSR ? X->nnz : (X->n_rows - 1) * X->ld + X->n_cols;
-  /* A dense row longer than a group is a group of its own, so one such row ahead: 32 KiB would
-   * leave most of the next row to be read while it is summed. (200k x 20k, dense target_sum, one
-   * thread, five alternations: 0.29-0.51 of the copy with 32 KiB, 0.45-0.65 a row ahead.) */
-  const int64_t row_bytes = X->layout == NORMOT_LAYOUT_DENSE ? X->n_cols * value_bytes : 0;
-  const int64_t distance =
-      row_bytes > PREFETCH_DISTANCE_BYTES ? row_bytes : PREFETCH_DISTANCE_BYTES;
-  const int64_t ahead = j + distance / value_bytes;
+  const int64_t ahead = j + distance;
   return (const char *)X->values + (ahead < n_values ? ahead : n_values - 1) * value_bytes;
 }
 
@@ -75,11 +84,12 @@ static NORMOT_ALWAYS_INLINE void scale_range_prefetching(const normalize_job *jo
   const normot_value_type in = t.in, out = t.out;
   const int64_t per_line = CACHE_LINE_BYTES / (int64_t)normot_value_size(in);
   const void *values = job->X->values;
+  const int64_t distance = prefetch_distance(job->X, in);
   int64_t j = start;
   for (; j + per_line <= end; j += per_line) {
 #if defined(__GNUC__)
     /* Into L2: the lines are read a few groups later, after this group's lines are written. */
-    __builtin_prefetch(prefetch_target(job->X, in, j), 0, 2);
+    __builtin_prefetch(prefetch_target(job->X, in, j, distance), 0, 2);
 #endif
     for (int64_t k = j; k < j + per_line; ++k)
       normot_scale_store(job->out_values, out, k, normot_load_as_output(values, in, out, k), factor,
@@ -115,7 +125,7 @@ static NORMOT_ALWAYS_INLINE void scale_segment_f32(const normalize_job *job, row
   const float *in = X->values;
   float *out = job->out_values;
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  const int64_t ahead = PREFETCH_DISTANCE_BYTES / (int64_t)sizeof *in;
+  const int64_t ahead = prefetch_distance(X, NORMOT_FLOAT32);
   int64_t r = g.r0, next = normot_load_index(X->indptr, idx, r + 1);
   int64_t j = g.v0;
   for (; stream && j < g.v1 && (uintptr_t)(out + j) % 32 != 0; ++j) {
@@ -155,7 +165,7 @@ static NORMOT_ALWAYS_INLINE void scale_segment_f64(const normalize_job *job, row
   const double *in = X->values;
   double *out = job->out_values;
   const __m256i lane = _mm256_setr_epi64x(0, 1, 2, 3);
-  const int64_t ahead = PREFETCH_DISTANCE_BYTES / (int64_t)sizeof *in;
+  const int64_t ahead = prefetch_distance(X, NORMOT_FLOAT64);
   int64_t r = g.r0, next = normot_load_index(X->indptr, idx, r + 1);
   int64_t j = g.v0;
   for (; stream && j < g.v1 && (uintptr_t)(out + j) % 32 != 0; ++j) {
@@ -207,11 +217,12 @@ static NORMOT_ALWAYS_INLINE void log1p_table_group(const normalize_job *job, row
                                                    int prefetch, normot_log1p_memo *memo) {
   const normot_matrix *X = job->X;
   const int64_t per_line = CACHE_LINE_BYTES / (int64_t)normot_value_size(t.in);
+  const int64_t distance = prefetch_distance(X, t.in);
   for (int64_t r = g.r0; r < g.r1; ++r) {
     const int64_t start = normot_row_start(X, t.idx, r), n = normot_row_end(X, t.idx, r) - start;
 #if defined(__GNUC__)
     for (int64_t j = start; prefetch && j < start + n; j += per_line)
-      __builtin_prefetch(prefetch_target(X, t.in, j), 0, 2);
+      __builtin_prefetch(prefetch_target(X, t.in, j, distance), 0, 2);
 #endif
     normot_log1p_table_row(t.out, X->values, job->out_values, start, n, factors[r - g.r0], memo);
   }
