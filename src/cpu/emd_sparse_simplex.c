@@ -33,6 +33,9 @@ struct emd_sparse_simplex {
   double artificial_cost, tolerance;
   const emd_arc_list *arcs;
   int32_t *parent, *size, *thread, *rev_thread, *last, *path, *segments;
+  /* A pivot's cycle as the apex walk met it: i's side from the front, j's from the back, so
+   * that the updates read two lists instead of chasing the parents four more times. */
+  int32_t *cycle_nodes;
   int64_t *parent_arc;
   double *flow, *pot;
   int64_t next_arc; /* where pricing resumes */
@@ -79,6 +82,7 @@ void emd_sparse_simplex_destroy(emd_sparse_simplex *s) {
   if (s == NULL) return;
   free(s->parent), free(s->size), free(s->thread), free(s->rev_thread), free(s->last);
   free(s->path), free(s->segments), free(s->parent_arc), free(s->flow), free(s->pot);
+  free(s->cycle_nodes);
   free(s);
 }
 
@@ -137,11 +141,12 @@ emd_sparse_simplex *emd_sparse_simplex_create(const emd_sparse_setup *setup) {
   s->last = malloc(count * sizeof(int32_t));
   s->path = malloc(count * sizeof(int32_t));
   s->segments = malloc(4 * count * sizeof(int32_t));
+  s->cycle_nodes = malloc(count * sizeof(int32_t));
   s->parent_arc = malloc(count * sizeof(int64_t));
   s->flow = malloc(count * sizeof(double));
   s->pot = malloc(count * sizeof(double));
   if (!s->parent || !s->size || !s->thread || !s->rev_thread || !s->last || !s->path ||
-      !s->segments || !s->parent_arc || !s->flow || !s->pot) {
+      !s->segments || !s->cycle_nodes || !s->parent_arc || !s->flow || !s->pot) {
     emd_sparse_simplex_destroy(s);
     return NULL;
   }
@@ -174,36 +179,47 @@ static int64_t find_entering_arc(emd_sparse_simplex *s, int64_t block) {
 }
 
 /* Re-hangs the subtree cut below `leave` from `outside` through the entering arc: the parent
- * path from `inside` up to `leave` is reversed, each arc moving with its flow to its new child
- * end. */
+ * path from `inside` up to `leave` (s->path, path_length nodes) is reversed, each arc moving
+ * with its flow to its new child end. The sizes above the cut were moved by the caller. */
 typedef struct rehang {
   int32_t inside, outside, leave, apex;
   int64_t entering_arc;
   double theta;
 } rehang;
 
-static void rehang_subtree(emd_sparse_simplex *s, const rehang *r) {
+static void rehang_subtree(emd_sparse_simplex *s, const rehang *r, int32_t path_length) {
   const int32_t moved_size = s->size[r->leave];
-  for (int32_t x = s->parent[r->leave]; x != r->apex; x = s->parent[x]) s->size[x] -= moved_size;
-  for (int32_t x = r->outside; x != r->apex; x = s->parent[x]) s->size[x] += moved_size;
-  int32_t current = r->inside, new_parent = r->outside, below_size = 0;
+  int32_t new_parent = r->outside, below_size = 0;
   double new_flow = r->theta;
   int64_t new_arc = r->entering_arc;
-  for (;;) {
-    int32_t old_parent = s->parent[current], old_size = s->size[current];
-    double old_flow = s->flow[current];
-    int64_t old_arc = s->parent_arc[current];
+  for (int32_t k = 0; k < path_length; ++k) {
+    const int32_t current = s->path[k], old_size = s->size[current];
+    const double old_flow = s->flow[current];
+    const int64_t old_arc = s->parent_arc[current];
     s->parent[current] = new_parent;
     s->flow[current] = new_flow;
     s->parent_arc[current] = new_arc;
     s->size[current] = moved_size - below_size;
-    if (current == r->leave) break;
     below_size = old_size;
     new_parent = current;
     new_flow = old_flow;
     new_arc = old_arc;
-    current = old_parent;
   }
+}
+
+/* One side of the cycle in s->cycle_nodes, from the entering arc's end up to the apex
+ * (excluded). */
+typedef struct cycle_side {
+  const int32_t *first;
+  int32_t step, count;
+} cycle_side;
+
+/* Flows: theta moves along a side (rows' arcs by row_change, columns' by -row_change). */
+static void move_flow(emd_sparse_simplex *s, cycle_side side, double row_change) {
+  const int32_t n = s->n;
+  const double change[2] = {row_change, -row_change};
+  const int32_t *node = side.first;
+  for (int32_t k = 0; k < side.count; ++k, node += side.step) s->flow[*node] += change[*node >= n];
 }
 
 /* One pivot on entering arc `arc` (row i -> column j): the same walk, ratio test and tie
@@ -212,35 +228,48 @@ static void pivot(emd_sparse_simplex *s, int64_t arc) {
   const int32_t n = s->n, i = s->arcs->row[arc], jn = n + s->arcs->col[arc];
   double theta_i = INFINITY, theta_j = INFINITY;
   int32_t leave_i = -1, leave_j = -1, x = i, y = jn;
+  int32_t *i_nodes = s->cycle_nodes, *j_nodes = s->cycle_nodes + s->nodes - 1;
   while (x != y) {
     if (s->size[x] <= s->size[y]) {
       if (x < n && s->flow[x] < theta_i) theta_i = s->flow[x], leave_i = x;
+      *i_nodes++ = x;
       x = s->parent[x];
     } else {
       if (y >= n && s->flow[y] <= theta_j) theta_j = s->flow[y], leave_j = y;
+      *j_nodes-- = y;
       y = s->parent[y];
     }
   }
+  const cycle_side i_side = {s->cycle_nodes, 1, (int32_t)(i_nodes - s->cycle_nodes)};
+  const cycle_side j_side = {s->cycle_nodes + s->nodes - 1, -1,
+                             (int32_t)(s->cycle_nodes + s->nodes - 1 - j_nodes)};
   const int32_t apex = x;
   const double reduced = s->arcs->cost[arc] - s->pot[i] + s->pot[jn];
   const int on_j_side = theta_j <= theta_i;
   const double theta = on_j_side ? theta_j : theta_i;
   if (theta > 0.0) {
-    for (x = i; x != apex; x = s->parent[x]) s->flow[x] += x < n ? -theta : theta;
-    for (y = jn; y != apex; y = s->parent[y]) s->flow[y] += y >= n ? -theta : theta;
+    move_flow(s, i_side, -theta);
+    move_flow(s, j_side, theta);
   }
   rehang r = {
       on_j_side ? jn : i, on_j_side ? i : jn, on_j_side ? leave_j : leave_i, apex, arc, theta};
-  int32_t path_length = 0;
-  for (x = r.inside;; x = s->parent[x]) {
-    s->path[path_length++] = x;
-    if (x == r.leave) break;
-  }
+  /* The stem (inside up to leave) and the sizes above the cut: they lose the cut subtree on the
+   * inside's side up to the apex and gain it on the outside's. */
+  const cycle_side in = on_j_side ? j_side : i_side, out = on_j_side ? i_side : j_side;
   const int32_t moved_size = s->size[r.leave];
+  int32_t path_length = 0, k = 0;
+  const int32_t *node = in.first;
+  for (;; ++k, node += in.step) {
+    s->path[path_length++] = *node;
+    if (*node == r.leave) break;
+  }
+  for (++k, node += in.step; k < in.count; ++k, node += in.step) s->size[*node] -= moved_size;
+  node = out.first;
+  for (k = 0; k < out.count; ++k, node += out.step) s->size[*node] += moved_size;
   const emd_thread_tree order = {s->parent, s->thread, s->rev_thread,
                                  s->last,   s->path,   s->segments};
   const int32_t tail = emd_thread_rehang(&order, path_length, r.outside);
-  rehang_subtree(s, &r);
+  rehang_subtree(s, &r, path_length);
   /* Make the entering arc tight by shifting the smaller side of the tree. */
   const double delta = r.inside == i ? reduced : -reduced;
   if (2 * moved_size <= s->nodes)
