@@ -108,6 +108,16 @@ TEST_P(EmdTest, CertificateOnEveryShapeWithEverySolver) {
   }
 }
 
+// The dense simplex prices a row in vectors of 4 (SSE2: 2) columns and finishes the last few
+// columns apart (with AVX2, one vector that overlaps columns already priced): every column count
+// from 1 to 40, so that every remainder is met, and each solution's certificate over all pairs.
+TEST_P(EmdTest, SimplexCertifiesEveryRowLength) {
+  std::mt19937_64 rng(41);
+  std::vector<EmdCase> cases;
+  for (int64_t m = 1; m <= 40; ++m) cases.push_back(RandomCase(rng, 9, m, false));
+  SolveEach(cases, Params(NORMOT_EMD_SOLVER_NETWORK_SIMPLEX));
+}
+
 // Every permutation of a uniform n x n problem, n <= 6.
 TEST_P(EmdTest, BruteForceOverPermutations) {
   std::mt19937_64 rng(11);
