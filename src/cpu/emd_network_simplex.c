@@ -69,10 +69,9 @@ enum { TREE_INT_ARRAYS = 12, BUILD_INT_ARRAYS = 12, BUILD_DOUBLE_ARRAYS = 4 };
 size_t emd_network_simplex_workspace_bytes(int32_t n, int32_t m) {
   const size_t nodes = (size_t)n + (size_t)m;
   /* The tree: parent, size, thread, rev_thread, last, path, cycle_nodes and 4 segment slots per
-   * node (int32),
-   * flow and pot (double). The initial solution's scratch: remaining supplies, the arc list
-   * (row, col, flow), its adjacency (offsets, 2 entries per arc), the breadth-first order and
-   * the child lists, the closed columns, plus one candidate per row. */
+   * node (int32), flow and pot (double). The initial solution's scratch: remaining supplies, the
+   * arc list (row, col, flow), its adjacency (offsets, 2 entries per arc), the breadth-first order
+   * and the child lists, the closed columns, plus one candidate per row. */
   return TREE_INT_ARRAYS * emd_align64(nodes * sizeof(int32_t)) +
          2 * emd_align64(nodes * sizeof(double)) +
          BUILD_INT_ARRAYS * emd_align64((nodes + 1) * sizeof(int32_t)) +
@@ -483,19 +482,13 @@ typedef struct cycle {
   int32_t i_count, j_count;
 } cycle;
 
-/* One side of a cycle in t->cycle_nodes, from the entering arc's end up to the apex (excluded). */
-typedef struct cycle_side {
-  const int32_t *first;
-  int32_t step, count;
-} cycle_side;
-
-static cycle_side i_side(const tree *t, const cycle *c) {
-  const cycle_side side = {t->cycle_nodes, 1, c->i_count};
+static emd_cycle_side i_side(const tree *t, const cycle *c) {
+  const emd_cycle_side side = {t->cycle_nodes, 1, c->i_count};
   return side;
 }
 
-static cycle_side j_side(const tree *t, const cycle *c) {
-  const cycle_side side = {t->cycle_nodes + t->nodes - 1, -1, c->j_count};
+static emd_cycle_side j_side(const tree *t, const cycle *c) {
+  const emd_cycle_side side = {t->cycle_nodes + t->nodes - 1, -1, c->j_count};
   return side;
 }
 
@@ -542,8 +535,8 @@ static cycle find_cycle(const tree *t, int32_t i, int32_t jn) {
  * path's length. */
 static int32_t walk_cycle(tree *t, const cycle *c) {
   const int32_t n = t->n, moved = t->size[c->leave];
-  const cycle_side in = c->on_j_side ? j_side(t, c) : i_side(t, c);
-  const cycle_side out = c->on_j_side ? i_side(t, c) : j_side(t, c);
+  const emd_cycle_side in = c->on_j_side ? j_side(t, c) : i_side(t, c);
+  const emd_cycle_side out = c->on_j_side ? i_side(t, c) : j_side(t, c);
   /* inside is j when the leaving arc is on j's side */
   const double row_change = c->on_j_side ? c->theta : -c->theta;
   const double inside_change[2] = {row_change, -row_change};

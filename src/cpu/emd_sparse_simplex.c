@@ -207,15 +207,8 @@ static void rehang_subtree(emd_sparse_simplex *s, const rehang *r, int32_t path_
   }
 }
 
-/* One side of the cycle in s->cycle_nodes, from the entering arc's end up to the apex
- * (excluded). */
-typedef struct cycle_side {
-  const int32_t *first;
-  int32_t step, count;
-} cycle_side;
-
 /* Flows: theta moves along a side (rows' arcs by row_change, columns' by -row_change). */
-static void move_flow(emd_sparse_simplex *s, cycle_side side, double row_change) {
+static void move_flow(emd_sparse_simplex *s, emd_cycle_side side, double row_change) {
   const int32_t n = s->n;
   const double change[2] = {row_change, -row_change};
   const int32_t *node = side.first;
@@ -240,9 +233,9 @@ static void pivot(emd_sparse_simplex *s, int64_t arc) {
       y = s->parent[y];
     }
   }
-  const cycle_side i_side = {s->cycle_nodes, 1, (int32_t)(i_nodes - s->cycle_nodes)};
-  const cycle_side j_side = {s->cycle_nodes + s->nodes - 1, -1,
-                             (int32_t)(s->cycle_nodes + s->nodes - 1 - j_nodes)};
+  const emd_cycle_side i_side = {s->cycle_nodes, 1, (int32_t)(i_nodes - s->cycle_nodes)};
+  const emd_cycle_side j_side = {s->cycle_nodes + s->nodes - 1, -1,
+                                 (int32_t)(s->cycle_nodes + s->nodes - 1 - j_nodes)};
   const int32_t apex = x;
   const double reduced = s->arcs->cost[arc] - s->pot[i] + s->pot[jn];
   const int on_j_side = theta_j <= theta_i;
@@ -255,7 +248,7 @@ static void pivot(emd_sparse_simplex *s, int64_t arc) {
       on_j_side ? jn : i, on_j_side ? i : jn, on_j_side ? leave_j : leave_i, apex, arc, theta};
   /* The stem (inside up to leave) and the sizes above the cut: they lose the cut subtree on the
    * inside's side up to the apex and gain it on the outside's. */
-  const cycle_side in = on_j_side ? j_side : i_side, out = on_j_side ? i_side : j_side;
+  const emd_cycle_side in = on_j_side ? j_side : i_side, out = on_j_side ? i_side : j_side;
   const int32_t moved_size = s->size[r.leave];
   int32_t path_length = 0, k = 0;
   const int32_t *node = in.first;

@@ -30,6 +30,14 @@ static inline void emd_tree_remove_child(const emd_tree_links *t, int32_t parent
   if (next >= 0) t->prev_sibling[next] = prev;
 }
 
+/* One side of a pivot's cycle as the apex walk recorded it (the network simplex solvers keep one
+ * array of nodes: i's side from the front, j's from the back): `count` nodes from the entering
+ * arc's end up to the apex (excluded), `step` apart. */
+typedef struct emd_cycle_side {
+  const int32_t *first;
+  int32_t step, count;
+} emd_cycle_side;
+
 /* The tree's preorder as a cyclic list (thread[x] follows x, rev_thread[x] precedes it) from
  * the root, and last[x], the last node of x's subtree in it, so that every subtree is one run
  * of the list. path (one per node) and segments (four per node) are a pivot's scratch. */

@@ -51,9 +51,9 @@ enum { CACHE_LINE_BYTES = 64, PREFETCH_MIN_BYTES = 32768 };
  * On the quiet machine, alternating builds, float32 target_sum on 200k x 20k and 1M x 2k at 1
  * and 2 threads: 32 KiB 0.49-0.61 of the copy where 16 KiB gave 0.47-0.52 on long rows and
  * 0.38-0.54 against 0.36-0.50 on short ones; 64 KiB within the noise of 32 KiB. float64
- * target_sum, four alternations, one group (64 KiB) ahead instead of 32 KiB: 0.53-0.55 -> 0.63-0.70
- * (long rows, one thread), 0.46-0.53 -> 0.54-0.58 (short rows). Dense float32 target_sum on
- * 20k-gene rows, one thread, five alternations: 0.29-0.51 at 32 KiB, 0.45-0.65 a row ahead. */
+ * target_sum, eight alternations, one group (64 KiB) ahead instead of 32 KiB: 0.53-0.57 ->
+ * 0.63-0.71 (long rows, one thread), 0.46-0.53 -> 0.54-0.64 (short rows). Dense float32 target_sum
+ * on 20k-gene rows, one thread, five alternations: 0.29-0.51 at 32 KiB, 0.45-0.65 a row ahead. */
 static NORMOT_ALWAYS_INLINE int64_t prefetch_distance(const normot_matrix *X,
                                                       normot_value_type in) {
   const int64_t at_least = PREFETCH_MIN_BYTES / (int64_t)normot_value_size(in);
