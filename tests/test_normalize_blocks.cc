@@ -181,6 +181,36 @@ TEST(NormalizeBlocks, OnlyEmptyRowsAfterTheLastBlockBoundary) {
   ExpectReferenceBytes<double>(m);
 }
 
+// The fused pass groups whole rows up to a number of values (a few thousand) and prefetches one
+// group ahead: rows whose lengths sit just below, at and above the sizes a group has had (2048
+// and 8192 values), between short ones, so a group ends exactly at, one before and one after a
+// row boundary, and a row alone overflows a group. Real values too, whose totals depend on the
+// order of the additions.
+TEST(NormalizeBlocks, RowsAroundTheGroupSize) {
+  for (bool real_values : {false, true}) {
+    SCOPED_TRACE(real_values ? "real values" : "counts");
+    std::mt19937_64 rng(11);
+    std::uniform_int_distribution<int> count(1, 60);
+    std::lognormal_distribution<double> noise(0.0, 1.0);
+    RowMatrix m;
+    m.cols = 9000;
+    const int64_t lengths[] = {2047, 1, 2048, 0, 2049, 3, 1023, 1025, 4095, 8191, 8192, 8193, 7};
+    for (int repeat = 0; repeat < 3; ++repeat)
+      for (int64_t length : lengths) {
+        for (int64_t k = 0; k < length; ++k) {
+          double v = count(rng);
+          if (real_values) v = (double)(float)(v * noise(rng));
+          m.indices.push_back(k);
+          m.values.push_back(v);
+        }
+        m.indptr.push_back((int64_t)m.indices.size());
+        ++m.rows;
+      }
+    ExpectReferenceBytes<float>(m);
+    ExpectReferenceBytes<double>(m);
+  }
+}
+
 // CSC sums each row over the columns in blocks of rows (several per thread when the columns
 // are sorted): the same bytes as the CSR reference (counts, so the column order cannot change a
 // total) at any thread count, with more than a block's rows.

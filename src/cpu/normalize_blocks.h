@@ -13,7 +13,7 @@
 
 enum {
   NORMOT_BLOCK_VALUES = 1 << 15, /* values per block (a whole row may make one longer) */
-  NORMOT_GROUP_VALUES = 1 << 13, /* a group's values stay in L1/L2 between its two passes */
+  NORMOT_GROUP_VALUES = 1 << 11, /* a group's values stay in L1 between its two passes */
   NORMOT_GROUP_ROWS = 512        /* and its per-row factors fit on the stack */
 };
 

@@ -37,23 +37,23 @@ static normot_log1p_memo *job_memo(const normalize_job *job, normot_log1p_memo *
   return storage;
 }
 
-enum { CACHE_LINE_BYTES = 64, PREFETCH_MIN_BYTES = 32768 };
+enum { CACHE_LINE_BYTES = 64, PREFETCH_MIN_BYTES = 8192 };
 
 /* How many values ahead of the one being scaled the fused pass prefetches. The pass reads each
  * group twice: once to add its rows up (from memory) and once to scale them (from cache). While
  * a group is scaled nothing asks memory for the next groups, and the hardware prefetcher waits
  * with it, so each cache line scaled asks for the line one group further on, which the next
- * group's sums will read: NORMOT_GROUP_VALUES values (32 KiB of float32, 64 KiB of float64), at
- * least 32 KiB for narrower types, and a whole row for a dense row longer than a group (it is a
- * group of its own).
- * Measured (bench/RESULTS.md): on a loaded machine, 100k x 20k float32, one thread: 0.62-0.68 of
- * the copy bandwidth without prefetching, 0.65-0.80 at 16 KiB and 32 KiB, 0.62-0.74 at 64 KiB.
- * On the quiet machine, alternating builds, float32 target_sum on 200k x 20k and 1M x 2k at 1
- * and 2 threads: 32 KiB 0.49-0.61 of the copy where 16 KiB gave 0.47-0.52 on long rows and
- * 0.38-0.54 against 0.36-0.50 on short ones; 64 KiB within the noise of 32 KiB. float64
- * target_sum, eight alternations, one group (64 KiB) ahead instead of 32 KiB: 0.53-0.57 ->
- * 0.63-0.71 (long rows, one thread), 0.46-0.53 -> 0.54-0.64 (short rows). Dense float32 target_sum
- * on 20k-gene rows, one thread, five alternations: 0.29-0.51 at 32 KiB, 0.45-0.65 a row ahead. */
+ * group's sums will read: NORMOT_GROUP_VALUES values (8 KiB of float32, 16 KiB of float64), at
+ * least 8 KiB for narrower types, and a whole row for a dense row longer than a group (it is a
+ * group of its own). The AVX2 CSR segments ask for the lines into L1: a group and the next are
+ * 16 to 32 KiB, within L1, so the sums read them without an L2 round trip.
+ * Measured (bench/RESULTS.md), alternating builds on the quiet machine, target_sum, 200k x 20k
+ * (long rows), three rounds, 1 / 2 threads: 8192-value groups prefetched into L2 0.64-0.68 /
+ * 0.64-0.68 of the copy (float32) and 0.63-0.66 / 0.63-0.67 (float64); 2048-value groups into L1
+ * 0.74-0.78 / 0.68-0.82 and 0.65-0.78 / 0.67-0.81. On 1M x 2k (short rows, which the per-row
+ * work bounds, not memory) both within the noise (0.46-0.54). Earlier (one group of 8192 ahead
+ * against 32 KiB, and a dense row ahead): float64 0.53-0.57 -> 0.63-0.71, dense float32 on
+ * 20k-gene rows 0.29-0.51 -> 0.45-0.65. */
 static NORMOT_ALWAYS_INLINE int64_t prefetch_distance(const normot_matrix *X,
                                                       normot_value_type in) {
   const int64_t at_least = PREFETCH_MIN_BYTES / (int64_t)normot_value_size(in);
@@ -88,7 +88,7 @@ static NORMOT_ALWAYS_INLINE void scale_range_prefetching(const normalize_job *jo
   int64_t j = start;
   for (; j + per_line <= end; j += per_line) {
 #if defined(__GNUC__)
-    /* Into L2: the lines are read a few groups later, after this group's lines are written. */
+    /* Into L2: this path also serves dense rows, a whole row ahead, more than L1 holds. */
     __builtin_prefetch(prefetch_target(job->X, in, j, distance), 0, 2);
 #endif
     for (int64_t k = j; k < j + per_line; ++k)
@@ -143,7 +143,7 @@ static NORMOT_ALWAYS_INLINE void scale_segment_f32(const normalize_job *job, row
       next = normot_load_index(X->indptr, idx, r + 1);
     }
     if (prefetch && (j & 15) < 8)
-      _mm_prefetch(in + (j + ahead < X->nnz ? j + ahead : 0), _MM_HINT_T1);
+      _mm_prefetch(in + (j + ahead < X->nnz ? j + ahead : 0), _MM_HINT_T0);
     const __m256 result = _mm256_div_ps(_mm256_loadu_ps(in + j), f);
     if (stream)
       _mm256_stream_ps(out + j, result);
@@ -183,7 +183,7 @@ static NORMOT_ALWAYS_INLINE void scale_segment_f64(const normalize_job *job, row
       next = normot_load_index(X->indptr, idx, r + 1);
     }
     if (prefetch && (j & 7) < 4)
-      _mm_prefetch(in + (j + ahead < X->nnz ? j + ahead : 0), _MM_HINT_T1);
+      _mm_prefetch(in + (j + ahead < X->nnz ? j + ahead : 0), _MM_HINT_T0);
     const __m256d result = _mm256_div_pd(_mm256_loadu_pd(in + j), f);
     if (stream)
       _mm256_stream_pd(out + j, result);
