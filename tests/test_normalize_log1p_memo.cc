@@ -157,6 +157,41 @@ Csr TableEdges(normot_value_type type, uint64_t seed) {
   return csr;
 }
 
+// Rows that share their totals, hence their size factors and their row tables (kept by factor
+// for the rest of the call, src/cpu/normalize_log1p_table.h), with different counts: a later row
+// of a total needs table entries an earlier one did not. 700 distinct totals, each met three
+// times in shuffled order: hashed into the tables' slots, dozens of them share a slot with
+// another, which takes it between the visits of one.
+Csr SharedTotals(normot_value_type type, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<int64_t> totals;
+  for (int repeat = 0; repeat < 3; ++repeat)
+    for (int64_t total = 40; total < 740; ++total) totals.push_back(total);
+  std::shuffle(totals.begin(), totals.end(), rng);
+  Csr csr;
+  csr.type = type;
+  csr.cols = 760;
+  std::vector<double> values;
+  for (int64_t total : totals) {
+    // Counts below a bound drawn per row (some rows only 1s and 2s, others up to 40: past both
+    // tables' ends), the last one what remains.
+    const int64_t bound = 2 + (int64_t)(rng() % 39);
+    int64_t left = total, col = (int64_t)(rng() % 8);
+    while (left > 0) {
+      int64_t count = 1 + (int64_t)(rng() % (uint64_t)bound);
+      if (count > left) count = left;
+      csr.indices.push_back(col++);
+      values.push_back((double)count);
+      left -= count;
+    }
+    csr.indptr.push_back((int64_t)csr.indices.size());
+    ++csr.rows;
+  }
+  csr.values.assign(values.size() * normot_value_size(type), 0);
+  for (size_t k = 0; k < values.size(); ++k) PutValue(csr.values, type, k, values[k]);
+  return csr;
+}
+
 // libm's log1p of each scaled value, divided by log(base) as the library documents it.
 std::vector<unsigned char> PlainLog1p(const std::vector<unsigned char> &scaled,
                                       normot_value_type type, double log_base) {
@@ -257,6 +292,16 @@ TEST(NormalizeLog1pMemo, TableEdgesEqualPlainLog1p) {
   }
 }
 
+// Rows of equal totals take their entries from one table per factor, evicted and refilled as
+// other factors take its slot: still libm's results, bit for bit.
+TEST(NormalizeLog1pMemo, RowsOfEqualTotalsEqualPlainLog1p) {
+  for (normot_value_type type : {NORMOT_FLOAT32, NORMOT_FLOAT64}) {
+    Csr csr = SharedTotals(type, 21);
+    ExpectPlainLog1p(csr, 1e4);
+    ExpectPlainLog1p(csr, 3.0);
+  }
+}
+
 // The block API (the streaming path) on the same kinds of data, the matrix as one block, CSR
 // and dense.
 TEST(NormalizeLog1pMemo, BlockScaleEqualsPlainLog1p) {
@@ -266,7 +311,8 @@ TEST(NormalizeLog1pMemo, BlockScaleEqualsPlainLog1p) {
   Csr repeated = RepeatedCounts(4, 400, 120);
   Csr colliding = CollidingIntegers(NORMOT_FLOAT32, 10, &total);
   for (const Csr &csr : {repeated, WithType(repeated, NORMOT_FLOAT64), colliding,
-                         TableEdges(NORMOT_FLOAT32, 12), TableEdges(NORMOT_FLOAT64, 13)})
+                         TableEdges(NORMOT_FLOAT32, 12), TableEdges(NORMOT_FLOAT64, 13),
+                         SharedTotals(NORMOT_FLOAT32, 14), SharedTotals(NORMOT_FLOAT64, 15)})
     for (int threads_layout = 0; threads_layout < 6; ++threads_layout) {
       const int threads = 1 + threads_layout % 3;
       const normot_layout layout = threads_layout < 3 ? NORMOT_LAYOUT_CSR : NORMOT_LAYOUT_DENSE;

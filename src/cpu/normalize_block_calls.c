@@ -335,9 +335,12 @@ int64_t BLOCK_NAME(normot_cpu_block_scale)(const normot_block_job *job) {
     normot_log1p_memo storage; /* one per thread: it changes only the speed */
     normot_log1p_memo_init(&storage, job->out, job->log_divisor);
     normot_log1p_memo *memo = job->log1p ? &storage : NULL;
+    if (memo != NULL && X->layout != NORMOT_LAYOUT_CSC)
+      normot_log1p_memo_add_tables(memo, X->value_type, job->out);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t m0 = 0; m0 < n_major; m0 += NORMOT_ROW_CHUNK)
       run_group(job, &(const group_task){GROUP_SCALE, NULL, NULL, memo}, m0, n_major);
+    if (memo != NULL) normot_log1p_memo_drop_tables(memo);
   }
   /* The rows whose totals this block was given: its own, or every cell for CSC. */
   int64_t n_rows = X->n_rows, zero_cells = 0;

@@ -375,10 +375,15 @@ typedef struct normot_log1p_entry {
   double result;
 } normot_log1p_entry;
 
+struct normot_log1p_row_tables; /* normalize_log1p_table.h */
+
 typedef struct normot_log1p_memo {
   normot_log1p_entry sets[NORMOT_LOG1P_MEMO_SETS][2];
   normot_value_type out;
   double log_divisor;
+  /* The row tables of the thread's earlier rows, by factor (normalize_log1p_table.h), or NULL:
+   * set by whoever owns the memo for the whole call. */
+  struct normot_log1p_row_tables *row_tables;
 } normot_log1p_memo;
 
 static NORMOT_ALWAYS_INLINE uint64_t normot_value_bits(normot_value_type out, double y) {
@@ -399,6 +404,7 @@ static inline void normot_log1p_memo_init(normot_log1p_memo *memo, normot_value_
                                           double log_divisor) {
   memo->out = out;
   memo->log_divisor = log_divisor;
+  memo->row_tables = NULL;
   const normot_log1p_entry zero = {normot_value_bits(out, 0.0),
                                    normot_log1p_exact(out, 0.0, log_divisor)};
   for (int s = 0; s < NORMOT_LOG1P_MEMO_SETS; ++s) memo->sets[s][0] = memo->sets[s][1] = zero;

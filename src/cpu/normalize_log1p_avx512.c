@@ -1,6 +1,7 @@
 /* The AVX-512F row kernels of normalize_log1p_table.h. Compiled on its own with -mavx512f (and
  * no contraction) and called only where normot_cpu_use_avx512() says so. */
 #include <immintrin.h>
+#include <string.h>
 
 #include "normalize_log1p_table.h"
 
@@ -61,15 +62,40 @@ static NORMOT_ALWAYS_INLINE uint32_t f64_needed(const double *in, int64_t n) {
   return (uint32_t)_mm512_reduce_or_epi64(need);
 }
 
+/* The table memo keeps for a factor of these bits (a slot that held another factor's is
+ * emptied first), with the entries it already holds in *have; the needed ones are marked as
+ * held, since the caller computes them next. NULL (and *have 0) without row tables, or when the
+ * row needs no entry. Fibonacci hashing, as the memo's. */
+static NORMOT_ALWAYS_INLINE normot_log1p_row_entries *kept_table(normot_log1p_memo *memo,
+                                                                 uint64_t bits, uint32_t needed,
+                                                                 uint32_t *have) {
+  normot_log1p_row_tables *tables = memo->row_tables;
+  *have = 0;
+  if (tables == NULL || needed == 0) return NULL;
+  const uint64_t slot = (bits * UINT64_C(0x9E3779B97F4A7C15)) >> (64 - NORMOT_LOG1P_ROW_TABLE_BITS);
+  if (tables->factor_bits[slot] != bits) {
+    tables->factor_bits[slot] = bits;
+    tables->have[slot] = 0;
+  }
+  *have = tables->have[slot];
+  tables->have[slot] |= needed;
+  return &tables->entries[slot];
+}
+
 /* Two passes over the row, which is in cache: first the set of table values it holds, whose
  * entries are then computed in one tight loop (independent library calls that overlap, and no
- * branch per vector on whether an entry is there yet); then every value, from the table or by
- * the scalar path. Entries the row does not need are never loaded. */
+ * branch per vector on whether an entry is there yet), all but those an earlier row of the same
+ * factor computed (the memo's row tables); then every value, from the table or by the scalar
+ * path. Entries the row does not need are never loaded. */
 void normot_log1p_row_f32_avx512(const float *in, float *out, int64_t n, float factor,
                                  normot_log1p_memo *memo) {
   const uint32_t needed = f32_needed(in, n);
-  float entries[NORMOT_LOG1P_TABLE_F32];
-  for (uint32_t bits = needed; bits != 0; bits &= bits - 1) {
+  uint32_t factor_bits, have;
+  memcpy(&factor_bits, &factor, sizeof factor_bits);
+  normot_log1p_row_entries *kept = kept_table(memo, factor_bits, needed, &have);
+  float own[NORMOT_LOG1P_TABLE_F32];
+  float *entries = kept != NULL ? kept->f32 : own;
+  for (uint32_t bits = needed & ~have; bits != 0; bits &= bits - 1) {
     const int k = __builtin_ctz(bits);
     entries[k] =
         (float)normot_log1p_exact(NORMOT_FLOAT32, (double)((float)k / factor), memo->log_divisor);
@@ -91,8 +117,13 @@ void normot_log1p_row_f32_avx512(const float *in, float *out, int64_t n, float f
 void normot_log1p_row_f64_avx512(const double *in, double *out, int64_t n, double factor,
                                  normot_log1p_memo *memo) {
   const uint32_t needed = f64_needed(in, n);
-  double entries[NORMOT_LOG1P_TABLE_F64];
-  for (uint32_t bits = needed; bits != 0; bits &= bits - 1) {
+  uint64_t factor_bits;
+  uint32_t have;
+  memcpy(&factor_bits, &factor, sizeof factor_bits);
+  normot_log1p_row_entries *kept = kept_table(memo, factor_bits, needed, &have);
+  double own[NORMOT_LOG1P_TABLE_F64];
+  double *entries = kept != NULL ? kept->f64 : own;
+  for (uint32_t bits = needed & ~have; bits != 0; bits &= bits - 1) {
     const int k = __builtin_ctz(bits);
     entries[k] = normot_log1p_exact(NORMOT_FLOAT64, (double)k / factor, memo->log_divisor);
   }

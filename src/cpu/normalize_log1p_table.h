@@ -6,7 +6,7 @@
  * data). A row gets a table of the results for v = 0, 1, ..., entries - 1 (32 for float32, 16
  * for float64: two vector registers, read with one two-source permute). A first pass over the
  * row (in cache) finds which entries it needs; only those are computed, in one tight loop, and
- * the table is forgotten at the next row, whose factor differs. A value is read from the table
+ * the table is kept for later rows of the same factor (below). A value is read from the table
  * only when its bits are exactly those of such an integer (-0.0, NaN, non-integers and larger
  * values are not). Every entry, and every other value, is computed by the scalar path: the
  * same division in the output type as the plain pass, then the library's log1p (through the
@@ -19,6 +19,39 @@
 #include "normalize_internal.h"
 
 enum { NORMOT_LOG1P_TABLE_F32 = 32, NORMOT_LOG1P_TABLE_F64 = 16 };
+
+/* The tables of earlier rows, kept for the rest of the call by each thread: rows with equal
+ * totals have equal factors, hence equal tables, and a matrix of a million cells holds only a
+ * few hundred to a few thousand distinct totals (more so for short rows: a cell of 100 counts
+ * has a total near 100). A row whose factor has a table here takes the entries it needs from it
+ * and computes only the ones it lacks (often none), instead of one library call per distinct
+ * count in every row. Direct-mapped by the factor's bits; a slot taken by another factor starts
+ * empty. An entry is a pure function of the count, the factor and the call's base, and the base
+ * is fixed for the memo that owns the tables, so the bytes are those of a fresh call. 4096 slots
+ * (560 KiB): measured on 200k x 20k and 1M x 2k float32 log1p against 256 and 1024 slots, the
+ * most calls saved for the cache they take (bench/RESULTS.md). */
+enum {
+  NORMOT_LOG1P_ROW_TABLE_BITS = 12,
+  NORMOT_LOG1P_ROW_TABLES = 1 << NORMOT_LOG1P_ROW_TABLE_BITS
+};
+
+typedef union normot_log1p_row_entries {
+  float f32[NORMOT_LOG1P_TABLE_F32];
+  double f64[NORMOT_LOG1P_TABLE_F64];
+} normot_log1p_row_entries;
+
+typedef struct normot_log1p_row_tables {
+  uint64_t factor_bits[NORMOT_LOG1P_ROW_TABLES];
+  uint32_t have[NORMOT_LOG1P_ROW_TABLES]; /* bit k: entry k is computed (0: the slot is empty) */
+  normot_log1p_row_entries entries[NORMOT_LOG1P_ROW_TABLES];
+} normot_log1p_row_tables;
+
+/* Gives memo a set of empty row tables (560 KiB) when rows of these types go through the
+ * row tables and memory allows; without them every row computes its own entries, the same
+ * bytes. Release with normot_log1p_memo_drop_tables. */
+void normot_log1p_memo_add_tables(normot_log1p_memo *memo, normot_value_type in,
+                                  normot_value_type out);
+void normot_log1p_memo_drop_tables(normot_log1p_memo *memo);
 
 /* out[j] = normot_log1p_exact of (in[j] / factor, rounded to float32), for j in [0, n); the
  * memo serves the values outside the table. in and out may be the same array. */

@@ -30,11 +30,17 @@ static NORMOT_ALWAYS_INLINE void scale_range(const normalize_job *job, int64_t s
                          factor, NULL);
 }
 
-/* storage initialised for the job's log1p, or NULL when the job applies none. */
-static normot_log1p_memo *job_memo(const normalize_job *job, normot_log1p_memo *storage) {
+/* storage initialised for the job's log1p, with row tables where they apply, or NULL when the
+ * job applies none. One per thread for the whole pass: what it keeps is valid for the call. */
+static normot_log1p_memo *thread_memo(const normalize_job *job, normot_log1p_memo *storage) {
   if (!job->log1p) return NULL;
   normot_log1p_memo_init(storage, job->out_type, job->log_base_divisor);
+  normot_log1p_memo_add_tables(storage, job->in_type, job->out_type);
   return storage;
+}
+
+static void thread_memo_done(normot_log1p_memo *memo) {
+  if (memo != NULL) normot_log1p_memo_drop_tables(memo);
 }
 
 enum { CACHE_LINE_BYTES = 64, PREFETCH_MIN_BYTES = 8192 };
@@ -293,11 +299,10 @@ static NORMOT_ALWAYS_INLINE int64_t group_factors(const normalize_job *job, doub
 
 /* Sum, size factor and scaling of each group of rows while it is in cache. */
 static NORMOT_ALWAYS_INLINE int64_t fused_block(const normalize_job *job, double target,
-                                                row_range block, normot_types t) {
+                                                row_range block, normot_types t,
+                                                normot_log1p_memo *memo) {
   int64_t zero_cells = 0;
   double factors[NORMOT_GROUP_ROWS];
-  normot_log1p_memo storage;
-  normot_log1p_memo *memo = job_memo(job, &storage);
   for (int64_t r = block.r0; r < block.r1;) {
     row_range g = normot_next_group(job->X, t.idx, r, block.r1);
     zero_cells += group_factors(job, target, g, t, factors);
@@ -312,10 +317,8 @@ static NORMOT_ALWAYS_INLINE int64_t fused_block(const normalize_job *job, double
     switch (normot_job_combo(job)) { NORMOT_FOR_EACH_COMBO(CASE) default : break; } \
   } while (0)
 
-static void scale_block(const normalize_job *job, row_range block) {
+static void scale_block(const normalize_job *job, row_range block, normot_log1p_memo *memo) {
   if (block.r0 == block.r1) return;
-  normot_log1p_memo storage;
-  normot_log1p_memo *memo = job_memo(job, &storage);
 #define CASE(IN, IDX, OUT)                                                                        \
   case NORMOT_COMBO(IN, IDX, OUT):                                                                \
     scale_group(job, block, job->size_factors + block.r0, (normot_types){IN, IDX, OUT}, 0, memo); \
@@ -324,11 +327,12 @@ static void scale_block(const normalize_job *job, row_range block) {
 #undef CASE
 }
 
-static int64_t fused_chunk(const normalize_job *job, double target, row_range block) {
+static int64_t fused_chunk(const normalize_job *job, double target, row_range block,
+                           normot_log1p_memo *memo) {
   int64_t zero_cells = 0;
-#define CASE(IN, IDX, OUT)                                                      \
-  case NORMOT_COMBO(IN, IDX, OUT):                                              \
-    zero_cells = fused_block(job, target, block, (normot_types){IN, IDX, OUT}); \
+#define CASE(IN, IDX, OUT)                                                            \
+  case NORMOT_COMBO(IN, IDX, OUT):                                                    \
+    zero_cells = fused_block(job, target, block, (normot_types){IN, IDX, OUT}, memo); \
     break;
   DISPATCH();
 #undef CASE
@@ -346,17 +350,29 @@ static void normalize_scale(const normalize_job *job) {
     return;
   }
   const int64_t n_blocks = normot_block_count(X);
-#pragma omp parallel for num_threads(job->n_threads) schedule(dynamic, 1)
-  for (int64_t b = 0; b < n_blocks; ++b) scale_block(job, normot_block_rows(X, b));
+#pragma omp parallel num_threads(job->n_threads)
+  {
+    normot_log1p_memo storage;
+    normot_log1p_memo *memo = thread_memo(job, &storage);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t b = 0; b < n_blocks; ++b) scale_block(job, normot_block_rows(X, b), memo);
+    thread_memo_done(memo);
+  }
 }
 
 static int64_t normalize_fused(const normalize_job *job, double target) {
   const int64_t n_blocks = normot_block_count(job->X);
   int64_t zero_cells = 0;
-#pragma omp parallel for num_threads(job->n_threads) schedule(dynamic, 1) reduction(+ : zero_cells)
-  for (int64_t b = 0; b < n_blocks; ++b) {
-    row_range block = normot_block_rows(job->X, b);
-    if (block.r0 < block.r1) zero_cells += fused_chunk(job, target, block);
+#pragma omp parallel num_threads(job->n_threads) reduction(+ : zero_cells)
+  {
+    normot_log1p_memo storage;
+    normot_log1p_memo *memo = thread_memo(job, &storage);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      row_range block = normot_block_rows(job->X, b);
+      if (block.r0 < block.r1) zero_cells += fused_chunk(job, target, block, memo);
+    }
+    thread_memo_done(memo);
   }
   return zero_cells;
 }
