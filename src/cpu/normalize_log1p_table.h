@@ -28,8 +28,8 @@ enum { NORMOT_LOG1P_TABLE_F32 = 32, NORMOT_LOG1P_TABLE_F64 = 16 };
  * count in every row. Direct-mapped by the factor's bits; a slot taken by another factor starts
  * empty. An entry is a pure function of the count, the factor and the call's base, and the base
  * is fixed for the memo that owns the tables, so the bytes are those of a fresh call. 4096 slots
- * (560 KiB): measured on 200k x 20k and 1M x 2k float32 log1p against 256 and 1024 slots, the
- * most calls saved for the cache they take (bench/RESULTS.md). */
+ * (560 KiB): measured on 200k x 20k and 1M x 2k float32 log1p against 256 and 1024 slots
+ * (slower) and 16384 (no faster) (bench/RESULTS.md). */
 enum {
   NORMOT_LOG1P_ROW_TABLE_BITS = 12,
   NORMOT_LOG1P_ROW_TABLES = 1 << NORMOT_LOG1P_ROW_TABLE_BITS
