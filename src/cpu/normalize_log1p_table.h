@@ -21,15 +21,16 @@
 enum { NORMOT_LOG1P_TABLE_F32 = 32, NORMOT_LOG1P_TABLE_F64 = 16 };
 
 /* The tables of earlier rows, kept for the rest of the call by each thread: rows with equal
- * totals have equal factors, hence equal tables, and a matrix of a million cells holds only a
- * few hundred to a few thousand distinct totals (more so for short rows: a cell of 100 counts
- * has a total near 100). A row whose factor has a table here takes the entries it needs from it
- * and computes only the ones it lacks (often none), instead of one library call per distinct
- * count in every row. Direct-mapped by the factor's bits; a slot taken by another factor starts
- * empty. An entry is a pure function of the count, the factor and the call's base, and the base
- * is fixed for the memo that owns the tables, so the bytes are those of a fresh call. 4096 slots
- * (560 KiB): measured on 200k x 20k and 1M x 2k float32 log1p against 256 and 1024 slots
- * (slower) and 16384 (no faster) (bench/RESULTS.md). */
+ * totals have equal factors, hence equal tables, and totals repeat across many cells (the
+ * more so the shorter the rows: a cell of 100 counts has a total near 100). A row whose factor
+ * has a table here takes the entries it needs from it and computes only the ones it lacks,
+ * instead of one library call per distinct count in every row (measured: 0.8% of 100-value
+ * rows and 42% of 1000-value rows still call the library; docs/normalize_semantics.md).
+ * Direct-mapped by the factor's bits; a slot taken by another factor starts empty. An entry is a
+ * pure function of the count, the factor and the call's base, and the base is fixed for the memo
+ * that owns the tables, so the bytes are those of a fresh call. 4096 slots (560 KiB): measured on
+ * 200k x 20k and 1M x 2k float32 log1p against 256 and 1024 slots (slower) and 16384 (no faster)
+ * (bench/RESULTS.md). */
 enum {
   NORMOT_LOG1P_ROW_TABLE_BITS = 12,
   NORMOT_LOG1P_ROW_TABLES = 1 << NORMOT_LOG1P_ROW_TABLE_BITS
