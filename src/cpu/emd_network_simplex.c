@@ -45,6 +45,8 @@ typedef struct tree {
    * from the back, so that the second walk reads a list instead of chasing parents again. */
   int32_t *cycle_nodes;
   int32_t *segments; /* pivot scratch: 4 per node of that path */
+  int32_t *skip;     /* the node EMD_THREAD_SKIP places ahead in the thread */
+  int32_t *touched;  /* pivot scratch: 3 per node */
   double *flow;      /* flow on the arc between a node and its parent */
   double *pot;
 } tree;
@@ -64,19 +66,25 @@ typedef struct candidate {
   int32_t row, col;
 } candidate;
 
-enum { TREE_INT_ARRAYS = 12, BUILD_INT_ARRAYS = 12, BUILD_DOUBLE_ARRAYS = 4 };
+enum { TREE_INT_ARRAYS = 16, BUILD_INT_ARRAYS = 12, BUILD_DOUBLE_ARRAYS = 4 };
 
 size_t emd_network_simplex_workspace_bytes(int32_t n, int32_t m) {
   const size_t nodes = (size_t)n + (size_t)m;
-  /* The tree: parent, size, thread, rev_thread, last, path, cycle_nodes and 4 segment slots per
-   * node (int32), flow and pot (double). The initial solution's scratch: remaining supplies, the
-   * arc list (row, col, flow), its adjacency (offsets, 2 entries per arc), the breadth-first order
-   * and the child lists, the closed columns, plus one candidate per row. */
+  /* The tree: parent, size, thread, rev_thread, last, path, cycle_nodes, skip, 4 segment slots
+   * and 3 touched slots per node (int32), flow and pot (double). The initial solution's scratch:
+   * remaining supplies, the arc list (row, col, flow), its adjacency (offsets, 2 entries per arc),
+   * the breadth-first order and the child lists, the closed columns, plus one candidate per row. */
   return TREE_INT_ARRAYS * emd_align64(nodes * sizeof(int32_t)) +
          2 * emd_align64(nodes * sizeof(double)) +
          BUILD_INT_ARRAYS * emd_align64((nodes + 1) * sizeof(int32_t)) +
          BUILD_DOUBLE_ARRAYS * emd_align64(nodes * sizeof(double)) +
          emd_align64((size_t)n * sizeof(candidate)) + 256;
+}
+
+static emd_thread_tree thread_tree(const tree *t) {
+  const emd_thread_tree order = {t->parent, t->thread,   t->rev_thread, t->last,
+                                 t->path,   t->segments, t->skip,       t->touched};
+  return order;
 }
 
 static void *carve(char **cursor, size_t bytes) {
@@ -94,15 +102,6 @@ static inline double arc_cost(const tree *t, int32_t child, int32_t parent) {
 static void refresh_potentials(tree *t) {
   for (int32_t x = t->thread[0]; x != 0; x = t->thread[x])
     t->pot[x] = arc_cost(t, x, t->parent[x]) - t->pot[t->parent[x]];
-}
-
-/* Adds row_shift to the rows and subtracts it from the columns of `count` nodes of the preorder
- * from `first` on, which keeps every arc between them tight. */
-static void shift_run(tree *t, int32_t first, int32_t count, double row_shift) {
-  const double shift[2] = {row_shift, -row_shift};
-  const int32_t n = t->n;
-  int32_t x = first;
-  for (int32_t c = 0; c < count; ++c, x = t->thread[x]) t->pot[x] += shift[x >= n];
 }
 
 static int compare_candidates(const void *left, const void *right) {
@@ -398,6 +397,8 @@ static void finish_tree(tree *t, const emd_dense_problem *problem, build_scratch
     t->thread[preorder[k]] = next, t->rev_thread[next] = preorder[k];
     t->last[preorder[k]] = preorder[k + t->size[preorder[k]] - 1];
   }
+  const emd_thread_tree order = thread_tree(t);
+  emd_thread_skip_all(&order, nodes);
   t->pot[0] = 0.0;
   refresh_potentials(t);
 }
@@ -593,17 +594,19 @@ static void pivot(tree *t, int32_t i, int32_t j_col) {
   const int32_t inside = c.on_j_side ? jn : i, outside = c.on_j_side ? i : jn;
   const int32_t path_length = walk_cycle(t, &c);
   const int32_t moved_size = t->size[c.leave];
-  const emd_thread_tree order = {t->parent, t->thread, t->rev_thread,
-                                 t->last,   t->path,   t->segments};
+  const emd_thread_tree order = thread_tree(t);
   const int32_t tail = emd_thread_rehang(&order, path_length, outside);
   rehang(t, &c, path_length, outside);
   /* Potentials are defined up to a constant: shift whichever side of the entering arc is
-   * smaller so that the entering arc becomes tight. */
+   * smaller so that the entering arc becomes tight (rows by one amount, columns by its
+   * opposite, which keeps every arc between them tight). */
   const double row_shift = inside < n ? reduced : -reduced;
+  const double inside_shift[2] = {row_shift, -row_shift},
+               outside_shift[2] = {-row_shift, row_shift};
   if (2 * moved_size <= t->nodes)
-    shift_run(t, inside, moved_size, row_shift);
+    emd_thread_shift(&order, t->pot, n, inside, moved_size, inside_shift);
   else
-    shift_run(t, t->thread[tail], t->nodes - moved_size, -row_shift);
+    emd_thread_shift(&order, t->pot, n, t->thread[tail], t->nodes - moved_size, outside_shift);
 }
 
 /* Block pricing on this CPU's kernels. Reduced costs are trusted down to a few hundred ulps of
@@ -636,6 +639,8 @@ void emd_network_simplex_solve(const emd_dense_problem *problem, int64_t max_ite
   t.path = carve(&cursor, (size_t)nodes * sizeof(int32_t));
   t.cycle_nodes = carve(&cursor, (size_t)nodes * sizeof(int32_t));
   t.segments = carve(&cursor, 4 * (size_t)nodes * sizeof(int32_t));
+  t.skip = carve(&cursor, (size_t)nodes * sizeof(int32_t));
+  t.touched = carve(&cursor, 3 * (size_t)nodes * sizeof(int32_t));
   t.flow = carve(&cursor, (size_t)nodes * sizeof(double));
   t.pot = carve(&cursor, (size_t)nodes * sizeof(double));
   const pricing rule = pricing_rule(problem);

@@ -33,6 +33,7 @@ struct emd_sparse_simplex {
   double artificial_cost, tolerance;
   const emd_arc_list *arcs;
   int32_t *parent, *size, *thread, *rev_thread, *last, *path, *segments;
+  int32_t *skip, *touched; /* emd_thread_tree's skip pointers and their scratch */
   /* A pivot's cycle as the apex walk met it: i's side from the front, j's from the back, so
    * that the updates read two lists instead of chasing the parents four more times. */
   int32_t *cycle_nodes;
@@ -82,7 +83,7 @@ void emd_sparse_simplex_destroy(emd_sparse_simplex *s) {
   if (s == NULL) return;
   free(s->parent), free(s->size), free(s->thread), free(s->rev_thread), free(s->last);
   free(s->path), free(s->segments), free(s->parent_arc), free(s->flow), free(s->pot);
-  free(s->cycle_nodes);
+  free(s->cycle_nodes), free(s->skip), free(s->touched);
   free(s);
 }
 
@@ -99,10 +100,17 @@ static void refresh_potentials(emd_sparse_simplex *s) {
   }
 }
 
+static emd_thread_tree thread_tree(const emd_sparse_simplex *s) {
+  const emd_thread_tree order = {s->parent, s->thread,   s->rev_thread, s->last,
+                                 s->path,   s->segments, s->skip,       s->touched};
+  return order;
+}
+
 /* Adds `delta` to the potentials of `count` nodes of the preorder from `first` on. */
-static void shift_run(emd_sparse_simplex *s, int32_t first, int32_t count, double delta) {
-  int32_t x = first;
-  for (int32_t c = 0; c < count; ++c, x = s->thread[x]) s->pot[x] += delta;
+static void shift_run(const emd_sparse_simplex *s, int32_t first, int32_t count, double delta) {
+  const emd_thread_tree order = thread_tree(s);
+  const double shift[2] = {delta, delta};
+  emd_thread_shift(&order, s->pot, s->nodes, first, count, shift);
 }
 
 /* The stars: the root first in the preorder, then every row and column as a leaf. */
@@ -120,6 +128,8 @@ static void star_basis(emd_sparse_simplex *s, const emd_sparse_setup *setup) {
   }
   s->last[s->root] = nodes > 1 ? nodes - 2 : s->root;
   s->size[s->root] = nodes;
+  const emd_thread_tree order = thread_tree(s);
+  emd_thread_skip_all(&order, nodes);
   s->pot[s->root] = 0.0;
   s->next_arc = 0;
   refresh_potentials(s);
@@ -142,11 +152,14 @@ emd_sparse_simplex *emd_sparse_simplex_create(const emd_sparse_setup *setup) {
   s->path = malloc(count * sizeof(int32_t));
   s->segments = malloc(4 * count * sizeof(int32_t));
   s->cycle_nodes = malloc(count * sizeof(int32_t));
+  s->skip = malloc(count * sizeof(int32_t));
+  s->touched = malloc(3 * count * sizeof(int32_t));
   s->parent_arc = malloc(count * sizeof(int64_t));
   s->flow = malloc(count * sizeof(double));
   s->pot = malloc(count * sizeof(double));
   if (!s->parent || !s->size || !s->thread || !s->rev_thread || !s->last || !s->path ||
-      !s->segments || !s->cycle_nodes || !s->parent_arc || !s->flow || !s->pot) {
+      !s->segments || !s->cycle_nodes || !s->skip || !s->touched || !s->parent_arc || !s->flow ||
+      !s->pot) {
     emd_sparse_simplex_destroy(s);
     return NULL;
   }
@@ -259,8 +272,7 @@ static void pivot(emd_sparse_simplex *s, int64_t arc) {
   for (++k, node += in.step; k < in.count; ++k, node += in.step) s->size[*node] -= moved_size;
   node = out.first;
   for (k = 0; k < out.count; ++k, node += out.step) s->size[*node] += moved_size;
-  const emd_thread_tree order = {s->parent, s->thread, s->rev_thread,
-                                 s->last,   s->path,   s->segments};
+  const emd_thread_tree order = thread_tree(s);
   const int32_t tail = emd_thread_rehang(&order, path_length, r.outside);
   rehang_subtree(s, &r, path_length);
   /* Make the entering arc tight by shifting the smaller side of the tree. */
@@ -447,6 +459,8 @@ static void tree_thread(emd_sparse_simplex *s, warm_scratch *w) {
     s->thread[x] = next, s->rev_thread[next] = x;
     s->last[x] = w->order[k + s->size[x] - 1];
   }
+  const emd_thread_tree order = thread_tree(s);
+  emd_thread_skip_all(&order, nodes);
 }
 
 static int allocate_warm(warm_scratch *w, int32_t nodes, int64_t count) {

@@ -43,7 +43,15 @@ typedef struct emd_cycle_side {
  * of the list. path (one per node) and segments (four per node) are a pivot's scratch. */
 typedef struct emd_thread_tree {
   int32_t *parent, *thread, *rev_thread, *last, *path, *segments;
+  /* skip[x]: the node EMD_THREAD_SKIP places after x in the thread, kept current by
+   * emd_thread_rehang, so that a run of the thread can be walked as EMD_THREAD_SKIP independent
+   * chains (emd_thread_shift); touched (3 per node) is its scratch. */
+  int32_t *skip, *touched;
 } emd_thread_tree;
+
+/* How far a skip pointer reaches: the potential shift after a pivot walks a run of the thread,
+ * one dependent load per node; with skip pointers it walks this many chains at once. */
+enum { EMD_THREAD_SKIP = 4 };
 
 /* A pivot's change of the thread: the subtree S below the leaving arc, whose root is
  * path[path_length - 1], is re-rooted at path[0] (path: the parent chain from path[0] up to
@@ -51,5 +59,13 @@ typedef struct emd_thread_tree {
  * the pivot (call it before they change); updates thread, rev_thread and last, not parent.
  * Returns the last node of S in the new order. */
 int32_t emd_thread_rehang(const emd_thread_tree *t, int32_t path_length, int32_t outside);
+
+/* Sets every skip pointer of the `nodes` nodes from the thread (after the thread was built). */
+void emd_thread_skip_all(const emd_thread_tree *t, int32_t nodes);
+
+/* Adds shift[0] to pot[x] of the rows (x < n) and shift[1] to that of the other nodes, for the
+ * `count` nodes of the thread from `first` on. */
+void emd_thread_shift(const emd_thread_tree *t, double *pot, int32_t n, int32_t first,
+                      int32_t count, const double shift[2]);
 
 #endif
