@@ -441,6 +441,40 @@ TEST_P(NormalizeErrors, TargetsWhoseResultsOverflowAreRefused) {
     }
 }
 
+TEST_P(NormalizeErrors, TheLargestValueIsFoundAtEveryPositionOfARow) {
+  SKIP_RESULT_CHECKS_ON_CUDA();
+  // Pass 1 finds each row's largest value in the same read as its total, eight or 32 lanes at a
+  // time with a masked last vector: a row whose one nonzero value overflows at target FLT_MAX
+  // (3 / (3 / FLT_MAX) = Inf) must be refused wherever that value sits, after a first row of 0,
+  // 2, 3 or 5 ones (finite results) that shifts the vectors' alignment. A missed value would pass
+  // as a success.
+  for (normot_layout layout : {NORMOT_LAYOUT_CSR, NORMOT_LAYOUT_DENSE})
+    for (int64_t before : {0, 2, 3, 5})
+      for (int64_t length = 1; before + length <= 60; ++length)
+        for (int64_t at = 0; at < length; ++at) {
+          if (layout == NORMOT_LAYOUT_DENSE && before > 0) break; /* its rows start at length */
+          SCOPED_TRACE(std::string(LayoutName(layout)) + ": a row of " + std::to_string(length) +
+                       " values, 3 at " + std::to_string(at) + ", after " + std::to_string(before));
+          Csr csr;
+          csr.rows = 2;
+          csr.cols = length;
+          csr.indptr = {0, before, before + length};
+          for (int64_t k = 0; k < before; ++k) csr.indices.push_back(k);
+          for (int64_t k = 0; k < length; ++k) csr.indices.push_back(k);
+          csr.values.assign((size_t)csr.nnz() * 4, 0);
+          for (int64_t k = 0; k < before; ++k) PutValue(csr.values, NORMOT_FLOAT32, k, 1.0);
+          PutValue(csr.values, NORMOT_FLOAT32, before + at, 3.0);
+          normot_normalize_params params = Defaults();
+          params.has_target_sum = 1;
+          params.target_sum = std::numeric_limits<float>::max();
+          ExpectRejected(
+              Build(csr, layout, NORMOT_INDEX_INT32).View(), params, NORMOT_FLOAT32,
+              NORMOT_ERROR_OVERFLOW,
+              length == 1 ? "row 1: its values (from 3 to 3)" : "row 1: its values (from 0 to 3)");
+          if (HasFatalFailure() || HasNonfatalFailure()) return;
+        }
+}
+
 TEST_P(NormalizeErrors, Log1pOfResultsBelowMinusOneIsRefused) {
   SKIP_RESULT_CHECKS_ON_CUDA();
   // Row 0 = {-5, 2}: total -3, size factor -0.3, results 16.7 and -6.7, whose log1p is NaN.

@@ -157,16 +157,34 @@ static NORMOT_ALWAYS_INLINE double normot_f32_lane_total(const float *v, int64_t
   __m128d h = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
   return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
 }
+/* The smallest lane of lo and the largest of hi, into *low and *high (lo and hi started from
+ * them). */
+static NORMOT_ALWAYS_INLINE void normot_f32_fold_range(__m256 lo, __m256 hi, float *low,
+                                                       float *high) {
+  __m128 l = _mm_min_ps(_mm256_castps256_ps128(lo), _mm256_extractf128_ps(lo, 1));
+  __m128 h = _mm_max_ps(_mm256_castps256_ps128(hi), _mm256_extractf128_ps(hi, 1));
+  l = _mm_min_ps(l, _mm_movehl_ps(l, l));
+  h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+  l = _mm_min_ss(l, _mm_shuffle_ps(l, l, 1));
+  h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
+  *low = _mm_cvtss_f32(l);
+  *high = _mm_cvtss_f32(h);
+}
 /* The sum of float32 values [j, end) added in float32 lanes, and in *exact whether that sum is
  * the exact one: when every value is a non-negative integer (sign bits clear, the int32 round trip
  * above) and every lane ends below 2^24. Non-negative addends make every partial sum of a lane at
  * most its final value, and a float32 holds every integer below 2^24, so no addition rounded.
  * Counts pass this test; it costs about half the instructions of the float64 lanes, which is
  * what kept the fused pass's reads behind memory (docs/normalize_semantics.md). */
+/* With `low` and `high` not NULL it also folds the smallest and largest value into them, from the
+ * same read (what pass 1 of a checked call needs, see normot_row_total_and_range); the masked
+ * lanes of the last vector are left out of both. */
 static NORMOT_ALWAYS_INLINE double normot_f32_count_total(const float *v, int64_t j, int64_t end,
-                                                          int *exact) {
+                                                          int *exact, float *low, float *high) {
   __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, bits = s0;
   __m256 ok = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
+  __m256 lo = _mm256_set1_ps(low != NULL ? *low : 0.0f),
+         hi = _mm256_set1_ps(high != NULL ? *high : 0.0f);
   for (; j + 32 <= end; j += 32) {
     __m256 x0 = _mm256_loadu_ps(v + j), x1 = _mm256_loadu_ps(v + j + 8);
     __m256 x2 = _mm256_loadu_ps(v + j + 16), x3 = _mm256_loadu_ps(v + j + 24);
@@ -178,13 +196,23 @@ static NORMOT_ALWAYS_INLINE double normot_f32_count_total(const float *v, int64_
         ok, _mm256_and_ps(_mm256_and_ps(normot_f32_is_int32(x0), normot_f32_is_int32(x1)),
                           _mm256_and_ps(normot_f32_is_int32(x2), normot_f32_is_int32(x3))));
     bits = _mm256_or_ps(bits, _mm256_or_ps(_mm256_or_ps(x0, x1), _mm256_or_ps(x2, x3)));
+    if (low != NULL) {
+      lo = _mm256_min_ps(lo, _mm256_min_ps(_mm256_min_ps(x0, x1), _mm256_min_ps(x2, x3)));
+      hi = _mm256_max_ps(hi, _mm256_max_ps(_mm256_max_ps(x0, x1), _mm256_max_ps(x2, x3)));
+    }
   }
   for (; j < end; j += 8) {
-    __m256 x = _mm256_maskload_ps(v + j, normot_lanes_below(end - j));
+    const __m256i lanes = normot_lanes_below(end - j);
+    __m256 x = _mm256_maskload_ps(v + j, lanes);
     s0 = _mm256_add_ps(s0, x);
     ok = _mm256_and_ps(ok, normot_f32_is_int32(x));
     bits = _mm256_or_ps(bits, x);
+    if (low != NULL) {
+      lo = _mm256_min_ps(lo, _mm256_blendv_ps(lo, x, _mm256_castsi256_ps(lanes)));
+      hi = _mm256_max_ps(hi, _mm256_blendv_ps(hi, x, _mm256_castsi256_ps(lanes)));
+    }
   }
+  if (low != NULL) normot_f32_fold_range(lo, hi, low, high);
   /* Every lane of s below 2^24 bounds the lanes added into it (all non-negative). */
   __m256 s = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
   __m256 large = _mm256_cmp_ps(s, _mm256_set1_ps(0x1p24f), _CMP_GE_OQ);
@@ -308,7 +336,7 @@ static NORMOT_ALWAYS_INLINE double normot_row_total(const void *values, normot_v
   double sum;
 #if defined(__AVX2__)
   if (in == NORMOT_FLOAT32) { /* counts first; any other float32 row is read again from cache */
-    sum = normot_f32_count_total(values, start, end, &all_exact);
+    sum = normot_f32_count_total(values, start, end, &all_exact, NULL, NULL);
     if (!all_exact) sum = normot_f32_lane_total(values, start, end, &all_exact);
   } else if (in == NORMOT_FLOAT64) {
     sum = normot_f64_lane_total(values, start, end, &all_exact);
@@ -470,14 +498,7 @@ static NORMOT_ALWAYS_INLINE void normot_f32_range(const float *v, int64_t j, int
     lo = _mm256_min_ps(lo, _mm256_blendv_ps(lo, x, _mm256_castsi256_ps(mask)));
     hi = _mm256_max_ps(hi, _mm256_blendv_ps(hi, x, _mm256_castsi256_ps(mask)));
   }
-  __m128 l = _mm_min_ps(_mm256_castps256_ps128(lo), _mm256_extractf128_ps(lo, 1));
-  __m128 h = _mm_max_ps(_mm256_castps256_ps128(hi), _mm256_extractf128_ps(hi, 1));
-  l = _mm_min_ps(l, _mm_movehl_ps(l, l));
-  h = _mm_max_ps(h, _mm_movehl_ps(h, h));
-  l = _mm_min_ss(l, _mm_shuffle_ps(l, l, 1));
-  h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
-  *low = _mm_cvtss_f32(l);
-  *high = _mm_cvtss_f32(h);
+  normot_f32_fold_range(lo, hi, low, high);
 }
 static NORMOT_ALWAYS_INLINE void normot_f64_range(const double *v, int64_t j, int64_t end,
                                                   double *low, double *high) {
@@ -596,6 +617,34 @@ static NORMOT_ALWAYS_INLINE void normot_value_range(const void *values, normot_t
     case NORMOT_UINT16: NORMOT_INTEGER_RANGE(uint16_t); return;
     case NORMOT_UINT32: NORMOT_INTEGER_RANGE(uint32_t); return;
   }
+}
+
+/* normot_row_total of values [start, end), and their smallest and largest value in the output
+ * type into *low and *high (+Inf and -Inf for an empty range), as normot_value_range gives them.
+ * A float32 row of counts gets all three from one read (with AVX2): min and max are exact in any
+ * order, and counts carry no -0.0 (the count test rejects any sign bit). Any other row is read
+ * again from cache for its range (a float32 row that is not counts also has its count test
+ * repeated by normot_row_total). */
+static NORMOT_ALWAYS_INLINE double normot_row_total_and_range(const void *values, normot_types t,
+                                                              int64_t start, int64_t end,
+                                                              double *low, double *high) {
+  *low = INFINITY;
+  *high = -INFINITY;
+#if defined(__AVX2__)
+  if (t.in == NORMOT_FLOAT32 && end - start < NORMOT_EXACT_ROW_LIMIT) {
+    int exact;
+    float lo = INFINITY, hi = -INFINITY;
+    const double sum = normot_f32_count_total(values, start, end, &exact, &lo, &hi);
+    if (exact) {
+      *low = lo;
+      *high = hi;
+      return sum;
+    }
+  }
+#endif
+  const double sum = normot_row_total(values, t.in, t.out, start, end);
+  normot_value_range(values, t, start, end, low, high);
+  return sum;
 }
 
 /* One code per supported (input, index, output) combination. */

@@ -53,14 +53,6 @@ static void collect_sparse_exclusion(const normalize_job *job) {
   exclusion->count = unique;
 }
 
-/* Row r's smallest and largest value, read while the row is in cache. */
-static NORMOT_ALWAYS_INLINE void record_row_range(const normalize_job *job, int64_t r,
-                                                  normot_types t, int64_t start, int64_t end) {
-  job->row_low[r] = INFINITY;
-  job->row_high[r] = -INFINITY;
-  normot_value_range(job->X->values, t, start, end, &job->row_low[r], &job->row_high[r]);
-}
-
 /* Flags the genes of row r's values [start, end) that exceed max_fraction of its total (dense:
  * the gene is the position in the row). */
 static NORMOT_ALWAYS_INLINE void flag_row(const normalize_job *job, int64_t r, row_range values,
@@ -93,7 +85,10 @@ static NORMOT_ALWAYS_INLINE void row_totals_block(const normalize_job *job, row_
       normot_check_indices(X, row.v0, row.v1, r, problem);
       if (problem->status != NORMOT_SUCCESS) return;
     }
-    double sum = normot_row_total(X->values, t.in, t.out, row.v0, row.v1);
+    double sum = job->row_low != NULL
+                     ? normot_row_total_and_range(X->values, t, row.v0, row.v1, &job->row_low[r],
+                                                  &job->row_high[r])
+                     : normot_row_total(X->values, t.in, t.out, row.v0, row.v1);
     /* A NaN or Inf among the values makes the sum non-finite; only then look for it. */
     if (job->check_values && !isfinite(sum)) {
       normot_check_finite(X->values, t.in, row.v0, row.v1, r, problem);
@@ -101,7 +96,6 @@ static NORMOT_ALWAYS_INLINE void row_totals_block(const normalize_job *job, row_
     }
     double total = normot_round_to(t.out, sum);
     job->sums[r] = total;
-    if (job->row_low != NULL) record_row_range(job, r, t, row.v0, row.v1);
     if (job->exclude) flag_row(job, r, row, total, t);
   }
 }
