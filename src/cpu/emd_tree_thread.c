@@ -1,7 +1,5 @@
 /* The preorder thread of a spanning tree (emd_tree_links.h) re-hung by a pivot, shared by the
  * dense and the sparse network simplex. */
-#include <stddef.h>
-
 #include "emd_tree_links.h"
 
 /* Joins `before` to `after` in the thread and notes `before`, whose skip pointer and those of
@@ -78,7 +76,6 @@ int32_t emd_thread_rehang(const emd_thread_tree *t, int32_t path_length, int32_t
   link(t, touched + touches++, outside, path[0]);
   if (last[outside] == outside)
     for (int32_t u = outside; u >= 0 && last[u] == outside; u = t->parent[u]) last[u] = tail;
-  if (t->skip != NULL)
-    for (int32_t k = 0; k < touches; ++k) renew_skips(t, touched[k]);
+  for (int32_t k = 0; k < touches; ++k) renew_skips(t, touched[k]);
   return tail;
 }

@@ -175,10 +175,10 @@ static NORMOT_ALWAYS_INLINE void normot_f32_fold_range(__m256 lo, __m256 hi, flo
  * above) and every lane ends below 2^24. Non-negative addends make every partial sum of a lane at
  * most its final value, and a float32 holds every integer below 2^24, so no addition rounded.
  * Counts pass this test; it costs about half the instructions of the float64 lanes, which is
- * what kept the fused pass's reads behind memory (docs/normalize_semantics.md). */
-/* With `low` and `high` not NULL it also folds the smallest and largest value into them, from the
- * same read (what pass 1 of a checked call needs, see normot_row_total_and_range); the masked
- * lanes of the last vector are left out of both. */
+ * what kept the fused pass's reads behind memory (docs/normalize_semantics.md). With `low` and
+ * `high` not NULL it also folds the smallest and largest value into them, from the same read
+ * (what pass 1 of a checked call needs: normot_row_total_and_range); the masked lanes of the
+ * last vector are left out of both. */
 static NORMOT_ALWAYS_INLINE double normot_f32_count_total(const float *v, int64_t j, int64_t end,
                                                           int *exact, float *low, float *high) {
   __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, bits = s0;
