@@ -326,17 +326,21 @@ static NORMOT_ALWAYS_INLINE double normot_lane_total(const void *values, normot_
  * an integer below 2^53, which a double holds exactly: the order of the additions cannot change
  * the result. The row is then added in independent lanes, with the test folded into the same
  * loop; a row that fails the test (non-integer data) is added again in the stored order while it
- * is still in cache. */
-static NORMOT_ALWAYS_INLINE double normot_row_total(const void *values, normot_value_type in,
-                                                    normot_value_type out, int64_t start,
-                                                    int64_t end) {
+ * is still in cache. With `low` and `high` not NULL (both +Inf and -Inf on entry), a float32 row
+ * of counts also gets its smallest and largest value there from the same read (AVX2 only); any
+ * other row leaves them as they were. */
+static NORMOT_ALWAYS_INLINE double normot_row_total_ranging(const void *values,
+                                                            normot_value_type in,
+                                                            normot_value_type out, int64_t start,
+                                                            int64_t end, float *low, float *high) {
   if (end - start >= NORMOT_EXACT_ROW_LIMIT)
     return normot_sequential_total(values, in, out, start, end);
   int all_exact = 1;
   double sum;
 #if defined(__AVX2__)
   if (in == NORMOT_FLOAT32) { /* counts first; any other float32 row is read again from cache */
-    sum = normot_f32_count_total(values, start, end, &all_exact, NULL, NULL);
+    sum = normot_f32_count_total(values, start, end, &all_exact, low, high);
+    if (!all_exact && low != NULL) *low = INFINITY, *high = -INFINITY; /* not a count row */
     if (!all_exact) sum = normot_f32_lane_total(values, start, end, &all_exact);
   } else if (in == NORMOT_FLOAT64) {
     sum = normot_f64_lane_total(values, start, end, &all_exact);
@@ -350,6 +354,11 @@ static NORMOT_ALWAYS_INLINE double normot_row_total(const void *values, normot_v
     sum = normot_lane_total(values, in, out, start, end, &all_exact);
 #endif
   return all_exact ? sum : normot_sequential_total(values, in, out, start, end);
+}
+static NORMOT_ALWAYS_INLINE double normot_row_total(const void *values, normot_value_type in,
+                                                    normot_value_type out, int64_t start,
+                                                    int64_t end) {
+  return normot_row_total_ranging(values, in, out, start, end, NULL, NULL);
 }
 
 /* A float64 sum rounded to the output type. */
@@ -623,27 +632,20 @@ static NORMOT_ALWAYS_INLINE void normot_value_range(const void *values, normot_t
  * type into *low and *high (+Inf and -Inf for an empty range), as normot_value_range gives them.
  * A float32 row of counts gets all three from one read (with AVX2): min and max are exact in any
  * order, and counts carry no -0.0 (the count test rejects any sign bit). Any other row is read
- * again from cache for its range (a float32 row that is not counts also has its count test
- * repeated by normot_row_total). */
+ * again from cache for its range. */
 static NORMOT_ALWAYS_INLINE double normot_row_total_and_range(const void *values, normot_types t,
                                                               int64_t start, int64_t end,
                                                               double *low, double *high) {
-  *low = INFINITY;
-  *high = -INFINITY;
-#if defined(__AVX2__)
-  if (t.in == NORMOT_FLOAT32 && end - start < NORMOT_EXACT_ROW_LIMIT) {
-    int exact;
-    float lo = INFINITY, hi = -INFINITY;
-    const double sum = normot_f32_count_total(values, start, end, &exact, &lo, &hi);
-    if (exact) {
-      *low = lo;
-      *high = hi;
-      return sum;
-    }
+  float lo = INFINITY, hi = -INFINITY;
+  const double sum = normot_row_total_ranging(values, t.in, t.out, start, end, &lo, &hi);
+  if (lo <= hi) { /* a row of counts: its range came with its total */
+    *low = lo;
+    *high = hi;
+  } else {
+    *low = INFINITY;
+    *high = -INFINITY;
+    normot_value_range(values, t, start, end, low, high);
   }
-#endif
-  const double sum = normot_row_total(values, t.in, t.out, start, end);
-  normot_value_range(values, t, start, end, low, high);
   return sum;
 }
 
