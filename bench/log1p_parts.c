@@ -59,7 +59,8 @@ static int64_t list_calls(const group *g, float *value, float *factor) {
 static float run_table(const group *g, normot_log1p_memo *memo) {
   for (int64_t r = 0; r < g->rows; ++r)
     normot_log1p_row_f32_avx512(g->in + g->start[r], g->out + g->start[r],
-                                g->start[r + 1] - g->start[r], g->factor[r], memo);
+                                g->start[r + 1] - g->start[r], g->factor[r], NORMOT_LOG1P_NO_HINTS,
+                                memo);
   return g->out[0];
 }
 

@@ -290,7 +290,8 @@ static NORMOT_ALWAYS_INLINE void scale_row(const normot_block_job *job, normot_v
   }
 #if defined(NORMOT_HAVE_AVX512_KERNELS)
   if (normot_log1p_table_applies(in, out)) {
-    normot_log1p_table_row(out, values, job->out_values, start, end - start, factor, memo);
+    normot_log1p_table_row(out, values, job->out_values, start, end - start, factor,
+                           NORMOT_LOG1P_NO_HINTS, memo);
     return;
   }
 #endif

@@ -90,16 +90,6 @@ static NORMOT_ALWAYS_INLINE void csc_prefetch(const void *array, int64_t size, i
 #endif
 }
 
-/* normot_value_size, a constant once inlined. */
-static NORMOT_ALWAYS_INLINE int64_t csc_value_bytes(normot_value_type type) {
-  switch (type) {
-    case NORMOT_UINT16: return 2;
-    case NORMOT_FLOAT64:
-    case NORMOT_INT64: return 8;
-    default: return 4;
-  }
-}
-
 /* Prefetches column c's slice of the block (the indices, the values, and the output when it
  * is not the input), when the block has slices and c is one of its columns. */
 static NORMOT_ALWAYS_INLINE void csc_prefetch_column(const normalize_job *job, csc_block block,
@@ -108,7 +98,7 @@ static NORMOT_ALWAYS_INLINE void csc_prefetch_column(const normalize_job *job, c
   const normot_matrix *X = job->X;
   const int64_t start = block.starts[c], end = block.ends[c];
   csc_prefetch(X->indices, t.idx == NORMOT_INDEX_INT32 ? 4 : 8, start, end, 0);
-  csc_prefetch(X->values, csc_value_bytes(t.in), start, end, 0);
+  csc_prefetch(X->values, normot_value_bytes(t.in), start, end, 0);
   if (writes && job->out_values != X->values)
     csc_prefetch(job->out_values, t.out == NORMOT_FLOAT32 ? 4 : 8, start, end, 1);
 }

@@ -37,6 +37,55 @@ static NORMOT_ALWAYS_INLINE unsigned live_lanes(int64_t remaining, int width) {
   return remaining >= width ? (1u << width) - 1 : (1u << remaining) - 1;
 }
 
+/* One row on its way through the table: its values, the table's entries in two registers, and
+ * what the scalar path and the prefetch need. */
+typedef struct f32_row {
+  const float *in;
+  float *out;
+  __m512 lo, hi; /* entries 0-15 and 16-31 */
+  float factor;
+  normot_log1p_row_hints hints;
+  normot_log1p_memo *memo;
+} f32_row;
+
+typedef struct f64_row {
+  const double *in;
+  double *out;
+  __m512d lo, hi; /* entries 0-7 and 8-15 */
+  double factor;
+  normot_log1p_row_hints hints;
+  normot_log1p_memo *memo;
+} f64_row;
+
+/* The values j + (lanes in `live`) of a row, from the table or by the scalar path, after a
+ * prefetch of the line `hints.ahead` values on (a vector is one line): spread over the row's
+ * steps, so that the loads in flight never stall the kernel, as a burst of prefetches at the
+ * row's start did. The caller passes all lanes as a constant for every full vector, so that only
+ * the row's last vector pays for a mask. */
+static NORMOT_ALWAYS_INLINE void f32_table_step(const f32_row *row, int64_t j, __mmask16 live) {
+  if (row->hints.ahead != 0 && j + row->hints.ahead < row->hints.readable)
+    _mm_prefetch((const char *)(row->in + j + row->hints.ahead), _MM_HINT_T1);
+  __m512i k;
+  const __mmask16 tabled = f32_tabled(_mm512_maskz_loadu_ps(live, row->in + j), live, &k);
+  _mm512_mask_storeu_ps(row->out + j, tabled, _mm512_permutex2var_ps(row->lo, k, row->hi));
+  for (unsigned other = live & ~tabled; __builtin_expect(other != 0, 0); other &= other - 1) {
+    const int64_t at = j + __builtin_ctz(other);
+    row->out[at] = f32_result(row->in[at], row->factor, row->memo);
+  }
+}
+
+static NORMOT_ALWAYS_INLINE void f64_table_step(const f64_row *row, int64_t j, __mmask8 live) {
+  if (row->hints.ahead != 0 && j + row->hints.ahead < row->hints.readable)
+    _mm_prefetch((const char *)(row->in + j + row->hints.ahead), _MM_HINT_T1);
+  __m512i k;
+  const __mmask8 tabled = f64_tabled(_mm512_maskz_loadu_pd(live, row->in + j), live, &k);
+  _mm512_mask_storeu_pd(row->out + j, tabled, _mm512_permutex2var_pd(row->lo, k, row->hi));
+  for (unsigned other = live & ~tabled; __builtin_expect(other != 0, 0); other &= other - 1) {
+    const int64_t at = j + __builtin_ctz(other);
+    row->out[at] = f64_result(row->in[at], row->factor, row->memo);
+  }
+}
+
 /* Bit k set for every integer k < 32 that the row holds as a table value. */
 static NORMOT_ALWAYS_INLINE uint32_t f32_needed(const float *in, int64_t n) {
   const __m512i one = _mm512_set1_epi32(1);
@@ -88,8 +137,8 @@ static NORMOT_ALWAYS_INLINE normot_log1p_row_entries *kept_table(normot_log1p_me
  * factor computed (the memo's row tables); then every value, from the table or by the scalar
  * path. Entries the row does not need are never loaded. */
 void normot_log1p_row_f32_avx512(const float *in, float *out, int64_t n, float factor,
-                                 normot_log1p_memo *memo) {
-  const uint32_t needed = f32_needed(in, n);
+                                 normot_log1p_row_hints hints, normot_log1p_memo *memo) {
+  const uint32_t needed = hints.needed >= 0 ? (uint32_t)hints.needed : f32_needed(in, n);
   uint32_t factor_bits, have;
   memcpy(&factor_bits, &factor, sizeof factor_bits);
   normot_log1p_row_entries *kept = kept_table(memo, factor_bits, needed, &have);
@@ -100,23 +149,21 @@ void normot_log1p_row_f32_avx512(const float *in, float *out, int64_t n, float f
     entries[k] =
         (float)normot_log1p_exact(NORMOT_FLOAT32, (double)((float)k / factor), memo->log_divisor);
   }
-  const __m512 lo = _mm512_maskz_loadu_ps((__mmask16)needed, entries);
-  const __m512 hi = _mm512_maskz_loadu_ps((__mmask16)(needed >> 16), entries + 16);
-  for (int64_t j = 0; j < n; j += 16) {
-    const __mmask16 live = (__mmask16)live_lanes(n - j, 16);
-    __m512i k;
-    const __mmask16 tabled = f32_tabled(_mm512_maskz_loadu_ps(live, in + j), live, &k);
-    _mm512_mask_storeu_ps(out + j, tabled, _mm512_permutex2var_ps(lo, k, hi));
-    for (unsigned other = live & ~tabled; __builtin_expect(other != 0, 0); other &= other - 1) {
-      const int64_t at = j + __builtin_ctz(other);
-      out[at] = f32_result(in[at], factor, memo);
-    }
-  }
+  const f32_row row = {in,
+                       out,
+                       _mm512_maskz_loadu_ps((__mmask16)needed, entries),
+                       _mm512_maskz_loadu_ps((__mmask16)(needed >> 16), entries + 16),
+                       factor,
+                       hints,
+                       memo};
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16) f32_table_step(&row, j, 0xFFFF);
+  if (j < n) f32_table_step(&row, j, (__mmask16)live_lanes(n - j, 16));
 }
 
 void normot_log1p_row_f64_avx512(const double *in, double *out, int64_t n, double factor,
-                                 normot_log1p_memo *memo) {
-  const uint32_t needed = f64_needed(in, n);
+                                 normot_log1p_row_hints hints, normot_log1p_memo *memo) {
+  const uint32_t needed = hints.needed >= 0 ? (uint32_t)hints.needed : f64_needed(in, n);
   uint64_t factor_bits;
   uint32_t have;
   memcpy(&factor_bits, &factor, sizeof factor_bits);
@@ -127,16 +174,14 @@ void normot_log1p_row_f64_avx512(const double *in, double *out, int64_t n, doubl
     const int k = __builtin_ctz(bits);
     entries[k] = normot_log1p_exact(NORMOT_FLOAT64, (double)k / factor, memo->log_divisor);
   }
-  const __m512d lo = _mm512_maskz_loadu_pd((__mmask8)needed, entries);
-  const __m512d hi = _mm512_maskz_loadu_pd((__mmask8)(needed >> 8), entries + 8);
-  for (int64_t j = 0; j < n; j += 8) {
-    const __mmask8 live = (__mmask8)live_lanes(n - j, 8);
-    __m512i k;
-    const __mmask8 tabled = f64_tabled(_mm512_maskz_loadu_pd(live, in + j), live, &k);
-    _mm512_mask_storeu_pd(out + j, tabled, _mm512_permutex2var_pd(lo, k, hi));
-    for (unsigned other = live & ~tabled; __builtin_expect(other != 0, 0); other &= other - 1) {
-      const int64_t at = j + __builtin_ctz(other);
-      out[at] = f64_result(in[at], factor, memo);
-    }
-  }
+  const f64_row row = {in,
+                       out,
+                       _mm512_maskz_loadu_pd((__mmask8)needed, entries),
+                       _mm512_maskz_loadu_pd((__mmask8)(needed >> 8), entries + 8),
+                       factor,
+                       hints,
+                       memo};
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) f64_table_step(&row, j, 0xFF);
+  if (j < n) f64_table_step(&row, j, (__mmask8)live_lanes(n - j, 8));
 }

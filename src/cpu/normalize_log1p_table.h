@@ -54,14 +54,26 @@ void normot_log1p_memo_add_tables(normot_log1p_memo *memo, normot_value_type in,
                                   normot_value_type out);
 void normot_log1p_memo_drop_tables(normot_log1p_memo *memo);
 
+/* What a row kernel may be told besides its values. `needed`: the row's set of table values
+ * (bit k: the row holds the integer k) when the caller has it from an earlier read of the row,
+ * or -1 to find it here. `ahead`: prefetch X's values this many values past each one read, into
+ * L2, while `readable` (counted from the row's first value) bounds the addresses; 0: none. */
+typedef struct normot_log1p_row_hints {
+  int64_t needed;
+  int64_t ahead;
+  int64_t readable;
+} normot_log1p_row_hints;
+
+static const normot_log1p_row_hints NORMOT_LOG1P_NO_HINTS = {-1, 0, 0};
+
 /* out[j] = normot_log1p_exact of (in[j] / factor, rounded to float32), for j in [0, n); the
  * memo serves the values outside the table. in and out may be the same array. */
 void normot_log1p_row_f32_avx512(const float *in, float *out, int64_t n, float factor,
-                                 normot_log1p_memo *memo);
+                                 normot_log1p_row_hints hints, normot_log1p_memo *memo);
 
 /* The same in float64. */
 void normot_log1p_row_f64_avx512(const double *in, double *out, int64_t n, double factor,
-                                 normot_log1p_memo *memo);
+                                 normot_log1p_row_hints hints, normot_log1p_memo *memo);
 
 #if defined(NORMOT_HAVE_AVX512_KERNELS)
 /* Whether rows of input type `in` and output type `out` go through the row tables: float input
@@ -71,15 +83,16 @@ static inline int normot_log1p_table_applies(normot_value_type in, normot_value_
 }
 
 /* The row of n values at element `start` of `in` (X's values) to the same place in `out`:
- * divided by factor (a value of type `type`) and its log1p taken. */
+ * divided by factor (a value of type `type`) and its log1p taken; hints as above. */
 static inline void normot_log1p_table_row(normot_value_type type, const void *in, void *out,
                                           int64_t start, int64_t n, double factor,
-                                          normot_log1p_memo *memo) {
+                                          normot_log1p_row_hints hints, normot_log1p_memo *memo) {
   if (type == NORMOT_FLOAT32)
     normot_log1p_row_f32_avx512((const float *)in + start, (float *)out + start, n, (float)factor,
-                                memo);
+                                hints, memo);
   else
-    normot_log1p_row_f64_avx512((const double *)in + start, (double *)out + start, n, factor, memo);
+    normot_log1p_row_f64_avx512((const double *)in + start, (double *)out + start, n, factor, hints,
+                                memo);
 }
 #endif
 

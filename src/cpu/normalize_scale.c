@@ -62,19 +62,23 @@ enum { CACHE_LINE_BYTES = 64, PREFETCH_MIN_BYTES = 8192 };
  * 20k-gene rows 0.29-0.51 -> 0.45-0.65. */
 static NORMOT_ALWAYS_INLINE int64_t prefetch_distance(const normot_matrix *X,
                                                       normot_value_type in) {
-  const int64_t at_least = PREFETCH_MIN_BYTES / (int64_t)normot_value_size(in);
+  const int64_t at_least = PREFETCH_MIN_BYTES / normot_value_bytes(in);
   int64_t distance = NORMOT_GROUP_VALUES > at_least ? NORMOT_GROUP_VALUES : at_least;
   if (X->layout == NORMOT_LAYOUT_DENSE && X->n_cols > distance) distance = X->n_cols;
   return distance;
+}
+
+/* How many values X's value array holds (CSR or dense), the bound of every prefetch. */
+static NORMOT_ALWAYS_INLINE int64_t stored_values(const normot_matrix *X) {
+  return X->layout == NORMOT_LAYOUT_CSR ? X->nnz : (X->n_rows - 1) * X->ld + X->n_cols;
 }
 
 /* The address `distance` values after value j, clamped to the last value. */
 static NORMOT_ALWAYS_INLINE const char *prefetch_target(const normot_matrix *X,
                                                         normot_value_type in, int64_t j,
                                                         int64_t distance) {
-  const int64_t value_bytes = (int64_t)normot_value_size(in); /* a constant once inlined */
-  const int64_t n_values =
-      X->layout == NORMOT_LAYOUT_CSR ? X->nnz : (X->n_rows - 1) * X->ld + X->n_cols;
+  const int64_t value_bytes = normot_value_bytes(in);
+  const int64_t n_values = stored_values(X);
   const int64_t ahead = j + distance;
   return (const char *)X->values + (ahead < n_values ? ahead : n_values - 1) * value_bytes;
 }
@@ -88,7 +92,7 @@ static NORMOT_ALWAYS_INLINE void scale_range_prefetching(const normalize_job *jo
     return;
   }
   const normot_value_type in = t.in, out = t.out;
-  const int64_t per_line = CACHE_LINE_BYTES / (int64_t)normot_value_size(in);
+  const int64_t per_line = CACHE_LINE_BYTES / normot_value_bytes(in);
   const void *values = job->X->values;
   const int64_t distance = prefetch_distance(job->X, in);
   int64_t j = start;
@@ -115,8 +119,8 @@ enum { STREAM_OUTPUT_BYTES = 64 << 20 };
 static int streams_output(const normalize_job *job, normot_value_type out) {
   const normot_matrix *X = job->X;
   return X->layout == NORMOT_LAYOUT_CSR && job->out_values != X->values &&
-         (uintptr_t)job->out_values % normot_value_size(out) == 0 &&
-         X->nnz > STREAM_OUTPUT_BYTES / (int64_t)normot_value_size(out);
+         (uintptr_t)job->out_values % (uintptr_t)normot_value_bytes(out) == 0 &&
+         X->nnz > STREAM_OUTPUT_BYTES / normot_value_bytes(out);
 }
 
 /* Float32 CSR values [g.v0, g.v1) divided by their rows' factors (factors[r - g.r0], zeros
@@ -214,36 +218,43 @@ static NORMOT_ALWAYS_INLINE void log1p_range(const normalize_job *job, normot_lo
 }
 #endif
 
+/* What the first read of a group found out about its rows, indexed by r - g.r0. */
+typedef struct group_facts {
+  const double *factors; /* size factors, zeros already replaced by 1 */
+  const int64_t *needed; /* log1p table values (normot_row_total_ranging), or NULL: unknown */
+} group_facts;
+
 #if defined(NORMOT_HAVE_AVX512_KERNELS)
-/* The rows of g, divided by their factors and their log1p taken, one row table each. With the
- * fused pass's prefetching: with the table a row costs a few ns per value, no longer enough to
- * hide the memory latency that the memo's path hid. */
+/* The rows of g, divided by their factors and their log1p taken, one row table each (each row
+ * finds its own table values where facts->needed is NULL). With the fused pass's prefetching,
+ * done by the row kernel one line per step: with the table a row costs a few ns per value, no
+ * longer enough to hide the memory latency that the memo's path hid. */
 static NORMOT_ALWAYS_INLINE void log1p_table_group(const normalize_job *job, row_range g,
-                                                   const double *factors, normot_types t,
+                                                   const group_facts *facts, normot_types t,
                                                    int prefetch, normot_log1p_memo *memo) {
   const normot_matrix *X = job->X;
-  const int64_t per_line = CACHE_LINE_BYTES / (int64_t)normot_value_size(t.in);
-  const int64_t distance = prefetch_distance(X, t.in);
+  const int64_t n_values = stored_values(X);
+  normot_log1p_row_hints hints = NORMOT_LOG1P_NO_HINTS;
+  if (prefetch) hints.ahead = prefetch_distance(X, t.in);
   for (int64_t r = g.r0; r < g.r1; ++r) {
     const int64_t start = normot_row_start(X, t.idx, r), n = normot_row_end(X, t.idx, r) - start;
-#if defined(__GNUC__)
-    for (int64_t j = start; prefetch && j < start + n; j += per_line)
-      __builtin_prefetch(prefetch_target(X, t.in, j, distance), 0, 2);
-#endif
-    normot_log1p_table_row(t.out, X->values, job->out_values, start, n, factors[r - g.r0], memo);
+    hints.needed = facts->needed != NULL ? facts->needed[r - g.r0] : -1;
+    hints.readable = n_values - start;
+    normot_log1p_table_row(t.out, X->values, job->out_values, start, n, facts->factors[r - g.r0],
+                           hints, memo);
   }
 }
 #endif
 
-/* The rows of g divided by their factors (factors[r - g.r0], zeros already replaced), then
- * their log1p through memo unless it is NULL. */
+/* The rows of g divided by their factors, then their log1p through memo unless it is NULL. */
 static NORMOT_ALWAYS_INLINE void scale_group(const normalize_job *job, row_range g,
-                                             const double *factors, normot_types t, int prefetch,
+                                             const group_facts *facts, normot_types t, int prefetch,
                                              normot_log1p_memo *memo) {
   const normot_matrix *X = job->X;
+  const double *factors = facts->factors;
 #if defined(NORMOT_HAVE_AVX512_KERNELS)
   if (memo != NULL && normot_log1p_table_applies(t.in, t.out)) {
-    log1p_table_group(job, g, factors, t, prefetch, memo);
+    log1p_table_group(job, g, facts, t, prefetch, memo);
     return;
   }
 #endif
@@ -277,14 +288,17 @@ static NORMOT_ALWAYS_INLINE void scale_group(const normalize_job *job, row_range
 }
 
 /* The totals and size factors of g's rows into factors[] (zeros replaced by 1), and the caller's
- * totals / size factors arrays; returns how many factors were 0. */
+ * totals / size factors arrays; returns how many factors were 0. With needed not NULL, each
+ * row's log1p table values as normot_row_total_ranging finds them. */
 static NORMOT_ALWAYS_INLINE int64_t group_factors(const normalize_job *job, double target,
-                                                  row_range g, normot_types t, double *factors) {
+                                                  row_range g, normot_types t, double *factors,
+                                                  int64_t *needed) {
   const normot_matrix *X = job->X;
   int64_t zero_cells = 0;
   for (int64_t r = g.r0; r < g.r1; ++r) {
-    double sum = normot_row_total(X->values, t.in, t.out, normot_row_start(X, t.idx, r),
-                                  normot_row_end(X, t.idx, r));
+    double sum = normot_row_total_ranging(X->values, t.in, t.out, normot_row_start(X, t.idx, r),
+                                          normot_row_end(X, t.idx, r), NULL, NULL,
+                                          needed != NULL ? &needed[r - g.r0] : NULL);
     double total = normot_round_to(t.out, sum);
     double factor = normot_size_factor(t.out, total, target);
     if (job->out_totals != NULL) normot_store_as_output(job->out_totals, t.out, r, total);
@@ -303,10 +317,15 @@ static NORMOT_ALWAYS_INLINE int64_t fused_block(const normalize_job *job, double
                                                 normot_log1p_memo *memo) {
   int64_t zero_cells = 0;
   double factors[NORMOT_GROUP_ROWS];
+  int64_t needed_store[NORMOT_GROUP_ROWS];
+  int64_t *needed = NULL;
+#if defined(NORMOT_HAVE_AVX512_KERNELS)
+  if (memo != NULL && normot_log1p_table_applies(t.in, t.out)) needed = needed_store;
+#endif
   for (int64_t r = block.r0; r < block.r1;) {
     row_range g = normot_next_group(job->X, t.idx, r, block.r1);
-    zero_cells += group_factors(job, target, g, t, factors);
-    scale_group(job, g, factors, t, 1, memo);
+    zero_cells += group_factors(job, target, g, t, factors, needed);
+    scale_group(job, g, &(const group_facts){factors, needed}, t, 1, memo);
     r = g.r1;
   }
   return zero_cells;
@@ -325,10 +344,10 @@ static void scale_block(const normalize_job *job, row_range block, normot_log1p_
   if (block.r0 == block.r1) return;
   const int prefetch =
       job->X->layout == NORMOT_LAYOUT_CSR && job->out_values == (const void *)job->X->values;
-#define CASE(IN, IDX, OUT)                                                                        \
-  case NORMOT_COMBO(IN, IDX, OUT):                                                                \
-    scale_group(job, block, job->size_factors + block.r0, (normot_types){IN, IDX, OUT}, prefetch, \
-                memo);                                                                            \
+#define CASE(IN, IDX, OUT)                                                            \
+  case NORMOT_COMBO(IN, IDX, OUT):                                                    \
+    scale_group(job, block, &(const group_facts){job->size_factors + block.r0, NULL}, \
+                (normot_types){IN, IDX, OUT}, prefetch, memo);                        \
     break;
   DISPATCH();
 #undef CASE
