@@ -57,30 +57,39 @@ typedef struct f64_row {
   normot_log1p_memo *memo;
 } f64_row;
 
+/* Whether every step of a row of n values prefetches: when asked to and when every address is
+ * within the values (a row near the end of them prefetches nothing: one test per row, not per
+ * step). */
+static NORMOT_ALWAYS_INLINE int prefetches_whole_row(normot_log1p_row_hints hints, int64_t n) {
+  return hints.ahead != 0 && n + hints.ahead <= hints.readable;
+}
+
 /* The values j + (lanes in `live`) of a row, from the table or by the scalar path, after a
- * prefetch of the line `hints.ahead` values on (a vector is one line): spread over the row's
- * steps, so that the loads in flight never stall the kernel, as a burst of prefetches at the
- * row's start did. The caller passes all lanes as a constant for every full vector, so that only
- * the row's last vector pays for a mask. */
-static NORMOT_ALWAYS_INLINE void f32_table_step(const f32_row *row, int64_t j, __mmask16 live) {
-  if (row->hints.ahead != 0 && j + row->hints.ahead < row->hints.readable)
-    _mm_prefetch((const char *)(row->in + j + row->hints.ahead), _MM_HINT_T1);
+ * prefetch of the line `hints.ahead` values on, if asked (a vector is one line): spread over the
+ * row's steps, so that the loads in flight never stall the kernel, as a burst of prefetches at
+ * the row's start did. The caller passes all lanes and the prefetch choice as constants for
+ * every full vector, so that only the row's last vector pays for a mask. */
+static NORMOT_ALWAYS_INLINE void f32_table_step(const f32_row *row, int64_t j, __mmask16 live,
+                                                int prefetch) {
+  if (prefetch) _mm_prefetch((const char *)(row->in + j + row->hints.ahead), _MM_HINT_T1);
   __m512i k;
   const __mmask16 tabled = f32_tabled(_mm512_maskz_loadu_ps(live, row->in + j), live, &k);
   _mm512_mask_storeu_ps(row->out + j, tabled, _mm512_permutex2var_ps(row->lo, k, row->hi));
-  for (unsigned other = live & ~tabled; __builtin_expect(other != 0, 0); other &= other - 1) {
+  if (__builtin_expect(tabled == live, 1)) return;
+  for (unsigned other = live & ~tabled; other != 0; other &= other - 1) {
     const int64_t at = j + __builtin_ctz(other);
     row->out[at] = f32_result(row->in[at], row->factor, row->memo);
   }
 }
 
-static NORMOT_ALWAYS_INLINE void f64_table_step(const f64_row *row, int64_t j, __mmask8 live) {
-  if (row->hints.ahead != 0 && j + row->hints.ahead < row->hints.readable)
-    _mm_prefetch((const char *)(row->in + j + row->hints.ahead), _MM_HINT_T1);
+static NORMOT_ALWAYS_INLINE void f64_table_step(const f64_row *row, int64_t j, __mmask8 live,
+                                                int prefetch) {
+  if (prefetch) _mm_prefetch((const char *)(row->in + j + row->hints.ahead), _MM_HINT_T1);
   __m512i k;
   const __mmask8 tabled = f64_tabled(_mm512_maskz_loadu_pd(live, row->in + j), live, &k);
   _mm512_mask_storeu_pd(row->out + j, tabled, _mm512_permutex2var_pd(row->lo, k, row->hi));
-  for (unsigned other = live & ~tabled; __builtin_expect(other != 0, 0); other &= other - 1) {
+  if (__builtin_expect(tabled == live, 1)) return;
+  for (unsigned other = live & ~tabled; other != 0; other &= other - 1) {
     const int64_t at = j + __builtin_ctz(other);
     row->out[at] = f64_result(row->in[at], row->factor, row->memo);
   }
@@ -156,9 +165,13 @@ void normot_log1p_row_f32_avx512(const float *in, float *out, int64_t n, float f
                        factor,
                        hints,
                        memo};
+  const int prefetch = prefetches_whole_row(hints, n);
   int64_t j = 0;
-  for (; j + 16 <= n; j += 16) f32_table_step(&row, j, 0xFFFF);
-  if (j < n) f32_table_step(&row, j, (__mmask16)live_lanes(n - j, 16));
+  if (prefetch)
+    for (; j + 16 <= n; j += 16) f32_table_step(&row, j, 0xFFFF, 1);
+  else
+    for (; j + 16 <= n; j += 16) f32_table_step(&row, j, 0xFFFF, 0);
+  if (j < n) f32_table_step(&row, j, (__mmask16)live_lanes(n - j, 16), prefetch);
 }
 
 void normot_log1p_row_f64_avx512(const double *in, double *out, int64_t n, double factor,
@@ -181,7 +194,11 @@ void normot_log1p_row_f64_avx512(const double *in, double *out, int64_t n, doubl
                        factor,
                        hints,
                        memo};
+  const int prefetch = prefetches_whole_row(hints, n);
   int64_t j = 0;
-  for (; j + 8 <= n; j += 8) f64_table_step(&row, j, 0xFF);
-  if (j < n) f64_table_step(&row, j, (__mmask8)live_lanes(n - j, 8));
+  if (prefetch)
+    for (; j + 8 <= n; j += 8) f64_table_step(&row, j, 0xFF, 1);
+  else
+    for (; j + 8 <= n; j += 8) f64_table_step(&row, j, 0xFF, 0);
+  if (j < n) f64_table_step(&row, j, (__mmask8)live_lanes(n - j, 8), prefetch);
 }
