@@ -192,6 +192,33 @@ Csr SharedTotals(normot_value_type type, uint64_t seed) {
   return csr;
 }
 
+// Rows whose totals vector lanes cannot add in float32: a value of 2^24 and ones 32 places
+// apart, which land in the same lane of every vector loop here (16 or 8 lanes, 2 or 4
+// accumulators), where 2^24 + 1 rounds back to 2^24; and the same with -2^24 after them, where
+// the lane ends at 0 and the true total is small. The rows' totals, hence their factors, differ
+// from the stored order's unless the loop sees that its float32 lanes were not exact.
+Csr LaneRoundingTotals(normot_value_type type) {
+  Csr csr;
+  csr.type = type;
+  csr.cols = 200;
+  std::vector<double> values;
+  for (int variant = 0; variant < 4; ++variant) {
+    const int64_t length = 128 + variant * 17;  // vector tails of several lengths
+    for (int64_t k = 0; k < length; ++k) {
+      double v = 1.0;
+      if (k == 0) v = 0x1p24;
+      if (k == 96 && variant % 2 == 1) v = -0x1p24;
+      csr.indices.push_back(k);
+      values.push_back(v);
+    }
+    csr.indptr.push_back((int64_t)csr.indices.size());
+    ++csr.rows;
+  }
+  csr.values.assign(values.size() * normot_value_size(type), 0);
+  for (size_t k = 0; k < values.size(); ++k) PutValue(csr.values, type, k, values[k]);
+  return csr;
+}
+
 // libm's log1p of each scaled value, divided by log(base) as the library documents it.
 std::vector<unsigned char> PlainLog1p(const std::vector<unsigned char> &scaled,
                                       normot_value_type type, double log_base) {
@@ -300,6 +327,14 @@ TEST(NormalizeLog1pMemo, RowsOfEqualTotalsEqualPlainLog1p) {
     ExpectPlainLog1p(csr, 1e4);
     ExpectPlainLog1p(csr, 3.0);
   }
+}
+
+// Totals that float32 lanes would get wrong are still those of the stored order, on the path
+// that adds them in the same loop as it finds the row's table values. The target keeps every
+// scaled value above -1.
+TEST(NormalizeLog1pMemo, TotalsThatFloat32LanesCannotAddEqualPlainLog1p) {
+  for (normot_value_type type : {NORMOT_FLOAT32, NORMOT_FLOAT64})
+    ExpectPlainLog1p(LaneRoundingTotals(type), 1e-6);
 }
 
 // The block API (the streaming path) on the same kinds of data, the matrix as one block, CSR

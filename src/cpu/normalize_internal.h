@@ -142,12 +142,8 @@ static NORMOT_ALWAYS_INLINE __m256i normot_lanes_below(int64_t remaining) {
   int n = remaining < 8 ? (int)remaining : 8;
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
-/* Whether x is the float of the int32 k (k from x by truncation: whether x is an integer). */
-static NORMOT_ALWAYS_INLINE __m256 normot_f32_equals_int(__m256 x, __m256i k) {
-  return _mm256_cmp_ps(_mm256_cvtepi32_ps(k), x, _CMP_EQ_OQ);
-}
 static NORMOT_ALWAYS_INLINE __m256 normot_f32_is_int32(__m256 x) {
-  return normot_f32_equals_int(x, _mm256_cvttps_epi32(x));
+  return _mm256_cmp_ps(_mm256_cvtepi32_ps(_mm256_cvttps_epi32(x)), x, _CMP_EQ_OQ);
 }
 static NORMOT_ALWAYS_INLINE double normot_f32_lane_total(const float *v, int64_t j, int64_t end,
                                                          int *exact) {
@@ -193,66 +189,41 @@ static NORMOT_ALWAYS_INLINE void normot_f32_fold_range(__m256 lo, __m256 hi, flo
  * what kept the fused pass's reads behind memory (docs/normalize_semantics.md). With `low` and
  * `high` not NULL it also folds the smallest and largest value into them, from the same read
  * (what pass 1 of a checked call needs: normot_row_total_and_range); the masked lanes of the
- * last vector are left out of both. With `needed` not NULL it sets there bit k for every integer
- * k < 32 among the values, from the same int32 conversion as the test (what the log1p row table
- * needs: normalize_log1p_table.h); shifting 1 by a lane's int32 gives 0 for any int32 outside
- * [0, 32), and on a row that passes the test every value is such an integer. */
-static NORMOT_ALWAYS_INLINE __m256i normot_f32_bit_of_int(__m256i k) {
-  return _mm256_sllv_epi32(_mm256_set1_epi32(1), k);
-}
+ * last vector are left out of both. */
 static NORMOT_ALWAYS_INLINE double normot_f32_count_total(const float *v, int64_t j, int64_t end,
-                                                          int *exact, float *low, float *high,
-                                                          uint32_t *needed) {
+                                                          int *exact, float *low, float *high) {
   __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, bits = s0;
   __m256 ok = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
   __m256 lo = _mm256_set1_ps(low != NULL ? *low : 0.0f),
          hi = _mm256_set1_ps(high != NULL ? *high : 0.0f);
-  __m256i need = _mm256_setzero_si256();
   for (; j + 32 <= end; j += 32) {
     __m256 x0 = _mm256_loadu_ps(v + j), x1 = _mm256_loadu_ps(v + j + 8);
     __m256 x2 = _mm256_loadu_ps(v + j + 16), x3 = _mm256_loadu_ps(v + j + 24);
-    __m256i k0 = _mm256_cvttps_epi32(x0), k1 = _mm256_cvttps_epi32(x1);
-    __m256i k2 = _mm256_cvttps_epi32(x2), k3 = _mm256_cvttps_epi32(x3);
     s0 = _mm256_add_ps(s0, x0);
     s1 = _mm256_add_ps(s1, x1);
     s2 = _mm256_add_ps(s2, x2);
     s3 = _mm256_add_ps(s3, x3);
     ok = _mm256_and_ps(
-        ok,
-        _mm256_and_ps(_mm256_and_ps(normot_f32_equals_int(x0, k0), normot_f32_equals_int(x1, k1)),
-                      _mm256_and_ps(normot_f32_equals_int(x2, k2), normot_f32_equals_int(x3, k3))));
+        ok, _mm256_and_ps(_mm256_and_ps(normot_f32_is_int32(x0), normot_f32_is_int32(x1)),
+                          _mm256_and_ps(normot_f32_is_int32(x2), normot_f32_is_int32(x3))));
     bits = _mm256_or_ps(bits, _mm256_or_ps(_mm256_or_ps(x0, x1), _mm256_or_ps(x2, x3)));
     if (low != NULL) {
       lo = _mm256_min_ps(lo, _mm256_min_ps(_mm256_min_ps(x0, x1), _mm256_min_ps(x2, x3)));
       hi = _mm256_max_ps(hi, _mm256_max_ps(_mm256_max_ps(x0, x1), _mm256_max_ps(x2, x3)));
     }
-    if (needed != NULL)
-      need = _mm256_or_si256(
-          need,
-          _mm256_or_si256(_mm256_or_si256(normot_f32_bit_of_int(k0), normot_f32_bit_of_int(k1)),
-                          _mm256_or_si256(normot_f32_bit_of_int(k2), normot_f32_bit_of_int(k3))));
   }
   for (; j < end; j += 8) {
     const __m256i lanes = normot_lanes_below(end - j);
     __m256 x = _mm256_maskload_ps(v + j, lanes);
-    __m256i k = _mm256_cvttps_epi32(x);
     s0 = _mm256_add_ps(s0, x);
-    ok = _mm256_and_ps(ok, normot_f32_equals_int(x, k));
+    ok = _mm256_and_ps(ok, normot_f32_is_int32(x));
     bits = _mm256_or_ps(bits, x);
     if (low != NULL) {
       lo = _mm256_min_ps(lo, _mm256_blendv_ps(lo, x, _mm256_castsi256_ps(lanes)));
       hi = _mm256_max_ps(hi, _mm256_blendv_ps(hi, x, _mm256_castsi256_ps(lanes)));
     }
-    if (needed != NULL)
-      need = _mm256_or_si256(need, _mm256_and_si256(lanes, normot_f32_bit_of_int(k)));
   }
   if (low != NULL) normot_f32_fold_range(lo, hi, low, high);
-  if (needed != NULL) {
-    __m128i n4 = _mm_or_si128(_mm256_castsi256_si128(need), _mm256_extracti128_si256(need, 1));
-    n4 = _mm_or_si128(n4, _mm_shuffle_epi32(n4, 0x4E));
-    n4 = _mm_or_si128(n4, _mm_shuffle_epi32(n4, 0xB1));
-    *needed = (uint32_t)_mm_cvtsi128_si32(n4);
-  }
   /* Every lane of s below 2^24 bounds the lanes added into it (all non-negative). */
   __m256 s = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
   __m256 large = _mm256_cmp_ps(s, _mm256_set1_ps(0x1p24f), _CMP_GE_OQ);
@@ -368,24 +339,18 @@ static NORMOT_ALWAYS_INLINE double normot_lane_total(const void *values, normot_
  * loop; a row that fails the test (non-integer data) is added again in the stored order while it
  * is still in cache. With `low` and `high` not NULL (both +Inf and -Inf on entry), a float32 row
  * of counts also gets its smallest and largest value there from the same read (AVX2 only); any
- * other row leaves them as they were. With `needed` not NULL, a float32 row of counts gets there
- * the set of integers below 32 it holds (bit k for k, AVX2 only); any other row gets -1. */
+ * other row leaves them as they were. */
 static NORMOT_ALWAYS_INLINE double normot_row_total_ranging(const void *values,
                                                             normot_value_type in,
                                                             normot_value_type out, int64_t start,
-                                                            int64_t end, float *low, float *high,
-                                                            int64_t *needed) {
-  if (needed != NULL) *needed = -1;
+                                                            int64_t end, float *low, float *high) {
   if (end - start >= NORMOT_EXACT_ROW_LIMIT)
     return normot_sequential_total(values, in, out, start, end);
   int all_exact = 1;
   double sum;
 #if defined(__AVX2__)
   if (in == NORMOT_FLOAT32) { /* counts first; any other float32 row is read again from cache */
-    uint32_t entries = 0;
-    sum = normot_f32_count_total(values, start, end, &all_exact, low, high,
-                                 needed != NULL ? &entries : NULL);
-    if (all_exact && needed != NULL) *needed = entries;
+    sum = normot_f32_count_total(values, start, end, &all_exact, low, high);
     if (!all_exact && low != NULL) *low = INFINITY, *high = -INFINITY; /* not a count row */
     if (!all_exact) sum = normot_f32_lane_total(values, start, end, &all_exact);
   } else if (in == NORMOT_FLOAT64) {
@@ -404,7 +369,7 @@ static NORMOT_ALWAYS_INLINE double normot_row_total_ranging(const void *values,
 static NORMOT_ALWAYS_INLINE double normot_row_total(const void *values, normot_value_type in,
                                                     normot_value_type out, int64_t start,
                                                     int64_t end) {
-  return normot_row_total_ranging(values, in, out, start, end, NULL, NULL, NULL);
+  return normot_row_total_ranging(values, in, out, start, end, NULL, NULL);
 }
 
 /* A float64 sum rounded to the output type. */
@@ -683,7 +648,7 @@ static NORMOT_ALWAYS_INLINE double normot_row_total_and_range(const void *values
                                                               int64_t start, int64_t end,
                                                               double *low, double *high) {
   float lo = INFINITY, hi = -INFINITY;
-  const double sum = normot_row_total_ranging(values, t.in, t.out, start, end, &lo, &hi, NULL);
+  const double sum = normot_row_total_ranging(values, t.in, t.out, start, end, &lo, &hi);
   if (lo <= hi) { /* a row of counts: its range came with its total */
     *low = lo;
     *high = hi;

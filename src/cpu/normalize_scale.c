@@ -221,7 +221,7 @@ static NORMOT_ALWAYS_INLINE void log1p_range(const normalize_job *job, normot_lo
 /* What the first read of a group found out about its rows, indexed by r - g.r0. */
 typedef struct group_facts {
   const double *factors; /* size factors, zeros already replaced by 1 */
-  const int64_t *needed; /* log1p table values (normot_row_total_ranging), or NULL: unknown */
+  const int64_t *needed; /* log1p table values (normot_log1p_row_total_f32_avx512), or NULL */
 } group_facts;
 
 #if defined(NORMOT_HAVE_AVX512_KERNELS)
@@ -288,17 +288,24 @@ static NORMOT_ALWAYS_INLINE void scale_group(const normalize_job *job, row_range
 }
 
 /* The totals and size factors of g's rows into factors[] (zeros replaced by 1), and the caller's
- * totals / size factors arrays; returns how many factors were 0. With needed not NULL, each
- * row's log1p table values as normot_row_total_ranging finds them. */
+ * totals / size factors arrays; returns how many factors were 0. With needed not NULL (float32
+ * rows on the log1p table path), each total comes from the AVX-512 loop that also finds the
+ * row's table values, into needed[]. */
 static NORMOT_ALWAYS_INLINE int64_t group_factors(const normalize_job *job, double target,
                                                   row_range g, normot_types t, double *factors,
                                                   int64_t *needed) {
   const normot_matrix *X = job->X;
   int64_t zero_cells = 0;
   for (int64_t r = g.r0; r < g.r1; ++r) {
-    double sum = normot_row_total_ranging(X->values, t.in, t.out, normot_row_start(X, t.idx, r),
-                                          normot_row_end(X, t.idx, r), NULL, NULL,
-                                          needed != NULL ? &needed[r - g.r0] : NULL);
+    const int64_t start = normot_row_start(X, t.idx, r), end = normot_row_end(X, t.idx, r);
+    double sum;
+#if defined(NORMOT_HAVE_AVX512_KERNELS)
+    if (needed != NULL)
+      sum = normot_log1p_row_total_f32_avx512((const float *)X->values + start, end - start,
+                                              &needed[r - g.r0]);
+    else
+#endif
+      sum = normot_row_total(X->values, t.in, t.out, start, end);
     double total = normot_round_to(t.out, sum);
     double factor = normot_size_factor(t.out, total, target);
     if (job->out_totals != NULL) normot_store_as_output(job->out_totals, t.out, r, total);
@@ -320,7 +327,8 @@ static NORMOT_ALWAYS_INLINE int64_t fused_block(const normalize_job *job, double
   int64_t needed_store[NORMOT_GROUP_ROWS];
   int64_t *needed = NULL;
 #if defined(NORMOT_HAVE_AVX512_KERNELS)
-  if (memo != NULL && normot_log1p_table_applies(t.in, t.out)) needed = needed_store;
+  if (memo != NULL && t.in == NORMOT_FLOAT32 && normot_log1p_table_applies(t.in, t.out))
+    needed = needed_store;
 #endif
   for (int64_t r = block.r0; r < block.r1;) {
     row_range g = normot_next_group(job->X, t.idx, r, block.r1);
