@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "normalize_log1p_table.h"
+#include "normalize_total_avx512.h"
 
 /* The scalar path of one value: the plain pass's division, then the memo. */
 static NORMOT_ALWAYS_INLINE float f32_result(float v, float factor, normot_log1p_memo *memo) {
@@ -30,11 +31,6 @@ static NORMOT_ALWAYS_INLINE __mmask8 f64_tabled(__m512d x, __mmask8 live, __m512
   const __m512i back = _mm512_castpd_si512(_mm512_cvtepi32_pd(k32));
   return _mm512_mask_cmplt_epu64_mask(live, *k, _mm512_set1_epi64(NORMOT_LOG1P_TABLE_F64)) &
          _mm512_cmpeq_epi64_mask(back, _mm512_castpd_si512(x));
-}
-
-/* The lanes k < remaining (of 16 or 8). */
-static NORMOT_ALWAYS_INLINE unsigned live_lanes(int64_t remaining, int width) {
-  return remaining >= width ? (1u << width) - 1 : (1u << remaining) - 1;
 }
 
 /* One row on its way through the table: its values, the table's entries in two registers, and
@@ -100,7 +96,7 @@ static NORMOT_ALWAYS_INLINE uint32_t f32_needed(const float *in, int64_t n) {
   const __m512i one = _mm512_set1_epi32(1);
   __m512i need = _mm512_setzero_si512();
   for (int64_t j = 0; j < n; j += 16) {
-    const __mmask16 live = (__mmask16)live_lanes(n - j, 16);
+    const __mmask16 live = (__mmask16)normot_live_lanes(n - j, 16);
     __m512i k;
     const __mmask16 tabled = f32_tabled(_mm512_maskz_loadu_ps(live, in + j), live, &k);
     need = _mm512_mask_or_epi32(need, tabled, need, _mm512_sllv_epi32(one, k));
@@ -112,7 +108,7 @@ static NORMOT_ALWAYS_INLINE uint32_t f64_needed(const double *in, int64_t n) {
   const __m512i one = _mm512_set1_epi64(1);
   __m512i need = _mm512_setzero_si512();
   for (int64_t j = 0; j < n; j += 8) {
-    const __mmask8 live = (__mmask8)live_lanes(n - j, 8);
+    const __mmask8 live = (__mmask8)normot_live_lanes(n - j, 8);
     __m512i k;
     const __mmask8 tabled = f64_tabled(_mm512_maskz_loadu_pd(live, in + j), live, &k);
     need = _mm512_mask_or_epi64(need, tabled, need, _mm512_sllv_epi64(one, k));
@@ -171,7 +167,7 @@ void normot_log1p_row_f32_avx512(const float *in, float *out, int64_t n, float f
     for (; j + 16 <= n; j += 16) f32_table_step(&row, j, 0xFFFF, 1);
   else
     for (; j + 16 <= n; j += 16) f32_table_step(&row, j, 0xFFFF, 0);
-  if (j < n) f32_table_step(&row, j, (__mmask16)live_lanes(n - j, 16), prefetch);
+  if (j < n) f32_table_step(&row, j, (__mmask16)normot_live_lanes(n - j, 16), prefetch);
 }
 
 void normot_log1p_row_f64_avx512(const double *in, double *out, int64_t n, double factor,
@@ -200,60 +196,5 @@ void normot_log1p_row_f64_avx512(const double *in, double *out, int64_t n, doubl
     for (; j + 8 <= n; j += 8) f64_table_step(&row, j, 0xFF, 1);
   else
     for (; j + 8 <= n; j += 8) f64_table_step(&row, j, 0xFF, 0);
-  if (j < n) f64_table_step(&row, j, (__mmask8)live_lanes(n - j, 8), prefetch);
-}
-
-/* normot_f32_count_total (normalize_internal.h) in 16 lanes, with the row's table values from the
- * same conversions: the sum is exact, hence the same double in any order, under the same test
- * (every value a non-negative integer, every lane's sum below 2^24), and then half the
- * instructions of the AVX2 loop. */
-static NORMOT_ALWAYS_INLINE double f32_count_total(const float *v, int64_t n, int *exact,
-                                                   uint32_t *needed) {
-  const __m512i one = _mm512_set1_epi32(1);
-  __m512 s0 = _mm512_setzero_ps(), s1 = s0;
-  __m512i bits = _mm512_setzero_si512(), need = bits;
-  __mmask16 integral = 0xFFFF;
-  int64_t j = 0;
-  for (; j + 32 <= n; j += 32) {
-    const __m512 x0 = _mm512_loadu_ps(v + j), x1 = _mm512_loadu_ps(v + j + 16);
-    const __m512i k0 = _mm512_cvttps_epi32(x0), k1 = _mm512_cvttps_epi32(x1);
-    integral &= _mm512_cmp_ps_mask(_mm512_cvtepi32_ps(k0), x0, _CMP_EQ_OQ) &
-                _mm512_cmp_ps_mask(_mm512_cvtepi32_ps(k1), x1, _CMP_EQ_OQ);
-    s0 = _mm512_add_ps(s0, x0);
-    s1 = _mm512_add_ps(s1, x1);
-    bits = _mm512_or_si512(bits, _mm512_or_si512(_mm512_castps_si512(x0), _mm512_castps_si512(x1)));
-    need = _mm512_or_si512(need,
-                           _mm512_or_si512(_mm512_sllv_epi32(one, k0), _mm512_sllv_epi32(one, k1)));
-  }
-  for (; j < n; j += 16) { /* the masked lanes load as 0.0, an exact integer that adds nothing */
-    const __mmask16 live = (__mmask16)live_lanes(n - j, 16);
-    const __m512 x = _mm512_maskz_loadu_ps(live, v + j);
-    const __m512i k = _mm512_cvttps_epi32(x);
-    integral &= _mm512_cmp_ps_mask(_mm512_cvtepi32_ps(k), x, _CMP_EQ_OQ);
-    s0 = _mm512_add_ps(s0, x);
-    bits = _mm512_or_si512(bits, _mm512_castps_si512(x));
-    need = _mm512_mask_or_epi32(need, live, need, _mm512_sllv_epi32(one, k));
-  }
-  const __m512 s = _mm512_add_ps(s0, s1);
-  *exact = integral == 0xFFFF && _mm512_test_epi32_mask(bits, _mm512_set1_epi32(INT32_MIN)) == 0 &&
-           _mm512_cmp_ps_mask(s, _mm512_set1_ps(0x1p24f), _CMP_GE_OQ) == 0;
-  *needed = (uint32_t)_mm512_reduce_or_epi32(need);
-  const __m512d wide = _mm512_add_pd(
-      _mm512_cvtps_pd(_mm512_castps512_ps256(s)),
-      _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1))));
-  return _mm512_reduce_add_pd(wide);
-}
-
-double normot_log1p_row_total_f32_avx512(const float *v, int64_t n, int64_t *needed) {
-  if (n < NORMOT_EXACT_ROW_LIMIT) {
-    int exact;
-    uint32_t entries;
-    const double sum = f32_count_total(v, n, &exact, &entries);
-    if (exact) {
-      *needed = entries;
-      return sum;
-    }
-  }
-  *needed = -1;
-  return normot_row_total(v, NORMOT_FLOAT32, NORMOT_FLOAT32, 0, n);
+  if (j < n) f64_table_step(&row, j, (__mmask8)normot_live_lanes(n - j, 8), prefetch);
 }

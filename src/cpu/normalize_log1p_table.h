@@ -71,11 +71,6 @@ static const normot_log1p_row_hints NORMOT_LOG1P_NO_HINTS = {-1, 0, 0};
 void normot_log1p_row_f32_avx512(const float *in, float *out, int64_t n, float factor,
                                  normot_log1p_row_hints hints, normot_log1p_memo *memo);
 
-/* normot_row_total of a float32 row of n values (output float32), and the row's table values
- * into *needed for normot_log1p_row_f32_avx512: from the same read when the row holds counts,
- * else -1 (the kernel then finds them). */
-double normot_log1p_row_total_f32_avx512(const float *v, int64_t n, int64_t *needed);
-
 /* The same in float64. */
 void normot_log1p_row_f64_avx512(const double *in, double *out, int64_t n, double factor,
                                  normot_log1p_row_hints hints, normot_log1p_memo *memo);

@@ -13,6 +13,7 @@
 #include "normalize_csc.h"
 #include "normalize_internal.h"
 #include "normalize_log1p_table.h"
+#include "normalize_total_avx512.h"
 
 /* Values [start, end) divided by factor, then their log1p through memo unless it is NULL. */
 static NORMOT_ALWAYS_INLINE void scale_range(const normalize_job *job, int64_t start, int64_t end,
@@ -296,13 +297,18 @@ static NORMOT_ALWAYS_INLINE int64_t group_factors(const normalize_job *job, doub
                                                   int64_t *needed) {
   const normot_matrix *X = job->X;
   int64_t zero_cells = 0;
+#if defined(NORMOT_HAVE_AVX512_KERNELS)
+  const int use512 = normot_cpu_use_avx512();
+#endif
   for (int64_t r = g.r0; r < g.r1; ++r) {
     const int64_t start = normot_row_start(X, t.idx, r), end = normot_row_end(X, t.idx, r);
     double sum;
 #if defined(NORMOT_HAVE_AVX512_KERNELS)
     if (needed != NULL)
-      sum = normot_log1p_row_total_f32_avx512((const float *)X->values + start, end - start,
-                                              &needed[r - g.r0]);
+      sum = normot_f32_row_total_and_table_avx512((const float *)X->values + start, end - start,
+                                                  &needed[r - g.r0]);
+    else if (use512 && t.in == NORMOT_FLOAT32 && t.out == NORMOT_FLOAT32)
+      sum = normot_f32_row_total_avx512((const float *)X->values + start, end - start);
     else
 #endif
       sum = normot_row_total(X->values, t.in, t.out, start, end);
