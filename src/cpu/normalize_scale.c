@@ -222,7 +222,7 @@ static NORMOT_ALWAYS_INLINE void log1p_range(const normalize_job *job, normot_lo
 /* What the first read of a group found out about its rows, indexed by r - g.r0. */
 typedef struct group_facts {
   const double *factors; /* size factors, zeros already replaced by 1 */
-  const int64_t *needed; /* log1p table values (normot_log1p_row_total_f32_avx512), or NULL */
+  const int64_t *needed; /* log1p table values (normot_f32_row_total_and_table_avx512), or NULL */
 } group_facts;
 
 #if defined(NORMOT_HAVE_AVX512_KERNELS)
@@ -289,9 +289,9 @@ static NORMOT_ALWAYS_INLINE void scale_group(const normalize_job *job, row_range
 }
 
 /* The totals and size factors of g's rows into factors[] (zeros replaced by 1), and the caller's
- * totals / size factors arrays; returns how many factors were 0. With needed not NULL (float32
- * rows on the log1p table path), each total comes from the AVX-512 loop that also finds the
- * row's table values, into needed[]. */
+ * totals / size factors arrays; returns how many factors were 0. Float32 rows are added up by
+ * the AVX-512 loop where the CPU has it (the same doubles); with needed not NULL (float32 rows
+ * on the log1p table path) that loop also finds each row's table values, into needed[]. */
 static NORMOT_ALWAYS_INLINE int64_t group_factors(const normalize_job *job, double target,
                                                   row_range g, normot_types t, double *factors,
                                                   int64_t *needed) {

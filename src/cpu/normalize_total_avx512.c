@@ -6,10 +6,10 @@
 
 #include "normalize_internal.h"
 
-/* normot_f32_count_total (normalize_internal.h) in 16 lanes, with the row's table values from the
- * same conversions: the sum is exact, hence the same double in any order, under the same test
- * (every value a non-negative integer, every lane's sum below 2^24), and then half the
- * instructions of the AVX2 loop. */
+/* normot_f32_count_total (normalize_internal.h) in 16 lanes, and with `needed` not NULL the
+ * row's table values from the same conversions: the sum is exact, hence the same double in any
+ * order, under the same test (every value a non-negative integer, every lane's sum below 2^24),
+ * with about half the instructions of the AVX2 loop. */
 static NORMOT_ALWAYS_INLINE double f32_count_total(const float *v, int64_t n, int *exact,
                                                    uint32_t *needed) {
   const __m512i one = _mm512_set1_epi32(1);
@@ -25,8 +25,9 @@ static NORMOT_ALWAYS_INLINE double f32_count_total(const float *v, int64_t n, in
     s0 = _mm512_add_ps(s0, x0);
     s1 = _mm512_add_ps(s1, x1);
     bits = _mm512_or_si512(bits, _mm512_or_si512(_mm512_castps_si512(x0), _mm512_castps_si512(x1)));
-    need = _mm512_or_si512(need,
-                           _mm512_or_si512(_mm512_sllv_epi32(one, k0), _mm512_sllv_epi32(one, k1)));
+    if (needed != NULL)
+      need = _mm512_or_si512(
+          need, _mm512_or_si512(_mm512_sllv_epi32(one, k0), _mm512_sllv_epi32(one, k1)));
   }
   for (; j < n; j += 16) { /* the masked lanes load as 0.0, an exact integer that adds nothing */
     const __mmask16 live = (__mmask16)normot_live_lanes(n - j, 16);
